@@ -1,0 +1,328 @@
+//===- StAttrs.cpp - st attributes ----------------------------------------===//
+
+#include "dialect/st/StAttrs.h"
+#include "dialect/st/StDialect.h"
+#include "dialect/st/StOps.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/DialectImplementation.h"
+#include "mlir/IR/SymbolTable.h"
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+using namespace stc;
+using namespace stc::st;
+
+#include "dialect/st/StAttrInterfaces.cpp.inc"
+#include "dialect/st/StEnums.cpp.inc"
+#define GET_ATTRDEF_CLASSES
+#include "dialect/st/StAttrs.cpp.inc"
+
+void StDialect::registerAttributes() {
+  addAttributes<
+#define GET_ATTRDEF_LIST
+#include "dialect/st/StAttrs.cpp.inc"
+      >();
+}
+
+//===----------------------------------------------------------------------===//
+// Verifiers
+//===----------------------------------------------------------------------===//
+
+LogicalResult LocalAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                int64_t window) {
+  if (window < 1)
+    return emitError() << "#st.local window must be >= 1 (got " << window
+                       << "); window l allows q - k < l";
+  return success();
+}
+
+LogicalResult StridedAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                  int64_t stride) {
+  if (stride < 1)
+    return emitError() << "#st.strided stride must be >= 1 (got " << stride
+                       << ")";
+  return success();
+}
+
+LogicalResult FixedAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                int64_t block, int64_t summary) {
+  if (block < 1)
+    return emitError() << "#st.fixed block must be >= 1 (got " << block << ")";
+  if (summary < 1 || summary > block)
+    return emitError() << "#st.fixed summary must be in [1, block = " << block
+                       << "] (got " << summary << ")";
+  return success();
+}
+
+LogicalResult UnionAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                ArrayAttr patterns) {
+  if (patterns.size() < 2)
+    return emitError() << "#st.union needs at least 2 patterns (got "
+                       << patterns.size() << ")";
+  for (auto [i, p] : llvm::enumerate(patterns))
+    if (!isa<PatternAttrInterface>(p))
+      return emitError() << "#st.union member " << i << " (" << p
+                         << ") is not a pattern; valid members: #st.causal, "
+                            "#st.local, #st.strided, #st.fixed, #st.union, "
+                            "#st.blocks, #st.predicate";
+  return success();
+}
+
+LogicalResult
+BlockLayoutAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                        int64_t block, ArrayRef<int64_t> pairs) {
+  if (block < 1)
+    return emitError() << "#st.blocks block size must be >= 1 (got " << block
+                       << ")";
+  if (pairs.size() % 2 != 0)
+    return emitError() << "#st.blocks pairs must come as query:key";
+  if (pairs.empty())
+    return emitError() << "#st.blocks lists no blocks; every query row needs "
+                          "at least its diagonal block";
+  for (size_t i = 0; i < pairs.size(); i += 2) {
+    int64_t q = pairs[i], k = pairs[i + 1];
+    if (q < 0 || k < 0)
+      return emitError() << "#st.blocks block " << q << ":" << k
+                         << " has a negative index";
+    if (k > q)
+      return emitError() << "#st.blocks block " << q << ":" << k
+                         << " lies above the diagonal (key block " << k
+                         << " > query block " << q
+                         << "); only key block <= query block is valid";
+  }
+  return success();
+}
+
+LogicalResult PositionAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                   PositionKind kind, ArrayRef<int64_t> dims) {
+  switch (kind) {
+  case PositionKind::None:
+  case PositionKind::Learned:
+    if (!dims.empty())
+      return emitError() << "#st.position<" << stringifyPositionKind(kind)
+                         << "> takes no dims";
+    return success();
+  case PositionKind::DataAligned:
+    if (dims.empty())
+      return emitError() << "#st.position<data_aligned> needs dims, e.g. "
+                            "dims = [32, 32, 3]";
+    for (int64_t d : dims)
+      if (d < 1)
+        return emitError() << "#st.position<data_aligned> dims must be >= 1 "
+                              "(got "
+                           << d << ")";
+    return success();
+  case PositionKind::AttentionAligned:
+    if (dims.size() != 1 || dims[0] < 1)
+      return emitError() << "#st.position<attention_aligned> needs one "
+                            "stride >= 1, e.g. stride = 128";
+    return success();
+  }
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Custom assembly
+//===----------------------------------------------------------------------===//
+
+// #st.blocks<64, [0:0, 1:0, 1:1]>
+Attribute BlockLayoutAttr::parse(AsmParser &parser, Type) {
+  int64_t block = 0;
+  SmallVector<int64_t> pairs;
+  if (parser.parseLess() || parser.parseInteger(block) || parser.parseComma())
+    return {};
+  auto parsePair = [&]() -> ParseResult {
+    int64_t q = 0, k = 0;
+    if (parser.parseInteger(q) || parser.parseColon() ||
+        parser.parseInteger(k))
+      return failure();
+    pairs.push_back(q);
+    pairs.push_back(k);
+    return success();
+  };
+  if (parser.parseCommaSeparatedList(AsmParser::Delimiter::Square, parsePair,
+                                     " in #st.blocks (query:key pairs)") ||
+      parser.parseGreater())
+    return {};
+  return parser.getChecked<BlockLayoutAttr>(parser.getContext(), block, pairs);
+}
+
+void BlockLayoutAttr::print(AsmPrinter &printer) const {
+  printer << "<" << getBlock() << ", [";
+  ArrayRef<int64_t> pairs = getPairs();
+  for (size_t i = 0; i + 1 < pairs.size(); i += 2)
+    printer << (i ? ", " : "") << pairs[i] << ":" << pairs[i + 1];
+  printer << "]>";
+}
+
+// #st.position<learned>, <data_aligned dims = [32, 32, 3]>,
+// <attention_aligned stride = 128>
+Attribute PositionAttr::parse(AsmParser &parser, Type) {
+  StringRef keyword;
+  SMLoc loc = parser.getCurrentLocation();
+  if (parser.parseLess() || parser.parseKeyword(&keyword))
+    return {};
+  std::optional<PositionKind> kind = symbolizePositionKind(keyword);
+  if (!kind) {
+    parser.emitError(loc) << "unknown position kind '" << keyword
+                          << "'; valid: none, learned, data_aligned, "
+                             "attention_aligned";
+    return {};
+  }
+  SmallVector<int64_t> dims;
+  if (*kind == PositionKind::DataAligned) {
+    if (parser.parseKeyword("dims") || parser.parseEqual() ||
+        parser.parseCommaSeparatedList(AsmParser::Delimiter::Square, [&] {
+          return parser.parseInteger(dims.emplace_back());
+        }))
+      return {};
+  } else if (*kind == PositionKind::AttentionAligned) {
+    if (parser.parseKeyword("stride") || parser.parseEqual() ||
+        parser.parseInteger(dims.emplace_back()))
+      return {};
+  }
+  if (parser.parseGreater())
+    return {};
+  return parser.getChecked<PositionAttr>(parser.getContext(), *kind, dims);
+}
+
+void PositionAttr::print(AsmPrinter &printer) const {
+  printer << "<" << stringifyPositionKind(getKind());
+  if (getKind() == PositionKind::DataAligned) {
+    printer << " dims = [";
+    llvm::interleaveComma(getDims(), printer);
+    printer << "]";
+  } else if (getKind() == PositionKind::AttentionAligned) {
+    printer << " stride = " << getDims()[0];
+  }
+  printer << ">";
+}
+
+SmallVector<std::pair<int64_t, int64_t>>
+PositionAttr::components(int64_t context) const {
+  SmallVector<std::pair<int64_t, int64_t>> result;
+  switch (getKind()) {
+  case PositionKind::None:
+    break;
+  case PositionKind::Learned:
+    result.push_back({1, context});
+    break;
+  case PositionKind::DataAligned: {
+    // Row-major: the last dim varies fastest.
+    ArrayRef<int64_t> dims = getDims();
+    for (size_t i = 0; i < dims.size(); ++i) {
+      int64_t divisor = 1;
+      for (size_t j = i + 1; j < dims.size(); ++j)
+        divisor *= dims[j];
+      result.push_back({divisor, dims[i]});
+    }
+    break;
+  }
+  case PositionKind::AttentionAligned: {
+    int64_t stride = getDims()[0];
+    result.push_back({1, stride});
+    result.push_back({stride, std::max<int64_t>(1, context / stride)});
+    break;
+  }
+  }
+  return result;
+}
+
+//===----------------------------------------------------------------------===//
+// Pattern semantics
+//===----------------------------------------------------------------------===//
+
+FailureOr<pattern::Pattern> CausalAttr::toPattern(Operation *) const {
+  return pattern::Pattern::causal();
+}
+
+FailureOr<pattern::Pattern> LocalAttr::toPattern(Operation *) const {
+  return pattern::Pattern::local(getWindow());
+}
+
+FailureOr<pattern::Pattern> StridedAttr::toPattern(Operation *) const {
+  return pattern::Pattern::strided(getStride());
+}
+
+FailureOr<pattern::Pattern> FixedAttr::toPattern(Operation *) const {
+  return pattern::Pattern::fixed(getBlock(), getSummary());
+}
+
+FailureOr<pattern::Pattern> UnionAttr::toPattern(Operation *from) const {
+  FailureOr<SmallVector<pattern::Pattern>> members =
+      resolvePatterns(getPatterns(), from);
+  if (failed(members))
+    return failure();
+  return pattern::Pattern::unionOf(
+      std::vector<pattern::Pattern>(members->begin(), members->end()));
+}
+
+FailureOr<pattern::Pattern> BlockLayoutAttr::toPattern(Operation *) const {
+  std::vector<std::pair<int64_t, int64_t>> blocks;
+  ArrayRef<int64_t> pairs = getPairs();
+  for (size_t i = 0; i + 1 < pairs.size(); i += 2)
+    blocks.push_back({pairs[i], pairs[i + 1]});
+  return pattern::Pattern::blockLayout(getBlock(), std::move(blocks));
+}
+
+FailureOr<pattern::Pattern> PredicateAttr::toPattern(Operation *from) const {
+  auto def = SymbolTable::lookupNearestSymbolFrom<PatternOp>(from, getName());
+  if (!def)
+    return from->emitOpError()
+           << "refers to pattern " << getName()
+           << ", but no st.pattern of that name is visible; define it with "
+              "`st.pattern "
+           << getName() << "(%q, %k) { ... }` in the enclosing module";
+  FailureOr<pattern::Predicate> pred = def.toPredicate();
+  if (failed(pred))
+    return failure();
+  return pattern::Pattern::predicate(getName().getValue().str(),
+                                     std::move(*pred));
+}
+
+FailureOr<SmallVector<pattern::Pattern>>
+stc::st::resolvePatterns(ArrayAttr patterns, Operation *from) {
+  SmallVector<pattern::Pattern> result;
+  for (Attribute attr : patterns) {
+    auto p = dyn_cast<PatternAttrInterface>(attr);
+    if (!p)
+      return from->emitOpError() << "expected an attention pattern, got "
+                                 << attr;
+    FailureOr<pattern::Pattern> resolved = p.toPattern(from);
+    if (failed(resolved))
+      return failure();
+    result.push_back(std::move(*resolved));
+  }
+  return result;
+}
+
+FailureOr<SmallVector<pattern::Pattern>>
+stc::st::resolveHeadPatterns(ArrayAttr patterns, int64_t heads,
+                             Operation *from) {
+  if (patterns.empty() || heads < 1 ||
+      heads % static_cast<int64_t>(patterns.size()) != 0)
+    return from->emitOpError()
+           << "cannot split " << heads << " heads evenly among "
+           << patterns.size() << " patterns";
+  FailureOr<SmallVector<pattern::Pattern>> groups =
+      resolvePatterns(patterns, from);
+  if (failed(groups))
+    return failure();
+  int64_t perGroup = heads / static_cast<int64_t>(patterns.size());
+  SmallVector<pattern::Pattern> result;
+  for (int64_t h = 0; h < heads; ++h)
+    result.push_back((*groups)[h / perGroup]);
+  return result;
+}
+
+pattern::Pattern stc::st::unionOfPatterns(ArrayRef<pattern::Pattern> patterns) {
+  std::vector<pattern::Pattern> distinct;
+  for (const pattern::Pattern &p : patterns)
+    if (llvm::find(distinct, p) == distinct.end())
+      distinct.push_back(p);
+  if (distinct.size() == 1)
+    return distinct.front();
+  return pattern::Pattern::unionOf(std::move(distinct));
+}

@@ -1,0 +1,526 @@
+//===- StOps.cpp - st operations ------------------------------------------===//
+
+#include "dialect/st/StOps.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/OpImplementation.h"
+#include "llvm/ADT/StringSwitch.h"
+
+#include <cmath>
+#include <cstdlib>
+
+using namespace mlir;
+using namespace stc;
+using namespace stc::st;
+
+#define GET_OP_CLASSES
+#include "dialect/st/StOps.cpp.inc"
+
+namespace {
+
+std::string shapeStr(Type t) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  os << t;
+  return s;
+}
+
+/// Shortest decimal that reads back as the same double.
+std::string formatDouble(double v) {
+  char buf[64];
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof(buf), "%.*g", precision, v);
+    if (std::strtod(buf, nullptr) == v)
+      break;
+  }
+  std::string s = buf;
+  if (s.find_first_of(".eEn") == std::string::npos)
+    s += ".0";
+  return s;
+}
+
+/// Integer value of a positive ratio times a width, if it is one.
+std::optional<int64_t> scaledWidth(int64_t width, double ratio) {
+  double v = static_cast<double>(width) * ratio;
+  if (v < 1 || std::fabs(v - std::round(v)) > 1e-9)
+    return std::nullopt;
+  return static_cast<int64_t>(std::round(v));
+}
+
+/// Verifies the patterns of an op whose heads are split among them.
+LogicalResult verifyHeadSplit(Operation *op, ArrayAttr patterns,
+                              int64_t heads) {
+  if (patterns.empty())
+    return op->emitOpError() << "needs at least one pattern";
+  int64_t n = static_cast<int64_t>(patterns.size());
+  if (heads < 1 || heads % n != 0)
+    return op->emitOpError()
+           << "splits " << heads << " heads among " << n
+           << " patterns; the number of patterns must divide the heads";
+  if (failed(resolvePatterns(patterns, op)))
+    return failure();
+  return success();
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// ModelOp
+//===----------------------------------------------------------------------===//
+
+namespace {
+enum class ModelKey { Vocab, Context, Width, Heads, FfnRatio, QkRatio, Dropout,
+                      Dtype, Position };
+constexpr const char *kModelKeys =
+    "vocab, context, width, heads, ffn_ratio, qk_ratio, dropout, dtype, "
+    "position";
+} // namespace
+
+// st.model @name {vocab = 256, context = 64, ...} { body }
+ParseResult ModelOp::parse(OpAsmParser &parser, OperationState &result) {
+  StringAttr name;
+  if (parser.parseSymbolName(name, getSymNameAttrName(result.name),
+                             result.attributes))
+    return failure();
+  Builder &b = parser.getBuilder();
+  OperationName opName = result.name;
+  llvm::StringMap<Attribute> values;
+  auto parseEntry = [&]() -> ParseResult {
+    StringRef key;
+    SMLoc loc = parser.getCurrentLocation();
+    if (parser.parseKeyword(&key) || parser.parseEqual())
+      return failure();
+    auto which = llvm::StringSwitch<std::optional<ModelKey>>(key)
+                     .Case("vocab", ModelKey::Vocab)
+                     .Case("context", ModelKey::Context)
+                     .Case("width", ModelKey::Width)
+                     .Case("heads", ModelKey::Heads)
+                     .Case("ffn_ratio", ModelKey::FfnRatio)
+                     .Case("qk_ratio", ModelKey::QkRatio)
+                     .Case("dropout", ModelKey::Dropout)
+                     .Case("dtype", ModelKey::Dtype)
+                     .Case("position", ModelKey::Position)
+                     .Default(std::nullopt);
+    if (!which)
+      return parser.emitError(loc) << "unknown st.model key '" << key
+                                   << "'; valid keys: " << kModelKeys;
+    if (values.count(key))
+      return parser.emitError(loc) << "st.model key '" << key
+                                   << "' given twice";
+    Attribute value;
+    switch (*which) {
+    case ModelKey::Vocab:
+    case ModelKey::Context:
+    case ModelKey::Width:
+    case ModelKey::Heads: {
+      int64_t v = 0;
+      if (parser.parseInteger(v))
+        return failure();
+      value = b.getI64IntegerAttr(v);
+      break;
+    }
+    case ModelKey::FfnRatio:
+    case ModelKey::QkRatio:
+    case ModelKey::Dropout: {
+      double v = 0;
+      if (parser.parseFloat(v))
+        return failure();
+      value = b.getF64FloatAttr(v);
+      break;
+    }
+    case ModelKey::Dtype: {
+      Type t;
+      if (parser.parseType(t))
+        return failure();
+      value = TypeAttr::get(t);
+      break;
+    }
+    case ModelKey::Position: {
+      PositionAttr pos;
+      if (parser.parseAttribute(pos))
+        return failure();
+      value = pos;
+      break;
+    }
+    }
+    values[key] = value;
+    return success();
+  };
+  SMLoc dictLoc = parser.getCurrentLocation();
+  if (parser.parseCommaSeparatedList(OpAsmParser::Delimiter::Braces,
+                                     parseEntry, " in st.model"))
+    return failure();
+  for (const char *required : {"vocab", "context", "width", "heads"})
+    if (!values.count(required))
+      return parser.emitError(dictLoc)
+             << "st.model needs '" << required << "' (required keys: vocab, "
+             << "context, width, heads)";
+  auto orDefault = [&](StringRef key, Attribute dflt) {
+    auto it = values.find(key);
+    return it == values.end() ? dflt : it->second;
+  };
+  auto set = [&](StringAttr attrName, Attribute value) {
+    result.addAttribute(attrName, value);
+  };
+  set(getVocabAttrName(opName), values["vocab"]);
+  set(getContextAttrName(opName), values["context"]);
+  set(getWidthAttrName(opName), values["width"]);
+  set(getHeadsAttrName(opName), values["heads"]);
+  set(getFfnRatioAttrName(opName),
+      orDefault("ffn_ratio", b.getF64FloatAttr(4.0)));
+  set(getQkRatioAttrName(opName),
+      orDefault("qk_ratio", b.getF64FloatAttr(1.0)));
+  set(getDropoutAttrName(opName), orDefault("dropout", b.getF64FloatAttr(0)));
+  set(getDtypeAttrName(opName), orDefault("dtype", TypeAttr::get(b.getF32Type())));
+  set(getPositionAttrName(opName),
+      orDefault("position",
+                PositionAttr::get(b.getContext(), PositionKind::Learned, {})));
+  Region *body = result.addRegion();
+  if (parser.parseRegion(*body))
+    return failure();
+  if (body->empty())
+    body->emplaceBlock();
+  return success();
+}
+
+void ModelOp::print(OpAsmPrinter &p) {
+  p << " ";
+  p.printSymbolName(getSymName());
+  p << " {vocab = " << getVocab() << ", context = " << getContext()
+    << ", width = " << getWidth() << ", heads = " << getHeads()
+    << ", ffn_ratio = " << formatDouble(getFfnRatio().convertToDouble())
+    << ", qk_ratio = " << formatDouble(getQkRatio().convertToDouble())
+    << ", dropout = " << formatDouble(getDropout().convertToDouble())
+    << ", dtype = " << getDtype() << ", position = ";
+  p.printAttribute(getPosition());
+  p << "} ";
+  p.printRegion(getBody(), /*printEntryBlockArgs=*/false,
+                /*printBlockTerminators=*/false);
+}
+
+LogicalResult ModelOp::verify() {
+  // Signed views: a negative literal must be reported as written.
+  int64_t vocab = getVocabAttr().getInt(), context = getContextAttr().getInt(),
+          width = getWidthAttr().getInt(), heads = getHeadsAttr().getInt();
+  if (vocab < 2)
+    return emitOpError() << "vocab must be >= 2 (got " << vocab << ")";
+  if (context < 1)
+    return emitOpError() << "context must be >= 1 (got " << context << ")";
+  if (width < 1)
+    return emitOpError() << "width must be >= 1 (got " << width << ")";
+  if (heads < 1)
+    return emitOpError() << "heads must be >= 1 (got " << heads << ")";
+  if (width % heads != 0)
+    return emitOpError() << "heads (" << heads << ") must divide width ("
+                         << width << ")";
+  double qk = getQkRatio().convertToDouble();
+  std::optional<int64_t> qkWidth = scaledWidth(width, qk);
+  if (!(qk > 0) || !qkWidth)
+    return emitOpError() << "qk_ratio " << formatDouble(qk)
+                         << " times width " << getWidth()
+                         << " must be a positive whole number";
+  if (*qkWidth % heads != 0)
+    return emitOpError() << "heads (" << heads
+                         << ") must divide the q/k width (" << *qkWidth
+                         << " = width x qk_ratio)";
+  double ffn = getFfnRatio().convertToDouble();
+  if (!(ffn > 0) || !scaledWidth(width, ffn))
+    return emitOpError() << "ffn_ratio " << formatDouble(ffn)
+                         << " times width " << getWidth()
+                         << " must be a positive whole number";
+  double dropout = getDropout().convertToDouble();
+  if (!(dropout >= 0 && dropout < 1))
+    return emitOpError() << "dropout must be in [0, 1) (got "
+                         << formatDouble(dropout) << ")";
+  Type dtype = getDtype();
+  if (!dtype.isF32() && !dtype.isBF16() && !dtype.isF16())
+    return emitOpError() << "dtype " << dtype
+                         << " is not supported; valid: f32, bf16, f16";
+  PositionAttr pos = getPosition();
+  if (pos.getKind() == PositionKind::DataAligned) {
+    int64_t product = 1;
+    for (int64_t d : pos.getDims())
+      product *= d;
+    if (product != context)
+      return emitOpError() << "data-aligned position dims multiply to "
+                           << product << ", but context is " << context
+                           << "; their product must equal the context";
+  }
+  if (pos.getKind() == PositionKind::AttentionAligned &&
+      context % pos.getDims()[0] != 0)
+    return emitOpError() << "attention-aligned stride " << pos.getDims()[0]
+                         << " must divide the context (" << context
+                         << ")";
+  return success();
+}
+
+LogicalResult ModelOp::verifyRegions() {
+  for (Operation &op : getBody().front())
+    if (!isa<BlockOp, RepeatOp>(op))
+      return op.emitOpError()
+             << "is not allowed in st.model; its body holds st.block and "
+                "st.repeat only";
+  if (layers().empty())
+    return emitOpError() << "has no layers; add at least one st.block";
+  return success();
+}
+
+static void collectLayers(Block &block, SmallVectorImpl<BlockOp> &out) {
+  for (Operation &op : block) {
+    if (auto layer = dyn_cast<BlockOp>(op)) {
+      out.push_back(layer);
+    } else if (auto repeat = dyn_cast<RepeatOp>(op)) {
+      for (int64_t i = 0; i < static_cast<int64_t>(repeat.getCount()); ++i)
+        collectLayers(repeat.getBody().front(), out);
+    }
+  }
+}
+
+SmallVector<BlockOp> ModelOp::layers() {
+  SmallVector<BlockOp> result;
+  collectLayers(getBody().front(), result);
+  return result;
+}
+
+int64_t ModelOp::qkWidth() {
+  return scaledWidth(getWidth(), getQkRatio().convertToDouble()).value_or(0);
+}
+
+int64_t ModelOp::ffnWidth() {
+  return scaledWidth(getWidth(), getFfnRatio().convertToDouble()).value_or(0);
+}
+
+//===----------------------------------------------------------------------===//
+// RepeatOp, BlockOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult RepeatOp::verify() {
+  if (getCountAttr().getInt() < 1)
+    return emitOpError() << "count must be >= 1 (got "
+                         << getCountAttr().getInt() << ")";
+  for (Operation &op : getBody().front())
+    if (!isa<BlockOp, RepeatOp>(op))
+      return op.emitOpError()
+             << "is not allowed in st.repeat; it holds st.block and st.repeat "
+                "only";
+  return success();
+}
+
+LogicalResult BlockOp::verify() {
+  auto model = (*this)->getParentOfType<ModelOp>();
+  int64_t heads = model ? model.getHeadsAttr().getInt() : 1;
+  return verifyHeadSplit(*this, getPatterns(), heads);
+}
+
+//===----------------------------------------------------------------------===//
+// Tensor ops
+//===----------------------------------------------------------------------===//
+
+LogicalResult EmbedOp::verify() {
+  auto tokens = getTokens().getType();
+  auto table = getTable().getType();
+  auto result = getResult().getType();
+  if (tokens.getRank() != 2)
+    return emitOpError() << "tokens must be [batch, time], got "
+                         << shapeStr(tokens);
+  if (table.getRank() != 2)
+    return emitOpError() << "table must be [vocab, width], got "
+                         << shapeStr(table);
+  int64_t b = tokens.getDimSize(0), t = tokens.getDimSize(1),
+          d = table.getDimSize(1);
+  if (result.getRank() != 3 || result.getDimSize(0) != b ||
+      result.getDimSize(1) != t || result.getDimSize(2) != d)
+    return emitOpError() << "result must be [" << b << ", " << t << ", " << d
+                         << "] (tokens' batch and time, the table's width), "
+                            "got "
+                         << shapeStr(result);
+  if (result.getElementType() != table.getElementType())
+    return emitOpError() << "result element type must match the table's";
+  PositionAttr pos = getPosition();
+  if (pos.getKind() == PositionKind::DataAligned) {
+    int64_t product = 1;
+    for (int64_t dim : pos.getDims())
+      product *= dim;
+    if (product != t)
+      return emitOpError() << "data-aligned dims multiply to " << product
+                           << ", but the sequence length is " << t;
+  }
+  if (pos.getKind() == PositionKind::AttentionAligned &&
+      t % pos.getDims()[0] != 0)
+    return emitOpError() << "attention-aligned stride " << pos.getDims()[0]
+                         << " must divide the sequence length " << t;
+  auto components = pos.components(t);
+  if (getPositions().size() != components.size())
+    return emitOpError() << "position " << pos << " needs "
+                         << components.size() << " tables, got "
+                         << getPositions().size();
+  for (auto [i, value] : llvm::enumerate(getPositions())) {
+    auto type = cast<RankedTensorType>(value.getType());
+    int64_t rows = components[i].second;
+    if (type.getRank() != 2 || type.getDimSize(0) != rows ||
+        type.getDimSize(1) != d || type.getElementType() != table.getElementType())
+      return emitOpError() << "position table " << i << " must be [" << rows
+                           << ", " << d << "] of " << table.getElementType()
+                           << ", got " << shapeStr(type);
+  }
+  return success();
+}
+
+LogicalResult LayerNormOp::verify() {
+  auto x = getX().getType();
+  auto gamma = getGamma().getType();
+  int64_t c = x.getDimSize(x.getRank() - 1);
+  if (x.getRank() < 1 || gamma.getRank() != 1 || gamma.getDimSize(0) != c)
+    return emitOpError() << "gamma and beta must be [" << c
+                         << "] (the last dim of x), got " << shapeStr(gamma);
+  if (gamma.getElementType() != x.getElementType())
+    return emitOpError() << "gamma's element type must match x's";
+  if (!(getEpsilon().convertToDouble() > 0))
+    return emitOpError() << "epsilon must be > 0";
+  return success();
+}
+
+LogicalResult LinearOp::verify() {
+  auto x = getX().getType();
+  auto w = getWeight().getType();
+  auto result = getResult().getType();
+  if (x.getRank() < 2)
+    return emitOpError() << "x must have rank >= 2, got " << shapeStr(x);
+  int64_t k = x.getDimSize(x.getRank() - 1);
+  if (w.getRank() != 2 || w.getDimSize(0) != k)
+    return emitOpError() << "weight must be [" << k
+                         << ", N] (x's last dim first), got " << shapeStr(w);
+  int64_t n = w.getDimSize(1);
+  SmallVector<int64_t> expected(x.getShape());
+  expected.back() = n;
+  if (result.getShape() != ArrayRef<int64_t>(expected))
+    return emitOpError() << "result must have x's shape with the last dim "
+                         << n << ", got " << shapeStr(result);
+  if (Value bias = getBias()) {
+    auto b = cast<RankedTensorType>(bias.getType());
+    if (b.getRank() != 1 || b.getDimSize(0) != n)
+      return emitOpError() << "bias must be [" << n << "], got "
+                           << shapeStr(b);
+  }
+  for (Value v : getOperands())
+    if (cast<RankedTensorType>(v.getType()).getElementType() !=
+        result.getElementType())
+      return emitOpError() << "operands and result must share one element "
+                              "type";
+  return success();
+}
+
+LogicalResult DropoutOp::verify() {
+  double rate = getRate().convertToDouble();
+  if (!(rate >= 0 && rate < 1))
+    return emitOpError() << "rate must be in [0, 1) (got " << rate << ")";
+  return success();
+}
+
+namespace {
+/// q, k: [B, T, Dqk]; heads divides Dqk. Returns (B, T).
+LogicalResult verifyQK(Operation *op, RankedTensorType q, RankedTensorType k,
+                       int64_t heads) {
+  if (q.getRank() != 3)
+    return op->emitOpError() << "q must be [batch, time, width], got "
+                             << shapeStr(q);
+  if (k.getShape() != q.getShape())
+    return op->emitOpError() << "k must have q's shape " << shapeStr(q)
+                             << ", got " << shapeStr(k);
+  if (heads < 1 || q.getDimSize(2) % heads != 0)
+    return op->emitOpError() << "heads (" << heads
+                             << ") must divide the q/k width ("
+                             << q.getDimSize(2) << ")";
+  return success();
+}
+} // namespace
+
+LogicalResult AttentionOp::verify() {
+  auto q = getQ().getType(), k = getK().getType(), v = getV().getType(),
+       result = getResult().getType();
+  if (failed(verifyQK(*this, q, k, getHeadsAttr().getInt())))
+    return failure();
+  if (v.getRank() != 3 || v.getDimSize(0) != q.getDimSize(0) ||
+      v.getDimSize(1) != q.getDimSize(1))
+    return emitOpError() << "v must be [" << q.getDimSize(0) << ", "
+                         << q.getDimSize(1) << ", Dv], got " << shapeStr(v);
+  int64_t heads = getHeadsAttr().getInt();
+  if (v.getDimSize(2) % heads != 0)
+    return emitOpError() << "heads (" << heads
+                         << ") must divide the value width ("
+                         << v.getDimSize(2) << ")";
+  if (result != v)
+    return emitOpError() << "result must have v's type " << shapeStr(v)
+                         << ", got " << shapeStr(result);
+  if (getScale() && !(getScale()->convertToDouble() > 0))
+    return emitOpError() << "scale must be > 0";
+  return verifyHeadSplit(*this, getPatterns(), heads);
+}
+
+LogicalResult AttentionScoresOp::verify() {
+  auto q = getQ().getType(), k = getK().getType(),
+       result = getResult().getType();
+  if (failed(verifyQK(*this, q, k, getHeadsAttr().getInt())))
+    return failure();
+  int64_t b = q.getDimSize(0), t = q.getDimSize(1);
+  int64_t heads = getHeadsAttr().getInt();
+  SmallVector<int64_t> expected = {b, heads, t, t};
+  if (result.getShape() != ArrayRef<int64_t>(expected))
+    return emitOpError() << "result must be [" << b << ", " << heads
+                         << ", " << t << ", " << t << "], got "
+                         << shapeStr(result);
+  return verifyHeadSplit(*this, getPatterns(), heads);
+}
+
+LogicalResult MaskedSoftmaxOp::verify() {
+  auto s = getScores().getType();
+  if (s.getRank() != 4 || s.getDimSize(2) != s.getDimSize(3))
+    return emitOpError() << "scores must be [batch, heads, time, time], got "
+                         << shapeStr(s);
+  return verifyHeadSplit(*this, getPatterns(), s.getDimSize(1));
+}
+
+LogicalResult AttentionWeightedSumOp::verify() {
+  auto p = getProbs().getType(), v = getV().getType(),
+       result = getResult().getType();
+  if (p.getRank() != 4 || p.getDimSize(2) != p.getDimSize(3))
+    return emitOpError() << "probs must be [batch, heads, time, time], got "
+                         << shapeStr(p);
+  int64_t b = p.getDimSize(0), h = p.getDimSize(1), t = p.getDimSize(2);
+  if (v.getRank() != 3 || v.getDimSize(0) != b || v.getDimSize(1) != t ||
+      v.getDimSize(2) % h != 0)
+    return emitOpError() << "v must be [" << b << ", " << t
+                         << ", Dv] with Dv divisible by " << h << " heads, got "
+                         << shapeStr(v);
+  if (result != v)
+    return emitOpError() << "result must have v's type " << shapeStr(v);
+  return success();
+}
+
+LogicalResult CrossEntropyOp::verify() {
+  auto logits = getLogits().getType(), targets = getTargets().getType();
+  if (logits.getRank() < 2)
+    return emitOpError() << "logits must be [..., vocab], got "
+                         << shapeStr(logits);
+  if (targets.getShape() != logits.getShape().drop_back())
+    return emitOpError() << "targets must have the logits' shape without the "
+                            "vocab dim, got "
+                         << shapeStr(targets) << " for logits "
+                         << shapeStr(logits);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Head patterns
+//===----------------------------------------------------------------------===//
+
+FailureOr<SmallVector<pattern::Pattern>> AttentionOp::headPatterns() {
+  return resolveHeadPatterns(getPatterns(), getHeads(), *this);
+}
+FailureOr<SmallVector<pattern::Pattern>> AttentionScoresOp::headPatterns() {
+  return resolveHeadPatterns(getPatterns(), getHeads(), *this);
+}
+FailureOr<SmallVector<pattern::Pattern>> MaskedSoftmaxOp::headPatterns() {
+  return resolveHeadPatterns(getPatterns(), getScores().getType().getDimSize(1),
+                             *this);
+}

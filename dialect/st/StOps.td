@@ -1,0 +1,395 @@
+//===- StOps.td - st operations -----------------------------*- tablegen -*-===//
+
+#ifndef STC_DIALECT_ST_STOPS_TD
+#define STC_DIALECT_ST_STOPS_TD
+
+include "dialect/st/StAttrs.td"
+include "mlir/IR/OpBase.td"
+include "mlir/IR/SymbolInterfaces.td"
+include "mlir/IR/RegionKindInterface.td"
+include "mlir/IR/OpAsmInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/IR/CommonTypeConstraints.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+
+//===----------------------------------------------------------------------===//
+// Constraints
+//===----------------------------------------------------------------------===//
+
+def St_AnyPatternAttr : Attr<
+    CPred<"::llvm::isa<::stc::st::PatternAttrInterface>($_self)">,
+    "attention pattern attribute">;
+def St_PatternArrayAttr : TypedArrayAttrBase<St_AnyPatternAttr,
+    "array of attention patterns">;
+
+def St_FloatTensor : StaticShapeTensorOf<[F32, BF16, F16]>;
+def St_TokenTensor : StaticShapeTensorOf<[I32]>;
+
+//===----------------------------------------------------------------------===//
+// User-defined patterns
+//===----------------------------------------------------------------------===//
+
+def St_PatternOp : St_Op<"pattern", [Symbol, IsolatedFromAbove, SingleBlock,
+    DeclareOpInterfaceMethods<OpAsmOpInterface, ["getAsmBlockArgumentNames"]>]> {
+  let summary = "a user-defined attention pattern (element predicate)";
+  let description = [{
+    Defines a pattern as an element predicate over query position `%q` and key
+    position `%k` (both `index`): the region yields an `i1` that is true when
+    q may attend to k. Only `arith` integer ops are allowed in the region, so
+    the compiler can evaluate the predicate exactly, print it into CUDA and
+    ship it to the runtime. Reference it with `#st.predicate<@name>`. Patterns
+    never look ahead: the verifier rejects a predicate that allows some k > q.
+
+    ```mlir
+    // Local window of 16 plus every 64th column ("summary" keys).
+    st.pattern @local_plus_columns(%q, %k) {
+      %c16 = arith.constant 16 : index
+      %c64 = arith.constant 64 : index
+      %c0 = arith.constant 0 : index
+      %d = arith.subi %q, %k : index
+      %near = arith.cmpi ult, %d, %c16 : index
+      %m = arith.remui %k, %c64 : index
+      %col = arith.cmpi eq, %m, %c0 : index
+      %ok = arith.ori %near, %col : i1
+      st.yield %ok : i1
+    }
+    ```
+  }];
+  let arguments = (ins SymbolNameAttr:$sym_name);
+  let regions = (region SizedRegion<1>:$body);
+  let hasCustomAssemblyFormat = 1;
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The region as a pattern-library predicate; fails (with a diagnostic on
+    /// the offending op) if the region holds something unsupported.
+    ::mlir::FailureOr<::stc::pattern::Predicate> toPredicate();
+  }];
+}
+
+def St_YieldOp : St_Op<"yield", [Pure, Terminator, HasParent<"PatternOp">]> {
+  let summary = "yields whether (q, k) is allowed";
+  let description = [{
+    Terminates an `st.pattern` region with its verdict.
+
+    ```mlir
+    st.yield %ok : i1
+    ```
+  }];
+  let arguments = (ins I1:$allowed);
+  let assemblyFormat = "$allowed attr-dict `:` type($allowed)";
+}
+
+//===----------------------------------------------------------------------===//
+// Model specification
+//===----------------------------------------------------------------------===//
+
+def St_ModelOp : St_Op<"model", [Symbol, IsolatedFromAbove, NoTerminator,
+    SingleBlock]> {
+  let summary = "a whole Sparse Transformer, stated in a few lines";
+  let description = [{
+    An autoregressive byte-level Transformer of pre-activation residual blocks:
+    a = x + attn(LN(x)); out = a + ffn(LN(a)). The body lists the residual
+    blocks in order (`st.block`, grouped with `st.repeat`); each block names its
+    attention pattern, so interleaved (alternating blocks), merged (one
+    `#st.union`) and multi-head (several patterns splitting the heads)
+    factorizations can all be written.
+
+    Keys: `vocab`, `context`, `width`, `heads` (required); `ffn_ratio`
+    (default 4.0), `qk_ratio` (1.0; 0.5 gives half-size q/k), `dropout` (0.0),
+    `dtype` (f32; or bf16, f16), `position` (`#st.position<learned>`).
+
+    ```mlir
+    st.model @tiny {vocab = 256, context = 64, width = 64, heads = 4} {
+      st.repeat 2 {
+        st.block attention [#st.local<8>]
+        st.block attention [#st.strided<8>]
+      }
+    }
+    ```
+  }];
+  let arguments = (ins SymbolNameAttr:$sym_name,
+                       I64Attr:$vocab, I64Attr:$context, I64Attr:$width,
+                       I64Attr:$heads,
+                       F64Attr:$ffn_ratio, F64Attr:$qk_ratio, F64Attr:$dropout,
+                       TypeAttr:$dtype, St_PositionAttr:$position);
+  let regions = (region SizedRegion<1>:$body);
+  let hasCustomAssemblyFormat = 1;
+  let hasVerifier = 1;
+  let hasRegionVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The residual blocks in execution order, repeats expanded.
+    ::llvm::SmallVector<BlockOp> layers();
+    /// q/k width: width * qk_ratio.
+    int64_t qkWidth();
+    /// Feed-forward width: width * ffn_ratio.
+    int64_t ffnWidth();
+  }];
+}
+
+def St_RepeatOp : St_Op<"repeat", [NoTerminator, SingleBlock,
+    ParentOneOf<["ModelOp", "RepeatOp"]>]> {
+  let summary = "repeats a group of residual blocks";
+  let description = [{
+    Stands for `count` copies of its body in sequence, e.g. 15 repetitions of
+    an interleaved (local, strided) pair make a 30-layer model.
+
+    ```mlir
+    st.repeat 15 {
+      st.block attention [#st.local<128>]
+      st.block attention [#st.strided<128>]
+    }
+    ```
+  }];
+  let arguments = (ins I64Attr:$count);
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat = "$count $body attr-dict";
+  let hasVerifier = 1;
+}
+
+def St_BlockOp : St_Op<"block", [ParentOneOf<["ModelOp", "RepeatOp"]>]> {
+  let summary = "one residual block and its attention pattern(s)";
+  let description = [{
+    One pre-activation residual block (attention then feed-forward). With one
+    pattern, every head uses it; with several, the heads are split evenly among
+    them in order (the multi-head factorization), so their number must divide
+    the model's heads.
+
+    ```mlir
+    st.block attention [#st.fixed<block = 128, summary = 32>]
+    st.block attention [#st.local<128>, #st.strided<128>]
+    ```
+  }];
+  let arguments = (ins St_PatternArrayAttr:$patterns);
+  let assemblyFormat = "`attention` $patterns attr-dict";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Tensor-level forward ops
+//===----------------------------------------------------------------------===//
+
+def St_EmbedOp : St_Op<"embed", [Pure]> {
+  let summary = "token embedding plus position embedding";
+  let description = [{
+    out[b, t, :] = table[tokens[b, t], :] + the position embedding of t. The
+    position tables follow `position`: none (no tables), learned (one
+    [T, D]), data_aligned (one [d_i, D] per dim), attention_aligned (a column
+    table [l, D] then a row table [T / l, D]).
+
+    ```mlir
+    %x = st.embed %tokens, %table positions(%pos : tensor<64x32xf32>)
+           {position = #st.position<learned>}
+           : tensor<2x64xi32>, tensor<256x32xf32> -> tensor<2x64x32xf32>
+    ```
+  }];
+  let arguments = (ins St_TokenTensor:$tokens, St_FloatTensor:$table,
+                       Variadic<St_FloatTensor>:$positions,
+                       St_PositionAttr:$position);
+  let results = (outs St_FloatTensor:$result);
+  let assemblyFormat = [{
+    $tokens `,` $table (`positions` `(` $positions^ `:` type($positions) `)`)?
+    attr-dict `:` type($tokens) `,` type($table) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def St_LayerNormOp : St_Op<"layer_norm", [Pure,
+    AllTypesMatch<["x", "result"]>, AllTypesMatch<["gamma", "beta"]>]> {
+  let summary = "layer normalization over the last dimension";
+  let description = [{
+    y = (x - mean) / sqrt(var + epsilon) * gamma + beta, statistics over the
+    last dimension.
+
+    ```mlir
+    %y = st.layer_norm %x, %g, %b {epsilon = 1.0e-05 : f64}
+           : tensor<2x64x32xf32>, tensor<32xf32>
+    ```
+  }];
+  let arguments = (ins St_FloatTensor:$x, St_FloatTensor:$gamma,
+                       St_FloatTensor:$beta,
+                       DefaultValuedAttr<F64Attr, "1.0e-5">:$epsilon);
+  let results = (outs St_FloatTensor:$result);
+  let assemblyFormat = [{
+    $x `,` $gamma `,` $beta attr-dict `:` type($x) `,` type($gamma)
+  }];
+  let hasVerifier = 1;
+}
+
+def St_LinearOp : St_Op<"linear", [Pure]> {
+  let summary = "x W (+ b) over the last dimension";
+  let description = [{
+    result[..., n] = sum_k x[..., k] W[k, n] (+ b[n]).
+
+    ```mlir
+    %y = st.linear %x, %w, %b
+           : (tensor<2x64x32xf32>, tensor<32x128xf32>, tensor<128xf32>)
+           -> tensor<2x64x128xf32>
+    ```
+  }];
+  let arguments = (ins St_FloatTensor:$x, St_FloatTensor:$weight,
+                       Optional<St_FloatTensor>:$bias);
+  let results = (outs St_FloatTensor:$result);
+  let assemblyFormat = [{
+    $x `,` $weight (`,` $bias^)? attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def St_GeluOp : St_Op<"gelu", [Pure, SameOperandsAndResultType]> {
+  let summary = "GELU (tanh approximation)";
+  let description = [{
+    y = 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))).
+
+    ```mlir
+    %y = st.gelu %x : tensor<2x64x128xf32>
+    ```
+  }];
+  let arguments = (ins St_FloatTensor:$x);
+  let results = (outs St_FloatTensor:$result);
+  let assemblyFormat = "$x attr-dict `:` type($x)";
+}
+
+def St_AddOp : St_Op<"add", [Pure, SameOperandsAndResultType]> {
+  let summary = "elementwise sum (the residual connection)";
+  let description = [{
+    ```mlir
+    %y = st.add %x, %branch : tensor<2x64x32xf32>
+    ```
+  }];
+  let arguments = (ins St_FloatTensor:$lhs, St_FloatTensor:$rhs);
+  let results = (outs St_FloatTensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($result)";
+}
+
+def St_DropoutOp : St_Op<"dropout", [SameOperandsAndResultType]> {
+  let summary = "inverted dropout on a residual branch";
+  let description = [{
+    Zeroes each element with probability `rate` and scales the rest by
+    1 / (1 - rate) while training; the identity at evaluation and sampling.
+    `rate` must lie in [0, 1).
+
+    ```mlir
+    %y = st.dropout %x {rate = 0.25 : f64} : tensor<2x64x32xf32>
+    ```
+  }];
+  let arguments = (ins St_FloatTensor:$x, F64Attr:$rate);
+  let results = (outs St_FloatTensor:$result);
+  let assemblyFormat = "$x attr-dict `:` type($x)";
+  let hasVerifier = 1;
+}
+
+class St_AttentionLikeOp<string mnemonic, list<Trait> traits = []>
+    : St_Op<mnemonic, !listconcat([Pure], traits)> {
+  let extraClassDeclaration = [{
+    /// Pattern of each head, resolved to the pattern library.
+    ::mlir::FailureOr<::llvm::SmallVector<::stc::pattern::Pattern>>
+    headPatterns();
+  }];
+}
+
+def St_AttentionOp : St_AttentionLikeOp<"attention"> {
+  let summary = "multi-head attention over a sparse pattern";
+  let description = [{
+    Per batch and head h: o_i = sum_j softmax_j(scale * q_i . k_j) v_j over the
+    keys j that head h's pattern allows for query i. q and k are [B, T, Dqk],
+    v and the result [B, T, Dv]; `heads` divides Dqk and Dv, and the heads are
+    split evenly among `patterns` in order. `scale` defaults to
+    1 / sqrt(Dqk / heads).
+
+    ```mlir
+    %o = st.attention %q, %k, %v heads(4) patterns [#st.fixed<block = 16, summary = 4>]
+           : tensor<2x64x32xf32>, tensor<2x64x32xf32>, tensor<2x64x32xf32>
+           -> tensor<2x64x32xf32>
+    ```
+  }];
+  let arguments = (ins St_FloatTensor:$q, St_FloatTensor:$k,
+                       St_FloatTensor:$v, I64Attr:$heads,
+                       St_PatternArrayAttr:$patterns,
+                       OptionalAttr<F64Attr>:$scale);
+  let results = (outs St_FloatTensor:$result);
+  let assemblyFormat = [{
+    $q `,` $k `,` $v `heads` `(` $heads `)` `patterns` $patterns attr-dict
+    `:` type($q) `,` type($k) `,` type($v) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def St_AttentionScoresOp : St_AttentionLikeOp<"attention_scores"> {
+  let summary = "unfused attention, step 1: scaled scores per head";
+  let description = [{
+    s[b, h, i, j] = scale * q_i . k_j for head h, for every (i, j); entries the
+    pattern disallows are ignored by `st.masked_softmax`. Materializes
+    [B, H, T, T]: meant for small models, tests and the fusion pass.
+
+    ```mlir
+    %s = st.attention_scores %q, %k heads(4) patterns [#st.local<8>]
+           : tensor<2x64x32xf32>, tensor<2x64x32xf32> -> tensor<2x4x64x64xf32>
+    ```
+  }];
+  let arguments = (ins St_FloatTensor:$q, St_FloatTensor:$k, I64Attr:$heads,
+                       St_PatternArrayAttr:$patterns,
+                       OptionalAttr<F64Attr>:$scale);
+  let results = (outs St_FloatTensor:$result);
+  let assemblyFormat = [{
+    $q `,` $k `heads` `(` $heads `)` `patterns` $patterns attr-dict
+    `:` type($q) `,` type($k) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def St_MaskedSoftmaxOp : St_AttentionLikeOp<"masked_softmax",
+    [SameOperandsAndResultType]> {
+  let summary = "unfused attention, step 2: softmax over allowed keys";
+  let description = [{
+    p[b, h, i, j] = softmax over the allowed j of s[b, h, i, :]; disallowed
+    entries are 0. The heads (dim 1) are split evenly among `patterns`.
+
+    ```mlir
+    %p = st.masked_softmax %s patterns [#st.local<8>] : tensor<2x4x64x64xf32>
+    ```
+  }];
+  let arguments = (ins St_FloatTensor:$scores, St_PatternArrayAttr:$patterns);
+  let results = (outs St_FloatTensor:$result);
+  let assemblyFormat = "$scores `patterns` $patterns attr-dict `:` type($scores)";
+  let hasVerifier = 1;
+}
+
+def St_AttentionWeightedSumOp : St_Op<"attention_weighted_sum", [Pure]> {
+  let summary = "unfused attention, step 3: probabilities times values";
+  let description = [{
+    o[b, i, h * dv + c] = sum_j p[b, h, i, j] v[b, j, h * dv + c].
+
+    ```mlir
+    %o = st.attention_weighted_sum %p, %v
+           : tensor<2x4x64x64xf32>, tensor<2x64x32xf32> -> tensor<2x64x32xf32>
+    ```
+  }];
+  let arguments = (ins St_FloatTensor:$probs, St_FloatTensor:$v);
+  let results = (outs St_FloatTensor:$result);
+  let assemblyFormat = [{
+    $probs `,` $v attr-dict `:` type($probs) `,` type($v) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def St_CrossEntropyOp : St_Op<"cross_entropy", [Pure]> {
+  let summary = "mean cross-entropy over bytes, in bits";
+  let description = [{
+    The mean over all positions of -log2 softmax(logits)[target]: bits per
+    byte for a byte-level model (vocab 256).
+
+    ```mlir
+    %loss = st.cross_entropy %logits, %targets
+              : tensor<2x64x256xf32>, tensor<2x64xi32> -> tensor<f32>
+    ```
+  }];
+  let arguments = (ins St_FloatTensor:$logits, St_TokenTensor:$targets);
+  let results = (outs 0DTensorOf<[F32]>:$result);
+  let assemblyFormat = [{
+    $logits `,` $targets attr-dict `:` type($logits) `,` type($targets)
+    `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+#endif // STC_DIALECT_ST_STOPS_TD

@@ -1,0 +1,64 @@
+//===- DType.h - Buffer element types and bf16 conversion -------*- C++ -*-===//
+//
+// Buffers hold f32, bf16 or i32 elements. The host side stores bf16 as its raw
+// uint16 bits; conversion rounds to nearest even so the CPU and CUDA executors
+// (__float2bfloat16_rn) agree bit for bit.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef STC_RUNTIME_DTYPE_H
+#define STC_RUNTIME_DTYPE_H
+
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <string_view>
+
+namespace stc::rt {
+
+enum class DType : uint8_t { F32 = 0, BF16 = 1, I32 = 2 };
+
+inline const char *dtypeName(DType d) {
+  switch (d) {
+  case DType::F32:
+    return "f32";
+  case DType::BF16:
+    return "bf16";
+  case DType::I32:
+    return "i32";
+  }
+  return "?";
+}
+
+inline std::optional<DType> parseDType(std::string_view s) {
+  if (s == "f32")
+    return DType::F32;
+  if (s == "bf16")
+    return DType::BF16;
+  if (s == "i32")
+    return DType::I32;
+  return std::nullopt;
+}
+
+inline int64_t dtypeSize(DType d) { return d == DType::BF16 ? 2 : 4; }
+
+inline float bf16ToFloat(uint16_t b) {
+  uint32_t bits = static_cast<uint32_t>(b) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+inline uint16_t floatToBf16(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, 4);
+  if ((bits & 0x7fffffffu) > 0x7f800000u) // NaN: keep it a (quiet) NaN
+    return static_cast<uint16_t>((bits >> 16) | 0x0040u);
+  // Round to nearest, ties to even.
+  uint32_t rounding = 0x7fffu + ((bits >> 16) & 1u);
+  return static_cast<uint16_t>((bits + rounding) >> 16);
+}
+
+} // namespace stc::rt
+
+#endif // STC_RUNTIME_DTYPE_H
