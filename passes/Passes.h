@@ -5,7 +5,14 @@
 
 #include "mlir/Pass/Pass.h"
 
+namespace mlir {
+class DialectRegistry;
+} // namespace mlir
+
 namespace stc {
+
+/// The dialects stc's tools parse: st and the upstream ones it builds on.
+void registerStcDialects(mlir::DialectRegistry &registry);
 
 #define GEN_PASS_DECL
 #include "passes/Passes.h.inc"

@@ -13,13 +13,19 @@ pattern::Pattern AttentionLayer::merged() const {
   return st::unionOfPatterns(groups);
 }
 
+std::string stc::displayName(const pattern::Pattern &p) {
+  if (p.kind() == pattern::Pattern::Kind::Predicate)
+    return "@" + p.predicateName();
+  return p.str();
+}
+
 std::string AttentionLayer::describe() const {
   if (groups.size() == 1)
-    return groups.front().str();
+    return displayName(groups.front());
   std::string s = "[";
   int64_t perGroup = heads / static_cast<int64_t>(groups.size());
   for (size_t i = 0; i < groups.size(); ++i)
-    s += (i ? ", " : "") + groups[i].str() + " x" + std::to_string(perGroup);
+    s += (i ? ", " : "") + displayName(groups[i]) + " x" + std::to_string(perGroup);
   return s + "]";
 }
 

@@ -38,6 +38,10 @@ struct AttentionStack {
   std::vector<AttentionLayer> layers;
 };
 
+/// A pattern as shown to users: built-ins in their text form, user
+/// predicates by name (`@local_dilated`); the full text is in the IR.
+std::string displayName(const pattern::Pattern &p);
+
 /// Every st.model, then every function holding st.attention ops. Fails (with
 /// diagnostics already emitted) when a pattern cannot be resolved.
 mlir::FailureOr<std::vector<AttentionStack>>

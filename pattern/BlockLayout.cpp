@@ -58,9 +58,11 @@ struct Tiling {
   int64_t blockSize;
   int64_t numRows;
 
+  // A block larger than n tiles the same single block as one of size n, and
+  // keeps the block arithmetic below in range.
   Tiling(int64_t n, int64_t blockSize)
-      : n(n), blockSize(blockSize),
-        numRows(n / blockSize + (n % blockSize != 0)) {}
+      : n(n), blockSize(std::min(blockSize, n)),
+        numRows(n / this->blockSize + (n % this->blockSize != 0)) {}
 
   int64_t first(int64_t block) const { return block * blockSize; }
   /// Last in-range position of a block (inclusive; the last block may be

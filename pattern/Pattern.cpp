@@ -316,11 +316,12 @@ int64_t Pattern::countAllowed(int64_t n) const {
     if (b < 1)
       return 0;
     int64_t total = 0;
+    const int64_t lastRow = (n - 1) / b;
     for (const auto &[row, col] : node.blocks) {
-      int64_t rowStart = row * b;
-      if (rowStart >= n)
+      if (row > lastRow)
         break; // sorted by row
-      int64_t rows = std::min(rowStart + b, n) - rowStart;
+      int64_t rowStart = row * b;
+      int64_t rows = std::min(b, n - rowStart);
       // Off-diagonal blocks lie wholly below the diagonal; a diagonal block
       // keeps its lower triangle.
       total += col < row ? rows * b : rows * (rows + 1) / 2;

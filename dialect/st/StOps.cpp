@@ -175,6 +175,9 @@ ParseResult ModelOp::parse(OpAsmParser &parser, OperationState &result) {
   set(getPositionAttrName(opName),
       orDefault("position",
                 PositionAttr::get(b.getContext(), PositionKind::Learned, {})));
+  // Discardable attributes (e.g. analysis results) follow the keys.
+  if (parser.parseOptionalAttrDictWithKeyword(result.attributes))
+    return failure();
   Region *body = result.addRegion();
   if (parser.parseRegion(*body))
     return failure();
@@ -193,7 +196,10 @@ void ModelOp::print(OpAsmPrinter &p) {
     << ", dropout = " << formatDouble(getDropout().convertToDouble())
     << ", dtype = " << getDtype() << ", position = ";
   p.printAttribute(getPosition());
-  p << "} ";
+  p << "}";
+  p.printOptionalAttrDictWithKeyword((*this)->getAttrs(),
+                                     getAttributeNames());
+  p << " ";
   p.printRegion(getBody(), /*printEntryBlockArgs=*/false,
                 /*printBlockTerminators=*/false);
 }
@@ -288,6 +294,19 @@ int64_t ModelOp::qkWidth() {
 
 int64_t ModelOp::ffnWidth() {
   return scaledWidth(getWidth(), getFfnRatio().convertToDouble()).value_or(0);
+}
+
+int64_t ModelOp::numParameters() {
+  int64_t v = getVocab(), d = getWidth(), dqk = qkWidth(), f = ffnWidth();
+  int64_t positions = 0;
+  for (auto [divisor, rows] : getPosition().components(getContext()))
+    positions += rows * d;
+  int64_t perBlock = 2 * (d * dqk + dqk)  // q, k
+                     + 2 * (d * d + d)    // v, output projection
+                     + (d * f + f) + (f * d + d) // feed-forward
+                     + 2 * 2 * d;         // two layer norms
+  int64_t blocks = static_cast<int64_t>(layers().size());
+  return v * d + positions + blocks * perBlock + 2 * d + (d * v + v);
 }
 
 //===----------------------------------------------------------------------===//
@@ -413,7 +432,8 @@ LogicalResult LinearOp::verify() {
 LogicalResult DropoutOp::verify() {
   double rate = getRate().convertToDouble();
   if (!(rate >= 0 && rate < 1))
-    return emitOpError() << "rate must be in [0, 1) (got " << rate << ")";
+    return emitOpError() << "rate must be in [0, 1) (got " << formatDouble(rate)
+                         << ")";
   return success();
 }
 

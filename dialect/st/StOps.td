@@ -123,6 +123,10 @@ def St_ModelOp : St_Op<"model", [Symbol, IsolatedFromAbove, NoTerminator,
     int64_t qkWidth();
     /// Feed-forward width: width * ffn_ratio.
     int64_t ffnWidth();
+    /// Trainable parameters (with biases): embeddings, per block q/k/v/o
+    /// projections, two layer norms and the feed-forward, the final layer
+    /// norm and the output projection.
+    int64_t numParameters();
   }];
 }
 

@@ -5,19 +5,14 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "dialect/st/StDialect.h"
 #include "passes/Passes.h"
 
-#include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/Func/IR/FuncOps.h"
-#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 
 int main(int argc, char **argv) {
   mlir::DialectRegistry registry;
-  registry.insert<stc::st::StDialect, mlir::arith::ArithDialect,
-                  mlir::func::FuncDialect, mlir::tensor::TensorDialect>();
+  stc::registerStcDialects(registry);
   stc::registerStcPasses();
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, "stc optimizer driver\n", registry));

@@ -236,11 +236,12 @@ TEST(PatternCount, RandomPatterns) {
 }
 
 TEST(PatternCount, LargePatternBlocks) {
-  // blocks(64) over n = 3000 including a ragged last block row.
+  // blocks(64) over n = 1000 with a ragged last block row, and pairs listed
+  // beyond n.
   std::mt19937 rng(3);
-  Pattern p = test::randomBlocks(rng, 64, 3000 / 64 + 1);
-  EXPECT_EQ(p.countAllowed(3000), refCount(p, 3000));
-  EXPECT_EQ(p.countAllowed(2999), refCount(p, 2999));
+  Pattern p = test::randomBlocks(rng, 64, 20);
+  EXPECT_EQ(p.countAllowed(1000), refCount(p, 1000));
+  EXPECT_EQ(p.countAllowed(999), refCount(p, 999));
 }
 
 TEST(PatternDensity, KnownValues) {
@@ -450,6 +451,10 @@ TEST(PatternEquality, Structural) {
             Pattern::blockLayout(4, {{0, 0}, {1, 0}}));
   EXPECT_NE(Pattern::blockLayout(4, {{0, 0}}),
             Pattern::blockLayout(8, {{0, 0}}));
+  EXPECT_NE(Pattern::blockLayout(4, {{0, 0}}),
+            Pattern::blockLayout(4, {{1, 0}}));
+  EXPECT_NE(Pattern::blockLayout(4, {{0, 0}}),
+            Pattern::blockLayout(4, {{0, 0}, {1, 1}}));
   EXPECT_NE(Pattern::unionOf({Pattern::local(3), Pattern::causal()}),
             Pattern::unionOf({Pattern::causal(), Pattern::local(3)}));
   EXPECT_NE(Pattern::unionOf({Pattern::local(3)}), Pattern::local(3));

@@ -343,8 +343,8 @@ TEST(PredicateEquality, Structural) {
 TEST(PredicateC, StructureOfSimpleExpressions) {
   Predicate p = parseOrDie("(slt (sub q k) 3)");
   std::string c = p.toC("qi", "ki");
-  EXPECT_EQ(c, "((long long)(((long long)(qi)) - ((long long)(ki))) < 3LL))")
-      << "got " << c;
+  EXPECT_EQ(c, "((long long)(((long long)((unsigned long long)((long long)(qi))"
+               " - (unsigned long long)((long long)(ki)))) < 3LL))");
 }
 
 TEST(PredicateC, Snapshot) {

@@ -1,0 +1,106 @@
+//===- Args.cpp - Command-line flags for the stc driver -------------------===//
+
+#include "frontend/stc/Args.h"
+
+#include <cerrno>
+#include <cstdlib>
+
+using namespace stc::cli;
+
+std::optional<Args> Args::parse(int argc, char **argv, int first,
+                                const std::vector<FlagSpec> &specs,
+                                std::string *error) {
+  Args args;
+  auto findSpec = [&](const std::string &name) -> const FlagSpec * {
+    for (const FlagSpec &s : specs)
+      if (s.name == name)
+        return &s;
+    return nullptr;
+  };
+  for (int i = first; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.size() < 2 || arg.compare(0, 2, "--") != 0 || arg == "--") {
+      args.positional_.push_back(arg);
+      continue;
+    }
+    std::string name = arg.substr(2), value;
+    bool inlineValue = false;
+    if (size_t eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+      inlineValue = true;
+    }
+    const FlagSpec *spec = findSpec(name);
+    if (!spec) {
+      *error = "unknown flag --" + name + "; valid flags:";
+      for (const FlagSpec &s : specs)
+        *error += " --" + s.name;
+      return std::nullopt;
+    }
+    if (spec->takesValue && !inlineValue) {
+      if (i + 1 >= argc) {
+        *error = "flag --" + name + " needs a value";
+        return std::nullopt;
+      }
+      value = argv[++i];
+    } else if (!spec->takesValue && inlineValue) {
+      *error = "flag --" + name + " takes no value";
+      return std::nullopt;
+    }
+    args.flags_[name] = spec->takesValue ? value : "1";
+  }
+  return args;
+}
+
+std::string Args::get(const std::string &name, const std::string &dflt) const {
+  auto it = flags_.find(name);
+  return it == flags_.end() ? dflt : it->second;
+}
+
+std::optional<int64_t> Args::getInt(const std::string &name, int64_t dflt,
+                                    int64_t min, int64_t max,
+                                    std::string *error) const {
+  auto it = flags_.find(name);
+  if (it == flags_.end())
+    return dflt;
+  const std::string &text = it->second;
+  char *end = nullptr;
+  errno = 0;
+  long long v = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || errno == ERANGE || v < min || v > max) {
+    *error = "--" + name + " must be an integer in [" + std::to_string(min) +
+             ", " + std::to_string(max) + "], got '" + text + "'";
+    return std::nullopt;
+  }
+  return static_cast<int64_t>(v);
+}
+
+std::optional<double> Args::getDouble(const std::string &name, double dflt,
+                                      double min, double max,
+                                      std::string *error) const {
+  auto it = flags_.find(name);
+  if (it == flags_.end())
+    return dflt;
+  const std::string &text = it->second;
+  char *end = nullptr;
+  double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || !(v >= min && v <= max)) {
+    *error = "--" + name + " must be a number in [" + std::to_string(min) +
+             ", " + std::to_string(max) + "], got '" + text + "'";
+    return std::nullopt;
+  }
+  return v;
+}
+
+std::string stc::cli::describeFlags(const std::vector<FlagSpec> &specs) {
+  std::string out;
+  for (const FlagSpec &s : specs) {
+    std::string left = "  --" + s.name + (s.takesValue ? " VALUE" : "");
+    if (left.size() < 24)
+      left.resize(24, ' ');
+    else
+      left += "  ";
+    out += left + s.help + "\n";
+  }
+  return out;
+}

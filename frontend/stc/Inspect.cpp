@@ -1,0 +1,318 @@
+//===- Inspect.cpp - stc inspect ------------------------------------------===//
+//
+// Per attention layer: pattern, density, blocks computed against dense causal
+// attention, FLOPs; then the model's reachability. Text for people, --json
+// for programs, --png for pictures of each pattern.
+//
+//===----------------------------------------------------------------------===//
+
+#include "frontend/stc/Inspect.h"
+
+#include "dialect/st/StOps.h"
+#include "frontend/stc/Args.h"
+#include "frontend/stc/PatternImage.h"
+#include "passes/Passes.h"
+#include "passes/PatternAnalysis.h"
+
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <map>
+
+using namespace mlir;
+using namespace stc;
+using namespace stc::cli;
+
+namespace {
+
+const std::vector<FlagSpec> kInspectFlags = {
+    {"json", false, "print machine-readable JSON instead of a table"},
+    {"png", true, "draw each distinct pattern into DIR as PNG"},
+    {"block", true, "block size for layouts and block counts (default 128)"},
+    {"reach-limit", true,
+     "analyse reachability over at most N leading positions (default 2048)"},
+    {"model", true, "which model or function to inspect, if the file has several"},
+    {"help", false, "show this help"},
+};
+
+/// The numbers of one head group (heads sharing a pattern).
+struct GroupStats {
+  pattern::Pattern pattern;
+  int64_t heads = 0;
+  pattern::AttentionCost cost; ///< per head
+  int64_t fullBlocks = 0, partialBlocks = 0;
+};
+
+struct LayerStats {
+  std::string pattern;
+  std::vector<GroupStats> groups;
+  double density = 0;        ///< mean over heads
+  int64_t computedBlocks = 0; ///< summed over heads
+  int64_t denseBlocks = 0;    ///< dense causal, summed over heads
+  double usefulFlops = 0, computedFlops = 0; ///< forward, one sequence
+};
+
+struct StackStats {
+  const AttentionStack *stack;
+  std::vector<LayerStats> layers;
+  pattern::Reachability reach;
+  int64_t parameters = -1; ///< models only
+};
+
+StackStats analyze(const AttentionStack &stack, int64_t blockSize,
+                   int64_t reachLimit) {
+  StackStats stats;
+  stats.stack = &stack;
+  // Layers usually repeat a few patterns: compute each once.
+  std::map<std::string, GroupStats> cache;
+  auto groupOf = [&](const pattern::Pattern &p, int64_t headDim) {
+    std::string key = p.str() + "@" + std::to_string(headDim);
+    auto it = cache.find(key);
+    if (it != cache.end())
+      return it->second;
+    GroupStats g{p, 0, {}, 0, 0};
+    g.cost = pattern::attentionCost(p, stack.context, blockSize, headDim);
+    pattern::BlockLayout layout =
+        pattern::buildBlockLayout(p, stack.context, blockSize);
+    g.fullBlocks = layout.numFull();
+    g.partialBlocks = layout.numPartial();
+    return cache.emplace(key, g).first->second;
+  };
+  std::vector<pattern::Pattern> merged;
+  for (const AttentionLayer &layer : stack.layers) {
+    LayerStats ls;
+    ls.pattern = layer.describe();
+    int64_t perGroup = layer.heads / static_cast<int64_t>(layer.groups.size());
+    double n = static_cast<double>(stack.context);
+    for (const pattern::Pattern &p : layer.groups) {
+      GroupStats g = groupOf(p, layer.headDim);
+      g.heads = perGroup;
+      ls.density += g.cost.allowedPairs / (n * n) * perGroup / layer.heads;
+      ls.computedBlocks += g.cost.computedBlocks * perGroup;
+      ls.denseBlocks += g.cost.denseCausalBlocks * perGroup;
+      ls.usefulFlops += g.cost.usefulFlops * perGroup;
+      ls.computedFlops += g.cost.computedFlops * perGroup;
+      ls.groups.push_back(g);
+    }
+    stats.layers.push_back(std::move(ls));
+    merged.push_back(layer.merged());
+  }
+  stats.reach = pattern::analyzeReachability(
+      merged, std::min<int64_t>(stack.context, reachLimit));
+  if (auto model = dyn_cast<st::ModelOp>(stack.owner))
+    stats.parameters = model.numParameters();
+  return stats;
+}
+
+void printText(const StackStats &s, int64_t blockSize, llvm::raw_ostream &os) {
+  const AttentionStack &stack = *s.stack;
+  bool isModel = isa<st::ModelOp>(stack.owner);
+  os << (isModel ? "model @" : "function @") << stack.name << ": context "
+     << stack.context << ", " << stack.layers.size() << " attention layers";
+  if (s.parameters >= 0)
+    os << ", " << llvm::format("%.2fM", s.parameters / 1e6) << " parameters";
+  os << ", block " << blockSize << "\n";
+  os << llvm::format("%5s  %-34s %8s  %21s  %19s\n", "layers", "pattern",
+                     "density", "blocks (vs causal)", "fwd GFLOP/seq");
+  // Consecutive layers with the same pattern share one line ("0-29").
+  for (size_t i = 0; i < s.layers.size();) {
+    size_t j = i;
+    while (j + 1 < s.layers.size() && s.layers[j + 1].pattern == s.layers[i].pattern)
+      ++j;
+    const LayerStats &l = s.layers[i];
+    std::string range = i == j ? std::to_string(i)
+                               : std::to_string(i) + "-" + std::to_string(j);
+    std::string blocks = std::to_string(l.computedBlocks) + "/" +
+                         std::to_string(l.denseBlocks);
+    double pct = l.denseBlocks ? 100.0 * l.computedBlocks / l.denseBlocks : 0;
+    os << llvm::format("%5s  %-34s %8.4f  %12s (%5.1f%%)  %8.2f / %8.2f\n",
+                       range.c_str(), l.pattern.c_str(), l.density,
+                       blocks.c_str(), pct, l.usefulFlops / 1e9,
+                       l.computedFlops / 1e9);
+    i = j + 1;
+  }
+  os << "  (blocks and FLOPs: all heads of one sequence; FLOPs useful / "
+        "computed by a block-sparse kernel)\n";
+  const pattern::Reachability &r = s.reach;
+  os << "reachability over the first " << r.n << " positions: ";
+  if (r.unreachablePairs == 0)
+    os << "every key reachable, max hops " << r.maxHops << "\n";
+  else {
+    os << r.unreachablePairs << " unreachable (query, key) pairs";
+    if (r.exampleUnreachable)
+      os << ", e.g. query " << r.exampleUnreachable->first << " never sees key "
+         << r.exampleUnreachable->second;
+    os << "\n";
+  }
+}
+
+llvm::json::Value toJson(const StackStats &s, int64_t blockSize) {
+  const AttentionStack &stack = *s.stack;
+  llvm::json::Array layers;
+  for (const LayerStats &l : s.layers) {
+    llvm::json::Array groups;
+    for (const GroupStats &g : l.groups)
+      groups.push_back(llvm::json::Object{
+          {"pattern", g.pattern.str()},
+          {"heads", g.heads},
+          {"allowed_pairs", g.cost.allowedPairs},
+          {"computed_blocks", g.cost.computedBlocks},
+          {"full_blocks", g.fullBlocks},
+          {"partial_blocks", g.partialBlocks},
+      });
+    layers.push_back(llvm::json::Object{
+        {"pattern", l.pattern},
+        {"density", l.density},
+        {"computed_blocks", l.computedBlocks},
+        {"dense_causal_blocks", l.denseBlocks},
+        {"useful_flops", l.usefulFlops},
+        {"computed_flops", l.computedFlops},
+        {"head_groups", std::move(groups)},
+    });
+  }
+  llvm::json::Object reach{
+      {"analyzed_positions", s.reach.n},
+      {"max_hops", s.reach.maxHops},
+      {"unreachable_pairs", s.reach.unreachablePairs},
+  };
+  if (s.reach.exampleUnreachable)
+    reach["example_unreachable"] = llvm::json::Array{
+        s.reach.exampleUnreachable->first, s.reach.exampleUnreachable->second};
+  llvm::json::Object out{
+      {"name", stack.name},
+      {"kind", isa<st::ModelOp>(stack.owner) ? "model" : "function"},
+      {"context", stack.context},
+      {"block", blockSize},
+      {"layers", std::move(layers)},
+      {"reachability", std::move(reach)},
+  };
+  if (s.parameters >= 0)
+    out["parameters"] = s.parameters;
+  return out;
+}
+
+std::string fileNameFor(const std::string &stack, const std::string &pattern) {
+  std::string name = stack + "-";
+  for (char c : pattern)
+    if (std::isalnum(static_cast<unsigned char>(c)))
+      name += c;
+    else if (name.back() != '-' && name.back() != '_')
+      name += '_';
+  while (!name.empty() && name.back() == '_')
+    name.pop_back();
+  return name + ".png";
+}
+
+} // namespace
+
+int stc::cli::runInspect(int argc, char **argv, int first) {
+  std::string error;
+  std::optional<Args> args = Args::parse(argc, argv, first, kInspectFlags, &error);
+  auto usage = [] {
+    return "usage: stc inspect FILE.mlir [flags]\n" + describeFlags(kInspectFlags);
+  };
+  if (!args) {
+    llvm::errs() << "stc inspect: " << error << "\n" << usage();
+    return 2;
+  }
+  if (args->has("help")) {
+    llvm::outs() << usage();
+    return 0;
+  }
+  if (args->positional().size() != 1) {
+    llvm::errs() << "stc inspect: expected one input file\n" << usage();
+    return 2;
+  }
+  std::optional<int64_t> blockSize = args->getInt("block", 128, 1, 1 << 16, &error);
+  std::optional<int64_t> reachLimit =
+      blockSize ? args->getInt("reach-limit", 2048, 1, 1 << 20, &error)
+                : std::nullopt;
+  if (!blockSize || !reachLimit) {
+    llvm::errs() << "stc inspect: " << error << "\n";
+    return 2;
+  }
+
+  DialectRegistry registry;
+  registerStcDialects(registry);
+  MLIRContext context(registry);
+  llvm::SourceMgr sourceMgr;
+  SourceMgrDiagnosticHandler diagHandler(sourceMgr, &context);
+  const std::string &path = args->positional().front();
+  std::string openError;
+  auto file = openInputFile(path, &openError);
+  if (!file) {
+    llvm::errs() << "stc inspect: " << openError << "\n";
+    return 1;
+  }
+  sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
+  if (!module)
+    return 1;
+  FailureOr<std::vector<AttentionStack>> stacks = collectAttentionStacks(*module);
+  if (failed(stacks))
+    return 1;
+  if (stacks->empty()) {
+    llvm::errs() << "stc inspect: " << path
+                 << " holds no st.model and no function with st.attention\n";
+    return 1;
+  }
+  std::vector<const AttentionStack *> chosen;
+  std::string wanted = args->get("model");
+  for (const AttentionStack &s : *stacks)
+    if (wanted.empty() || s.name == wanted || "@" + s.name == wanted)
+      chosen.push_back(&s);
+  if (chosen.empty() || (args->has("json") && chosen.size() > 1)) {
+    llvm::errs() << "stc inspect: "
+                 << (chosen.empty() ? "no model named '" + wanted + "'"
+                                    : path + " holds several models")
+                 << "; choose one with --model:";
+    for (const AttentionStack &s : *stacks)
+      llvm::errs() << " @" << s.name;
+    llvm::errs() << "\n";
+    return 2;
+  }
+
+  std::string pngDir = args->get("png");
+  if (args->has("png")) {
+    if (std::error_code ec = llvm::sys::fs::create_directories(pngDir)) {
+      llvm::errs() << "stc inspect: cannot create --png directory " << pngDir
+                   << ": " << ec.message() << "\n";
+      return 1;
+    }
+  }
+  for (const AttentionStack *stack : chosen) {
+    StackStats stats = analyze(*stack, *blockSize, *reachLimit);
+    if (args->has("json"))
+      llvm::outs() << llvm::formatv("{0:2}", toJson(stats, *blockSize)) << "\n";
+    else
+      printText(stats, *blockSize, llvm::outs());
+    if (!args->has("png"))
+      continue;
+    std::vector<std::string> drawn;
+    for (const AttentionLayer &layer : stack->layers)
+      for (const pattern::Pattern &p : layer.groups) {
+        std::string text = p.str();
+        if (llvm::is_contained(drawn, text))
+          continue;
+        drawn.push_back(text);
+        std::string out =
+            pngDir + "/" + fileNameFor(stack->name, displayName(p));
+        if (!writePatternPng(p, stack->context, *blockSize, out, &error)) {
+          llvm::errs() << "stc inspect: " << error << "\n";
+          return 1;
+        }
+        (args->has("json") ? llvm::errs() : llvm::outs())
+            << "wrote " << out << " ("
+            << (stack->context <= kElementImageLimit ? "element" : "block")
+            << " level)\n";
+      }
+  }
+  return 0;
+}

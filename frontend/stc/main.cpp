@@ -1,0 +1,64 @@
+//===- main.cpp - The stc driver ------------------------------------------===//
+//
+// One command for users: inspect and compile models (when built with the
+// compiler), train, evaluate and sample (always).
+//
+//===----------------------------------------------------------------------===//
+
+#include "frontend/stc/Args.h"
+#ifdef STC_HAVE_COMPILER
+#include "frontend/stc/Inspect.h"
+#endif
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+namespace {
+
+void printUsage(FILE *out) {
+  std::fprintf(out,
+               "usage: stc COMMAND [ARGS]\n"
+               "\n"
+               "commands:\n"
+#ifdef STC_HAVE_COMPILER
+               "  inspect MODEL.mlir   patterns, densities, blocks, FLOPs, "
+               "reachability\n"
+#endif
+               "  help                 this text\n"
+               "\n"
+               "Run `stc COMMAND --help` for a command's flags.\n"
+#ifndef STC_HAVE_COMPILER
+               "This stc was built without the compiler (STC_BUILD_COMPILER="
+               "OFF): it runs compiled artifacts only.\n"
+#endif
+  );
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "help") ||
+      !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    printUsage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  std::string command = argv[1];
+#ifdef STC_HAVE_COMPILER
+  if (command == "inspect")
+    return stc::cli::runInspect(argc, argv, 2);
+#else
+  if (command == "inspect" || command == "compile") {
+    std::fprintf(stderr,
+                 "stc: '%s' needs the compiler, and this stc was built "
+                 "without it (STC_BUILD_COMPILER=OFF); rebuild with "
+                 "-DSTC_BUILD_COMPILER=ON, or pass a compiled artifact to "
+                 "train / eval / sample\n",
+                 command.c_str());
+    return 2;
+  }
+#endif
+  std::fprintf(stderr, "stc: unknown command '%s'\n", command.c_str());
+  printUsage(stderr);
+  return 2;
+}

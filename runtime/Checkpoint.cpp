@@ -1,0 +1,216 @@
+//===- Checkpoint.cpp - Save and restore training state -------------------===//
+
+#include "runtime/Checkpoint.h"
+
+#include "runtime/support/Hash.h"
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+
+namespace stc::rt {
+
+namespace {
+
+constexpr char kMagic[8] = {'S', 'T', 'C', 'C', 'K', 'P', 'T', '\0'};
+
+/// Little-endian writers/readers: the file is the same on every host.
+void putU32(std::string &s, uint32_t v) {
+  for (int i = 0; i < 4; ++i)
+    s += static_cast<char>((v >> (8 * i)) & 0xff);
+}
+void putU64(std::string &s, uint64_t v) {
+  for (int i = 0; i < 8; ++i)
+    s += static_cast<char>((v >> (8 * i)) & 0xff);
+}
+
+class Reader {
+public:
+  Reader(const std::string &data, size_t end) : d_(data), end_(end) {}
+  bool u32(uint32_t &v) {
+    if (pos_ + 4 > end_)
+      return false;
+    v = 0;
+    for (int i = 0; i < 4; ++i)
+      v |= static_cast<uint32_t>(static_cast<unsigned char>(d_[pos_ + i]))
+           << (8 * i);
+    pos_ += 4;
+    return true;
+  }
+  bool u64(uint64_t &v) {
+    if (pos_ + 8 > end_)
+      return false;
+    v = 0;
+    for (int i = 0; i < 8; ++i)
+      v |= static_cast<uint64_t>(static_cast<unsigned char>(d_[pos_ + i]))
+           << (8 * i);
+    pos_ += 8;
+    return true;
+  }
+  bool bytes(size_t n, size_t &at) {
+    if (n > end_ - pos_)
+      return false;
+    at = pos_;
+    pos_ += n;
+    return true;
+  }
+  size_t pos() const { return pos_; }
+
+private:
+  const std::string &d_;
+  size_t end_;
+  size_t pos_ = 0;
+};
+
+} // namespace
+
+Status saveCheckpoint(const Executor &exec, const std::string &path,
+                      int64_t step) {
+  if (!exec.allocated())
+    return Status::error("saving checkpoint: allocate() an artifact first");
+  const Artifact &a = exec.artifact();
+  std::string out(kMagic, sizeof(kMagic));
+  putU32(out, kCheckpointVersion);
+  uint32_t count = 0;
+  for (const Buffer &b : a.buffers)
+    count += b.persistent ? 1 : 0;
+  putU32(out, count);
+  putU64(out, static_cast<uint64_t>(step));
+  putU64(out, a.paramFingerprint());
+  for (const Buffer &b : a.buffers) {
+    if (!b.persistent)
+      continue;
+    putU32(out, static_cast<uint32_t>(b.name.size()));
+    out += b.name;
+    putU32(out, static_cast<uint32_t>(b.dtype));
+    putU64(out, static_cast<uint64_t>(b.bytes));
+    size_t at = out.size();
+    out.resize(at + static_cast<size_t>(b.bytes));
+    STC_RETURN_IF_ERROR(exec.download(b.name, &out[at], b.bytes)
+                            .withContext("saving checkpoint '" + path + "'"));
+  }
+  putU64(out, fnv1a64(out));
+
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f)
+      return Status::error("saving checkpoint: cannot create '" + tmp + "'");
+    f.write(out.data(), static_cast<std::streamsize>(out.size()));
+    f.flush();
+    if (!f)
+      return Status::error("saving checkpoint: error writing '" + tmp +
+                           "' (disk full?)");
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    return Status::error("saving checkpoint: cannot rename '" + tmp +
+                         "' to '" + path + "'");
+  }
+  return Status::ok();
+}
+
+Expected<int64_t> loadCheckpoint(Executor &exec, const std::string &path) {
+  const std::string ctx = "checkpoint '" + path + "'";
+  if (!exec.allocated())
+    return Status::error(ctx + ": allocate() an artifact first");
+  const Artifact &a = exec.artifact();
+  std::ifstream f(path, std::ios::binary);
+  if (!f)
+    return Status::error(ctx + ": cannot open the file");
+  std::string data((std::istreambuf_iterator<char>(f)),
+                   std::istreambuf_iterator<char>());
+
+  const size_t header = sizeof(kMagic) + 4 + 4 + 8 + 8;
+  if (data.size() < header + 8 ||
+      std::memcmp(data.data(), kMagic, sizeof(kMagic)) != 0)
+    return Status::error(ctx + ": not an stc checkpoint (bad magic or too "
+                               "short: " +
+                         std::to_string(data.size()) + " bytes)");
+  // Integrity first: a flipped bit anywhere is reported as damage, not as
+  // whatever field it happened to hit.
+  size_t body = data.size() - 8;
+  Reader tail(data, data.size());
+  size_t skip;
+  (void)tail.bytes(body, skip);
+  uint64_t stored;
+  (void)tail.u64(stored);
+  uint64_t actual = fnv1a64(data.data(), body);
+  if (stored != actual)
+    return Status::error(ctx + ": damaged (checksum " + hex64(actual) +
+                         " does not match the stored " + hex64(stored) +
+                         "); the file was truncated or modified");
+
+  Reader r(data, body);
+  size_t at;
+  (void)r.bytes(sizeof(kMagic), at);
+  uint32_t version, count;
+  uint64_t step, fingerprint;
+  (void)r.u32(version);
+  (void)r.u32(count);
+  (void)r.u64(step);
+  (void)r.u64(fingerprint);
+  if (version != kCheckpointVersion)
+    return Status::error(ctx + ": format version " + std::to_string(version) +
+                         "; this runtime reads version " +
+                         std::to_string(kCheckpointVersion));
+  if (fingerprint != a.paramFingerprint())
+    return Status::error(
+        ctx + ": written for a different model (parameter table fingerprint " +
+        hex64(fingerprint) + ", this artifact's is " +
+        hex64(a.paramFingerprint()) +
+        "); parameter names, dtypes or shapes differ");
+
+  struct Record {
+    int buffer;
+    size_t at;
+  };
+  std::vector<Record> records;
+  std::map<int, bool> seen;
+  for (uint32_t i = 0; i < count; ++i) {
+    uint32_t len, dtype;
+    uint64_t bytes;
+    size_t nameAt, dataAt;
+    if (!r.u32(len) || !r.bytes(len, nameAt) || !r.u32(dtype) ||
+        !r.u64(bytes))
+      return Status::error(ctx + ": record " + std::to_string(i) +
+                           " is truncated");
+    std::string name = data.substr(nameAt, len);
+    int bi = a.findBuffer(name);
+    if (bi < 0 || !a.buffers[bi].persistent)
+      return Status::error(ctx + ": holds buffer '" + name +
+                           "', which is not a persistent buffer of this "
+                           "artifact");
+    const Buffer &b = a.buffers[bi];
+    if (dtype != static_cast<uint32_t>(b.dtype) ||
+        bytes != static_cast<uint64_t>(b.bytes))
+      return Status::error(
+          ctx + ": buffer '" + name + "' has " + std::to_string(bytes) +
+          " bytes of dtype code " + std::to_string(dtype) +
+          "; the artifact's has " + std::to_string(b.bytes) + " bytes of " +
+          dtypeName(b.dtype));
+    if (!r.bytes(static_cast<size_t>(bytes), dataAt))
+      return Status::error(ctx + ": buffer '" + name + "' is truncated");
+    if (seen[bi])
+      return Status::error(ctx + ": buffer '" + name + "' appears twice");
+    seen[bi] = true;
+    records.push_back({bi, dataAt});
+  }
+  if (r.pos() != body)
+    return Status::error(ctx + ": " + std::to_string(body - r.pos()) +
+                         " unexpected bytes after the last buffer");
+  for (size_t i = 0; i < a.buffers.size(); ++i)
+    if (a.buffers[i].persistent && !seen[static_cast<int>(i)])
+      return Status::error(ctx + ": lacks persistent buffer '" +
+                           a.buffers[i].name + "'");
+
+  for (const Record &rec : records) {
+    const Buffer &b = a.buffers[rec.buffer];
+    STC_RETURN_IF_ERROR(exec.upload(b.name, data.data() + rec.at, b.bytes)
+                            .withContext(ctx));
+  }
+  return static_cast<int64_t>(step);
+}
+
+} // namespace stc::rt

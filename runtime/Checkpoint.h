@@ -1,0 +1,32 @@
+//===- Checkpoint.h - Save and restore training state -----------*- C++ -*-===//
+//
+// A checkpoint holds every persistent buffer (parameters, optimizer moments,
+// the scalars block, caches), the step count and a fingerprint of the
+// parameter table, in the binary format of docs/artifact-format.md
+// ("Checkpoints"). Loading checks everything before touching the executor:
+// a damaged or mismatched file leaves the executor's state as it was.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef STC_RUNTIME_CHECKPOINT_H
+#define STC_RUNTIME_CHECKPOINT_H
+
+#include "runtime/Executor.h"
+
+#include <cstdint>
+#include <string>
+
+namespace stc::rt {
+
+constexpr uint32_t kCheckpointVersion = 1;
+
+/// Writes atomically (to path + ".tmp", then renamed over path).
+Status saveCheckpoint(const Executor &exec, const std::string &path,
+                      int64_t step);
+
+/// Restores the buffers; returns the saved step.
+Expected<int64_t> loadCheckpoint(Executor &exec, const std::string &path);
+
+} // namespace stc::rt
+
+#endif // STC_RUNTIME_CHECKPOINT_H

@@ -1,0 +1,188 @@
+//===- Executor.cpp - The device-independent half of Executor -------------===//
+
+#include "runtime/Executor.h"
+
+#include "runtime/cpu/CpuExecutor.h"
+
+#include <cstring>
+
+namespace stc::rt {
+
+std::array<uint8_t, 64> packScalars(const Scalars &s) {
+  std::array<uint8_t, 64> out{};
+  std::memcpy(out.data() + 0, &s.learningRate, 4);
+  std::memcpy(out.data() + 4, &s.step, 4);
+  std::memcpy(out.data() + 8, &s.dropoutSeed, 4);
+  std::memcpy(out.data() + 12, &s.position, 4);
+  return out;
+}
+
+Scalars unpackScalars(const uint8_t *bytes64) {
+  Scalars s;
+  std::memcpy(&s.learningRate, bytes64 + 0, 4);
+  std::memcpy(&s.step, bytes64 + 4, 4);
+  std::memcpy(&s.dropoutSeed, bytes64 + 8, 4);
+  std::memcpy(&s.position, bytes64 + 12, 4);
+  return s;
+}
+
+Executor::~Executor() = default;
+
+Status Executor::allocate(std::shared_ptr<const Artifact> artifact) {
+  if (!artifact)
+    return Status::error(std::string(name()) + " executor: no artifact");
+  if (artifact_)
+    return Status::error(std::string(name()) +
+                         " executor: already allocated (use a new executor "
+                         "for another artifact)");
+  artifact_ = std::move(artifact);
+  Status s = allocateImpl();
+  if (!s.isOk())
+    artifact_.reset();
+  return s;
+}
+
+Expected<const Buffer *> Executor::lookup(std::string_view bufName,
+                                          size_t bytes) const {
+  if (!artifact_)
+    return Status::error(std::string(name()) +
+                         " executor: allocate() an artifact first");
+  int i = artifact_->findBuffer(bufName);
+  if (i < 0)
+    return Status::error("no buffer named '" + std::string(bufName) +
+                         "' in the artifact");
+  const Buffer &b = artifact_->buffers[i];
+  if (bytes != static_cast<size_t>(b.bytes))
+    return Status::error("buffer '" + b.name + "' holds " +
+                         std::to_string(b.bytes) + " bytes (" +
+                         std::to_string(b.elements()) + " x " +
+                         dtypeName(b.dtype) + "); got " +
+                         std::to_string(bytes) + " bytes");
+  return &b;
+}
+
+Status Executor::upload(std::string_view buffer, const void *data,
+                        size_t bytes) {
+  auto b = lookup(buffer, bytes);
+  if (!b)
+    return b.status();
+  if (!data)
+    return Status::error("upload to '" + std::string(buffer) + "': null data");
+  return uploadImpl(**b, data);
+}
+
+Status Executor::download(std::string_view buffer, void *data,
+                          size_t bytes) const {
+  auto b = lookup(buffer, bytes);
+  if (!b)
+    return b.status();
+  if (!data)
+    return Status::error("download of '" + std::string(buffer) +
+                         "': null destination");
+  return downloadImpl(**b, data);
+}
+
+Status Executor::uploadFloats(std::string_view buffer,
+                              const std::vector<float> &values) {
+  if (!artifact_)
+    return lookup(buffer, 0).takeStatus();
+  int i = artifact_->findBuffer(buffer);
+  if (i < 0)
+    return lookup(buffer, 0).takeStatus();
+  const Buffer &b = artifact_->buffers[i];
+  if (b.dtype == DType::I32)
+    return Status::error("buffer '" + b.name +
+                         "' is i32; uploadFloats needs f32 or bf16");
+  if (static_cast<int64_t>(values.size()) != b.elements())
+    return Status::error("buffer '" + b.name + "' has " +
+                         std::to_string(b.elements()) + " elements; got " +
+                         std::to_string(values.size()) + " values");
+  if (b.dtype == DType::F32)
+    return uploadImpl(b, values.data());
+  std::vector<uint16_t> bits(values.size());
+  for (size_t j = 0; j < values.size(); ++j)
+    bits[j] = floatToBf16(values[j]);
+  return uploadImpl(b, bits.data());
+}
+
+Expected<std::vector<float>>
+Executor::downloadFloats(std::string_view buffer) const {
+  if (!artifact_)
+    return lookup(buffer, 0).takeStatus();
+  int i = artifact_->findBuffer(buffer);
+  if (i < 0)
+    return lookup(buffer, 0).takeStatus();
+  const Buffer &b = artifact_->buffers[i];
+  if (b.dtype == DType::I32)
+    return Status::error("buffer '" + b.name +
+                         "' is i32; downloadFloats needs f32 or bf16");
+  std::vector<float> out(b.elements());
+  if (b.dtype == DType::F32) {
+    STC_RETURN_IF_ERROR(downloadImpl(b, out.data()));
+    return out;
+  }
+  std::vector<uint16_t> bits(out.size());
+  STC_RETURN_IF_ERROR(downloadImpl(b, bits.data()));
+  for (size_t j = 0; j < out.size(); ++j)
+    out[j] = bf16ToFloat(bits[j]);
+  return out;
+}
+
+Status Executor::uploadInts(std::string_view buffer,
+                            const std::vector<int32_t> &values) {
+  if (artifact_) {
+    int i = artifact_->findBuffer(buffer);
+    if (i >= 0 && artifact_->buffers[i].dtype != DType::I32)
+      return Status::error("buffer '" + std::string(buffer) + "' is " +
+                           dtypeName(artifact_->buffers[i].dtype) +
+                           "; uploadInts needs i32");
+  }
+  return upload(buffer, values.data(), values.size() * sizeof(int32_t));
+}
+
+Status Executor::writeScalars(const Scalars &s) {
+  auto bytes = packScalars(s);
+  return upload("scalars", bytes.data(), bytes.size());
+}
+
+Status Executor::run(EntryKind kind) {
+  if (!artifact_)
+    return Status::error(std::string(name()) +
+                         " executor: allocate() an artifact first");
+  const Entry &e = artifact_->entry(kind);
+  if (!e.present) {
+    std::string have;
+    for (int i = 0; i < kNumEntryKinds; ++i)
+      if (artifact_->entries[i].present)
+        have += (have.empty() ? "" : ", ") +
+                std::string(entryKindName(static_cast<EntryKind>(i)));
+    return Status::error(std::string("the artifact has no ") +
+                         entryKindName(kind) + " entry (it has: " + have +
+                         ")");
+  }
+  return runImpl(kind, e);
+}
+
+std::vector<std::string> availableExecutors() {
+  std::vector<std::string> v = {"cpu"};
+#ifdef STC_HAVE_CUDA_EXECUTOR
+  v.push_back("cuda");
+#endif
+  return v;
+}
+
+Expected<std::unique_ptr<Executor>> createExecutor(std::string_view kind) {
+  if (kind == "cpu")
+    return std::unique_ptr<Executor>(new CpuExecutor());
+#ifdef STC_HAVE_CUDA_EXECUTOR
+  if (kind == "cuda")
+    return createCudaExecutor();
+#endif
+  std::string valid;
+  for (const auto &k : availableExecutors())
+    valid += (valid.empty() ? "" : ", ") + k;
+  return Status::error("unknown executor '" + std::string(kind) +
+                       "' (available in this build: " + valid + ")");
+}
+
+} // namespace stc::rt

@@ -1,0 +1,107 @@
+//===- Executor.h - Runs an artifact's entry points -------------*- C++ -*-===//
+//
+// An Executor owns the memory of one artifact (one arena holding every
+// buffer, as the manifest's offsets say) and runs its entry points. The CPU
+// executor (runtime/cpu) is the reference; the CUDA executor implements the
+// same interface. Argument checking that does not depend on the device
+// (unknown buffer names, wrong sizes, absent entries, calls before allocate)
+// lives here, once, in the public non-virtual methods; a device implements
+// the protected *Impl hooks and may assume their arguments are valid.
+//
+// Host data is always in the buffer's own dtype: f32 as float, i32 as
+// int32_t, bf16 as its raw uint16_t bits (round to nearest even; see
+// DType.h). uploadFloats/downloadFloats convert for bf16 buffers.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef STC_RUNTIME_EXECUTOR_H
+#define STC_RUNTIME_EXECUTOR_H
+
+#include "runtime/Artifact.h"
+#include "runtime/Status.h"
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace stc::rt {
+
+/// What the runtime writes into the `scalars` buffer before each step. Slots
+/// 4..15 are written as zero (reserved).
+struct Scalars {
+  float learningRate = 0;   ///< slot 0, f32
+  int32_t step = 0;         ///< slot 1, i32: optimizer step, 1-based
+  uint32_t dropoutSeed = 0; ///< slot 2, u32
+  int32_t position = 0;     ///< slot 3, i32: sample_step's position
+};
+
+/// The 64 bytes of the scalars buffer (little-endian host layout).
+std::array<uint8_t, 64> packScalars(const Scalars &s);
+Scalars unpackScalars(const uint8_t *bytes64);
+
+class Executor {
+public:
+  virtual ~Executor();
+
+  /// "cpu", "cuda", ...
+  virtual const char *name() const = 0;
+
+  /// Binds a validated artifact: allocates the arena (all zero) and
+  /// prepares whatever the device needs (kernels, masks, library handles).
+  /// May be called once.
+  Status allocate(std::shared_ptr<const Artifact> artifact);
+  bool allocated() const { return artifact_ != nullptr; }
+  /// Only valid after a successful allocate().
+  const Artifact &artifact() const { return *artifact_; }
+
+  /// Copies exactly the buffer's `bytes` from / to host memory.
+  Status upload(std::string_view buffer, const void *data, size_t bytes);
+  Status download(std::string_view buffer, void *data, size_t bytes) const;
+
+  /// Float helpers: convert to/from bf16 for bf16 buffers; f32 buffers copy.
+  /// `values.size()` must equal the buffer's element count.
+  Status uploadFloats(std::string_view buffer, const std::vector<float> &values);
+  Expected<std::vector<float>> downloadFloats(std::string_view buffer) const;
+  Status uploadInts(std::string_view buffer, const std::vector<int32_t> &values);
+
+  /// Writes the `scalars` buffer.
+  Status writeScalars(const Scalars &s);
+
+  /// Runs an entry point's ops in order, to completion (synchronous: when it
+  /// returns, outputs can be downloaded). Errors an op detects from data
+  /// (a token outside [0, vocab), a position outside the context) fail the
+  /// step with a message naming the op.
+  Status run(EntryKind entry);
+
+protected:
+  /// Allocate the arena (zero-filled) and prepare. artifact() is set.
+  virtual Status allocateImpl() = 0;
+  /// Copy b.bytes bytes into / out of buffer b.
+  virtual Status uploadImpl(const Buffer &b, const void *data) = 0;
+  virtual Status downloadImpl(const Buffer &b, void *data) const = 0;
+  /// Run the entry's ops; the entry is present in the artifact.
+  virtual Status runImpl(EntryKind kind, const Entry &entry) = 0;
+
+private:
+  Expected<const Buffer *> lookup(std::string_view name, size_t bytes) const;
+  std::shared_ptr<const Artifact> artifact_;
+};
+
+/// Executors this build knows: "cpu" always, "cuda" when built with CUDA.
+std::vector<std::string> availableExecutors();
+
+/// Creates an unallocated executor by name; an unknown name lists the valid
+/// ones.
+Expected<std::unique_ptr<Executor>> createExecutor(std::string_view kind);
+
+#ifdef STC_HAVE_CUDA_EXECUTOR
+/// Provided by the CUDA executor's library (runtime/cuda).
+std::unique_ptr<Executor> createCudaExecutor();
+#endif
+
+} // namespace stc::rt
+
+#endif // STC_RUNTIME_EXECUTOR_H

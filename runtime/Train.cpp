@@ -1,0 +1,302 @@
+//===- Train.cpp - Training, evaluation and sampling loops ----------------===//
+
+#include "runtime/Train.h"
+
+#include "runtime/support/Json.h"
+
+#include <chrono>
+#include <climits>
+#include <cmath>
+#include <fstream>
+
+namespace stc::rt {
+
+namespace {
+
+/// Stream ids for deriveSeed: data windows and dropout never share a stream.
+constexpr uint64_t kDataStream = 0x64617461; // "data"
+constexpr uint64_t kDropoutStream = 0x64726f70; // "drop"
+constexpr uint64_t kSampleStream = 0x73616d70; // "samp"
+
+using Clock = std::chrono::steady_clock;
+
+double seconds(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+Status needEntry(const Executor &exec, EntryKind k, const char *what) {
+  if (!exec.allocated())
+    return Status::error(std::string(what) + ": allocate() an artifact first");
+  if (!exec.artifact().entry(k).present)
+    return Status::error(std::string(what) + ": the artifact has no " +
+                         entryKindName(k) + " entry");
+  return Status::ok();
+}
+
+const std::string &roleBuffer(const Artifact &a, EntryKind k, bool input,
+                              const char *role) {
+  const Entry &e = a.entry(k);
+  return a.buffers[input ? e.input(role) : e.output(role)].name;
+}
+
+} // namespace
+
+double scheduledLearningRate(const TrainOptions &o, int64_t step) {
+  if (o.warmupSteps > 0 && step <= o.warmupSteps)
+    return o.learningRate * static_cast<double>(step) /
+           static_cast<double>(o.warmupSteps);
+  int64_t decaySteps = o.steps - o.warmupSteps;
+  if (decaySteps <= 0)
+    return o.learningRate;
+  double progress = static_cast<double>(step - o.warmupSteps) /
+                    static_cast<double>(decaySteps);
+  progress = std::min(1.0, std::max(0.0, progress));
+  const double pi = 3.14159265358979323846;
+  return o.minLearningRate + (o.learningRate - o.minLearningRate) * 0.5 *
+                                 (1.0 + std::cos(pi * progress));
+}
+
+Status validateTrainOptions(const TrainOptions &o) {
+  if (o.steps < 1 || o.steps > INT32_MAX)
+    return Status::error("steps is " + std::to_string(o.steps) +
+                         "; valid: 1 .. " + std::to_string(INT32_MAX));
+  if (o.startStep < 0 || o.startStep > o.steps)
+    return Status::error("start step is " + std::to_string(o.startStep) +
+                         "; valid: 0 .. steps (" + std::to_string(o.steps) +
+                         ")");
+  if (!(o.learningRate > 0) || !std::isfinite(o.learningRate))
+    return Status::error("learning rate is " + std::to_string(o.learningRate) +
+                         "; it must be a finite number > 0");
+  if (!(o.minLearningRate >= 0) || o.minLearningRate > o.learningRate)
+    return Status::error("minimum learning rate is " +
+                         std::to_string(o.minLearningRate) +
+                         "; valid: 0 .. the learning rate (" +
+                         std::to_string(o.learningRate) + ")");
+  if (o.warmupSteps < 0)
+    return Status::error("warmup steps is " + std::to_string(o.warmupSteps) +
+                         "; it must be >= 0");
+  return Status::ok();
+}
+
+Expected<TrainResult> train(Executor &exec, const ByteDataset &data,
+                            const TrainOptions &o) {
+  STC_RETURN_IF_ERROR(validateTrainOptions(o));
+  STC_RETURN_IF_ERROR(needEntry(exec, EntryKind::Train, "train"));
+  const Artifact &a = exec.artifact();
+  const int64_t B = a.model.batch, T = a.model.context;
+  if (data.context() != T)
+    return Status::error("train: dataset '" + data.name() +
+                         "' was opened with context " +
+                         std::to_string(data.context()) +
+                         " but the model's context is " + std::to_string(T));
+  const std::string &tokensBuf = roleBuffer(a, EntryKind::Train, true, "tokens");
+  const std::string &targetsBuf =
+      roleBuffer(a, EntryKind::Train, true, "targets");
+  const std::string &lossesBuf =
+      roleBuffer(a, EntryKind::Train, false, "losses");
+
+  std::ofstream log;
+  if (!o.logPath.empty()) {
+    log.open(o.logPath, o.startStep == 0 ? std::ios::trunc : std::ios::app);
+    if (!log)
+      return Status::error("train: cannot open log file '" + o.logPath + "'");
+  }
+
+  TrainResult result;
+  result.lastStep = o.startStep;
+  std::vector<int32_t> tokens, targets;
+  const auto start = Clock::now();
+  for (int64_t step = o.startStep + 1; step <= o.steps; ++step) {
+    const auto t0 = Clock::now();
+    SplitMix64 rng(deriveSeed(o.seed ^ kDataStream, static_cast<uint64_t>(step)));
+    data.sampleBatch(B, rng, tokens, targets);
+    STC_RETURN_IF_ERROR(exec.uploadInts(tokensBuf, tokens));
+    STC_RETURN_IF_ERROR(exec.uploadInts(targetsBuf, targets));
+    Scalars sc;
+    sc.learningRate = static_cast<float>(scheduledLearningRate(o, step));
+    sc.step = static_cast<int32_t>(step);
+    sc.dropoutSeed = static_cast<uint32_t>(
+        deriveSeed(o.seed ^ kDropoutStream, static_cast<uint64_t>(step)));
+    STC_RETURN_IF_ERROR(exec.writeScalars(sc));
+    STC_RETURN_IF_ERROR(exec.run(EntryKind::Train)
+                            .withContext("train step " + std::to_string(step)));
+    auto losses = exec.downloadFloats(lossesBuf);
+    if (!losses)
+      return losses.status();
+    double sum = 0;
+    for (float l : *losses)
+      sum += l;
+    double loss = sum / static_cast<double>(losses->size());
+    if (!std::isfinite(loss))
+      return Status::error("train step " + std::to_string(step) +
+                           ": the loss is " + std::to_string(loss) +
+                           " (training diverged; try a lower learning rate)");
+    const auto t1 = Clock::now();
+    StepReport rep;
+    rep.step = step;
+    rep.loss = loss;
+    rep.learningRate = sc.learningRate;
+    double dt = seconds(t0, t1);
+    rep.tokensPerSecond = dt > 0 ? static_cast<double>(B * T) / dt : 0.0;
+    rep.elapsedSeconds = seconds(start, t1);
+    result.lastStep = step;
+    result.lastLoss = loss;
+    if (log) {
+      json::Value line = json::Value::object();
+      line.set("step", step);
+      line.set("loss", loss);
+      line.set("lr", rep.learningRate);
+      line.set("tokens_per_s", rep.tokensPerSecond);
+      line.set("elapsed_s", rep.elapsedSeconds);
+      log << json::write(line) << '\n';
+      log.flush();
+    }
+    if (o.onStep && !o.onStep(rep))
+      break;
+  }
+  return result;
+}
+
+Expected<EvalResult> evaluate(Executor &exec, const ByteDataset &data,
+                              const EvalOptions &options) {
+  STC_RETURN_IF_ERROR(needEntry(exec, EntryKind::Eval, "evaluate"));
+  const Artifact &a = exec.artifact();
+  const int64_t B = a.model.batch, T = a.model.context;
+  if (data.context() != T)
+    return Status::error("evaluate: dataset '" + data.name() +
+                         "' was opened with context " +
+                         std::to_string(data.context()) +
+                         " but the model's context is " + std::to_string(T));
+  if (options.maxWindows < 0)
+    return Status::error("evaluate: max windows is " +
+                         std::to_string(options.maxWindows) +
+                         "; it must be >= 0 (0: all)");
+  // Non-overlapping windows: start w*T needs w*T + T + 1 <= size.
+  int64_t windows = (data.size() - 1) / T;
+  if (options.maxWindows > 0)
+    windows = std::min(windows, options.maxWindows);
+  const std::string &tokensBuf = roleBuffer(a, EntryKind::Eval, true, "tokens");
+  const std::string &targetsBuf =
+      roleBuffer(a, EntryKind::Eval, true, "targets");
+  const std::string &lossesBuf = roleBuffer(a, EntryKind::Eval, false, "losses");
+
+  Scalars sc;
+  sc.step = 1;
+  STC_RETURN_IF_ERROR(exec.writeScalars(sc));
+  std::vector<int32_t> tokens(static_cast<size_t>(B * T)),
+      targets(tokens.size());
+  double sum = 0;
+  EvalResult r;
+  for (int64_t w0 = 0; w0 < windows; w0 += B) {
+    int64_t n = std::min(B, windows - w0);
+    // A short last batch repeats window w0 in its unused rows; their losses
+    // are not counted.
+    for (int64_t b = 0; b < B; ++b)
+      data.window((w0 + (b < n ? b : 0)) * T, tokens.data() + b * T,
+                  targets.data() + b * T);
+    STC_RETURN_IF_ERROR(exec.uploadInts(tokensBuf, tokens));
+    STC_RETURN_IF_ERROR(exec.uploadInts(targetsBuf, targets));
+    STC_RETURN_IF_ERROR(exec.run(EntryKind::Eval).withContext("evaluate"));
+    auto losses = exec.downloadFloats(lossesBuf);
+    if (!losses)
+      return losses.status();
+    for (int64_t i = 0; i < n * T; ++i)
+      sum += (*losses)[i];
+    r.windows += n;
+    r.tokens += n * T;
+  }
+  r.bitsPerByte = r.tokens ? sum / static_cast<double>(r.tokens) : 0.0;
+  return r;
+}
+
+Expected<std::string> sample(Executor &exec, const SampleOptions &o) {
+  STC_RETURN_IF_ERROR(needEntry(exec, EntryKind::Sample, "sample"));
+  const Artifact &a = exec.artifact();
+  const int64_t T = a.model.context, V = a.model.vocab;
+  const int64_t P = static_cast<int64_t>(o.prompt.size());
+  if (P == 0)
+    return Status::error("sample: the prompt is empty; give at least one "
+                         "byte to start from");
+  if (o.count < 0)
+    return Status::error("sample: count is " + std::to_string(o.count) +
+                         "; it must be >= 0");
+  if (P + o.count > T)
+    return Status::error("sample: prompt (" + std::to_string(P) +
+                         " bytes) + count (" + std::to_string(o.count) +
+                         ") = " + std::to_string(P + o.count) +
+                         " exceeds the model's context of " +
+                         std::to_string(T));
+  if (!(o.temperature >= 0) || !std::isfinite(o.temperature))
+    return Status::error("sample: temperature is " +
+                         std::to_string(o.temperature) +
+                         "; it must be a finite number >= 0 (0: greedy)");
+  for (int64_t i = 0; i < P; ++i)
+    if (static_cast<unsigned char>(o.prompt[i]) >= V)
+      return Status::error("sample: prompt byte " + std::to_string(i) +
+                           " is " +
+                           std::to_string(static_cast<unsigned char>(
+                               o.prompt[i])) +
+                           ", outside the vocabulary [0, " +
+                           std::to_string(V) + ")");
+  std::string out;
+  if (o.count == 0)
+    return out;
+  const std::string &tokenBuf = roleBuffer(a, EntryKind::Sample, true, "token");
+  const std::string &logitsBuf =
+      roleBuffer(a, EntryKind::Sample, false, "logits");
+  // Bytes are the tokens: never draw an id that is not a byte.
+  const int64_t choices = std::min<int64_t>(V, 256);
+  SplitMix64 rng(deriveSeed(o.seed ^ kSampleStream, 0));
+  std::vector<int32_t> seq;
+  for (char c : o.prompt)
+    seq.push_back(static_cast<unsigned char>(c));
+  for (int64_t pos = 0; static_cast<int64_t>(out.size()) < o.count; ++pos) {
+    STC_RETURN_IF_ERROR(exec.uploadInts(tokenBuf, {seq[pos]}));
+    Scalars sc;
+    sc.step = 1;
+    sc.position = static_cast<int32_t>(pos);
+    STC_RETURN_IF_ERROR(exec.writeScalars(sc));
+    STC_RETURN_IF_ERROR(exec.run(EntryKind::Sample)
+                            .withContext("sample position " +
+                                         std::to_string(pos)));
+    if (pos < P - 1)
+      continue; // still reading the prompt
+    auto logits = exec.downloadFloats(logitsBuf);
+    if (!logits)
+      return logits.status();
+    int64_t next = 0;
+    for (int64_t j = 0; j < choices; ++j)
+      if (!std::isfinite((*logits)[j]))
+        return Status::error("sample position " + std::to_string(pos) +
+                             ": logit " + std::to_string(j) + " is not finite");
+    if (o.temperature == 0) {
+      for (int64_t j = 1; j < choices; ++j)
+        if ((*logits)[j] > (*logits)[next])
+          next = j;
+    } else {
+      double mx = (*logits)[0];
+      for (int64_t j = 1; j < choices; ++j)
+        mx = std::max(mx, static_cast<double>((*logits)[j]));
+      std::vector<double> p(static_cast<size_t>(choices));
+      double sum = 0;
+      for (int64_t j = 0; j < choices; ++j) {
+        p[j] = std::exp(((*logits)[j] - mx) / o.temperature);
+        sum += p[j];
+      }
+      double u = rng.uniform() * sum, cum = 0;
+      next = choices - 1;
+      for (int64_t j = 0; j < choices; ++j) {
+        cum += p[j];
+        if (u < cum) {
+          next = j;
+          break;
+        }
+      }
+    }
+    out += static_cast<char>(next);
+    seq.push_back(static_cast<int32_t>(next));
+  }
+  return out;
+}
+
+} // namespace stc::rt

@@ -1,0 +1,221 @@
+//===- CpuAttention.cpp - Dense-mask reference attention ------------------===//
+//
+// Softmax attention with the pattern's mask, written the direct way: for each
+// query, visit every key k <= q, keep those the pattern allows. Layout of
+// q/k/v/o rows: (b, t) rows of H heads of dk (or dv) values; lse is (b, h, t).
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/cpu/CpuOps.h"
+
+#include <cmath>
+#include <limits>
+#include <string>
+
+namespace stc::rt::cpu {
+
+DenseMask::DenseMask(const pattern::Pattern &p, int64_t n) : n_(n) {
+  uint64_t total = static_cast<uint64_t>(n) * static_cast<uint64_t>(n);
+  bits_.assign((total + 63) / 64, 0);
+  for (int64_t q = 0; q < n; ++q)
+    for (int64_t k = 0; k <= q; ++k)
+      if (p.allowed(q, k)) {
+        uint64_t i = static_cast<uint64_t>(q) * n + static_cast<uint64_t>(k);
+        bits_[i >> 6] |= uint64_t(1) << (i & 63);
+      }
+}
+
+namespace {
+
+/// Offsets into the (B, T, H, d) and (B, H, T) arrays.
+struct Index {
+  const AttentionShape &s;
+  int64_t qk(int64_t b, int64_t t, int64_t h) const {
+    return ((b * s.T + t) * s.H + h) * s.dk;
+  }
+  int64_t vo(int64_t b, int64_t t, int64_t h) const {
+    return ((b * s.T + t) * s.H + h) * s.dv;
+  }
+  int64_t row(int64_t b, int64_t h, int64_t t) const {
+    return (b * s.H + h) * s.T + t;
+  }
+};
+
+template <typename T>
+double dot(const T *a, const T *b, int64_t n) {
+  double acc = 0;
+  for (int64_t i = 0; i < n; ++i)
+    acc += static_cast<double>(a[i]) * static_cast<double>(b[i]);
+  return acc;
+}
+
+} // namespace
+
+template <typename T>
+void attentionFwd(const T *q, const T *k, const T *v, T *o, T *lse,
+                  const AttentionShape &s,
+                  const std::vector<const DenseMask *> &masks) {
+  Index ix{s};
+  std::vector<double> scores(static_cast<size_t>(s.T));
+  std::vector<double> acc(static_cast<size_t>(s.dv));
+  for (int64_t b = 0; b < s.B; ++b)
+    for (int64_t h = 0; h < s.H; ++h) {
+      const DenseMask &mask = *masks[h / s.headsPerLayout];
+      for (int64_t i = 0; i < s.T; ++i) {
+        double mx = -std::numeric_limits<double>::infinity();
+        for (int64_t j = 0; j <= i; ++j) {
+          if (!mask.allowed(i, j))
+            continue;
+          scores[j] = s.scale * dot(q + ix.qk(b, i, h), k + ix.qk(b, j, h),
+                                    s.dk);
+          mx = std::max(mx, scores[j]);
+        }
+        T *oi = o + ix.vo(b, i, h);
+        if (mx == -std::numeric_limits<double>::infinity()) {
+          // No allowed key: define the output as zero (see the doc).
+          for (int64_t d = 0; d < s.dv; ++d)
+            oi[d] = T(0);
+          lse[ix.row(b, h, i)] =
+              static_cast<T>(-std::numeric_limits<double>::infinity());
+          continue;
+        }
+        double sum = 0;
+        for (int64_t j = 0; j <= i; ++j)
+          if (mask.allowed(i, j))
+            sum += std::exp(scores[j] - mx);
+        double l = mx + std::log(sum);
+        std::fill(acc.begin(), acc.end(), 0.0);
+        for (int64_t j = 0; j <= i; ++j) {
+          if (!mask.allowed(i, j))
+            continue;
+          double p = std::exp(scores[j] - l);
+          const T *vj = v + ix.vo(b, j, h);
+          for (int64_t d = 0; d < s.dv; ++d)
+            acc[d] += p * vj[d];
+        }
+        for (int64_t d = 0; d < s.dv; ++d)
+          oi[d] = static_cast<T>(acc[d]);
+        lse[ix.row(b, h, i)] = static_cast<T>(l);
+      }
+    }
+}
+
+template <typename T>
+void attentionBwd(const T *q, const T *k, const T *v, const T *o, const T *lse,
+                  const T *dO, T *dq, T *dk, T *dv, const AttentionShape &s,
+                  const std::vector<const DenseMask *> &masks) {
+  Index ix{s};
+  // Accumulate in double, then store: dk and dv gather from many queries.
+  std::vector<double> gq(static_cast<size_t>(s.B * s.T * s.H * s.dk), 0.0);
+  std::vector<double> gk(gq.size(), 0.0);
+  std::vector<double> gv(static_cast<size_t>(s.B * s.T * s.H * s.dv), 0.0);
+  for (int64_t b = 0; b < s.B; ++b)
+    for (int64_t h = 0; h < s.H; ++h) {
+      const DenseMask &mask = *masks[h / s.headsPerLayout];
+      for (int64_t i = 0; i < s.T; ++i) {
+        double l = lse[ix.row(b, h, i)];
+        if (std::isinf(l))
+          continue; // no allowed key: o = 0 regardless of q, k, v
+        const T *qi = q + ix.qk(b, i, h);
+        const T *doi = dO + ix.vo(b, i, h);
+        // D_i = dO_i . O_i = sum_j P_ij (dO_i . v_j).
+        double Di = dot(doi, o + ix.vo(b, i, h), s.dv);
+        for (int64_t j = 0; j <= i; ++j) {
+          if (!mask.allowed(i, j))
+            continue;
+          const T *kj = k + ix.qk(b, j, h);
+          const T *vj = v + ix.vo(b, j, h);
+          double p = std::exp(s.scale * dot(qi, kj, s.dk) - l);
+          double dp = dot(doi, vj, s.dv);
+          double ds = p * (dp - Di); // dL/dscore_ij
+          for (int64_t d = 0; d < s.dv; ++d)
+            gv[ix.vo(b, j, h) + d] += p * doi[d];
+          for (int64_t d = 0; d < s.dk; ++d) {
+            gq[ix.qk(b, i, h) + d] += s.scale * ds * kj[d];
+            gk[ix.qk(b, j, h) + d] += s.scale * ds * qi[d];
+          }
+        }
+      }
+    }
+  for (size_t i = 0; i < gq.size(); ++i) {
+    dq[i] = static_cast<T>(gq[i]);
+    dk[i] = static_cast<T>(gk[i]);
+  }
+  for (size_t i = 0; i < gv.size(); ++i)
+    dv[i] = static_cast<T>(gv[i]);
+}
+
+template <typename T>
+Status kvStore(const T *src, T *cache, int64_t D, int64_t Tctx, int64_t pos) {
+  if (pos < 0 || pos >= Tctx)
+    return Status::error("position (scalars[3]) is " + std::to_string(pos) +
+                         "; valid: 0 .. " + std::to_string(Tctx - 1));
+  for (int64_t d = 0; d < D; ++d)
+    cache[pos * D + d] = src[d];
+  return Status::ok();
+}
+
+template <typename T>
+Status attentionDecode(const T *q, const T *kcache, const T *vcache, T *o,
+                       int64_t Tctx, int64_t H, int64_t dk, int64_t dv,
+                       double scale, int64_t headsPerLayout,
+                       const std::vector<const DenseMask *> &masks,
+                       int64_t pos) {
+  if (pos < 0 || pos >= Tctx)
+    return Status::error("position (scalars[3]) is " + std::to_string(pos) +
+                         "; valid: 0 .. " + std::to_string(Tctx - 1));
+  // The same computation as attentionFwd's row `pos` with B = 1, reading
+  // keys and values from the caches.
+  std::vector<double> scores(static_cast<size_t>(pos + 1));
+  for (int64_t h = 0; h < H; ++h) {
+    const DenseMask &mask = *masks[h / headsPerLayout];
+    const T *qh = q + h * dk;
+    double mx = -std::numeric_limits<double>::infinity();
+    for (int64_t j = 0; j <= pos; ++j) {
+      if (!mask.allowed(pos, j))
+        continue;
+      scores[j] = scale * dot(qh, kcache + (j * H + h) * dk, dk);
+      mx = std::max(mx, scores[j]);
+    }
+    T *oh = o + h * dv;
+    if (mx == -std::numeric_limits<double>::infinity()) {
+      for (int64_t d = 0; d < dv; ++d)
+        oh[d] = T(0);
+      continue;
+    }
+    double sum = 0;
+    for (int64_t j = 0; j <= pos; ++j)
+      if (mask.allowed(pos, j))
+        sum += std::exp(scores[j] - mx);
+    double l = mx + std::log(sum);
+    for (int64_t d = 0; d < dv; ++d) {
+      double acc = 0;
+      for (int64_t j = 0; j <= pos; ++j)
+        if (mask.allowed(pos, j))
+          acc += std::exp(scores[j] - l) * vcache[(j * H + h) * dv + d];
+      oh[d] = static_cast<T>(acc);
+    }
+  }
+  return Status::ok();
+}
+
+#define STC_INSTANTIATE(T)                                                     \
+  template void attentionFwd<T>(const T *, const T *, const T *, T *, T *,     \
+                                const AttentionShape &,                        \
+                                const std::vector<const DenseMask *> &);       \
+  template void attentionBwd<T>(const T *, const T *, const T *, const T *,    \
+                                const T *, const T *, T *, T *, T *,           \
+                                const AttentionShape &,                        \
+                                const std::vector<const DenseMask *> &);       \
+  template Status kvStore<T>(const T *, T *, int64_t, int64_t, int64_t);       \
+  template Status attentionDecode<T>(const T *, const T *, const T *, T *,     \
+                                     int64_t, int64_t, int64_t, int64_t,       \
+                                     double, int64_t,                          \
+                                     const std::vector<const DenseMask *> &,   \
+                                     int64_t);
+
+STC_INSTANTIATE(float)
+STC_INSTANTIATE(double)
+#undef STC_INSTANTIATE
+
+} // namespace stc::rt::cpu

@@ -1,0 +1,245 @@
+//===- CpuExecutor.cpp - The reference executor ---------------------------===//
+
+#include "runtime/cpu/CpuExecutor.h"
+
+#include <cstring>
+#include <map>
+
+namespace stc::rt {
+
+uint8_t *CpuExecutor::bufferData(int bufferIndex) {
+  if (!arena_ || bufferIndex < 0 ||
+      bufferIndex >= static_cast<int>(artifact().buffers.size()))
+    return nullptr;
+  return arena_.get() + artifact().buffers[bufferIndex].offset;
+}
+
+Status CpuExecutor::allocateImpl() {
+  const Artifact &a = artifact();
+  // Round up to the alignment so aligned_alloc's size rule holds.
+  size_t bytes = static_cast<size_t>((a.arenaBytes + kBufferAlignment - 1) /
+                                     kBufferAlignment * kBufferAlignment);
+  uint8_t *p =
+      static_cast<uint8_t *>(std::aligned_alloc(kBufferAlignment, bytes));
+  if (!p)
+    return Status::error("cpu executor: cannot allocate the arena of " +
+                         std::to_string(a.arenaBytes) + " bytes");
+  std::memset(p, 0, bytes);
+  arena_.reset(p);
+
+  // A dense mask per layout: n^2 bits. Refuse sizes the host cannot hold
+  // rather than failing somewhere inside std::vector.
+  for (const Layout &l : a.layouts) {
+    if (l.blocks.n > (int64_t(1) << 15))
+      return Status::error("cpu executor: layout '" + l.name + "' has n=" +
+                           std::to_string(l.blocks.n) +
+                           "; the reference attention supports n <= 32768 (its dense mask has n^2 bits)");
+    masks_.emplace_back(l.pattern, l.blocks.n);
+  }
+  return Status::ok();
+}
+
+Status CpuExecutor::uploadImpl(const Buffer &b, const void *data) {
+  std::memcpy(arena_.get() + b.offset, data, static_cast<size_t>(b.bytes));
+  return Status::ok();
+}
+
+Status CpuExecutor::downloadImpl(const Buffer &b, void *data) const {
+  std::memcpy(data, arena_.get() + b.offset, static_cast<size_t>(b.bytes));
+  return Status::ok();
+}
+
+Status CpuExecutor::runImpl(EntryKind kind, const Entry &entry) {
+  for (size_t i = 0; i < entry.ops.size(); ++i) {
+    Status s = runOp(entry.ops[i]);
+    if (!s.isOk())
+      return s.withContext(std::string(entryKindName(kind)) + " op " +
+                           std::to_string(i) + " (" +
+                           opKindName(entry.ops[i].kind) + ")");
+  }
+  return Status::ok();
+}
+
+namespace {
+
+/// Float views of an op's arguments: f32 buffers in place, bf16 buffers
+/// widened into a temporary (one per buffer, so an argument passed twice
+/// aliases the same way it would in f32) and narrowed back afterwards.
+class FloatArgs {
+public:
+  FloatArgs(const Artifact &a, uint8_t *arena) : a_(a), arena_(arena) {}
+
+  float *get(int buf) {
+    const Buffer &b = a_.buffers[buf];
+    uint8_t *p = arena_ + b.offset;
+    if (b.dtype == DType::F32)
+      return reinterpret_cast<float *>(p);
+    auto it = temps_.find(buf);
+    if (it != temps_.end())
+      return it->second.data();
+    std::vector<float> &t = temps_[buf];
+    t.resize(static_cast<size_t>(b.elements()));
+    const uint16_t *bits = reinterpret_cast<const uint16_t *>(p);
+    for (size_t i = 0; i < t.size(); ++i)
+      t[i] = bf16ToFloat(bits[i]);
+    return t.data();
+  }
+
+  /// Rounds written bf16 temporaries back into the arena.
+  void writeBack(const std::vector<int> &written) {
+    for (int buf : written) {
+      auto it = temps_.find(buf);
+      if (it == temps_.end())
+        continue;
+      uint16_t *bits =
+          reinterpret_cast<uint16_t *>(arena_ + a_.buffers[buf].offset);
+      for (size_t i = 0; i < it->second.size(); ++i)
+        bits[i] = floatToBf16(it->second[i]);
+    }
+  }
+
+private:
+  const Artifact &a_;
+  uint8_t *arena_;
+  std::map<int, std::vector<float>> temps_;
+};
+
+} // namespace
+
+Status CpuExecutor::runOp(const Op &op) {
+  const Artifact &a = artifact();
+  const OpAttrs &at = op.attrs;
+  uint8_t *arena = arena_.get();
+  const Scalars sc = unpackScalars(arena + a.buffers[a.scalars].offset);
+
+  FloatArgs fa(a, arena);
+  auto F = [&](int i) { return fa.get(op.args[i]); };
+  auto I = [&](int i) {
+    return reinterpret_cast<const int32_t *>(arena +
+                                             a.buffers[op.args[i]].offset);
+  };
+  auto masksOf = [&]() {
+    std::vector<const cpu::DenseMask *> m;
+    for (int l : at.layouts)
+      m.push_back(&masks_[l]);
+    return m;
+  };
+  auto attnShape = [&]() {
+    cpu::AttentionShape s;
+    s.B = at.B;
+    s.T = at.T;
+    s.H = at.H;
+    s.dk = at.dk;
+    s.dv = at.dv;
+    s.scale = at.scale;
+    s.headsPerLayout = at.headsPerLayout;
+    return s;
+  };
+
+  Status st;
+  switch (op.kind) {
+  case OpKind::Zero: {
+    const Buffer &b = a.buffers[op.args[0]];
+    std::memset(arena + b.offset, 0, static_cast<size_t>(b.bytes));
+    return Status::ok(); // bytes, not floats: nothing to write back
+  }
+  case OpKind::EmbedFwd: {
+    size_t P = at.pos.size();
+    std::vector<const float *> pos;
+    for (size_t p = 0; p < P; ++p)
+      pos.push_back(F(2 + static_cast<int>(p)));
+    st = cpu::embedFwd(I(0), F(1), pos, at.pos, F(2 + static_cast<int>(P)),
+                       at.rows, at.T, at.D, at.V,
+                       at.decode ? static_cast<int64_t>(sc.position) : -1);
+    break;
+  }
+  case OpKind::EmbedBwd: {
+    std::vector<float *> dpos;
+    for (size_t p = 0; p < at.pos.size(); ++p)
+      dpos.push_back(F(3 + static_cast<int>(p)));
+    st = cpu::embedBwd(I(0), F(1), F(2), dpos, at.pos, at.rows, at.T, at.D,
+                       at.V, at.decode ? static_cast<int64_t>(sc.position) : -1);
+    break;
+  }
+  case OpKind::LayerNormFwd:
+    cpu::layerNormFwd(F(0), F(1), F(2), F(3), F(4), F(5), at.M, at.C, at.eps);
+    break;
+  case OpKind::LayerNormBwd:
+    cpu::layerNormBwd(F(0), F(1), F(2), F(3), F(4), F(5), F(6), F(7), at.M,
+                      at.C, at.accumulate);
+    break;
+  case OpKind::Gemm:
+    cpu::gemm(F(0), F(1), F(2), at.bias ? F(3) : nullptr, at.M, at.N, at.K,
+              at.transA, at.transB, at.alpha, at.beta);
+    break;
+  case OpKind::BiasGrad:
+    cpu::biasGrad(F(0), F(1), at.M, at.N);
+    break;
+  case OpKind::GeluFwd:
+    cpu::geluFwd(F(0), F(1), at.count);
+    break;
+  case OpKind::GeluBwd:
+    cpu::geluBwd(F(0), F(1), F(2), at.count, at.accumulate);
+    break;
+  case OpKind::Add:
+    cpu::add(F(0), F(1), F(2), at.count);
+    break;
+  case OpKind::Accumulate:
+    cpu::accumulate(F(0), F(1), at.count);
+    break;
+  case OpKind::DropoutFwd:
+    cpu::dropoutFwd(F(0), F(1), at.count, at.rate, at.salt, sc.dropoutSeed);
+    break;
+  case OpKind::DropoutBwd:
+    cpu::dropoutBwd(F(0), F(1), at.count, at.rate, at.salt, sc.dropoutSeed);
+    break;
+  case OpKind::AttentionFwd:
+    cpu::attentionFwd(F(0), F(1), F(2), F(3), F(4), attnShape(), masksOf());
+    break;
+  case OpKind::AttentionBwd:
+    cpu::attentionBwd(F(0), F(1), F(2), F(3), F(4), F(5), F(6), F(7), F(8),
+                      attnShape(), masksOf());
+    break;
+  case OpKind::XentFwd:
+    st = cpu::xent(F(0), I(1), F(2), static_cast<float *>(nullptr), at.M, at.V,
+                   1.0);
+    break;
+  case OpKind::XentFwdBwd:
+    st = cpu::xent(F(0), I(1), F(2), F(3), at.M, at.V, at.scale);
+    break;
+  case OpKind::Sumsq:
+    cpu::sumsq(F(0), F(1), at.count, at.accumulate);
+    break;
+  case OpKind::AdamW: {
+    cpu::AdamWConfig cfg;
+    cfg.beta1 = at.beta1;
+    cfg.beta2 = at.beta2;
+    cfg.eps = at.eps;
+    cfg.weightDecay = at.weightDecay;
+    cfg.clip = at.clip;
+    st = cpu::adamw(F(0), F(1), F(2), F(3), F(4), at.count, cfg,
+                    static_cast<double>(sc.learningRate), sc.step);
+    break;
+  }
+  case OpKind::KvStore:
+    st = cpu::kvStore(F(0), F(1), at.D, at.T, sc.position);
+    break;
+  case OpKind::AttentionDecode:
+    st = cpu::attentionDecode(F(0), F(1), F(2), F(3), at.T, at.H, at.dk,
+                              at.dv, at.scale, at.headsPerLayout, masksOf(),
+                              sc.position);
+    break;
+  }
+  if (!st.isOk())
+    return st;
+
+  std::vector<ArgSpec> specs = argSpecs(op.kind, at);
+  std::vector<int> written;
+  for (size_t i = 0; i < specs.size(); ++i)
+    if (specs[i].role != ArgRole::In)
+      written.push_back(op.args[i]);
+  fa.writeBack(written);
+  return Status::ok();
+}
+
+} // namespace stc::rt

@@ -1,0 +1,251 @@
+//===- CpuOps.cpp - Embedding, elementwise, loss and optimizer ops --------===//
+
+#include "runtime/cpu/CpuOps.h"
+
+#include "runtime/DropoutHash.h"
+
+#include <cmath>
+#include <limits>
+#include <string>
+
+namespace stc::rt::cpu {
+
+namespace {
+constexpr double kLn2 = 0.693147180559945309417;
+
+Status badToken(const char *what, int64_t i, int64_t value, int64_t V) {
+  return Status::error(std::string(what) + "[" + std::to_string(i) + "] = " +
+                       std::to_string(value) + " is outside [0, " +
+                       std::to_string(V) + ")");
+}
+
+/// Position of row r: r mod T in a batch of sequences, t0 + r when decoding.
+int64_t rowPosition(int64_t r, int64_t Tctx, int64_t t0) {
+  return t0 >= 0 ? t0 + r : r % Tctx;
+}
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Embedding
+//===----------------------------------------------------------------------===//
+
+template <typename T>
+Status embedFwd(const int32_t *tokens, const T *table,
+                const std::vector<const T *> &pos, const PosComponents &comps,
+                T *out, int64_t rows, int64_t Tctx, int64_t D, int64_t V,
+                int64_t t0) {
+  for (int64_t r = 0; r < rows; ++r)
+    if (tokens[r] < 0 || tokens[r] >= V)
+      return badToken("tokens", r, tokens[r], V);
+  for (int64_t r = 0; r < rows; ++r) {
+    const T *row = table + static_cast<int64_t>(tokens[r]) * D;
+    int64_t t = rowPosition(r, Tctx, t0);
+    for (int64_t d = 0; d < D; ++d) {
+      double acc = row[d];
+      for (size_t p = 0; p < comps.size(); ++p) {
+        int64_t idx = (t / comps[p].first) % comps[p].second;
+        acc += pos[p][idx * D + d];
+      }
+      out[r * D + d] = static_cast<T>(acc);
+    }
+  }
+  return Status::ok();
+}
+
+template <typename T>
+Status embedBwd(const int32_t *tokens, const T *dout, T *dtable,
+                const std::vector<T *> &dpos, const PosComponents &comps,
+                int64_t rows, int64_t Tctx, int64_t D, int64_t V, int64_t t0) {
+  for (int64_t r = 0; r < rows; ++r)
+    if (tokens[r] < 0 || tokens[r] >= V)
+      return badToken("tokens", r, tokens[r], V);
+  for (int64_t r = 0; r < rows; ++r) {
+    T *row = dtable + static_cast<int64_t>(tokens[r]) * D;
+    int64_t t = rowPosition(r, Tctx, t0);
+    for (int64_t d = 0; d < D; ++d) {
+      T g = dout[r * D + d];
+      row[d] += g;
+      for (size_t p = 0; p < comps.size(); ++p) {
+        int64_t idx = (t / comps[p].first) % comps[p].second;
+        dpos[p][idx * D + d] += g;
+      }
+    }
+  }
+  return Status::ok();
+}
+
+//===----------------------------------------------------------------------===//
+// Elementwise
+//===----------------------------------------------------------------------===//
+
+namespace {
+constexpr double kGeluC = 0.7978845608028654; // sqrt(2 / pi)
+constexpr double kGeluA = 0.044715;
+} // namespace
+
+template <typename T> void geluFwd(const T *x, T *y, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) {
+    double xi = x[i];
+    double u = kGeluC * (xi + kGeluA * xi * xi * xi);
+    y[i] = static_cast<T>(0.5 * xi * (1.0 + std::tanh(u)));
+  }
+}
+
+template <typename T>
+void geluBwd(const T *x, const T *dy, T *dx, int64_t count, bool accumulate) {
+  for (int64_t i = 0; i < count; ++i) {
+    double xi = x[i];
+    double u = kGeluC * (xi + kGeluA * xi * xi * xi);
+    double th = std::tanh(u);
+    double du = kGeluC * (1.0 + 3.0 * kGeluA * xi * xi);
+    double d = 0.5 * (1.0 + th) + 0.5 * xi * (1.0 - th * th) * du;
+    double g = dy[i] * d;
+    dx[i] = static_cast<T>(accumulate ? dx[i] + g : g);
+  }
+}
+
+template <typename T> void add(const T *a, const T *b, T *out, int64_t count) {
+  for (int64_t i = 0; i < count; ++i)
+    out[i] = a[i] + b[i];
+}
+
+template <typename T> void accumulate(T *dst, const T *src, int64_t count) {
+  for (int64_t i = 0; i < count; ++i)
+    dst[i] += src[i];
+}
+
+namespace {
+template <typename T>
+void dropoutApply(const T *x, T *y, int64_t count, double rate, uint32_t salt,
+                  uint32_t seed) {
+  const uint32_t base = dropoutBase(seed, salt);
+  const uint32_t threshold = dropoutThreshold(rate);
+  // The scale is rounded to T once, as a kernel would hold it in a register.
+  const T scale = static_cast<T>(1.0 / (1.0 - rate));
+  for (int64_t i = 0; i < count; ++i)
+    y[i] = dropoutKeep(base, static_cast<uint64_t>(i), threshold)
+               ? x[i] * scale
+               : T(0);
+}
+} // namespace
+
+template <typename T>
+void dropoutFwd(const T *x, T *y, int64_t count, double rate, uint32_t salt,
+                uint32_t seed) {
+  dropoutApply(x, y, count, rate, salt, seed);
+}
+
+template <typename T>
+void dropoutBwd(const T *dy, T *dx, int64_t count, double rate, uint32_t salt,
+                uint32_t seed) {
+  // y = mask * x * scale is linear in x, so dx = mask * dy * scale.
+  dropoutApply(dy, dx, count, rate, salt, seed);
+}
+
+template <typename T>
+void sumsq(const T *x, T *out, int64_t count, bool accumulate) {
+  double acc = 0;
+  for (int64_t i = 0; i < count; ++i)
+    acc += static_cast<double>(x[i]) * static_cast<double>(x[i]);
+  out[0] = static_cast<T>(accumulate ? out[0] + acc : acc);
+}
+
+//===----------------------------------------------------------------------===//
+// Loss
+//===----------------------------------------------------------------------===//
+
+template <typename T>
+Status xent(const T *logits, const int32_t *targets, T *losses, T *dlogits,
+            int64_t M, int64_t V, double scale) {
+  for (int64_t m = 0; m < M; ++m)
+    if (targets[m] < 0 || targets[m] >= V)
+      return badToken("targets", m, targets[m], V);
+  for (int64_t m = 0; m < M; ++m) {
+    const T *row = logits + m * V;
+    double mx = -std::numeric_limits<double>::infinity();
+    for (int64_t j = 0; j < V; ++j)
+      mx = std::max(mx, static_cast<double>(row[j]));
+    double sum = 0;
+    for (int64_t j = 0; j < V; ++j)
+      sum += std::exp(row[j] - mx);
+    double lse = mx + std::log(sum);
+    losses[m] = static_cast<T>((lse - row[targets[m]]) / kLn2);
+    if (dlogits) {
+      T *drow = dlogits + m * V;
+      for (int64_t j = 0; j < V; ++j) {
+        double p = std::exp(row[j] - lse);
+        if (j == targets[m])
+          p -= 1.0;
+        drow[j] = static_cast<T>(p * scale / kLn2);
+      }
+    }
+  }
+  return Status::ok();
+}
+
+//===----------------------------------------------------------------------===//
+// Optimizer
+//===----------------------------------------------------------------------===//
+
+template <typename T>
+Status adamw(T *param, const T *grad, T *m, T *v, const T *gnormSq,
+             int64_t count, const AdamWConfig &cfg, double lr, int64_t step) {
+  if (step < 1)
+    return Status::error("optimizer step (scalars[1]) is " +
+                         std::to_string(step) + "; it must be >= 1");
+  double clipScale = 1.0;
+  double gn = static_cast<double>(gnormSq[0]);
+  if (!std::isfinite(gn))
+    return Status::error("gradient norm squared is " + std::to_string(gn) +
+                         " (the loss diverged)");
+  if (cfg.clip > 0 && gn > 0) {
+    double norm = std::sqrt(gn);
+    if (norm > cfg.clip)
+      clipScale = cfg.clip / norm;
+  }
+  const double bc1 = 1.0 - std::pow(cfg.beta1, static_cast<double>(step));
+  const double bc2 = 1.0 - std::pow(cfg.beta2, static_cast<double>(step));
+  for (int64_t i = 0; i < count; ++i) {
+    double g = static_cast<double>(grad[i]) * clipScale;
+    double mi = cfg.beta1 * m[i] + (1.0 - cfg.beta1) * g;
+    double vi = cfg.beta2 * v[i] + (1.0 - cfg.beta2) * g * g;
+    m[i] = static_cast<T>(mi);
+    v[i] = static_cast<T>(vi);
+    double p = param[i];
+    double update = (mi / bc1) / (std::sqrt(vi / bc2) + cfg.eps);
+    param[i] = static_cast<T>(p - lr * (cfg.weightDecay * p + update));
+  }
+  return Status::ok();
+}
+
+//===----------------------------------------------------------------------===//
+// Instantiations
+//===----------------------------------------------------------------------===//
+
+#define STC_INSTANTIATE(T)                                                     \
+  template Status embedFwd<T>(const int32_t *, const T *,                      \
+                              const std::vector<const T *> &,                  \
+                              const PosComponents &, T *, int64_t, int64_t,    \
+                              int64_t, int64_t, int64_t);                      \
+  template Status embedBwd<T>(const int32_t *, const T *, T *,                 \
+                              const std::vector<T *> &, const PosComponents &, \
+                              int64_t, int64_t, int64_t, int64_t, int64_t);    \
+  template void geluFwd<T>(const T *, T *, int64_t);                           \
+  template void geluBwd<T>(const T *, const T *, T *, int64_t, bool);          \
+  template void add<T>(const T *, const T *, T *, int64_t);                    \
+  template void accumulate<T>(T *, const T *, int64_t);                        \
+  template void dropoutFwd<T>(const T *, T *, int64_t, double, uint32_t,       \
+                              uint32_t);                                       \
+  template void dropoutBwd<T>(const T *, T *, int64_t, double, uint32_t,       \
+                              uint32_t);                                       \
+  template void sumsq<T>(const T *, T *, int64_t, bool);                       \
+  template Status xent<T>(const T *, const int32_t *, T *, T *, int64_t,       \
+                          int64_t, double);                                    \
+  template Status adamw<T>(T *, const T *, T *, T *, const T *, int64_t,       \
+                           const AdamWConfig &, double, int64_t);
+
+STC_INSTANTIATE(float)
+STC_INSTANTIATE(double)
+#undef STC_INSTANTIATE
+
+} // namespace stc::rt::cpu

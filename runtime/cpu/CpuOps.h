@@ -1,0 +1,198 @@
+//===- CpuOps.h - Reference implementations of every op kind ----*- C++ -*-===//
+//
+// The plain, obviously correct definition of each op of
+// docs/artifact-format.md, on contiguous row-major arrays. Templated on the
+// element type: the CPU executor runs them on float; the gradient tests run
+// them on double against central finite differences. Reductions accumulate
+// in double regardless of T, so the reference is at least as accurate as any
+// kernel it judges.
+//
+// Attention uses a dense mask evaluated from the pattern itself
+// (pattern.allowed), never the block layout: it is the oracle that checks
+// the GPU's block-sparse kernels, so it must not share their assumptions.
+//
+// Ops whose correctness depends on data (token ids, targets, positions)
+// return a Status; the others cannot fail on valid shapes.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef STC_RUNTIME_CPU_CPUOPS_H
+#define STC_RUNTIME_CPU_CPUOPS_H
+
+#include "pattern/Pattern.h"
+#include "runtime/Status.h"
+
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+namespace stc::rt::cpu {
+
+//===----------------------------------------------------------------------===//
+// Embedding
+//===----------------------------------------------------------------------===//
+
+/// Position components of an embedding: component p adds
+/// pos_p[(t / div) mod mod] to row r, t = r mod T (or t0 + r when decoding).
+using PosComponents = std::vector<std::pair<int64_t, int64_t>>; // (div, mod)
+
+/// tokens (rows) i32, table (V,D), pos[p] (mod_p,D) -> out (rows,D).
+/// t0 < 0: t = r mod T; t0 >= 0 (sample_step): t = t0 + r.
+template <typename T>
+Status embedFwd(const int32_t *tokens, const T *table,
+                const std::vector<const T *> &pos, const PosComponents &comps,
+                T *out, int64_t rows, int64_t Tctx, int64_t D, int64_t V,
+                int64_t t0 = -1);
+
+/// tokens (rows), dout (rows,D) -> dtable (V,D) +=, dpos[p] (mod_p,D) +=.
+template <typename T>
+Status embedBwd(const int32_t *tokens, const T *dout, T *dtable,
+                const std::vector<T *> &dpos, const PosComponents &comps,
+                int64_t rows, int64_t Tctx, int64_t D, int64_t V,
+                int64_t t0 = -1);
+
+//===----------------------------------------------------------------------===//
+// Layer norm (biased variance, as in the doc: y = (x - mean) * rstd * g + b)
+//===----------------------------------------------------------------------===//
+
+/// x (M,C), gamma (C), beta (C) -> y (M,C), mean (M), rstd (M).
+template <typename T>
+void layerNormFwd(const T *x, const T *gamma, const T *beta, T *y, T *mean,
+                  T *rstd, int64_t M, int64_t C, double eps);
+
+/// dy (M,C), x (M,C), mean (M), rstd (M), gamma (C) -> dx (M,C) (+)=,
+/// dgamma (C) +=, dbeta (C) +=.
+template <typename T>
+void layerNormBwd(const T *dy, const T *x, const T *mean, const T *rstd,
+                  const T *gamma, T *dx, T *dgamma, T *dbeta, int64_t M,
+                  int64_t C, bool accumulate);
+
+//===----------------------------------------------------------------------===//
+// GEMM (BLAS where available)
+//===----------------------------------------------------------------------===//
+
+/// A (M,K) or (K,M) if transA, B (K,N) or (N,K) if transB, bias (N) or null
+/// -> C (M,N) = alpha op(A) op(B) + beta C (+ bias broadcast over rows).
+/// beta == 0 ignores C's old contents (even NaN), like BLAS.
+template <typename T>
+void gemm(const T *A, const T *B, T *C, const T *bias, int64_t M, int64_t N,
+          int64_t K, bool transA, bool transB, double alpha, double beta);
+
+/// dy (M,N) -> db (N) += column sums.
+template <typename T>
+void biasGrad(const T *dy, T *db, int64_t M, int64_t N);
+
+//===----------------------------------------------------------------------===//
+// Elementwise
+//===----------------------------------------------------------------------===//
+
+/// x (count) -> y (count), tanh-approximated GELU. y may be x.
+template <typename T> void geluFwd(const T *x, T *y, int64_t count);
+
+/// x (count), dy (count) -> dx (count) (+)= dy * gelu'(x). dx may be dy.
+template <typename T>
+void geluBwd(const T *x, const T *dy, T *dx, int64_t count, bool accumulate);
+
+/// a (count), b (count) -> out (count) = a + b. out may be a or b.
+template <typename T> void add(const T *a, const T *b, T *out, int64_t count);
+
+/// src (count) -> dst (count) += src.
+template <typename T> void accumulate(T *dst, const T *src, int64_t count);
+
+/// x (count) -> y (count) = keep ? x / (1 - rate) : 0, keep from
+/// DropoutHash.h with (seed, salt, i). y may be x.
+template <typename T>
+void dropoutFwd(const T *x, T *y, int64_t count, double rate, uint32_t salt,
+                uint32_t seed);
+
+/// dy (count) -> dx (count): the same mask and scale as dropoutFwd.
+template <typename T>
+void dropoutBwd(const T *dy, T *dx, int64_t count, double rate, uint32_t salt,
+                uint32_t seed);
+
+/// x (count) -> out (1) (+)= sum x^2.
+template <typename T>
+void sumsq(const T *x, T *out, int64_t count, bool accumulate);
+
+//===----------------------------------------------------------------------===//
+// Attention
+//===----------------------------------------------------------------------===//
+
+/// A pattern evaluated densely over n x n (bit per (q, k); k <= q only).
+class DenseMask {
+public:
+  DenseMask() = default;
+  DenseMask(const pattern::Pattern &p, int64_t n);
+  int64_t n() const { return n_; }
+  bool allowed(int64_t q, int64_t k) const {
+    uint64_t i = static_cast<uint64_t>(q) * static_cast<uint64_t>(n_) +
+                 static_cast<uint64_t>(k);
+    return (bits_[i >> 6] >> (i & 63)) & 1;
+  }
+
+private:
+  int64_t n_ = 0;
+  std::vector<uint64_t> bits_;
+};
+
+/// Sizes shared by the attention ops. Head h uses
+/// masks[h / headsPerLayout]; every mask has n == T.
+struct AttentionShape {
+  int64_t B = 1, T = 1, H = 1, dk = 1, dv = 1;
+  double scale = 1;
+  int64_t headsPerLayout = 1;
+};
+
+/// q, k (B,T,H,dk), v (B,T,H,dv) -> o (B,T,H,dv), lse (B,H,T).
+/// A query with no allowed key gets o = 0 and lse = -inf.
+template <typename T>
+void attentionFwd(const T *q, const T *k, const T *v, T *o, T *lse,
+                  const AttentionShape &s,
+                  const std::vector<const DenseMask *> &masks);
+
+/// q, k (B,T,H,dk), v, o, do (B,T,H,dv), lse (B,H,T)
+/// -> dq, dk (B,T,H,dk), dv (B,T,H,dv), all overwritten. Uses the saved lse
+/// and D_i = rowsum(dO_i * O_i), as a flash-attention backward does.
+template <typename T>
+void attentionBwd(const T *q, const T *k, const T *v, const T *o, const T *lse,
+                  const T *dO, T *dq, T *dk, T *dv, const AttentionShape &s,
+                  const std::vector<const DenseMask *> &masks);
+
+/// src (D) -> cache (T,D) row pos.
+template <typename T>
+Status kvStore(const T *src, T *cache, int64_t D, int64_t Tctx, int64_t pos);
+
+/// q (H,dk), kcache (T,H,dk), vcache (T,H,dv) -> o (H,dv): the query at
+/// position pos over the cached keys k <= pos its head's pattern allows.
+template <typename T>
+Status attentionDecode(const T *q, const T *kcache, const T *vcache, T *o,
+                       int64_t Tctx, int64_t H, int64_t dk, int64_t dv,
+                       double scale, int64_t headsPerLayout,
+                       const std::vector<const DenseMask *> &masks,
+                       int64_t pos);
+
+//===----------------------------------------------------------------------===//
+// Loss and optimizer
+//===----------------------------------------------------------------------===//
+
+/// logits (M,V), targets (M) -> losses (M) in bits; if dlogits is non-null,
+/// dlogits (M,V) = (softmax - onehot) * scale / ln 2.
+template <typename T>
+Status xent(const T *logits, const int32_t *targets, T *losses, T *dlogits,
+            int64_t M, int64_t V, double scale);
+
+struct AdamWConfig {
+  double beta1 = 0.9, beta2 = 0.95, eps = 1e-8, weightDecay = 0, clip = 0;
+};
+
+/// param, grad, m, v (count), gnormSq (1) -> param, m, v updated in place.
+/// g = grad * min(1, clip / sqrt(gnormSq)) (clip 0 or gnormSq 0: no clip);
+/// m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+/// param -= lr * (wd * param + (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)).
+template <typename T>
+Status adamw(T *param, const T *grad, T *m, T *v, const T *gnormSq,
+             int64_t count, const AdamWConfig &cfg, double lr, int64_t step);
+
+} // namespace stc::rt::cpu
+
+#endif // STC_RUNTIME_CPU_CPUOPS_H
