@@ -36,4 +36,91 @@ def VerifyPatternsPass : Pass<"stc-verify-patterns", "::mlir::ModuleOp"> {
   ];
 }
 
+//===----------------------------------------------------------------------===//
+// Model to training step
+//===----------------------------------------------------------------------===//
+
+def ExpandModelPass : Pass<"stc-expand-model", "::mlir::ModuleOp"> {
+  let summary = "Expands an st.model into parameters and a forward function";
+  let description = [{
+    Turns the module's `st.model` into `st.parameter`s (with the paper's
+    initialisation: N(0, 0.02) weights, the attention output projection and
+    the second feed-forward matrix scaled by sqrt(1 / (2 N)) for N blocks,
+    unit layer-norm gains, zero biases) and a function `@forward(tokens,
+    targets) -> loss` of tensor-level st ops at a fixed `batch`. The loss is
+    the mean cross-entropy in bits per byte. Weight decay applies to matrices
+    and embeddings, not to biases and layer-norm parameters.
+  }];
+  let options = [
+    Option<"batch", "batch", "int64_t", /*default=*/"4",
+           "Sequences per training step">,
+  ];
+}
+
+def AutodiffPass : Pass<"stc-autodiff", "::mlir::ModuleOp"> {
+  let summary = "Builds the train, eval and sample steps from @forward";
+  let description = [{
+    From `@forward`: `@train_step` (forward, loss, the backward of every op in
+    reverse order, global gradient norm and one AdamW update per parameter),
+    `@eval_step` (the loss, dropout off) and `@sample_step` (one position of
+    one sequence: embeds the token at the sampling position, appends each
+    block's keys and values to per-block `st.kv_cache`s and returns the next
+    position's logits). `@forward` is removed.
+  }];
+  let options = [
+    Option<"beta1", "beta1", "double", /*default=*/"0.9", "AdamW beta1">,
+    Option<"beta2", "beta2", "double", /*default=*/"0.95", "AdamW beta2">,
+    Option<"eps", "eps", "double", /*default=*/"1e-8", "AdamW epsilon">,
+    Option<"weightDecay", "weight-decay", "double", /*default=*/"0.01",
+           "Decoupled weight decay">,
+    Option<"clip", "clip", "double", /*default=*/"1.0",
+           "Clip the global gradient norm to this">,
+  ];
+}
+
+//===----------------------------------------------------------------------===//
+// Tiling and lowering
+//===----------------------------------------------------------------------===//
+
+def TileAttentionPass : Pass<"stc-tile-attention", "::mlir::ModuleOp"> {
+  let summary = "Gives every attention op the block layout of its patterns";
+  let description = [{
+    For each distinct (pattern, sequence length) of the attention ops, builds
+    the block layout at `block-size` with the pattern library (upper triangle
+    dropped, empty blocks dropped, full and partial blocks marked) as an
+    `st.layout` symbol, and sets the op's `st.layouts` to the layouts of its
+    head groups. Rejects a context that a pattern cannot tile (e.g. an
+    `#st.blocks` layout whose block size does not divide it).
+  }];
+  let options = [
+    Option<"blockSize", "block-size", "int64_t", /*default=*/"64",
+           "Block size of the layouts (16, 32, 64 or 128)">,
+  ];
+}
+
+def LowerToKernelsPass : Pass<"stc-lower-to-kernels", "::mlir::ModuleOp"> {
+  let summary = "Lowers the step functions to the stk kernel program";
+  let description = [{
+    Every tensor of `@train_step`, `@eval_step` and `@sample_step` becomes an
+    `stk.buffer`, every st op one or more `stk.launch`es (kernels, cuBLASLt
+    GEMMs), every parameter an `stk.parameter` with gradient and AdamW
+    moment buffers. Checks what the kernels support (head sizes) first.
+  }];
+}
+
+def PlanMemoryPass : Pass<"stc-plan-memory", "::mlir::ModuleOp"> {
+  let summary = "Packs buffers into one arena by lifetime";
+  let description = [{
+    Gives every `stk.buffer` an `offset`: persistent buffers first, then the
+    others packed by their live ranges within each program (buffers that are
+    never live at the same time share bytes). Sets `stk.arena_bytes` on the
+    module and reports the peak with a remark. Fails if the arena exceeds
+    `budget` bytes (0: no budget).
+  }];
+  let options = [
+    Option<"budget", "budget", "int64_t", /*default=*/"0",
+           "Largest arena allowed, in bytes (0: no limit)">,
+  ];
+}
+
 #endif // STC_PASSES_PASSES_TD

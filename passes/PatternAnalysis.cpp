@@ -51,7 +51,7 @@ stc::collectAttentionStacks(ModuleOp module) {
     AttentionStack stack;
     stack.owner = model;
     stack.name = model.getSymName().str();
-    stack.context = model.getContext();
+    stack.context = model.getContextSize();
     int64_t headDim = model.qkWidth() / model.getHeads();
     for (st::BlockOp block : model.layers()) {
       FailureOr<AttentionLayer> layer =

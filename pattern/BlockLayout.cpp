@@ -1,4 +1,5 @@
-//===- BlockLayout.cpp - Block layouts and attention cost -------------------===//
+//===- BlockLayout.cpp - Block layouts and attention cost
+//-------------------===//
 //
 // Tiles a pattern with square blocks and classifies each lower-triangle block
 // as empty, partial or full. Built-in patterns are classified from their
@@ -259,8 +260,8 @@ void appendBlockLayoutRow(const Pattern &p, const Tiling &tiling, int64_t row,
     }
     int64_t parts = (patternRowLast - patternRowFirst + 1) *
                     (patternColLast - patternColFirst + 1);
-    out.emplace_back(col, listed == parts ? BlockClass::Full
-                                          : BlockClass::Partial);
+    out.emplace_back(col,
+                     listed == parts ? BlockClass::Full : BlockClass::Partial);
   }
 }
 

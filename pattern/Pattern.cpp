@@ -1,4 +1,5 @@
-//===- Pattern.cpp - Sparse attention patterns, exactly ---------------------===//
+//===- Pattern.cpp - Sparse attention patterns, exactly
+//---------------------===//
 //
 // Construction, membership, per-row key enumeration, counting and the text
 // form of attention patterns.
@@ -131,8 +132,8 @@ std::pair<size_t, size_t>
 blockRowRange(const std::vector<std::pair<int64_t, int64_t>> &blocks,
               int64_t row) {
   constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
-  auto begin = std::lower_bound(blocks.begin(), blocks.end(),
-                                std::make_pair(row, kMin));
+  auto begin =
+      std::lower_bound(blocks.begin(), blocks.end(), std::make_pair(row, kMin));
   auto end = begin;
   while (end != blocks.end() && end->first == row)
     ++end;
@@ -204,8 +205,12 @@ void Pattern::forEachAllowedKey(int64_t q, int64_t n,
     int64_t s = node.size;
     if (s < 1)
       return;
-    for (int64_t k = q % s; k <= kMax; k += s)
+    // Stepping is written so that a huge stride cannot overflow k.
+    for (int64_t k = q % s; k <= kMax; k += s) {
       fn(k);
+      if (kMax - k < s)
+        break;
+    }
     return;
   }
   case Kind::Fixed: {
@@ -308,8 +313,10 @@ int64_t Pattern::countAllowed(int64_t n) const {
     // Row q sees q % l + 1 keys of its own fixed block and c summary columns
     // in each of the q / l blocks before it.
     int64_t m = n / l, r = n % l;
-    return m * (l * (l + 1) / 2) + l * c * (m * (m - 1) / 2) +
-           r * (r + 1) / 2 + r * m * c;
+    if (m == 0) // one fixed block covers [0, n); skip l * l, which may overflow
+      return r * (r + 1) / 2;
+    return m * (l * (l + 1) / 2) + l * c * (m * (m - 1) / 2) + r * (r + 1) / 2 +
+           r * m * c;
   }
   case Kind::BlockLayout: {
     int64_t b = node.size;
@@ -372,7 +379,8 @@ bool rowHasAllowedKey(const Pattern &p, int64_t q) {
     return begin != end;
   }
   case Pattern::Kind::Predicate:
-    for (int64_t k = 0; k <= q; ++k)
+    // Nearest keys first: most patterns allow the diagonal or a recent key.
+    for (int64_t k = q; k >= 0; --k)
       if (p.predicateExpr().eval(q, k) != 0)
         return true;
     return false;
@@ -432,9 +440,11 @@ std::string Pattern::str() const {
 
 namespace {
 
+/// Predicate names are symbol names; anything but the pattern syntax's own
+/// punctuation and spaces is accepted.
 bool isNameChar(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' ||
-         c == '-';
+  return !std::isspace(static_cast<unsigned char>(c)) && c != ';' && c != '(' &&
+         c != ')' && c != ',';
 }
 
 class PatternParser {
@@ -589,11 +599,10 @@ private:
     if (!summary)
       return std::nullopt;
     if (*summary < 1 || *summary > *block)
-      return failAt(summaryStart,
-                    "fixed summary width must be in [1, " +
-                        std::to_string(*block) +
-                        "] (at most the block size), got " +
-                        std::to_string(*summary));
+      return failAt(summaryStart, "fixed summary width must be in [1, " +
+                                      std::to_string(*block) +
+                                      "] (at most the block size), got " +
+                                      std::to_string(*summary));
     if (!expect(')'))
       return std::nullopt;
     return Pattern::fixed(*block, *summary);
@@ -667,7 +676,7 @@ private:
       ++pos_;
     std::string name(text_.substr(nameStart, pos_ - nameStart));
     if (name.empty())
-      return expected("a predicate name (letters, digits, '_', '.', '-')");
+      return expected("a predicate name");
     if (!expect(';'))
       return std::nullopt;
     // The s-expression runs to the ')' that closes `predicate(`.
@@ -688,9 +697,9 @@ private:
     std::optional<Predicate> pred =
         Predicate::parse(text_.substr(exprStart, end - exprStart), &exprError);
     if (!pred)
-      return failAt(exprStart, "in predicate '" + name +
-                                   "' (s-expression starting here): " +
-                                   exprError);
+      return failAt(exprStart,
+                    "in predicate '" + name +
+                        "' (s-expression starting here): " + exprError);
     pos_ = end + 1;
     return Pattern::predicate(std::move(name), std::move(*pred));
   }

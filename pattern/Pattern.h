@@ -40,6 +40,11 @@ public:
     Predicate,   ///< a user-defined element predicate
   };
 
+  /// Constructors never fail (the verifier rejects bad parameters first);
+  /// out-of-range values keep a defined meaning: a window, stride or block
+  /// size < 1 allows nothing; fixed's summary is clamped to [0, block]; block
+  /// pairs with a negative index or key block > query block are dropped; an
+  /// empty union or predicate allows nothing. parse() rejects all of these.
   static Pattern causal();
   static Pattern local(int64_t window);
   static Pattern strided(int64_t stride);
@@ -171,12 +176,14 @@ struct Reachability {
   /// reachable from i (the paper's p+1 hops); -1 if never within the stack.
   int64_t maxHops = -1;
   int64_t unreachablePairs = 0; ///< pairs j <= i < n unreachable after all layers
-  /// One unreachable pair (i, j) to show the user, if any.
+  /// One unreachable pair (i, j) to show the user, if any: the smallest i,
+  /// then the smallest j.
   std::optional<std::pair<int64_t, int64_t>> exampleUnreachable;
 };
 
 /// Bitset propagation; cost ~ sum over rows of allowed keys * n / 64 per layer,
-/// and stops as soon as everything is reachable.
+/// and stops as soon as everything is reachable. Holds two triangular bitsets
+/// (about n * n / 8 bytes in all), so pass a prefix n of a long context.
 Reachability analyzeReachability(const std::vector<Pattern> &layers, int64_t n);
 
 } // namespace stc::pattern

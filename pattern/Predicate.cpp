@@ -1,4 +1,5 @@
-//===- Predicate.cpp - User-defined element predicates ----------------------===//
+//===- Predicate.cpp - User-defined element predicates
+//----------------------===//
 //
 // Evaluation, the s-expression form and C emission for Predicate. Every
 // operation is total: arithmetic wraps (computed in uint64), division and
@@ -15,6 +16,7 @@
 #include <limits>
 #include <map>
 #include <tuple>
+#include <utility>
 
 namespace stc::pattern {
 
@@ -30,22 +32,37 @@ struct OpInfo {
 
 // Indexed by the ExprOp value; the static_assert below keeps it in sync.
 constexpr OpInfo kOps[] = {
-    {ExprOp::Q, "q", 0},           {ExprOp::K, "k", 0},
-    {ExprOp::Const, "const", 0},   {ExprOp::Add, "add", 2},
-    {ExprOp::Sub, "sub", 2},       {ExprOp::Mul, "mul", 2},
-    {ExprOp::DivS, "divs", 2},     {ExprOp::RemS, "rems", 2},
-    {ExprOp::DivU, "divu", 2},     {ExprOp::RemU, "remu", 2},
+    {ExprOp::Q, "q", 0},
+    {ExprOp::K, "k", 0},
+    {ExprOp::Const, "const", 0},
+    {ExprOp::Add, "add", 2},
+    {ExprOp::Sub, "sub", 2},
+    {ExprOp::Mul, "mul", 2},
+    {ExprOp::DivS, "divs", 2},
+    {ExprOp::RemS, "rems", 2},
+    {ExprOp::DivU, "divu", 2},
+    {ExprOp::RemU, "remu", 2},
     {ExprOp::FloorDivS, "floordivs", 2},
-    {ExprOp::MinS, "mins", 2},     {ExprOp::MaxS, "maxs", 2},
-    {ExprOp::MinU, "minu", 2},     {ExprOp::MaxU, "maxu", 2},
-    {ExprOp::And, "and", 2},       {ExprOp::Or, "or", 2},
-    {ExprOp::Xor, "xor", 2},       {ExprOp::Shl, "shl", 2},
-    {ExprOp::ShrS, "shrs", 2},     {ExprOp::ShrU, "shru", 2},
-    {ExprOp::Eq, "eq", 2},         {ExprOp::Ne, "ne", 2},
-    {ExprOp::Slt, "slt", 2},       {ExprOp::Sle, "sle", 2},
-    {ExprOp::Sgt, "sgt", 2},       {ExprOp::Sge, "sge", 2},
-    {ExprOp::Ult, "ult", 2},       {ExprOp::Ule, "ule", 2},
-    {ExprOp::Ugt, "ugt", 2},       {ExprOp::Uge, "uge", 2},
+    {ExprOp::MinS, "mins", 2},
+    {ExprOp::MaxS, "maxs", 2},
+    {ExprOp::MinU, "minu", 2},
+    {ExprOp::MaxU, "maxu", 2},
+    {ExprOp::And, "and", 2},
+    {ExprOp::Or, "or", 2},
+    {ExprOp::Xor, "xor", 2},
+    {ExprOp::Shl, "shl", 2},
+    {ExprOp::ShrS, "shrs", 2},
+    {ExprOp::ShrU, "shru", 2},
+    {ExprOp::Eq, "eq", 2},
+    {ExprOp::Ne, "ne", 2},
+    {ExprOp::Slt, "slt", 2},
+    {ExprOp::Sle, "sle", 2},
+    {ExprOp::Sgt, "sgt", 2},
+    {ExprOp::Sge, "sge", 2},
+    {ExprOp::Ult, "ult", 2},
+    {ExprOp::Ule, "ule", 2},
+    {ExprOp::Ugt, "ugt", 2},
+    {ExprOp::Uge, "uge", 2},
     {ExprOp::Select, "select", 3},
 };
 constexpr size_t kNumOps = sizeof(kOps) / sizeof(kOps[0]);
@@ -220,12 +237,11 @@ public:
       int32_t operandIds[3] = {-1, -1, -1};
       for (int slot = 0; slot < exprOpArity(nodes[i].op); ++slot) {
         int32_t operand = validOperand(nodes, i, slot);
-        operandIds[slot] = operand >= 0
-                               ? ids[operand]
-                               : intern(ExprOp::Const, 0, -1, -1, -1);
+        operandIds[slot] =
+            operand >= 0 ? ids[operand] : intern(ExprOp::Const, 0, -1, -1, -1);
       }
-      ids[i] = intern(nodes[i].op, nodes[i].value, operandIds[0],
-                      operandIds[1], operandIds[2]);
+      ids[i] = intern(nodes[i].op, nodes[i].value, operandIds[0], operandIds[1],
+                      operandIds[2]);
     }
     return ids;
   }
@@ -255,18 +271,14 @@ public:
         *error = error_;
       return std::nullopt;
     }
-    return buildPredicate();
+    // The root is the last node: it is created after all its operands and
+    // cannot be interned to one of its own strict subexpressions.
+    return std::move(pred_);
   }
 
 private:
   // Deep enough for any real pattern, shallow enough to keep recursion safe.
   static constexpr int kMaxDepth = 1000;
-
-  struct ParsedNode {
-    ExprOp op;
-    int64_t value;
-    int32_t operands[3];
-  };
 
   void skipSpace() {
     while (pos_ < text_.size() &&
@@ -307,11 +319,18 @@ private:
   int32_t addNode(ExprOp op, int64_t value, int32_t a = -1, int32_t b = -1,
                   int32_t c = -1) {
     // Identical subexpressions become one node, so printed-then-parsed
-    // predicates stay as small as the DAG they came from.
+    // predicates stay as small as the DAG they came from. Interning numbers
+    // new nodes densely in creation order, matching the predicate's indices.
     int32_t id = interner_.intern(op, value, a, b, c);
-    if (static_cast<size_t>(id) == nodes_.size())
-      nodes_.push_back({op, value, {a, b, c}});
-    return id;
+    if (static_cast<size_t>(id) < pred_.nodes().size())
+      return id;
+    if (op == ExprOp::Q)
+      return pred_.addQ();
+    if (op == ExprOp::K)
+      return pred_.addK();
+    if (op == ExprOp::Const)
+      return pred_.addConst(value);
+    return pred_.add(op, a, b, c);
   }
 
   std::optional<int32_t> parseInteger() {
@@ -402,43 +421,18 @@ private:
       operands[count++] = *operand;
     }
     if (count != arity)
-      return fail("'" + std::string(name) + "' takes " +
-                  std::to_string(arity) + " operands but has " +
-                  std::to_string(count) + "; expected another operand");
+      return fail("'" + std::string(name) + "' takes " + std::to_string(arity) +
+                  " operands but has " + std::to_string(count) +
+                  "; expected another operand");
     ++pos_; // ')'
     return addNode(*op, 0, operands[0], operands[1], operands[2]);
-  }
-
-  Predicate buildPredicate() {
-    // Interning numbers nodes in creation order, which is topological. The
-    // root is the last node created: it is built after all its operands and
-    // cannot be interned to one of its own strict subexpressions.
-    Predicate pred;
-    for (const ParsedNode &node : nodes_) {
-      switch (node.op) {
-      case ExprOp::Q:
-        pred.addQ();
-        break;
-      case ExprOp::K:
-        pred.addK();
-        break;
-      case ExprOp::Const:
-        pred.addConst(node.value);
-        break;
-      default:
-        pred.add(node.op, node.operands[0], node.operands[1],
-                 node.operands[2]);
-        break;
-      }
-    }
-    return pred;
   }
 
   std::string_view text_;
   size_t pos_ = 0;
   std::string error_;
   Interner interner_;
-  std::vector<ParsedNode> nodes_;
+  Predicate pred_;
 };
 
 //===----------------------------------------------------------------------===//
@@ -502,9 +496,8 @@ public:
         return "(" + a + " / " + b + " - (" + a + " % " + b +
                " < 0LL ? 1LL : 0LL))";
       return "(" + b + " == 0LL ? 0LL : " + b + " == -1LL ? " + negate(a) +
-             " : " + a + " / " + b + " - ((" + a + " % " + b +
-             " != 0LL && ((" + a + " % " + b + ") < 0LL) != (" + b +
-             " < 0LL)) ? 1LL : 0LL))";
+             " : " + a + " / " + b + " - ((" + a + " % " + b + " != 0LL && ((" +
+             a + " % " + b + ") < 0LL) != (" + b + " < 0LL)) ? 1LL : 0LL))";
     case ExprOp::MinS:
       return "(" + a + " < " + b + " ? " + a + " : " + b + ")";
     case ExprOp::MaxS:
@@ -547,8 +540,7 @@ public:
     case ExprOp::Uge:
       return compare(ua, ">=", ub);
     case ExprOp::Select:
-      return "(" + a + " != 0LL ? " + b + " : " + emit(operand(index, 2)) +
-             ")";
+      return "(" + a + " != 0LL ? " + b + " : " + emit(operand(index, 2)) + ")";
     default:
       return "0LL";
     }

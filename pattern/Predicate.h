@@ -30,6 +30,7 @@ enum class ExprOp : uint8_t {
 };
 
 /// The s-expression spelling of an op: "q", "k", "add", "rems", "slt", ...
+/// (Const is "const"; in s-expressions constants are integer literals.)
 const char *exprOpName(ExprOp op);
 std::optional<ExprOp> exprOpFromName(std::string_view name);
 /// Number of operands (0 for q, k, const; 3 for select; else 2).
@@ -42,7 +43,8 @@ struct ExprNode {
 };
 
 /// A DAG of nodes in topological order; the last node is the result (non-zero
-/// means allowed).
+/// means allowed). An empty predicate evaluates to 0; an operand index that
+/// does not name an earlier node reads as 0.
 class Predicate {
 public:
   Predicate() = default;
@@ -60,6 +62,8 @@ public:
   /// `(or (slt (sub q k) 3) (eq (rems k 16) 15))`. Shared subexpressions are
   /// printed once per use.
   std::string str() const;
+  /// Identical subexpressions become one node. On failure sets *error (if
+  /// non-null) to "at position N: ..." and returns nullopt.
   static std::optional<Predicate> parse(std::string_view text,
                                         std::string *error);
 
@@ -67,6 +71,8 @@ public:
   /// codegen (division by zero guarded to give 0, like eval).
   std::string toC(std::string_view qVar, std::string_view kVar) const;
 
+  /// Equality of the result expressions as trees: node order, sharing and
+  /// dead nodes do not matter, so parse(str()) compares equal.
   bool operator==(const Predicate &o) const;
 
 private:

@@ -1,4 +1,5 @@
-//===- Reachability.cpp - Information flow through attention layers ---------===//
+//===- Reachability.cpp - Information flow through attention layers
+//---------===//
 //
 // R[i] is the set of positions whose information has reached position i.
 // Initially R[i] = {i}; a layer with pattern P maps it to
@@ -28,8 +29,7 @@ constexpr int64_t kWordBits = 64;
 
 class ReachSets {
 public:
-  explicit ReachSets(int64_t n)
-      : offsets_(n + 1), full_(n, 0), lowWord_(n, 0) {
+  explicit ReachSets(int64_t n) : offsets_(n + 1), full_(n, 0), lowWord_(n, 0) {
     for (int64_t i = 0; i < n; ++i)
       offsets_[i + 1] = offsets_[i] + numWords(i);
     words_.assign(offsets_[n], 0);

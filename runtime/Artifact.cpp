@@ -103,6 +103,28 @@ uint64_t Artifact::paramFingerprint() const {
   return fnv1a64(text);
 }
 
+void blockLayoutColumns(const pattern::BlockLayout &l,
+                        std::vector<int64_t> &colPtr,
+                        std::vector<int64_t> &rowIdx,
+                        std::vector<pattern::BlockClass> &colClasses) {
+  const int64_t cols = l.numBlockRows; // square tiling: as many columns
+  colPtr.assign(static_cast<size_t>(cols + 1), 0);
+  for (int64_t c : l.colIdx)
+    ++colPtr[c + 1];
+  for (int64_t c = 0; c < cols; ++c)
+    colPtr[c + 1] += colPtr[c];
+  rowIdx.assign(l.colIdx.size(), 0);
+  colClasses.assign(l.colIdx.size(), pattern::BlockClass::Empty);
+  std::vector<int64_t> fill(colPtr.begin(), colPtr.end() - 1);
+  // Rows are visited in ascending order, so each column's rows ascend.
+  for (int64_t r = 0; r < l.numBlockRows; ++r)
+    for (int64_t i = l.rowPtr[r]; i < l.rowPtr[r + 1]; ++i) {
+      int64_t at = fill[l.colIdx[i]]++;
+      rowIdx[at] = r;
+      colClasses[at] = l.classes[i];
+    }
+}
+
 //===----------------------------------------------------------------------===//
 // Op signatures
 //===----------------------------------------------------------------------===//
@@ -312,6 +334,18 @@ namespace {
 
 constexpr int64_t kMaxArenaBytes = int64_t(1) << 48;
 constexpr int64_t kMaxDim = int64_t(1) << 40;
+constexpr int64_t kMaxLayoutN = int64_t(1) << 20;
+constexpr int64_t kMaxLayoutBlocks = int64_t(1) << 25;
+constexpr int64_t kMaxPredicateLayoutN = int64_t(1) << 16;
+
+bool hasPredicate(const pattern::Pattern &p) {
+  if (p.kind() == pattern::Pattern::Kind::Predicate)
+    return true;
+  for (const auto &c : p.children())
+    if (hasPredicate(c))
+      return true;
+  return false;
+}
 
 /// " (manifest.json:L:C)" for values that came from a parsed file.
 std::string loc(const json::Value &v) {
@@ -878,7 +912,8 @@ private:
       std::string where = "layouts[" + std::to_string(i) + "]";
       STC_RETURN_IF_ERROR(checkKeys(lj, where,
                                     {"name", "pattern", "n", "block",
-                                     "row_ptr", "col_idx", "classes"}));
+                                     "row_ptr", "col_idx", "classes",
+                                     "col_ptr", "row_idx", "col_classes"}));
       Layout l;
       STC_RETURN_IF_ERROR(getString(lj, "name", where, l.name));
       where += " " + quoted(l.name);
@@ -893,14 +928,38 @@ private:
                     member(lj, "pattern"));
       l.pattern = *pat;
       int64_t n, block;
-      STC_RETURN_IF_ERROR(getInt(lj, "n", where, n, 1, int64_t(1) << 24));
+      STC_RETURN_IF_ERROR(getInt(lj, "n", where, n, 1, kMaxLayoutN));
       STC_RETURN_IF_ERROR(getInt(lj, "block", where, block, 1, n));
-      std::vector<int64_t> rowPtr, colIdx, classes;
+      if (hasPredicate(l.pattern) && n > kMaxPredicateLayoutN)
+        return fail(where + ".n",
+                    "is " + std::to_string(n) +
+                        "; layouts of predicate patterns are rebuilt by "
+                        "evaluating every element, which this runtime limits "
+                        "to n <= " + std::to_string(kMaxPredicateLayoutN),
+                    member(lj, "n"));
+      // Rebuilding costs up to one entry per lower-triangle block (and one
+      // predicate evaluation per element): bound it before doing it.
+      int64_t rows = (n + block - 1) / block;
+      if (rows * (rows + 1) / 2 > kMaxLayoutBlocks)
+        return fail(where + ".block",
+                    "is " + std::to_string(block) + " with n=" +
+                        std::to_string(n) + ": " + std::to_string(rows) +
+                        " block rows exceed this runtime's limit of " +
+                        std::to_string(kMaxLayoutBlocks) +
+                        " lower-triangle blocks; use larger blocks",
+                    member(lj, "block"));
+      std::vector<int64_t> rowPtr, colIdx, classes, colPtr, rowIdx, colClasses;
       STC_RETURN_IF_ERROR(
           getIntArray(lj, "row_ptr", where, rowPtr, 0, INT64_MAX));
       STC_RETURN_IF_ERROR(
           getIntArray(lj, "col_idx", where, colIdx, 0, INT64_MAX));
       STC_RETURN_IF_ERROR(getIntArray(lj, "classes", where, classes, 1, 2));
+      STC_RETURN_IF_ERROR(
+          getIntArray(lj, "col_ptr", where, colPtr, 0, INT64_MAX));
+      STC_RETURN_IF_ERROR(
+          getIntArray(lj, "row_idx", where, rowIdx, 0, INT64_MAX));
+      STC_RETURN_IF_ERROR(
+          getIntArray(lj, "col_classes", where, colClasses, 1, 2));
       l.blocks.n = n;
       l.blocks.blockSize = block;
       l.blocks.numBlockRows = (n + block - 1) / block;
@@ -938,6 +997,14 @@ private:
       STC_RETURN_IF_ERROR(cmp("row_ptr", rowPtr, want.rowPtr));
       STC_RETURN_IF_ERROR(cmp("col_idx", colIdx, want.colIdx));
       STC_RETURN_IF_ERROR(cmp("classes", classes, wantClasses));
+      // The column view must list the same blocks.
+      blockLayoutColumns(want, l.colPtr, l.rowIdx, l.colClasses);
+      std::vector<int64_t> wantColClasses;
+      for (auto c : l.colClasses)
+        wantColClasses.push_back(static_cast<int64_t>(c));
+      STC_RETURN_IF_ERROR(cmp("col_ptr", colPtr, l.colPtr));
+      STC_RETURN_IF_ERROR(cmp("row_idx", rowIdx, l.rowIdx));
+      STC_RETURN_IF_ERROR(cmp("col_classes", colClasses, wantColClasses));
       layoutIndex_[l.name] = static_cast<int>(a_.layouts.size());
       a_.layouts.push_back(std::move(l));
     }

@@ -64,8 +64,17 @@ struct Layout {
   std::string name;
   std::string patternText; ///< as written in the manifest
   pattern::Pattern pattern = pattern::Pattern::causal(); ///< parsed
-  pattern::BlockLayout blocks; ///< as written (equal to the rebuilt one)
+  pattern::BlockLayout blocks; ///< by row (CSR); equal to the rebuilt one
+  /// The same blocks by key block column (CSC), rows ascending per column.
+  std::vector<int64_t> colPtr, rowIdx;
+  std::vector<pattern::BlockClass> colClasses;
 };
+
+/// The CSC form (colPtr, rowIdx, colClasses) of a CSR block layout.
+void blockLayoutColumns(const pattern::BlockLayout &l,
+                        std::vector<int64_t> &colPtr,
+                        std::vector<int64_t> &rowIdx,
+                        std::vector<pattern::BlockClass> &colClasses);
 
 struct KernelRef {
   std::string name;

@@ -146,6 +146,10 @@ Status Executor::writeScalars(const Scalars &s) {
 }
 
 Status Executor::run(EntryKind kind) {
+  return runOps(kind, 0, static_cast<size_t>(-1));
+}
+
+Status Executor::runOps(EntryKind kind, size_t begin, size_t end) {
   if (!artifact_)
     return Status::error(std::string(name()) +
                          " executor: allocate() an artifact first");
@@ -160,7 +164,14 @@ Status Executor::run(EntryKind kind) {
                          entryKindName(kind) + " entry (it has: " + have +
                          ")");
   }
-  return runImpl(kind, e);
+  if (end == static_cast<size_t>(-1))
+    end = e.ops.size();
+  if (begin > end || end > e.ops.size())
+    return Status::error(std::string(entryKindName(kind)) + ": op range [" +
+                         std::to_string(begin) + ", " + std::to_string(end) +
+                         ") is not within its " +
+                         std::to_string(e.ops.size()) + " ops");
+  return runImpl(kind, e, begin, end);
 }
 
 std::vector<std::string> availableExecutors() {

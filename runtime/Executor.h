@@ -76,14 +76,22 @@ public:
   /// step with a message naming the op.
   Status run(EntryKind entry);
 
+  /// Runs ops [begin, end) of an entry only, to completion. For debugging:
+  /// run two executors op by op and compare buffers to find the first op
+  /// that diverges. Data the skipped ops would produce is whatever the
+  /// buffers hold.
+  Status runOps(EntryKind entry, size_t begin, size_t end);
+
 protected:
   /// Allocate the arena (zero-filled) and prepare. artifact() is set.
   virtual Status allocateImpl() = 0;
   /// Copy b.bytes bytes into / out of buffer b.
   virtual Status uploadImpl(const Buffer &b, const void *data) = 0;
   virtual Status downloadImpl(const Buffer &b, void *data) const = 0;
-  /// Run the entry's ops; the entry is present in the artifact.
-  virtual Status runImpl(EntryKind kind, const Entry &entry) = 0;
+  /// Run ops [begin, end) of the entry, in order, to completion; the entry
+  /// is present and 0 <= begin <= end <= entry.ops.size().
+  virtual Status runImpl(EntryKind kind, const Entry &entry, size_t begin,
+                         size_t end) = 0;
 
 private:
   Expected<const Buffer *> lookup(std::string_view name, size_t bytes) const;

@@ -326,3 +326,43 @@ pattern::Pattern stc::st::unionOfPatterns(ArrayRef<pattern::Pattern> patterns) {
     return distinct.front();
   return pattern::Pattern::unionOf(std::move(distinct));
 }
+
+LogicalResult InitAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                               InitKind kind, APFloat stdValue) {
+  double std = stdValue.convertToDouble();
+  if (kind == InitKind::Normal && !(std > 0))
+    return emitError() << "#st.init<normal> needs std > 0 (got " << std << ")";
+  if (kind != InitKind::Normal && std != 0)
+    return emitError() << "#st.init<" << stringifyInitKind(kind)
+                       << "> takes no std";
+  return success();
+}
+
+// #st.init<normal, std = 0.02>, #st.init<zeros>
+Attribute InitAttr::parse(AsmParser &parser, Type) {
+  StringRef keyword;
+  SMLoc loc = parser.getCurrentLocation();
+  if (parser.parseLess() || parser.parseKeyword(&keyword))
+    return {};
+  std::optional<InitKind> kind = symbolizeInitKind(keyword);
+  if (!kind) {
+    parser.emitError(loc) << "unknown init '" << keyword
+                          << "'; valid: normal, zeros, ones";
+    return {};
+  }
+  double std = 0;
+  if (succeeded(parser.parseOptionalComma()) &&
+      (parser.parseKeyword("std") || parser.parseEqual() ||
+       parser.parseFloat(std)))
+    return {};
+  if (parser.parseGreater())
+    return {};
+  return parser.getChecked<InitAttr>(parser.getContext(), *kind, APFloat(std));
+}
+
+void InitAttr::print(AsmPrinter &printer) const {
+  printer << "<" << stringifyInitKind(getKind());
+  if (getKind() == InitKind::Normal)
+    printer << ", std = " << getStd().convertToDouble();
+  printer << ">";
+}

@@ -193,4 +193,33 @@ def St_PositionAttr : AttrDef<St_Dialect, "Position"> {
   }];
 }
 
+//===----------------------------------------------------------------------===//
+// Parameter initialisation
+//===----------------------------------------------------------------------===//
+
+def St_InitKind : I32EnumAttr<"InitKind", "parameter initialisation", [
+    I32EnumAttrCase<"Normal", 0, "normal">,
+    I32EnumAttrCase<"Zeros", 1, "zeros">,
+    I32EnumAttrCase<"Ones", 2, "ones">]> {
+  let cppNamespace = "::stc::st";
+  let genSpecializedAttr = 0;
+}
+
+def St_InitAttr : AttrDef<St_Dialect, "Init"> {
+  let mnemonic = "init";
+  let summary = "how a parameter starts";
+  let description = [{
+    `normal` draws from N(0, std^2); `zeros` and `ones` are constant.
+
+    ```mlir
+    #st.init<normal, std = 0.02>
+    #st.init<zeros>
+    ```
+  }];
+  let parameters = (ins EnumParameter<St_InitKind>:$kind,
+                        APFloatParameter<"standard deviation">:$std);
+  let hasCustomAssemblyFormat = 1;
+  let genVerifyDecl = 1;
+}
+
 #endif // STC_DIALECT_ST_STATTRS_TD

@@ -163,7 +163,7 @@ ParseResult ModelOp::parse(OpAsmParser &parser, OperationState &result) {
     result.addAttribute(attrName, value);
   };
   set(getVocabAttrName(opName), values["vocab"]);
-  set(getContextAttrName(opName), values["context"]);
+  set(getContextSizeAttrName(opName), values["context"]);
   set(getWidthAttrName(opName), values["width"]);
   set(getHeadsAttrName(opName), values["heads"]);
   set(getFfnRatioAttrName(opName),
@@ -189,7 +189,7 @@ ParseResult ModelOp::parse(OpAsmParser &parser, OperationState &result) {
 void ModelOp::print(OpAsmPrinter &p) {
   p << " ";
   p.printSymbolName(getSymName());
-  p << " {vocab = " << getVocab() << ", context = " << getContext()
+  p << " {vocab = " << getVocab() << ", context = " << getContextSize()
     << ", width = " << getWidth() << ", heads = " << getHeads()
     << ", ffn_ratio = " << formatDouble(getFfnRatio().convertToDouble())
     << ", qk_ratio = " << formatDouble(getQkRatio().convertToDouble())
@@ -206,7 +206,7 @@ void ModelOp::print(OpAsmPrinter &p) {
 
 LogicalResult ModelOp::verify() {
   // Signed views: a negative literal must be reported as written.
-  int64_t vocab = getVocabAttr().getInt(), context = getContextAttr().getInt(),
+  int64_t vocab = getVocabAttr().getInt(), context = getContextSizeAttr().getInt(),
           width = getWidthAttr().getInt(), heads = getHeadsAttr().getInt();
   if (vocab < 2)
     return emitOpError() << "vocab must be >= 2 (got " << vocab << ")";
@@ -299,7 +299,7 @@ int64_t ModelOp::ffnWidth() {
 int64_t ModelOp::numParameters() {
   int64_t v = getVocab(), d = getWidth(), dqk = qkWidth(), f = ffnWidth();
   int64_t positions = 0;
-  for (auto [divisor, rows] : getPosition().components(getContext()))
+  for (auto [divisor, rows] : getPosition().components(getContextSize()))
     positions += rows * d;
   int64_t perBlock = 2 * (d * dqk + dqk)  // q, k
                      + 2 * (d * d + d)    // v, output projection

@@ -18,7 +18,11 @@ include "mlir/Interfaces/InferTypeOpInterface.td"
 
 def St_AnyPatternAttr : Attr<
     CPred<"::llvm::isa<::stc::st::PatternAttrInterface>($_self)">,
-    "attention pattern attribute">;
+    "attention pattern attribute"> {
+  let storageType = "::mlir::Attribute";
+  let returnType = "::mlir::Attribute";
+  let convertFromStorage = "$_self";
+}
 def St_PatternArrayAttr : TypedArrayAttrBase<St_AnyPatternAttr,
     "array of attention patterns">;
 
@@ -108,7 +112,7 @@ def St_ModelOp : St_Op<"model", [Symbol, IsolatedFromAbove, NoTerminator,
     ```
   }];
   let arguments = (ins SymbolNameAttr:$sym_name,
-                       I64Attr:$vocab, I64Attr:$context, I64Attr:$width,
+                       I64Attr:$vocab, I64Attr:$context_size, I64Attr:$width,
                        I64Attr:$heads,
                        F64Attr:$ffn_ratio, F64Attr:$qk_ratio, F64Attr:$dropout,
                        TypeAttr:$dtype, St_PositionAttr:$position);
@@ -178,7 +182,8 @@ def St_EmbedOp : St_Op<"embed", [Pure]> {
     out[b, t, :] = table[tokens[b, t], :] + the position embedding of t. The
     position tables follow `position`: none (no tables), learned (one
     [T, D]), data_aligned (one [d_i, D] per dim), attention_aligned (a column
-    table [l, D] then a row table [T / l, D]).
+    table [l, D] then a row table [T / l, D]). With `decode` (sampling one
+    position at a time) the time index is the sampling position, not t.
 
     ```mlir
     %x = st.embed %tokens, %table positions(%pos : tensor<64x32xf32>)
@@ -188,7 +193,7 @@ def St_EmbedOp : St_Op<"embed", [Pure]> {
   }];
   let arguments = (ins St_TokenTensor:$tokens, St_FloatTensor:$table,
                        Variadic<St_FloatTensor>:$positions,
-                       St_PositionAttr:$position);
+                       St_PositionAttr:$position, UnitAttr:$decode);
   let results = (outs St_FloatTensor:$result);
   let assemblyFormat = [{
     $tokens `,` $table (`positions` `(` $positions^ `:` type($positions) `)`)?
@@ -393,6 +398,286 @@ def St_CrossEntropyOp : St_Op<"cross_entropy", [Pure]> {
     $logits `,` $targets attr-dict `:` type($logits) `,` type($targets)
     `->` type($result)
   }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Parameters and state
+//===----------------------------------------------------------------------===//
+
+def St_ParameterOp : St_Op<"parameter", [Symbol]> {
+  let summary = "a trainable parameter";
+  let description = [{
+    A named, persistent tensor with its initialisation; `decay` marks it for
+    AdamW weight decay. `stc-expand-model` creates one per weight of a model.
+
+    ```mlir
+    st.parameter @block0_attn_q_w : tensor<64x64xf32> init #st.init<normal, std = 0.02> decay
+    ```
+  }];
+  let arguments = (ins SymbolNameAttr:$sym_name, TypeAttr:$type,
+                       St_InitAttr:$init, UnitAttr:$decay);
+  let assemblyFormat = [{
+    $sym_name `:` $type `init` $init (`decay` $decay^)? attr-dict
+  }];
+  let hasVerifier = 1;
+}
+
+def St_KvCacheOp : St_Op<"kv_cache", [Symbol]> {
+  let summary = "keys or values of earlier positions, kept for sampling";
+  let description = [{
+    A persistent [context, width] tensor that the sampling step fills one
+    position at a time.
+
+    ```mlir
+    st.kv_cache @block0_k : tensor<64x64xf32>
+    ```
+  }];
+  let arguments = (ins SymbolNameAttr:$sym_name, TypeAttr:$type);
+  let assemblyFormat = "$sym_name `:` $type attr-dict";
+}
+
+def St_LoadOp : St_Op<"load", [DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+  let summary = "reads a parameter";
+  let description = [{
+    ```mlir
+    %w = st.load @block0_attn_q_w : tensor<64x64xf32>
+    ```
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$name);
+  let results = (outs St_FloatTensor:$result);
+  let assemblyFormat = "$name attr-dict `:` type($result)";
+}
+
+//===----------------------------------------------------------------------===//
+// Backward ops (built by stc-autodiff)
+//===----------------------------------------------------------------------===//
+
+def St_CrossEntropyGradOp : St_Op<"cross_entropy_grad", [Pure,
+    AllTypesMatch<["logits", "result"]>]> {
+  let summary = "gradient of the mean cross-entropy (in bits) w.r.t. logits";
+  let description = [{
+    (softmax(logits) - onehot(targets)) / (positions x ln 2).
+
+    ```mlir
+    %dl = st.cross_entropy_grad %logits, %targets
+            : tensor<2x64x256xf32>, tensor<2x64xi32>
+    ```
+  }];
+  let arguments = (ins St_FloatTensor:$logits, St_TokenTensor:$targets);
+  let results = (outs St_FloatTensor:$result);
+  let assemblyFormat = [{
+    $logits `,` $targets attr-dict `:` type($logits) `,` type($targets)
+  }];
+}
+
+def St_LinearGradInputOp : St_Op<"linear_grad_input", [Pure]> {
+  let summary = "dx = dy W^T";
+  let description = [{
+    ```mlir
+    %dx = st.linear_grad_input %dy, %w : (tensor<2x64x128xf32>, tensor<64x128xf32>) -> tensor<2x64x64xf32>
+    ```
+  }];
+  let arguments = (ins St_FloatTensor:$dy, St_FloatTensor:$weight);
+  let results = (outs St_FloatTensor:$result);
+  let assemblyFormat = "$dy `,` $weight attr-dict `:` functional-type(operands, results)";
+}
+
+def St_LinearGradWeightOp : St_Op<"linear_grad_weight", [Pure]> {
+  let summary = "dW = x^T dy, summed over all leading dims";
+  let description = [{
+    ```mlir
+    %dw = st.linear_grad_weight %dy, %x : (tensor<2x64x128xf32>, tensor<2x64x64xf32>) -> tensor<64x128xf32>
+    ```
+  }];
+  let arguments = (ins St_FloatTensor:$dy, St_FloatTensor:$x);
+  let results = (outs St_FloatTensor:$result);
+  let assemblyFormat = "$dy `,` $x attr-dict `:` functional-type(operands, results)";
+}
+
+def St_BiasGradOp : St_Op<"bias_grad", [Pure]> {
+  let summary = "db = dy summed over all leading dims";
+  let description = [{
+    ```mlir
+    %db = st.bias_grad %dy : tensor<2x64x128xf32> -> tensor<128xf32>
+    ```
+  }];
+  let arguments = (ins St_FloatTensor:$dy);
+  let results = (outs St_FloatTensor:$result);
+  let assemblyFormat = "$dy attr-dict `:` type($dy) `->` type($result)";
+}
+
+def St_GeluGradOp : St_Op<"gelu_grad", [Pure, AllTypesMatch<["dy", "x", "result"]>]> {
+  let summary = "dx = dy * gelu'(x)";
+  let description = [{
+    ```mlir
+    %dx = st.gelu_grad %dy, %x : tensor<2x64x128xf32>
+    ```
+  }];
+  let arguments = (ins St_FloatTensor:$dy, St_FloatTensor:$x);
+  let results = (outs St_FloatTensor:$result);
+  let assemblyFormat = "$dy `,` $x attr-dict `:` type($result)";
+}
+
+def St_DropoutGradOp : St_Op<"dropout_grad", [Pure, SameOperandsAndResultType]> {
+  let summary = "the forward dropout's mask applied to dy";
+  let description = [{
+    Uses the mask of the `st.dropout` with the same `salt` in the same step.
+
+    ```mlir
+    %dx = st.dropout_grad %dy {rate = 0.25 : f64, salt = 3 : i64} : tensor<2x64x64xf32>
+    ```
+  }];
+  let arguments = (ins St_FloatTensor:$dy, F64Attr:$rate, I64Attr:$salt);
+  let results = (outs St_FloatTensor:$result);
+  let assemblyFormat = "$dy attr-dict `:` type($result)";
+}
+
+def St_LayerNormGradOp : St_Op<"layer_norm_grad", [Pure,
+    AllTypesMatch<["dy", "x", "dx"]>,
+    AllTypesMatch<["gamma", "dgamma", "dbeta"]>]> {
+  let summary = "gradients of st.layer_norm";
+  let description = [{
+    ```mlir
+    %dx, %dg, %db = st.layer_norm_grad %dy, %x, %g {epsilon = 1.0e-05 : f64}
+                      : tensor<2x64x64xf32>, tensor<64xf32>
+    ```
+  }];
+  let arguments = (ins St_FloatTensor:$dy, St_FloatTensor:$x,
+                       St_FloatTensor:$gamma, F64Attr:$epsilon);
+  let results = (outs St_FloatTensor:$dx, St_FloatTensor:$dgamma,
+                      St_FloatTensor:$dbeta);
+  let assemblyFormat = [{
+    $dy `,` $x `,` $gamma attr-dict `:` type($x) `,` type($gamma)
+  }];
+}
+
+def St_AttentionGradOp : St_AttentionLikeOp<"attention_grad", [
+    AllTypesMatch<["q", "dq"]>, AllTypesMatch<["k", "dk"]>,
+    AllTypesMatch<["v", "dv", "out", "dout"]>]> {
+  let summary = "gradients of st.attention";
+  let description = [{
+    Given dO and the forward's q, k, v and output o, returns dq, dk, dv.
+
+    ```mlir
+    %dq, %dk, %dv = st.attention_grad %do, %q, %k, %v, %o heads(4) patterns [#st.local<8>]
+                      : tensor<2x64x64xf32>, tensor<2x64x64xf32>, tensor<2x64x64xf32>
+    ```
+  }];
+  let arguments = (ins St_FloatTensor:$dout, St_FloatTensor:$q,
+                       St_FloatTensor:$k, St_FloatTensor:$v, St_FloatTensor:$out,
+                       I64Attr:$heads, St_PatternArrayAttr:$patterns,
+                       OptionalAttr<F64Attr>:$scale);
+  let results = (outs St_FloatTensor:$dq, St_FloatTensor:$dk,
+                      St_FloatTensor:$dv);
+  let assemblyFormat = [{
+    $dout `,` $q `,` $k `,` $v `,` $out `heads` `(` $heads `)` `patterns` $patterns
+    attr-dict `:` type($q) `,` type($k) `,` type($v)
+  }];
+}
+
+def St_EmbedGradOp : St_Op<"embed_grad", [Pure]> {
+  let summary = "gradients of st.embed w.r.t. its tables";
+  let description = [{
+    ```mlir
+    %dt, %dp = st.embed_grad %dy, %tokens {position = #st.position<learned>}
+                 : tensor<2x64x64xf32>, tensor<2x64xi32> -> tensor<256x64xf32>, tensor<64x64xf32>
+    ```
+  }];
+  let arguments = (ins St_FloatTensor:$dy, St_TokenTensor:$tokens,
+                       St_PositionAttr:$position);
+  let results = (outs Variadic<St_FloatTensor>:$grads);
+  let assemblyFormat = [{
+    $dy `,` $tokens attr-dict `:` type($dy) `,` type($tokens) `->` type($grads)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Optimizer and sampling
+//===----------------------------------------------------------------------===//
+
+def St_GradNormSqOp : St_Op<"grad_norm_sq", [Pure]> {
+  let summary = "sum of squares of all gradients";
+  let description = [{
+    ```mlir
+    %n = st.grad_norm_sq %g0, %g1 : tensor<64x64xf32>, tensor<64xf32> -> tensor<f32>
+    ```
+  }];
+  let arguments = (ins Variadic<St_FloatTensor>:$grads);
+  let results = (outs 0DTensorOf<[F32]>:$result);
+  let assemblyFormat = "$grads attr-dict `:` type($grads) `->` type($result)";
+}
+
+def St_AdamWOp : St_Op<"adamw", [DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+  let summary = "one AdamW update of a parameter, with global-norm clipping";
+  let description = [{
+    Scales the gradient by min(1, clip / sqrt(gnorm_sq)), updates the
+    parameter's moments and applies the bias-corrected step with decoupled
+    weight decay (if the parameter has `decay`). Learning rate and step come
+    from the runtime (they change every step without recompiling).
+
+    ```mlir
+    st.adamw @w, %gw, %norm {beta1 = 0.9 : f64, beta2 = 0.95 : f64, eps = 1.0e-08 : f64,
+                             weight_decay = 0.01 : f64, clip = 1.0 : f64}
+      : tensor<64x64xf32>, tensor<f32>
+    ```
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$param, St_FloatTensor:$grad,
+                       0DTensorOf<[F32]>:$gnorm_sq, F64Attr:$beta1,
+                       F64Attr:$beta2, F64Attr:$eps, F64Attr:$weight_decay,
+                       F64Attr:$clip);
+  let assemblyFormat = [{
+    $param `,` $grad `,` $gnorm_sq attr-dict `:` type($grad) `,` type($gnorm_sq)
+  }];
+}
+
+def St_DecodeAttentionOp : St_AttentionLikeOp<"decode_attention", [
+    AllTypesMatch<["v", "result"]>]> {
+  let summary = "one sampling position's attention over the kv caches";
+  let description = [{
+    Stores this position's k and v ([1, 1, D]) into the caches at the
+    sampling position, then attends from q over the cached positions the
+    pattern allows.
+
+    ```mlir
+    %o = st.decode_attention %q, %k, %v caches(@k0, @v0) heads(4) patterns [#st.local<8>]
+           : tensor<1x1x64xf32>, tensor<1x1x64xf32>, tensor<1x1x64xf32>
+    ```
+  }];
+  let arguments = (ins St_FloatTensor:$q, St_FloatTensor:$k, St_FloatTensor:$v,
+                       FlatSymbolRefAttr:$kcache, FlatSymbolRefAttr:$vcache,
+                       I64Attr:$heads, St_PatternArrayAttr:$patterns,
+                       OptionalAttr<F64Attr>:$scale);
+  let results = (outs St_FloatTensor:$result);
+  let assemblyFormat = [{
+    $q `,` $k `,` $v `caches` `(` $kcache `,` $vcache `)` `heads` `(` $heads `)`
+    `patterns` $patterns attr-dict `:` type($q) `,` type($k) `,` type($v)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Block layouts (built by stc-tile-attention)
+//===----------------------------------------------------------------------===//
+
+def St_LayoutOp : St_Op<"layout", [Symbol]> {
+  let summary = "a pattern's block layout at one block size";
+  let description = [{
+    The blocks a kernel visits, by query-block row (CSR): `row_ptr` has
+    rows + 1 entries, `col_idx` the key blocks of each row in order and
+    `classes` 1 (partial: masked inline) or 2 (full: no mask). Blocks above
+    the diagonal and empty blocks are absent. Built from the pattern by the
+    pattern library; the verifier rebuilds it and rejects any difference.
+
+    ```mlir
+    st.layout @local8_n64_b16 {pattern = #st.local<8>, n = 64, block = 16,
+      row_ptr = array<i32: 0, 1, 3, 5, 7>, col_idx = array<i32: 0, 0, 1, 1, 2, 2, 3>,
+      classes = array<i32: 1, 1, 1, 1, 1, 1, 1>}
+    ```
+  }];
+  let arguments = (ins SymbolNameAttr:$sym_name, St_AnyPatternAttr:$pattern,
+                       I64Attr:$n, I64Attr:$block, DenseI32ArrayAttr:$row_ptr,
+                       DenseI32ArrayAttr:$col_idx, DenseI32ArrayAttr:$classes);
+  let assemblyFormat = "$sym_name attr-dict";
   let hasVerifier = 1;
 }
 

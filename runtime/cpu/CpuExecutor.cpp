@@ -11,21 +11,22 @@ uint8_t *CpuExecutor::bufferData(int bufferIndex) {
   if (!arena_ || bufferIndex < 0 ||
       bufferIndex >= static_cast<int>(artifact().buffers.size()))
     return nullptr;
-  return arena_.get() + artifact().buffers[bufferIndex].offset;
+  return arena_ + artifact().buffers[bufferIndex].offset;
 }
 
 Status CpuExecutor::allocateImpl() {
   const Artifact &a = artifact();
-  // Round up to the alignment so aligned_alloc's size rule holds.
-  size_t bytes = static_cast<size_t>((a.arenaBytes + kBufferAlignment - 1) /
-                                     kBufferAlignment * kBufferAlignment);
-  uint8_t *p =
-      static_cast<uint8_t *>(std::aligned_alloc(kBufferAlignment, bytes));
-  if (!p)
+  // calloc: large arenas come zeroed from the OS page by page instead of
+  // being touched up front. Over-allocate to align the start ourselves.
+  size_t bytes = static_cast<size_t>(a.arenaBytes) + kBufferAlignment;
+  void *raw = std::calloc(bytes, 1);
+  if (!raw)
     return Status::error("cpu executor: cannot allocate the arena of " +
                          std::to_string(a.arenaBytes) + " bytes");
-  std::memset(p, 0, bytes);
-  arena_.reset(p);
+  rawArena_.reset(static_cast<uint8_t *>(raw));
+  uintptr_t addr = reinterpret_cast<uintptr_t>(raw);
+  arena_ = reinterpret_cast<uint8_t *>(
+      (addr + kBufferAlignment - 1) / kBufferAlignment * kBufferAlignment);
 
   // A dense mask per layout: n^2 bits. Refuse sizes the host cannot hold
   // rather than failing somewhere inside std::vector.
@@ -40,17 +41,18 @@ Status CpuExecutor::allocateImpl() {
 }
 
 Status CpuExecutor::uploadImpl(const Buffer &b, const void *data) {
-  std::memcpy(arena_.get() + b.offset, data, static_cast<size_t>(b.bytes));
+  std::memcpy(arena_ + b.offset, data, static_cast<size_t>(b.bytes));
   return Status::ok();
 }
 
 Status CpuExecutor::downloadImpl(const Buffer &b, void *data) const {
-  std::memcpy(data, arena_.get() + b.offset, static_cast<size_t>(b.bytes));
+  std::memcpy(data, arena_ + b.offset, static_cast<size_t>(b.bytes));
   return Status::ok();
 }
 
-Status CpuExecutor::runImpl(EntryKind kind, const Entry &entry) {
-  for (size_t i = 0; i < entry.ops.size(); ++i) {
+Status CpuExecutor::runImpl(EntryKind kind, const Entry &entry, size_t begin,
+                            size_t end) {
+  for (size_t i = begin; i < end; ++i) {
     Status s = runOp(entry.ops[i]);
     if (!s.isOk())
       return s.withContext(std::string(entryKindName(kind)) + " op " +
@@ -109,7 +111,7 @@ private:
 Status CpuExecutor::runOp(const Op &op) {
   const Artifact &a = artifact();
   const OpAttrs &at = op.attrs;
-  uint8_t *arena = arena_.get();
+  uint8_t *arena = arena_;
   const Scalars sc = unpackScalars(arena + a.buffers[a.scalars].offset);
 
   FloatArgs fa(a, arena);

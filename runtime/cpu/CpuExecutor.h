@@ -32,7 +32,8 @@ protected:
   Status allocateImpl() override;
   Status uploadImpl(const Buffer &b, const void *data) override;
   Status downloadImpl(const Buffer &b, void *data) const override;
-  Status runImpl(EntryKind kind, const Entry &entry) override;
+  Status runImpl(EntryKind kind, const Entry &entry, size_t begin,
+                 size_t end) override;
 
 private:
   Status runOp(const Op &op);
@@ -40,7 +41,8 @@ private:
   struct FreeDeleter {
     void operator()(uint8_t *p) const { std::free(p); }
   };
-  std::unique_ptr<uint8_t, FreeDeleter> arena_;
+  std::unique_ptr<uint8_t, FreeDeleter> rawArena_;
+  uint8_t *arena_ = nullptr; ///< rawArena_ rounded up to kBufferAlignment
   std::vector<cpu::DenseMask> masks_; ///< one per artifact layout
 };
 

@@ -97,8 +97,8 @@ TEST(BlockLayoutOracle, BruteForceMatchesTheDefinition) {
   std::mt19937 rng(5);
   std::vector<Pattern> patterns = {
       Pattern::causal(), Pattern::local(3), Pattern::strided(4),
-      Pattern::fixed(5, 2), Pattern::unionOf({Pattern::local(2),
-                                              Pattern::strided(7)})};
+      Pattern::fixed(5, 2),
+      Pattern::unionOf({Pattern::local(2), Pattern::strided(7)})};
   for (int i = 0; i < 10; ++i)
     patterns.push_back(test::randomPattern(rng, 20));
   for (const Pattern &p : patterns) {
@@ -117,12 +117,12 @@ TEST(BlockLayoutOracle, BruteForceMatchesTheDefinition) {
                 allowed += refAllowed(p, q, k);
               }
             }
-            BlockClass expected = allowed == 0 ? BlockClass::Empty
-                                   : allowed == inRange ? BlockClass::Full
-                                                        : BlockClass::Partial;
+            BlockClass expected = allowed == 0         ? BlockClass::Empty
+                                  : allowed == inRange ? BlockClass::Full
+                                                       : BlockClass::Partial;
             ASSERT_EQ(oracle.classOf(r, c), expected)
-                << p.str() << " n=" << n << " b=" << b << " block " << r
-                << "," << c;
+                << p.str() << " n=" << n << " b=" << b << " block " << r << ","
+                << c;
           }
         }
       }
@@ -139,9 +139,9 @@ TEST(BlockLayoutBuild, BuiltinsMatchBruteForceSmall) {
 
 TEST(BlockLayoutBuild, BuiltinsMatchBruteForceLarge) {
   std::vector<Pattern> patterns = {
-      Pattern::causal(),      Pattern::local(128),       Pattern::local(100),
-      Pattern::strided(128),  Pattern::strided(100),     Pattern::strided(200),
-      Pattern::fixed(128, 32), Pattern::fixed(100, 7),   Pattern::fixed(64, 64)};
+      Pattern::causal(),       Pattern::local(128),    Pattern::local(100),
+      Pattern::strided(128),   Pattern::strided(100),  Pattern::strided(200),
+      Pattern::fixed(128, 32), Pattern::fixed(100, 7), Pattern::fixed(64, 64)};
   for (const Pattern &p : patterns) {
     expectMatchesBruteForce(p, 2000, 64);
     expectMatchesBruteForce(p, 3000, 128);
@@ -174,18 +174,18 @@ TEST(BlockLayoutBuild, UnionsAndPredicatesMatchBruteForce) {
       Pattern::unionOf({Pattern::local(40), Pattern::strided(40)}),
       Pattern::unionOf({Pattern::fixed(64, 8), Pattern::local(70)}),
       // Two partial children that together fill blocks.
-      Pattern::unionOf({Pattern::strided(2),
-                        Pattern::predicate("odd", *Predicate::parse(
-                                                      "(eq (rems (sub q k) 2) "
-                                                      "1)",
-                                                      nullptr))}),
+      Pattern::unionOf(
+          {Pattern::strided(2),
+           Pattern::predicate("odd", *Predicate::parse("(eq (rems (sub q k) 2) "
+                                                       "1)",
+                                                       nullptr))}),
       Pattern::unionOf(
           {Pattern::local(17),
            Pattern::blockLayout(32, {{3, 0}, {4, 1}, {9, 9}, {12, 2}}),
            Pattern::predicate("summary",
                               test::localPlusSummaryPredicate(1, 50))}),
-      Pattern::unionOf({Pattern::unionOf({Pattern::strided(3)}),
-                        Pattern::causal()}),
+      Pattern::unionOf(
+          {Pattern::unionOf({Pattern::strided(3)}), Pattern::causal()}),
       Pattern::unionOf({}),
       Pattern::predicate("local", test::localPredicate(100)),
       Pattern::predicate("lsum", test::localPlusSummaryPredicate(20, 64)),
@@ -213,10 +213,8 @@ TEST(BlockLayoutBuild, RandomPatternsMatchBruteForce) {
 }
 
 TEST(BlockLayoutBuild, BadInputGivesAnEmptyLayout) {
-  for (auto [n, b] : {std::pair<int64_t, int64_t>{0, 64},
-                      {-5, 64},
-                      {100, 0},
-                      {100, -1}}) {
+  for (auto [n, b] :
+       {std::pair<int64_t, int64_t>{0, 64}, {-5, 64}, {100, 0}, {100, -1}}) {
     for (const BlockLayout &layout :
          {buildBlockLayout(Pattern::causal(), n, b),
           buildBlockLayoutBruteForce(Pattern::causal(), n, b)}) {
@@ -342,4 +340,39 @@ TEST(AttentionCost, RaggedAndDegenerate) {
   EXPECT_EQ(none.allowedPairs, 0);
   EXPECT_EQ(none.computedBlocks, 0);
   EXPECT_EQ(none.computedFlops, 0);
+}
+
+TEST(BlockLayoutBuild, ExtremeParametersStayDefined) {
+  // Huge parameters must not overflow anywhere (run under UBSan too).
+  const int64_t big = std::numeric_limits<int64_t>::max();
+  std::vector<Pattern> patterns = {
+      Pattern::local(big),
+      Pattern::strided(big),
+      Pattern::fixed(big, big),
+      Pattern::fixed(big, 1),
+      Pattern::fixed(7, big),
+      Pattern::blockLayout(big, {{0, 0}}),
+      Pattern::blockLayout(64, {{0, 0}, {big, 0}, {big, big}}),
+      Pattern::unionOf({Pattern::local(big), Pattern::strided(big)}),
+  };
+  for (const Pattern &p : patterns) {
+    for (int64_t b : {int64_t{7}, int64_t{64}, big})
+      expectMatchesBruteForce(p, 100, b);
+    EXPECT_EQ(p.countAllowed(100), test::refCount(p, 100)) << p.str();
+    for (int64_t q = 0; q < 100; ++q) {
+      std::vector<int64_t> expected, got;
+      for (int64_t k = 0; k <= q; ++k)
+        if (refAllowed(p, q, k))
+          expected.push_back(k);
+      p.forEachAllowedKey(q, 100, [&got](int64_t k) { got.push_back(k); });
+      ASSERT_EQ(got, expected) << p.str() << " q=" << q;
+    }
+    // Valid huge values round-trip (fixed(7, big) is rightly rejected).
+    std::optional<Pattern> parsed = Pattern::parse(p.str(), nullptr);
+    if (parsed) {
+      EXPECT_EQ(*parsed, p);
+    }
+  }
+  AttentionCost cost = attentionCost(Pattern::causal(), 100, big, 64);
+  EXPECT_EQ(cost.computedBlocks, 1);
 }

@@ -53,7 +53,8 @@ std::vector<Pattern> samplePatterns() {
   patterns.push_back(predicatePattern("sq", "(slt (mul (sub q k) (sub q k)) "
                                             "10)"));
   patterns.push_back(predicatePattern("neg", "(sgt k q)")); // allows nothing
-  patterns.push_back(Pattern::unionOf({Pattern::local(4), Pattern::strided(4)}));
+  patterns.push_back(
+      Pattern::unionOf({Pattern::local(4), Pattern::strided(4)}));
   patterns.push_back(Pattern::unionOf(
       {Pattern::local(3), Pattern::blockLayout(4, {{2, 0}, {3, 3}}),
        Pattern::predicate("mod", test::localPlusSummaryPredicate(1, 6))}));
@@ -113,8 +114,8 @@ TEST(PatternAllowed, NeverAboveTheDiagonalOrNegative) {
 
 TEST(PatternAllowed, SpecificPoints) {
   Pattern fixed = Pattern::fixed(128, 32);
-  EXPECT_TRUE(fixed.allowed(200, 130));  // same fixed block
-  EXPECT_TRUE(fixed.allowed(1000, 96));  // summary column of block 0
+  EXPECT_TRUE(fixed.allowed(200, 130)); // same fixed block
+  EXPECT_TRUE(fixed.allowed(1000, 96)); // summary column of block 0
   EXPECT_TRUE(fixed.allowed(1000, 127));
   EXPECT_FALSE(fixed.allowed(1000, 95)); // just before the summary columns
   EXPECT_FALSE(fixed.allowed(96, 97));   // k > q
@@ -147,14 +148,14 @@ TEST(PatternAllowed, BadParametersAreDefined) {
   EXPECT_EQ(Pattern::fixed(8, 9).countAllowed(100),
             Pattern::causal().countAllowed(100));
   // A huge window is causal.
-  EXPECT_EQ(Pattern::local(std::numeric_limits<int64_t>::max())
-                .countAllowed(1000),
-            1000 * 1001 / 2);
+  EXPECT_EQ(
+      Pattern::local(std::numeric_limits<int64_t>::max()).countAllowed(1000),
+      1000 * 1001 / 2);
   // Pairs that can never be allowed are dropped.
   Pattern blocks =
       Pattern::blockLayout(4, {{1, 2}, {-1, 0}, {0, -1}, {2, 1}, {2, 1}});
-  EXPECT_EQ(blocks.blocks(), (std::vector<std::pair<int64_t, int64_t>>{
-                                 {2, 1}}));
+  EXPECT_EQ(blocks.blocks(),
+            (std::vector<std::pair<int64_t, int64_t>>{{2, 1}}));
   EXPECT_EQ(Pattern::unionOf({}).countAllowed(10), 0);
   EXPECT_EQ(Pattern::predicate("empty", Predicate()).countAllowed(10), 0);
   EXPECT_EQ(Pattern::unionOf({}).firstEmptyRow(10), 0);
@@ -212,9 +213,8 @@ TEST(PatternCount, BuiltinsAtLargeN) {
     EXPECT_EQ(Pattern::fixed(128, 32).countAllowed(n), fixed);
   }
   // A full brute-force count at a few thousand for odd parameters.
-  for (const Pattern &p :
-       {Pattern::local(100), Pattern::strided(100), Pattern::fixed(100, 7),
-        Pattern::fixed(64, 64)})
+  for (const Pattern &p : {Pattern::local(100), Pattern::strided(100),
+                           Pattern::fixed(100, 7), Pattern::fixed(64, 64)})
     EXPECT_EQ(p.countAllowed(2000), refCount(p, 2000)) << p.str();
 }
 
@@ -268,8 +268,7 @@ TEST(PatternEmptyRows, FirstEmptyRow) {
   EXPECT_EQ(prefix.firstEmptyRow(17), 16);
   EXPECT_FALSE(prefix.firstEmptyRow(16));
   EXPECT_EQ(predicatePattern("late", "(sge k 3)").firstEmptyRow(10), 0);
-  EXPECT_EQ(predicatePattern("even", "(eq (rems q 2) 0)").firstEmptyRow(10),
-            1);
+  EXPECT_EQ(predicatePattern("even", "(eq (rems q 2) 0)").firstEmptyRow(10), 1);
   EXPECT_FALSE(predicatePattern("even", "(eq (rems q 2) 0)").firstEmptyRow(1));
   EXPECT_EQ(Pattern::unionOf({blocks, predicatePattern("q5", "(eq q 5)")})
                 .firstEmptyRow(100),
@@ -311,8 +310,8 @@ TEST(PatternAccessors, Fields) {
   EXPECT_TRUE(fixed.children().empty());
   Pattern blocks = Pattern::blockLayout(64, {{1, 1}, {0, 0}, {1, 0}, {1, 0}});
   EXPECT_EQ(blocks.size(), 64);
-  EXPECT_EQ(blocks.blocks(), (std::vector<std::pair<int64_t, int64_t>>{
-                                 {0, 0}, {1, 0}, {1, 1}}));
+  EXPECT_EQ(blocks.blocks(),
+            (std::vector<std::pair<int64_t, int64_t>>{{0, 0}, {1, 0}, {1, 1}}));
   Pattern pred = Pattern::predicate("near", test::localPredicate(3));
   EXPECT_EQ(pred.kind(), Pattern::Kind::Predicate);
   EXPECT_EQ(pred.predicateName(), "near");
@@ -331,9 +330,9 @@ TEST(PatternText, CanonicalForms) {
   EXPECT_EQ(Pattern::local(128).str(), "local(128)");
   EXPECT_EQ(Pattern::strided(128).str(), "strided(128)");
   EXPECT_EQ(Pattern::fixed(128, 32).str(), "fixed(128,32)");
-  EXPECT_EQ(Pattern::unionOf({Pattern::local(128), Pattern::strided(128)})
-                .str(),
-            "union(local(128),strided(128))");
+  EXPECT_EQ(
+      Pattern::unionOf({Pattern::local(128), Pattern::strided(128)}).str(),
+      "union(local(128),strided(128))");
   EXPECT_EQ(Pattern::blockLayout(64, {{1, 1}, {0, 0}, {1, 0}}).str(),
             "blocks(64;0:0,1:0,1:1)");
   EXPECT_EQ(Pattern::blockLayout(64, {}).str(), "blocks(64;)");
@@ -345,7 +344,7 @@ TEST(PatternText, RoundTrips) {
   std::vector<Pattern> patterns = samplePatterns();
   patterns.push_back(Pattern::blockLayout(64, {}));
   patterns.push_back(Pattern::unionOf(
-      {Pattern::predicate("a.b-c_1", test::localPredicate(-2)),
+      {Pattern::predicate("a.b-c_1$x:y", test::localPredicate(-2)),
        Pattern::unionOf({Pattern::causal()})}));
   std::mt19937 rng(11);
   for (int i = 0; i < 100; ++i)
@@ -467,4 +466,45 @@ TEST(PatternEquality, Structural) {
   Pattern p = Pattern::fixed(8, 2);
   Pattern copy = p;
   EXPECT_EQ(copy, p);
+}
+
+TEST(PatternText, MutatedTextNeverCrashes) {
+  // Every successful parse must round-trip; every failure must explain.
+  const std::string seeds[] = {
+      "union(local(128),strided(128))", "fixed(128,32)",
+      "blocks(64;0:0,1:0,1:1)",
+      "predicate(p;(or (slt (sub q k) 3) (eq (rems k 16) 15)))",
+      "union(predicate(a;(select q k -1)),blocks(2;3:1),causal)"};
+  const char alphabet[] = "()(),;:-+ 0123456789qkaluniopredsvt";
+  std::mt19937 rng(77);
+  for (int trial = 0; trial < 5000; ++trial) {
+    std::string text = seeds[trial % std::size(seeds)];
+    int edits = std::uniform_int_distribution<int>(1, 3)(rng);
+    for (int e = 0; e < edits && !text.empty(); ++e) {
+      size_t at =
+          std::uniform_int_distribution<size_t>(0, text.size() - 1)(rng);
+      char ch = alphabet[std::uniform_int_distribution<size_t>(
+          0, sizeof(alphabet) - 2)(rng)];
+      switch (std::uniform_int_distribution<int>(0, 2)(rng)) {
+      case 0:
+        text[at] = ch;
+        break;
+      case 1:
+        text.insert(text.begin() + at, ch);
+        break;
+      default:
+        text.erase(at, 1);
+        break;
+      }
+    }
+    std::string error;
+    std::optional<Pattern> p = Pattern::parse(text, &error);
+    if (!p) {
+      EXPECT_NE(error.find("at position "), std::string::npos) << text;
+      continue;
+    }
+    std::optional<Pattern> again = Pattern::parse(p->str(), &error);
+    ASSERT_TRUE(again) << text << " -> " << p->str() << ": " << error;
+    EXPECT_EQ(*again, *p) << text;
+  }
 }

@@ -80,8 +80,8 @@ inline Predicate localPredicate(int64_t window) {
 inline Predicate localPlusSummaryPredicate(int64_t window, int64_t period) {
   Predicate p;
   int32_t q = p.addQ(), k = p.addK();
-  int32_t near = p.add(ExprOp::Slt, p.add(ExprOp::Sub, q, k),
-                       p.addConst(window));
+  int32_t near =
+      p.add(ExprOp::Slt, p.add(ExprOp::Sub, q, k), p.addConst(window));
   int32_t col = p.add(ExprOp::RemS, k, p.addConst(period));
   int32_t summary = p.add(ExprOp::Eq, col, p.addConst(period - 1));
   p.add(ExprOp::Or, near, summary);
@@ -142,8 +142,8 @@ inline Pattern randomPattern(std::mt19937 &rng, int64_t n, int depth = 1) {
   }
   case 5: {
     std::uniform_int_distribution<int> window(1, 6), period(2, 9);
-    return Pattern::predicate("p", localPlusSummaryPredicate(window(rng),
-                                                             period(rng)));
+    return Pattern::predicate(
+        "p", localPlusSummaryPredicate(window(rng), period(rng)));
   }
   default: {
     std::vector<Pattern> children;

@@ -39,23 +39,24 @@ std::string parseError(std::string_view text) {
 }
 
 const ExprOp kAllOps[] = {
-    ExprOp::Q,    ExprOp::K,    ExprOp::Const, ExprOp::Add,    ExprOp::Sub,
-    ExprOp::Mul,  ExprOp::DivS, ExprOp::RemS,  ExprOp::DivU,   ExprOp::RemU,
-    ExprOp::FloorDivS, ExprOp::MinS, ExprOp::MaxS, ExprOp::MinU, ExprOp::MaxU,
-    ExprOp::And,  ExprOp::Or,   ExprOp::Xor,   ExprOp::Shl,    ExprOp::ShrS,
-    ExprOp::ShrU, ExprOp::Eq,   ExprOp::Ne,    ExprOp::Slt,    ExprOp::Sle,
-    ExprOp::Sgt,  ExprOp::Sge,  ExprOp::Ult,   ExprOp::Ule,    ExprOp::Ugt,
-    ExprOp::Uge,  ExprOp::Select,
+    ExprOp::Q,    ExprOp::K,    ExprOp::Const,     ExprOp::Add,
+    ExprOp::Sub,  ExprOp::Mul,  ExprOp::DivS,      ExprOp::RemS,
+    ExprOp::DivU, ExprOp::RemU, ExprOp::FloorDivS, ExprOp::MinS,
+    ExprOp::MaxS, ExprOp::MinU, ExprOp::MaxU,      ExprOp::And,
+    ExprOp::Or,   ExprOp::Xor,  ExprOp::Shl,       ExprOp::ShrS,
+    ExprOp::ShrU, ExprOp::Eq,   ExprOp::Ne,        ExprOp::Slt,
+    ExprOp::Sle,  ExprOp::Sgt,  ExprOp::Sge,       ExprOp::Ult,
+    ExprOp::Ule,  ExprOp::Ugt,  ExprOp::Uge,       ExprOp::Select,
 };
 
 } // namespace
 
 TEST(PredicateOps, NamesMatchTheGrammar) {
   const char *expected[] = {
-      "q",    "k",    "const", "add",  "sub",  "mul",  "divs", "rems",
+      "q",    "k",    "const",     "add",  "sub",  "mul",  "divs", "rems",
       "divu", "remu", "floordivs", "mins", "maxs", "minu", "maxu", "and",
-      "or",   "xor",  "shl",   "shrs", "shru", "eq",   "ne",   "slt",
-      "sle",  "sgt",  "sge",   "ult",  "ule",  "ugt",  "uge",  "select"};
+      "or",   "xor",  "shl",       "shrs", "shru", "eq",   "ne",   "slt",
+      "sle",  "sgt",  "sge",       "ult",  "ule",  "ugt",  "uge",  "select"};
   ASSERT_EQ(std::size(expected), std::size(kAllOps));
   for (size_t i = 0; i < std::size(kAllOps); ++i) {
     EXPECT_STREQ(exprOpName(kAllOps[i]), expected[i]);
@@ -258,7 +259,8 @@ TEST(PredicateText, RandomRoundTripsKeepValues) {
 }
 
 TEST(PredicateText, LenientSpaces) {
-  Predicate p = parseOrDie("  ( or\t( slt (sub q k)3 )\n(eq(rems k 16) 15 ) ) ");
+  Predicate p =
+      parseOrDie("  ( or\t( slt (sub q k)3 )\n(eq(rems k 16) 15 ) ) ");
   EXPECT_EQ(p.str(), "(or (slt (sub q k) 3) (eq (rems k 16) 15))");
   EXPECT_EQ(parseOrDie("+7").eval(0, 0), 7);
 }

@@ -128,8 +128,8 @@ TEST(Reachability, SingleLocalLayerLeavesPairsUnreachable) {
 }
 
 TEST(Reachability, FixedNeedsTwoLayers) {
-  for (auto [l, c] : {std::pair<int64_t, int64_t>{8, 1}, {8, 2}, {16, 4},
-                      {128, 32}}) {
+  for (auto [l, c] :
+       {std::pair<int64_t, int64_t>{8, 1}, {8, 2}, {16, 4}, {128, 32}}) {
     int64_t n = 4 * l + 3;
     Reachability one = analyzeReachability({Pattern::fixed(l, c)}, n);
     EXPECT_EQ(one.maxHops, -1) << l << "," << c;
@@ -149,9 +149,9 @@ TEST(Reachability, FixedNeedsTwoLayers) {
 
 TEST(Reachability, Trivial) {
   EXPECT_EQ(analyzeReachability({Pattern::causal()}, 1000).maxHops, 1);
-  EXPECT_EQ(analyzeReachability({Pattern::causal(), Pattern::local(1)}, 500)
-                .maxHops,
-            1);
+  EXPECT_EQ(
+      analyzeReachability({Pattern::causal(), Pattern::local(1)}, 500).maxHops,
+      1);
   Reachability none = analyzeReachability({}, 5);
   EXPECT_EQ(none.maxHops, -1);
   EXPECT_EQ(none.layers, 0);
@@ -187,7 +187,8 @@ TEST(Reachability, RandomStacksMatchBruteForce) {
     for (int l = 0; l < numLayers; ++l) {
       // Mostly sparse layers, so that stacks often stay incomplete.
       std::uniform_int_distribution<int> kind(0, 4);
-      std::uniform_int_distribution<int64_t> size(1, std::max<int64_t>(2, n / 3));
+      std::uniform_int_distribution<int64_t> size(1,
+                                                  std::max<int64_t>(2, n / 3));
       switch (kind(rng)) {
       case 0:
         layers.push_back(Pattern::local(size(rng)));
@@ -213,8 +214,8 @@ TEST(Reachability, RandomStacksMatchBruteForce) {
 
 TEST(Reachability, LargeContextIsFast) {
   // The CLI's context: two sparse layers at n = 12288.
-  Reachability r = analyzeReachability(
-      {Pattern::local(128), Pattern::strided(128)}, 12288);
+  Reachability r =
+      analyzeReachability({Pattern::local(128), Pattern::strided(128)}, 12288);
   EXPECT_EQ(r.maxHops, 2);
   Reachability fixed = analyzeReachability(
       {Pattern::fixed(128, 32), Pattern::fixed(128, 32)}, 12288);

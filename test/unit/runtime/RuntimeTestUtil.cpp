@@ -89,6 +89,10 @@ std::string ArtifactBuilder::buffer(const std::string &name,
   return name;
 }
 
+void ArtifactBuilder::setModelDtype(const std::string &dtype) {
+  root_.find("model")->set("dtype", dtype);
+}
+
 int64_t ArtifactBuilder::offsetOf(const std::string &name) const {
   return offsets_.at(name);
 }
@@ -147,6 +151,23 @@ void ArtifactBuilder::layout(const std::string &name,
   lj.set("row_ptr", rp);
   lj.set("col_idx", ci);
   lj.set("classes", cl);
+  // The column (CSC) view, transposed here independently of the runtime.
+  json::Value cp = json::Value::array(), ri = json::Value::array(),
+              cc = json::Value::array();
+  int64_t cols = l.numBlockRows, count = 0;
+  cp.push(0);
+  for (int64_t c = 0; c < cols; ++c) {
+    for (int64_t r = 0; r < l.numBlockRows; ++r)
+      if (l.classOf(r, c) != pattern::BlockClass::Empty) {
+        ri.push(r);
+        cc.push(static_cast<int64_t>(l.classOf(r, c)));
+        ++count;
+      }
+    cp.push(count);
+  }
+  lj.set("col_ptr", cp);
+  lj.set("row_idx", ri);
+  lj.set("col_classes", cc);
   root_.find("layouts")->push(lj);
 }
 
@@ -268,20 +289,21 @@ void optimizer(ArtifactBuilder &b,
 
 } // namespace
 
-ArtifactBuilder bigramBuilder() {
+ArtifactBuilder bigramBuilder(const std::string &act) {
   const int64_t B = 4, T = 16, V = 256, D = 32, M = B * T;
   ArtifactBuilder b("bigram", V, T, D, B);
+  b.setModelDtype(act);
   b.buffer("tokens", "i32", {B, T}, false);
   b.buffer("targets", "i32", {B, T}, false);
   b.buffer("losses", "f32", {M}, false);
   b.param("emb", {V, D}, 0.1, false);
   b.param("pos0", {T, D}, 0.01, false);
   b.param("W", {D, V}, 0.1, true);
-  b.buffer("x", "f32", {M, D}, false);
-  b.buffer("logits", "f32", {M, V}, false);
-  b.buffer("dlogits", "f32", {M, V}, false);
+  b.buffer("x", act, {M, D}, false);
+  b.buffer("logits", act, {M, V}, false);
+  b.buffer("dlogits", act, {M, V}, false);
   // dx reuses logits' bytes: logits is dead once xent has read it.
-  b.buffer("dx", "f32", {M, D}, false, b.offsetOf("logits"));
+  b.buffer("dx", act, {M, D}, false, b.offsetOf("logits"));
   b.buffer("gnorm", "f32", {1}, false);
   b.buffer("token", "i32", {1}, false);
   b.buffer("sx", "f32", {1, D}, false);

@@ -87,6 +87,7 @@ public:
                      std::vector<int64_t> shape, bool persistent,
                      int64_t atOffset = -1);
   int64_t offsetOf(const std::string &name) const;
+  void setModelDtype(const std::string &dtype);
 
   /// A parameter `name` with buffers name, name.grad, name.m, name.v.
   /// std > 0: normal(std); std == 0: zeros; std < 0: ones.
@@ -124,7 +125,9 @@ private:
 /// The bigram model of the brief: embed (with one position component) ->
 /// gemm -> xent, the gradients, sumsq and AdamW; B=4, T=16, V=256, D=32.
 /// `logits` and `dx` share bytes (their lifetimes do not overlap).
-ArtifactBuilder bigramBuilder();
+/// `act` is the dtype of the activations x, logits, dlogits and dx ("bf16"
+/// for a mixed-precision model; parameters stay f32).
+ArtifactBuilder bigramBuilder(const std::string &act = "f32");
 
 /// A one-layer attention model with two layouts (heads 0-1 `local(4)`,
 /// heads 2-3 a predicate pattern): embed -> q,k,v -> attention -> residual

@@ -1,0 +1,64 @@
+// attention_common.cuh - pieces shared by the block-sparse attention kernels.
+//
+// Tensor layouts (docs/artifact-format.md): q, k (B,T,H,dk); v, o, do
+// (B,T,H,dv); lse (B,H,T) f32. Head h uses layout L = layouts[h / hpl]:
+// CSR row_ptr / col_idx / classes by query block, CSC col_ptr / row_idx /
+// col_classes by key block; class 2 = full (no mask), 1 = partial (mask with
+// L::allowed). The emitter generates one struct per layout:
+//   struct L { static constexpr int block; static bool allowed(int q, int k); }
+// where allowed() is the pattern alone; kernels add the bounds themselves
+// (k <= q always; positions >= T are never visited), also in full blocks, so
+// a full diagonal block or a ragged last block is safe too.
+//
+// Every kernel visits only listed blocks (never the upper triangle, which the
+// layout does not list) and never materializes a T x T matrix: keys (or
+// queries, in the dk/dv pass) are staged through shared memory in chunks of
+// Cfg::KT positions, one lane per position for the dot products.
+
+#ifndef STC_DEVICE_ATTENTION_COMMON_CUH
+#define STC_DEVICE_ATTENTION_COMMON_CUH
+
+namespace stc {
+
+constexpr int kBlockFull = 2;
+
+// Offset of element (b, t, h, 0) of a (B,T,H,D) tensor.
+template <int T, int H, int D>
+__device__ __forceinline__ long long bthd(int b, int t, int h) {
+  return ((static_cast<long long>(b) * T + t) * H + h) * static_cast<long long>(D);
+}
+
+// Stages rows t0 .. t0+n-1 of head (b, h) of a (B,T,H,D) tensor into shared
+// memory as fp32 rows of stride STR (STR odd, so lanes reading different rows
+// at the same column hit different banks). All NT threads take part.
+template <int NT, int T, int H, int D, int STR, typename TS>
+__device__ __forceinline__ void stage_rows(float *dst, const TS *__restrict__ src, int b,
+                                           int t0, int h, int n) {
+  const long long base = bthd<T, H, D>(b, t0, h);
+  for (int idx = threadIdx.x; idx < n * D; idx += NT) {
+    const int j = idx / D, d = idx - j * D;
+    dst[j * STR + d] = load(src, base + static_cast<long long>(j) * (H * D) + d);
+  }
+}
+
+// One row (b, t, h) into shared memory by one warp.
+template <int T, int H, int D, typename TS>
+__device__ __forceinline__ void warp_stage_row(float *dst, const TS *__restrict__ src, int b,
+                                               int t, int h) {
+  const long long base = bthd<T, H, D>(b, t, h);
+  for (int d = threadIdx.x & 31; d < D; d += 32)
+    dst[d] = load(src, base + d);
+}
+
+// Dot product of two fp32 shared-memory rows.
+template <int D> __device__ __forceinline__ float smem_dot(const float *a, const float *b) {
+  float s = 0.f;
+#pragma unroll 8
+  for (int d = 0; d < D; ++d)
+    s += a[d] * b[d];
+  return s;
+}
+
+} // namespace stc
+
+#endif // STC_DEVICE_ATTENTION_COMMON_CUH

@@ -1,0 +1,126 @@
+// common.cuh - what every stc kernel shares.
+//
+// The emitter inlines this file first into every generated NVRTC source, after
+// `#define STC_HAS_BF16 1` + `#include <cuda_bf16.h>` when some argument is
+// bf16. Storage dtypes are f32 (float), bf16 (__nv_bfloat16) and i32 (int);
+// all arithmetic is fp32: load() widens, store() rounds to nearest even (the
+// same rounding the host's floatToBf16 uses, so CPU and GPU agree on ties).
+//
+// Kernel bodies in the other device files are __device__ templates over a
+// `Cfg` struct of compile-time constants (shapes, launch shape) that the
+// emitter generates, and over the element types of their pointer arguments;
+// the generated extern "C" __global__ entry calls exactly one of them.
+
+#ifndef STC_DEVICE_COMMON_CUH
+#define STC_DEVICE_COMMON_CUH
+
+namespace stc {
+
+constexpr unsigned kFullMask = 0xffffffffu;
+
+// ---- loads and stores in fp32 ------------------------------------------------
+
+__device__ __forceinline__ float load(const float *p, long long i) { return p[i]; }
+__device__ __forceinline__ void store(float *p, long long i, float v) { p[i] = v; }
+
+#ifdef STC_HAS_BF16
+__device__ __forceinline__ float load(const __nv_bfloat16 *p, long long i) {
+  return __bfloat162float(p[i]);
+}
+__device__ __forceinline__ void store(__nv_bfloat16 *p, long long i, float v) {
+  p[i] = __float2bfloat16_rn(v);
+}
+#endif
+
+// Atomic accumulation, used only where a comment at the call says why.
+__device__ __forceinline__ void atomic_add(float *p, long long i, float v) {
+  atomicAdd(p + i, v);
+}
+#ifdef STC_HAS_BF16
+// Native bf16 atomicAdd (sm_80+): the running sum is held in bf16, so many
+// colliding adds lose precision; acceptable for embedding gradients here.
+__device__ __forceinline__ void atomic_add(__nv_bfloat16 *p, long long i, float v) {
+  atomicAdd(p + i, __float2bfloat16_rn(v));
+}
+#endif
+
+// ---- special values ------------------------------------------------------------
+
+__device__ __forceinline__ float neg_inf() { return __int_as_float(0xff800000); }
+__device__ __forceinline__ float quiet_nan() { return __int_as_float(0x7fc00000); }
+
+// ---- the scalars block (docs/artifact-format.md, "Buffers") ------------------------
+// 16 slots of 4 bytes the runtime rewrites before every step.
+
+__device__ __forceinline__ float scalar_lr(const void *s) {
+  return static_cast<const float *>(s)[0];
+}
+__device__ __forceinline__ int scalar_step(const void *s) {
+  return static_cast<const int *>(s)[1];
+}
+__device__ __forceinline__ unsigned scalar_seed(const void *s) {
+  return static_cast<const unsigned *>(s)[2];
+}
+__device__ __forceinline__ int scalar_pos(const void *s) {
+  return static_cast<const int *>(s)[3];
+}
+
+// ---- reductions ---------------------------------------------------------------------
+// Butterfly (xor) shuffles: every lane ends with the same value, and the
+// combination order is fixed, so results are deterministic run to run.
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1)
+    v += __shfl_xor_sync(kFullMask, v, o);
+  return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1)
+    v = fmaxf(v, __shfl_xor_sync(kFullMask, v, o));
+  return v;
+}
+
+// Sum over a block of NT threads (NT a multiple of 32); `red` holds NT/32
+// floats of shared memory. Every thread returns the same value: each sums the
+// per-warp partials in the same order. Safe to call repeatedly with one `red`.
+template <int NT> __device__ __forceinline__ float block_sum(float v, float *red) {
+  v = warp_sum(v);
+  __syncthreads(); // a previous call may still be reading red
+  if ((threadIdx.x & 31) == 0)
+    red[threadIdx.x >> 5] = v;
+  __syncthreads();
+  float r = 0.f;
+#pragma unroll
+  for (int w = 0; w < NT / 32; ++w)
+    r += red[w];
+  return r;
+}
+
+template <int NT> __device__ __forceinline__ float block_max(float v, float *red) {
+  v = warp_max(v);
+  __syncthreads();
+  if ((threadIdx.x & 31) == 0)
+    red[threadIdx.x >> 5] = v;
+  __syncthreads();
+  float r = red[0];
+#pragma unroll
+  for (int w = 1; w < NT / 32; ++w)
+    r = fmaxf(r, red[w]);
+  return r;
+}
+
+// ---- grid-stride loops ----------------------------------------------------------------
+
+__device__ __forceinline__ long long global_thread() {
+  return static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
+}
+__device__ __forceinline__ long long global_stride() {
+  return static_cast<long long>(gridDim.x) * blockDim.x;
+}
+
+} // namespace stc
+
+#endif // STC_DEVICE_COMMON_CUH

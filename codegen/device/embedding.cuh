@@ -1,0 +1,97 @@
+// embedding.cuh - token + position embedding, forward and backward.
+//
+// out[r,:] = table[tokens[r],:] + sum_p pos_p[(t / div_p) mod mod_p, :], with
+// t = r mod T (a batch of sequences) or t = scalars[3] + r (Cfg::decode: the
+// sample step embeds the token at the sampling position). The position
+// components differ per op (count, dtypes, div/mod), so the emitter generates
+// a small functor `Pos` with add(acc, t, d) for the forward, and one
+// embed_bwd_pos_kernel instantiation per component for the backward.
+//
+// Token ids are checked on the host by the executor before a step; a bad id
+// still must not fault here: the forward writes NaN for that row (so the loss
+// shows it) and the backward skips it.
+
+#ifndef STC_DEVICE_EMBEDDING_CUH
+#define STC_DEVICE_EMBEDDING_CUH
+
+namespace stc {
+
+template <class Cfg>
+__device__ __forceinline__ long long embed_position(long long r, const void *scalars) {
+  return Cfg::decode ? static_cast<long long>(scalar_pos(scalars)) + r : r % Cfg::T;
+}
+
+// tokens (rows) i32, table (V,D), pos_p (mod_p,D) [in Pos] -> out (rows,D)
+// One thread per output element, consecutive threads along D (coalesced).
+template <class Cfg, typename TT, typename TO, class Pos>
+__device__ __forceinline__ void embed_fwd_kernel(const int *tokens, const TT *table,
+                                                 TO *out, const Pos &pos,
+                                                 const void *scalars) {
+  constexpr long long total = Cfg::rows * Cfg::D;
+  for (long long i = global_thread(); i < total; i += global_stride()) {
+    const long long r = i / Cfg::D, d = i % Cfg::D;
+    const int tok = tokens[r];
+    if (tok < 0 || tok >= Cfg::V) {
+      store(out, i, quiet_nan());
+      continue;
+    }
+    // Same order as the CPU reference: table first, then each component.
+    float acc = load(table, static_cast<long long>(tok) * Cfg::D + d);
+    pos.add(acc, embed_position<Cfg>(r, scalars), d);
+    store(out, i, acc);
+  }
+}
+
+// tokens (rows), dout (rows,D) -> dtable (V,D) +=
+// The table gradient scatters by token id; rows with the same token collide,
+// so this part uses atomicAdd (float, or native bf16 on sm_80+) and is not
+// bit-deterministic. `block` is this CTA's index among the table CTAs.
+template <class Cfg, typename TDO, typename TDT>
+__device__ __forceinline__ void embed_bwd_table_kernel(const int *tokens, const TDO *dout,
+                                                       TDT *dtable, long long block,
+                                                       long long blocks) {
+  constexpr long long total = Cfg::rows * Cfg::D;
+  for (long long i = block * blockDim.x + threadIdx.x; i < total;
+       i += blocks * blockDim.x) {
+    const long long r = i / Cfg::D, d = i % Cfg::D;
+    const int tok = tokens[r];
+    if (tok < 0 || tok >= Cfg::V)
+      continue;
+    atomic_add(dtable, static_cast<long long>(tok) * Cfg::D + d, load(dout, i));
+  }
+}
+
+// dout (rows,D) -> dpos (MOD,D) += for one position component (DIV, MOD).
+// Deterministic gather instead of a scatter: one thread owns dpos[idx, d] and
+// visits exactly the rows whose position maps to idx, i.e. t in
+// [(idx + j MOD) DIV, (idx + j MOD) DIV + DIV) for j = 0, 1, ..., and every
+// sequence b (r = t + b T). Total work is rows * D per component.
+template <class Cfg, long long DIV, long long MOD, typename TDO, typename TDP>
+__device__ __forceinline__ void embed_bwd_pos_kernel(const TDO *dout, TDP *dpos,
+                                                     long long block,
+                                                     const void *scalars) {
+  const long long i = block * blockDim.x + threadIdx.x;
+  if (i >= MOD * Cfg::D)
+    return;
+  const long long idx = i / Cfg::D, d = i % Cfg::D;
+  float acc = 0.f;
+  if (Cfg::decode) {
+    // A handful of rows at t = scalars[3] + r: test each.
+    const long long t0 = scalar_pos(scalars);
+    for (long long r = 0; r < Cfg::rows; ++r)
+      if (((t0 + r) / DIV) % MOD == idx)
+        acc += load(dout, r * Cfg::D + d);
+  } else {
+    for (long long start = idx * DIV; start < Cfg::T; start += MOD * DIV) {
+      const long long end = start + DIV < Cfg::T ? start + DIV : Cfg::T;
+      for (long long t = start; t < end; ++t)
+        for (long long r = t; r < Cfg::rows; r += Cfg::T)
+          acc += load(dout, r * Cfg::D + d);
+    }
+  }
+  store(dpos, i, load(dpos, i) + acc);
+}
+
+} // namespace stc
+
+#endif // STC_DEVICE_EMBEDDING_CUH

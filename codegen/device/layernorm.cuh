@@ -1,0 +1,120 @@
+// layernorm.cuh - layer norm forward and backward (biased variance).
+//
+// Forward: one warp per row, two passes over the row (mean, then the variance
+// of x - mean: accurate for rows far from zero, like the CPU reference), then
+// y = (x - mean) * rstd * gamma + beta. mean and rstd are saved (f32) for the
+// backward.
+//
+// Backward, in one launch of two kinds of CTAs:
+//  - CTAs [0, Cfg::row_blocks): dx, one warp per row:
+//      xhat = (x - mean) rstd, g = dy gamma,
+//      dx (+)= rstd (g - mean(g) - xhat mean(g xhat)).
+//  - CTAs [Cfg::row_blocks, +Cfg::col_blocks): dgamma += sum_m dy xhat and
+//    dbeta += sum_m dy for Cfg::cols columns each, Cfg::row_groups threads
+//    per column striding over rows, reduced in shared memory in a fixed
+//    order: deterministic, no atomics, and each column is owned by one CTA.
+
+#ifndef STC_DEVICE_LAYERNORM_CUH
+#define STC_DEVICE_LAYERNORM_CUH
+
+namespace stc {
+
+// x (M,C), gamma (C), beta (C) -> y (M,C), mean (M), rstd (M)
+template <class Cfg, typename TX, typename TG, typename TB, typename TY>
+__device__ __forceinline__ void layer_norm_fwd_kernel(const TX *__restrict__ x,
+                                                      const TG *__restrict__ gamma,
+                                                      const TB *__restrict__ beta,
+                                                      TY *__restrict__ y,
+                                                      float *__restrict__ mean,
+                                                      float *__restrict__ rstd) {
+  constexpr int C = Cfg::C;
+  const int lane = threadIdx.x & 31;
+  const long long row =
+      static_cast<long long>(blockIdx.x) * (Cfg::threads / 32) + (threadIdx.x >> 5);
+  if (row >= Cfg::M)
+    return; // warp-uniform
+  const long long base = row * C;
+  float s = 0.f;
+  for (int c = lane; c < C; c += 32)
+    s += load(x, base + c);
+  const float mu = warp_sum(s) / C;
+  float v = 0.f;
+  for (int c = lane; c < C; c += 32) {
+    const float d = load(x, base + c) - mu;
+    v += d * d;
+  }
+  const float var = warp_sum(v) / C;
+  // 1 / sqrtf rather than rsqrtf: rsqrtf is off by up to 2 ulp.
+  const float rs = 1.f / sqrtf(var + Cfg::eps);
+  for (int c = lane; c < C; c += 32)
+    store(y, base + c, (load(x, base + c) - mu) * rs * load(gamma, c) + load(beta, c));
+  if (lane == 0) {
+    mean[row] = mu;
+    rstd[row] = rs;
+  }
+}
+
+// dy (M,C), x (M,C), mean (M), rstd (M), gamma (C)
+//   -> dx (M,C) (+)=, dgamma (C) +=, dbeta (C) +=
+template <class Cfg, typename TDY, typename TX, typename TG, typename TDX, typename TDG,
+          typename TDB>
+__device__ __forceinline__ void layer_norm_bwd_kernel(
+    const TDY *__restrict__ dy, const TX *__restrict__ x, const float *__restrict__ mean,
+    const float *__restrict__ rstd, const TG *__restrict__ gamma, TDX *__restrict__ dx,
+    TDG *__restrict__ dgamma, TDB *__restrict__ dbeta) {
+  constexpr int C = Cfg::C;
+  if (blockIdx.x < Cfg::row_blocks) {
+    const int lane = threadIdx.x & 31;
+    const long long row =
+        static_cast<long long>(blockIdx.x) * (Cfg::threads / 32) + (threadIdx.x >> 5);
+    if (row >= Cfg::M)
+      return;
+    const long long base = row * C;
+    const float mu = mean[row], rs = rstd[row];
+    float sg = 0.f, sgx = 0.f;
+    for (int c = lane; c < C; c += 32) {
+      const float g = load(dy, base + c) * load(gamma, c);
+      sg += g;
+      sgx += g * (load(x, base + c) - mu) * rs;
+    }
+    const float meanG = warp_sum(sg) / C;
+    const float meanGX = warp_sum(sgx) / C;
+    for (int c = lane; c < C; c += 32) {
+      const float xhat = (load(x, base + c) - mu) * rs;
+      const float g = load(dy, base + c) * load(gamma, c);
+      const float d = rs * (g - meanG - xhat * meanGX);
+      store(dx, base + c, Cfg::accumulate ? load(dx, base + c) + d : d);
+    }
+    return;
+  }
+  // Column part: threadIdx.x = group * cols + col.
+  constexpr int COLS = Cfg::cols, GROUPS = Cfg::row_groups;
+  __shared__ float red_g[GROUPS][COLS];
+  __shared__ float red_b[GROUPS][COLS];
+  const int col = threadIdx.x % COLS, group = threadIdx.x / COLS;
+  const long long c = static_cast<long long>(blockIdx.x - Cfg::row_blocks) * COLS + col;
+  float sg = 0.f, sb = 0.f;
+  if (c < C) {
+    for (long long m = group; m < Cfg::M; m += GROUPS) {
+      const float d = load(dy, m * C + c);
+      sg += d * (load(x, m * C + c) - mean[m]) * rstd[m];
+      sb += d;
+    }
+  }
+  red_g[group][col] = sg;
+  red_b[group][col] = sb;
+  __syncthreads();
+  if (group == 0 && c < C) {
+    float tg = 0.f, tb = 0.f;
+    for (int g = 0; g < GROUPS; ++g) {
+      tg += red_g[g][col];
+      tb += red_b[g][col];
+    }
+    store(dgamma, c, load(dgamma, c) + tg);
+    store(dbeta, c, load(dbeta, c) + tb);
+  }
+}
+
+} // namespace stc
+
+#endif // STC_DEVICE_LAYERNORM_CUH

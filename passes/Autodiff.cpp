@@ -1,0 +1,299 @@
+//===- Autodiff.cpp - stc-autodiff ----------------------------------------===//
+//
+// @forward -> @train_step (reverse-mode gradients + AdamW), @eval_step and
+// @sample_step. The backward of each op is written next to the op's kind
+// below; every gradient is checked numerically by the runtime's tests.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Passes.h"
+
+#include "dialect/st/StOps.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/MapVector.h"
+
+namespace stc {
+#define GEN_PASS_DEF_AUTODIFFPASS
+#include "passes/Passes.h.inc"
+} // namespace stc
+
+using namespace mlir;
+using namespace stc;
+using namespace stc::st;
+
+namespace {
+
+func::FuncOp cloneAs(func::FuncOp fn, StringRef name, IRMapping &mapping) {
+  OpBuilder builder(fn);
+  builder.setInsertionPointAfter(fn);
+  auto copy = cast<func::FuncOp>(builder.clone(*fn, mapping));
+  copy.setSymName(name);
+  return copy;
+}
+
+/// Reverse-mode differentiation of a cloned forward function, in place.
+class GradientBuilder {
+public:
+  GradientBuilder(func::FuncOp fn, const AutodiffPassOptions &options)
+      : fn(fn), builder(fn.getContext()), options(options) {}
+
+  LogicalResult run() {
+    Block &body = fn.getBody().front();
+    auto ret = cast<func::ReturnOp>(body.getTerminator());
+    auto loss = ret.getOperand(0).getDefiningOp<CrossEntropyOp>();
+    if (!loss)
+      return fn.emitOpError() << "must return the result of st.cross_entropy "
+                                 "(the loss to differentiate)";
+    builder.setInsertionPoint(ret);
+    Location loc = loss.getLoc();
+    accumulate(loss.getLogits(),
+               CrossEntropyGradOp::create(builder, loc, loss.getLogits(),
+                                          loss.getTargets()));
+
+    SmallVector<Operation *> forwardOps;
+    for (Operation &op : body)
+      if (&op != ret && &op != loss.getOperation())
+        forwardOps.push_back(&op);
+    for (Operation *op : llvm::reverse(forwardOps))
+      if (failed(backward(op)))
+        return failure();
+
+    // One AdamW update per parameter, clipped by the global gradient norm.
+    SmallVector<Value> allGrads;
+    for (auto &entry : paramGrads)
+      allGrads.push_back(entry.second);
+    if (allGrads.empty())
+      return fn.emitOpError() << "has no trainable parameters";
+    Value normSq = GradNormSqOp::create(
+        builder, loc, RankedTensorType::get({}, builder.getF32Type()), allGrads);
+    for (auto &[name, grad] : paramGrads)
+      AdamWOp::create(builder, loc, FlatSymbolRefAttr::get(name), grad, normSq,
+                      builder.getF64FloatAttr(options.beta1),
+                      builder.getF64FloatAttr(options.beta2),
+                      builder.getF64FloatAttr(options.eps),
+                      builder.getF64FloatAttr(options.weightDecay),
+                      builder.getF64FloatAttr(options.clip));
+    return success();
+  }
+
+private:
+  void accumulate(Value v, Value grad) {
+    auto it = grads.find(v);
+    if (it == grads.end()) {
+      grads[v] = grad;
+      return;
+    }
+    it->second = AddOp::create(builder, grad.getLoc(), it->second, grad);
+  }
+
+  LogicalResult backward(Operation *op) {
+    if (op->getNumResults() == 0)
+      return success();
+    auto it = grads.find(op->getResult(0));
+    if (it == grads.end())
+      return success(); // does not reach the loss
+    Value dy = it->second;
+    Location loc = op->getLoc();
+    if (auto load = dyn_cast<LoadOp>(op)) {
+      auto &slot = paramGrads[load.getNameAttr().getAttr()];
+      slot = slot ? AddOp::create(builder, loc, slot, dy).getResult() : dy;
+      return success();
+    }
+    if (auto linear = dyn_cast<LinearOp>(op)) {
+      accumulate(linear.getX(),
+                 LinearGradInputOp::create(builder, loc, linear.getX().getType(),
+                                           dy, linear.getWeight()));
+      accumulate(linear.getWeight(),
+                 LinearGradWeightOp::create(builder, loc,
+                                            linear.getWeight().getType(), dy,
+                                            linear.getX()));
+      if (Value bias = linear.getBias())
+        accumulate(bias, BiasGradOp::create(builder, loc, bias.getType(), dy));
+      return success();
+    }
+    if (auto gelu = dyn_cast<GeluOp>(op)) {
+      accumulate(gelu.getX(), GeluGradOp::create(builder, loc, dy, gelu.getX()));
+      return success();
+    }
+    if (auto add = dyn_cast<AddOp>(op)) {
+      accumulate(add.getLhs(), dy);
+      accumulate(add.getRhs(), dy);
+      return success();
+    }
+    if (auto drop = dyn_cast<DropoutOp>(op)) {
+      auto salt = drop->getAttrOfType<IntegerAttr>("salt");
+      if (!salt)
+        return drop.emitOpError() << "needs a `salt` to replay its mask in the "
+                                     "backward pass (stc-expand-model sets one)";
+      accumulate(drop.getX(), DropoutGradOp::create(builder, loc, dy,
+                                                    drop.getRateAttr(), salt));
+      return success();
+    }
+    if (auto ln = dyn_cast<LayerNormOp>(op)) {
+      auto g = LayerNormGradOp::create(builder, loc, dy, ln.getX(),
+                                       ln.getGamma(), ln.getEpsilonAttr());
+      accumulate(ln.getX(), g.getDx());
+      accumulate(ln.getGamma(), g.getDgamma());
+      accumulate(ln.getBeta(), g.getDbeta());
+      return success();
+    }
+    if (auto attn = dyn_cast<AttentionOp>(op)) {
+      auto g = AttentionGradOp::create(builder, loc, dy, attn.getQ(),
+                                       attn.getK(), attn.getV(),
+                                       attn.getResult(), attn.getHeadsAttr(),
+                                       attn.getPatterns(), attn.getScaleAttr());
+      accumulate(attn.getQ(), g.getDq());
+      accumulate(attn.getK(), g.getDk());
+      accumulate(attn.getV(), g.getDv());
+      return success();
+    }
+    if (auto embed = dyn_cast<EmbedOp>(op)) {
+      SmallVector<Type> types = {embed.getTable().getType()};
+      for (Value p : embed.getPositions())
+        types.push_back(p.getType());
+      auto g = EmbedGradOp::create(builder, loc, types, dy, embed.getTokens(),
+                                   embed.getPosition());
+      accumulate(embed.getTable(), g.getResult(0));
+      for (auto [p, grad] : llvm::zip(embed.getPositions(),
+                                      g.getResults().drop_front()))
+        accumulate(p, grad);
+      return success();
+    }
+    return op->emitOpError()
+           << "has no gradient in stc-autodiff; differentiable ops: st.embed, "
+              "st.layer_norm, st.linear, st.gelu, st.add, st.dropout, "
+              "st.attention, st.cross_entropy (write attention with "
+              "st.attention, the fused form)";
+  }
+
+  func::FuncOp fn;
+  OpBuilder builder;
+  const AutodiffPassOptions &options;
+  llvm::DenseMap<Value, Value> grads;
+  llvm::MapVector<StringAttr, Value> paramGrads;
+};
+
+/// [B, T, X] -> [1, 1, X]: one position of one sequence.
+RankedTensorType onePosition(Type t) {
+  auto type = cast<RankedTensorType>(t);
+  SmallVector<int64_t> shape(type.getShape());
+  if (shape.size() >= 2) {
+    shape[0] = 1;
+    shape[1] = 1;
+  }
+  return RankedTensorType::get(shape, type.getElementType());
+}
+
+/// Rewrites @forward as the one-position sampling step with kv caches.
+LogicalResult buildSampleStep(func::FuncOp forward, ModuleOp module) {
+  OpBuilder builder(forward);
+  builder.setInsertionPointAfter(forward);
+  Location loc = forward.getLoc();
+  MLIRContext *ctx = forward.getContext();
+  auto tokenType = RankedTensorType::get({1, 1}, IntegerType::get(ctx, 32));
+  auto ret = cast<func::ReturnOp>(forward.getBody().front().getTerminator());
+  auto loss = ret.getOperand(0).getDefiningOp<CrossEntropyOp>();
+  if (!loss)
+    return forward.emitOpError() << "must return st.cross_entropy's result";
+  Type logitsType = onePosition(loss.getLogits().getType());
+  auto fn = func::FuncOp::create(builder, loc, "sample_step",
+                                 builder.getFunctionType({tokenType}, {logitsType}));
+  Block *body = fn.addEntryBlock();
+  builder.setInsertionPointToStart(body);
+  IRMapping map;
+  int64_t layer = 0;
+  OpBuilder cacheBuilder(forward);
+  for (Operation &op : forward.getBody().front()) {
+    if (&op == loss.getOperation())
+      break;
+    if (auto embed = dyn_cast<EmbedOp>(op)) {
+      SmallVector<Value> positions;
+      for (Value p : embed.getPositions())
+        positions.push_back(map.lookup(p));
+      auto decoded = EmbedOp::create(builder, embed.getLoc(),
+                                     onePosition(embed.getType()),
+                                     body->getArgument(0),
+                                     map.lookup(embed.getTable()), positions,
+                                     embed.getPosition(), /*decode=*/true);
+      map.map(embed.getResult(), decoded.getResult());
+      continue;
+    }
+    if (auto drop = dyn_cast<DropoutOp>(op)) {
+      map.map(drop.getResult(), map.lookup(drop.getX()));
+      continue;
+    }
+    if (auto attn = dyn_cast<AttentionOp>(op)) {
+      auto q = cast<RankedTensorType>(attn.getQ().getType());
+      auto v = cast<RankedTensorType>(attn.getV().getType());
+      std::string k = "cache.k" + std::to_string(layer);
+      std::string vName = "cache.v" + std::to_string(layer);
+      ++layer;
+      KvCacheOp::create(cacheBuilder, loc, k,
+                        RankedTensorType::get({q.getDimSize(1), q.getDimSize(2)},
+                                              q.getElementType()));
+      KvCacheOp::create(cacheBuilder, loc, vName,
+                        RankedTensorType::get({v.getDimSize(1), v.getDimSize(2)},
+                                              v.getElementType()));
+      auto decoded = DecodeAttentionOp::create(
+          builder, attn.getLoc(), map.lookup(attn.getQ()),
+          map.lookup(attn.getK()), map.lookup(attn.getV()),
+          FlatSymbolRefAttr::get(ctx, k), FlatSymbolRefAttr::get(ctx, vName),
+          attn.getHeadsAttr(), attn.getPatterns(), attn.getScaleAttr());
+      map.map(attn.getResult(), decoded.getResult());
+      continue;
+    }
+    if (!isa<LoadOp, LayerNormOp, LinearOp, GeluOp, AddOp>(op))
+      return op.emitOpError() << "cannot be sampled one position at a time; "
+                                 "st.sample_step supports st.embed, "
+                                 "st.layer_norm, st.linear, st.gelu, st.add, "
+                                 "st.dropout and st.attention";
+    Operation *copy = builder.clone(op, map);
+    if (!isa<LoadOp>(op))
+      for (OpResult r : copy->getResults())
+        r.setType(onePosition(r.getType()));
+  }
+  func::ReturnOp::create(builder, loc, map.lookup(loss.getLogits()));
+  (void)module;
+  return success();
+}
+
+struct AutodiffPass : public stc::impl::AutodiffPassBase<AutodiffPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    auto forward = module.lookupSymbol<func::FuncOp>("forward");
+    if (!forward) {
+      module.emitError() << "stc-autodiff: no @forward function; run "
+                            "stc-expand-model first";
+      return signalPassFailure();
+    }
+    for (StringRef name : {"train_step", "eval_step", "sample_step"})
+      if (module.lookupSymbol(name)) {
+        module.emitError() << "stc-autodiff: @" << name << " already exists";
+        return signalPassFailure();
+      }
+
+    IRMapping trainMap;
+    func::FuncOp train = cloneAs(forward, "train_step", trainMap);
+    AutodiffPassOptions opts{beta1, beta2, eps, weightDecay, clip};
+    if (failed(GradientBuilder(train, opts).run()))
+      return signalPassFailure();
+
+    IRMapping evalMap;
+    func::FuncOp eval = cloneAs(forward, "eval_step", evalMap);
+    eval.walk([](DropoutOp drop) {
+      drop.getResult().replaceAllUsesWith(drop.getX());
+      drop.erase();
+    });
+
+    if (failed(buildSampleStep(forward, module)))
+      return signalPassFailure();
+    forward.erase();
+  }
+};
+
+} // namespace

@@ -1,0 +1,338 @@
+//===- ArtifactTest.cpp - Loading and validating artifacts ----------------===//
+//
+// A valid artifact (the bigram model, written the way the compiler would)
+// loads; then each kind of damage is applied to a copy and the error message
+// must name the problem.
+//
+//===----------------------------------------------------------------------===//
+
+#include "RuntimeTestUtil.h"
+
+#include "runtime/Artifact.h"
+#include "runtime/support/Hash.h"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+
+using namespace stc::rt;
+using namespace stc::rt::test;
+
+namespace {
+
+json::Value &bufferJson(json::Value &m, const std::string &name) {
+  for (auto &b : m.find("buffers")->asArray())
+    if (b.find("name")->asString() == name)
+      return b;
+  throw std::runtime_error("no buffer " + name);
+}
+
+json::Value &opJson(json::Value &m, const std::string &entry, size_t i) {
+  return m.find("entries")->find(entry)->find("ops")->asArray().at(i);
+}
+
+class ArtifactDamage : public ::testing::Test {
+protected:
+  void SetUp() override { builder_ = bigramBuilder(); }
+
+  /// Writes the manifest after `damage`, loads it, returns the error.
+  std::string loadError(const std::function<void(json::Value &)> &damage,
+                        const LoadOptions &opts = {}) {
+    std::string dir = builder_.writeTemp("damage");
+    json::Value m = builder_.manifest();
+    damage(m);
+    writeFile(dir + "/manifest.json", json::write(m, 2));
+    auto a = Artifact::load(dir, opts);
+    EXPECT_FALSE(a.hasValue()) << "damaged artifact loaded";
+    return a ? std::string() : a.status().message();
+  }
+
+  ArtifactBuilder builder_ = bigramBuilder();
+};
+
+#define EXPECT_MENTIONS(msg, text)                                             \
+  EXPECT_NE((msg).find(text), std::string::npos)                               \
+      << "message: " << (msg) << "\nexpected to contain: " << (text)
+
+TEST(Artifact, ValidBigramLoads) {
+  std::string dir = bigramBuilder().writeTemp("valid");
+  auto a = Artifact::load(dir);
+  ASSERT_TRUE(a.hasValue()) << a.status().message();
+  EXPECT_EQ(a->model.vocab, 256);
+  EXPECT_EQ(a->model.context, 16);
+  EXPECT_EQ(a->model.batch, 4);
+  EXPECT_EQ(a->params.size(), 3u);
+  EXPECT_EQ(a->model.paramCount, 256 * 32 + 16 * 32 + 32 * 256);
+  const Entry &tr = a->entry(EntryKind::Train);
+  ASSERT_TRUE(tr.present);
+  EXPECT_EQ(tr.ops[3].kind, OpKind::Gemm);
+  EXPECT_EQ(tr.ops[3].kernel, -1);
+  EXPECT_EQ(tr.ops[2].kind, OpKind::EmbedFwd);
+  ASSERT_EQ(tr.ops[2].attrs.pos.size(), 1u);
+  EXPECT_EQ(tr.ops[2].attrs.pos[0], std::make_pair(int64_t(1), int64_t(16)));
+  EXPECT_GE(tr.ops[2].kernel, 0);
+  EXPECT_EQ(a->buffers[tr.input("tokens")].name, "tokens");
+  EXPECT_EQ(a->layouts.size(), 1u);
+  EXPECT_TRUE(a->entry(EntryKind::Sample).ops[0].attrs.decode);
+}
+
+TEST(Artifact, ValidAttentionModelLoads) {
+  std::string dir = attentionBuilder().writeTemp("valid-attn");
+  auto a = Artifact::load(dir);
+  ASSERT_TRUE(a.hasValue()) << a.status().message();
+  EXPECT_EQ(a->layouts.size(), 2u);
+  // local(4) over n=16, block 4: each block row r lists columns r-1 and r.
+  const Layout &l = a->layouts[0];
+  EXPECT_EQ(l.blocks.colIdx, (std::vector<int64_t>{0, 0, 1, 1, 2, 2, 3}));
+  EXPECT_EQ(l.colPtr, (std::vector<int64_t>{0, 2, 4, 6, 7}));
+  EXPECT_EQ(l.rowIdx, (std::vector<int64_t>{0, 1, 1, 2, 2, 3, 3}));
+  EXPECT_EQ(a->layouts[1].pattern.kind(), stc::pattern::Pattern::Kind::Predicate);
+}
+
+TEST(Artifact, MissingOrMalformedManifest) {
+  std::string dir = makeTempDir("empty");
+  auto a = Artifact::load(dir);
+  ASSERT_FALSE(a.hasValue());
+  EXPECT_MENTIONS(a.status().message(), "cannot read");
+  writeFile(dir + "/manifest.json", "{\n \"format\": \"stc-artifact\",\n}");
+  a = Artifact::load(dir);
+  ASSERT_FALSE(a.hasValue());
+  EXPECT_MENTIONS(a.status().message(), "manifest.json: JSON 3:1");
+}
+
+TEST_F(ArtifactDamage, BadFormatAndVersion) {
+  EXPECT_MENTIONS(loadError([](json::Value &m) { m.set("version", 2); }),
+                  "version: unsupported version 2; this runtime reads version 1");
+  EXPECT_MENTIONS(loadError([](json::Value &m) { m.set("version", "1"); }),
+                  "unsupported version \"1\"");
+  EXPECT_MENTIONS(loadError([](json::Value &m) { m.set("format", "onnx"); }),
+                  "format: is 'onnx'; expected 'stc-artifact'");
+  EXPECT_MENTIONS(loadError([](json::Value &m) { m.erase("arena_bytes"); }),
+                  "missing required key 'arena_bytes'");
+}
+
+TEST_F(ArtifactDamage, BufferOutOfBounds) {
+  std::string e = loadError([](json::Value &m) {
+    int64_t arena = m.find("arena_bytes")->asInt();
+    bufferJson(m, "W").set("offset", arena);
+  });
+  EXPECT_MENTIONS(e, "'W'");
+  EXPECT_MENTIONS(e, "lies outside the arena");
+}
+
+TEST_F(ArtifactDamage, BufferFields) {
+  EXPECT_MENTIONS(
+      loadError([](json::Value &m) { bufferJson(m, "x").set("offset", 100); }),
+      "offset: is 100; must be a multiple of 256");
+  EXPECT_MENTIONS(
+      loadError([](json::Value &m) { bufferJson(m, "x").set("bytes", 4); }),
+      "product(shape) x size(f32) = 8192");
+  EXPECT_MENTIONS(
+      loadError([](json::Value &m) { bufferJson(m, "x").set("dtype", "f16"); }),
+      "is 'f16'; valid: f32, bf16, i32");
+  EXPECT_MENTIONS(loadError([](json::Value &m) {
+                    bufferJson(m, "x").set("name", "W");
+                  }),
+                  "duplicate buffer name 'W'");
+  EXPECT_MENTIONS(loadError([](json::Value &m) {
+                    bufferJson(m, "x").set("colour", "red");
+                  }),
+                  "unknown key 'colour'");
+  EXPECT_MENTIONS(loadError([](json::Value &m) {
+                    bufferJson(m, "scalars").set("name", "scalarz");
+                  }),
+                  "no buffer named 'scalars'");
+}
+
+TEST_F(ArtifactDamage, PersistentOverlap) {
+  std::string e = loadError([](json::Value &m) {
+    bufferJson(m, "W.m").set("offset", bufferJson(m, "emb").find("offset")->asInt());
+  });
+  EXPECT_MENTIONS(e, "persistent buffer");
+  EXPECT_MENTIONS(e, "never share bytes");
+}
+
+TEST_F(ArtifactDamage, WrongArgCount) {
+  std::string e = loadError([](json::Value &m) {
+    opJson(m, "train_step", 3).find("args")->asArray().pop_back();
+  });
+  EXPECT_MENTIONS(e, "train_step op 3 (gemm): args: has 2 arguments; expected "
+                     "3 (A, B, C)");
+}
+
+TEST_F(ArtifactDamage, UnknownOpAndAttrs) {
+  EXPECT_MENTIONS(loadError([](json::Value &m) {
+                    opJson(m, "train_step", 3).set("op", "conv2d");
+                  }),
+                  "train_step op 3.op: unknown op kind 'conv2d' (valid: zero,");
+  EXPECT_MENTIONS(loadError([](json::Value &m) {
+                    opJson(m, "train_step", 4).find("attrs")->set("scale", "x");
+                  }),
+                  "train_step op 4 (xent_fwd_bwd): attrs.scale: must be a "
+                  "number, got \"x\"");
+  EXPECT_MENTIONS(loadError([](json::Value &m) {
+                    opJson(m, "train_step", 11).find("attrs")->set("beta1", 1.5);
+                  }),
+                  "attrs.beta1: is 1.5; valid: 0 <= beta1 < 1");
+  EXPECT_MENTIONS(loadError([](json::Value &m) {
+                    opJson(m, "train_step", 3).find("attrs")->set("lda", 3);
+                  }),
+                  "unknown attribute 'lda'");
+  EXPECT_MENTIONS(loadError([](json::Value &m) {
+                    opJson(m, "train_step", 3).find("attrs")->erase("K");
+                  }),
+                  "train_step op 3 (gemm): attrs.K: missing required attribute");
+}
+
+TEST_F(ArtifactDamage, ArgDtypeAndSize) {
+  EXPECT_MENTIONS(loadError([](json::Value &m) {
+                    bufferJson(m, "x").set("dtype", "i32");
+                  }),
+                  "train_step op 2 (embed_fwd): arg 3 (out): buffer 'x' has "
+                  "dtype i32; expected f32 or bf16");
+  // layer_norm-style size rule on embed: out must hold rows*D elements.
+  EXPECT_MENTIONS(loadError([](json::Value &m) {
+                    opJson(m, "train_step", 2).find("attrs")->set("D", 16);
+                  }),
+                  "arg 1 (table): buffer 'emb' has 8192 elements; expected V*D = 4096");
+  EXPECT_MENTIONS(loadError([](json::Value &m) {
+                    opJson(m, "train_step", 3).find("args")->asArray()[1] =
+                        json::Value("nosuch");
+                  }),
+                  "arg 1 (B): names unknown buffer 'nosuch'");
+}
+
+TEST_F(ArtifactDamage, BadKernelHash) {
+  std::string dir = builder_.writeTemp("kernel");
+  // Same size, one byte changed.
+  std::string path = dir + "/kernels/k_zero.cu";
+  std::string src = ArtifactBuilder::kernelSource("zero");
+  src[3] = src[3] == 'x' ? 'y' : 'x';
+  writeFile(path, src);
+  auto a = Artifact::load(dir);
+  ASSERT_FALSE(a.hasValue());
+  EXPECT_MENTIONS(a.status().message(), "kernels[0] 'k_zero'.fnv1a64");
+  EXPECT_MENTIONS(a.status().message(), "(the source was changed or damaged)");
+  // CPU-only use may skip the file checks.
+  LoadOptions noKernels;
+  noKernels.checkKernelFiles = false;
+  EXPECT_TRUE(Artifact::load(dir, noKernels).hasValue());
+  // A missing file and a wrong size are reported too.
+  writeFile(path, src + "more");
+  EXPECT_MENTIONS(Artifact::load(dir).status().message(), "has " +
+                      std::to_string(src.size() + 4) + " bytes");
+  std::remove(path.c_str());
+  EXPECT_MENTIONS(Artifact::load(dir).status().message(),
+                  "cannot read kernel source");
+}
+
+TEST_F(ArtifactDamage, KernelTable) {
+  EXPECT_MENTIONS(loadError([](json::Value &m) {
+                    m.find("kernels")->asArray()[0].set("source",
+                                                        "../../etc/passwd");
+                  }),
+                  "must be a relative path inside the artifact directory");
+  EXPECT_MENTIONS(loadError([](json::Value &m) {
+                    m.find("kernels")->asArray()[0].set("fnv1a64", "XYZ");
+                  }),
+                  "must be 16 lowercase hex digits");
+  EXPECT_MENTIONS(loadError([](json::Value &m) {
+                    opJson(m, "train_step", 0).set("kernel", "k_nope");
+                  }),
+                  "names unknown kernel 'k_nope'");
+  EXPECT_MENTIONS(loadError([](json::Value &m) {
+                    opJson(m, "train_step", 0).set(
+                        "grid", json::Value(json::Value::Array{1, 1}));
+                  }),
+                  "grid: has 2 entries; expected 3");
+}
+
+TEST_F(ArtifactDamage, LayoutMismatch) {
+  std::string e = loadError([](json::Value &m) {
+    json::Value &l = m.find("layouts")->asArray()[0];
+    l.find("col_idx")->asArray()[1] = json::Value(1); // row 1 lists (1, 1)...
+  });
+  EXPECT_MENTIONS(e, "layouts[0] 'local4': does not match its pattern "
+                     "'local(4)' rebuilt with n=16, block=4: col_idx[1] is 1, "
+                     "expected 0");
+  EXPECT_MENTIONS(loadError([](json::Value &m) {
+                    json::Value &l = m.find("layouts")->asArray()[0];
+                    l.find("row_idx")->asArray()[0] = json::Value(1);
+                  }),
+                  "row_idx[0] is 1, expected 0");
+  EXPECT_MENTIONS(loadError([](json::Value &m) {
+                    m.find("layouts")->asArray()[0].erase("col_ptr");
+                  }),
+                  "missing required key 'col_ptr'");
+  EXPECT_MENTIONS(loadError([](json::Value &m) {
+                    m.find("layouts")->asArray()[0].set("pattern", "local(");
+                  }),
+                  "pattern: cannot parse 'local('");
+  EXPECT_MENTIONS(loadError([](json::Value &m) {
+                    json::Value &l = m.find("layouts")->asArray()[0];
+                    l.find("classes")->asArray()[0] = json::Value(0);
+                  }),
+                  "classes[0]: is 0; valid: 1 .. 2");
+}
+
+TEST_F(ArtifactDamage, MemoryPlan) {
+  // dx placed on dlogits: both live at op 6 (dx = dlogits W^T).
+  std::string e = loadError([](json::Value &m) {
+    bufferJson(m, "dx").set("offset",
+                            bufferJson(m, "dlogits").find("offset")->asInt());
+  });
+  EXPECT_MENTIONS(e, "share bytes but are both live at op 6 (gemm)");
+  // Accumulating into a gradient nothing zeroed.
+  e = loadError([](json::Value &m) {
+    m.find("entries")->find("train_step")->find("ops")->asArray().erase(
+        m.find("entries")->find("train_step")->find("ops")->asArray().begin());
+  });
+  EXPECT_MENTIONS(e, "train_step op 6 (embed_bwd): reads buffer 'emb.grad' "
+                     "(arg dtable) before anything in train_step wrote it");
+}
+
+TEST_F(ArtifactDamage, EntriesAndParams) {
+  EXPECT_MENTIONS(loadError([](json::Value &m) {
+                    m.find("entries")->find("train_step")->find("inputs")->set(
+                        "tokens", "losses");
+                  }),
+                  "inputs.tokens: buffer 'losses' is f32 with 64 elements; "
+                  "expected i32 [batch, context]");
+  EXPECT_MENTIONS(loadError([](json::Value &m) {
+                    m.find("entries")->set("warmup_step", json::Value::object());
+                  }),
+                  "unknown key 'warmup_step'");
+  EXPECT_MENTIONS(
+      loadError([](json::Value &m) {
+        opJson(m, "train_step", 11).find("attrs")->set("weight_decay", 0.1);
+      }),
+      "parameter 'emb' has decay false (must be 0)");
+  EXPECT_MENTIONS(loadError([](json::Value &m) {
+                    auto &args = *opJson(m, "train_step", 11).find("args");
+                    args.asArray()[2] = json::Value("W.m");
+                  }),
+                  "is buffer 'W.m' but parameter 'emb' lists 'emb.m'");
+  EXPECT_MENTIONS(loadError([](json::Value &m) {
+                    m.find("model")->set("param_count", 5);
+                  }),
+                  "model.param_count: is 5; the parameters' value buffers hold "
+                  "16896 elements");
+  EXPECT_MENTIONS(loadError([](json::Value &m) {
+                    m.find("params")->asArray()[0].find("init")->set("dist",
+                                                                     "uniform");
+                  }),
+                  "is 'uniform'; valid: normal, zeros, ones");
+}
+
+TEST(Artifact, ParamFingerprintTracksShapes) {
+  std::string d1 = bigramBuilder().writeTemp("fp1");
+  auto a1 = Artifact::load(d1);
+  auto a2 = Artifact::load(d1);
+  ASSERT_TRUE(a1 && a2);
+  EXPECT_EQ(a1->paramFingerprint(), a2->paramFingerprint());
+  auto a3 = Artifact::load(attentionBuilder().writeTemp("fp2"));
+  ASSERT_TRUE(a3);
+  EXPECT_NE(a1->paramFingerprint(), a3->paramFingerprint());
+}
+
+} // namespace

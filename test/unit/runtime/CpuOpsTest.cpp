@@ -1,0 +1,377 @@
+//===- CpuOpsTest.cpp - Reference ops vs finite differences (double) ------===//
+//
+// Each backward op is checked against central differences of its forward op
+// on a random linear functional L = sum(w * y), in double. Forward ops with a
+// closed form are also checked against a direct evaluation.
+//
+//===----------------------------------------------------------------------===//
+
+#include "RuntimeTestUtil.h"
+
+#include "runtime/DropoutHash.h"
+#include "runtime/cpu/CpuOps.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+using namespace stc::rt;
+using namespace stc::rt::test;
+
+namespace {
+
+constexpr double kTol = 1e-7;
+
+TEST(CpuOps, LayerNormForwardMatchesDefinition) {
+  const int64_t M = 3, C = 7;
+  auto x = randomVec(M * C, 1, 2.0), g = randomVec(C, 2), b = randomVec(C, 3);
+  std::vector<double> y(M * C), mean(M), rstd(M);
+  cpu::layerNormFwd(x.data(), g.data(), b.data(), y.data(), mean.data(),
+                    rstd.data(), M, C, 1e-5);
+  for (int64_t m = 0; m < M; ++m) {
+    double mu = 0, var = 0;
+    for (int64_t c = 0; c < C; ++c)
+      mu += x[m * C + c] / C;
+    for (int64_t c = 0; c < C; ++c)
+      var += (x[m * C + c] - mu) * (x[m * C + c] - mu) / C;
+    EXPECT_NEAR(mean[m], mu, 1e-12);
+    EXPECT_NEAR(rstd[m], 1 / std::sqrt(var + 1e-5), 1e-9);
+    for (int64_t c = 0; c < C; ++c)
+      EXPECT_NEAR(y[m * C + c],
+                  (x[m * C + c] - mu) / std::sqrt(var + 1e-5) * g[c] + b[c],
+                  1e-9);
+  }
+}
+
+TEST(CpuOps, LayerNormGradients) {
+  const int64_t M = 3, C = 7;
+  auto x = randomVec(M * C, 11, 2.0), g = randomVec(C, 12),
+       b = randomVec(C, 13), w = randomVec(M * C, 14);
+  std::vector<double> y(M * C), mean(M), rstd(M);
+  auto loss = [&]() {
+    cpu::layerNormFwd(x.data(), g.data(), b.data(), y.data(), mean.data(),
+                      rstd.data(), M, C, 1e-5);
+    return dotv(w, y);
+  };
+  loss();
+  // Analytic gradients; dx starts at 1 to check accumulate adds.
+  std::vector<double> dx(M * C, 1.0), dg(C, 0.5), db(C, 0.25);
+  cpu::layerNormBwd(w.data(), x.data(), mean.data(), rstd.data(), g.data(),
+                    dx.data(), dg.data(), db.data(), M, C, true);
+  for (auto &v : dx)
+    v -= 1.0;
+  for (auto &v : dg)
+    v -= 0.5;
+  for (auto &v : db)
+    v -= 0.25;
+  EXPECT_LT(relError(dx, numericGrad(x, loss)), kTol);
+  EXPECT_LT(relError(dg, numericGrad(g, loss)), kTol);
+  EXPECT_LT(relError(db, numericGrad(b, loss)), kTol);
+  // accumulate=false overwrites dx.
+  std::vector<double> dx2(M * C, 123.0), dg2(C, 0.0), db2(C, 0.0);
+  cpu::layerNormBwd(w.data(), x.data(), mean.data(), rstd.data(), g.data(),
+                    dx2.data(), dg2.data(), db2.data(), M, C, false);
+  EXPECT_LT(relError(dx2, dx), 1e-12);
+}
+
+/// Reference op(A) op(B) by the definition.
+std::vector<double> naiveGemm(const std::vector<double> &A,
+                              const std::vector<double> &B, int64_t M,
+                              int64_t N, int64_t K, bool ta, bool tb) {
+  std::vector<double> C(M * N, 0.0);
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t k = 0; k < K; ++k)
+        C[m * N + n] += (ta ? A[k * M + m] : A[m * K + k]) *
+                        (tb ? B[n * K + k] : B[k * N + n]);
+  return C;
+}
+
+TEST(CpuOps, GemmAllTransposesWithBiasAlphaBeta) {
+  const int64_t M = 5, N = 4, K = 3;
+  for (bool ta : {false, true})
+    for (bool tb : {false, true}) {
+      auto A = randomVec(M * K, 21), B = randomVec(K * N, 22),
+           C0 = randomVec(M * N, 23), bias = randomVec(N, 24);
+      auto C = C0;
+      cpu::gemm(A.data(), B.data(), C.data(), bias.data(), M, N, K, ta, tb,
+                0.5, 2.0);
+      auto P = naiveGemm(A, B, M, N, K, ta, tb);
+      for (int64_t i = 0; i < M * N; ++i)
+        EXPECT_NEAR(C[i], 0.5 * P[i] + 2.0 * C0[i] + bias[i % N], 1e-12)
+            << "ta=" << ta << " tb=" << tb;
+      // float goes through the same path (sgemm).
+      auto Af = toFloat(A), Bf = toFloat(B);
+      std::vector<float> Cf(M * N, NAN); // beta 0 must ignore NaN garbage
+      cpu::gemm(Af.data(), Bf.data(), Cf.data(), static_cast<float *>(nullptr),
+                M, N, K, ta, tb, 1.0, 0.0);
+      for (int64_t i = 0; i < M * N; ++i)
+        EXPECT_NEAR(Cf[i], P[i], 1e-5);
+    }
+}
+
+TEST(CpuOps, GemmGradientsThroughTransposedGemms) {
+  // Y = X W (X: M x K, W: K x N). The backward a compiler emits:
+  //   dW = X^T dY  -> gemm(X, dY, trans_a)   with M'=K, N'=N, K'=M
+  //   dX = dY W^T  -> gemm(dY, W, trans_b)   with M'=M, N'=K, K'=N
+  const int64_t M = 4, N = 5, K = 3;
+  auto X = randomVec(M * K, 31), W = randomVec(K * N, 32),
+       w = randomVec(M * N, 33);
+  std::vector<double> Y(M * N);
+  auto loss = [&]() {
+    cpu::gemm(X.data(), W.data(), Y.data(), static_cast<double *>(nullptr), M,
+              N, K, false, false, 1.0, 0.0);
+    return dotv(w, Y);
+  };
+  std::vector<double> dW(K * N), dX(M * K);
+  cpu::gemm(X.data(), w.data(), dW.data(), static_cast<double *>(nullptr), K,
+            N, M, true, false, 1.0, 0.0);
+  cpu::gemm(w.data(), W.data(), dX.data(), static_cast<double *>(nullptr), M,
+            K, N, false, true, 1.0, 0.0);
+  EXPECT_LT(relError(dW, numericGrad(W, loss)), kTol);
+  EXPECT_LT(relError(dX, numericGrad(X, loss)), kTol);
+  // Y = X^T W^T stored transposed: check the (true, true) case too.
+  auto Xt = randomVec(K * M, 34), Wt = randomVec(N * K, 35);
+  auto lossT = [&]() {
+    cpu::gemm(Xt.data(), Wt.data(), Y.data(), static_cast<double *>(nullptr),
+              M, N, K, true, true, 1.0, 0.0);
+    return dotv(w, Y);
+  };
+  // dXt (K x M) = W^T... = (dY W^T)^T = W dY^T: gemm(Wt^T?) -- Wt is (N,K),
+  // so dXt = Wt^T dY^T = gemm(Wt, dY, trans_a, trans_b) with M'=K, N'=M, K'=N.
+  std::vector<double> dXt(K * M);
+  cpu::gemm(Wt.data(), w.data(), dXt.data(), static_cast<double *>(nullptr), K,
+            M, N, true, true, 1.0, 0.0);
+  EXPECT_LT(relError(dXt, numericGrad(Xt, lossT)), kTol);
+}
+
+TEST(CpuOps, BiasGradient) {
+  const int64_t M = 6, N = 4;
+  auto bias = randomVec(N, 41), w = randomVec(M * N, 42);
+  auto A = randomVec(M * 2, 43), B = randomVec(2 * N, 44);
+  std::vector<double> Y(M * N);
+  auto loss = [&]() {
+    cpu::gemm(A.data(), B.data(), Y.data(), bias.data(), M, N, 2, false, false,
+              1.0, 0.0);
+    return dotv(w, Y);
+  };
+  std::vector<double> db(N, 0.0);
+  cpu::biasGrad(w.data(), db.data(), M, N);
+  EXPECT_LT(relError(db, numericGrad(bias, loss)), kTol);
+}
+
+TEST(CpuOps, GeluValueAndGradient) {
+  const int64_t n = 40;
+  auto x = randomVec(n, 51, 4.0), w = randomVec(n, 52);
+  std::vector<double> y(n);
+  auto loss = [&]() {
+    cpu::geluFwd(x.data(), y.data(), n);
+    return dotv(w, y);
+  };
+  loss();
+  for (int64_t i = 0; i < n; ++i) {
+    double u = std::sqrt(2 / M_PI) * (x[i] + 0.044715 * std::pow(x[i], 3));
+    EXPECT_NEAR(y[i], 0.5 * x[i] * (1 + std::tanh(u)), 1e-12);
+  }
+  std::vector<double> dx(n, 0.0);
+  cpu::geluBwd(x.data(), w.data(), dx.data(), n, false);
+  EXPECT_LT(relError(dx, numericGrad(x, loss)), kTol);
+  // In place (y = x) is allowed for the elementwise ops.
+  loss(); // numericGrad left y from a perturbed x
+  auto inplace = x;
+  cpu::geluFwd(inplace.data(), inplace.data(), n);
+  EXPECT_EQ(inplace, y);
+}
+
+TEST(CpuOps, EmbeddingWithPositionComponents) {
+  const int64_t V = 5, D = 3, Tctx = 8, rows = 16;
+  const cpu::PosComponents comps = {{1, 8}, {4, 3}};
+  std::vector<int32_t> tokens(rows);
+  for (int64_t r = 0; r < rows; ++r)
+    tokens[r] = static_cast<int32_t>((r * 3 + 1) % V);
+  auto table = randomVec(V * D, 61), p0 = randomVec(8 * D, 62),
+       p1 = randomVec(3 * D, 63), w = randomVec(rows * D, 64);
+  std::vector<double> out(rows * D);
+  auto loss = [&]() {
+    Status s = cpu::embedFwd(tokens.data(), table.data(),
+                             {p0.data(), p1.data()}, comps, out.data(), rows,
+                             Tctx, D, V);
+    EXPECT_TRUE(s.isOk()) << s.message();
+    return dotv(w, out);
+  };
+  loss();
+  // The definition: t = r mod T; component p indexes (t / div) mod mod.
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t t = r % Tctx;
+    for (int64_t d = 0; d < D; ++d)
+      EXPECT_NEAR(out[r * D + d],
+                  table[tokens[r] * D + d] + p0[(t % 8) * D + d] +
+                      p1[((t / 4) % 3) * D + d],
+                  1e-12);
+  }
+  std::vector<double> dt(V * D, 0.0), dp0(8 * D, 0.0), dp1(3 * D, 0.0);
+  ASSERT_TRUE(cpu::embedBwd(tokens.data(), w.data(), dt.data(),
+                            {dp0.data(), dp1.data()}, comps, rows, Tctx, D, V)
+                  .isOk());
+  EXPECT_LT(relError(dt, numericGrad(table, loss)), kTol);
+  EXPECT_LT(relError(dp0, numericGrad(p0, loss)), kTol);
+  EXPECT_LT(relError(dp1, numericGrad(p1, loss)), kTol);
+
+  // Decode: one row at position t0 equals that row of the batched forward.
+  std::vector<double> one(D);
+  ASSERT_TRUE(cpu::embedFwd(tokens.data() + 13, table.data(),
+                            {p0.data(), p1.data()}, comps, one.data(), 1, Tctx,
+                            D, V, /*t0=*/13 % Tctx)
+                  .isOk());
+  for (int64_t d = 0; d < D; ++d)
+    EXPECT_DOUBLE_EQ(one[d], out[13 * D + d]);
+
+  // A token outside [0, V) is an error naming it, not a crash.
+  tokens[7] = 9;
+  Status s = cpu::embedFwd(tokens.data(), table.data(), {p0.data(), p1.data()},
+                           comps, out.data(), rows, Tctx, D, V);
+  ASSERT_FALSE(s.isOk());
+  EXPECT_NE(s.message().find("tokens[7] = 9 is outside [0, 5)"),
+            std::string::npos)
+      << s.message();
+}
+
+TEST(CpuOps, CrossEntropyValueAndGradient) {
+  const int64_t M = 4, V = 6;
+  auto logits = randomVec(M * V, 71, 3.0);
+  std::vector<int32_t> targets = {0, 5, 2, 2};
+  const double scale = 0.25;
+  std::vector<double> losses(M), dl(M * V);
+  auto loss = [&]() {
+    EXPECT_TRUE(cpu::xent(logits.data(), targets.data(), losses.data(),
+                          static_cast<double *>(nullptr), M, V, 1.0)
+                    .isOk());
+    double s = 0;
+    for (double l : losses)
+      s += l;
+    return s * scale;
+  };
+  loss();
+  for (int64_t m = 0; m < M; ++m) {
+    double z = 0;
+    for (int64_t j = 0; j < V; ++j)
+      z += std::exp(logits[m * V + j]);
+    double p = std::exp(logits[m * V + targets[m]]) / z;
+    EXPECT_NEAR(losses[m], -std::log2(p), 1e-12);
+  }
+  ASSERT_TRUE(cpu::xent(logits.data(), targets.data(), losses.data(),
+                        dl.data(), M, V, scale)
+                  .isOk());
+  EXPECT_LT(relError(dl, numericGrad(logits, loss)), kTol);
+  targets[1] = -1;
+  Status s = cpu::xent(logits.data(), targets.data(), losses.data(),
+                       dl.data(), M, V, scale);
+  EXPECT_NE(s.message().find("targets[1] = -1"), std::string::npos);
+}
+
+TEST(CpuOps, DropoutForwardBackwardConsistent) {
+  const int64_t n = 20000;
+  const double rate = 0.3;
+  auto x = randomVec(n, 81), w = randomVec(n, 82);
+  std::vector<double> y(n);
+  auto loss = [&]() {
+    cpu::dropoutFwd(x.data(), y.data(), n, rate, /*salt=*/7, /*seed=*/1234);
+    return dotv(w, y);
+  };
+  loss();
+  int64_t kept = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    bool keep = dropoutHash(1234, 7, static_cast<uint64_t>(i)) >=
+                dropoutThreshold(rate);
+    EXPECT_EQ(y[i], keep ? x[i] * (1.0 / (1.0 - rate)) : 0.0);
+    kept += keep;
+  }
+  // 1 - rate of the elements survive (binomial sd here is ~0.003).
+  EXPECT_NEAR(static_cast<double>(kept) / n, 1 - rate, 0.015);
+  std::vector<double> dx(n);
+  cpu::dropoutBwd(w.data(), dx.data(), n, rate, 7, 1234);
+  // Linear in x: the gradient is exact on any subset; check a slice by FD.
+  std::vector<double> xs(x.begin(), x.begin() + 200);
+  auto lossSlice = [&]() {
+    std::vector<double> ys(200);
+    cpu::dropoutFwd(xs.data(), ys.data(), 200, rate, 7, 1234);
+    return dotv(std::vector<double>(w.begin(), w.begin() + 200), ys);
+  };
+  std::vector<double> dxs(dx.begin(), dx.begin() + 200);
+  EXPECT_LT(relError(dxs, numericGrad(xs, lossSlice)), kTol);
+  // Another salt or seed gives another mask.
+  std::vector<double> y2(n), y3(n);
+  cpu::dropoutFwd(x.data(), y2.data(), n, rate, 8, 1234);
+  cpu::dropoutFwd(x.data(), y3.data(), n, rate, 7, 1235);
+  EXPECT_NE(y, y2);
+  EXPECT_NE(y, y3);
+  // rate 0 keeps everything unscaled.
+  cpu::dropoutFwd(x.data(), y2.data(), n, 0.0, 7, 1234);
+  EXPECT_EQ(y2, x);
+}
+
+TEST(CpuOps, DropoutHashIsPinned) {
+  // The hash is part of the artifact format (CUDA kernels must agree); these
+  // values pin it so an accidental change fails here.
+  EXPECT_EQ(dropoutMix32(0u), 0u);
+  EXPECT_EQ(dropoutMix32(1u), 0x514e28b7u);
+  uint32_t h0 = dropoutHash(0, 0, 0), h1 = dropoutHash(1, 0, 0),
+           h2 = dropoutHash(0, 1, 0), h3 = dropoutHash(0, 0, 1),
+           h4 = dropoutHash(0, 0, uint64_t(1) << 32);
+  EXPECT_NE(h0, h1);
+  EXPECT_NE(h0, h2);
+  EXPECT_NE(h0, h3);
+  EXPECT_NE(h0, h4);
+  EXPECT_EQ(dropoutThreshold(0.0), 0u);
+  EXPECT_EQ(dropoutThreshold(0.5), 0x80000000u);
+  EXPECT_EQ(dropoutThreshold(0.25), 0x40000000u);
+}
+
+TEST(CpuOps, SumOfSquares) {
+  std::vector<double> x = {1, -2, 3}, out = {10};
+  cpu::sumsq(x.data(), out.data(), 3, true);
+  EXPECT_DOUBLE_EQ(out[0], 24);
+  cpu::sumsq(x.data(), out.data(), 3, false);
+  EXPECT_DOUBLE_EQ(out[0], 14);
+}
+
+TEST(CpuOps, AdamWMatchesHandComputation) {
+  // Two steps on two elements, clip active on the second step.
+  std::vector<double> p = {1.0, -2.0}, m = {0, 0}, v = {0, 0};
+  cpu::AdamWConfig cfg;
+  cfg.beta1 = 0.9;
+  cfg.beta2 = 0.99;
+  cfg.eps = 1e-8;
+  cfg.weightDecay = 0.1;
+  cfg.clip = 1.0;
+  const double lr = 0.01;
+  double pe[2] = {1.0, -2.0}, me[2] = {0, 0}, ve[2] = {0, 0};
+  const std::vector<std::vector<double>> grads = {{0.3, 0.4}, {3.0, -4.0}};
+  for (int step = 1; step <= 2; ++step) {
+    const auto &g = grads[step - 1];
+    double gn = g[0] * g[0] + g[1] * g[1];
+    ASSERT_TRUE(
+        cpu::adamw(p.data(), g.data(), m.data(), v.data(), &gn, 2, cfg, lr,
+                   step)
+            .isOk());
+    double c = std::min(1.0, 1.0 / std::sqrt(gn)); // 1 then 1/5
+    for (int i = 0; i < 2; ++i) {
+      double gi = g[i] * c;
+      me[i] = 0.9 * me[i] + 0.1 * gi;
+      ve[i] = 0.99 * ve[i] + 0.01 * gi * gi;
+      double mh = me[i] / (1 - std::pow(0.9, step));
+      double vh = ve[i] / (1 - std::pow(0.99, step));
+      pe[i] = pe[i] - lr * 0.1 * pe[i] - lr * mh / (std::sqrt(vh) + 1e-8);
+      EXPECT_NEAR(p[i], pe[i], 1e-15) << "step " << step;
+      EXPECT_NEAR(m[i], me[i], 1e-15);
+      EXPECT_NEAR(v[i], ve[i], 1e-15);
+    }
+  }
+  double gn = 1;
+  std::vector<double> g = {0.1, 0.1};
+  Status s = cpu::adamw(p.data(), g.data(), m.data(), v.data(), &gn, 2, cfg,
+                        lr, 0);
+  EXPECT_NE(s.message().find("must be >= 1"), std::string::npos);
+}
+
+} // namespace
