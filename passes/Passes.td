@@ -41,6 +41,7 @@ def VerifyPatternsPass : Pass<"stc-verify-patterns", "::mlir::ModuleOp"> {
 //===----------------------------------------------------------------------===//
 
 def ExpandModelPass : Pass<"stc-expand-model", "::mlir::ModuleOp"> {
+  let dependentDialects = ["::mlir::func::FuncDialect", "::stc::st::StDialect"];
   let summary = "Expands an st.model into parameters and a forward function";
   let description = [{
     Turns the module's `st.model` into `st.parameter`s (with the paper's
@@ -58,6 +59,7 @@ def ExpandModelPass : Pass<"stc-expand-model", "::mlir::ModuleOp"> {
 }
 
 def AutodiffPass : Pass<"stc-autodiff", "::mlir::ModuleOp"> {
+  let dependentDialects = ["::mlir::func::FuncDialect", "::stc::st::StDialect"];
   let summary = "Builds the train, eval and sample steps from @forward";
   let description = [{
     From `@forward`: `@train_step` (forward, loss, the backward of every op in
@@ -99,6 +101,7 @@ def TileAttentionPass : Pass<"stc-tile-attention", "::mlir::ModuleOp"> {
 }
 
 def LowerToKernelsPass : Pass<"stc-lower-to-kernels", "::mlir::ModuleOp"> {
+  let dependentDialects = ["::stc::stk::StkDialect"];
   let summary = "Lowers the step functions to the stk kernel program";
   let description = [{
     Every tensor of `@train_step`, `@eval_step` and `@sample_step` becomes an

@@ -26,13 +26,27 @@ namespace stc::rt {
 //===----------------------------------------------------------------------===//
 
 namespace {
-const char *const kOpNames[kNumOpKinds] = {
-    "zero",           "embed_fwd",      "embed_bwd",     "layer_norm_fwd",
-    "layer_norm_bwd", "gemm",           "bias_grad",     "gelu_fwd",
-    "gelu_bwd",       "add",            "accumulate",    "dropout_fwd",
-    "dropout_bwd",    "attention_fwd",  "attention_bwd", "xent_fwd",
-    "xent_fwd_bwd",   "sumsq",          "adamw",         "kv_store",
-    "attention_decode"};
+const char *const kOpNames[kNumOpKinds] = {"zero",
+                                           "embed_fwd",
+                                           "embed_bwd",
+                                           "layer_norm_fwd",
+                                           "layer_norm_bwd",
+                                           "gemm",
+                                           "bias_grad",
+                                           "gelu_fwd",
+                                           "gelu_bwd",
+                                           "add",
+                                           "accumulate",
+                                           "dropout_fwd",
+                                           "dropout_bwd",
+                                           "attention_fwd",
+                                           "attention_bwd",
+                                           "xent_fwd",
+                                           "xent_fwd_bwd",
+                                           "sumsq",
+                                           "adamw",
+                                           "kv_store",
+                                           "attention_decode"};
 const char *const kEntryNames[kNumEntryKinds] = {"train_step", "eval_step",
                                                  "sample_step"};
 
@@ -374,8 +388,9 @@ Status fail(const std::string &where, const std::string &what,
 Status checkKeys(const json::Value &obj, const std::string &where,
                  std::initializer_list<const char *> allowed) {
   if (!obj.isObject())
-    return fail(where, std::string("must be an object, got ") +
-                           json::kindName(obj.kind()),
+    return fail(where,
+                std::string("must be an object, got ") +
+                    json::kindName(obj.kind()),
                 &obj);
   for (const auto &kv : obj.asObject()) {
     bool ok = false;
@@ -386,8 +401,8 @@ Status checkKeys(const json::Value &obj, const std::string &where,
       std::string list;
       for (const char *a : allowed)
         list += (list.empty() ? "" : ", ") + std::string(a);
-      return fail(where, "unknown key " + quoted(kv.first) + " (valid: " +
-                             list + ")",
+      return fail(where,
+                  "unknown key " + quoted(kv.first) + " (valid: " + list + ")",
                   &kv.second);
     }
   }
@@ -402,8 +417,7 @@ Status getMember(const json::Value &obj, const char *key,
                  const std::string &where, const json::Value *&out) {
   out = obj.find(key);
   if (!out)
-    return fail(where, std::string("missing required key '") + key + "'",
-                &obj);
+    return fail(where, std::string("missing required key '") + key + "'", &obj);
   return Status::ok();
 }
 
@@ -416,8 +430,9 @@ Status getInt(const json::Value &obj, const char *key, const std::string &where,
     return fail(w, "must be an integer, got " + show(*v), v);
   out = v->asInt();
   if (out < min || out > max)
-    return fail(w, "is " + std::to_string(out) + "; valid: " +
-                       std::to_string(min) + " .. " + std::to_string(max),
+    return fail(w,
+                "is " + std::to_string(out) + "; valid: " +
+                    std::to_string(min) + " .. " + std::to_string(max),
                 v);
   return Status::ok();
 }
@@ -441,8 +456,7 @@ Status getBool(const json::Value &obj, const char *key,
   const json::Value *v;
   STC_RETURN_IF_ERROR(getMember(obj, key, where, v));
   if (!v->isBool())
-    return fail(where + "." + key, "must be true or false, got " + show(*v),
-                v);
+    return fail(where + "." + key, "must be true or false, got " + show(*v), v);
   out = v->asBool();
   return Status::ok();
 }
@@ -462,8 +476,9 @@ Status getIntArray(const json::Value &obj, const char *key,
     if (!e.isInt())
       return fail(we, "must be an integer, got " + show(e), &e);
     if (e.asInt() < min || e.asInt() > max)
-      return fail(we, "is " + std::to_string(e.asInt()) + "; valid: " +
-                          std::to_string(min) + " .. " + std::to_string(max),
+      return fail(we,
+                  "is " + std::to_string(e.asInt()) + "; valid: " +
+                      std::to_string(min) + " .. " + std::to_string(max),
                   &e);
     out.push_back(e.asInt());
   }
@@ -553,8 +568,8 @@ public:
     }
     for (const auto &e : v->asArray()) {
       if (!e.isString()) {
-        setError(key, "must be a list of layout names (strings), got " +
-                          show(*v),
+        setError(key,
+                 "must be a list of layout names (strings), got " + show(*v),
                  v);
         return;
       }
@@ -571,8 +586,9 @@ public:
         std::string list;
         for (const auto &u : used_)
           list += (list.empty() ? "" : ", ") + u;
-        return fail(where_, "unknown attribute " + quoted(kv.first) +
-                                " (valid: " + list + ")",
+        return fail(where_,
+                    "unknown attribute " + quoted(kv.first) +
+                        " (valid: " + list + ")",
                     &kv.second);
       }
     return Status::ok();
@@ -637,7 +653,8 @@ private:
     std::string format;
     STC_RETURN_IF_ERROR(getString(root_, "format", "manifest", format));
     if (format != "stc-artifact")
-      return fail("format", "is " + quoted(format) + "; expected 'stc-artifact'",
+      return fail("format",
+                  "is " + quoted(format) + "; expected 'stc-artifact'",
                   member(root_, "format"));
     const json::Value *ver;
     STC_RETURN_IF_ERROR(getMember(root_, "version", "manifest", ver));
@@ -705,8 +722,8 @@ private:
       STC_RETURN_IF_ERROR(getString(b, "dtype", where, dt));
       auto d = parseDType(dt);
       if (!d)
-        return fail(where + ".dtype", "is " + quoted(dt) +
-                                          "; valid: f32, bf16, i32",
+        return fail(where + ".dtype",
+                    "is " + quoted(dt) + "; valid: f32, bf16, i32",
                     member(b, "dtype"));
       buf.dtype = *d;
       STC_RETURN_IF_ERROR(
@@ -723,8 +740,8 @@ private:
       if (buf.bytes != want)
         return fail(where + ".bytes",
                     "is " + std::to_string(buf.bytes) +
-                        "; product(shape) x size(" + dt + ") = " +
-                        std::to_string(want),
+                        "; product(shape) x size(" + dt +
+                        ") = " + std::to_string(want),
                     member(b, "bytes"));
       if (buf.offset % kBufferAlignment != 0)
         return fail(where + ".offset",
@@ -760,14 +777,13 @@ private:
         if (x.persistent || y.persistent) {
           const Buffer &p = x.persistent ? x : y;
           const Buffer &o = x.persistent ? y : x;
-          return fail("buffers",
-                      "persistent buffer " + quoted(p.name) + " [" +
-                          std::to_string(p.offset) + ", " +
-                          std::to_string(p.offset + p.bytes) +
-                          ") overlaps buffer " + quoted(o.name) + " [" +
-                          std::to_string(o.offset) + ", " +
-                          std::to_string(o.offset + o.bytes) +
-                          "); persistent buffers never share bytes");
+          return fail("buffers", "persistent buffer " + quoted(p.name) + " [" +
+                                     std::to_string(p.offset) + ", " +
+                                     std::to_string(p.offset + p.bytes) +
+                                     ") overlaps buffer " + quoted(o.name) +
+                                     " [" + std::to_string(o.offset) + ", " +
+                                     std::to_string(o.offset + o.bytes) +
+                                     "); persistent buffers never share bytes");
         }
       }
     }
@@ -779,12 +795,13 @@ private:
     a_.scalars = it->second;
     const Buffer &s = a_.buffers[a_.scalars];
     if (!s.persistent || s.bytes != kScalarSlots * 4 || s.dtype == DType::BF16)
-      return fail(bufferWhere(a_.scalars),
-                  "must be persistent with 16 elements of dtype f32 or i32 (64 "
-                  "bytes); got " +
-                      std::string(s.persistent ? "persistent" : "not persistent") +
-                      ", " + dtypeName(s.dtype) + ", " +
-                      std::to_string(s.bytes) + " bytes");
+      return fail(
+          bufferWhere(a_.scalars),
+          "must be persistent with 16 elements of dtype f32 or i32 (64 "
+          "bytes); got " +
+              std::string(s.persistent ? "persistent" : "not persistent") +
+              ", " + dtypeName(s.dtype) + ", " + std::to_string(s.bytes) +
+              " bytes");
     return Status::ok();
   }
 
@@ -813,9 +830,9 @@ private:
     for (size_t i = 0; i < ps->size(); ++i) {
       const json::Value &pj = ps->asArray()[i];
       std::string where = "params[" + std::to_string(i) + "]";
-      STC_RETURN_IF_ERROR(checkKeys(pj, where,
-                                    {"name", "buffer", "grad", "adam_m",
-                                     "adam_v", "init", "decay"}));
+      STC_RETURN_IF_ERROR(checkKeys(
+          pj, where,
+          {"name", "buffer", "grad", "adam_m", "adam_v", "init", "decay"}));
       Param p;
       STC_RETURN_IF_ERROR(getString(pj, "name", where, p.name));
       where += " " + quoted(p.name);
@@ -840,26 +857,29 @@ private:
         const Buffer &b = a_.buffers[r.buf];
         std::string w = where + "." + r.key;
         if (b.elements() != value.elements())
-          return fail(w, "buffer " + quoted(b.name) + " has " +
-                             std::to_string(b.elements()) +
-                             " elements; the value buffer " +
-                             quoted(value.name) + " has " +
-                             std::to_string(value.elements()),
+          return fail(w,
+                      "buffer " + quoted(b.name) + " has " +
+                          std::to_string(b.elements()) +
+                          " elements; the value buffer " + quoted(value.name) +
+                          " has " + std::to_string(value.elements()),
                       member(pj, r.key));
         if (b.dtype == DType::I32 || (r.f32Only && b.dtype != DType::F32))
-          return fail(w, "buffer " + quoted(b.name) + " has dtype " +
-                             dtypeName(b.dtype) + "; valid: " +
-                             (r.f32Only ? "f32" : "f32, bf16"),
+          return fail(w,
+                      "buffer " + quoted(b.name) + " has dtype " +
+                          dtypeName(b.dtype) +
+                          "; valid: " + (r.f32Only ? "f32" : "f32, bf16"),
                       member(pj, r.key));
         if (r.persistent && !b.persistent)
-          return fail(w, "buffer " + quoted(b.name) +
-                             " must be persistent (it survives across steps)",
+          return fail(w,
+                      "buffer " + quoted(b.name) +
+                          " must be persistent (it survives across steps)",
                       member(pj, r.key));
         std::string use = where + "." + r.key;
         auto [it, fresh] = owner.emplace(r.buf, use);
         if (!fresh)
-          return fail(w, "buffer " + quoted(b.name) + " is already used as " +
-                             it->second,
+          return fail(w,
+                      "buffer " + quoted(b.name) + " is already used as " +
+                          it->second,
                       member(pj, r.key));
       }
       const json::Value *init;
@@ -874,9 +894,8 @@ private:
         STC_RETURN_IF_ERROR(getMember(*init, "std", wi, sd));
         if (!sd->isNumber() || !std::isfinite(sd->asNumber()) ||
             sd->asNumber() < 0)
-          return fail(wi + ".std", "is " + show(*sd) +
-                                       "; valid: a finite number >= 0",
-                      sd);
+          return fail(wi + ".std",
+                      "is " + show(*sd) + "; valid: a finite number >= 0", sd);
         p.init.std = sd->asNumber();
       } else if (dist == "zeros" || dist == "ones") {
         p.init.dist =
@@ -910,10 +929,10 @@ private:
     for (size_t i = 0; i < ls->size(); ++i) {
       const json::Value &lj = ls->asArray()[i];
       std::string where = "layouts[" + std::to_string(i) + "]";
-      STC_RETURN_IF_ERROR(checkKeys(lj, where,
-                                    {"name", "pattern", "n", "block",
-                                     "row_ptr", "col_idx", "classes",
-                                     "col_ptr", "row_idx", "col_classes"}));
+      STC_RETURN_IF_ERROR(
+          checkKeys(lj, where,
+                    {"name", "pattern", "n", "block", "row_ptr", "col_idx",
+                     "classes", "col_ptr", "row_idx", "col_classes"}));
       Layout l;
       STC_RETURN_IF_ERROR(getString(lj, "name", where, l.name));
       where += " " + quoted(l.name);
@@ -935,7 +954,8 @@ private:
                     "is " + std::to_string(n) +
                         "; layouts of predicate patterns are rebuilt by "
                         "evaluating every element, which this runtime limits "
-                        "to n <= " + std::to_string(kMaxPredicateLayoutN),
+                        "to n <= " +
+                        std::to_string(kMaxPredicateLayoutN),
                     member(lj, "n"));
       // Rebuilding costs up to one entry per lower-triangle block (and one
       // predicate evaluation per element): bound it before doing it.
@@ -970,24 +990,24 @@ private:
 
       // The layout must be exactly what the pattern means: kernels skip
       // blocks not listed and mask only blocks listed as partial.
-      pattern::BlockLayout want = pattern::buildBlockLayout(l.pattern, n, block);
-      std::string what = "does not match its pattern " +
-                         quoted(l.patternText) + " rebuilt with n=" +
-                         std::to_string(n) + ", block=" +
-                         std::to_string(block) + ": ";
+      pattern::BlockLayout want =
+          pattern::buildBlockLayout(l.pattern, n, block);
+      std::string what = "does not match its pattern " + quoted(l.patternText) +
+                         " rebuilt with n=" + std::to_string(n) +
+                         ", block=" + std::to_string(block) + ": ";
       auto cmp = [&](const char *key, const std::vector<int64_t> &got,
                      const std::vector<int64_t> &exp) -> Status {
         if (got.size() != exp.size())
-          return fail(where, what + key + " has " +
-                                 std::to_string(got.size()) +
-                                 " entries, expected " +
-                                 std::to_string(exp.size()),
+          return fail(where,
+                      what + key + " has " + std::to_string(got.size()) +
+                          " entries, expected " + std::to_string(exp.size()),
                       member(lj, key));
         for (size_t j = 0; j < got.size(); ++j)
           if (got[j] != exp[j])
-            return fail(where, what + key + "[" + std::to_string(j) + "] is " +
-                                   std::to_string(got[j]) + ", expected " +
-                                   std::to_string(exp[j]),
+            return fail(where,
+                        what + key + "[" + std::to_string(j) + "] is " +
+                            std::to_string(got[j]) + ", expected " +
+                            std::to_string(exp[j]),
                         member(lj, key));
         return Status::ok();
       };
@@ -1069,9 +1089,8 @@ private:
                       member(kj, "bytes"));
         if (*got != k.fnv1a64)
           return fail(where + ".fnv1a64",
-                      "is " + hash + " but " + quoted(k.path) +
-                          " hashes to " + hex64(*got) +
-                          " (the source was changed or damaged)",
+                      "is " + hash + " but " + quoted(k.path) + " hashes to " +
+                          hex64(*got) + " (the source was changed or damaged)",
                       member(kj, "fnv1a64"));
       }
       kernelIndex_[k.name] = static_cast<int>(a_.kernels.size());
@@ -1088,8 +1107,9 @@ private:
     STC_RETURN_IF_ERROR(
         checkKeys(*es, "entries", {"train_step", "eval_step", "sample_step"}));
     if (es->size() == 0)
-      return fail("entries", "must hold at least one of train_step, "
-                             "eval_step, sample_step",
+      return fail("entries",
+                  "must hold at least one of train_step, "
+                  "eval_step, sample_step",
                   es);
     for (int e = 0; e < kNumEntryKinds; ++e) {
       const json::Value *ej = es->find(kEntryNames[e]);
@@ -1115,9 +1135,9 @@ private:
     STC_RETURN_IF_ERROR(getMember(entry, key, where, m));
     std::string w = where + "." + key;
     if (!m->isObject())
-      return fail(w, "must be an object mapping roles to buffer names, got " +
-                         show(*m),
-                  m);
+      return fail(
+          w, "must be an object mapping roles to buffer names, got " + show(*m),
+          m);
     std::string valid;
     for (const auto &s : specs)
       valid += (valid.empty() ? "" : ", ") + std::string(s.role);
@@ -1126,9 +1146,9 @@ private:
       for (const auto &s : specs)
         known |= kv.first == s.role;
       if (!known)
-        return fail(w, "unknown role " + quoted(kv.first) + " (valid: " +
-                           valid + ")",
-                    &kv.second);
+        return fail(
+            w, "unknown role " + quoted(kv.first) + " (valid: " + valid + ")",
+            &kv.second);
     }
     for (const auto &s : specs) {
       int idx;
@@ -1158,20 +1178,18 @@ private:
       STC_RETURN_IF_ERROR(checkRoles(ej, "inputs", where,
                                      {{"token", DType::I32, 1, "[1]"}},
                                      entry.inputs));
-      STC_RETURN_IF_ERROR(
-          checkRoles(ej, "outputs", where,
-                     {{"logits", DType::F32, m.vocab, "[vocab]"}},
-                     entry.outputs));
-    } else {
       STC_RETURN_IF_ERROR(checkRoles(
-          ej, "inputs", where,
-          {{"tokens", DType::I32, bt, "[batch, context]"},
-           {"targets", DType::I32, bt, "[batch, context]"}},
-          entry.inputs));
+          ej, "outputs", where, {{"logits", DType::F32, m.vocab, "[vocab]"}},
+          entry.outputs));
+    } else {
       STC_RETURN_IF_ERROR(
-          checkRoles(ej, "outputs", where,
-                     {{"losses", DType::F32, bt, "[batch * context]"}},
-                     entry.outputs));
+          checkRoles(ej, "inputs", where,
+                     {{"tokens", DType::I32, bt, "[batch, context]"},
+                      {"targets", DType::I32, bt, "[batch, context]"}},
+                     entry.inputs));
+      STC_RETURN_IF_ERROR(checkRoles(
+          ej, "outputs", where,
+          {{"losses", DType::F32, bt, "[batch * context]"}}, entry.outputs));
     }
     const json::Value *ops;
     STC_RETURN_IF_ERROR(getMember(ej, "ops", where, ops));
@@ -1238,8 +1256,9 @@ private:
     case OpKind::DropoutFwd:
     case OpKind::DropoutBwd: {
       r.integer("count", a.count);
-      r.number("rate", a.rate, [](double x) { return x >= 0 && x < 1; },
-               "0 <= rate < 1");
+      r.number(
+          "rate", a.rate, [](double x) { return x >= 0 && x < 1; },
+          "0 <= rate < 1");
       int64_t salt = 0;
       r.integer("salt", salt, 0, 0xffffffffll);
       a.salt = static_cast<uint32_t>(salt);
@@ -1277,10 +1296,12 @@ private:
       r.number("beta1", a.beta1, unit, "0 <= beta1 < 1");
       r.number("beta2", a.beta2, unit, "0 <= beta2 < 1");
       r.number("eps", a.eps, positive, "a number > 0");
-      r.number("weight_decay", a.weightDecay,
-               [](double x) { return x >= 0; }, "a number >= 0");
-      r.number("clip", a.clip, [](double x) { return x >= 0; },
-               "a number >= 0 (0: no clipping)");
+      r.number(
+          "weight_decay", a.weightDecay, [](double x) { return x >= 0; },
+          "a number >= 0");
+      r.number(
+          "clip", a.clip, [](double x) { return x >= 0; },
+          "a number >= 0 (0: no clipping)");
       break;
     }
     case OpKind::KvStore:
@@ -1307,23 +1328,23 @@ private:
         const Layout &l = a_.layouts[it->second];
         if (l.blocks.n != a.T)
           return fail(where + ": attrs.layouts",
-                      "layout " + quoted(ln) + " has n=" +
-                          std::to_string(l.blocks.n) + " but the op has T=" +
-                          std::to_string(a.T) + " (they must be equal)",
+                      "layout " + quoted(ln) +
+                          " has n=" + std::to_string(l.blocks.n) +
+                          " but the op has T=" + std::to_string(a.T) +
+                          " (they must be equal)",
                       attrs.find("layouts"));
         a.layouts.push_back(it->second);
       }
       if (prod({static_cast<int64_t>(a.layouts.size()), a.headsPerLayout}) !=
           a.H)
-        return fail(where + ": attrs",
-                    "H is " + std::to_string(a.H) + " but layouts (" +
-                        std::to_string(a.layouts.size()) +
-                        ") x heads_per_layout (" +
-                        std::to_string(a.headsPerLayout) + ") = " +
-                        std::to_string(prod(
-                            {static_cast<int64_t>(a.layouts.size()),
-                             a.headsPerLayout})),
-                    &attrs);
+        return fail(
+            where + ": attrs",
+            "H is " + std::to_string(a.H) + " but layouts (" +
+                std::to_string(a.layouts.size()) + ") x heads_per_layout (" +
+                std::to_string(a.headsPerLayout) + ") = " +
+                std::to_string(prod({static_cast<int64_t>(a.layouts.size()),
+                                     a.headsPerLayout})),
+            &attrs);
     }
     return Status::ok();
   }
@@ -1337,8 +1358,9 @@ private:
     STC_RETURN_IF_ERROR(getString(oj, "op", where, name));
     auto kind = parseOpKind(name);
     if (!kind)
-      return fail(where + ".op", "unknown op kind " + quoted(name) +
-                                     " (valid: " + allOpNames() + ")",
+      return fail(where + ".op",
+                  "unknown op kind " + quoted(name) +
+                      " (valid: " + allOpNames() + ")",
                   member(oj, "op"));
     op.kind = *kind;
     where += " (" + name + ")";
@@ -1356,9 +1378,8 @@ private:
     const json::Value *args;
     STC_RETURN_IF_ERROR(getMember(oj, "args", where, args));
     if (!args->isArray())
-      return fail(where + ": args", "must be an array of buffer names, got " +
-                                        show(*args),
-                  args);
+      return fail(where + ": args",
+                  "must be an array of buffer names, got " + show(*args), args);
     if (args->size() != specs.size()) {
       std::string list;
       for (const auto &s : specs)
@@ -1399,16 +1420,17 @@ private:
         break;
       }
       if (!typeOk)
-        return fail(wa, "buffer " + quoted(b.name) + " has dtype " +
-                            dtypeName(b.dtype) + "; expected " + valid,
+        return fail(wa,
+                    "buffer " + quoted(b.name) + " has dtype " +
+                        dtypeName(b.dtype) + "; expected " + valid,
                     &aj);
       if (b.elements() != s.elements)
-        return fail(wa, "buffer " + quoted(b.name) + " has " +
-                            std::to_string(b.elements()) +
-                            " elements; expected " + s.formula + " = " +
-                            (s.elements == INT64_MAX
-                                 ? std::string("(overflow)")
-                                 : std::to_string(s.elements)),
+        return fail(wa,
+                    "buffer " + quoted(b.name) + " has " +
+                        std::to_string(b.elements()) + " elements; expected " +
+                        s.formula + " = " +
+                        (s.elements == INT64_MAX ? std::string("(overflow)")
+                                                 : std::to_string(s.elements)),
                     &aj);
       op.args.push_back(it->second);
     }
@@ -1593,8 +1615,8 @@ private:
         return std::string("the entry's start (inputs)");
       if (i >= numOps)
         return std::string("the entry's end (outputs)");
-      return "op " + std::to_string(i) + " (" +
-             opKindName(entry.ops[i].kind) + ")";
+      return "op " + std::to_string(i) + " (" + opKindName(entry.ops[i].kind) +
+             ")";
     };
     for (size_t i = 0; i < bufs.size(); ++i) {
       const Buffer &x = a_.buffers[bufs[i]];

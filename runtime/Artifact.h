@@ -167,10 +167,10 @@ enum class ArgType : uint8_t {
 };
 
 struct ArgSpec {
-  std::string name;      ///< as in the doc's args column: "x", "gamma", ...
+  std::string name; ///< as in the doc's args column: "x", "gamma", ...
   ArgType type = ArgType::Float;
-  int64_t elements = 0;  ///< required element count
-  std::string formula;   ///< how elements follows from attrs ("M*C")
+  int64_t elements = 0; ///< required element count
+  std::string formula;  ///< how elements follows from attrs ("M*C")
   ArgRole role = ArgRole::In;
 };
 
@@ -236,9 +236,7 @@ struct Artifact {
 
   /// Buffer index by name, or -1.
   int findBuffer(std::string_view name) const;
-  const Entry &entry(EntryKind k) const {
-    return entries[static_cast<int>(k)];
-  }
+  const Entry &entry(EntryKind k) const { return entries[static_cast<int>(k)]; }
 
   /// FNV-1a 64 over the parameter table's names, dtypes and shapes (see the
   /// doc's Checkpoints section): what a checkpoint must match.

@@ -105,8 +105,8 @@ Status saveCheckpoint(const Executor &exec, const std::string &path,
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     std::remove(tmp.c_str());
-    return Status::error("saving checkpoint: cannot rename '" + tmp +
-                         "' to '" + path + "'");
+    return Status::error("saving checkpoint: cannot rename '" + tmp + "' to '" +
+                         path + "'");
   }
   return Status::ok();
 }
@@ -125,8 +125,9 @@ Expected<int64_t> loadCheckpoint(Executor &exec, const std::string &path) {
   const size_t header = sizeof(kMagic) + 4 + 4 + 8 + 8;
   if (data.size() < header + 8 ||
       std::memcmp(data.data(), kMagic, sizeof(kMagic)) != 0)
-    return Status::error(ctx + ": not an stc checkpoint (bad magic or too "
-                               "short: " +
+    return Status::error(ctx +
+                         ": not an stc checkpoint (bad magic or too "
+                         "short: " +
                          std::to_string(data.size()) + " bytes)");
   // Integrity first: a flipped bit anywhere is reported as damage, not as
   // whatever field it happened to hit.
@@ -172,8 +173,7 @@ Expected<int64_t> loadCheckpoint(Executor &exec, const std::string &path) {
     uint32_t len, dtype;
     uint64_t bytes;
     size_t nameAt, dataAt;
-    if (!r.u32(len) || !r.bytes(len, nameAt) || !r.u32(dtype) ||
-        !r.u64(bytes))
+    if (!r.u32(len) || !r.bytes(len, nameAt) || !r.u32(dtype) || !r.u64(bytes))
       return Status::error(ctx + ": record " + std::to_string(i) +
                            " is truncated");
     std::string name = data.substr(nameAt, len);
@@ -185,11 +185,11 @@ Expected<int64_t> loadCheckpoint(Executor &exec, const std::string &path) {
     const Buffer &b = a.buffers[bi];
     if (dtype != static_cast<uint32_t>(b.dtype) ||
         bytes != static_cast<uint64_t>(b.bytes))
-      return Status::error(
-          ctx + ": buffer '" + name + "' has " + std::to_string(bytes) +
-          " bytes of dtype code " + std::to_string(dtype) +
-          "; the artifact's has " + std::to_string(b.bytes) + " bytes of " +
-          dtypeName(b.dtype));
+      return Status::error(ctx + ": buffer '" + name + "' has " +
+                           std::to_string(bytes) + " bytes of dtype code " +
+                           std::to_string(dtype) + "; the artifact's has " +
+                           std::to_string(b.bytes) + " bytes of " +
+                           dtypeName(b.dtype));
     if (!r.bytes(static_cast<size_t>(bytes), dataAt))
       return Status::error(ctx + ": buffer '" + name + "' is truncated");
     if (seen[bi])
@@ -207,8 +207,8 @@ Expected<int64_t> loadCheckpoint(Executor &exec, const std::string &path) {
 
   for (const Record &rec : records) {
     const Buffer &b = a.buffers[rec.buffer];
-    STC_RETURN_IF_ERROR(exec.upload(b.name, data.data() + rec.at, b.bytes)
-                            .withContext(ctx));
+    STC_RETURN_IF_ERROR(
+        exec.upload(b.name, data.data() + rec.at, b.bytes).withContext(ctx));
   }
   return static_cast<int64_t>(step);
 }

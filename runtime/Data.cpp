@@ -6,8 +6,7 @@
 
 namespace stc::rt {
 
-Expected<ByteDataset> ByteDataset::fromBytes(std::string bytes,
-                                             int64_t context,
+Expected<ByteDataset> ByteDataset::fromBytes(std::string bytes, int64_t context,
                                              std::string name) {
   if (context < 1)
     return Status::error("dataset '" + name + "': context is " +

@@ -42,13 +42,14 @@ STC_HOST_DEVICE dropout_u32 dropoutBase(dropout_u32 seed, dropout_u32 salt) {
 }
 
 /// Per-element part: index split into its low and high 32 bits.
-STC_HOST_DEVICE dropout_u32 dropoutHashFromBase(dropout_u32 base, dropout_u64 index) {
+STC_HOST_DEVICE dropout_u32 dropoutHashFromBase(dropout_u32 base,
+                                                dropout_u64 index) {
   dropout_u32 h = dropoutMix32(base ^ static_cast<dropout_u32>(index));
   return dropoutMix32(h ^ static_cast<dropout_u32>(index >> 32));
 }
 
 STC_HOST_DEVICE dropout_u32 dropoutHash(dropout_u32 seed, dropout_u32 salt,
-                                     dropout_u64 index) {
+                                        dropout_u64 index) {
   return dropoutHashFromBase(dropoutBase(seed, salt), index);
 }
 

@@ -53,11 +53,10 @@ Expected<const Buffer *> Executor::lookup(std::string_view bufName,
                          "' in the artifact");
   const Buffer &b = artifact_->buffers[i];
   if (bytes != static_cast<size_t>(b.bytes))
-    return Status::error("buffer '" + b.name + "' holds " +
-                         std::to_string(b.bytes) + " bytes (" +
-                         std::to_string(b.elements()) + " x " +
-                         dtypeName(b.dtype) + "); got " +
-                         std::to_string(bytes) + " bytes");
+    return Status::error(
+        "buffer '" + b.name + "' holds " + std::to_string(b.bytes) +
+        " bytes (" + std::to_string(b.elements()) + " x " + dtypeName(b.dtype) +
+        "); got " + std::to_string(bytes) + " bytes");
   return &b;
 }
 
@@ -161,16 +160,15 @@ Status Executor::runOps(EntryKind kind, size_t begin, size_t end) {
         have += (have.empty() ? "" : ", ") +
                 std::string(entryKindName(static_cast<EntryKind>(i)));
     return Status::error(std::string("the artifact has no ") +
-                         entryKindName(kind) + " entry (it has: " + have +
-                         ")");
+                         entryKindName(kind) + " entry (it has: " + have + ")");
   }
   if (end == static_cast<size_t>(-1))
     end = e.ops.size();
   if (begin > end || end > e.ops.size())
     return Status::error(std::string(entryKindName(kind)) + ": op range [" +
                          std::to_string(begin) + ", " + std::to_string(end) +
-                         ") is not within its " +
-                         std::to_string(e.ops.size()) + " ops");
+                         ") is not within its " + std::to_string(e.ops.size()) +
+                         " ops");
   return runImpl(kind, e, begin, end);
 }
 

@@ -63,9 +63,11 @@ public:
 
   /// Float helpers: convert to/from bf16 for bf16 buffers; f32 buffers copy.
   /// `values.size()` must equal the buffer's element count.
-  Status uploadFloats(std::string_view buffer, const std::vector<float> &values);
+  Status uploadFloats(std::string_view buffer,
+                      const std::vector<float> &values);
   Expected<std::vector<float>> downloadFloats(std::string_view buffer) const;
-  Status uploadInts(std::string_view buffer, const std::vector<int32_t> &values);
+  Status uploadInts(std::string_view buffer,
+                    const std::vector<int32_t> &values);
 
   /// Writes the `scalars` buffer.
   Status writeScalars(const Scalars &s);

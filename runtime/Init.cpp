@@ -38,9 +38,8 @@ Status initParams(Executor &exec, uint64_t seed) {
   const Artifact &a = exec.artifact();
   for (const Param &p : a.params) {
     const Buffer &b = a.buffers[p.buffer];
-    STC_RETURN_IF_ERROR(
-        exec.uploadFloats(b.name, initialValues(p.init, b.elements(), seed,
-                                                p.name)));
+    STC_RETURN_IF_ERROR(exec.uploadFloats(
+        b.name, initialValues(p.init, b.elements(), seed, p.name)));
     std::vector<float> zeros(static_cast<size_t>(b.elements()), 0.0f);
     STC_RETURN_IF_ERROR(exec.uploadFloats(a.buffers[p.adamM].name, zeros));
     STC_RETURN_IF_ERROR(exec.uploadFloats(a.buffers[p.adamV].name, zeros));

@@ -14,9 +14,9 @@ namespace stc::rt {
 namespace {
 
 /// Stream ids for deriveSeed: data windows and dropout never share a stream.
-constexpr uint64_t kDataStream = 0x64617461; // "data"
+constexpr uint64_t kDataStream = 0x64617461;    // "data"
 constexpr uint64_t kDropoutStream = 0x64726f70; // "drop"
-constexpr uint64_t kSampleStream = 0x73616d70; // "samp"
+constexpr uint64_t kSampleStream = 0x73616d70;  // "samp"
 
 using Clock = std::chrono::steady_clock;
 
@@ -89,7 +89,8 @@ Expected<TrainResult> train(Executor &exec, const ByteDataset &data,
                          "' was opened with context " +
                          std::to_string(data.context()) +
                          " but the model's context is " + std::to_string(T));
-  const std::string &tokensBuf = roleBuffer(a, EntryKind::Train, true, "tokens");
+  const std::string &tokensBuf =
+      roleBuffer(a, EntryKind::Train, true, "tokens");
   const std::string &targetsBuf =
       roleBuffer(a, EntryKind::Train, true, "targets");
   const std::string &lossesBuf =
@@ -108,7 +109,8 @@ Expected<TrainResult> train(Executor &exec, const ByteDataset &data,
   const auto start = Clock::now();
   for (int64_t step = o.startStep + 1; step <= o.steps; ++step) {
     const auto t0 = Clock::now();
-    SplitMix64 rng(deriveSeed(o.seed ^ kDataStream, static_cast<uint64_t>(step)));
+    SplitMix64 rng(
+        deriveSeed(o.seed ^ kDataStream, static_cast<uint64_t>(step)));
     data.sampleBatch(B, rng, tokens, targets);
     STC_RETURN_IF_ERROR(exec.uploadInts(tokensBuf, tokens));
     STC_RETURN_IF_ERROR(exec.uploadInts(targetsBuf, targets));
@@ -178,7 +180,8 @@ Expected<EvalResult> evaluate(Executor &exec, const ByteDataset &data,
   const std::string &tokensBuf = roleBuffer(a, EntryKind::Eval, true, "tokens");
   const std::string &targetsBuf =
       roleBuffer(a, EntryKind::Eval, true, "targets");
-  const std::string &lossesBuf = roleBuffer(a, EntryKind::Eval, false, "losses");
+  const std::string &lossesBuf =
+      roleBuffer(a, EntryKind::Eval, false, "losses");
 
   Scalars sc;
   sc.step = 1;
@@ -221,23 +224,20 @@ Expected<std::string> sample(Executor &exec, const SampleOptions &o) {
     return Status::error("sample: count is " + std::to_string(o.count) +
                          "; it must be >= 0");
   if (P + o.count > T)
-    return Status::error("sample: prompt (" + std::to_string(P) +
-                         " bytes) + count (" + std::to_string(o.count) +
-                         ") = " + std::to_string(P + o.count) +
-                         " exceeds the model's context of " +
-                         std::to_string(T));
+    return Status::error(
+        "sample: prompt (" + std::to_string(P) + " bytes) + count (" +
+        std::to_string(o.count) + ") = " + std::to_string(P + o.count) +
+        " exceeds the model's context of " + std::to_string(T));
   if (!(o.temperature >= 0) || !std::isfinite(o.temperature))
     return Status::error("sample: temperature is " +
                          std::to_string(o.temperature) +
                          "; it must be a finite number >= 0 (0: greedy)");
   for (int64_t i = 0; i < P; ++i)
     if (static_cast<unsigned char>(o.prompt[i]) >= V)
-      return Status::error("sample: prompt byte " + std::to_string(i) +
-                           " is " +
-                           std::to_string(static_cast<unsigned char>(
-                               o.prompt[i])) +
-                           ", outside the vocabulary [0, " +
-                           std::to_string(V) + ")");
+      return Status::error(
+          "sample: prompt byte " + std::to_string(i) + " is " +
+          std::to_string(static_cast<unsigned char>(o.prompt[i])) +
+          ", outside the vocabulary [0, " + std::to_string(V) + ")");
   std::string out;
   if (o.count == 0)
     return out;
@@ -256,9 +256,9 @@ Expected<std::string> sample(Executor &exec, const SampleOptions &o) {
     sc.step = 1;
     sc.position = static_cast<int32_t>(pos);
     STC_RETURN_IF_ERROR(exec.writeScalars(sc));
-    STC_RETURN_IF_ERROR(exec.run(EntryKind::Sample)
-                            .withContext("sample position " +
-                                         std::to_string(pos)));
+    STC_RETURN_IF_ERROR(
+        exec.run(EntryKind::Sample)
+            .withContext("sample position " + std::to_string(pos)));
     if (pos < P - 1)
       continue; // still reading the prompt
     auto logits = exec.downloadFloats(logitsBuf);

@@ -19,8 +19,8 @@
 namespace stc::rt {
 
 struct StepReport {
-  int64_t step = 0;       ///< 1-based
-  double loss = 0;        ///< mean of the step's losses: bits per byte
+  int64_t step = 0; ///< 1-based
+  double loss = 0;  ///< mean of the step's losses: bits per byte
   double learningRate = 0;
   double tokensPerSecond = 0; ///< this step's tokens over its wall time
   double elapsedSeconds = 0;  ///< since train() started

@@ -36,8 +36,13 @@ __device__ __forceinline__ void embed_fwd_kernel(const int *tokens, const TT *ta
       continue;
     }
     // Same order as the CPU reference: table first, then each component.
+    const long long t = embed_position<Cfg>(r, scalars);
+    if (t < 0) { // decode with a negative scalars[3]: no position row to read
+      store(out, i, quiet_nan());
+      continue;
+    }
     float acc = load(table, static_cast<long long>(tok) * Cfg::D + d);
-    pos.add(acc, embed_position<Cfg>(r, scalars), d);
+    pos.add(acc, t, d);
     store(out, i, acc);
   }
 }

@@ -356,6 +356,34 @@ LogicalResult EmbedOp::verify() {
   if (result.getElementType() != table.getElementType())
     return emitOpError() << "result element type must match the table's";
   PositionAttr pos = getPosition();
+  if (getDecode()) {
+    // One position of a longer sequence: the tables span the context.
+    if (b != 1 || t != 1)
+      return emitOpError() << "decodes one position, so tokens must be "
+                              "[1, 1], got "
+                           << shapeStr(tokens);
+    t = 0;
+    auto rows = [&](unsigned i) {
+      return i < getPositions().size()
+                 ? cast<RankedTensorType>(getPositions()[i].getType()).getDimSize(0)
+                 : 0;
+    };
+    switch (pos.getKind()) {
+    case PositionKind::None:
+      break;
+    case PositionKind::Learned:
+      t = rows(0);
+      break;
+    case PositionKind::DataAligned:
+      t = 1;
+      for (int64_t dim : pos.getDims())
+        t *= dim;
+      break;
+    case PositionKind::AttentionAligned:
+      t = pos.getDims()[0] * rows(1);
+      break;
+    }
+  }
   if (pos.getKind() == PositionKind::DataAligned) {
     int64_t product = 1;
     for (int64_t dim : pos.getDims())

@@ -41,8 +41,7 @@ struct Index {
   }
 };
 
-template <typename T>
-double dot(const T *a, const T *b, int64_t n) {
+template <typename T> double dot(const T *a, const T *b, int64_t n) {
   double acc = 0;
   for (int64_t i = 0; i < n; ++i)
     acc += static_cast<double>(a[i]) * static_cast<double>(b[i]);
@@ -66,8 +65,8 @@ void attentionFwd(const T *q, const T *k, const T *v, T *o, T *lse,
         for (int64_t j = 0; j <= i; ++j) {
           if (!mask.allowed(i, j))
             continue;
-          scores[j] = s.scale * dot(q + ix.qk(b, i, h), k + ix.qk(b, j, h),
-                                    s.dk);
+          scores[j] =
+              s.scale * dot(q + ix.qk(b, i, h), k + ix.qk(b, j, h), s.dk);
           mx = std::max(mx, scores[j]);
         }
         T *oi = o + ix.vo(b, i, h);
@@ -208,11 +207,10 @@ Status attentionDecode(const T *q, const T *kcache, const T *vcache, T *o,
                                 const AttentionShape &,                        \
                                 const std::vector<const DenseMask *> &);       \
   template Status kvStore<T>(const T *, T *, int64_t, int64_t, int64_t);       \
-  template Status attentionDecode<T>(const T *, const T *, const T *, T *,     \
-                                     int64_t, int64_t, int64_t, int64_t,       \
-                                     double, int64_t,                          \
-                                     const std::vector<const DenseMask *> &,   \
-                                     int64_t);
+  template Status attentionDecode<T>(                                          \
+      const T *, const T *, const T *, T *, int64_t, int64_t, int64_t,         \
+      int64_t, double, int64_t, const std::vector<const DenseMask *> &,        \
+      int64_t);
 
 STC_INSTANTIATE(float)
 STC_INSTANTIATE(double)

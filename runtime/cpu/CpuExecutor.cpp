@@ -25,16 +25,17 @@ Status CpuExecutor::allocateImpl() {
                          std::to_string(a.arenaBytes) + " bytes");
   rawArena_.reset(static_cast<uint8_t *>(raw));
   uintptr_t addr = reinterpret_cast<uintptr_t>(raw);
-  arena_ = reinterpret_cast<uint8_t *>(
-      (addr + kBufferAlignment - 1) / kBufferAlignment * kBufferAlignment);
+  arena_ = reinterpret_cast<uint8_t *>((addr + kBufferAlignment - 1) /
+                                       kBufferAlignment * kBufferAlignment);
 
   // A dense mask per layout: n^2 bits. Refuse sizes the host cannot hold
   // rather than failing somewhere inside std::vector.
   for (const Layout &l : a.layouts) {
     if (l.blocks.n > (int64_t(1) << 15))
-      return Status::error("cpu executor: layout '" + l.name + "' has n=" +
-                           std::to_string(l.blocks.n) +
-                           "; the reference attention supports n <= 32768 (its dense mask has n^2 bits)");
+      return Status::error("cpu executor: layout '" + l.name +
+                           "' has n=" + std::to_string(l.blocks.n) +
+                           "; the reference attention supports n <= 32768 (its "
+                           "dense mask has n^2 bits)");
     masks_.emplace_back(l.pattern, l.blocks.n);
   }
   return Status::ok();
@@ -159,8 +160,9 @@ Status CpuExecutor::runOp(const Op &op) {
     std::vector<float *> dpos;
     for (size_t p = 0; p < at.pos.size(); ++p)
       dpos.push_back(F(3 + static_cast<int>(p)));
-    st = cpu::embedBwd(I(0), F(1), F(2), dpos, at.pos, at.rows, at.T, at.D,
-                       at.V, at.decode ? static_cast<int64_t>(sc.position) : -1);
+    st =
+        cpu::embedBwd(I(0), F(1), F(2), dpos, at.pos, at.rows, at.T, at.D, at.V,
+                      at.decode ? static_cast<int64_t>(sc.position) : -1);
     break;
   }
   case OpKind::LayerNormFwd:
@@ -227,8 +229,8 @@ Status CpuExecutor::runOp(const Op &op) {
     st = cpu::kvStore(F(0), F(1), at.D, at.T, sc.position);
     break;
   case OpKind::AttentionDecode:
-    st = cpu::attentionDecode(F(0), F(1), F(2), F(3), at.T, at.H, at.dk,
-                              at.dv, at.scale, at.headsPerLayout, masksOf(),
+    st = cpu::attentionDecode(F(0), F(1), F(2), F(3), at.T, at.H, at.dk, at.dv,
+                              at.scale, at.headsPerLayout, masksOf(),
                               sc.position);
     break;
   }

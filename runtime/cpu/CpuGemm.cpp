@@ -26,9 +26,8 @@ void blasGemm(const float *A, const float *B, float *C, int64_t M, int64_t N,
               static_cast<float>(alpha), A, transA ? M : K, B, transB ? K : N,
               static_cast<float>(beta), C, N);
 }
-void blasGemm(const double *A, const double *B, double *C, int64_t M,
-              int64_t N, int64_t K, bool transA, bool transB, double alpha,
-              double beta) {
+void blasGemm(const double *A, const double *B, double *C, int64_t M, int64_t N,
+              int64_t K, bool transA, bool transB, double alpha, double beta) {
   cblas_dgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
               transB ? CblasTrans : CblasNoTrans, M, N, K, alpha, A,
               transA ? M : K, B, transB ? K : N, beta, C, N);
@@ -37,8 +36,9 @@ void blasGemm(const double *A, const double *B, double *C, int64_t M,
 
 /// The definition, for machines without BLAS (and as documentation).
 template <typename T>
-[[maybe_unused]] void loopGemm(const T *A, const T *B, T *C, int64_t M, int64_t N, int64_t K,
-              bool transA, bool transB, double alpha, double beta) {
+[[maybe_unused]] void loopGemm(const T *A, const T *B, T *C, int64_t M,
+                               int64_t N, int64_t K, bool transA, bool transB,
+                               double alpha, double beta) {
   for (int64_t m = 0; m < M; ++m)
     for (int64_t n = 0; n < N; ++n) {
       double acc = 0;
@@ -83,9 +83,9 @@ template <typename T> void biasGrad(const T *dy, T *db, int64_t M, int64_t N) {
     db[n] = static_cast<T>(db[n] + acc[n]);
 }
 
-template void gemm<float>(const float *, const float *, float *,
-                          const float *, int64_t, int64_t, int64_t, bool, bool,
-                          double, double);
+template void gemm<float>(const float *, const float *, float *, const float *,
+                          int64_t, int64_t, int64_t, bool, bool, double,
+                          double);
 template void gemm<double>(const double *, const double *, double *,
                            const double *, int64_t, int64_t, int64_t, bool,
                            bool, double, double);

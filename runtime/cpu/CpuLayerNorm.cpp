@@ -62,14 +62,14 @@ template void layerNormFwd<float>(const float *, const float *, const float *,
                                   float *, float *, float *, int64_t, int64_t,
                                   double);
 template void layerNormFwd<double>(const double *, const double *,
-                                   const double *, double *, double *,
-                                   double *, int64_t, int64_t, double);
+                                   const double *, double *, double *, double *,
+                                   int64_t, int64_t, double);
 template void layerNormBwd<float>(const float *, const float *, const float *,
                                   const float *, const float *, float *,
                                   float *, float *, int64_t, int64_t, bool);
 template void layerNormBwd<double>(const double *, const double *,
                                    const double *, const double *,
-                                   const double *, double *, double *,
-                                   double *, int64_t, int64_t, bool);
+                                   const double *, double *, double *, double *,
+                                   int64_t, int64_t, bool);
 
 } // namespace stc::rt::cpu

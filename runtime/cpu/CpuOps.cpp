@@ -14,8 +14,8 @@ namespace {
 constexpr double kLn2 = 0.693147180559945309417;
 
 Status badToken(const char *what, int64_t i, int64_t value, int64_t V) {
-  return Status::error(std::string(what) + "[" + std::to_string(i) + "] = " +
-                       std::to_string(value) + " is outside [0, " +
+  return Status::error(std::string(what) + "[" + std::to_string(i) +
+                       "] = " + std::to_string(value) + " is outside [0, " +
                        std::to_string(V) + ")");
 }
 
@@ -123,9 +123,8 @@ void dropoutApply(const T *x, T *y, int64_t count, double rate, uint32_t salt,
   // The scale is rounded to T once, as a kernel would hold it in a register.
   const T scale = static_cast<T>(1.0 / (1.0 - rate));
   for (int64_t i = 0; i < count; ++i)
-    y[i] = dropoutKeep(base, static_cast<uint64_t>(i), threshold)
-               ? x[i] * scale
-               : T(0);
+    y[i] = dropoutKeep(base, static_cast<uint64_t>(i), threshold) ? x[i] * scale
+                                                                  : T(0);
 }
 } // namespace
 

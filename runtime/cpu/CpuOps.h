@@ -79,8 +79,7 @@ void gemm(const T *A, const T *B, T *C, const T *bias, int64_t M, int64_t N,
           int64_t K, bool transA, bool transB, double alpha, double beta);
 
 /// dy (M,N) -> db (N) += column sums.
-template <typename T>
-void biasGrad(const T *dy, T *db, int64_t M, int64_t N);
+template <typename T> void biasGrad(const T *dy, T *db, int64_t M, int64_t N);
 
 //===----------------------------------------------------------------------===//
 // Elementwise

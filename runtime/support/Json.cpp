@@ -456,8 +456,8 @@ private:
       }
       size_t n = utf8Length();
       if (n == 0)
-        return failB("invalid UTF-8 byte " +
-                     printable(static_cast<char>(c)) + " in a string");
+        return failB("invalid UTF-8 byte " + printable(static_cast<char>(c)) +
+                     " in a string");
       out.append(text_.substr(pos_, n));
       pos_ += n;
     }

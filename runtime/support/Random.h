@@ -48,8 +48,8 @@ public:
   /// Uniform integer in [0, n) for n >= 1, by the multiply-high method (no
   /// modulo; bias below 2^-64 * n, which no test of ours can see).
   uint64_t below(uint64_t n) {
-    return static_cast<uint64_t>(
-        (static_cast<unsigned __int128>(next()) * n) >> 64);
+    return static_cast<uint64_t>((static_cast<unsigned __int128>(next()) * n) >>
+                                 64);
   }
 
   /// A pair of independent standard normals (Box-Muller), in the order

@@ -86,7 +86,8 @@ TEST(Artifact, ValidAttentionModelLoads) {
   EXPECT_EQ(l.blocks.colIdx, (std::vector<int64_t>{0, 0, 1, 1, 2, 2, 3}));
   EXPECT_EQ(l.colPtr, (std::vector<int64_t>{0, 2, 4, 6, 7}));
   EXPECT_EQ(l.rowIdx, (std::vector<int64_t>{0, 1, 1, 2, 2, 3, 3}));
-  EXPECT_EQ(a->layouts[1].pattern.kind(), stc::pattern::Pattern::Kind::Predicate);
+  EXPECT_EQ(a->layouts[1].pattern.kind(),
+            stc::pattern::Pattern::Kind::Predicate);
 }
 
 TEST(Artifact, MissingOrMalformedManifest) {
@@ -101,8 +102,9 @@ TEST(Artifact, MissingOrMalformedManifest) {
 }
 
 TEST_F(ArtifactDamage, BadFormatAndVersion) {
-  EXPECT_MENTIONS(loadError([](json::Value &m) { m.set("version", 2); }),
-                  "version: unsupported version 2; this runtime reads version 1");
+  EXPECT_MENTIONS(
+      loadError([](json::Value &m) { m.set("version", 2); }),
+      "version: unsupported version 2; this runtime reads version 1");
   EXPECT_MENTIONS(loadError([](json::Value &m) { m.set("version", "1"); }),
                   "unsupported version \"1\"");
   EXPECT_MENTIONS(loadError([](json::Value &m) { m.set("format", "onnx"); }),
@@ -130,10 +132,9 @@ TEST_F(ArtifactDamage, BufferFields) {
   EXPECT_MENTIONS(
       loadError([](json::Value &m) { bufferJson(m, "x").set("dtype", "f16"); }),
       "is 'f16'; valid: f32, bf16, i32");
-  EXPECT_MENTIONS(loadError([](json::Value &m) {
-                    bufferJson(m, "x").set("name", "W");
-                  }),
-                  "duplicate buffer name 'W'");
+  EXPECT_MENTIONS(
+      loadError([](json::Value &m) { bufferJson(m, "x").set("name", "W"); }),
+      "duplicate buffer name 'W'");
   EXPECT_MENTIONS(loadError([](json::Value &m) {
                     bufferJson(m, "x").set("colour", "red");
                   }),
@@ -146,7 +147,8 @@ TEST_F(ArtifactDamage, BufferFields) {
 
 TEST_F(ArtifactDamage, PersistentOverlap) {
   std::string e = loadError([](json::Value &m) {
-    bufferJson(m, "W.m").set("offset", bufferJson(m, "emb").find("offset")->asInt());
+    bufferJson(m, "W.m").set("offset",
+                             bufferJson(m, "emb").find("offset")->asInt());
   });
   EXPECT_MENTIONS(e, "persistent buffer");
   EXPECT_MENTIONS(e, "never share bytes");
@@ -170,31 +172,33 @@ TEST_F(ArtifactDamage, UnknownOpAndAttrs) {
                   }),
                   "train_step op 4 (xent_fwd_bwd): attrs.scale: must be a "
                   "number, got \"x\"");
-  EXPECT_MENTIONS(loadError([](json::Value &m) {
-                    opJson(m, "train_step", 11).find("attrs")->set("beta1", 1.5);
-                  }),
-                  "attrs.beta1: is 1.5; valid: 0 <= beta1 < 1");
+  EXPECT_MENTIONS(
+      loadError([](json::Value &m) {
+        opJson(m, "train_step", 11).find("attrs")->set("beta1", 1.5);
+      }),
+      "attrs.beta1: is 1.5; valid: 0 <= beta1 < 1");
   EXPECT_MENTIONS(loadError([](json::Value &m) {
                     opJson(m, "train_step", 3).find("attrs")->set("lda", 3);
                   }),
                   "unknown attribute 'lda'");
-  EXPECT_MENTIONS(loadError([](json::Value &m) {
-                    opJson(m, "train_step", 3).find("attrs")->erase("K");
-                  }),
-                  "train_step op 3 (gemm): attrs.K: missing required attribute");
+  EXPECT_MENTIONS(
+      loadError([](json::Value &m) {
+        opJson(m, "train_step", 3).find("attrs")->erase("K");
+      }),
+      "train_step op 3 (gemm): attrs.K: missing required attribute");
 }
 
 TEST_F(ArtifactDamage, ArgDtypeAndSize) {
-  EXPECT_MENTIONS(loadError([](json::Value &m) {
-                    bufferJson(m, "x").set("dtype", "i32");
-                  }),
-                  "train_step op 2 (embed_fwd): arg 3 (out): buffer 'x' has "
-                  "dtype i32; expected f32 or bf16");
+  EXPECT_MENTIONS(
+      loadError([](json::Value &m) { bufferJson(m, "x").set("dtype", "i32"); }),
+      "train_step op 2 (embed_fwd): arg 3 (out): buffer 'x' has "
+      "dtype i32; expected f32 or bf16");
   // layer_norm-style size rule on embed: out must hold rows*D elements.
-  EXPECT_MENTIONS(loadError([](json::Value &m) {
-                    opJson(m, "train_step", 2).find("attrs")->set("D", 16);
-                  }),
-                  "arg 1 (table): buffer 'emb' has 8192 elements; expected V*D = 4096");
+  EXPECT_MENTIONS(
+      loadError([](json::Value &m) {
+        opJson(m, "train_step", 2).find("attrs")->set("D", 16);
+      }),
+      "arg 1 (table): buffer 'emb' has 8192 elements; expected V*D = 4096");
   EXPECT_MENTIONS(loadError([](json::Value &m) {
                     opJson(m, "train_step", 3).find("args")->asArray()[1] =
                         json::Value("nosuch");
@@ -219,8 +223,8 @@ TEST_F(ArtifactDamage, BadKernelHash) {
   EXPECT_TRUE(Artifact::load(dir, noKernels).hasValue());
   // A missing file and a wrong size are reported too.
   writeFile(path, src + "more");
-  EXPECT_MENTIONS(Artifact::load(dir).status().message(), "has " +
-                      std::to_string(src.size() + 4) + " bytes");
+  EXPECT_MENTIONS(Artifact::load(dir).status().message(),
+                  "has " + std::to_string(src.size() + 4) + " bytes");
   std::remove(path.c_str());
   EXPECT_MENTIONS(Artifact::load(dir).status().message(),
                   "cannot read kernel source");
@@ -241,8 +245,8 @@ TEST_F(ArtifactDamage, KernelTable) {
                   }),
                   "names unknown kernel 'k_nope'");
   EXPECT_MENTIONS(loadError([](json::Value &m) {
-                    opJson(m, "train_step", 0).set(
-                        "grid", json::Value(json::Value::Array{1, 1}));
+                    opJson(m, "train_step", 0)
+                        .set("grid", json::Value(json::Value::Array{1, 1}));
                   }),
                   "grid: has 2 entries; expected 3");
 }
@@ -284,8 +288,15 @@ TEST_F(ArtifactDamage, MemoryPlan) {
   EXPECT_MENTIONS(e, "share bytes but are both live at op 6 (gemm)");
   // Accumulating into a gradient nothing zeroed.
   e = loadError([](json::Value &m) {
-    m.find("entries")->find("train_step")->find("ops")->asArray().erase(
-        m.find("entries")->find("train_step")->find("ops")->asArray().begin());
+    m.find("entries")
+        ->find("train_step")
+        ->find("ops")
+        ->asArray()
+        .erase(m.find("entries")
+                   ->find("train_step")
+                   ->find("ops")
+                   ->asArray()
+                   .begin());
   });
   EXPECT_MENTIONS(e, "train_step op 6 (embed_bwd): reads buffer 'emb.grad' "
                      "(arg dtable) before anything in train_step wrote it");
@@ -293,13 +304,16 @@ TEST_F(ArtifactDamage, MemoryPlan) {
 
 TEST_F(ArtifactDamage, EntriesAndParams) {
   EXPECT_MENTIONS(loadError([](json::Value &m) {
-                    m.find("entries")->find("train_step")->find("inputs")->set(
-                        "tokens", "losses");
+                    m.find("entries")
+                        ->find("train_step")
+                        ->find("inputs")
+                        ->set("tokens", "losses");
                   }),
                   "inputs.tokens: buffer 'losses' is f32 with 64 elements; "
                   "expected i32 [batch, context]");
   EXPECT_MENTIONS(loadError([](json::Value &m) {
-                    m.find("entries")->set("warmup_step", json::Value::object());
+                    m.find("entries")->set("warmup_step",
+                                           json::Value::object());
                   }),
                   "unknown key 'warmup_step'");
   EXPECT_MENTIONS(
@@ -312,11 +326,10 @@ TEST_F(ArtifactDamage, EntriesAndParams) {
                     args.asArray()[2] = json::Value("W.m");
                   }),
                   "is buffer 'W.m' but parameter 'emb' lists 'emb.m'");
-  EXPECT_MENTIONS(loadError([](json::Value &m) {
-                    m.find("model")->set("param_count", 5);
-                  }),
-                  "model.param_count: is 5; the parameters' value buffers hold "
-                  "16896 elements");
+  EXPECT_MENTIONS(
+      loadError([](json::Value &m) { m.find("model")->set("param_count", 5); }),
+      "model.param_count: is 5; the parameters' value buffers hold "
+      "16896 elements");
   EXPECT_MENTIONS(loadError([](json::Value &m) {
                     m.find("params")->asArray()[0].find("init")->set("dist",
                                                                      "uniform");

@@ -38,7 +38,8 @@ struct Case {
 /// Independent oracle: materialize S = scale Q K^T with -inf where the
 /// pattern (queried directly, no DenseMask) disallows, softmax each row.
 void naiveAttention(const std::vector<double> &q, const std::vector<double> &k,
-                    const std::vector<double> &v, const std::vector<Pattern> &ps,
+                    const std::vector<double> &v,
+                    const std::vector<Pattern> &ps,
                     const cpu::AttentionShape &s, std::vector<double> &o,
                     std::vector<double> &lse) {
   const double ninf = -std::numeric_limits<double>::infinity();
@@ -159,8 +160,7 @@ TEST(Attention, BackwardMatchesFiniteDifferences) {
     };
     loss();
     // Garbage in the outputs: attention_bwd overwrites them.
-    std::vector<double> dq(q.size(), 7.0), dk(k.size(), 7.0),
-        dv(v.size(), 7.0);
+    std::vector<double> dq(q.size(), 7.0), dk(k.size(), 7.0), dv(v.size(), 7.0);
     cpu::attentionBwd(q.data(), k.data(), v.data(), o.data(), lse.data(),
                       w.data(), dq.data(), dk.data(), dv.data(), s, mp);
     EXPECT_LT(relError(dq, numericGrad(q, loss)), 1e-7) << c.patterns[0];
@@ -218,22 +218,20 @@ TEST(Attention, DecodeMatchesForwardRows) {
   cpu::attentionFwd(q.data(), k.data(), v.data(), o.data(), lse.data(), s, mp);
   std::vector<double> kc(s.T * qkRow, NAN), vc(s.T * voRow, NAN), od(voRow);
   for (int64_t pos = 0; pos < s.T; ++pos) {
-    ASSERT_TRUE(
-        cpu::kvStore(k.data() + pos * qkRow, kc.data(), qkRow, s.T, pos)
-            .isOk());
-    ASSERT_TRUE(
-        cpu::kvStore(v.data() + pos * voRow, vc.data(), voRow, s.T, pos)
-            .isOk());
+    ASSERT_TRUE(cpu::kvStore(k.data() + pos * qkRow, kc.data(), qkRow, s.T, pos)
+                    .isOk());
+    ASSERT_TRUE(cpu::kvStore(v.data() + pos * voRow, vc.data(), voRow, s.T, pos)
+                    .isOk());
     ASSERT_TRUE(cpu::attentionDecode(q.data() + pos * qkRow, kc.data(),
-                                     vc.data(), od.data(), s.T, s.H, s.dk,
-                                     s.dv, s.scale, s.headsPerLayout, mp, pos)
+                                     vc.data(), od.data(), s.T, s.H, s.dk, s.dv,
+                                     s.scale, s.headsPerLayout, mp, pos)
                     .isOk());
     for (int64_t d = 0; d < voRow; ++d)
       EXPECT_NEAR(od[d], o[pos * voRow + d], 1e-12) << "pos " << pos;
   }
-  Status bad = cpu::attentionDecode(q.data(), kc.data(), vc.data(), od.data(),
-                                    s.T, s.H, s.dk, s.dv, s.scale,
-                                    s.headsPerLayout, mp, s.T);
+  Status bad =
+      cpu::attentionDecode(q.data(), kc.data(), vc.data(), od.data(), s.T, s.H,
+                           s.dk, s.dv, s.scale, s.headsPerLayout, mp, s.T);
   EXPECT_NE(bad.message().find("valid: 0 .. 9"), std::string::npos)
       << bad.message();
 }

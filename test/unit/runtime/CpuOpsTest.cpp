@@ -94,8 +94,8 @@ TEST(CpuOps, GemmAllTransposesWithBiasAlphaBeta) {
       auto A = randomVec(M * K, 21), B = randomVec(K * N, 22),
            C0 = randomVec(M * N, 23), bias = randomVec(N, 24);
       auto C = C0;
-      cpu::gemm(A.data(), B.data(), C.data(), bias.data(), M, N, K, ta, tb,
-                0.5, 2.0);
+      cpu::gemm(A.data(), B.data(), C.data(), bias.data(), M, N, K, ta, tb, 0.5,
+                2.0);
       auto P = naiveGemm(A, B, M, N, K, ta, tb);
       for (int64_t i = 0; i < M * N; ++i)
         EXPECT_NEAR(C[i], 0.5 * P[i] + 2.0 * C0[i] + bias[i % N], 1e-12)
@@ -124,17 +124,17 @@ TEST(CpuOps, GemmGradientsThroughTransposedGemms) {
     return dotv(w, Y);
   };
   std::vector<double> dW(K * N), dX(M * K);
-  cpu::gemm(X.data(), w.data(), dW.data(), static_cast<double *>(nullptr), K,
-            N, M, true, false, 1.0, 0.0);
-  cpu::gemm(w.data(), W.data(), dX.data(), static_cast<double *>(nullptr), M,
-            K, N, false, true, 1.0, 0.0);
+  cpu::gemm(X.data(), w.data(), dW.data(), static_cast<double *>(nullptr), K, N,
+            M, true, false, 1.0, 0.0);
+  cpu::gemm(w.data(), W.data(), dX.data(), static_cast<double *>(nullptr), M, K,
+            N, false, true, 1.0, 0.0);
   EXPECT_LT(relError(dW, numericGrad(W, loss)), kTol);
   EXPECT_LT(relError(dX, numericGrad(X, loss)), kTol);
   // Y = X^T W^T stored transposed: check the (true, true) case too.
   auto Xt = randomVec(K * M, 34), Wt = randomVec(N * K, 35);
   auto lossT = [&]() {
-    cpu::gemm(Xt.data(), Wt.data(), Y.data(), static_cast<double *>(nullptr),
-              M, N, K, true, true, 1.0, 0.0);
+    cpu::gemm(Xt.data(), Wt.data(), Y.data(), static_cast<double *>(nullptr), M,
+              N, K, true, true, 1.0, 0.0);
     return dotv(w, Y);
   };
   // dXt (K x M) = W^T... = (dY W^T)^T = W dY^T: gemm(Wt^T?) -- Wt is (N,K),
@@ -193,9 +193,9 @@ TEST(CpuOps, EmbeddingWithPositionComponents) {
        p1 = randomVec(3 * D, 63), w = randomVec(rows * D, 64);
   std::vector<double> out(rows * D);
   auto loss = [&]() {
-    Status s = cpu::embedFwd(tokens.data(), table.data(),
-                             {p0.data(), p1.data()}, comps, out.data(), rows,
-                             Tctx, D, V);
+    Status s =
+        cpu::embedFwd(tokens.data(), table.data(), {p0.data(), p1.data()},
+                      comps, out.data(), rows, Tctx, D, V);
     EXPECT_TRUE(s.isOk()) << s.message();
     return dotv(w, out);
   };
@@ -259,13 +259,13 @@ TEST(CpuOps, CrossEntropyValueAndGradient) {
     double p = std::exp(logits[m * V + targets[m]]) / z;
     EXPECT_NEAR(losses[m], -std::log2(p), 1e-12);
   }
-  ASSERT_TRUE(cpu::xent(logits.data(), targets.data(), losses.data(),
-                        dl.data(), M, V, scale)
+  ASSERT_TRUE(cpu::xent(logits.data(), targets.data(), losses.data(), dl.data(),
+                        M, V, scale)
                   .isOk());
   EXPECT_LT(relError(dl, numericGrad(logits, loss)), kTol);
   targets[1] = -1;
-  Status s = cpu::xent(logits.data(), targets.data(), losses.data(),
-                       dl.data(), M, V, scale);
+  Status s = cpu::xent(logits.data(), targets.data(), losses.data(), dl.data(),
+                       M, V, scale);
   EXPECT_NE(s.message().find("targets[1] = -1"), std::string::npos);
 }
 
@@ -350,10 +350,9 @@ TEST(CpuOps, AdamWMatchesHandComputation) {
   for (int step = 1; step <= 2; ++step) {
     const auto &g = grads[step - 1];
     double gn = g[0] * g[0] + g[1] * g[1];
-    ASSERT_TRUE(
-        cpu::adamw(p.data(), g.data(), m.data(), v.data(), &gn, 2, cfg, lr,
-                   step)
-            .isOk());
+    ASSERT_TRUE(cpu::adamw(p.data(), g.data(), m.data(), v.data(), &gn, 2, cfg,
+                           lr, step)
+                    .isOk());
     double c = std::min(1.0, 1.0 / std::sqrt(gn)); // 1 then 1/5
     for (int i = 0; i < 2; ++i) {
       double gi = g[i] * c;
@@ -369,8 +368,8 @@ TEST(CpuOps, AdamWMatchesHandComputation) {
   }
   double gn = 1;
   std::vector<double> g = {0.1, 0.1};
-  Status s = cpu::adamw(p.data(), g.data(), m.data(), v.data(), &gn, 2, cfg,
-                        lr, 0);
+  Status s =
+      cpu::adamw(p.data(), g.data(), m.data(), v.data(), &gn, 2, cfg, lr, 0);
   EXPECT_NE(s.message().find("must be >= 1"), std::string::npos);
 }
 

@@ -63,8 +63,10 @@ TEST(Json, LargeIntegers) {
 }
 
 TEST(Json, StringEscapesAndUnicode) {
-  json::Value v = parseOk(R"("a\"b\\c\/d\b\f\n\r\t\u0041\u00e9\u20ac\ud83d\ude00")");
-  EXPECT_EQ(v.asString(), "a\"b\\c/d\b\f\n\r\tA\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
+  json::Value v =
+      parseOk(R"("a\"b\\c\/d\b\f\n\r\t\u0041\u00e9\u20ac\ud83d\ude00")");
+  EXPECT_EQ(v.asString(),
+            "a\"b\\c/d\b\f\n\r\tA\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
   EXPECT_EQ(parseOk("\"caf\xc3\xa9\"").asString(), "caf\xc3\xa9");
 }
 

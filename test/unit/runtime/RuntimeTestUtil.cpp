@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <stdexcept>
 #include <sys/stat.h>
@@ -14,14 +15,31 @@
 
 namespace stc::rt::test {
 
+namespace {
+/// Removes the temp dirs this process made when it exits.
+struct TempDirs {
+  std::vector<std::string> dirs;
+  ~TempDirs() {
+    std::error_code ec;
+    for (const auto &d : dirs)
+      std::filesystem::remove_all(d, ec);
+  }
+};
+TempDirs &tempDirs() {
+  static TempDirs t;
+  return t;
+}
+} // namespace
+
 std::string makeTempDir(const std::string &tag) {
   const char *base = std::getenv("TMPDIR");
-  std::string templ = std::string(base && *base ? base : "/tmp") +
-                      "/stc-rt-" + tag + "-XXXXXX";
+  std::string templ =
+      std::string(base && *base ? base : "/tmp") + "/stc-rt-" + tag + "-XXXXXX";
   std::vector<char> buf(templ.begin(), templ.end());
   buf.push_back('\0');
   if (!mkdtemp(buf.data()))
     throw std::runtime_error("mkdtemp failed for " + templ);
+  tempDirs().dirs.push_back(buf.data());
   return std::string(buf.data());
 }
 
@@ -61,8 +79,8 @@ ArtifactBuilder::ArtifactBuilder(std::string modelName, int64_t vocab,
 
 std::string ArtifactBuilder::buffer(const std::string &name,
                                     const std::string &dtype,
-                                    std::vector<int64_t> shape,
-                                    bool persistent, int64_t atOffset) {
+                                    std::vector<int64_t> shape, bool persistent,
+                                    int64_t atOffset) {
   int64_t elems = 1;
   json::Value sh = json::Value::array();
   for (int64_t s : shape) {
@@ -97,9 +115,8 @@ int64_t ArtifactBuilder::offsetOf(const std::string &name) const {
   return offsets_.at(name);
 }
 
-void ArtifactBuilder::param(const std::string &name,
-                            std::vector<int64_t> shape, double std,
-                            bool decay) {
+void ArtifactBuilder::param(const std::string &name, std::vector<int64_t> shape,
+                            double std, bool decay) {
   buffer(name, "f32", shape, true);
   buffer(name + ".grad", "f32", shape, false);
   buffer(name + ".m", "f32", shape, true);
@@ -214,16 +231,15 @@ json::Value &ArtifactBuilder::op(const std::string &entry,
   return entries->find(entry)->find("ops")->push(o);
 }
 
-void ArtifactBuilder::io(const std::string &entry,
-                         const std::string &direction, const std::string &role,
-                         const std::string &buffer) {
+void ArtifactBuilder::io(const std::string &entry, const std::string &direction,
+                         const std::string &role, const std::string &buffer) {
   root_.find("entries")->find(entry)->find(direction)->set(role, buffer);
 }
 
 json::Value ArtifactBuilder::manifest() const {
   json::Value m = root_;
-  int64_t arena = (arenaEnd_ + kBufferAlignment - 1) / kBufferAlignment *
-                  kBufferAlignment;
+  int64_t arena =
+      (arenaEnd_ + kBufferAlignment - 1) / kBufferAlignment * kBufferAlignment;
   m.set("arena_bytes", arena);
   return m;
 }
@@ -243,7 +259,8 @@ std::string ArtifactBuilder::writeTemp(const std::string &tag) const {
 
 namespace {
 
-json::Value obj(std::initializer_list<std::pair<const char *, json::Value>> kv) {
+json::Value
+obj(std::initializer_list<std::pair<const char *, json::Value>> kv) {
   json::Value o = json::Value::object();
   for (const auto &p : kv)
     o.set(p.first, p.second);
@@ -272,9 +289,9 @@ json::Value adamAttrs(int64_t count, double wd) {
 }
 
 /// sumsq of every gradient into gnorm, then AdamW on every parameter.
-void optimizer(ArtifactBuilder &b,
-               const std::vector<std::tuple<std::string, int64_t, double>>
-                   &params) {
+void optimizer(
+    ArtifactBuilder &b,
+    const std::vector<std::tuple<std::string, int64_t, double>> &params) {
   bool first = true;
   for (const auto &[name, count, wd] : params) {
     b.op("train_step", "sumsq", {name + ".grad", "gnorm"},
@@ -315,8 +332,8 @@ ArtifactBuilder bigramBuilder(const std::string &act) {
                            {"T", T},
                            {"D", D},
                            {"V", V},
-                           {"pos", json::Value(json::Value::Array{
-                                       json::Value(json::Value::Array{1, T})})}});
+                           {"pos", json::Value(json::Value::Array{json::Value(
+                                       json::Value::Array{1, T})})}});
   // train_step
   b.op("train_step", "zero", {"emb.grad"}, obj({{"count", V * D}}));
   b.op("train_step", "zero", {"pos0.grad"}, obj({{"count", T * D}}));
@@ -391,11 +408,10 @@ ArtifactBuilder attentionBuilder() {
                            {"T", T},
                            {"D", D},
                            {"V", V},
-                           {"pos", json::Value(json::Value::Array{
-                                       json::Value(json::Value::Array{1, T})})}});
-  json::Value layouts =
-      json::Value(json::Value::Array{json::Value("local4"),
-                                     json::Value("nearsum")});
+                           {"pos", json::Value(json::Value::Array{json::Value(
+                                       json::Value::Array{1, T})})}});
+  json::Value layouts = json::Value(
+      json::Value::Array{json::Value("local4"), json::Value("nearsum")});
   json::Value attn = obj({{"B", B},
                           {"T", T},
                           {"H", H},

@@ -37,9 +37,9 @@ inline std::vector<float> toFloat(const std::vector<double> &v) {
 }
 
 /// Central differences of a scalar function of x, one coordinate at a time.
-inline std::vector<double>
-numericGrad(std::vector<double> &x, const std::function<double()> &f,
-            double h = 1e-5) {
+inline std::vector<double> numericGrad(std::vector<double> &x,
+                                       const std::function<double()> &f,
+                                       double h = 1e-5) {
   std::vector<double> g(x.size());
   for (size_t i = 0; i < x.size(); ++i) {
     double old = x[i];

@@ -125,9 +125,8 @@ TEST(Executor, ArgumentErrors) {
                   "the artifact has no sample_step entry (it has: train_step, "
                   "eval_step)");
   EXPECT_MENTIONS(ex.uploadFloats("tokens", {1.0f}).message(), "is i32");
-  EXPECT_MENTIONS(
-      ex.allocate(std::make_shared<const Artifact>(*a)).message(),
-      "already allocated");
+  EXPECT_MENTIONS(ex.allocate(std::make_shared<const Artifact>(*a)).message(),
+                  "already allocated");
   EXPECT_MENTIONS(ex.runOps(EntryKind::Eval, 2, 9).message(),
                   "eval_step: op range [2, 9) is not within its 3 ops");
   // A token outside the vocabulary fails the step with the op named.

@@ -1,0 +1,125 @@
+//===- TileAttention.cpp - stc-tile-attention -----------------------------===//
+//
+// Gives each attention op the block layouts of its head groups: the list of
+// key blocks per query-block row, marked full or partial, with the upper
+// triangle and empty blocks dropped. Layouts are built once per distinct
+// (pattern, sequence length) by the pattern library.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Passes.h"
+
+#include "dialect/st/StOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+
+#include "llvm/ADT/DenseMap.h"
+
+namespace stc {
+#define GEN_PASS_DEF_TILEATTENTIONPASS
+#include "passes/Passes.h.inc"
+} // namespace stc
+
+using namespace mlir;
+using namespace stc;
+using namespace stc::st;
+
+namespace {
+
+/// Sequence length an attention-like op attends over.
+int64_t sequenceLength(Operation *op, ModuleOp module) {
+  if (auto decode = dyn_cast<DecodeAttentionOp>(op)) {
+    auto cache = module.lookupSymbol<KvCacheOp>(decode.getKcacheAttr());
+    return cache ? cast<RankedTensorType>(cache.getType()).getDimSize(0) : 0;
+  }
+  return cast<RankedTensorType>(op->getOperand(op->getNumOperands() > 3 ? 1 : 0)
+                                    .getType())
+      .getDimSize(1);
+}
+
+struct TileAttentionPass
+    : public stc::impl::TileAttentionPassBase<TileAttentionPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    if (blockSize != 16 && blockSize != 32 && blockSize != 64 &&
+        blockSize != 128) {
+      module.emitError() << "stc-tile-attention: block-size " << blockSize
+                         << " is not supported; valid: 16, 32, 64, 128";
+      return signalPassFailure();
+    }
+    OpBuilder builder(module.getBodyRegion());
+    builder.setInsertionPointToStart(module.getBody());
+    llvm::DenseMap<std::pair<Attribute, int64_t>, FlatSymbolRefAttr> layouts;
+    auto layoutFor = [&](Operation *op, Attribute patternAttr,
+                         int64_t n) -> FailureOr<FlatSymbolRefAttr> {
+      auto key = std::make_pair(patternAttr, n);
+      if (auto it = layouts.find(key); it != layouts.end())
+        return it->second;
+      if (auto blocks = dyn_cast<BlockLayoutAttr>(patternAttr)) {
+        int64_t b = blocks.getBlock();
+        if (n % b != 0)
+          return op->emitOpError()
+                 << "sequence length " << n << " is not a multiple of the "
+                 << "block size " << b << " of " << patternAttr
+                 << "; use a context that is a multiple of " << b;
+        ArrayRef<int64_t> pairs = blocks.getPairs();
+        for (size_t i = 0; i < pairs.size(); i += 2)
+          if (pairs[i] >= n / b)
+            return op->emitOpError()
+                   << patternAttr << " lists block " << pairs[i] << ":"
+                   << pairs[i + 1] << ", but a sequence of " << n << " has "
+                   << n / b << " query blocks of " << b;
+      }
+      FailureOr<pattern::Pattern> p =
+          cast<PatternAttrInterface>(patternAttr).toPattern(op);
+      if (failed(p))
+        return failure();
+      pattern::BlockLayout layout = pattern::buildBlockLayout(*p, n, blockSize);
+      auto toI32 = [](const auto &values) {
+        SmallVector<int32_t> out;
+        for (auto v : values)
+          out.push_back(static_cast<int32_t>(v));
+        return out;
+      };
+      std::string name = "layout" + std::to_string(layouts.size());
+      LayoutOp::create(builder, module.getLoc(), builder.getStringAttr(name),
+                       patternAttr,
+                       builder.getI64IntegerAttr(n),
+                       builder.getI64IntegerAttr(blockSize),
+                       builder.getDenseI32ArrayAttr(toI32(layout.rowPtr)),
+                       builder.getDenseI32ArrayAttr(toI32(layout.colIdx)),
+                       builder.getDenseI32ArrayAttr(toI32(layout.classes)));
+      auto ref = FlatSymbolRefAttr::get(builder.getContext(), name);
+      layouts[key] = ref;
+      return ref;
+    };
+
+    WalkResult result = module.walk([&](Operation *op) {
+      ArrayAttr patterns;
+      if (auto a = dyn_cast<AttentionOp>(op))
+        patterns = a.getPatterns();
+      else if (auto g = dyn_cast<AttentionGradOp>(op))
+        patterns = g.getPatterns();
+      else if (auto d = dyn_cast<DecodeAttentionOp>(op))
+        patterns = d.getPatterns();
+      else
+        return WalkResult::advance();
+      int64_t n = sequenceLength(op, module);
+      SmallVector<Attribute> refs;
+      for (Attribute p : patterns) {
+        FailureOr<FlatSymbolRefAttr> ref = layoutFor(op, p, n);
+        if (failed(ref))
+          return WalkResult::interrupt();
+        refs.push_back(*ref);
+      }
+      op->setAttr("st.layouts", builder.getArrayAttr(refs));
+      return WalkResult::advance();
+    });
+    if (result.wasInterrupted())
+      signalPassFailure();
+  }
+};
+
+} // namespace

@@ -1,0 +1,36 @@
+# Registration of the codegen unit tests (included from test/unit/CMakeLists.txt
+# when the compiler, and so StcKernelEmitter, is built).
+
+# Build-time generator: patternToC output as host functions, for
+# PatternToCTest's semantic check.
+add_executable(codegen-pattern-cgen ${CMAKE_CURRENT_LIST_DIR}/PatternCGen.cpp)
+target_link_libraries(codegen-pattern-cgen PRIVATE StcKernelEmitter)
+set(STC_PATTERN_LAMBDAS ${CMAKE_CURRENT_BINARY_DIR}/codegen/PatternLambdas.inc)
+add_custom_command(
+  OUTPUT ${STC_PATTERN_LAMBDAS}
+  COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_CURRENT_BINARY_DIR}/codegen
+  COMMAND codegen-pattern-cgen ${STC_PATTERN_LAMBDAS}
+  DEPENDS codegen-pattern-cgen
+  COMMENT "Printing test patterns as C"
+  VERBATIM)
+
+stc_unit_test(codegen-tests
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/KernelEmitterTest.cpp
+          ${CMAKE_CURRENT_LIST_DIR}/PatternToCTest.cpp
+          ${STC_PATTERN_LAMBDAS}
+  LIBS StcKernelEmitter
+  LABELS codegen)
+target_include_directories(codegen-tests PRIVATE ${CMAKE_CURRENT_BINARY_DIR}/codegen)
+
+# NVRTC compiles every generated kernel for sm_90 (no GPU needed). Without the
+# toolkit the compile cases skip.
+find_package(CUDAToolkit QUIET)
+if(CUDAToolkit_FOUND AND TARGET CUDA::nvrtc)
+  target_link_libraries(codegen-tests PRIVATE CUDA::nvrtc)
+  string(REPLACE ";" "|" stc_cuda_includes "${CUDAToolkit_INCLUDE_DIRS}")
+  target_compile_definitions(codegen-tests PRIVATE STC_HAVE_NVRTC=1
+    "STC_CUDA_INCLUDE_DIRS=\"${stc_cuda_includes}\"")
+else()
+  message(STATUS "codegen-tests: CUDA toolkit (NVRTC) not found; the NVRTC "
+                 "compile cases will be skipped")
+endif()
