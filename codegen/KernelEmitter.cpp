@@ -981,9 +981,12 @@ std::optional<KernelSource> emitKernel(const OpDesc &op, std::string *error) {
 
 std::vector<std::string> defaultNvrtcOptions() {
   // C++17 for the device templates; -lineinfo so profilers can map SASS back to
-  // the generated source. No fast-math: expf/logf/tanhf stay accurate, which
-  // the comparison with the CPU reference relies on.
-  return {"--std=c++17", "-lineinfo"};
+  // the generated source. -default-device: NVRTC rejects host-only function
+  // definitions, and runtime/DropoutHash.h (shared verbatim with the CPU
+  // executor) defines one, dropoutThreshold(); every function of stc's own
+  // device files is annotated. No fast-math: expf/logf/tanhf stay accurate,
+  // which the comparison with the CPU reference relies on.
+  return {"--std=c++17", "-default-device", "-lineinfo"};
 }
 
 } // namespace stc::codegen

@@ -119,7 +119,8 @@ private:
       d += fmt::format("__device__ const unsigned {}_bits[{}] = {{", prefix,
                        bitmapWords);
       for (size_t i = 0; i < words.size(); ++i)
-        d += fmt::format("{}{:#x}u", (i % 8 == 0) ? "\n  " : " ", words[i]);
+        d += fmt::format("{}{}{:#x}u", i ? "," : "", (i % 8 == 0) ? "\n  " : " ",
+                         words[i]);
       d += fmt::format(
           "}};\n"
           "__device__ __forceinline__ bool {0}_has(long long qb, long long kb) {{\n"
@@ -133,7 +134,7 @@ private:
       d += fmt::format("__device__ const unsigned long long {}_list[{}] = {{",
                        prefix, listed.size());
       for (size_t i = 0; i < listed.size(); ++i)
-        d += fmt::format("{}{:#x}ull", (i % 6 == 0) ? "\n  " : " ",
+        d += fmt::format("{}{}{:#x}ull", i ? "," : "", (i % 6 == 0) ? "\n  " : " ",
                          (static_cast<uint64_t>(listed[i].first) << 32) |
                              static_cast<uint64_t>(listed[i].second));
       d += fmt::format(

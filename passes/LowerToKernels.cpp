@@ -48,12 +48,21 @@ public:
     builder.setInsertionPointToEnd(module.getBody());
     scalars = buffer("scalars", RankedTensorType::get({16}, builder.getI32Type()),
                      "scalars");
-    for (auto param : llvm::to_vector(module.getOps<st::ParameterOp>()))
-      paramBuffers[param.getSymNameAttr()] =
-          buffer(param.getSymName(), param.getType(), "param");
-    for (auto cache : llvm::to_vector(module.getOps<st::KvCacheOp>()))
-      paramBuffers[cache.getSymNameAttr()] =
-          buffer(cache.getSymName(), cache.getType(), "cache");
+    // Buffers take over the names of parameters and caches.
+    for (auto param : llvm::to_vector(module.getOps<st::ParameterOp>())) {
+      params.push_back({param.getSymNameAttr(), param.getType(),
+                        param.getInit(), param.getDecay(), param.getLoc()});
+      param.erase();
+    }
+    SmallVector<std::pair<StringAttr, Type>> caches;
+    for (auto cache : llvm::to_vector(module.getOps<st::KvCacheOp>())) {
+      caches.push_back({cache.getSymNameAttr(), cache.getType()});
+      cache.erase();
+    }
+    for (const ParamInfo &p : params)
+      paramBuffers[p.name] = buffer(p.name, p.type, "param");
+    for (auto [name, type] : caches)
+      paramBuffers[name] = buffer(name, type, "cache");
 
     for (StringRef name : {"train_step", "eval_step", "sample_step"}) {
       auto fn = module.lookupSymbol<func::FuncOp>(name);
@@ -65,32 +74,41 @@ public:
     }
 
     // The parameter table.
-    for (auto param : llvm::to_vector(module.getOps<st::ParameterOp>())) {
-      auto grad = paramGrads.find(param.getSymNameAttr());
+    for (const ParamInfo &param : params) {
+      auto grad = paramGrads.find(param.name);
       if (grad == paramGrads.end())
-        return param.emitOpError() << "gets no gradient in @train_step";
+        return emitError(param.loc) << "parameter @" << param.name.getValue()
+                                    << " gets no gradient in @train_step";
       auto f32 = [&](Type t) {
         return RankedTensorType::get(cast<RankedTensorType>(t).getShape(),
                                      builder.getF32Type());
       };
-      std::string name = param.getSymName().str();
-      auto m = buffer(name + ".adam_m", f32(param.getType()), "moment");
-      auto v = buffer(name + ".adam_v", f32(param.getType()), "moment");
-      stk::ParameterOp::create(builder, param.getLoc(), param.getSymNameAttr(),
-                               paramBuffers[param.getSymNameAttr()],
-                               grad->second, m, v, param.getInit(),
-                               param.getDecayAttr());
+      std::string name = param.name.str();
+      auto m = buffer(name + ".adam_m", f32(param.type), "moment");
+      auto v = buffer(name + ".adam_v", f32(param.type), "moment");
+      // The table entry is named after the parameter, like its value buffer,
+      // so it lives in the programs' namespace: prefix it.
+      builder.setInsertionPointToEnd(module.getBody());
+      stk::ParameterOp::create(builder, param.loc,
+                               builder.getStringAttr("param." + name),
+                               paramBuffers[param.name], grad->second, m, v,
+                               param.init,
+                               param.decay ? builder.getUnitAttr() : UnitAttr());
     }
     for (auto fn : llvm::to_vector(module.getOps<func::FuncOp>()))
       fn.erase();
-    for (auto param : llvm::to_vector(module.getOps<st::ParameterOp>()))
-      param.erase();
-    for (auto cache : llvm::to_vector(module.getOps<st::KvCacheOp>()))
-      cache.erase();
     return success();
   }
 
 private:
+  struct ParamInfo {
+    StringAttr name;
+    Type type;
+    Attribute init;
+    bool decay;
+    Location loc;
+  };
+
   FlatSymbolRefAttr buffer(StringRef name, Type type, StringRef role) {
     // Buffers stay ahead of the programs, in creation order.
     OpBuilder::InsertionGuard guard(builder);
@@ -215,6 +233,7 @@ private:
   int64_t counter = 0;
   FlatSymbolRefAttr scalars;
   SmallVector<stk::ProgramOp> programs;
+  SmallVector<ParamInfo> params;
   llvm::DenseMap<Attribute, FlatSymbolRefAttr> paramBuffers;
   llvm::DenseMap<Attribute, FlatSymbolRefAttr> paramGrads;
   llvm::DenseMap<Value, FlatSymbolRefAttr> values;
@@ -442,7 +461,9 @@ LogicalResult KernelLowering::lower(Operation *op) {
   }
   if (auto adam = dyn_cast<AdamWOp>(op)) {
     StringAttr name = adam.getParamAttr().getAttr();
-    auto param = module.lookupSymbol<ParameterOp>(name);
+    bool decay = llvm::any_of(params, [&](const ParamInfo &p) {
+      return p.name == name && p.decay;
+    });
     paramGrads[name] = of(adam.getGrad());
     std::string p = name.str();
     auto m = FlatSymbolRefAttr::get(builder.getContext(), p + ".adam_m");
@@ -454,7 +475,7 @@ LogicalResult KernelLowering::lower(Operation *op) {
             f64("beta2", adam.getBeta2().convertToDouble()),
             f64("eps", adam.getEps().convertToDouble()),
             f64("weight_decay",
-                param && param.getDecay() ? adam.getWeightDecay().convertToDouble() : 0.0),
+                decay ? adam.getWeightDecay().convertToDouble() : 0.0),
             f64("clip", adam.getClip().convertToDouble())});
     return success();
   }

@@ -20,6 +20,23 @@ void registerStcDialects(mlir::DialectRegistry &registry);
 #define GEN_PASS_REGISTRATION
 #include "passes/Passes.h.inc"
 
+/// Options of the whole model -> kernel program pipeline.
+struct CompilePipelineOptions {
+  int64_t batch = 4;
+  int64_t blockSize = 64;
+  int64_t memoryBudget = 0; ///< bytes, 0 = none
+  bool unreachableIsError = false;
+};
+
+/// stc-verify-patterns, stc-expand-model, stc-autodiff, stc-tile-attention,
+/// stc-lower-to-kernels, stc-plan-memory: what `stc compile` runs before
+/// writing the artifact.
+void buildCompilePipeline(mlir::OpPassManager &pm,
+                          const CompilePipelineOptions &options);
+
+/// Registers the pipeline as `stc-compile` (for stc-opt and lit).
+void registerCompilePipeline();
+
 } // namespace stc
 
 #endif // STC_PASSES_PASSES_H

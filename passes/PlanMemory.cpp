@@ -131,7 +131,7 @@ struct PlanMemoryPass : public stc::impl::PlanMemoryPassBase<PlanMemoryPass> {
     int64_t arena = offset + transientPeak;
     module->setAttr("stk.arena_bytes",
                     IntegerAttr::get(IntegerType::get(&getContext(), 64), arena));
-    module.emitRemark() << "arena " << mib(arena) << ": persistent "
+    mlir::emitRemark(module.getLoc()) << "arena " << mib(arena) << ": persistent "
                         << mib(persistentBytes) << ", activations and "
                         << "gradients " << mib(transientPeak);
     if (budget > 0 && arena > budget) {

@@ -23,7 +23,7 @@
 namespace stc {
 
 template <class Cfg>
-constexpr int attention_bwd_smem_floats() {
+__host__ __device__ constexpr int attention_bwd_smem_floats() {
   return Cfg::KT * (Cfg::KSTR + Cfg::VSTR + 2) + Cfg::QT * (Cfg::DK + Cfg::DV);
 }
 

@@ -22,7 +22,7 @@
 namespace stc {
 
 template <class Cfg>
-constexpr int attention_fwd_smem_floats() {
+__host__ __device__ constexpr int attention_fwd_smem_floats() {
   return Cfg::KT * (Cfg::KSTR + Cfg::VSTR) + Cfg::QT * Cfg::DK;
 }
 

@@ -14,6 +14,7 @@ int main(int argc, char **argv) {
   mlir::DialectRegistry registry;
   stc::registerStcDialects(registry);
   stc::registerStcPasses();
+  stc::registerCompilePipeline();
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, "stc optimizer driver\n", registry));
 }

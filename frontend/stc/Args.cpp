@@ -19,6 +19,8 @@ std::optional<Args> Args::parse(int argc, char **argv, int first,
   };
   for (int i = first; i < argc; ++i) {
     std::string arg = argv[i];
+    if (arg == "-o" || arg.compare(0, 3, "-o=") == 0)
+      arg = "-" + arg; // the conventional output flag, also as --o
     if (arg.size() < 2 || arg.compare(0, 2, "--") != 0 || arg == "--") {
       args.positional_.push_back(arg);
       continue;

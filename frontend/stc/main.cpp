@@ -7,6 +7,7 @@
 
 #include "frontend/stc/Args.h"
 #ifdef STC_HAVE_COMPILER
+#include "frontend/stc/Compile.h"
 #include "frontend/stc/Inspect.h"
 #endif
 
@@ -24,6 +25,8 @@ void printUsage(FILE *out) {
 #ifdef STC_HAVE_COMPILER
                "  inspect MODEL.mlir   patterns, densities, blocks, FLOPs, "
                "reachability\n"
+               "  compile MODEL.mlir -o OUT   the artifact: manifest + CUDA "
+               "kernels\n"
 #endif
                "  help                 this text\n"
                "\n"
@@ -47,6 +50,8 @@ int main(int argc, char **argv) {
 #ifdef STC_HAVE_COMPILER
   if (command == "inspect")
     return stc::cli::runInspect(argc, argv, 2);
+  if (command == "compile")
+    return stc::cli::runCompile(argc, argv, 2);
 #else
   if (command == "inspect" || command == "compile") {
     std::fprintf(stderr,

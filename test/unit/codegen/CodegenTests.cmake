@@ -25,8 +25,11 @@ target_include_directories(codegen-tests PRIVATE ${CMAKE_CURRENT_BINARY_DIR}/cod
 # NVRTC compiles every generated kernel for sm_90 (no GPU needed). Without the
 # toolkit the compile cases skip.
 find_package(CUDAToolkit QUIET)
-if(CUDAToolkit_FOUND AND TARGET CUDA::nvrtc)
-  target_link_libraries(codegen-tests PRIVATE CUDA::nvrtc)
+if(CUDAToolkit_FOUND AND CUDA_nvrtc_LIBRARY)
+  # The library itself, not CUDA::nvrtc: that target drags in the driver
+  # (libcuda), which a machine without a GPU lacks, and NVRTC needs none.
+  target_link_libraries(codegen-tests PRIVATE ${CUDA_nvrtc_LIBRARY})
+  target_include_directories(codegen-tests SYSTEM PRIVATE ${CUDAToolkit_INCLUDE_DIRS})
   string(REPLACE ";" "|" stc_cuda_includes "${CUDAToolkit_INCLUDE_DIRS}")
   target_compile_definitions(codegen-tests PRIVATE STC_HAVE_NVRTC=1
     "STC_CUDA_INCLUDE_DIRS=\"${stc_cuda_includes}\"")

@@ -40,13 +40,10 @@ struct Case {
   OpDesc op;
 };
 
+void PrintTo(const Case &c, std::ostream *os) { *os << c.name; }
+
 LayoutDesc layout(const std::string &name, Pattern p, int64_t n, int64_t block) {
-  LayoutDesc l;
-  l.name = name;
-  l.pattern = std::move(p);
-  l.n = n;
-  l.block = block;
-  return l;
+  return LayoutDesc{name, std::move(p), n, block};
 }
 
 Pattern predicate(const std::string &name, const std::string &sexpr) {
@@ -275,7 +272,7 @@ TEST_P(EmitAndCompile, Kernel) {
   for (const auto &d : op.argDtypes)
     bf16 |= d == "bf16";
   EXPECT_EQ(ks->source.find("#include \""), std::string::npos);
-  EXPECT_EQ(ks->source.find("#include <cuda_bf16.h>") != std::string::npos, bf16);
+  EXPECT_EQ(ks->source.find("\n#include <cuda_bf16.h>\n") != std::string::npos, bf16);
   EXPECT_NE(ks->source.find("extern \"C\" __global__"), std::string::npos);
 
   // Deterministic emission.

@@ -1,0 +1,166 @@
+//===- Compile.cpp - stc compile ------------------------------------------===//
+
+#include "frontend/stc/Compile.h"
+
+#include "codegen/ArtifactWriter.h"
+#include "frontend/stc/Args.h"
+#include "passes/Passes.h"
+
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cctype>
+
+using namespace mlir;
+using namespace stc;
+using namespace stc::cli;
+
+namespace {
+
+const std::vector<FlagSpec> kCompileFlags = {
+    {"o", true, "artifact directory to write (required)"},
+    {"emit-cuda", true, "also write each kernel's source as DIR/<kernel>.cu"},
+    {"batch", true, "sequences per training step (default 4)"},
+    {"block-size", true, "attention block size: 16, 32, 64 or 128 (default 64)"},
+    {"memory-budget", true,
+     "fail if the device arena exceeds this, e.g. 8GiB, 512MiB (default: none)"},
+    {"unreachable-is-error", false,
+     "fail, not warn, when a pattern stack leaves keys unreachable"},
+    {"pipeline", false, "print the pass pipeline and exit"},
+    {"print-ir-after-all", false, "print the IR after every pass (stderr)"},
+    {"help", false, "show this help"},
+};
+
+/// "8GiB", "512MiB", "1000000" -> bytes.
+std::optional<int64_t> parseBytes(const std::string &text) {
+  size_t i = 0;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])))
+    ++i;
+  if (i == 0 || i > 15)
+    return std::nullopt;
+  int64_t value = std::stoll(text.substr(0, i));
+  std::string unit = text.substr(i);
+  int64_t scale = unit.empty() || unit == "B" ? 1
+                  : unit == "KiB"             ? int64_t(1) << 10
+                  : unit == "MiB"             ? int64_t(1) << 20
+                  : unit == "GiB"             ? int64_t(1) << 30
+                                              : 0;
+  if (!scale)
+    return std::nullopt;
+  return value * scale;
+}
+
+struct CompileSettings {
+  std::string input, outDir, emitCuda;
+  CompilePipelineOptions pipeline;
+  bool printIrAfterAll = false;
+};
+
+int compile(const CompileSettings &s) {
+  DialectRegistry registry;
+  registerStcDialects(registry);
+  MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+  llvm::SourceMgr sourceMgr;
+  SourceMgrDiagnosticHandler diagHandler(sourceMgr, &context);
+  std::string error;
+  auto file = openInputFile(s.input, &error);
+  if (!file) {
+    llvm::errs() << "stc compile: " << error << "\n";
+    return 1;
+  }
+  sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
+  if (!module)
+    return 1;
+  PassManager pm(&context);
+  buildCompilePipeline(pm, s.pipeline);
+  if (s.printIrAfterAll) {
+    context.disableMultithreading();
+    pm.enableIRPrinting();
+  }
+  if (failed(pm.run(*module)))
+    return 1;
+  codegen::ArtifactOptions options;
+  options.outDir = s.outDir;
+  options.emitCudaDir = s.emitCuda;
+  if (failed(codegen::writeArtifact(*module, options)))
+    return 1;
+  return 0;
+}
+
+} // namespace
+
+bool stc::cli::compileModel(const CompileRequest &request) {
+  CompileSettings s;
+  s.input = request.input;
+  s.outDir = request.outDir;
+  s.pipeline.batch = request.batch;
+  s.pipeline.blockSize = request.blockSize;
+  return compile(s) == 0;
+}
+
+int stc::cli::runCompile(int argc, char **argv, int first) {
+  std::string error;
+  std::optional<Args> args = Args::parse(argc, argv, first, kCompileFlags, &error);
+  auto usage = [] {
+    return "usage: stc compile MODEL.mlir -o OUT [flags]\n" +
+           describeFlags(kCompileFlags);
+  };
+  if (!args) {
+    llvm::errs() << "stc compile: " << error << "\n" << usage();
+    return 2;
+  }
+  if (args->has("help")) {
+    llvm::outs() << usage();
+    return 0;
+  }
+  CompileSettings s;
+  std::optional<int64_t> batch = args->getInt("batch", 4, 1, 1 << 16, &error);
+  std::optional<int64_t> block =
+      batch ? args->getInt("block-size", 64, 16, 128, &error) : std::nullopt;
+  if (!batch || !block) {
+    llvm::errs() << "stc compile: " << error << "\n";
+    return 2;
+  }
+  s.pipeline.batch = *batch;
+  s.pipeline.blockSize = *block;
+  s.pipeline.unreachableIsError = args->has("unreachable-is-error");
+  if (args->has("memory-budget")) {
+    std::optional<int64_t> bytes = parseBytes(args->get("memory-budget"));
+    if (!bytes || *bytes <= 0) {
+      llvm::errs() << "stc compile: --memory-budget must be a size like "
+                      "8GiB, 512MiB or 1000000 (bytes), got '"
+                   << args->get("memory-budget") << "'\n";
+      return 2;
+    }
+    s.pipeline.memoryBudget = *bytes;
+  }
+  if (args->has("pipeline")) {
+    DialectRegistry registry;
+    registerStcDialects(registry);
+    MLIRContext context(registry);
+    PassManager pm(&context);
+    buildCompilePipeline(pm, s.pipeline);
+    pm.printAsTextualPipeline(llvm::outs());
+    llvm::outs() << "\n  then: write the artifact (manifest.json + kernels/*.cu)\n";
+    return 0;
+  }
+  if (args->positional().size() != 1 || !args->has("o")) {
+    llvm::errs() << "stc compile: expected one input file and -o OUT\n" << usage();
+    return 2;
+  }
+  s.input = args->positional().front();
+  s.outDir = args->get("o");
+  s.emitCuda = args->get("emit-cuda");
+  s.printIrAfterAll = args->has("print-ir-after-all");
+  int rc = compile(s);
+  if (rc == 0)
+    llvm::errs() << "stc compile: wrote " << s.outDir << "\n";
+  return rc;
+}

@@ -1,0 +1,27 @@
+//===- Compile.h - stc compile ----------------------------------*- C++ -*-===//
+
+#ifndef STC_FRONTEND_STC_COMPILE_H
+#define STC_FRONTEND_STC_COMPILE_H
+
+#include <string>
+
+namespace stc::cli {
+
+/// `stc compile MODEL.mlir -o OUT [flags]`. Returns the exit code.
+int runCompile(int argc, char **argv, int first);
+
+struct CompileRequest {
+  std::string input;
+  std::string outDir;
+  int64_t batch = 4;
+  int64_t blockSize = 64;
+};
+
+/// Compiles `request.input` into an artifact at `request.outDir` with the
+/// default pipeline (used by train/eval/sample on a .mlir); errors go to
+/// stderr. Returns true on success.
+bool compileModel(const CompileRequest &request);
+
+} // namespace stc::cli
+
+#endif // STC_FRONTEND_STC_COMPILE_H

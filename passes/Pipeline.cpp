@@ -1,0 +1,41 @@
+//===- Pipeline.cpp - The compile pipeline --------------------------------===//
+
+#include "passes/Passes.h"
+
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassOptions.h"
+#include "mlir/Pass/PassRegistry.h"
+
+using namespace mlir;
+
+void stc::buildCompilePipeline(OpPassManager &pm,
+                               const CompilePipelineOptions &options) {
+  pm.addPass(createVerifyPatternsPass(
+      VerifyPatternsPassOptions{options.unreachableIsError, 2048}));
+  pm.addPass(createExpandModelPass(ExpandModelPassOptions{options.batch}));
+  pm.addPass(createAutodiffPass());
+  pm.addPass(createTileAttentionPass(TileAttentionPassOptions{options.blockSize}));
+  pm.addPass(createLowerToKernelsPass());
+  pm.addPass(createPlanMemoryPass(PlanMemoryPassOptions{options.memoryBudget}));
+}
+
+namespace {
+struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
+  Option<int64_t> batch{*this, "batch", llvm::cl::desc("Sequences per step"),
+                        llvm::cl::init(4)};
+  Option<int64_t> blockSize{*this, "block-size",
+                            llvm::cl::desc("Attention block size"),
+                            llvm::cl::init(64)};
+  Option<int64_t> budget{*this, "memory-budget",
+                         llvm::cl::desc("Largest arena in bytes (0: none)"),
+                         llvm::cl::init(0)};
+};
+} // namespace
+
+void stc::registerCompilePipeline() {
+  PassPipelineRegistration<PipelineOptions>(
+      "stc-compile", "Model spec -> planned stk kernel program",
+      [](OpPassManager &pm, const PipelineOptions &o) {
+        buildCompilePipeline(pm, {o.batch, o.blockSize, o.budget, false});
+      });
+}
