@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "frontend/stc/Args.h"
+#include "frontend/stc/Run.h"
 #ifdef STC_HAVE_COMPILER
 #include "frontend/stc/Compile.h"
 #include "frontend/stc/Inspect.h"
@@ -28,6 +29,9 @@ void printUsage(FILE *out) {
                "  compile MODEL.mlir -o OUT   the artifact: manifest + CUDA "
                "kernels\n"
 #endif
+               "  train MODEL --data FILE     train (MODEL: artifact dir or .mlir)\n"
+               "  eval MODEL --ckpt C --data FILE   bits per byte on a file\n"
+               "  sample MODEL --ckpt C        generate bytes\n"
                "  help                 this text\n"
                "\n"
                "Run `stc COMMAND --help` for a command's flags.\n"
@@ -63,6 +67,12 @@ int main(int argc, char **argv) {
     return 2;
   }
 #endif
+  if (command == "train")
+    return stc::cli::runTrain(argc, argv, 2);
+  if (command == "eval")
+    return stc::cli::runEval(argc, argv, 2);
+  if (command == "sample")
+    return stc::cli::runSample(argc, argv, 2);
   std::fprintf(stderr, "stc: unknown command '%s'\n", command.c_str());
   printUsage(stderr);
   return 2;

@@ -1,0 +1,356 @@
+//===- Run.cpp - stc train / eval / sample --------------------------------===//
+//
+// The runtime commands. MODEL is an artifact directory, or (in a build with
+// the compiler) a .mlir model spec compiled on the fly into a cached artifact.
+//
+//===----------------------------------------------------------------------===//
+
+#include "frontend/stc/Run.h"
+
+#include "frontend/stc/Args.h"
+#include "runtime/Artifact.h"
+#include "runtime/Checkpoint.h"
+#include "runtime/Data.h"
+#include "runtime/Executor.h"
+#include "runtime/Init.h"
+#include "runtime/Train.h"
+#include "runtime/support/Hash.h"
+#ifdef STC_HAVE_COMPILER
+#include "frontend/stc/Compile.h"
+#endif
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <sys/stat.h>
+#include <unistd.h>
+
+using namespace stc;
+using namespace stc::cli;
+using namespace stc::rt;
+
+namespace {
+
+bool isDirectory(const std::string &path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+bool isFile(const std::string &path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int fail(const char *command, const std::string &message) {
+  std::fprintf(stderr, "stc %s: %s\n", command, message.c_str());
+  return 1;
+}
+
+/// Where compiled-on-the-fly artifacts live: $STC_CACHE_DIR/artifacts, else
+/// $XDG_CACHE_HOME/stc/artifacts, else ~/.cache/stc/artifacts.
+std::string artifactCacheDir() {
+  if (const char *dir = std::getenv("STC_CACHE_DIR"); dir && *dir)
+    return std::string(dir) + "/artifacts";
+  if (const char *xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg)
+    return std::string(xdg) + "/stc/artifacts";
+  const char *home = std::getenv("HOME");
+  return std::string(home && *home ? home : ".") + "/.cache/stc/artifacts";
+}
+
+/// MODEL -> artifact directory: as given, or compiled from a .mlir.
+Expected<std::string> resolveModel(const std::string &model, int64_t batch,
+                                   int64_t blockSize) {
+  if (isDirectory(model)) {
+    if (!isFile(model + "/manifest.json"))
+      return Status::error("'" + model + "' is a directory without "
+                           "manifest.json; pass an artifact directory (stc "
+                           "compile MODEL.mlir -o DIR) or a .mlir model");
+    return model;
+  }
+  bool isMlir = model.size() > 5 && model.compare(model.size() - 5, 5, ".mlir") == 0;
+  if (!isMlir || !isFile(model))
+    return Status::error("'" + model + "' is neither an artifact directory "
+                         "nor a .mlir file");
+#ifdef STC_HAVE_COMPILER
+  Expected<std::string> text = readFile(model);
+  if (!text)
+    return text.status();
+  std::string key = *text + "|batch=" + std::to_string(batch) +
+                    "|block=" + std::to_string(blockSize) + "|stc 0.1.0";
+  std::string dir = artifactCacheDir() + "/" + hex64(fnv1a64(key));
+  if (isFile(dir + "/manifest.json"))
+    return dir;
+  std::fprintf(stderr, "stc: compiling %s (batch %lld) -> %s\n", model.c_str(),
+               static_cast<long long>(batch), dir.c_str());
+  // Compile into a fresh directory, then move it in place atomically.
+  std::string tmp = dir + ".tmp" + std::to_string(::getpid());
+  CompileRequest request{model, tmp, batch, blockSize};
+  if (!compileModel(request))
+    return Status::error("compiling " + model + " failed (see above)");
+  if (std::rename(tmp.c_str(), dir.c_str()) != 0 && !isFile(dir + "/manifest.json"))
+    return Status::error("cannot move the compiled artifact to " + dir);
+  return dir;
+#else
+  (void)batch;
+  (void)blockSize;
+  return Status::error("this stc was built without the compiler "
+                       "(STC_BUILD_COMPILER=OFF) and runs artifacts only; "
+                       "compile '" + model + "' with a full stc (stc compile " +
+                       model + " -o DIR) and pass DIR");
+#endif
+}
+
+const FlagSpec kDeviceFlag = {"device", true,
+                              "cpu, cuda or auto (default: auto, cuda if present)"};
+const FlagSpec kHelpFlag = {"help", false, "show this help"};
+
+/// The executor for --device, with the artifact allocated on it.
+Expected<std::unique_ptr<Executor>> openExecutor(const Args &args,
+                                                 const std::string &dir) {
+  std::string device = args.get("device", "auto");
+  if (device != "cpu" && device != "cuda" && device != "auto")
+    return Status::error("--device must be cpu, cuda or auto, got '" + device + "'");
+  Expected<Artifact> artifact = Artifact::load(dir);
+  if (!artifact)
+    return artifact.status();
+  auto shared = std::make_shared<const Artifact>(std::move(*artifact));
+  Expected<std::unique_ptr<Executor>> exec =
+      createExecutor(device == "auto" ? "cuda" : device);
+  if (!exec && device == "auto")
+    exec = createExecutor("cpu");
+  if (!exec)
+    return exec.status();
+  if (Status s = (*exec)->allocate(shared); !s)
+    return s;
+  return exec;
+}
+
+/// Loads --ckpt (required for eval and sample).
+Status restore(Executor &exec, const Args &args, const char *command) {
+  if (!args.has("ckpt"))
+    return Status::error(std::string("stc ") + command +
+                         " needs --ckpt CKPT (written by stc train --save)");
+  Expected<int64_t> step = loadCheckpoint(exec, args.get("ckpt"));
+  return step ? Status::ok() : step.status();
+}
+
+} // namespace
+
+int stc::cli::runTrain(int argc, char **argv, int first) {
+  const std::vector<FlagSpec> flags = {
+      {"data", true, "byte file to train on (required)"},
+      kDeviceFlag,
+      {"steps", true, "training steps (default 200)"},
+      {"batch", true, "sequences per step, for a .mlir model (default 4)"},
+      {"lr", true, "peak learning rate (default 1e-3)"},
+      {"min-lr", true, "floor of the cosine decay (default lr / 10)"},
+      {"warmup", true, "linear warmup steps (default steps / 20)"},
+      {"seed", true, "initialisation, data order and dropout seed (default 1)"},
+      {"log-json", true, "write one JSON object per step to FILE"},
+      {"log-every", true, "print progress every N steps (default steps / 20)"},
+      {"save", true, "write a checkpoint to CKPT at the end"},
+      {"resume", true, "start from checkpoint CKPT"},
+      {"block-size", true, "attention block size, for a .mlir model (default 64)"},
+      kHelpFlag,
+  };
+  std::string error;
+  std::optional<Args> args = Args::parse(argc, argv, first, flags, &error);
+  std::string usage = "usage: stc train MODEL --data FILE [flags]\n" + describeFlags(flags);
+  if (!args)
+    return fail("train", error + "\n" + usage);
+  if (args->has("help")) {
+    std::printf("%s", usage.c_str());
+    return 0;
+  }
+  if (args->positional().size() != 1 || !args->has("data"))
+    return fail("train", "expected MODEL and --data FILE\n" + usage);
+  auto steps = args->getInt("steps", 200, 1, int64_t(1) << 40, &error);
+  auto batch = steps ? args->getInt("batch", 4, 1, 1 << 16, &error) : std::nullopt;
+  auto block = batch ? args->getInt("block-size", 64, 16, 128, &error) : std::nullopt;
+  auto seed = block ? args->getInt("seed", 1, 0, INT64_MAX, &error) : std::nullopt;
+  auto lr = seed ? args->getDouble("lr", 1e-3, 0, 10, &error) : std::nullopt;
+  auto minLr = lr ? args->getDouble("min-lr", *lr / 10, 0, *lr, &error) : std::nullopt;
+  auto warmup = minLr ? args->getInt("warmup", std::max<int64_t>(1, *steps / 20), 0,
+                                     *steps, &error)
+                      : std::nullopt;
+  auto every = warmup ? args->getInt("log-every", std::max<int64_t>(1, *steps / 20),
+                                     1, *steps, &error)
+                      : std::nullopt;
+  if (!every)
+    return fail("train", error);
+
+  Expected<std::string> dir = resolveModel(args->positional()[0], *batch, *block);
+  if (!dir)
+    return fail("train", dir.status().message());
+  Expected<std::unique_ptr<Executor>> exec = openExecutor(*args, *dir);
+  if (!exec)
+    return fail("train", exec.status().message());
+  Executor &e = **exec;
+  const ModelInfo &model = e.artifact().model;
+  if (args->has("batch") && *batch != model.batch)
+    return fail("train", "the artifact was compiled for batch " +
+                             std::to_string(model.batch) + ", not " +
+                             std::to_string(*batch) +
+                             "; recompile with stc compile --batch " +
+                             std::to_string(*batch));
+  Expected<ByteDataset> data = ByteDataset::load(args->get("data"), model.context);
+  if (!data)
+    return fail("train", data.status().message());
+
+  TrainOptions options;
+  options.steps = *steps;
+  options.learningRate = *lr;
+  options.minLearningRate = *minLr;
+  options.warmupSteps = *warmup;
+  options.seed = static_cast<uint64_t>(*seed);
+  options.logPath = args->get("log-json");
+  if (args->has("resume")) {
+    Expected<int64_t> done = loadCheckpoint(e, args->get("resume"));
+    if (!done)
+      return fail("train", done.status().message());
+    options.startStep = *done;
+  } else if (Status s = initParams(e, options.seed); !s) {
+    return fail("train", s.message());
+  }
+  std::fprintf(stderr,
+               "stc train: model @%s (%lld parameters, context %lld, batch "
+               "%lld) on %s, %lld steps\n",
+               model.name.c_str(), static_cast<long long>(model.paramCount),
+               static_cast<long long>(model.context),
+               static_cast<long long>(model.batch), e.name(),
+               static_cast<long long>(options.steps));
+  options.onStep = [&](const StepReport &r) {
+    if (r.step % *every == 0 || r.step == options.steps || r.step == options.startStep + 1)
+      std::printf("step %6lld  loss %.4f bits/byte  lr %.2e  %8.0f tokens/s\n",
+                  static_cast<long long>(r.step), r.loss, r.learningRate,
+                  r.tokensPerSecond);
+    std::fflush(stdout);
+    return true;
+  };
+  Expected<TrainResult> result = train(e, *data, options);
+  if (!result)
+    return fail("train", result.status().message());
+  if (args->has("save")) {
+    if (Status s = saveCheckpoint(e, args->get("save"), result->lastStep); !s)
+      return fail("train", s.message());
+    std::fprintf(stderr, "stc train: saved %s (step %lld)\n",
+                 args->get("save").c_str(),
+                 static_cast<long long>(result->lastStep));
+  }
+  return 0;
+}
+
+int stc::cli::runEval(int argc, char **argv, int first) {
+  const std::vector<FlagSpec> flags = {
+      {"ckpt", true, "checkpoint to evaluate (required)"},
+      {"data", true, "byte file to evaluate on (required)"},
+      kDeviceFlag,
+      {"max-windows", true, "evaluate at most N windows (default: all)"},
+      {"batch", true, "for a .mlir model (default 4)"},
+      kHelpFlag,
+  };
+  std::string error;
+  std::optional<Args> args = Args::parse(argc, argv, first, flags, &error);
+  std::string usage = "usage: stc eval MODEL --ckpt CKPT --data FILE [flags]\n" +
+                      describeFlags(flags);
+  if (!args)
+    return fail("eval", error + "\n" + usage);
+  if (args->has("help")) {
+    std::printf("%s", usage.c_str());
+    return 0;
+  }
+  if (args->positional().size() != 1 || !args->has("data"))
+    return fail("eval", "expected MODEL, --ckpt CKPT and --data FILE\n" + usage);
+  auto windows = args->getInt("max-windows", 0, 0, INT64_MAX, &error);
+  auto batch = windows ? args->getInt("batch", 4, 1, 1 << 16, &error) : std::nullopt;
+  if (!batch)
+    return fail("eval", error);
+  Expected<std::string> dir = resolveModel(args->positional()[0], *batch, 64);
+  if (!dir)
+    return fail("eval", dir.status().message());
+  Expected<std::unique_ptr<Executor>> exec = openExecutor(*args, *dir);
+  if (!exec)
+    return fail("eval", exec.status().message());
+  if (Status s = restore(**exec, *args, "eval"); !s)
+    return fail("eval", s.message());
+  Expected<ByteDataset> data =
+      ByteDataset::load(args->get("data"), (*exec)->artifact().model.context);
+  if (!data)
+    return fail("eval", data.status().message());
+  EvalOptions options;
+  options.maxWindows = *windows;
+  Expected<EvalResult> result = evaluate(**exec, *data, options);
+  if (!result)
+    return fail("eval", result.status().message());
+  std::printf("%.4f bits/byte over %lld tokens (%lld windows)\n",
+              result->bitsPerByte, static_cast<long long>(result->tokens),
+              static_cast<long long>(result->windows));
+  return 0;
+}
+
+int stc::cli::runSample(int argc, char **argv, int first) {
+  const std::vector<FlagSpec> flags = {
+      {"ckpt", true, "checkpoint to sample from (required)"},
+      kDeviceFlag,
+      {"n", true, "bytes to generate (default 200, at most context - prompt)"},
+      {"seed", true, "sampling seed (default 1)"},
+      {"temperature", true, "softmax temperature, 0 = greedy (default 1.0)"},
+      {"prompt", true, "file whose bytes start the sequence (default: a newline)"},
+      {"out", true, "write the generated bytes to FILE instead of stdout"},
+      {"batch", true, "for a .mlir model (default 4)"},
+      kHelpFlag,
+  };
+  std::string error;
+  std::optional<Args> args = Args::parse(argc, argv, first, flags, &error);
+  std::string usage = "usage: stc sample MODEL --ckpt CKPT [flags]\n" + describeFlags(flags);
+  if (!args)
+    return fail("sample", error + "\n" + usage);
+  if (args->has("help")) {
+    std::printf("%s", usage.c_str());
+    return 0;
+  }
+  if (args->positional().size() != 1)
+    return fail("sample", "expected MODEL and --ckpt CKPT\n" + usage);
+  auto n = args->getInt("n", 200, 1, INT64_MAX, &error);
+  auto seed = n ? args->getInt("seed", 1, 0, INT64_MAX, &error) : std::nullopt;
+  auto temperature = seed ? args->getDouble("temperature", 1.0, 0, 100, &error)
+                          : std::nullopt;
+  auto batch = temperature ? args->getInt("batch", 4, 1, 1 << 16, &error) : std::nullopt;
+  if (!batch)
+    return fail("sample", error);
+  SampleOptions options;
+  options.count = *n;
+  options.seed = static_cast<uint64_t>(*seed);
+  options.temperature = *temperature;
+  options.prompt = "\n";
+  if (args->has("prompt")) {
+    Expected<std::string> prompt = readFile(args->get("prompt"));
+    if (!prompt)
+      return fail("sample", prompt.status().message());
+    if (prompt->empty())
+      return fail("sample", "--prompt file '" + args->get("prompt") + "' is empty");
+    options.prompt = *prompt;
+  }
+  Expected<std::string> dir = resolveModel(args->positional()[0], *batch, 64);
+  if (!dir)
+    return fail("sample", dir.status().message());
+  Expected<std::unique_ptr<Executor>> exec = openExecutor(*args, *dir);
+  if (!exec)
+    return fail("sample", exec.status().message());
+  if (Status s = restore(**exec, *args, "sample"); !s)
+    return fail("sample", s.message());
+  Expected<std::string> text = sample(**exec, options);
+  if (!text)
+    return fail("sample", text.status().message());
+  if (args->has("out")) {
+    std::ofstream out(args->get("out"), std::ios::binary);
+    out << *text;
+    if (!out)
+      return fail("sample", "cannot write " + args->get("out"));
+  } else {
+    std::fwrite(text->data(), 1, text->size(), stdout);
+    std::printf("\n");
+  }
+  return 0;
+}
