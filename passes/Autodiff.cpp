@@ -9,6 +9,7 @@
 #include "passes/Passes.h"
 
 #include "dialect/st/StOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -97,6 +98,8 @@ private:
       return success(); // does not reach the loss
     Value dy = it->second;
     Location loc = op->getLoc();
+    if (isa<arith::ConstantOp>(op))
+      return success(); // constants are not trained
     if (auto load = dyn_cast<LoadOp>(op)) {
       auto &slot = paramGrads[load.getNameAttr().getAttr()];
       slot = slot ? AddOp::create(builder, loc, slot, dy).getResult() : dy;

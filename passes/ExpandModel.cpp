@@ -161,9 +161,12 @@ struct ExpandModelPass
     SmallVector<ModelOp> models(module.getOps<ModelOp>());
     if (batch < 1) {
       module.emitError() << "stc-expand-model: batch must be >= 1 (got "
-                         << batch << ")";
+                         << static_cast<int64_t>(batch) << ")";
       return signalPassFailure();
     }
+    // A module that states its forward function directly needs no expansion.
+    if (models.empty() && module.lookupSymbol("forward"))
+      return;
     if (models.size() != 1) {
       module.emitError() << "stc-expand-model: expected exactly one st.model "
                             "in the module, found "

@@ -39,9 +39,16 @@ struct Interval {
   int64_t order = 0; ///< declaration order, to break ties deterministically
 };
 
-std::string mib(int64_t bytes) {
+/// "1280 bytes", "4.34 MiB", "12.50 GiB".
+std::string formatBytes(int64_t bytes) {
   std::string s;
-  llvm::raw_string_ostream(s) << llvm::format("%.2f MiB", bytes / 1048576.0);
+  llvm::raw_string_ostream os(s);
+  if (bytes < 10 * 1024)
+    os << bytes << " bytes";
+  else if (bytes < (int64_t(1) << 30))
+    os << llvm::format("%.2f MiB", bytes / 1048576.0);
+  else
+    os << llvm::format("%.2f GiB", bytes / 1073741824.0);
   return s;
 }
 
@@ -131,14 +138,14 @@ struct PlanMemoryPass : public stc::impl::PlanMemoryPassBase<PlanMemoryPass> {
     int64_t arena = offset + transientPeak;
     module->setAttr("stk.arena_bytes",
                     IntegerAttr::get(IntegerType::get(&getContext(), 64), arena));
-    mlir::emitRemark(module.getLoc()) << "arena " << mib(arena) << ": persistent "
-                        << mib(persistentBytes) << ", activations and "
-                        << "gradients " << mib(transientPeak);
+    mlir::emitRemark(module.getLoc()) << "arena " << formatBytes(arena) << ": persistent "
+                        << formatBytes(persistentBytes) << ", activations and "
+                        << "gradients " << formatBytes(transientPeak);
     if (budget > 0 && arena > budget) {
-      module.emitError() << "the model needs " << mib(arena)
-                         << " of device memory (persistent " << mib(persistentBytes)
-                         << ", activations and gradients " << mib(transientPeak)
-                         << "), over the budget of " << mib(budget)
+      module.emitError() << "the model needs " << formatBytes(arena)
+                         << " of device memory (persistent " << formatBytes(persistentBytes)
+                         << ", activations and gradients " << formatBytes(transientPeak)
+                         << "), over the budget of " << formatBytes(budget)
                          << "; lower the batch or the context, or raise the budget";
       signalPassFailure();
     }

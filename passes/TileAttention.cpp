@@ -45,7 +45,7 @@ struct TileAttentionPass
     ModuleOp module = getOperation();
     if (blockSize != 16 && blockSize != 32 && blockSize != 64 &&
         blockSize != 128) {
-      module.emitError() << "stc-tile-attention: block-size " << blockSize
+      module.emitError() << "stc-tile-attention: block-size " << static_cast<int64_t>(blockSize)
                          << " is not supported; valid: 16, 32, 64, 128";
       return signalPassFailure();
     }

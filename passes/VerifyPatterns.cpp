@@ -30,7 +30,7 @@ struct VerifyPatternsPass
     if (reachLimit < 1) {
       getOperation().emitError() << "stc-verify-patterns: reach-limit must be "
                                     ">= 1 (got "
-                                 << reachLimit << ")";
+                                 << static_cast<int64_t>(reachLimit) << ")";
       return signalPassFailure();
     }
     FailureOr<std::vector<AttentionStack>> stacks =

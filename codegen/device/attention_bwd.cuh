@@ -11,7 +11,9 @@
 // per warp). Both halves only read the inputs, so they need no ordering.
 // D_i is recomputed where needed (per row in the dq pass, per staged query
 // chunk in the dk/dv pass) instead of in a separate pre-kernel.
-// Queries with lse = -inf (no allowed key) contribute nothing.
+// Queries with lse = -inf (no allowed key) contribute nothing. As in the
+// forward, chunks of partial blocks with no allowed pair for the CTA's rows
+// are skipped before staging.
 //
 // Shared memory (floats), the larger of the two passes:
 //   dq:   Ks [KT][KSTR], Vs [KT][VSTR], Qw [QT][DK], dOw [QT][DV]
@@ -80,7 +82,10 @@ __device__ __forceinline__ void attention_bwd_dq(
     const int kb1 = min(min(kb0 + L::block, T), qlast + 1);
     for (int kc = kb0; kc < kb1; kc += KT) {
       const int nk = min(KT, kb1 - kc);
-      __syncthreads();
+      if (full)
+        __syncthreads();
+      else if (!chunk_has_pair<NT, T, L>(q0, QT, kc, nk))
+        continue;
       stage_rows<NT, T, H, DK, KSTR>(Ks, k, b, kc, h, nk);
       stage_rows<NT, T, H, DV, VSTR>(Vs, v, b, kc, h, nk);
       __syncthreads();
@@ -170,7 +175,10 @@ __device__ __forceinline__ void attention_bwd_dkdv(
     const int qb1 = min(rb0 + L::block, T);
     for (int qc = qb0; qc < qb1; qc += KT) {
       const int nq = min(KT, qb1 - qc);
-      __syncthreads();
+      if (full)
+        __syncthreads();
+      else if (!chunk_has_pair<NT, T, L>(qc, nq, j0, QT)) // queries x this CTA's keys
+        continue;
       stage_rows<NT, T, H, DK, KSTR>(Qc, q, b, qc, h, nq);
       stage_rows<NT, T, H, DV, VSTR>(dOc, dO, b, qc, h, nq);
       for (int i = warp; i < nq; i += QT) { // D and lse of the staged queries

@@ -50,6 +50,23 @@ __device__ __forceinline__ void warp_stage_row(float *dst, const TS *__restrict_
     dst[d] = load(src, base + d);
 }
 
+// Whether any (query, key) pair of the rows [q0, q0 + nq) x keys [k0, k0 + nk)
+// is allowed (bounds included). Called by all NT threads of the CTA, and a
+// barrier like __syncthreads. Partial blocks are often mostly empty (a fixed
+// pattern's summary columns are a quarter of its off-diagonal blocks), so the
+// kernels ask this before staging a chunk of a partial block and skip the
+// chunk when the answer is no: one predicate evaluation per thread instead of
+// loading KT rows of K and V.
+template <int NT, int T, class L>
+__device__ __forceinline__ bool chunk_has_pair(int q0, int nq, int k0, int nk) {
+  bool any = false;
+  for (int idx = threadIdx.x; idx < nq * nk && !any; idx += NT) {
+    const int qq = q0 + idx / nk, kk = k0 + idx % nk;
+    any = qq < T && kk <= qq && L::allowed(qq, kk);
+  }
+  return __syncthreads_or(any) != 0;
+}
+
 // Dot product of two fp32 shared-memory rows.
 template <int D> __device__ __forceinline__ float smem_dot(const float *a, const float *b) {
   float s = 0.f;

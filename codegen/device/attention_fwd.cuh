@@ -8,7 +8,8 @@
 // (running max m, running sum l, rescaling the accumulator by exp(m - m'))
 // in fp32, and accumulates p_j v_j with lanes over the dv columns.
 // Keys past the CTA's last query are never staged (they are above the
-// diagonal for every row of the CTA).
+// diagonal for every row of the CTA), nor are chunks of partial blocks in
+// which no row of the CTA has an allowed key (chunk_has_pair).
 //
 // Outputs: o_i = sum_j softmax_j(scale q_i.k_j) v_j, lse_i = m + log(l)
 // (natural log, of the scaled scores), saved for the backward. A query with no
@@ -67,7 +68,10 @@ __device__ __forceinline__ void attention_fwd_kernel(
     const int kb1 = min(min(kb0 + L::block, T), qlast + 1);
     for (int kc = kb0; kc < kb1; kc += KT) {
       const int nk = min(KT, kb1 - kc);
-      __syncthreads(); // the previous chunk is consumed
+      if (full)
+        __syncthreads(); // the previous chunk is consumed
+      else if (!chunk_has_pair<NT, T, L>(q0, QT, kc, nk)) // also a barrier
+        continue;
       stage_rows<NT, T, H, DK, KSTR>(Ks, k, b, kc, h, nk);
       stage_rows<NT, T, H, DV, VSTR>(Vs, v, b, kc, h, nk);
       __syncthreads();

@@ -78,7 +78,7 @@ int compile(const CompileSettings &s) {
   OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
   if (!module)
     return 1;
-  PassManager pm(&context);
+  PassManager pm(&context, ModuleOp::getOperationName());
   buildCompilePipeline(pm, s.pipeline);
   if (s.printIrAfterAll) {
     context.disableMultithreading();
@@ -145,7 +145,7 @@ int stc::cli::runCompile(int argc, char **argv, int first) {
     DialectRegistry registry;
     registerStcDialects(registry);
     MLIRContext context(registry);
-    PassManager pm(&context);
+    PassManager pm(&context, ModuleOp::getOperationName());
     buildCompilePipeline(pm, s.pipeline);
     pm.printAsTextualPipeline(llvm::outs());
     llvm::outs() << "\n  then: write the artifact (manifest.json + kernels/*.cu)\n";

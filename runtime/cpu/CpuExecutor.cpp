@@ -7,22 +7,40 @@
 
 namespace stc::rt {
 
+bool CpuExecutor::heldAsDouble(const Buffer &b) const {
+  return options_.precision == Precision::F64 && b.dtype != DType::I32 &&
+         &b != &artifact().buffers[artifact().scalars];
+}
+
+uint8_t *CpuExecutor::storage(const Buffer &b) const {
+  return arena_ + b.offset * scale_;
+}
+
 uint8_t *CpuExecutor::bufferData(int bufferIndex) {
   if (!arena_ || bufferIndex < 0 ||
       bufferIndex >= static_cast<int>(artifact().buffers.size()))
     return nullptr;
-  return arena_ + artifact().buffers[bufferIndex].offset;
+  return storage(artifact().buffers[bufferIndex]);
 }
 
 Status CpuExecutor::allocateImpl() {
   const Artifact &a = artifact();
+  // F64: every floating element takes 8 bytes; scale offsets so the widest
+  // widening (bf16: 2 -> 8 bytes) fits.
+  scale_ = 1;
+  if (options_.precision == Precision::F64) {
+    scale_ = 2;
+    for (const Buffer &b : a.buffers)
+      if (b.dtype == DType::BF16)
+        scale_ = 4;
+  }
   // calloc: large arenas come zeroed from the OS page by page instead of
   // being touched up front. Over-allocate to align the start ourselves.
-  size_t bytes = static_cast<size_t>(a.arenaBytes) + kBufferAlignment;
+  size_t bytes = static_cast<size_t>(a.arenaBytes * scale_) + kBufferAlignment;
   void *raw = std::calloc(bytes, 1);
   if (!raw)
     return Status::error("cpu executor: cannot allocate the arena of " +
-                         std::to_string(a.arenaBytes) + " bytes");
+                         std::to_string(a.arenaBytes * scale_) + " bytes");
   rawArena_.reset(static_cast<uint8_t *>(raw));
   uintptr_t addr = reinterpret_cast<uintptr_t>(raw);
   arena_ = reinterpret_cast<uint8_t *>((addr + kBufferAlignment - 1) /
@@ -42,23 +60,98 @@ Status CpuExecutor::allocateImpl() {
 }
 
 Status CpuExecutor::uploadImpl(const Buffer &b, const void *data) {
-  std::memcpy(arena_ + b.offset, data, static_cast<size_t>(b.bytes));
+  if (!heldAsDouble(b)) {
+    std::memcpy(storage(b), data, static_cast<size_t>(b.bytes));
+    return Status::ok();
+  }
+  double *dst = reinterpret_cast<double *>(storage(b));
+  const int64_t n = b.elements();
+  if (b.dtype == DType::F32) {
+    const float *src = static_cast<const float *>(data);
+    for (int64_t i = 0; i < n; ++i)
+      dst[i] = src[i];
+  } else {
+    const uint16_t *src = static_cast<const uint16_t *>(data);
+    for (int64_t i = 0; i < n; ++i)
+      dst[i] = bf16ToFloat(src[i]);
+  }
   return Status::ok();
 }
 
 Status CpuExecutor::downloadImpl(const Buffer &b, void *data) const {
-  std::memcpy(data, arena_ + b.offset, static_cast<size_t>(b.bytes));
+  if (!heldAsDouble(b)) {
+    std::memcpy(data, storage(b), static_cast<size_t>(b.bytes));
+    return Status::ok();
+  }
+  const double *src = reinterpret_cast<const double *>(storage(b));
+  const int64_t n = b.elements();
+  if (b.dtype == DType::F32) {
+    float *dst = static_cast<float *>(data);
+    for (int64_t i = 0; i < n; ++i)
+      dst[i] = static_cast<float>(src[i]);
+  } else {
+    uint16_t *dst = static_cast<uint16_t *>(data);
+    for (int64_t i = 0; i < n; ++i)
+      dst[i] = floatToBf16(static_cast<float>(src[i]));
+  }
   return Status::ok();
 }
 
-Status CpuExecutor::runImpl(EntryKind kind, const Entry &entry, size_t begin,
-                            size_t end) {
-  for (size_t i = begin; i < end; ++i) {
-    Status s = runOp(entry.ops[i]);
-    if (!s.isOk())
-      return s.withContext(std::string(entryKindName(kind)) + " op " +
-                           std::to_string(i) + " (" +
-                           opKindName(entry.ops[i].kind) + ")");
+Expected<const Buffer *>
+CpuExecutor::floatingBuffer(std::string_view name, const char *what) const {
+  if (!allocated())
+    return Status::error(std::string(what) + ": allocate() an artifact first");
+  int i = artifact().findBuffer(name);
+  if (i < 0)
+    return Status::error("no buffer named '" + std::string(name) +
+                         "' in the artifact");
+  const Buffer &b = artifact().buffers[i];
+  if (b.dtype == DType::I32 || i == artifact().scalars)
+    return Status::error("buffer '" + b.name + "' is not a floating buffer; " +
+                         what + " needs f32 or bf16");
+  return &b;
+}
+
+Expected<std::vector<double>>
+CpuExecutor::downloadDoubles(std::string_view name) const {
+  auto b = floatingBuffer(name, "downloadDoubles");
+  if (!b)
+    return b.status();
+  const Buffer &buf = **b;
+  std::vector<double> out(static_cast<size_t>(buf.elements()));
+  if (heldAsDouble(buf)) {
+    std::memcpy(out.data(), storage(buf), out.size() * sizeof(double));
+    return out;
+  }
+  const uint8_t *p = storage(buf);
+  for (size_t i = 0; i < out.size(); ++i)
+    out[i] = buf.dtype == DType::F32
+                 ? reinterpret_cast<const float *>(p)[i]
+                 : bf16ToFloat(reinterpret_cast<const uint16_t *>(p)[i]);
+  return out;
+}
+
+Status CpuExecutor::uploadDoubles(std::string_view name,
+                                  const std::vector<double> &values) {
+  auto b = floatingBuffer(name, "uploadDoubles");
+  if (!b)
+    return b.status();
+  const Buffer &buf = **b;
+  if (static_cast<int64_t>(values.size()) != buf.elements())
+    return Status::error("buffer '" + buf.name + "' has " +
+                         std::to_string(buf.elements()) + " elements; got " +
+                         std::to_string(values.size()) + " values");
+  uint8_t *p = storage(buf);
+  if (heldAsDouble(buf)) {
+    std::memcpy(p, values.data(), values.size() * sizeof(double));
+    return Status::ok();
+  }
+  for (size_t i = 0; i < values.size(); ++i) {
+    float f = static_cast<float>(values[i]);
+    if (buf.dtype == DType::F32)
+      reinterpret_cast<float *>(p)[i] = f;
+    else
+      reinterpret_cast<uint16_t *>(p)[i] = floatToBf16(f);
   }
   return Status::ok();
 }
@@ -107,19 +200,55 @@ private:
   std::map<int, std::vector<float>> temps_;
 };
 
+/// Double views of an op's arguments in F64 mode: every floating buffer is
+/// already held as doubles at its scaled offset, so nothing to convert.
+class DoubleArgs {
+public:
+  DoubleArgs(const Artifact &a, uint8_t *arena, int64_t scale)
+      : a_(a), arena_(arena), scale_(scale) {}
+  double *get(int buf) {
+    return reinterpret_cast<double *>(arena_ +
+                                      a_.buffers[buf].offset * scale_);
+  }
+  void writeBack(const std::vector<int> &) {}
+
+private:
+  const Artifact &a_;
+  uint8_t *arena_;
+  int64_t scale_;
+};
+
 } // namespace
 
-Status CpuExecutor::runOp(const Op &op) {
+Status CpuExecutor::runImpl(EntryKind kind, const Entry &entry, size_t begin,
+                            size_t end) {
+  const bool f64 = options_.precision == Precision::F64;
+  for (size_t i = begin; i < end; ++i) {
+    Status s;
+    if (f64) {
+      DoubleArgs args(artifact(), arena_, scale_);
+      s = runOp<double>(entry.ops[i], args);
+    } else {
+      FloatArgs args(artifact(), arena_);
+      s = runOp<float>(entry.ops[i], args);
+    }
+    if (!s.isOk())
+      return s.withContext(std::string(entryKindName(kind)) + " op " +
+                           std::to_string(i) + " (" +
+                           opKindName(entry.ops[i].kind) + ")");
+  }
+  return Status::ok();
+}
+
+template <typename T, typename Args>
+Status CpuExecutor::runOp(const Op &op, Args &fa) {
   const Artifact &a = artifact();
   const OpAttrs &at = op.attrs;
-  uint8_t *arena = arena_;
-  const Scalars sc = unpackScalars(arena + a.buffers[a.scalars].offset);
+  const Scalars sc = unpackScalars(storage(a.buffers[a.scalars]));
 
-  FloatArgs fa(a, arena);
   auto F = [&](int i) { return fa.get(op.args[i]); };
   auto I = [&](int i) {
-    return reinterpret_cast<const int32_t *>(arena +
-                                             a.buffers[op.args[i]].offset);
+    return reinterpret_cast<const int32_t *>(storage(a.buffers[op.args[i]]));
   };
   auto masksOf = [&]() {
     std::vector<const cpu::DenseMask *> m;
@@ -143,12 +272,15 @@ Status CpuExecutor::runOp(const Op &op) {
   switch (op.kind) {
   case OpKind::Zero: {
     const Buffer &b = a.buffers[op.args[0]];
-    std::memset(arena + b.offset, 0, static_cast<size_t>(b.bytes));
+    size_t bytes = heldAsDouble(b)
+                       ? static_cast<size_t>(b.elements()) * sizeof(double)
+                       : static_cast<size_t>(b.bytes);
+    std::memset(storage(b), 0, bytes);
     return Status::ok(); // bytes, not floats: nothing to write back
   }
   case OpKind::EmbedFwd: {
     size_t P = at.pos.size();
-    std::vector<const float *> pos;
+    std::vector<const T *> pos;
     for (size_t p = 0; p < P; ++p)
       pos.push_back(F(2 + static_cast<int>(p)));
     st = cpu::embedFwd(I(0), F(1), pos, at.pos, F(2 + static_cast<int>(P)),
@@ -157,7 +289,7 @@ Status CpuExecutor::runOp(const Op &op) {
     break;
   }
   case OpKind::EmbedBwd: {
-    std::vector<float *> dpos;
+    std::vector<T *> dpos;
     for (size_t p = 0; p < at.pos.size(); ++p)
       dpos.push_back(F(3 + static_cast<int>(p)));
     st =
@@ -205,7 +337,7 @@ Status CpuExecutor::runOp(const Op &op) {
                       attnShape(), masksOf());
     break;
   case OpKind::XentFwd:
-    st = cpu::xent(F(0), I(1), F(2), static_cast<float *>(nullptr), at.M, at.V,
+    st = cpu::xent(F(0), I(1), F(2), static_cast<T *>(nullptr), at.M, at.V,
                    1.0);
     break;
   case OpKind::XentFwdBwd:

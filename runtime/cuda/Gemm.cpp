@@ -1,0 +1,349 @@
+//===- Gemm.cpp - The gemm op through cuBLASLt ----------------------------===//
+
+#include "runtime/cuda/Gemm.h"
+
+#include <cublasLt.h>
+
+#include <algorithm>
+
+namespace stc::rt::cuda {
+
+namespace {
+
+constexpr size_t kAlign = 256;
+size_t alignUp(size_t x) { return (x + kAlign - 1) / kAlign * kAlign; }
+
+std::string cublasMessage(cublasStatus_t s) {
+  const char *name = cublasLtGetStatusName(s);
+  const char *text = cublasLtGetStatusString(s);
+  std::string m = name ? name : "cuBLAS status " + std::to_string(int(s));
+  if (text)
+    m += std::string(" (") + text + ")";
+  return m;
+}
+
+Status checkLt(cublasStatus_t s, const char *call, const std::string &label) {
+  if (s == CUBLAS_STATUS_SUCCESS)
+    return Status::ok();
+  return Status::error(std::string(call) + "(" + label +
+                       "): " + cublasMessage(s));
+}
+
+#define STC_LT(call, label)                                                    \
+  STC_RETURN_IF_ERROR(checkLt((call), #call, label))
+
+cudaDataType_t cudaType(DType d) {
+  return d == DType::BF16 ? CUDA_R_16BF : CUDA_R_32F;
+}
+
+std::string problemText(const GemmProblem &p) {
+  std::string s = "M=" + std::to_string(p.M) + " N=" + std::to_string(p.N) +
+                  " K=" + std::to_string(p.K);
+  s += std::string(" A ") + dtypeName(p.a) + (p.transA ? "^T" : "");
+  s += std::string(" B ") + dtypeName(p.b) + (p.transB ? "^T" : "");
+  s += std::string(" C ") + dtypeName(p.c);
+  if (p.hasBias)
+    s += std::string(" bias ") + dtypeName(p.bias);
+  return s;
+}
+
+// Grid-stride launch shape of the helper kernels.
+constexpr unsigned kHelperThreads = 256;
+unsigned helperBlocks(int64_t n) {
+  int64_t b = (n + kHelperThreads - 1) / kHelperThreads;
+  return static_cast<unsigned>(std::clamp<int64_t>(b, 1, 4096));
+}
+
+} // namespace
+
+/// One op's matmul: descriptors and algorithm, and for the widened path the
+/// scratch offsets.
+struct GemmEngine::Plan {
+  GemmProblem p;
+  bool widened = false;
+  bool epilogueBias = false; ///< bias through CUBLASLT_EPILOGUE_BIAS
+  cublasLtMatmulDesc_t desc = nullptr;
+  cublasLtMatrixLayout_t aDesc = nullptr; ///< cuBLASLt's A: our B buffer
+  cublasLtMatrixLayout_t bDesc = nullptr; ///< cuBLASLt's B: our A buffer
+  cublasLtMatrixLayout_t cDesc = nullptr; ///< C and D
+  cublasLtMatmulAlgo_t algo{};
+  size_t offA = 0, offB = 0, offC = 0; ///< widened: scratch offsets
+
+  void destroy() {
+    if (desc)
+      cublasLtMatmulDescDestroy(desc);
+    if (aDesc)
+      cublasLtMatrixLayoutDestroy(aDesc);
+    if (bDesc)
+      cublasLtMatrixLayoutDestroy(bDesc);
+    if (cDesc)
+      cublasLtMatrixLayoutDestroy(cDesc);
+    desc = nullptr;
+    aDesc = bDesc = cDesc = nullptr;
+  }
+  ~Plan() { destroy(); }
+};
+
+const char *GemmEngine::helperSource() {
+  // No includes: bf16 handled as raw bits, rounding to nearest even exactly
+  // like the host's floatToBf16 (runtime/DType.h).
+  return R"CUDA(// stc runtime: helper kernels of the gemm op (widened path).
+__device__ __forceinline__ float stc_bf16_to_f32(unsigned short b) {
+  return __uint_as_float(static_cast<unsigned>(b) << 16);
+}
+__device__ __forceinline__ unsigned short stc_f32_to_bf16(float f) {
+  unsigned bits = __float_as_uint(f);
+  if ((bits & 0x7fffffffu) > 0x7f800000u)
+    return static_cast<unsigned short>((bits >> 16) | 0x0040u);
+  unsigned rounding = 0x7fffu + ((bits >> 16) & 1u);
+  return static_cast<unsigned short>((bits + rounding) >> 16);
+}
+// out[i] = in[i] widened, i < n.
+extern "C" __global__ void stc_rt_widen_bf16(const unsigned short *__restrict__ in,
+                                             float *__restrict__ out, long long n) {
+  for (long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<long long>(gridDim.x) * blockDim.x)
+    out[i] = stc_bf16_to_f32(in[i]);
+}
+// c[m,n] = d[m,n] (+ bias[n]), stored as f32 (c_bf16 = 0) or bf16 (1); c may be d.
+// bias_kind: 0 none, 1 f32, 2 bf16.
+extern "C" __global__ void stc_rt_gemm_finish(const float *d, void *c, int c_bf16,
+                                              const void *bias, int bias_kind,
+                                              long long M, long long N) {
+  const long long total = M * N;
+  for (long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    float v = d[i];
+    const long long n = i % N;
+    if (bias_kind == 1)
+      v += static_cast<const float *>(bias)[n];
+    else if (bias_kind == 2)
+      v += stc_bf16_to_f32(static_cast<const unsigned short *>(bias)[n]);
+    if (c_bf16)
+      static_cast<unsigned short *>(c)[i] = stc_f32_to_bf16(v);
+    else
+      static_cast<float *>(c)[i] = v;
+  }
+}
+)CUDA";
+}
+
+Expected<std::unique_ptr<GemmEngine>> GemmEngine::create(const DriverApi &drv) {
+  std::unique_ptr<GemmEngine> e(new GemmEngine(drv));
+  cublasLtHandle_t h = nullptr;
+  STC_LT(cublasLtCreate(&h), "cuBLASLt setup");
+  e->handle_ = h;
+  return e;
+}
+
+GemmEngine::~GemmEngine() {
+  plans_.clear();
+  if (handle_)
+    cublasLtDestroy(static_cast<cublasLtHandle_t>(handle_));
+}
+
+int GemmEngine::widenedPlans() const {
+  int n = 0;
+  for (const auto &p : plans_)
+    n += p->widened ? 1 : 0;
+  return n;
+}
+
+namespace {
+
+/// Builds descriptors for (A, B, C) dtypes and asks for an algorithm.
+/// Returns false (no error) when cuBLASLt has none for this combination.
+Expected<bool> buildPlan(cublasLtHandle_t handle, const GemmProblem &p,
+                         DType ta, DType tb, DType tc, bool epilogueBias,
+                         cublasLtMatmulDesc_t &desc,
+                         cublasLtMatrixLayout_t &aDesc,
+                         cublasLtMatrixLayout_t &bDesc,
+                         cublasLtMatrixLayout_t &cDesc,
+                         cublasLtMatmulAlgo_t &algo, const std::string &label) {
+  STC_LT(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F),
+         label);
+  // cuBLASLt's A is our B (N x K after op), its B our A (K x M after op).
+  cublasOperation_t opA = p.transB ? CUBLAS_OP_T : CUBLAS_OP_N;
+  cublasOperation_t opB = p.transA ? CUBLAS_OP_T : CUBLAS_OP_N;
+  STC_LT(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA,
+                                        &opA, sizeof opA),
+         label);
+  STC_LT(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB,
+                                        &opB, sizeof opB),
+         label);
+  if (epilogueBias) {
+    cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+    STC_LT(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE,
+                                          &epi, sizeof epi),
+           label);
+    // The heuristic reads the pointer's alignment; arena buffers are
+    // 256-byte aligned. The real pointer is set before each call.
+    const void *aligned = reinterpret_cast<const void *>(uintptr_t(1) << 20);
+    STC_LT(cublasLtMatmulDescSetAttribute(
+               desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &aligned,
+               sizeof aligned),
+           label);
+  }
+  // Column-major views of the row-major buffers (see Gemm.h).
+  const uint64_t M = p.M, N = p.N, K = p.K;
+  if (!p.transB)
+    STC_LT(cublasLtMatrixLayoutCreate(&aDesc, cudaType(tb), N, K, N), label);
+  else
+    STC_LT(cublasLtMatrixLayoutCreate(&aDesc, cudaType(tb), K, N, K), label);
+  if (!p.transA)
+    STC_LT(cublasLtMatrixLayoutCreate(&bDesc, cudaType(ta), K, M, K), label);
+  else
+    STC_LT(cublasLtMatrixLayoutCreate(&bDesc, cudaType(ta), M, K, M), label);
+  STC_LT(cublasLtMatrixLayoutCreate(&cDesc, cudaType(tc), N, M, N), label);
+
+  cublasLtMatmulPreference_t pref = nullptr;
+  STC_LT(cublasLtMatmulPreferenceCreate(&pref), label);
+  uint64_t ws = GemmEngine::kWorkspaceBytes;
+  cublasStatus_t s = cublasLtMatmulPreferenceSetAttribute(
+      pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws);
+  if (s != CUBLAS_STATUS_SUCCESS) {
+    cublasLtMatmulPreferenceDestroy(pref);
+    return checkLt(s, "cublasLtMatmulPreferenceSetAttribute", label);
+  }
+  cublasLtMatmulHeuristicResult_t result{};
+  int found = 0;
+  s = cublasLtMatmulAlgoGetHeuristic(handle, desc, aDesc, bDesc, cDesc, cDesc,
+                                     pref, 1, &result, &found);
+  cublasLtMatmulPreferenceDestroy(pref);
+  if (s == CUBLAS_STATUS_NOT_SUPPORTED || found < 1)
+    return false;
+  STC_RETURN_IF_ERROR(checkLt(s, "cublasLtMatmulAlgoGetHeuristic", label));
+  algo = result.algo;
+  return true;
+}
+
+} // namespace
+
+Expected<int> GemmEngine::plan(const GemmProblem &p, const std::string &label) {
+  auto pl = std::make_unique<Plan>();
+  pl->p = p;
+  const std::string where = label + ", " + problemText(p);
+  cublasLtHandle_t h = static_cast<cublasLtHandle_t>(handle_);
+
+  // Direct: one dtype for A and B, C f32 or all bf16, bias of C's dtype.
+  bool direct = p.a == p.b && (p.c == DType::F32 || p.a == DType::BF16) &&
+                (!p.hasBias || p.bias == p.c);
+  if (direct) {
+    auto ok = buildPlan(h, p, p.a, p.b, p.c, p.hasBias, pl->desc, pl->aDesc,
+                        pl->bDesc, pl->cDesc, pl->algo, where);
+    if (!ok)
+      return ok.status();
+    if (*ok) {
+      pl->epilogueBias = p.hasBias;
+      plans_.push_back(std::move(pl));
+      return static_cast<int>(plans_.size()) - 1;
+    }
+    pl->destroy();
+  }
+
+  // Widened: everything in f32, bias and rounding in the finish kernel.
+  pl->widened = true;
+  size_t off = 0;
+  if (p.a == DType::BF16) {
+    pl->offA = off;
+    off += alignUp(static_cast<size_t>(p.M * p.K) * 4);
+  }
+  if (p.b == DType::BF16) {
+    pl->offB = off;
+    off += alignUp(static_cast<size_t>(p.K * p.N) * 4);
+  }
+  if (p.c == DType::BF16) {
+    pl->offC = off;
+    off += alignUp(static_cast<size_t>(p.M * p.N) * 4);
+  }
+  scratchBytes_ = std::max(scratchBytes_, off);
+  auto ok = buildPlan(h, p, DType::F32, DType::F32, DType::F32, false,
+                      pl->desc, pl->aDesc, pl->bDesc, pl->cDesc, pl->algo,
+                      where);
+  if (!ok)
+    return ok.status();
+  if (!*ok)
+    return Status::error("cublasLtMatmulAlgoGetHeuristic(" + where +
+                         "): cuBLASLt offers no algorithm for this f32 GEMM");
+  plans_.push_back(std::move(pl));
+  return static_cast<int>(plans_.size()) - 1;
+}
+
+void GemmEngine::bind(CUdeviceptr workspace, CUdeviceptr scratch,
+                      CUfunction widen, CUfunction finish) {
+  workspace_ = workspace;
+  scratch_ = scratch;
+  widen_ = widen;
+  finish_ = finish;
+}
+
+Status GemmEngine::launchWiden(CUdeviceptr in, CUdeviceptr out, int64_t n,
+                               const std::string &label) {
+  long long count = n;
+  void *params[] = {&in, &out, &count};
+  return drv_.check(drv_.cuLaunchKernel(widen_, helperBlocks(n), 1, 1,
+                                        kHelperThreads, 1, 1, 0, nullptr,
+                                        params, nullptr),
+                    "cuLaunchKernel", std::string(kWidenEntry) + ", " + label);
+}
+
+Status GemmEngine::run(int index, CUdeviceptr A, CUdeviceptr B, CUdeviceptr C,
+                       CUdeviceptr bias, const std::string &label) {
+  Plan &pl = *plans_[static_cast<size_t>(index)];
+  const GemmProblem &p = pl.p;
+  cublasLtHandle_t h = static_cast<cublasLtHandle_t>(handle_);
+  const float alpha = static_cast<float>(p.alpha);
+  const float beta = static_cast<float>(p.beta);
+  void *ws = reinterpret_cast<void *>(workspace_);
+
+  if (!pl.widened) {
+    if (pl.epilogueBias) {
+      const void *bp = reinterpret_cast<const void *>(bias);
+      STC_LT(cublasLtMatmulDescSetAttribute(
+                 pl.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bp, sizeof bp),
+             label);
+    }
+    void *c = reinterpret_cast<void *>(C);
+    STC_LT(cublasLtMatmul(h, pl.desc, &alpha, reinterpret_cast<void *>(B),
+                          pl.aDesc, reinterpret_cast<void *>(A), pl.bDesc,
+                          &beta, c, pl.cDesc, c, pl.cDesc, &pl.algo, ws,
+                          kWorkspaceBytes, nullptr),
+           label);
+    return Status::ok();
+  }
+
+  CUdeviceptr a32 = A, b32 = B, c32 = C;
+  if (p.a == DType::BF16) {
+    a32 = scratch_ + pl.offA;
+    STC_RETURN_IF_ERROR(launchWiden(A, a32, p.M * p.K, label));
+  }
+  if (p.b == DType::BF16) {
+    b32 = scratch_ + pl.offB;
+    STC_RETURN_IF_ERROR(launchWiden(B, b32, p.K * p.N, label));
+  }
+  if (p.c == DType::BF16) {
+    c32 = scratch_ + pl.offC;
+    if (beta != 0.f)
+      STC_RETURN_IF_ERROR(launchWiden(C, c32, p.M * p.N, label));
+  }
+  void *c = reinterpret_cast<void *>(c32);
+  STC_LT(cublasLtMatmul(h, pl.desc, &alpha, reinterpret_cast<void *>(b32),
+                        pl.aDesc, reinterpret_cast<void *>(a32), pl.bDesc,
+                        &beta, c, pl.cDesc, c, pl.cDesc, &pl.algo, ws,
+                        kWorkspaceBytes, nullptr),
+         label);
+  if (p.c == DType::BF16 || p.hasBias) {
+    CUdeviceptr d = c32, out = C, bp = p.hasBias ? bias : 0;
+    int cBf16 = p.c == DType::BF16 ? 1 : 0;
+    int biasKind = !p.hasBias ? 0 : p.bias == DType::BF16 ? 2 : 1;
+    long long M = p.M, N = p.N;
+    void *params[] = {&d, &out, &cBf16, &bp, &biasKind, &M, &N};
+    STC_RETURN_IF_ERROR(drv_.check(
+        drv_.cuLaunchKernel(finish_, helperBlocks(p.M * p.N), 1, 1,
+                            kHelperThreads, 1, 1, 0, nullptr, params, nullptr),
+        "cuLaunchKernel", std::string(kFinishEntry) + ", " + label));
+  }
+  return Status::ok();
+}
+
+} // namespace stc::rt::cuda

@@ -1,0 +1,99 @@
+//===- Gemm.h - The gemm op through cuBLASLt --------------------*- C++ -*-===//
+//
+// gemm (docs/artifact-format.md): row-major C[M,N] = alpha op(A) op(B) +
+// beta C (+ bias[N]), op(X) = X^T when trans_x, each of A, B, C, bias f32 or
+// bf16 independently, computed in f32 (CUBLAS_COMPUTE_32F: no TF32, so the
+// result matches the CPU reference to f32 rounding).
+//
+// cuBLASLt is column-major; a row-major X[r,c] is the column-major X^T with
+// leading dimension c. So C^T = op(B)^T op(A)^T + ...: cuBLASLt's "A" is our
+// B buffer and its "B" is our A buffer, m = N, n = M, and the bias (one value
+// per column n of our C) is one value per row of cuBLASLt's D, which is what
+// CUBLASLT_EPILOGUE_BIAS broadcasts.
+//
+// Two paths per op, chosen once at plan time:
+//  - direct: A and B of one dtype, C f32 (or A, B bf16 and C bf16), the bias
+//    (if any) of C's dtype: one cublasLtMatmul with the BIAS epilogue.
+//  - widened (any other mix, or when cuBLASLt offers no algorithm): bf16
+//    operands are widened to f32 into scratch, the product runs in f32 into
+//    C (f32) or an f32 scratch copy of C, and a small kernel adds the bias and
+//    rounds to bf16 once. Correct for every combination, slower.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef STC_RUNTIME_CUDA_GEMM_H
+#define STC_RUNTIME_CUDA_GEMM_H
+
+#include "runtime/DType.h"
+#include "runtime/Status.h"
+#include "runtime/cuda/CudaDriver.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace stc::rt::cuda {
+
+struct GemmProblem {
+  int64_t M = 0, N = 0, K = 0;
+  bool transA = false, transB = false;
+  double alpha = 1, beta = 0;
+  DType a = DType::F32, b = DType::F32, c = DType::F32;
+  bool hasBias = false;
+  DType bias = DType::F32;
+};
+
+class GemmEngine {
+public:
+  /// cuBLASLt's workspace (device memory the executor allocates).
+  static constexpr size_t kWorkspaceBytes = size_t(32) << 20;
+
+  /// The helper kernels (widen bf16 -> f32; add bias and round), compiled
+  /// by the executor with the artifact's kernels.
+  static const char *helperSource();
+  static constexpr const char *kHelperName = "stc_rt_gemm_helpers";
+  static constexpr const char *kWidenEntry = "stc_rt_widen_bf16";
+  static constexpr const char *kFinishEntry = "stc_rt_gemm_finish";
+
+  /// Creates the cuBLASLt handle; the device's context must be current.
+  static Expected<std::unique_ptr<GemmEngine>> create(const DriverApi &drv);
+  ~GemmEngine();
+  GemmEngine(const GemmEngine &) = delete;
+  GemmEngine &operator=(const GemmEngine &) = delete;
+
+  /// Chooses the path and the cuBLASLt algorithm; returns the plan index.
+  /// `label` names the op in messages.
+  Expected<int> plan(const GemmProblem &p, const std::string &label);
+
+  /// f32 scratch bytes the widened plans need at most (0 if none).
+  size_t scratchBytes() const { return scratchBytes_; }
+  /// How many plans took the widened path.
+  int widenedPlans() const;
+
+  /// Device memory and helper kernels, once allocated and compiled.
+  void bind(CUdeviceptr workspace, CUdeviceptr scratch, CUfunction widen,
+            CUfunction finish);
+
+  /// Enqueues plan `plan` on the default stream.
+  Status run(int plan, CUdeviceptr A, CUdeviceptr B, CUdeviceptr C,
+             CUdeviceptr bias, const std::string &label);
+
+private:
+  struct Plan;
+  explicit GemmEngine(const DriverApi &drv) : drv_(drv) {}
+  Status launchWiden(CUdeviceptr in, CUdeviceptr out, int64_t n,
+                     const std::string &label);
+
+  const DriverApi &drv_;
+  void *handle_ = nullptr; ///< cublasLtHandle_t
+  std::vector<std::unique_ptr<Plan>> plans_;
+  size_t scratchBytes_ = 0;
+  CUdeviceptr workspace_ = 0, scratch_ = 0;
+  CUfunction widen_ = nullptr, finish_ = nullptr;
+};
+
+} // namespace stc::rt::cuda
+
+#endif // STC_RUNTIME_CUDA_GEMM_H

@@ -1,0 +1,52 @@
+// RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-autodiff -stc-tile-attention=block-size=16 -stc-lower-to-kernels -verify-diagnostics | FileCheck %s
+
+// Tests the kernel program of a one-block model: persistent buffers for
+// parameters, moments, caches and scalars; the train step's forward kernels,
+// the loss fused with its gradient, the backward, the norm and AdamW; the
+// sample step's cache writes and decode attention.
+// CHECK-LABEL: module
+// CHECK-DAG: stk.buffer @scalars : tensor<16xi32> role "scalars"
+// CHECK-DAG: stk.buffer @tok_emb : tensor<256x16xf32> role "param"
+// CHECK-DAG: stk.buffer @cache.k0 : tensor<32x16xf32> role "cache"
+// CHECK-DAG: stk.buffer @train.tokens : tensor<2x32xi32> role "input"
+// CHECK-DAG: stk.buffer @tok_emb.adam_m : tensor<256x16xf32> role "moment"
+// CHECK-LABEL: stk.program @train_step
+// CHECK-SAME: inputs {targets = @train.targets, tokens = @train.tokens} outputs {losses = @[[LOSSES:train.losses[0-9]+]]}
+// CHECK: stk.launch "embed_fwd" [@train.tokens, @tok_emb, @pos_emb0, @[[X:train.embed[0-9]+]]] params {D = 16 : i64, T = 32 : i64, V = 256 : i64, decode = false, pos = {{\[\[}}1, 32]], rows = 64 : i64}
+// CHECK: stk.launch "layer_norm_fwd" [@[[X]], @block0.ln1.g, @block0.ln1.b, @{{.*}}] params {C = 16 : i64, M = 64 : i64, eps = 1.000000e-05 : f64}
+// CHECK: stk.launch "gemm" [@{{.*}}, @block0.attn.q.w, @{{.*}}, @block0.attn.q.b] params {K = 16 : i64, M = 64 : i64, N = 16 : i64, alpha = 1.000000e+00 : f64, beta = 0.000000e+00 : f64, bias = true, trans_a = false, trans_b = false}
+// CHECK: stk.launch "attention_fwd" [{{.*}}] params {B = 2 : i64, H = 2 : i64, T = 32 : i64, dk = 8 : i64, dv = 8 : i64, heads_per_layout = 2 : i64, layouts = ["layout0"], scale = 0.35355339059327373 : f64}
+// CHECK: stk.launch "xent_fwd_bwd" [@{{.*}}, @train.targets, @[[LOSSES]], @{{.*}}] params {M = 64 : i64, V = 256 : i64, scale = 1.562500e-02 : f64}
+// CHECK: stk.launch "gemm" [{{.*}}] params {K = 256 : i64, M = 64 : i64, N = 16 : i64, {{.*}}trans_a = false, trans_b = true}
+// CHECK: stk.launch "gemm" [{{.*}}] params {K = 64 : i64, M = 16 : i64, N = 256 : i64, {{.*}}trans_a = true, trans_b = false}
+// CHECK: stk.launch "zero" [@[[DB:train.db[0-9]+]]] params {count = 256 : i64}
+// CHECK: stk.launch "bias_grad" [{{.*}}, @[[DB]]] params {M = 64 : i64, N = 256 : i64}
+// CHECK: stk.launch "layer_norm_bwd"
+// CHECK: stk.launch "gelu_bwd"
+// CHECK: stk.launch "attention_bwd"
+// CHECK: stk.launch "embed_bwd"
+// CHECK: stk.launch "sumsq" [{{.*}}] params {accumulate = false
+// CHECK: stk.launch "adamw" [@out.b, @[[DB]], @out.b.adam_m, @out.b.adam_v, @{{.*}}] params {beta1 = 9.000000e-01 : f64, beta2 = 0.94999999999999996 : f64, clip = 1.000000e+00 : f64, count = 256 : i64, eps = 1.000000e-08 : f64, weight_decay = 0.000000e+00 : f64}
+// CHECK: stk.launch "adamw" [@out.w, {{.*}} weight_decay = 1.000000e-02 : f64}
+// CHECK-LABEL: stk.program @eval_step
+// CHECK: stk.launch "xent_fwd" [
+// CHECK-LABEL: stk.program @sample_step
+// CHECK-SAME: inputs {token = @sample.token} outputs {logits =
+// CHECK: stk.launch "embed_fwd" [@sample.token, @tok_emb, @pos_emb0, {{.*}}] params {D = 16 : i64, T = 32 : i64, V = 256 : i64, decode = true, pos = {{\[\[}}1, 32]], rows = 1 : i64}
+// CHECK: stk.launch "kv_store" [@{{.*}}, @cache.k0] params {D = 16 : i64, T = 32 : i64}
+// CHECK: stk.launch "kv_store" [@{{.*}}, @cache.v0] params {D = 16 : i64, T = 32 : i64}
+// CHECK: stk.launch "attention_decode" [@{{.*}}, @cache.k0, @cache.v0, @{{.*}}] params {H = 2 : i64, T = 32 : i64, dk = 8 : i64, dv = 8 : i64, heads_per_layout = 2 : i64, layouts = ["layout0"], scale = 0.35355339059327373 : f64}
+// CHECK: stk.parameter @param.tok_emb {adam_m = @tok_emb.adam_m, adam_v = @tok_emb.adam_v, decay, grad = @train.demb{{[0-9]+}}, init = #st.init<normal, std = 2.000000e-02>, value = @tok_emb}
+// CHECK-NOT: func.func
+// CHECK-NOT: st.parameter
+st.model @m {vocab = 256, context = 32, width = 16, heads = 2} {
+  st.block attention [#st.local<4>]
+}
+
+// -----
+
+// Tests that head sizes the kernels cannot run are rejected before codegen.
+st.model @m {vocab = 256, context = 32, width = 16, heads = 4} {
+  // expected-error @+1 {{head size 4 is not supported by the attention kernels; valid: multiples of 8 from 8 to 256 (width / heads)}}
+  st.block attention [#st.local<4>]
+}

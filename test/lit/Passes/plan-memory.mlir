@@ -1,0 +1,31 @@
+// RUN: stc-opt %s -split-input-file -stc-plan-memory -verify-diagnostics | FileCheck %s
+// RUN: not stc-opt %s -split-input-file -stc-plan-memory=budget=1000 2>&1 | FileCheck %s --check-prefix=BUDGET
+
+// Tests that persistent buffers come first, side by side, and that transient
+// buffers share bytes exactly when their live ranges do not overlap:
+// a lives over ops 1-2, b over 2-4, c over 3-4 and d from 4 to the end (an
+// output), so c reuses a's bytes and d needs a third slot. Every buffer is
+// 256 bytes: arena = 2 persistent + 3 transient slots = 1280 bytes.
+// CHECK: module attributes {stk.arena_bytes = 1280 : i64}
+// CHECK: stk.buffer @scalars : tensor<16xi32> role "scalars" offset 0
+// CHECK: stk.buffer @p : tensor<64xf32> role "param" offset 256
+// CHECK: stk.buffer @a : tensor<64xf32> role "activation" offset 512
+// CHECK: stk.buffer @b : tensor<64xf32> role "activation" offset 768
+// CHECK: stk.buffer @c : tensor<64xf32> role "activation" offset 512
+// CHECK: stk.buffer @d : tensor<64xf32> role "output" offset 1024
+// BUDGET: error: the model needs 1280 bytes of device memory (persistent 512 bytes, activations and gradients 768 bytes), over the budget of 1000 bytes; lower the batch or the context, or raise the budget
+// expected-remark @below {{arena 1280 bytes: persistent 512 bytes, activations and gradients 768 bytes}}
+module {
+  stk.buffer @scalars : tensor<16xi32> role "scalars"
+  stk.buffer @p : tensor<64xf32> role "param"
+  stk.buffer @a : tensor<64xf32> role "activation"
+  stk.buffer @b : tensor<64xf32> role "activation"
+  stk.buffer @c : tensor<64xf32> role "activation"
+  stk.buffer @d : tensor<64xf32> role "output"
+  stk.program @train_step inputs {} outputs {losses = @d} {
+    stk.launch "zero" [@a] params {count = 64 : i64}
+    stk.launch "add" [@a, @p, @b] params {count = 64 : i64}
+    stk.launch "zero" [@c] params {count = 64 : i64}
+    stk.launch "add" [@b, @c, @d] params {count = 64 : i64}
+  }
+}

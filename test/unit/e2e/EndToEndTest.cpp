@@ -1,0 +1,858 @@
+//===- EndToEndTest.cpp - Compiled models, run by the runtime -------------===//
+//
+// Tests on what `stc compile` really writes: the tiny example, compiled by
+// the build into STC_TEST_ARTIFACT_DIR/tiny (test/CMakeLists.txt, target
+// stc-test-artifacts). Without it (a runtime-only build) every test skips
+// and says why.
+//
+//  - the whole model's gradients (train_step, fp64 CPU executor) against
+//    central finite differences of eval_step's loss, for elements of every
+//    parameter; AdamW with lr 0 leaves the parameters as they were;
+//  - training on real text gets far below 8 bits/byte;
+//  - sampling is deterministic per seed, greedy at temperature 0;
+//  - sample_step (KV-cache decode) agrees with eval_step's batched forward;
+//  - a damaged artifact is refused, naming what is wrong;
+//  - a checkpoint restores the compiled model exactly.
+//
+// Every expectation compares the code under test with an independent
+// computation or with another run, never with numbers it printed before.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/Artifact.h"
+#include "runtime/Checkpoint.h"
+#include "runtime/Data.h"
+#include "runtime/Executor.h"
+#include "runtime/Init.h"
+#include "runtime/Train.h"
+#include "runtime/cpu/CpuExecutor.h"
+#include "runtime/support/Json.h"
+#include "runtime/support/Random.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#ifndef STC_TEST_ARTIFACT_DIR
+#define STC_TEST_ARTIFACT_DIR ""
+#endif
+
+using namespace stc::rt;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr double kLn2 = 0.693147180559945309417;
+
+//===----------------------------------------------------------------------===//
+// Helpers
+//===----------------------------------------------------------------------===//
+
+std::string tinyDir() { return std::string(STC_TEST_ARTIFACT_DIR) + "/tiny"; }
+
+bool haveTiny() { return fs::exists(tinyDir() + "/manifest.json"); }
+
+#define REQUIRE_TINY()                                                         \
+  do {                                                                         \
+    if (!haveTiny())                                                           \
+      GTEST_SKIP() << "no compiled tiny artifact at " << tinyDir()             \
+                   << " (a runtime-only build: the compiler builds it as "     \
+                      "target stc-test-artifacts)";                            \
+  } while (0)
+
+#define ASSERT_OK(expr)                                                        \
+  do {                                                                         \
+    Status s_ = (expr);                                                        \
+    ASSERT_TRUE(s_.isOk()) << s_.message();                                    \
+  } while (0)
+
+/// The tiny artifact, loaded once per process.
+std::shared_ptr<const Artifact> tinyArtifact() {
+  static std::shared_ptr<const Artifact> cached;
+  if (!cached) {
+    auto a = Artifact::load(tinyDir());
+    if (!a) {
+      ADD_FAILURE() << "cannot load " << tinyDir() << ": "
+                    << a.status().message();
+      return nullptr;
+    }
+    cached = std::make_shared<const Artifact>(std::move(*a));
+  }
+  return cached;
+}
+
+std::unique_ptr<CpuExecutor>
+makeCpu(CpuExecutor::Precision p = CpuExecutor::Precision::F32) {
+  CpuExecutor::Options o;
+  o.precision = p;
+  auto e = std::make_unique<CpuExecutor>(o);
+  Status s = e->allocate(tinyArtifact());
+  EXPECT_TRUE(s.isOk()) << s.message();
+  return e;
+}
+
+/// /usr/share/common-licenses/* (regular files; the symlinks there are
+/// aliases) concatenated in sorted name order; a built-in paragraph when the
+/// directory is absent. `fromLicenses` says which.
+std::string licenseText(bool *fromLicenses = nullptr) {
+  static std::string cached;
+  static bool cachedFromLicenses = false;
+  if (cached.empty()) {
+    std::error_code ec;
+    std::vector<fs::path> files;
+    for (const auto &e :
+         fs::directory_iterator("/usr/share/common-licenses", ec))
+      if (!e.is_symlink() && e.is_regular_file())
+        files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    for (const auto &f : files) {
+      std::ifstream in(f, std::ios::binary);
+      cached.append(std::istreambuf_iterator<char>(in),
+                    std::istreambuf_iterator<char>());
+    }
+    cachedFromLicenses = cached.size() > 20000;
+    if (!cachedFromLicenses) {
+      const std::string para =
+          "The quick brown fox jumps over the lazy dog. A journey of a "
+          "thousand miles begins with a single step. It was the best of "
+          "times, it was the worst of times, it was the age of wisdom, it was "
+          "the age of foolishness, it was the epoch of belief, it was the "
+          "epoch of incredulity, it was the season of Light, it was the "
+          "season of Darkness, it was the spring of hope, it was the winter "
+          "of despair.\n";
+      cached.clear();
+      while (cached.size() < 40000)
+        cached += para;
+    }
+  }
+  if (fromLicenses)
+    *fromLicenses = cachedFromLicenses;
+  return cached;
+}
+
+/// A fixed English text for the fixed batches (independent of the system).
+const std::string &fixedText() {
+  static const std::string text =
+      "Sparse Transformers factorize attention so that each position attends "
+      "to a subset of the previous positions: a local window and a strided "
+      "summary. With two such heads every position can reach every earlier "
+      "one in two steps, while the cost per layer grows as n sqrt(n) rather "
+      "than n squared. This sentence is only here to be predicted, one byte "
+      "at a time, by a very small model that knows nothing yet about "
+      "English, punctuation, or the letters that usually follow a space. "
+      "Gradients, checked numerically, keep the compiler honest.";
+  return text;
+}
+
+std::string tempDir(const std::string &tag) {
+  fs::path base = fs::temp_directory_path() /
+                  ("stc-e2e-" + tag + "-" + std::to_string(::getpid()));
+  fs::remove_all(base);
+  fs::create_directories(base);
+  return base.string();
+}
+
+const std::string &roleName(const Artifact &a, EntryKind k, bool input,
+                            const char *role) {
+  const Entry &e = a.entry(k);
+  return a.buffers[input ? e.input(role) : e.output(role)].name;
+}
+
+/// B windows of T+1 bytes from `text`, window b starting at starts[b].
+void fixedBatch(const std::string &text, const std::vector<int64_t> &starts,
+                int64_t T, std::vector<int32_t> &tokens,
+                std::vector<int32_t> &targets) {
+  tokens.clear();
+  targets.clear();
+  for (int64_t s : starts)
+    for (int64_t t = 0; t < T; ++t) {
+      tokens.push_back(static_cast<unsigned char>(text.at(s + t)));
+      targets.push_back(static_cast<unsigned char>(text.at(s + t + 1)));
+    }
+}
+
+double mean(const std::vector<double> &v) {
+  double s = 0;
+  for (double x : v)
+    s += x;
+  return v.empty() ? 0.0 : s / static_cast<double>(v.size());
+}
+
+std::vector<double> toDouble(const std::vector<float> &v) {
+  return std::vector<double>(v.begin(), v.end());
+}
+
+/// Uploads the batch to an entry's inputs, runs it and returns its losses.
+Expected<std::vector<double>> runLosses(CpuExecutor &e, EntryKind k,
+                                        const std::vector<int32_t> &tokens,
+                                        const std::vector<int32_t> &targets) {
+  const Artifact &a = e.artifact();
+  STC_RETURN_IF_ERROR(e.uploadInts(roleName(a, k, true, "tokens"), tokens));
+  STC_RETURN_IF_ERROR(e.uploadInts(roleName(a, k, true, "targets"), targets));
+  STC_RETURN_IF_ERROR(e.run(k));
+  return e.downloadDoubles(roleName(a, k, false, "losses"));
+}
+
+/// Trains with the CLI's schedule (warmup steps/20, floor lr/10); returns
+/// every step's loss.
+Expected<std::vector<double>> trainSteps(Executor &e, const ByteDataset &data,
+                                         int64_t steps, double lr,
+                                         uint64_t seed, int64_t startStep = 0) {
+  TrainOptions o;
+  o.steps = steps;
+  o.startStep = startStep;
+  o.learningRate = lr;
+  o.minLearningRate = lr / 10;
+  o.warmupSteps = std::max<int64_t>(1, steps / 20);
+  o.seed = seed;
+  std::vector<double> losses;
+  o.onStep = [&](const StepReport &r) {
+    losses.push_back(r.loss);
+    return true;
+  };
+  auto r = train(e, data, o);
+  if (!r)
+    return r.status();
+  return losses;
+}
+
+ByteDataset textDataset(int64_t context) {
+  auto d = ByteDataset::fromBytes(licenseText(), context, "licenses");
+  EXPECT_TRUE(d.hasValue()) << d.status().message();
+  return *d;
+}
+
+/// A small model trained briefly on the license text (f32).
+std::unique_ptr<CpuExecutor> brieflyTrained(int64_t steps, uint64_t seed) {
+  auto e = makeCpu();
+  Status s = initParams(*e, seed);
+  EXPECT_TRUE(s.isOk()) << s.message();
+  auto losses =
+      trainSteps(*e, textDataset(e->artifact().model.context), steps, 3e-3,
+                 seed);
+  EXPECT_TRUE(losses.hasValue()) << losses.status().message();
+  return e;
+}
+
+//===----------------------------------------------------------------------===//
+// Whole-model gradients in fp64
+//===----------------------------------------------------------------------===//
+
+/// Where the memory plan lets an op after a parameter's adamw op write over
+/// bytes of that parameter's gradient buffer (so the gradient could not be
+/// read after the step): one line per clash; empty when it cannot happen.
+std::vector<std::string> gradClobbers(const Artifact &a) {
+  std::vector<std::string> out;
+  const Entry &tr = a.entry(EntryKind::Train);
+  for (const Param &p : a.params) {
+    const Buffer &g = a.buffers[p.grad];
+    size_t adam = tr.ops.size();
+    for (size_t i = 0; i < tr.ops.size(); ++i)
+      if (tr.ops[i].kind == OpKind::AdamW && tr.ops[i].args[0] == p.buffer &&
+          tr.ops[i].args[1] == p.grad)
+        adam = i;
+    if (adam == tr.ops.size()) {
+      out.push_back("param " + p.name + ": no adamw op reads its gradient " +
+                    g.name);
+      continue;
+    }
+    for (size_t j = adam + 1; j < tr.ops.size(); ++j) {
+      const Op &op = tr.ops[j];
+      std::vector<ArgSpec> specs = argSpecs(op.kind, op.attrs);
+      for (size_t k = 0; k < specs.size() && k < op.args.size(); ++k) {
+        if (specs[k].role == ArgRole::In)
+          continue;
+        const Buffer &w = a.buffers[op.args[k]];
+        if (w.offset < g.offset + g.bytes && g.offset < w.offset + w.bytes)
+          out.push_back("param " + p.name + ": gradient " + g.name +
+                        " (adamw at op " + std::to_string(adam) +
+                        ") is overwritten by op " + std::to_string(j) + " (" +
+                        opKindName(op.kind) + ") writing " + w.name);
+      }
+    }
+  }
+  return out;
+}
+
+TEST(EndToEnd, TinyGradientsMatchFiniteDifferencesInFp64) {
+  REQUIRE_TINY();
+  auto art = tinyArtifact();
+  ASSERT_TRUE(art);
+  const Artifact &a = *art;
+  ASSERT_TRUE(a.entry(EntryKind::Train).present);
+  ASSERT_TRUE(a.entry(EntryKind::Eval).present);
+  auto e = makeCpu(CpuExecutor::Precision::F64);
+  ASSERT_STREQ(e->name(), "cpu-f64");
+  ASSERT_OK(initParams(*e, 7));
+
+  // Move off the initial point (gamma = 1, biases = 0, small weights), where
+  // some gradients vanish by symmetry and attention is nearly uniform.
+  SplitMix64 rng(0x5eed);
+  for (const Param &p : a.params) {
+    auto v = e->downloadDoubles(a.buffers[p.buffer].name);
+    ASSERT_TRUE(v.hasValue()) << v.status().message();
+    double amp = p.init.dist == InitSpec::Dist::Ones ? 0.2 : 0.1;
+    for (double &x : *v)
+      x += (2 * rng.uniform() - 1) * amp;
+    ASSERT_OK(e->uploadDoubles(a.buffers[p.buffer].name, *v));
+  }
+
+  const int64_t B = a.model.batch, T = a.model.context;
+  std::vector<int64_t> starts;
+  for (int64_t b = 0; b < B; ++b)
+    starts.push_back(b * 97);
+  std::vector<int32_t> tokens, targets;
+  fixedBatch(fixedText(), starts, T, tokens, targets);
+
+  Scalars sc;
+  sc.learningRate = 0;
+  sc.step = 1;
+  sc.dropoutSeed = 12345;
+  ASSERT_OK(e->writeScalars(sc));
+
+  auto before = [&](int (Param::*which)) {
+    std::vector<std::vector<double>> vals;
+    for (const Param &p : a.params) {
+      auto v = e->downloadDoubles(a.buffers[p.*which].name);
+      EXPECT_TRUE(v.hasValue());
+      vals.push_back(v ? *v : std::vector<double>());
+    }
+    return vals;
+  };
+  const auto params0 = before(&Param::buffer);
+
+  auto evalLosses = runLosses(*e, EntryKind::Eval, tokens, targets);
+  ASSERT_TRUE(evalLosses.hasValue()) << evalLosses.status().message();
+  auto trainLosses = runLosses(*e, EntryKind::Train, tokens, targets);
+  ASSERT_TRUE(trainLosses.hasValue()) << trainLosses.status().message();
+  // Gradients: read right after the step, before anything else runs.
+  const auto gradsAfterStep = before(&Param::grad);
+  const auto params1 = before(&Param::buffer);
+  const auto moments1 = before(&Param::adamM);
+
+  // train_step's loss is eval_step's (dropout is 0 in tiny).
+  ASSERT_EQ(evalLosses->size(), trainLosses->size());
+  double worstLoss = 0;
+  for (size_t i = 0; i < evalLosses->size(); ++i)
+    worstLoss =
+        std::max(worstLoss, std::abs((*evalLosses)[i] - (*trainLosses)[i]));
+  EXPECT_LT(worstLoss, 1e-12) << "train_step and eval_step losses differ";
+  const double loss0 = mean(*evalLosses);
+  std::printf("[ fp64     ] loss at the checked point: %.6f bits/byte\n",
+              loss0);
+  EXPECT_TRUE(std::isfinite(loss0));
+
+  // AdamW with lr 0: parameters exactly as they were.
+  for (size_t p = 0; p < a.params.size(); ++p)
+    EXPECT_EQ(params0[p], params1[p])
+        << "lr 0 moved parameter " << a.params[p].name;
+
+  // The memory plan must not overwrite a gradient after its adamw op;
+  // otherwise read them from a run of the ops before the first adamw.
+  const std::vector<std::string> clobbers = gradClobbers(a);
+  for (const auto &c : clobbers)
+    std::printf("[ plan     ] %s\n", c.c_str());
+  const Entry &tr = a.entry(EntryKind::Train);
+  size_t firstAdam = tr.ops.size();
+  for (size_t i = 0; i < tr.ops.size() && firstAdam == tr.ops.size(); ++i)
+    if (tr.ops[i].kind == OpKind::AdamW)
+      firstAdam = i;
+  ASSERT_LT(firstAdam, tr.ops.size()) << "train_step has no adamw op";
+  for (size_t i = firstAdam; i < tr.ops.size(); ++i)
+    EXPECT_EQ(tr.ops[i].kind, OpKind::AdamW)
+        << "train_step op " << i << " after the first adamw is "
+        << opKindName(tr.ops[i].kind);
+  // The forward and backward again (parameters unchanged, moments unused).
+  ASSERT_OK(e->uploadInts(roleName(a, EntryKind::Train, true, "tokens"),
+                          tokens));
+  ASSERT_OK(e->uploadInts(roleName(a, EntryKind::Train, true, "targets"),
+                          targets));
+  ASSERT_OK(e->runOps(EntryKind::Train, 0, firstAdam));
+  const auto gradsPrefix = before(&Param::grad);
+  if (clobbers.empty()) {
+    std::printf("[ plan     ] no gradient is overwritten after its adamw "
+                "op: reading them after train_step\n");
+    for (size_t p = 0; p < a.params.size(); ++p)
+      EXPECT_EQ(gradsAfterStep[p], gradsPrefix[p])
+          << "gradient of " << a.params[p].name
+          << " after train_step differs from the one before its adamw op";
+  }
+  const auto &grads = clobbers.empty() ? gradsAfterStep : gradsPrefix;
+
+  // AdamW really ran on these gradients: step 1 from m = 0 gives
+  // m = (1 - beta1) * g * clip scale, clip scale from the norm of all
+  // gradients (checks sumsq covers every parameter).
+  double normSq = 0;
+  for (const auto &g : grads)
+    for (double x : g)
+      normSq += x * x;
+  for (size_t p = 0; p < a.params.size(); ++p) {
+    const Op *adam = nullptr;
+    for (size_t i = firstAdam; i < tr.ops.size(); ++i)
+      if (tr.ops[i].args[0] == a.params[p].buffer)
+        adam = &tr.ops[i];
+    ASSERT_NE(adam, nullptr) << a.params[p].name;
+    double clip = adam->attrs.clip, c = 1;
+    if (clip > 0 && normSq > 0)
+      c = std::min(1.0, clip / std::sqrt(normSq));
+    double worst = 0, scale = 0;
+    for (size_t i = 0; i < grads[p].size(); ++i) {
+      double want = (1 - adam->attrs.beta1) * grads[p][i] * c;
+      worst = std::max(worst, std::abs(moments1[p][i] - want));
+      scale = std::max(scale, std::abs(want));
+    }
+    EXPECT_LE(worst, 1e-12 * std::max(scale, 1e-30) + 1e-300)
+        << "adam_m of " << a.params[p].name
+        << " is not (1 - beta1) * clipped gradient (gradient norm "
+        << std::sqrt(normSq) << ", clip " << clip << ")";
+  }
+
+  // Central differences of eval_step's mean loss, several elements of every
+  // parameter: the largest gradient, two random nonzero ones, one anywhere.
+  const double eps = 1e-5;
+  auto lossAt = [&]() {
+    auto l = runLosses(*e, EntryKind::Eval, tokens, targets);
+    EXPECT_TRUE(l.hasValue()) << l.status().message();
+    return l ? mean(*l) : NAN;
+  };
+  EXPECT_NEAR(lossAt(), loss0, 1e-13) << "eval_step is not repeatable";
+  double worstRel = 0;
+  std::string worstWhere;
+  int checked = 0, failures = 0;
+  for (size_t p = 0; p < a.params.size(); ++p) {
+    const Param &par = a.params[p];
+    const std::string &name = a.buffers[par.buffer].name;
+    const std::vector<double> &g = grads[p];
+    std::vector<double> v = params0[p];
+    std::vector<size_t> nonzero;
+    size_t big = 0;
+    for (size_t i = 0; i < g.size(); ++i) {
+      if (g[i] != 0)
+        nonzero.push_back(i);
+      if (std::abs(g[i]) > std::abs(g[big]))
+        big = i;
+    }
+    std::set<size_t> pick = {big};
+    SplitMix64 r(0xfd + p);
+    for (int k = 0; k < 2 && !nonzero.empty(); ++k)
+      pick.insert(nonzero[r.below(nonzero.size())]);
+    pick.insert(static_cast<size_t>(r.below(g.size())));
+    double paramWorst = 0;
+    for (size_t i : pick) {
+      const double x = v[i];
+      v[i] = x + eps;
+      ASSERT_OK(e->uploadDoubles(name, v));
+      double lp = lossAt();
+      v[i] = x - eps;
+      ASSERT_OK(e->uploadDoubles(name, v));
+      double lm = lossAt();
+      v[i] = x;
+      ASSERT_OK(e->uploadDoubles(name, v));
+      double fd = (lp - lm) / (2 * eps);
+      double abs = std::abs(fd - g[i]);
+      double rel = abs / std::max(std::abs(fd), std::abs(g[i]));
+      if (!(abs < 1e-7))
+        paramWorst = std::max(paramWorst, rel);
+      bool ok = abs < 1e-7 || rel < 1e-4;
+      ++checked;
+      if (!ok)
+        ++failures;
+      EXPECT_TRUE(ok) << "gradient of " << par.name << "[" << i
+                      << "]: train_step gives " << g[i]
+                      << ", finite differences " << fd << " (abs error "
+                      << abs << ", rel " << rel << ")";
+      if (std::abs(g[i]) > 1e-6 && rel > worstRel) {
+        worstRel = rel;
+        worstWhere = par.name + "[" + std::to_string(i) + "]";
+      }
+    }
+    std::printf("[ grad     ] %-18s |g|max %.3e  worst rel err %.2e\n",
+                par.name.c_str(), std::abs(g[big]), paramWorst);
+  }
+  std::printf("[ grad     ] %d elements of %zu parameters, %d mismatches; max "
+              "rel error (|g| > 1e-6) %.3e at %s\n",
+              checked, a.params.size(), failures, worstRel,
+              worstWhere.c_str());
+}
+
+/// The fp64 executor computes the same function as the f32 one.
+TEST(EndToEnd, Fp64ExecutorAgreesWithF32) {
+  REQUIRE_TINY();
+  auto f32 = makeCpu();
+  auto f64 = makeCpu(CpuExecutor::Precision::F64);
+  ASSERT_OK(initParams(*f32, 3));
+  ASSERT_OK(initParams(*f64, 3));
+  const Artifact &a = f32->artifact();
+  std::vector<int64_t> starts;
+  for (int64_t b = 0; b < a.model.batch; ++b)
+    starts.push_back(11 + b * 53);
+  std::vector<int32_t> tokens, targets;
+  fixedBatch(fixedText(), starts, a.model.context, tokens, targets);
+  Scalars sc;
+  sc.learningRate = 1e-2f;
+  sc.step = 1;
+  ASSERT_OK(f32->writeScalars(sc));
+  ASSERT_OK(f64->writeScalars(sc));
+  // A real step (lr > 0) in both, then the loss in both.
+  ASSERT_TRUE(runLosses(*f32, EntryKind::Train, tokens, targets).hasValue());
+  ASSERT_TRUE(runLosses(*f64, EntryKind::Train, tokens, targets).hasValue());
+  auto l32 = runLosses(*f32, EntryKind::Eval, tokens, targets);
+  auto l64 = runLosses(*f64, EntryKind::Eval, tokens, targets);
+  ASSERT_TRUE(l32.hasValue() && l64.hasValue());
+  std::printf("[ f32/f64  ] eval loss after one step: f32 %.7f, f64 %.7f\n",
+              mean(*l32), mean(*l64));
+  EXPECT_NEAR(mean(*l32), mean(*l64), 1e-4);
+  // f64 keeps more than f32 can hold: not just the f32 path in disguise.
+  auto w = f64->downloadDoubles(a.buffers[a.params[0].buffer].name);
+  ASSERT_TRUE(w.hasValue());
+  bool beyondFloat = false;
+  for (double x : *w)
+    beyondFloat |= static_cast<double>(static_cast<float>(x)) != x;
+  EXPECT_TRUE(beyondFloat) << "the fp64 executor's parameters after a step "
+                              "are all exactly representable as f32";
+}
+
+//===----------------------------------------------------------------------===//
+// Training on real text
+//===----------------------------------------------------------------------===//
+
+TEST(EndToEnd, TinyTrainsOnRealText) {
+  REQUIRE_TINY();
+  bool fromLicenses = false;
+  const std::string text = licenseText(&fromLicenses);
+  if (fromLicenses)
+    std::printf("[ data     ] /usr/share/common-licenses/*: %zu bytes\n",
+                text.size());
+  else
+    std::printf("[ data     ] /usr/share/common-licenses is absent: training "
+                "on a built-in paragraph repeated (%zu bytes); the bound is "
+                "loose for such text\n",
+                text.size());
+  auto e = makeCpu();
+  ASSERT_OK(initParams(*e, 1));
+  auto losses = trainSteps(*e, textDataset(e->artifact().model.context), 300,
+                           3e-3, 1);
+  ASSERT_TRUE(losses.hasValue()) << losses.status().message();
+  ASSERT_EQ(losses->size(), 300u);
+  double first = (*losses)[0];
+  double last20 = 0;
+  for (size_t i = losses->size() - 20; i < losses->size(); ++i)
+    last20 += (*losses)[i];
+  last20 /= 20;
+  std::printf("[ train    ] tiny, batch %lld, 300 steps, lr 3e-3: first loss "
+              "%.3f, mean of the last 20 %.3f bits/byte\n",
+              static_cast<long long>(e->artifact().model.batch), first,
+              last20);
+  // Untrained: about log2(256) = 8 bits.
+  EXPECT_NEAR(first, 8.0, 0.5);
+  EXPECT_LT(last20, 4.5);
+}
+
+//===----------------------------------------------------------------------===//
+// Sampling
+//===----------------------------------------------------------------------===//
+
+TEST(EndToEnd, SamplingIsDeterministicPerSeed) {
+  REQUIRE_TINY();
+  auto e = brieflyTrained(60, 5);
+  SampleOptions o;
+  o.prompt = "The ";
+  o.count = 50;
+  o.temperature = 1.0;
+  o.seed = 11;
+  auto s1 = sample(*e, o);
+  auto s2 = sample(*e, o);
+  o.seed = 12;
+  auto s3 = sample(*e, o);
+  ASSERT_TRUE(s1.hasValue()) << s1.status().message();
+  ASSERT_TRUE(s2.hasValue() && s3.hasValue());
+  EXPECT_EQ(s1->size(), 50u);
+  EXPECT_EQ(*s1, *s2) << "the same seed sampled differently";
+  EXPECT_NE(*s1, *s3) << "seeds 11 and 12 sampled the same 50 bytes";
+
+  o.temperature = 0;
+  o.seed = 11;
+  auto g1 = sample(*e, o);
+  o.seed = 99;
+  auto g2 = sample(*e, o);
+  ASSERT_TRUE(g1.hasValue() && g2.hasValue());
+  EXPECT_EQ(*g1, *g2) << "greedy sampling depends on the seed";
+
+  // Greedy is the argmax of sample_step's logits at every step.
+  const Artifact &a = e->artifact();
+  const std::string &tok = roleName(a, EntryKind::Sample, true, "token");
+  const std::string &logitsBuf =
+      roleName(a, EntryKind::Sample, false, "logits");
+  std::string seq = o.prompt, greedy;
+  for (int64_t pos = 0; static_cast<int64_t>(greedy.size()) < o.count; ++pos) {
+    ASSERT_OK(e->uploadInts(tok, {static_cast<unsigned char>(seq[pos])}));
+    Scalars sc;
+    sc.step = 1;
+    sc.position = static_cast<int32_t>(pos);
+    ASSERT_OK(e->writeScalars(sc));
+    ASSERT_OK(e->run(EntryKind::Sample));
+    if (pos + 1 < static_cast<int64_t>(o.prompt.size()))
+      continue;
+    auto l = e->downloadFloats(logitsBuf);
+    ASSERT_TRUE(l.hasValue());
+    int best = 0;
+    for (int j = 1; j < 256 && j < static_cast<int>(l->size()); ++j)
+      if ((*l)[j] > (*l)[best])
+        best = j;
+    greedy += static_cast<char>(best);
+    seq += static_cast<char>(best);
+  }
+  EXPECT_EQ(*g1, greedy);
+  std::printf("[ sample   ] seed 11: \"%s\"\n[ sample   ] greedy:  \"%s\"\n",
+              s1->c_str(), g1->c_str());
+}
+
+//===----------------------------------------------------------------------===//
+// sample_step (KV cache) against eval_step (batched forward)
+//===----------------------------------------------------------------------===//
+
+/// For rows `rows` of an eval batch: eval_step's per-position loss and
+/// -log2 softmax(sample_step's logits)[target] feeding the row's tokens one
+/// at a time. Returns the largest difference.
+double decodeVsBatch(CpuExecutor &e, const std::string &text,
+                     const std::vector<int64_t> &rows) {
+  const Artifact &a = e.artifact();
+  const int64_t B = a.model.batch, T = a.model.context, V = a.model.vocab;
+  std::vector<int64_t> starts;
+  for (int64_t b = 0; b < B; ++b)
+    starts.push_back(1000 + b * 517);
+  std::vector<int32_t> tokens, targets;
+  fixedBatch(text, starts, T, tokens, targets);
+  Scalars sc;
+  sc.step = 1;
+  EXPECT_TRUE(e.writeScalars(sc).isOk());
+  auto losses = runLosses(e, EntryKind::Eval, tokens, targets);
+  EXPECT_TRUE(losses.hasValue()) << losses.status().message();
+  if (!losses)
+    return INFINITY;
+  const std::string &tok = roleName(a, EntryKind::Sample, true, "token");
+  const std::string &logitsBuf =
+      roleName(a, EntryKind::Sample, false, "logits");
+  double worst = 0;
+  for (int64_t b : rows)
+    for (int64_t t = 0; t < T; ++t) {
+      EXPECT_TRUE(e.uploadInts(tok, {tokens[b * T + t]}).isOk());
+      sc.position = static_cast<int32_t>(t);
+      EXPECT_TRUE(e.writeScalars(sc).isOk());
+      Status s = e.run(EntryKind::Sample);
+      EXPECT_TRUE(s.isOk()) << s.message();
+      auto l = e.downloadDoubles(logitsBuf);
+      EXPECT_TRUE(l.hasValue());
+      if (!l)
+        return INFINITY;
+      double mx = -INFINITY;
+      for (int64_t j = 0; j < V; ++j)
+        mx = std::max(mx, (*l)[j]);
+      double sum = 0;
+      for (int64_t j = 0; j < V; ++j)
+        sum += std::exp((*l)[j] - mx);
+      double bits =
+          (mx + std::log(sum) - (*l)[targets[b * T + t]]) / kLn2;
+      double d = std::abs(bits - (*losses)[b * T + t]);
+      EXPECT_LT(d, 1e-3) << "row " << b << " position " << t
+                         << ": eval_step loss " << (*losses)[b * T + t]
+                         << ", from sample_step's logits " << bits;
+      worst = std::max(worst, d);
+    }
+  return worst;
+}
+
+TEST(EndToEnd, SampleStepMatchesEvalStep) {
+  REQUIRE_TINY();
+  auto e = brieflyTrained(60, 9);
+  const std::string text = licenseText();
+  const int64_t B = e->artifact().model.batch;
+  double w32 = decodeVsBatch(*e, text, {0, B - 1});
+  std::printf("[ decode   ] f32: max |eval loss - decode loss| = %.3e bits\n",
+              w32);
+
+  // The same in fp64, where only rounding (~1e-12) may differ.
+  std::string ckpt = tempDir("decode") + "/trained.ckpt";
+  ASSERT_OK(saveCheckpoint(*e, ckpt, 60));
+  auto f64 = makeCpu(CpuExecutor::Precision::F64);
+  auto step = loadCheckpoint(*f64, ckpt);
+  ASSERT_TRUE(step.hasValue()) << step.status().message();
+  double w64 = decodeVsBatch(*f64, text, {0, B - 1});
+  std::printf("[ decode   ] f64: max |eval loss - decode loss| = %.3e bits\n",
+              w64);
+  EXPECT_LT(w64, 1e-9);
+  fs::remove_all(fs::path(ckpt).parent_path());
+}
+
+//===----------------------------------------------------------------------===//
+// Damaged artifacts
+//===----------------------------------------------------------------------===//
+
+std::string copyTiny(const std::string &tag) {
+  std::string dir = tempDir(tag) + "/tiny";
+  fs::copy(tinyDir(), dir, fs::copy_options::recursive);
+  return dir;
+}
+
+json::Value readManifest(const std::string &dir) {
+  auto text = readFile(dir + "/manifest.json");
+  EXPECT_TRUE(text.hasValue());
+  auto v = json::parse(text ? *text : std::string());
+  EXPECT_TRUE(v.hasValue()) << v.status().message();
+  return v ? *v : json::Value();
+}
+
+void writeManifest(const std::string &dir, const json::Value &v) {
+  std::ofstream out(dir + "/manifest.json", std::ios::binary | std::ios::trunc);
+  out << json::write(v, 1);
+}
+
+#define EXPECT_MENTIONS(msg, text)                                             \
+  EXPECT_NE((msg).find(text), std::string::npos)                               \
+      << "message: " << (msg) << "\nexpected to contain: " << (text)
+
+TEST(EndToEnd, DamagedArtifactIsRefused) {
+  REQUIRE_TINY();
+  // The copy itself loads (and so does a rewritten, undamaged manifest).
+  {
+    std::string dir = copyTiny("intact");
+    writeManifest(dir, readManifest(dir));
+    auto a = Artifact::load(dir);
+    EXPECT_TRUE(a.hasValue()) << a.status().message();
+    fs::remove_all(fs::path(dir).parent_path());
+  }
+  // One byte of one kernel source flipped.
+  {
+    std::string dir = copyTiny("kernel");
+    json::Value m = readManifest(dir);
+    const json::Value &ks = *m.find("kernels");
+    ASSERT_GT(ks.size(), 2u);
+    const json::Value &k = ks.asArray()[ks.size() / 2];
+    std::string name = k.find("name")->asString();
+    std::string path = dir + "/" + k.find("source")->asString();
+    auto src = readFile(path);
+    ASSERT_TRUE(src.hasValue());
+    std::string bytes = *src;
+    bytes[bytes.size() / 2] ^= 0x20;
+    {
+      std::ofstream out(path, std::ios::binary | std::ios::trunc);
+      out << bytes;
+    }
+    auto a = Artifact::load(dir);
+    ASSERT_FALSE(a.hasValue()) << "a kernel with a flipped byte loaded";
+    std::printf("[ damage   ] %s\n", a.status().message().c_str());
+    EXPECT_MENTIONS(a.status().message(), name);
+    fs::remove_all(fs::path(dir).parent_path());
+  }
+  // Another manifest version.
+  for (int64_t version : {int64_t(2), int64_t(0)}) {
+    std::string dir = copyTiny("version");
+    json::Value m = readManifest(dir);
+    m.set("version", version);
+    writeManifest(dir, m);
+    auto a = Artifact::load(dir);
+    ASSERT_FALSE(a.hasValue()) << "version " << version << " loaded";
+    std::printf("[ damage   ] %s\n", a.status().message().c_str());
+    EXPECT_MENTIONS(a.status().message(), "version");
+    fs::remove_all(fs::path(dir).parent_path());
+  }
+  // A buffer the program uses removed from the buffer table: an activation
+  // and a parameter's value.
+  const Artifact &t = *tinyArtifact();
+  std::vector<std::string> victims;
+  for (const Op &op : t.entry(EntryKind::Train).ops)
+    if (op.kind == OpKind::GeluFwd) {
+      victims.push_back(t.buffers[op.args[1]].name);
+      break;
+    }
+  victims.push_back(t.buffers[t.params.back().buffer].name);
+  ASSERT_EQ(victims.size(), 2u);
+  for (const std::string &victim : victims) {
+    std::string dir = copyTiny("buffer");
+    json::Value m = readManifest(dir);
+    json::Value::Array &bufs = m.find("buffers")->asArray();
+    size_t n = bufs.size();
+    bufs.erase(std::remove_if(bufs.begin(), bufs.end(),
+                              [&](const json::Value &b) {
+                                return b.find("name")->asString() == victim;
+                              }),
+               bufs.end());
+    ASSERT_EQ(bufs.size(), n - 1);
+    writeManifest(dir, m);
+    auto a = Artifact::load(dir);
+    ASSERT_FALSE(a.hasValue()) << "loaded without buffer " << victim;
+    std::printf("[ damage   ] %s\n", a.status().message().c_str());
+    EXPECT_MENTIONS(a.status().message(), "'" + victim + "'");
+    fs::remove_all(fs::path(dir).parent_path());
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Checkpoints of the compiled model
+//===----------------------------------------------------------------------===//
+
+TEST(EndToEnd, CheckpointRestoresTheTrainedModel) {
+  REQUIRE_TINY();
+  const int64_t steps = 40;
+  auto e = brieflyTrained(steps, 3);
+  auto data = textDataset(e->artifact().model.context);
+  EvalOptions eo;
+  eo.maxWindows = 8;
+  auto before = evaluate(*e, data, eo);
+  ASSERT_TRUE(before.hasValue()) << before.status().message();
+
+  std::string dir = tempDir("ckpt");
+  std::string path = dir + "/tiny.ckpt";
+  ASSERT_OK(saveCheckpoint(*e, path, steps));
+
+  auto fresh = makeCpu();
+  ASSERT_OK(initParams(*fresh, 3));
+  auto untrained = evaluate(*fresh, data, eo);
+  ASSERT_TRUE(untrained.hasValue());
+  auto step = loadCheckpoint(*fresh, path);
+  ASSERT_TRUE(step.hasValue()) << step.status().message();
+  EXPECT_EQ(*step, steps);
+  auto after = evaluate(*fresh, data, eo);
+  ASSERT_TRUE(after.hasValue());
+  std::printf("[ ckpt     ] eval loss: trained %.6f, restored %.6f, "
+              "untrained %.6f bits/byte\n",
+              before->bitsPerByte, after->bitsPerByte,
+              untrained->bitsPerByte);
+  EXPECT_EQ(before->bitsPerByte, after->bitsPerByte);
+  EXPECT_GT(untrained->bitsPerByte - after->bitsPerByte, 0.5)
+      << "the restored model is no better than an untrained one";
+
+  // Every persistent buffer is back, bit for bit.
+  const Artifact &a = e->artifact();
+  for (size_t i = 0; i < a.buffers.size(); ++i) {
+    const Buffer &b = a.buffers[i];
+    if (!b.persistent || static_cast<int>(i) == a.scalars)
+      continue;
+    std::vector<uint8_t> x(b.bytes), y(b.bytes);
+    ASSERT_OK(e->download(b.name, x.data(), x.size()));
+    ASSERT_OK(fresh->download(b.name, y.data(), y.size()));
+    EXPECT_EQ(x, y) << "buffer " << b.name << " differs after restoring";
+  }
+
+  // Optimizer state too: one more step from both gives the same loss.
+  auto l1 = trainSteps(*e, data, steps + 1, 3e-3, 3, steps);
+  auto l2 = trainSteps(*fresh, data, steps + 1, 3e-3, 3, steps);
+  ASSERT_TRUE(l1.hasValue() && l2.hasValue());
+  ASSERT_EQ(l1->size(), 1u);
+  ASSERT_EQ(l2->size(), 1u);
+  EXPECT_EQ((*l1)[0], (*l2)[0]);
+  fs::remove_all(dir);
+}
+
+} // namespace
