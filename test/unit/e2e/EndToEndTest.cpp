@@ -189,10 +189,6 @@ double mean(const std::vector<double> &v) {
   return v.empty() ? 0.0 : s / static_cast<double>(v.size());
 }
 
-std::vector<double> toDouble(const std::vector<float> &v) {
-  return std::vector<double>(v.begin(), v.end());
-}
-
 /// Uploads the batch to an entry's inputs, runs it and returns its losses.
 Expected<std::vector<double>> runLosses(CpuExecutor &e, EntryKind k,
                                         const std::vector<int32_t> &tokens,
