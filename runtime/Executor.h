@@ -108,8 +108,9 @@ std::vector<std::string> availableExecutors();
 Expected<std::unique_ptr<Executor>> createExecutor(std::string_view kind);
 
 #ifdef STC_HAVE_CUDA_EXECUTOR
-/// Provided by the CUDA executor's library (runtime/cuda).
-std::unique_ptr<Executor> createCudaExecutor();
+/// Provided by the CUDA executor (runtime/cuda). Fails cleanly, saying why
+/// ("no CUDA device: ..."), on machines without a usable GPU and driver.
+Expected<std::unique_ptr<Executor>> createCudaExecutor();
 #endif
 
 } // namespace stc::rt

@@ -97,8 +97,8 @@ Status CpuExecutor::downloadImpl(const Buffer &b, void *data) const {
   return Status::ok();
 }
 
-Expected<const Buffer *>
-CpuExecutor::floatingBuffer(std::string_view name, const char *what) const {
+Expected<const Buffer *> CpuExecutor::floatingBuffer(std::string_view name,
+                                                     const char *what) const {
   if (!allocated())
     return Status::error(std::string(what) + ": allocate() an artifact first");
   int i = artifact().findBuffer(name);
@@ -207,8 +207,7 @@ public:
   DoubleArgs(const Artifact &a, uint8_t *arena, int64_t scale)
       : a_(a), arena_(arena), scale_(scale) {}
   double *get(int buf) {
-    return reinterpret_cast<double *>(arena_ +
-                                      a_.buffers[buf].offset * scale_);
+    return reinterpret_cast<double *>(arena_ + a_.buffers[buf].offset * scale_);
   }
   void writeBack(const std::vector<int> &) {}
 
@@ -337,8 +336,8 @@ Status CpuExecutor::runOp(const Op &op, Args &fa) {
                       attnShape(), masksOf());
     break;
   case OpKind::XentFwd:
-    st = cpu::xent(F(0), I(1), F(2), static_cast<T *>(nullptr), at.M, at.V,
-                   1.0);
+    st =
+        cpu::xent(F(0), I(1), F(2), static_cast<T *>(nullptr), at.M, at.V, 1.0);
     break;
   case OpKind::XentFwdBwd:
     st = cpu::xent(F(0), I(1), F(2), F(3), at.M, at.V, at.scale);

@@ -38,8 +38,8 @@ namespace stc::rt {
 class CpuExecutor final : public Executor {
 public:
   enum class Precision : uint8_t {
-    F32,  ///< the manifest's dtypes (the reference; what training uses)
-    F64,  ///< every floating buffer held and computed in double
+    F32, ///< the manifest's dtypes (the reference; what training uses)
+    F64, ///< every floating buffer held and computed in double
   };
   struct Options {
     Precision precision = Precision::F32;

@@ -152,14 +152,14 @@ Status checkUsable(const CudaDeviceInfo &info) {
   std::string cc =
       std::to_string(info.ccMajor) + "." + std::to_string(info.ccMinor);
   if (info.ccMajor < 7)
-    return Status::error(info.name + " has compute capability " + cc +
-                         "; stc needs 7.0 or newer (Volta and later), and "
+    return Status::error("no usable CUDA device: " + info.name +
+                         " has compute capability " + cc + "; stc needs 7.0 or newer (Volta and later), and "
                          "this NVRTC (" +
                          nv->version() + ") compiles for " + nv->archList());
   if (std::find(nv->archs.begin(), nv->archs.end(), info.arch) ==
       nv->archs.end())
-    return Status::error(info.name + " has compute capability " + cc +
-                         " (sm_" + std::to_string(info.arch) +
+    return Status::error("no usable CUDA device: " + info.name +
+                         " has compute capability " + cc + " (sm_" + std::to_string(info.arch) +
                          "), which this NVRTC (" + nv->version() +
                          ") cannot compile for; it supports " +
                          nv->archList());
@@ -267,6 +267,8 @@ void CudaExecutor::release() {
   layoutPtrs_.clear();
   for (auto &v : plans_)
     v.clear();
+  for (auto &v : gemmPlanIndex_)
+    v.clear();
 }
 
 Status CudaExecutor::makeCurrent() const {
@@ -337,11 +339,15 @@ Status CudaExecutor::checkMemory(size_t tablesBytes, size_t auxBytes) const {
   return Status::ok();
 }
 
-Status CudaExecutor::uploadLayouts(size_t &bytesOut) {
+Status CudaExecutor::buildLayoutTables(
+    std::vector<uint8_t> &staging,
+    std::vector<std::array<size_t, 6>> &offsets) const {
   const Artifact &a = artifact();
-  // Six int32 arrays per layout, each at a 256-byte aligned offset.
+  // Six int32 arrays per layout, each at a 256-byte aligned offset of one
+  // allocation (an empty array still gets a valid, aligned address).
   std::vector<std::array<std::vector<int32_t>, 6>> host(a.layouts.size());
   size_t total = 0;
+  offsets.assign(a.layouts.size(), {});
   for (size_t l = 0; l < a.layouts.size(); ++l) {
     const Layout &L = a.layouts[l];
     auto conv = [&](const auto &v, std::vector<int32_t> &out,
@@ -363,10 +369,55 @@ Status CudaExecutor::uploadLayouts(size_t &bytesOut) {
     STC_RETURN_IF_ERROR(conv(L.colPtr, host[l][3], "col_ptr"));
     STC_RETURN_IF_ERROR(conv(L.rowIdx, host[l][4], "row_idx"));
     STC_RETURN_IF_ERROR(conv(L.colClasses, host[l][5], "col_classes"));
-    for (auto &arr : host[l])
-      total += alignUp(std::max<size_t>(arr.size() * 4, 4));
+    for (int t = 0; t < 6; ++t) {
+      offsets[l][t] = total;
+      total += alignUp(std::max<size_t>(host[l][t].size() * 4, 4));
+    }
   }
-  bytesOut = std::max<size_t>(total, kAlign);
+  staging.assign(std::max<size_t>(total, kAlign), 0);
+  for (size_t l = 0; l < a.layouts.size(); ++l)
+    for (int t = 0; t < 6; ++t)
+      if (!host[l][t].empty())
+        std::memcpy(staging.data() + offsets[l][t], host[l][t].data(),
+                    host[l][t].size() * 4);
+  return Status::ok();
+}
+
+Status CudaExecutor::planGemms() {
+  const Artifact &a = artifact();
+  auto engine = GemmEngine::create(drv_);
+  if (!engine)
+    return engine.status();
+  gemm_ = std::move(*engine);
+  for (int e = 0; e < kNumEntryKinds; ++e) {
+    const Entry &entry = a.entries[e];
+    gemmPlanIndex_[e].assign(entry.ops.size(), -1);
+    for (size_t i = 0; i < entry.ops.size(); ++i) {
+      const Op &op = entry.ops[i];
+      if (op.kind != OpKind::Gemm)
+        continue;
+      const OpAttrs &at = op.attrs;
+      GemmProblem g;
+      g.M = at.M;
+      g.N = at.N;
+      g.K = at.K;
+      g.transA = at.transA;
+      g.transB = at.transB;
+      g.alpha = at.alpha;
+      g.beta = at.beta;
+      g.a = a.buffers[op.args[0]].dtype;
+      g.b = a.buffers[op.args[1]].dtype;
+      g.c = a.buffers[op.args[2]].dtype;
+      g.hasBias = at.bias;
+      if (at.bias)
+        g.bias = a.buffers[op.args[3]].dtype;
+      auto plan = gemm_->plan(g, std::string(entryKindName(EntryKind(e))) +
+                                     " op " + std::to_string(i) + " (gemm)");
+      if (!plan)
+        return plan.status();
+      gemmPlanIndex_[e][i] = *plan;
+    }
+  }
   return Status::ok();
 }
 
@@ -513,22 +564,7 @@ Status CudaExecutor::planOps() {
       const OpAttrs &at = op.attrs;
 
       if (op.kind == OpKind::Gemm) {
-        GemmProblem g;
-        g.M = at.M;
-        g.N = at.N;
-        g.K = at.K;
-        g.transA = at.transA;
-        g.transB = at.transB;
-        g.alpha = at.alpha;
-        g.beta = at.beta;
-        g.a = a.buffers[op.args[0]].dtype;
-        g.b = a.buffers[op.args[1]].dtype;
-        g.c = a.buffers[op.args[2]].dtype;
-        g.hasBias = at.bias;
-        if (at.bias)
-          g.bias = a.buffers[op.args[3]].dtype;
-        // Planned before allocation (scratch sizing); only pointers here.
-        p.gemmPlan = static_cast<int>(i); // replaced below
+        p.gemmPlan = gemmPlanIndex_[e][i];
         p.A = ptr(op.args[0]);
         p.B = ptr(op.args[1]);
         p.C = ptr(op.args[2]);
@@ -624,45 +660,13 @@ Status CudaExecutor::allocateImpl() {
     STC_RETURN_IF_ERROR(checkLaunchShapes());
 
     // GEMM plans first: the widened ones decide the scratch size.
-    auto engine = GemmEngine::create(drv_);
-    if (!engine)
-      return engine.status();
-    gemm_ = std::move(*engine);
-    std::vector<std::vector<int>> gemmPlans(kNumEntryKinds);
-    for (int e = 0; e < kNumEntryKinds; ++e) {
-      const Entry &entry = a.entries[e];
-      gemmPlans[e].assign(entry.ops.size(), -1);
-      for (size_t i = 0; i < entry.ops.size(); ++i) {
-        const Op &op = entry.ops[i];
-        if (op.kind != OpKind::Gemm)
-          continue;
-        GemmProblem g;
-        g.M = op.attrs.M;
-        g.N = op.attrs.N;
-        g.K = op.attrs.K;
-        g.transA = op.attrs.transA;
-        g.transB = op.attrs.transB;
-        g.alpha = op.attrs.alpha;
-        g.beta = op.attrs.beta;
-        g.a = a.buffers[op.args[0]].dtype;
-        g.b = a.buffers[op.args[1]].dtype;
-        g.c = a.buffers[op.args[2]].dtype;
-        g.hasBias = op.attrs.bias;
-        if (op.attrs.bias)
-          g.bias = a.buffers[op.args[3]].dtype;
-        auto plan = gemm_->plan(g, std::string(entryKindName(EntryKind(e))) +
-                                       " op " + std::to_string(i) + " (gemm)");
-        if (!plan)
-          return plan.status();
-        gemmPlans[e][i] = *plan;
-      }
-    }
-
-    size_t tablesBytes = 0;
-    STC_RETURN_IF_ERROR(uploadLayouts(tablesBytes));
+    STC_RETURN_IF_ERROR(planGemms());
+    std::vector<uint8_t> tables;
+    std::vector<std::array<size_t, 6>> tableOffsets;
+    STC_RETURN_IF_ERROR(buildLayoutTables(tables, tableOffsets));
     size_t auxBytes = alignUp(GemmEngine::kWorkspaceBytes) +
                       alignUp(gemm_->scratchBytes());
-    STC_RETURN_IF_ERROR(checkMemory(tablesBytes, auxBytes));
+    STC_RETURN_IF_ERROR(checkMemory(tables.size(), auxBytes));
 
     const size_t arenaBytes =
         std::max<size_t>(static_cast<size_t>(a.arenaBytes), kAlign);
@@ -674,50 +678,18 @@ Status CudaExecutor::allocateImpl() {
     STC_RETURN_IF_ERROR(drv_.check(drv_.cuMemAlloc(&aux_, auxBytes),
                                    "cuMemAlloc",
                                    "cuBLASLt workspace and GEMM scratch"));
-
-    // Layout tables: one allocation, six aligned int32 arrays per layout.
-    STC_RETURN_IF_ERROR(drv_.check(drv_.cuMemAlloc(&tables_, tablesBytes),
+    STC_RETURN_IF_ERROR(drv_.check(drv_.cuMemAlloc(&tables_, tables.size()),
                                    "cuMemAlloc", "layout tables"));
-    std::vector<uint8_t> staging(tablesBytes, 0);
-    layoutPtrs_.assign(a.layouts.size(), {});
-    size_t off = 0;
-    for (size_t l = 0; l < a.layouts.size(); ++l) {
-      const Layout &L = a.layouts[l];
-      const std::vector<int32_t> arrays[6] = {
-          std::vector<int32_t>(L.blocks.rowPtr.begin(), L.blocks.rowPtr.end()),
-          std::vector<int32_t>(L.blocks.colIdx.begin(), L.blocks.colIdx.end()),
-          [&] {
-            std::vector<int32_t> v;
-            for (auto c : L.blocks.classes)
-              v.push_back(static_cast<int32_t>(c));
-            return v;
-          }(),
-          std::vector<int32_t>(L.colPtr.begin(), L.colPtr.end()),
-          std::vector<int32_t>(L.rowIdx.begin(), L.rowIdx.end()),
-          [&] {
-            std::vector<int32_t> v;
-            for (auto c : L.colClasses)
-              v.push_back(static_cast<int32_t>(c));
-            return v;
-          }(),
-      };
-      for (int t = 0; t < 6; ++t) {
-        layoutPtrs_[l][t] = tables_ + off;
-        if (!arrays[t].empty())
-          std::memcpy(staging.data() + off, arrays[t].data(),
-                      arrays[t].size() * 4);
-        off += alignUp(std::max<size_t>(arrays[t].size() * 4, 4));
-      }
-    }
     STC_RETURN_IF_ERROR(drv_.check(
-        drv_.cuMemcpyHtoD(tables_, staging.data(), staging.size()),
+        drv_.cuMemcpyHtoD(tables_, tables.data(), tables.size()),
         "cuMemcpyHtoD", "layout tables"));
+    layoutPtrs_.assign(a.layouts.size(), {});
+    for (size_t l = 0; l < a.layouts.size(); ++l)
+      for (int t = 0; t < 6; ++t)
+        layoutPtrs_[l][t] = tables_ + tableOffsets[l][t];
 
     STC_RETURN_IF_ERROR(compileAndLoad());
     STC_RETURN_IF_ERROR(planOps());
-    for (int e = 0; e < kNumEntryKinds; ++e)
-      for (size_t i = 0; i < plans_[e].size(); ++i)
-        plans_[e][i].gemmPlan = gemmPlans[e][i];
     scalarsShadow_.fill(0);
     return drv_.check(drv_.cuCtxSynchronize(), "cuCtxSynchronize",
                       "allocate");
@@ -787,9 +759,15 @@ Status CudaExecutor::launch(const OpPlan &p, size_t index, EntryKind kind) {
   (void)kind;
   if (p.gemmPlan >= 0)
     return gemm_->run(p.gemmPlan, p.A, p.B, p.C, p.bias, p.label);
-  void *params[512];
-  size_t n = std::min<size_t>(p.params.size(), 512);
-  for (size_t j = 0; j < n; ++j)
+  // cuLaunchKernel reads each parameter through its pointer at the call.
+  void *small[64];
+  std::vector<void *> large;
+  void **params = small;
+  if (p.params.size() > 64) {
+    large.resize(p.params.size());
+    params = large.data();
+  }
+  for (size_t j = 0; j < p.params.size(); ++j)
     params[j] = const_cast<CUdeviceptr *>(&p.params[j]);
   CUresult r = drv_.cuLaunchKernel(p.fn, p.grid[0], p.grid[1], p.grid[2],
                                    p.block[0], p.block[1], p.block[2], p.smem,

@@ -91,7 +91,9 @@ private:
   Status makeCurrent() const;
   Status checkLaunchShapes() const;
   Status checkMemory(size_t tablesBytes, size_t auxBytes) const;
-  Status uploadLayouts(size_t &bytesOut);
+  Status buildLayoutTables(std::vector<uint8_t> &staging,
+                           std::vector<std::array<size_t, 6>> &offsets) const;
+  Status planGemms();
   Status compileAndLoad();
   Status planOps();
   Status launch(const OpPlan &op, size_t index, EntryKind kind);
@@ -116,6 +118,7 @@ private:
   CUmodule helperModule_ = nullptr;
   std::unique_ptr<GemmEngine> gemm_;
   std::array<std::vector<OpPlan>, kNumEntryKinds> plans_;
+  std::array<std::vector<int>, kNumEntryKinds> gemmPlanIndex_; ///< per op
   CompileStats compileStats_;
 
   /// The scalars buffer as last uploaded (no op writes it): position and

@@ -128,6 +128,8 @@ extern "C" __global__ void stc_rt_gemm_finish(const float *d, void *c, int c_bf1
 )CUDA";
 }
 
+GemmEngine::GemmEngine(const DriverApi &drv) : drv_(drv) {}
+
 Expected<std::unique_ptr<GemmEngine>> GemmEngine::create(const DriverApi &drv) {
   std::unique_ptr<GemmEngine> e(new GemmEngine(drv));
   cublasLtHandle_t h = nullptr;

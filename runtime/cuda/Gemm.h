@@ -82,7 +82,7 @@ public:
 
 private:
   struct Plan;
-  explicit GemmEngine(const DriverApi &drv) : drv_(drv) {}
+  explicit GemmEngine(const DriverApi &drv);
   Status launchWiden(CUdeviceptr in, CUdeviceptr out, int64_t n,
                      const std::string &label);
 

@@ -2,7 +2,8 @@
 //
 // Tests on what `stc compile` really writes: the tiny example, compiled by
 // the build into STC_TEST_ARTIFACT_DIR/tiny (test/CMakeLists.txt, target
-// stc-test-artifacts). Without it (a runtime-only build) every test skips
+// stc-test-artifacts; the environment variable of that name overrides the
+// build's directory). Without it (a runtime-only build) every test skips
 // and says why.
 //
 //  - the whole model's gradients (train_step, fp64 CPU executor) against
@@ -32,8 +33,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -59,7 +62,14 @@ constexpr double kLn2 = 0.693147180559945309417;
 // Helpers
 //===----------------------------------------------------------------------===//
 
-std::string tinyDir() { return std::string(STC_TEST_ARTIFACT_DIR) + "/tiny"; }
+/// The environment's STC_TEST_ARTIFACT_DIR (to run the tests on other
+/// compiler output) or the build's.
+std::string artifactRoot() {
+  const char *env = std::getenv("STC_TEST_ARTIFACT_DIR");
+  return env && *env ? std::string(env) : std::string(STC_TEST_ARTIFACT_DIR);
+}
+
+std::string tinyDir() { return artifactRoot() + "/tiny"; }
 
 bool haveTiny() { return fs::exists(tinyDir() + "/manifest.json"); }
 
@@ -182,6 +192,21 @@ void fixedBatch(const std::string &text, const std::vector<int64_t> &starts,
     }
 }
 
+/// Bytes outside printable ASCII as \xNN.
+std::string printable(const std::string &s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c >= 32 && c < 127 && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
 double mean(const std::vector<double> &v) {
   double s = 0;
   for (double x : v)
@@ -234,9 +259,8 @@ std::unique_ptr<CpuExecutor> brieflyTrained(int64_t steps, uint64_t seed) {
   auto e = makeCpu();
   Status s = initParams(*e, seed);
   EXPECT_TRUE(s.isOk()) << s.message();
-  auto losses =
-      trainSteps(*e, textDataset(e->artifact().model.context), steps, 3e-3,
-                 seed);
+  auto losses = trainSteps(*e, textDataset(e->artifact().model.context), steps,
+                           3e-3, seed);
   EXPECT_TRUE(losses.hasValue()) << losses.status().message();
   return e;
 }
@@ -317,7 +341,7 @@ TEST(EndToEnd, TinyGradientsMatchFiniteDifferencesInFp64) {
   sc.dropoutSeed = 12345;
   ASSERT_OK(e->writeScalars(sc));
 
-  auto before = [&](int (Param::*which)) {
+  auto before = [&](int Param::*which) {
     std::vector<std::vector<double>> vals;
     for (const Param &p : a.params) {
       auto v = e->downloadDoubles(a.buffers[p.*which].name);
@@ -370,10 +394,10 @@ TEST(EndToEnd, TinyGradientsMatchFiniteDifferencesInFp64) {
         << "train_step op " << i << " after the first adamw is "
         << opKindName(tr.ops[i].kind);
   // The forward and backward again (parameters unchanged, moments unused).
-  ASSERT_OK(e->uploadInts(roleName(a, EntryKind::Train, true, "tokens"),
-                          tokens));
-  ASSERT_OK(e->uploadInts(roleName(a, EntryKind::Train, true, "targets"),
-                          targets));
+  ASSERT_OK(
+      e->uploadInts(roleName(a, EntryKind::Train, true, "tokens"), tokens));
+  ASSERT_OK(
+      e->uploadInts(roleName(a, EntryKind::Train, true, "targets"), targets));
   ASSERT_OK(e->runOps(EntryKind::Train, 0, firstAdam));
   const auto gradsPrefix = before(&Param::grad);
   if (clobbers.empty()) {
@@ -444,7 +468,7 @@ TEST(EndToEnd, TinyGradientsMatchFiniteDifferencesInFp64) {
     for (int k = 0; k < 2 && !nonzero.empty(); ++k)
       pick.insert(nonzero[r.below(nonzero.size())]);
     pick.insert(static_cast<size_t>(r.below(g.size())));
-    double paramWorst = 0;
+    double paramWorst = 0, paramWorstAbs = 0;
     for (size_t i : pick) {
       const double x = v[i];
       v[i] = x + eps;
@@ -458,28 +482,30 @@ TEST(EndToEnd, TinyGradientsMatchFiniteDifferencesInFp64) {
       double fd = (lp - lm) / (2 * eps);
       double abs = std::abs(fd - g[i]);
       double rel = abs / std::max(std::abs(fd), std::abs(g[i]));
-      if (!(abs < 1e-7))
+      // Relative error means something only above the differences' noise
+      // (~1e-10 here).
+      if (std::max(std::abs(fd), std::abs(g[i])) > 1e-6)
         paramWorst = std::max(paramWorst, rel);
+      paramWorstAbs = std::max(paramWorstAbs, abs);
       bool ok = abs < 1e-7 || rel < 1e-4;
       ++checked;
       if (!ok)
         ++failures;
       EXPECT_TRUE(ok) << "gradient of " << par.name << "[" << i
                       << "]: train_step gives " << g[i]
-                      << ", finite differences " << fd << " (abs error "
-                      << abs << ", rel " << rel << ")";
+                      << ", finite differences " << fd << " (abs error " << abs
+                      << ", rel " << rel << ")";
       if (std::abs(g[i]) > 1e-6 && rel > worstRel) {
         worstRel = rel;
         worstWhere = par.name + "[" + std::to_string(i) + "]";
       }
     }
-    std::printf("[ grad     ] %-18s |g|max %.3e  worst rel err %.2e\n",
-                par.name.c_str(), std::abs(g[big]), paramWorst);
+    std::printf("[ grad     ] %-16s max|g| %.3e  worst: rel %.2e abs %.2e\n",
+                par.name.c_str(), std::abs(g[big]), paramWorst, paramWorstAbs);
   }
   std::printf("[ grad     ] %d elements of %zu parameters, %d mismatches; max "
               "rel error (|g| > 1e-6) %.3e at %s\n",
-              checked, a.params.size(), failures, worstRel,
-              worstWhere.c_str());
+              checked, a.params.size(), failures, worstRel, worstWhere.c_str());
 }
 
 /// The fp64 executor computes the same function as the f32 one.
@@ -537,8 +563,8 @@ TEST(EndToEnd, TinyTrainsOnRealText) {
                 text.size());
   auto e = makeCpu();
   ASSERT_OK(initParams(*e, 1));
-  auto losses = trainSteps(*e, textDataset(e->artifact().model.context), 300,
-                           3e-3, 1);
+  auto losses =
+      trainSteps(*e, textDataset(e->artifact().model.context), 300, 3e-3, 1);
   ASSERT_TRUE(losses.hasValue()) << losses.status().message();
   ASSERT_EQ(losses->size(), 300u);
   double first = (*losses)[0];
@@ -548,11 +574,23 @@ TEST(EndToEnd, TinyTrainsOnRealText) {
   last20 /= 20;
   std::printf("[ train    ] tiny, batch %lld, 300 steps, lr 3e-3: first loss "
               "%.3f, mean of the last 20 %.3f bits/byte\n",
-              static_cast<long long>(e->artifact().model.batch), first,
-              last20);
+              static_cast<long long>(e->artifact().model.batch), first, last20);
   // Untrained: about log2(256) = 8 bits.
   EXPECT_NEAR(first, 8.0, 0.5);
+  // Below 4.5 bits (the brief's bound) and clearly below the text's byte
+  // frequencies alone (unigram entropy, 4.64 bits for the licenses): the
+  // model must be using context. Measured about 3.4 (seeds 1-4: 3.38-3.54).
+  std::array<double, 256> freq{};
+  for (unsigned char c : text)
+    freq[c] += 1;
+  double unigram = 0;
+  for (double f : freq)
+    if (f > 0)
+      unigram -= f / text.size() * std::log2(f / text.size());
+  std::printf("[ train    ] unigram entropy of the text: %.3f bits/byte\n",
+              unigram);
   EXPECT_LT(last20, 4.5);
+  EXPECT_LT(last20, unigram - 0.5);
 }
 
 //===----------------------------------------------------------------------===//
@@ -611,7 +649,7 @@ TEST(EndToEnd, SamplingIsDeterministicPerSeed) {
   }
   EXPECT_EQ(*g1, greedy);
   std::printf("[ sample   ] seed 11: \"%s\"\n[ sample   ] greedy:  \"%s\"\n",
-              s1->c_str(), g1->c_str());
+              printable(*s1).c_str(), printable(*g1).c_str());
 }
 
 //===----------------------------------------------------------------------===//
@@ -658,8 +696,7 @@ double decodeVsBatch(CpuExecutor &e, const std::string &text,
       double sum = 0;
       for (int64_t j = 0; j < V; ++j)
         sum += std::exp((*l)[j] - mx);
-      double bits =
-          (mx + std::log(sum) - (*l)[targets[b * T + t]]) / kLn2;
+      double bits = (mx + std::log(sum) - (*l)[targets[b * T + t]]) / kLn2;
       double d = std::abs(bits - (*losses)[b * T + t]);
       EXPECT_LT(d, 1e-3) << "row " << b << " position " << t
                          << ": eval_step loss " << (*losses)[b * T + t]
@@ -823,8 +860,7 @@ TEST(EndToEnd, CheckpointRestoresTheTrainedModel) {
   ASSERT_TRUE(after.hasValue());
   std::printf("[ ckpt     ] eval loss: trained %.6f, restored %.6f, "
               "untrained %.6f bits/byte\n",
-              before->bitsPerByte, after->bitsPerByte,
-              untrained->bitsPerByte);
+              before->bitsPerByte, after->bitsPerByte, untrained->bitsPerByte);
   EXPECT_EQ(before->bitsPerByte, after->bitsPerByte);
   EXPECT_GT(untrained->bitsPerByte - after->bitsPerByte, 0.5)
       << "the restored model is no better than an untrained one";

@@ -1,0 +1,563 @@
+//===- GpuTest.cpp - The CUDA executor against the CPU reference ----------===//
+//
+// Needs a GPU; every test skips ("no CUDA device: ...") without one.
+//
+//  OpByOp      every op of every entry of each artifact directory listed in
+//              STC_GPU_TEST_ARTIFACTS (':'-separated), run alone on the CPU
+//              and the CUDA executor from identical inputs; outputs compared
+//              (relative L2 error <= 1e-4 for f32, 2e-2 for bf16), no NaN
+//              the CPU does not have, every element written (outputs start
+//              as the 0xFF poison pattern). One summary line per op kind.
+//  FirstStep   the tiny model (STC_GPU_TEST_TINY, else the first artifact
+//              whose path contains "tiny"): same seed, same batch, one
+//              train_step on both; first-step losses within 1e-3 relative.
+//  Training    150 GPU steps of the tiny model on STC_GPU_TEST_DATA (else a
+//              built-in paragraph) lower the loss by at least 1 bit per byte.
+//
+// Lines starting "[gpu-test]" are machine-read by scripts/gpu-check.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/Artifact.h"
+#include "runtime/Data.h"
+#include "runtime/Executor.h"
+#include "runtime/Init.h"
+#include "runtime/Train.h"
+#include "runtime/cpu/CpuOps.h"
+#include "runtime/cuda/CudaExecutor.h"
+#include "runtime/support/Random.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace stc::rt {
+namespace {
+
+// ---- environment ------------------------------------------------------------
+
+/// Empty if a device is usable, else why not.
+std::string noDeviceReason() {
+  static std::string reason = [] {
+    auto info = cuda::probeCudaDevice();
+    if (!info)
+      return info.status().message();
+    std::printf("[gpu-test] device %s\n", info->describe().c_str());
+    return std::string();
+  }();
+  return reason;
+}
+
+#define SKIP_WITHOUT_GPU()                                                     \
+  do {                                                                         \
+    std::string why_ = noDeviceReason();                                       \
+    if (!why_.empty())                                                         \
+      GTEST_SKIP() << why_;                                                    \
+  } while (false)
+
+std::vector<std::string> artifactDirs() {
+  std::vector<std::string> dirs;
+  const char *env = std::getenv("STC_GPU_TEST_ARTIFACTS");
+  if (!env)
+    return dirs;
+  std::stringstream ss(env);
+  std::string d;
+  while (std::getline(ss, d, ':'))
+    if (!d.empty())
+      dirs.push_back(d);
+  return dirs;
+}
+
+std::string tinyDir() {
+  if (const char *t = std::getenv("STC_GPU_TEST_TINY"); t && *t)
+    return t;
+  for (const auto &d : artifactDirs())
+    if (d.find("tiny") != std::string::npos)
+      return d;
+  return "";
+}
+
+std::string trainingText() {
+  if (const char *p = std::getenv("STC_GPU_TEST_DATA"); p && *p) {
+    std::ifstream in(p, std::ios::binary);
+    std::string s((std::istreambuf_iterator<char>(in)),
+                  std::istreambuf_iterator<char>());
+    if (s.size() > 4096)
+      return s;
+  }
+  const std::string para =
+      "The quick brown fox jumps over the lazy dog. A sparse transformer "
+      "attends to a few positions of the past, chosen by a pattern, instead "
+      "of all of them; a strided pattern looks at the last few positions and "
+      "at every l-th one before, so that two steps of attention reach "
+      "everything. ";
+  std::string s;
+  while (s.size() < 200000)
+    s += para;
+  return s;
+}
+
+std::shared_ptr<const Artifact> loadArtifact(const std::string &dir) {
+  auto a = Artifact::load(dir);
+  if (!a) {
+    ADD_FAILURE() << "loading " << dir << ": " << a.status().message();
+    return nullptr;
+  }
+  return std::make_shared<const Artifact>(std::move(*a));
+}
+
+std::unique_ptr<Executor> makeExecutor(const char *kind,
+                                       std::shared_ptr<const Artifact> a) {
+  auto e = createExecutor(kind);
+  if (!e) {
+    ADD_FAILURE() << "createExecutor(" << kind << "): " << e.status().message();
+    return nullptr;
+  }
+  Status s = (*e)->allocate(std::move(a));
+  if (!s) {
+    ADD_FAILURE() << kind << " allocate: " << s.message();
+    return nullptr;
+  }
+  return std::move(*e);
+}
+
+// ---- op-by-op comparison ------------------------------------------------------
+
+struct KindStats {
+  int ops = 0;
+  int failed = 0;
+  double maxErr = 0;
+  std::string worst;
+};
+
+/// Bytes of n floats in a buffer's dtype.
+std::vector<uint8_t> encode(const std::vector<float> &v, DType d) {
+  std::vector<uint8_t> out(v.size() * static_cast<size_t>(dtypeSize(d)));
+  if (d == DType::F32) {
+    std::memcpy(out.data(), v.data(), out.size());
+  } else {
+    for (size_t i = 0; i < v.size(); ++i) {
+      uint16_t b = floatToBf16(v[i]);
+      std::memcpy(out.data() + 2 * i, &b, 2);
+    }
+  }
+  return out;
+}
+
+std::vector<float> decode(const std::vector<uint8_t> &bytes, DType d) {
+  std::vector<float> v(bytes.size() / static_cast<size_t>(dtypeSize(d)));
+  if (d == DType::F32) {
+    std::memcpy(v.data(), bytes.data(), v.size() * 4);
+  } else {
+    for (size_t i = 0; i < v.size(); ++i) {
+      uint16_t b;
+      std::memcpy(&b, bytes.data() + 2 * i, 2);
+      v[i] = bf16ToFloat(b);
+    }
+  }
+  return v;
+}
+
+bool isPoison(const std::vector<uint8_t> &bytes, size_t i, DType d) {
+  size_t w = static_cast<size_t>(dtypeSize(d));
+  for (size_t j = 0; j < w; ++j)
+    if (bytes[i * w + j] != 0xFF)
+      return false;
+  return true;
+}
+
+/// Random values for an input argument, by its role in the op.
+std::vector<float> randomValues(const ArgSpec &spec, int64_t n,
+                                SplitMix64 &rng) {
+  std::vector<float> v(static_cast<size_t>(n));
+  auto uni = [&](double lo, double hi) {
+    return static_cast<float>(lo + (hi - lo) * rng.uniform());
+  };
+  for (auto &x : v) {
+    if (spec.name == "rstd")
+      x = uni(0.5, 2.0);
+    else if (spec.name == "gnorm_sq")
+      x = uni(0.5, 4.0);
+    else if (spec.name == "v") // AdamW's second moment
+      x = uni(0.0, 0.01);
+    else if (spec.name == "logits")
+      x = uni(-3.0, 3.0);
+    else
+      x = uni(-1.0, 1.0);
+  }
+  return v;
+}
+
+struct CompareResult {
+  double relErr = 0;
+  std::string problem; ///< empty when fine
+};
+
+CompareResult compareBuffer(const std::vector<uint8_t> &cpuBytes,
+                            const std::vector<uint8_t> &gpuBytes, DType d,
+                            double tol) {
+  CompareResult r;
+  if (d == DType::I32) {
+    if (cpuBytes != gpuBytes)
+      r.problem = "i32 contents differ";
+    r.relErr = cpuBytes == gpuBytes ? 0 : 1;
+    return r;
+  }
+  std::vector<float> c = decode(cpuBytes, d), g = decode(gpuBytes, d);
+  double num = 0, den = 0;
+  size_t unwritten = 0, nanOnly = 0, firstBad = SIZE_MAX;
+  for (size_t i = 0; i < c.size(); ++i) {
+    bool cf = std::isfinite(c[i]), gf = std::isfinite(g[i]);
+    if (!gf && isPoison(gpuBytes, i, d) && !isPoison(cpuBytes, i, d)) {
+      ++unwritten;
+      firstBad = std::min(firstBad, i);
+      continue;
+    }
+    if (!cf || !gf) {
+      bool same = (std::isnan(c[i]) && std::isnan(g[i])) || c[i] == g[i];
+      if (!same) {
+        ++nanOnly;
+        firstBad = std::min(firstBad, i);
+      }
+      continue;
+    }
+    double diff = double(g[i]) - double(c[i]);
+    num += diff * diff;
+    den += double(c[i]) * double(c[i]);
+  }
+  r.relErr = den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+  char buf[256];
+  if (unwritten) {
+    std::snprintf(buf, sizeof buf,
+                  "%zu of %zu elements not written (still poison; first at "
+                  "%zu)",
+                  unwritten, c.size(), firstBad);
+    r.problem = buf;
+  } else if (nanOnly) {
+    std::snprintf(buf, sizeof buf,
+                  "%zu elements non-finite on one side only (first at %zu: "
+                  "cpu %g, gpu %g)",
+                  nanOnly, firstBad, double(c[firstBad]), double(g[firstBad]));
+    r.problem = buf;
+  } else if (!(r.relErr <= tol)) {
+    std::snprintf(buf, sizeof buf, "relative error %.3g > %.1g", r.relErr,
+                  tol);
+    r.problem = buf;
+  }
+  return r;
+}
+
+std::map<std::string, KindStats> gOpStats;
+
+void printOpTable() {
+  std::printf("[gpu-test] %-18s %5s %7s %12s  %s\n", "op kind", "ops",
+              "failed", "max rel err", "worst op");
+  for (const auto &[kind, st] : gOpStats)
+    std::printf("[gpu-test] %-18s %5d %7d %12.3g  %s\n", kind.c_str(), st.ops,
+                st.failed, st.maxErr, st.worst.c_str());
+  std::fflush(stdout);
+}
+
+/// Runs op `i` of `kind` alone on both executors from identical inputs.
+void compareOp(const Artifact &a, EntryKind kind, size_t i, Executor &cpu,
+               Executor &gpu, const std::string &tag) {
+  const Op &op = a.entry(kind).ops[i];
+  const OpAttrs &at = op.attrs;
+  const std::string label = tag + " " + entryKindName(kind) + " op " +
+                            std::to_string(i) + " (" + opKindName(op.kind) + ")";
+  SCOPED_TRACE(label);
+  std::vector<ArgSpec> specs = argSpecs(op.kind, at);
+  SplitMix64 rng(deriveSeed(0x5eed, i * 131 + static_cast<uint64_t>(kind)));
+
+  // Per buffer: does the op read it (In / InOut) and/or write it?
+  std::map<int, bool> reads, writes;
+  std::map<int, size_t> firstSpec;
+  for (size_t j = 0; j < specs.size(); ++j) {
+    int b = op.args[j];
+    reads[b] = reads[b] || specs[j].role != ArgRole::Out;
+    writes[b] = writes[b] || specs[j].role != ArgRole::In;
+    if (!firstSpec.count(b) || (specs[j].role != ArgRole::Out &&
+                                specs[firstSpec[b]].role == ArgRole::Out))
+      firstSpec[b] = j;
+  }
+
+  // Inputs: random (valid ids for i32); outputs only written: poison.
+  std::map<int, std::vector<float>> values; // float inputs, as rounded
+  std::map<int, std::vector<uint8_t>> bytes;
+  for (const auto &[b, r] : reads) {
+    const Buffer &buf = a.buffers[b];
+    const ArgSpec &spec = specs[firstSpec[b]];
+    if (!r) {
+      bytes[b].assign(static_cast<size_t>(buf.bytes), 0xFF);
+      continue;
+    }
+    if (buf.dtype == DType::I32) {
+      std::vector<int32_t> ids(static_cast<size_t>(buf.elements()));
+      for (auto &x : ids)
+        x = static_cast<int32_t>(rng.below(static_cast<uint64_t>(at.V)));
+      bytes[b].resize(ids.size() * 4);
+      std::memcpy(bytes[b].data(), ids.data(), bytes[b].size());
+      continue;
+    }
+    std::vector<float> v = randomValues(spec, buf.elements(), rng);
+    bytes[b] = encode(v, buf.dtype);
+    values[b] = decode(bytes[b], buf.dtype); // what the kernels will see
+  }
+
+  // Consistent statistics where the backward formulas assume them.
+  if (op.kind == OpKind::LayerNormBwd) {
+    const std::vector<float> &x = values[op.args[1]];
+    std::vector<float> mean(static_cast<size_t>(at.M)), rstd(mean.size());
+    for (int64_t m = 0; m < at.M; ++m) {
+      double s = 0, s2 = 0;
+      for (int64_t c = 0; c < at.C; ++c)
+        s += x[m * at.C + c];
+      double mu = s / double(at.C);
+      for (int64_t c = 0; c < at.C; ++c)
+        s2 += (x[m * at.C + c] - mu) * (x[m * at.C + c] - mu);
+      mean[m] = static_cast<float>(mu);
+      rstd[m] = static_cast<float>(1.0 / std::sqrt(s2 / double(at.C) + 1e-5));
+    }
+    bytes[op.args[2]] = encode(mean, DType::F32);
+    bytes[op.args[3]] = encode(rstd, DType::F32);
+  }
+  if (op.kind == OpKind::AttentionBwd) {
+    // o and lse from the forward pass of these q, k, v.
+    std::vector<cpu::DenseMask> masks;
+    std::vector<const cpu::DenseMask *> mp;
+    for (int l : at.layouts)
+      masks.emplace_back(a.layouts[l].pattern, a.layouts[l].blocks.n);
+    for (auto &m : masks)
+      mp.push_back(&m);
+    cpu::AttentionShape s;
+    s.B = at.B;
+    s.T = at.T;
+    s.H = at.H;
+    s.dk = at.dk;
+    s.dv = at.dv;
+    s.scale = at.scale;
+    s.headsPerLayout = at.headsPerLayout;
+    const Buffer &ob = a.buffers[op.args[3]];
+    std::vector<float> o(static_cast<size_t>(ob.elements()));
+    std::vector<float> lse(static_cast<size_t>(at.B * at.H * at.T));
+    cpu::attentionFwd(values[op.args[0]].data(), values[op.args[1]].data(),
+                      values[op.args[2]].data(), o.data(), lse.data(), s, mp);
+    bytes[op.args[3]] = encode(o, ob.dtype);
+    bytes[op.args[4]] = encode(lse, DType::F32);
+  }
+
+  Scalars sc;
+  sc.learningRate = 1e-3f;
+  sc.step = 3;
+  sc.dropoutSeed = static_cast<uint32_t>(rng.next());
+  sc.position = at.T > 0 ? static_cast<int32_t>(std::min<int64_t>(
+                               at.T - 1, at.T / 2 + 1))
+                         : 0;
+  for (Executor *e : {&cpu, &gpu}) {
+    ASSERT_TRUE(e->writeScalars(sc).isOk());
+    for (const auto &[b, data] : bytes) {
+      Status s = e->upload(a.buffers[b].name, data.data(), data.size());
+      ASSERT_TRUE(s.isOk()) << e->name() << ": " << s.message();
+    }
+  }
+  Status sc1 = cpu.runOps(kind, i, i + 1);
+  ASSERT_TRUE(sc1.isOk()) << "cpu: " << sc1.message();
+  Status sg = gpu.runOps(kind, i, i + 1);
+  ASSERT_TRUE(sg.isOk()) << "cuda: " << sg.message();
+
+  KindStats &st = gOpStats[opKindName(op.kind)];
+  ++st.ops;
+  bool failed = false;
+  for (const auto &[b, w] : writes) {
+    if (!w)
+      continue;
+    const Buffer &buf = a.buffers[b];
+    std::vector<uint8_t> cb(static_cast<size_t>(buf.bytes)), gb(cb.size());
+    ASSERT_TRUE(cpu.download(buf.name, cb.data(), cb.size()).isOk());
+    ASSERT_TRUE(gpu.download(buf.name, gb.data(), gb.size()).isOk());
+    double tol = buf.dtype == DType::BF16 ? 2e-2 : 1e-4;
+    CompareResult r = compareBuffer(cb, gb, buf.dtype, tol);
+    if (r.relErr > st.maxErr || !r.problem.empty()) {
+      st.maxErr = std::max(st.maxErr, r.relErr);
+      st.worst = label + " '" + buf.name + "'";
+    }
+    if (!r.problem.empty()) {
+      failed = true;
+      ADD_FAILURE() << label << ": output '" << buf.name << "' ("
+                    << dtypeName(buf.dtype) << ", " << buf.elements()
+                    << " elements): " << r.problem;
+    }
+  }
+  if (failed)
+    ++st.failed;
+}
+
+TEST(GpuExecutor, OpByOp) {
+  SKIP_WITHOUT_GPU();
+  std::vector<std::string> dirs = artifactDirs();
+  if (dirs.empty())
+    GTEST_SKIP() << "STC_GPU_TEST_ARTIFACTS is not set (':'-separated "
+                    "artifact directories, e.g. from scripts/gpu-prepare)";
+  for (const std::string &dir : dirs) {
+    auto a = loadArtifact(dir);
+    if (!a)
+      continue;
+    auto cpu = makeExecutor("cpu", a);
+    auto gpu = makeExecutor("cuda", a);
+    if (!cpu || !gpu)
+      continue;
+    std::string tag = a->model.name;
+    if (auto *g = dynamic_cast<cuda::CudaExecutor *>(gpu.get()))
+      std::printf("[gpu-test] artifact %s (%s): %d kernels, %d from cache, "
+                  "compiled in %.1f s\n",
+                  dir.c_str(), tag.c_str(), g->compileStats().total,
+                  g->compileStats().fromCache, g->compileStats().seconds);
+    for (int e = 0; e < kNumEntryKinds; ++e) {
+      const Entry &entry = a->entries[e];
+      for (size_t i = 0; i < entry.ops.size(); ++i)
+        compareOp(*a, EntryKind(e), i, *cpu, *gpu, tag);
+    }
+  }
+  printOpTable();
+}
+
+// ---- the tiny model end to end ---------------------------------------------------
+
+struct RunLog {
+  std::vector<double> losses;
+};
+
+Expected<RunLog> trainSteps(Executor &exec, const ByteDataset &data,
+                            int64_t steps, double lr, int64_t warmup) {
+  STC_RETURN_IF_ERROR(initParams(exec, 1234));
+  TrainOptions o;
+  o.steps = steps;
+  o.learningRate = lr;
+  o.minLearningRate = lr / 10;
+  o.warmupSteps = warmup;
+  o.seed = 99;
+  RunLog log;
+  o.onStep = [&](const StepReport &r) {
+    log.losses.push_back(r.loss);
+    return true;
+  };
+  auto r = train(exec, data, o);
+  if (!r)
+    return r.status();
+  return log;
+}
+
+TEST(GpuExecutor, FirstStepMatchesCpu) {
+  SKIP_WITHOUT_GPU();
+  std::string dir = tinyDir();
+  if (dir.empty())
+    GTEST_SKIP() << "no tiny artifact (set STC_GPU_TEST_TINY or list one "
+                    "whose path contains 'tiny' in STC_GPU_TEST_ARTIFACTS)";
+  auto a = loadArtifact(dir);
+  ASSERT_TRUE(a);
+  auto data = ByteDataset::fromBytes(trainingText(), a->model.context);
+  ASSERT_TRUE(data.hasValue()) << data.status().message();
+  auto cpu = makeExecutor("cpu", a);
+  auto gpu = makeExecutor("cuda", a);
+  ASSERT_TRUE(cpu && gpu);
+  auto lc = trainSteps(*cpu, *data, 1, 1e-3, 0);
+  ASSERT_TRUE(lc.hasValue()) << lc.status().message();
+  auto lg = trainSteps(*gpu, *data, 1, 1e-3, 0);
+  ASSERT_TRUE(lg.hasValue()) << lg.status().message();
+  double c = lc->losses.at(0), g = lg->losses.at(0);
+  double rel = std::abs(g - c) / std::abs(c);
+  // Parameters after the update: how far the two optimizers' results are.
+  double num = 0, den = 0;
+  for (const Param &p : a->params) {
+    auto pc = cpu->downloadFloats(a->buffers[p.buffer].name);
+    auto pg = gpu->downloadFloats(a->buffers[p.buffer].name);
+    ASSERT_TRUE(pc.hasValue() && pg.hasValue());
+    for (size_t j = 0; j < pc->size(); ++j) {
+      double d = double((*pg)[j]) - double((*pc)[j]);
+      num += d * d;
+      den += double((*pc)[j]) * double((*pc)[j]);
+    }
+  }
+  std::printf("[gpu-test] first-step loss cpu %.6f gpu %.6f rel %.3g; "
+              "params after the step rel %.3g\n",
+              c, g, rel, den > 0 ? std::sqrt(num / den) : 0.0);
+  EXPECT_LE(rel, 1e-3);
+}
+
+TEST(GpuExecutor, TrainingLowersTheLoss) {
+  SKIP_WITHOUT_GPU();
+  std::string dir = tinyDir();
+  if (dir.empty())
+    GTEST_SKIP() << "no tiny artifact (set STC_GPU_TEST_TINY or list one "
+                    "whose path contains 'tiny' in STC_GPU_TEST_ARTIFACTS)";
+  auto a = loadArtifact(dir);
+  ASSERT_TRUE(a);
+  auto data = ByteDataset::fromBytes(trainingText(), a->model.context);
+  ASSERT_TRUE(data.hasValue()) << data.status().message();
+  auto gpu = makeExecutor("cuda", a);
+  ASSERT_TRUE(gpu);
+  const int64_t steps = 150;
+  auto log = trainSteps(*gpu, *data, steps, 3e-3, 15);
+  ASSERT_TRUE(log.hasValue()) << log.status().message();
+  ASSERT_EQ(static_cast<int64_t>(log->losses.size()), steps);
+  auto mean = [&](size_t from, size_t to) {
+    double s = 0;
+    for (size_t i = from; i < to; ++i)
+      s += log->losses[i];
+    return s / double(to - from);
+  };
+  double start = mean(0, 5), end = mean(log->losses.size() - 10,
+                                        log->losses.size());
+  std::printf("[gpu-test] training losses:");
+  for (size_t i = 0; i < log->losses.size(); i += 10)
+    std::printf(" %zu:%.3f", i + 1, log->losses[i]);
+  std::printf(" %zu:%.3f\n", log->losses.size(), log->losses.back());
+  std::printf("[gpu-test] train loss start %.4f end %.4f (mean of the first 5 "
+              "and last 10 steps)\n",
+              start, end);
+  EXPECT_GE(start - end, 1.0) << "the loss fell from " << start << " to "
+                              << end << " bits per byte";
+}
+
+TEST(GpuExecutor, ReportsBadTokensLikeTheCpu) {
+  SKIP_WITHOUT_GPU();
+  std::string dir = tinyDir();
+  if (dir.empty())
+    GTEST_SKIP() << "no tiny artifact";
+  auto a = loadArtifact(dir);
+  ASSERT_TRUE(a);
+  auto cpu = makeExecutor("cpu", a);
+  auto gpu = makeExecutor("cuda", a);
+  ASSERT_TRUE(cpu && gpu);
+  const Entry &e = a->entry(EntryKind::Train);
+  const Buffer &tok = a->buffers[e.input("tokens")];
+  std::vector<int32_t> ids(static_cast<size_t>(tok.elements()), 1);
+  ids[5] = static_cast<int32_t>(a->model.vocab) + 7;
+  std::string msgs[2];
+  int k = 0;
+  for (Executor *x : {cpu.get(), gpu.get()}) {
+    ASSERT_TRUE(x->uploadInts(tok.name, ids).isOk());
+    Scalars sc;
+    sc.step = 1;
+    ASSERT_TRUE(x->writeScalars(sc).isOk());
+    Status s = x->run(EntryKind::Train);
+    ASSERT_FALSE(s.isOk()) << x->name();
+    msgs[k++] = s.message();
+  }
+  std::printf("[gpu-test] bad token: cpu \"%s\" / cuda \"%s\"\n",
+              msgs[0].c_str(), msgs[1].c_str());
+  EXPECT_EQ(msgs[0], msgs[1]);
+}
+
+} // namespace
+} // namespace stc::rt
