@@ -1,4 +1,5 @@
-//===- KernelEmitter.cpp - CUDA C++ for one artifact op --------------------===//
+//===- KernelEmitter.cpp - CUDA C++ for one artifact op
+//--------------------===//
 //
 // Each op kind has a device template in codegen/device/*.cuh (embedded into
 // this library at build time, see CMakeLists.txt). Emitting a kernel means:
@@ -22,12 +23,13 @@
 
 #include "codegen/PatternToC.h"
 #include "runtime/DropoutHash.h"
+#include "runtime/NvrtcOptions.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cctype>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <set>
@@ -45,7 +47,8 @@ const char *deviceFile(const char *name) {
   return nullptr;
 }
 
-// ---- the op catalog ------------------------------------------------------------
+// ---- the op catalog
+// ------------------------------------------------------------
 
 enum class ArgType { Float, F32, I32, Any };
 
@@ -55,13 +58,27 @@ struct ArgSpec {
   bool written;
 };
 
-const char *const kKinds[] = {
-    "zero",          "embed_fwd",      "embed_bwd",    "layer_norm_fwd",
-    "layer_norm_bwd", "gemm",          "bias_grad",    "gelu_fwd",
-    "gelu_bwd",      "add",            "accumulate",   "dropout_fwd",
-    "dropout_bwd",   "attention_fwd",  "attention_bwd", "xent_fwd",
-    "xent_fwd_bwd",  "sumsq",          "adamw",        "kv_store",
-    "attention_decode"};
+const char *const kKinds[] = {"zero",
+                              "embed_fwd",
+                              "embed_bwd",
+                              "layer_norm_fwd",
+                              "layer_norm_bwd",
+                              "gemm",
+                              "bias_grad",
+                              "gelu_fwd",
+                              "gelu_bwd",
+                              "add",
+                              "accumulate",
+                              "dropout_fwd",
+                              "dropout_bwd",
+                              "attention_fwd",
+                              "attention_bwd",
+                              "xent_fwd",
+                              "xent_fwd_bwd",
+                              "sumsq",
+                              "adamw",
+                              "kv_store",
+                              "attention_decode"};
 
 std::string validKinds() {
   std::string s;
@@ -71,11 +88,11 @@ std::string validKinds() {
   return s;
 }
 
-constexpr int kThreads = 256;         ///< elementwise and row kernels
-constexpr int64_t kMaxGrid = 4096;    ///< grid-stride kernels: enough CTAs
-constexpr int64_t kMaxDim = 1 << 30;  ///< sizes the kernels index with int
+constexpr int kThreads = 256;        ///< elementwise and row kernels
+constexpr int64_t kMaxGrid = 4096;   ///< grid-stride kernels: enough CTAs
+constexpr int64_t kMaxDim = 1 << 30; ///< sizes the kernels index with int
 constexpr int64_t kMaxCount = int64_t(1) << 46; ///< element counts
-constexpr int64_t kSmemLimit = 48 * 1024; ///< no opt-in attribute needed
+constexpr int64_t kSmemLimit = 48 * 1024;       ///< no opt-in attribute needed
 constexpr int kMinHeadDim = 8, kMaxHeadDim = 256;
 
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -113,7 +130,8 @@ std::string attrText(const AttrValue &v) {
         s += (i ? ", " : "") + x[i];
       return s + "]";
     }
-    std::string operator()(const std::vector<std::pair<int64_t, int64_t>> &x) const {
+    std::string
+    operator()(const std::vector<std::pair<int64_t, int64_t>> &x) const {
       std::string s = "[";
       for (size_t i = 0; i < x.size(); ++i)
         s += fmt::format("{}[{}, {}]", i ? ", " : "", x[i].first, x[i].second);
@@ -139,7 +157,8 @@ const char *attrTypeName(const AttrValue &v) {
 }
 
 bool isIdentifier(const std::string &s) {
-  if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_'))
+  if (s.empty() ||
+      !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_'))
     return false;
   for (char c : s)
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_'))
@@ -147,7 +166,8 @@ bool isIdentifier(const std::string &s) {
   return true;
 }
 
-// ---- one emission ------------------------------------------------------------------
+// ---- one emission
+// ------------------------------------------------------------------
 
 class Emitter {
 public:
@@ -292,7 +312,9 @@ private:
   // -- launch helpers --
   void gridStride(int64_t work, int64_t perThread = 1) {
     block_ = {kThreads, 1, 1};
-    grid_ = {std::clamp<int64_t>(ceilDiv(work, kThreads * perThread), 1, kMaxGrid), 1, 1};
+    grid_ = {
+        std::clamp<int64_t>(ceilDiv(work, kThreads * perThread), 1, kMaxGrid),
+        1, 1};
   }
 
   // -- kinds --
@@ -311,16 +333,18 @@ private:
   bool emitAttention();
 
   /// The entry: `extern "C" __global__` with the ABI's parameters.
-  void entry(const std::string &body, const std::vector<std::string> &extraParams = {}) {
+  void entry(const std::string &body,
+             const std::vector<std::string> &extraParams = {}) {
     std::string params;
     for (size_t i = 0; i < specs_.size(); ++i)
       params += "    " + param(i) + ",\n";
     for (const auto &p : extraParams)
       params += "    " + p + ",\n";
     params += "    const void *scalars";
-    entry_ = fmt::format(
-        "extern \"C\" __global__ void __launch_bounds__({})\n{}(\n{}) {{\n{}}}\n",
-        block_[0] * block_[1] * block_[2], op_.kernelName, params, body);
+    entry_ = fmt::format("extern \"C\" __global__ void "
+                         "__launch_bounds__({})\n{}(\n{}) {{\n{}}}\n",
+                         block_[0] * block_[1] * block_[2], op_.kernelName,
+                         params, body);
   }
 
   const OpDesc &op_;
@@ -336,7 +360,8 @@ private:
   int64_t smem_ = 0;
 };
 
-// ---- elementwise family ----------------------------------------------------------
+// ---- elementwise family
+// ----------------------------------------------------------
 
 bool Emitter::emitZero() {
   int64_t count = intAttr("count", 1, kMaxCount);
@@ -375,7 +400,8 @@ bool Emitter::emitElementwise() {
     files_ = {"elementwise.cuh"};
     call = "stc::add_kernel<stc_cfg>(a, b, out)";
   } else { // accumulate
-    ok = checkArgs({{"dst", ArgType::Float, true}, {"src", ArgType::Float, false}});
+    ok = checkArgs(
+        {{"dst", ArgType::Float, true}, {"src", ArgType::Float, false}});
     files_ = {"elementwise.cuh"};
     call = "stc::accumulate_kernel<stc_cfg>(dst, src)";
   }
@@ -391,11 +417,14 @@ bool Emitter::emitElementwise() {
 
 bool Emitter::emitDropout() {
   int64_t count = intAttr("count", 1, kMaxCount);
-  double rate = numAttr("rate", [](double x) { return x >= 0 && x < 1; }, "0 <= rate < 1");
+  double rate = numAttr(
+      "rate", [](double x) { return x >= 0 && x < 1; }, "0 <= rate < 1");
   int64_t salt = intAttr("salt", 0, 0xffffffffll);
   bool fwd = op_.kind == "dropout_fwd";
-  bool ok = fwd ? checkArgs({{"x", ArgType::Float, false}, {"y", ArgType::Float, true}})
-                : checkArgs({{"dy", ArgType::Float, false}, {"dx", ArgType::Float, true}});
+  bool ok = fwd ? checkArgs({{"x", ArgType::Float, false},
+                             {"y", ArgType::Float, true}})
+                : checkArgs({{"dy", ArgType::Float, false},
+                             {"dx", ArgType::Float, true}});
   if (!ok || failed_)
     return false;
   files_ = {"DropoutHash.h", "dropout.cuh"};
@@ -404,8 +433,10 @@ bool Emitter::emitDropout() {
   const float scale = static_cast<float>(1.0 / (1.0 - rate));
   cfg_ = fmt::format("  static constexpr long long count = {}LL;\n"
                      "  static constexpr unsigned salt = {}u;\n"
-                     "  static constexpr unsigned threshold = {}u; // floor(rate * 2^32), rate = {}\n"
-                     "  static constexpr float scale = {}; // 1 / (1 - rate) rounded to float\n",
+                     "  static constexpr unsigned threshold = {}u; // "
+                     "floor(rate * 2^32), rate = {}\n"
+                     "  static constexpr float scale = {}; // 1 / (1 - rate) "
+                     "rounded to float\n",
                      count, salt, threshold, doubleLit(rate), floatLit(scale));
   gridStride(count);
   entry(fwd ? "  stc::dropout_kernel<stc_cfg>(x, y, scalars);\n"
@@ -413,7 +444,8 @@ bool Emitter::emitDropout() {
   return true;
 }
 
-// ---- embedding ---------------------------------------------------------------------
+// ---- embedding
+// ---------------------------------------------------------------------
 
 namespace {
 bool posAttr(const OpDesc &op, std::vector<std::pair<int64_t, int64_t>> &out,
@@ -424,14 +456,16 @@ bool posAttr(const OpDesc &op, std::vector<std::pair<int64_t, int64_t>> &out,
           "possibly empty)";
     return false;
   }
-  if (std::holds_alternative<std::vector<std::pair<int64_t, int64_t>>>(it->second))
+  if (std::holds_alternative<std::vector<std::pair<int64_t, int64_t>>>(
+          it->second))
     out = std::get<std::vector<std::pair<int64_t, int64_t>>>(it->second);
   else if (std::holds_alternative<std::vector<std::string>>(it->second) &&
            std::get<std::vector<std::string>>(it->second).empty())
     out.clear(); // an empty list has no element type
   else {
-    why = fmt::format("attribute 'pos' is {} ({}); expected a list of [div, mod] pairs",
-                      attrTypeName(it->second), attrText(it->second));
+    why = fmt::format(
+        "attribute 'pos' is {} ({}); expected a list of [div, mod] pairs",
+        attrTypeName(it->second), attrText(it->second));
     return false;
   }
   for (size_t p = 0; p < out.size(); ++p)
@@ -466,29 +500,34 @@ bool Emitter::emitEmbedFwd() {
   if (!checkArgs(specs))
     return false;
   files_ = {"embedding.cuh"};
-  cfg_ = fmt::format("  static constexpr long long rows = {}LL, T = {}LL, D = {}LL;\n"
-                     "  static constexpr int V = {};\n"
-                     "  static constexpr bool decode = {};\n",
-                     rows, T, D, V, decode ? "true" : "false");
+  cfg_ = fmt::format(
+      "  static constexpr long long rows = {}LL, T = {}LL, D = {}LL;\n"
+      "  static constexpr int V = {};\n"
+      "  static constexpr bool decode = {};\n",
+      rows, T, D, V, decode ? "true" : "false");
   // The position components: a functor with one pointer per component.
   std::string members, adds, init;
   for (size_t p = 0; p < pos.size(); ++p) {
-    members += fmt::format("  const {} *p{};\n", typeName(op_.argDtypes[2 + p]), p);
-    adds += fmt::format("    acc += stc::load(p{0}, ((t / {1}LL) % {2}LL) * {3}LL + d);\n",
-                        p, pos[p].first, pos[p].second, D);
+    members +=
+        fmt::format("  const {} *p{};\n", typeName(op_.argDtypes[2 + p]), p);
+    adds += fmt::format(
+        "    acc += stc::load(p{0}, ((t / {1}LL) % {2}LL) * {3}LL + d);\n", p,
+        pos[p].first, pos[p].second, D);
     init += fmt::format("{}pos_{}", p ? ", " : "", p);
   }
   preamble_ = fmt::format(
       "// Position components: pos_p[(t / div_p) mod mod_p, :], in order.\n"
       "struct stc_pos {{\n{}"
-      "  __device__ __forceinline__ void add(float &acc, long long t, long long d) const {{\n"
+      "  __device__ __forceinline__ void add(float &acc, long long t, long "
+      "long d) const {{\n"
       "    (void)acc; (void)t; (void)d;\n{}"
       "  }}\n}};\n",
       members, adds);
   gridStride(rows * D);
-  entry(fmt::format("  const stc_pos pos{{{}}};\n"
-                    "  stc::embed_fwd_kernel<stc_cfg>(tokens, table, out, pos, scalars);\n",
-                    init));
+  entry(fmt::format(
+      "  const stc_pos pos{{{}}};\n"
+      "  stc::embed_fwd_kernel<stc_cfg>(tokens, table, out, pos, scalars);\n",
+      init));
   return true;
 }
 
@@ -514,13 +553,15 @@ bool Emitter::emitEmbedBwd() {
   files_ = {"embedding.cuh"};
   const int64_t tableBlocks =
       std::clamp<int64_t>(ceilDiv(rows * D, kThreads), 1, kMaxGrid);
-  cfg_ = fmt::format("  static constexpr long long rows = {}LL, T = {}LL, D = {}LL;\n"
-                     "  static constexpr int V = {};\n"
-                     "  static constexpr bool decode = {};\n"
-                     "  static constexpr long long table_blocks = {}LL;\n",
-                     rows, T, D, V, decode ? "true" : "false", tableBlocks);
+  cfg_ = fmt::format(
+      "  static constexpr long long rows = {}LL, T = {}LL, D = {}LL;\n"
+      "  static constexpr int V = {};\n"
+      "  static constexpr bool decode = {};\n"
+      "  static constexpr long long table_blocks = {}LL;\n",
+      rows, T, D, V, decode ? "true" : "false", tableBlocks);
   std::string body = fmt::format(
-      "  // CTAs [0, {0}): dtable (atomics); then, per position component, one\n"
+      "  // CTAs [0, {0}): dtable (atomics); then, per position component, "
+      "one\n"
       "  // CTA range gathering its dpos deterministically.\n"
       "  long long bid = blockIdx.x;\n"
       "  if (bid < stc_cfg::table_blocks) {{\n"
@@ -534,13 +575,13 @@ bool Emitter::emitEmbedBwd() {
   for (size_t p = 0; p < pos.size(); ++p) {
     int64_t blocks = ceilDiv(pos[p].second * D, kThreads);
     total += blocks;
-    body += fmt::format(
-        "  if (bid < {0}LL) {{\n"
-        "    stc::embed_bwd_pos_kernel<stc_cfg, {1}LL, {2}LL>(dout, dpos_{3}, bid, scalars);\n"
-        "    return;\n"
-        "  }}\n"
-        "  bid -= {0}LL;\n",
-        blocks, pos[p].first, pos[p].second, p);
+    body += fmt::format("  if (bid < {0}LL) {{\n"
+                        "    stc::embed_bwd_pos_kernel<stc_cfg, {1}LL, "
+                        "{2}LL>(dout, dpos_{3}, bid, scalars);\n"
+                        "    return;\n"
+                        "  }}\n"
+                        "  bid -= {0}LL;\n",
+                        blocks, pos[p].first, pos[p].second, p);
   }
   body += "  (void)bid;\n";
   if (total > std::numeric_limits<int32_t>::max())
@@ -551,14 +592,16 @@ bool Emitter::emitEmbedBwd() {
   return true;
 }
 
-// ---- layer norm and column sums --------------------------------------------------------
+// ---- layer norm and column sums
+// --------------------------------------------------------
 
 constexpr int kColCols = 16, kColGroups = kThreads / kColCols;
 
 bool Emitter::emitLayerNormFwd() {
   int64_t M = intAttr("M", 1, kMaxDim);
   int64_t C = intAttr("C", 1, kMaxDim);
-  double eps = numAttr("eps", [](double x) { return x > 0; }, "a number > 0");
+  double eps = numAttr(
+      "eps", [](double x) { return x > 0; }, "a number > 0");
   if (!checkArgs({{"x", ArgType::Float, false},
                   {"gamma", ArgType::Float, false},
                   {"beta", ArgType::Float, false},
@@ -575,7 +618,8 @@ bool Emitter::emitLayerNormFwd() {
                      M, C, floatLit(eps), kThreads);
   block_ = {kThreads, 1, 1};
   grid_ = {ceilDiv(M, kThreads / 32), 1, 1};
-  entry("  stc::layer_norm_fwd_kernel<stc_cfg>(x, gamma, beta, y, mean, rstd);\n");
+  entry("  stc::layer_norm_fwd_kernel<stc_cfg>(x, gamma, beta, y, mean, "
+        "rstd);\n");
   return true;
 }
 
@@ -595,17 +639,18 @@ bool Emitter::emitLayerNormBwd() {
     return false;
   files_ = {"layernorm.cuh"};
   const int64_t rowBlocks = ceilDiv(M, kThreads / 32);
-  cfg_ = fmt::format("  static constexpr long long M = {}LL;\n"
-                     "  static constexpr int C = {};\n"
-                     "  static constexpr bool accumulate = {};\n"
-                     "  static constexpr int threads = {};\n"
-                     "  static constexpr unsigned row_blocks = {}u; // dx: a warp per row\n"
-                     "  static constexpr int cols = {}, row_groups = {}; // dgamma, dbeta\n",
-                     M, C, acc ? "true" : "false", kThreads, rowBlocks, kColCols,
-                     kColGroups);
+  cfg_ = fmt::format(
+      "  static constexpr long long M = {}LL;\n"
+      "  static constexpr int C = {};\n"
+      "  static constexpr bool accumulate = {};\n"
+      "  static constexpr int threads = {};\n"
+      "  static constexpr unsigned row_blocks = {}u; // dx: a warp per row\n"
+      "  static constexpr int cols = {}, row_groups = {}; // dgamma, dbeta\n",
+      M, C, acc ? "true" : "false", kThreads, rowBlocks, kColCols, kColGroups);
   block_ = {kThreads, 1, 1};
   grid_ = {rowBlocks + ceilDiv(C, kColCols), 1, 1};
-  entry("  stc::layer_norm_bwd_kernel<stc_cfg>(dy, x, mean, rstd, gamma, dx, dgamma, "
+  entry("  stc::layer_norm_bwd_kernel<stc_cfg>(dy, x, mean, rstd, gamma, dx, "
+        "dgamma, "
         "dbeta);\n");
   return true;
 }
@@ -613,7 +658,9 @@ bool Emitter::emitLayerNormBwd() {
 bool Emitter::emitBiasGrad() {
   int64_t M = intAttr("M", 1, kMaxDim);
   int64_t N = intAttr("N", 1, kMaxDim);
-  if (!checkArgs({{"dy", ArgType::Float, false}, {"db", ArgType::Float, true}}) || failed_)
+  if (!checkArgs(
+          {{"dy", ArgType::Float, false}, {"db", ArgType::Float, true}}) ||
+      failed_)
     return false;
   files_ = {"bias_grad.cuh"};
   cfg_ = fmt::format("  static constexpr long long M = {}LL, N = {}LL;\n"
@@ -625,13 +672,17 @@ bool Emitter::emitBiasGrad() {
   return true;
 }
 
-// ---- loss, norm, optimizer, cache ------------------------------------------------------
+// ---- loss, norm, optimizer, cache
+// ------------------------------------------------------
 
 bool Emitter::emitXent() {
   const bool grad = op_.kind == "xent_fwd_bwd";
   int64_t M = intAttr("M", 1, std::numeric_limits<int32_t>::max());
   int64_t V = intAttr("V", 1, std::numeric_limits<int32_t>::max());
-  double scale = grad ? numAttr("scale", [](double) { return true; }, "a finite number") : 1.0;
+  double scale =
+      grad ? numAttr(
+                 "scale", [](double) { return true; }, "a finite number")
+           : 1.0;
   std::vector<ArgSpec> specs = {{"logits", ArgType::Float, false},
                                 {"targets", ArgType::I32, false},
                                 {"losses", ArgType::F32, true}};
@@ -641,21 +692,25 @@ bool Emitter::emitXent() {
     return false;
   files_ = {"xent.cuh"};
   const int threads = V >= 8192 ? 512 : kThreads;
-  cfg_ = fmt::format("  static constexpr long long V = {}LL;\n"
-                     "  static constexpr int threads = {};\n"
-                     "  static constexpr float grad_scale = {}; // scale / ln 2\n",
-                     V, threads, floatLit(scale / 0.693147180559945309417));
+  cfg_ =
+      fmt::format("  static constexpr long long V = {}LL;\n"
+                  "  static constexpr int threads = {};\n"
+                  "  static constexpr float grad_scale = {}; // scale / ln 2\n",
+                  V, threads, floatLit(scale / 0.693147180559945309417));
   block_ = {threads, 1, 1};
   grid_ = {M, 1, 1};
-  entry(grad ? "  stc::xent_kernel<stc_cfg, true>(logits, targets, losses, dlogits);\n"
-             : "  stc::xent_kernel<stc_cfg, false>(logits, targets, losses, (float *)0);\n");
+  entry(grad ? "  stc::xent_kernel<stc_cfg, true>(logits, targets, losses, "
+               "dlogits);\n"
+             : "  stc::xent_kernel<stc_cfg, false>(logits, targets, losses, "
+               "(float *)0);\n");
   return true;
 }
 
 bool Emitter::emitSumsq() {
   int64_t count = intAttr("count", 1, kMaxCount);
   bool acc = boolAttr("accumulate");
-  if (!checkArgs({{"x", ArgType::Float, false}, {"out", ArgType::F32, true}}) || failed_)
+  if (!checkArgs({{"x", ArgType::Float, false}, {"out", ArgType::F32, true}}) ||
+      failed_)
     return false;
   files_ = {"sumsq.cuh"};
   gridStride(count, 4);
@@ -665,12 +720,14 @@ bool Emitter::emitSumsq() {
                      "  static constexpr int threads = {};\n",
                      count, acc ? "true" : "false", kThreads);
   preamble_ = fmt::format(
-      "// Per-CTA partial sums and the last-CTA ticket (see sumsq.cuh); module\n"
+      "// Per-CTA partial sums and the last-CTA ticket (see sumsq.cuh); "
+      "module\n"
       "// globals start zeroed and the last CTA resets the ticket.\n"
       "__device__ float stc_sumsq_partials[{}];\n"
       "__device__ unsigned stc_sumsq_ticket;\n",
       grid_[0]);
-  entry("  stc::sumsq_kernel<stc_cfg>(x, out, stc_sumsq_partials, &stc_sumsq_ticket);\n");
+  entry("  stc::sumsq_kernel<stc_cfg>(x, out, stc_sumsq_partials, "
+        "&stc_sumsq_ticket);\n");
   return true;
 }
 
@@ -679,10 +736,13 @@ bool Emitter::emitAdamw() {
   auto unit = [](double x) { return x >= 0 && x < 1; };
   double b1 = numAttr("beta1", unit, "0 <= beta1 < 1");
   double b2 = numAttr("beta2", unit, "0 <= beta2 < 1");
-  double eps = numAttr("eps", [](double x) { return x > 0; }, "a number > 0");
-  double wd = numAttr("weight_decay", [](double x) { return x >= 0; }, "a number >= 0");
-  double clip = numAttr("clip", [](double x) { return x >= 0; },
-                        "a number >= 0 (0: no clipping)");
+  double eps = numAttr(
+      "eps", [](double x) { return x > 0; }, "a number > 0");
+  double wd = numAttr(
+      "weight_decay", [](double x) { return x >= 0; }, "a number >= 0");
+  double clip = numAttr(
+      "clip", [](double x) { return x >= 0; },
+      "a number >= 0 (0: no clipping)");
   if (!checkArgs({{"param", ArgType::Float, true},
                   {"grad", ArgType::Float, false},
                   {"m", ArgType::F32, true},
@@ -691,20 +751,23 @@ bool Emitter::emitAdamw() {
       failed_)
     return false;
   files_ = {"adamw.cuh"};
-  cfg_ = fmt::format("  static constexpr long long count = {}LL;\n"
-                     "  static constexpr double beta1 = {}, beta2 = {}, eps = {};\n"
-                     "  static constexpr double weight_decay = {}, clip = {};\n",
-                     count, doubleLit(b1), doubleLit(b2), doubleLit(eps), doubleLit(wd),
-                     doubleLit(clip));
+  cfg_ = fmt::format(
+      "  static constexpr long long count = {}LL;\n"
+      "  static constexpr double beta1 = {}, beta2 = {}, eps = {};\n"
+      "  static constexpr double weight_decay = {}, clip = {};\n",
+      count, doubleLit(b1), doubleLit(b2), doubleLit(eps), doubleLit(wd),
+      doubleLit(clip));
   gridStride(count);
-  entry("  stc::adamw_kernel<stc_cfg>(param, grad, m, v, gnorm_sq, scalars);\n");
+  entry(
+      "  stc::adamw_kernel<stc_cfg>(param, grad, m, v, gnorm_sq, scalars);\n");
   return true;
 }
 
 bool Emitter::emitKvStore() {
   int64_t D = intAttr("D", 1, kMaxDim);
   int64_t T = intAttr("T", 1, kMaxDim);
-  if (!checkArgs({{"src", ArgType::Float, false}, {"cache", ArgType::Float, true}}) ||
+  if (!checkArgs(
+          {{"src", ArgType::Float, false}, {"cache", ArgType::Float, true}}) ||
       failed_)
     return false;
   files_ = {"kv_store.cuh"};
@@ -716,7 +779,8 @@ bool Emitter::emitKvStore() {
   return true;
 }
 
-// ---- attention ----------------------------------------------------------------------
+// ---- attention
+// ----------------------------------------------------------------------
 
 bool Emitter::emitAttention() {
   const std::string &k = op_.kind;
@@ -726,38 +790,47 @@ bool Emitter::emitAttention() {
   int64_t H = intAttr("H", 1, 65535);
   int64_t dk = intAttr("dk", kMinHeadDim, kMaxHeadDim);
   int64_t dv = intAttr("dv", kMinHeadDim, kMaxHeadDim);
-  double scale = numAttr("scale", [](double) { return true; }, "a finite number");
+  double scale = numAttr(
+      "scale", [](double) { return true; }, "a finite number");
   int64_t hpl = intAttr("heads_per_layout", 1, 65535);
   std::vector<std::string> names;
-  if (const AttrValue *v = attr("layouts", "a non-empty list of layout names")) {
+  if (const AttrValue *v =
+          attr("layouts", "a non-empty list of layout names")) {
     if (!std::holds_alternative<std::vector<std::string>>(*v))
-      return bad(fmt::format("attribute 'layouts' is {} ({}); expected a non-empty "
-                             "list of layout names",
-                             attrTypeName(*v), attrText(*v)));
+      return bad(
+          fmt::format("attribute 'layouts' is {} ({}); expected a non-empty "
+                      "list of layout names",
+                      attrTypeName(*v), attrText(*v)));
     names = std::get<std::vector<std::string>>(*v);
   }
   if (failed_)
     return false;
   if (names.empty())
-    return bad("attribute 'layouts' is empty; expected one layout name per head group");
+    return bad("attribute 'layouts' is empty; expected one layout name per "
+               "head group");
   if (static_cast<int64_t>(names.size()) * hpl != H)
-    return bad(fmt::format("attribute 'H' is {} but layouts ({}) x heads_per_layout ({}) "
-                           "= {} (they must be equal)",
-                           H, names.size(), hpl, static_cast<int64_t>(names.size()) * hpl));
+    return bad(fmt::format(
+        "attribute 'H' is {} but layouts ({}) x heads_per_layout ({}) "
+        "= {} (they must be equal)",
+        H, names.size(), hpl, static_cast<int64_t>(names.size()) * hpl));
   if (op_.layouts.size() != names.size())
-    return bad(fmt::format("attribute 'layouts' names {} layouts but the op describes {}",
-                           names.size(), op_.layouts.size()));
+    return bad(fmt::format(
+        "attribute 'layouts' names {} layouts but the op describes {}",
+        names.size(), op_.layouts.size()));
   for (size_t i = 0; i < names.size(); ++i) {
     const LayoutDesc &l = op_.layouts[i];
     if (l.name != names[i])
-      return bad(fmt::format("attribute 'layouts'[{}] is '{}' but layout {} is '{}'", i,
-                             names[i], i, l.name));
+      return bad(
+          fmt::format("attribute 'layouts'[{}] is '{}' but layout {} is '{}'",
+                      i, names[i], i, l.name));
     if (l.n != T)
-      return bad(fmt::format("layout '{}' has n={} but the op has T={} (they must be equal)",
-                             l.name, l.n, T));
+      return bad(fmt::format(
+          "layout '{}' has n={} but the op has T={} (they must be equal)",
+          l.name, l.n, T));
     if (l.block < 1 || l.block > kMaxDim)
-      return bad(fmt::format("layout '{}' has block {}; expected an integer in [1, {}]",
-                             l.name, l.block, kMaxDim));
+      return bad(fmt::format(
+          "layout '{}' has block {}; expected an integer in [1, {}]", l.name,
+          l.block, kMaxDim));
   }
   std::vector<ArgSpec> specs;
   if (decode)
@@ -766,10 +839,10 @@ bool Emitter::emitAttention() {
              {"vcache", ArgType::Float, false},
              {"o", ArgType::Float, true}};
   else if (bwd)
-    specs = {{"q", ArgType::Float, false},  {"k", ArgType::Float, false},
-             {"v", ArgType::Float, false},  {"o", ArgType::Float, false},
-             {"lse", ArgType::F32, false},  {"d_o", ArgType::Float, false},
-             {"dq", ArgType::Float, true},  {"dk", ArgType::Float, true},
+    specs = {{"q", ArgType::Float, false}, {"k", ArgType::Float, false},
+             {"v", ArgType::Float, false}, {"o", ArgType::Float, false},
+             {"lse", ArgType::F32, false}, {"d_o", ArgType::Float, false},
+             {"dq", ArgType::Float, true}, {"dk", ArgType::Float, true},
              {"dv", ArgType::Float, true}};
   else
     specs = {{"q", ArgType::Float, false},
@@ -799,26 +872,30 @@ bool Emitter::emitAttention() {
         "  }}\n"
         "}};\n",
         i, l.name, l.pattern.str(), l.n, l.block, pc->decls, pc->expr);
-    for (const char *a : {"row_ptr", "col_idx", "classes", "col_ptr", "row_idx", "col_classes"})
+    for (const char *a :
+         {"row_ptr", "col_idx", "classes", "col_ptr", "row_idx", "col_classes"})
       layoutParams.push_back(fmt::format("const int *L{}_{}", i, a));
   }
 
-  const int64_t kstr = dk | 1, vstr = dv | 1; // odd row strides: no bank conflicts
+  const int64_t kstr = dk | 1,
+                vstr = dv | 1; // odd row strides: no bank conflicts
   std::string call;
   std::string dispatchVar;
   if (decode) {
     constexpr int kWarps = 4;
     files_ = {"attention_common.cuh", "attention_decode.cuh"};
-    cfg_ = fmt::format("  static constexpr int T = {}, H = {}, DK = {}, DV = {};\n"
-                       "  static constexpr int HPL = {}; // heads per layout\n"
-                       "  static constexpr int WARPS = {};\n"
-                       "  static constexpr float scale = {};\n",
-                       T, H, dk, dv, hpl, kWarps, floatLit(scale));
+    cfg_ =
+        fmt::format("  static constexpr int T = {}, H = {}, DK = {}, DV = {};\n"
+                    "  static constexpr int HPL = {}; // heads per layout\n"
+                    "  static constexpr int WARPS = {};\n"
+                    "  static constexpr float scale = {};\n",
+                    T, H, dk, dv, hpl, kWarps, floatLit(scale));
     block_ = {kWarps * 32, 1, 1};
     grid_ = {H, 1, 1};
     smem_ = 0; // static shared memory only
     dispatchVar = "blockIdx.x";
-    call = "stc::attention_decode_kernel<stc_cfg, stc_layout_{0}>(q, kcache, vcache, o, "
+    call = "stc::attention_decode_kernel<stc_cfg, stc_layout_{0}>(q, kcache, "
+           "vcache, o, "
            "L{0}_row_ptr, L{0}_col_idx, L{0}_classes, scalars)";
   } else {
     // QT query (or key) rows per CTA, one per warp; QT must divide every
@@ -829,7 +906,8 @@ bool Emitter::emitAttention() {
       while (qtMax > 1 && !(l.block % qtMax == 0 || l.block >= T))
         qtMax /= 2;
     auto floats = [&](int64_t kt, int64_t qt) {
-      return bwd ? kt * (kstr + vstr + 2) + qt * (dk + dv) : kt * (kstr + vstr) + qt * dk;
+      return bwd ? kt * (kstr + vstr + 2) + qt * (dk + dv)
+                 : kt * (kstr + vstr) + qt * dk;
     };
     int qt = 0, kt = 0;
     for (int q = qtMax; q >= 1 && !qt; q /= 2)
@@ -846,16 +924,19 @@ bool Emitter::emitAttention() {
           kt = 8;
         }
     if (!qt)
-      return bad(fmt::format("head dims dk={} dv={} need more shared memory than {} bytes",
-                             dk, dv, kSmemLimit));
-    files_ = {"attention_common.cuh", bwd ? "attention_bwd.cuh" : "attention_fwd.cuh"};
-    cfg_ = fmt::format("  static constexpr int B = {}, T = {}, H = {}, DK = {}, DV = {};\n"
-                       "  static constexpr int HPL = {}; // heads per layout\n"
-                       "  static constexpr int QT = {}; // rows (warps) per CTA\n"
-                       "  static constexpr int KT = {}; // positions per staged chunk\n"
-                       "  static constexpr int KSTR = {}, VSTR = {}; // odd smem row strides\n"
-                       "  static constexpr float scale = {};\n",
-                       B, T, H, dk, dv, hpl, qt, kt, kstr, vstr, floatLit(scale));
+      return bad(fmt::format(
+          "head dims dk={} dv={} need more shared memory than {} bytes", dk, dv,
+          kSmemLimit));
+    files_ = {"attention_common.cuh",
+              bwd ? "attention_bwd.cuh" : "attention_fwd.cuh"};
+    cfg_ = fmt::format(
+        "  static constexpr int B = {}, T = {}, H = {}, DK = {}, DV = {};\n"
+        "  static constexpr int HPL = {}; // heads per layout\n"
+        "  static constexpr int QT = {}; // rows (warps) per CTA\n"
+        "  static constexpr int KT = {}; // positions per staged chunk\n"
+        "  static constexpr int KSTR = {}, VSTR = {}; // odd smem row strides\n"
+        "  static constexpr float scale = {};\n",
+        B, T, H, dk, dv, hpl, qt, kt, kstr, vstr, floatLit(scale));
     smem_ = floats(kt, qt) * 4;
     const int64_t tiles = ceilDiv(T, qt);
     block_ = {qt * 32, 1, 1};
@@ -865,10 +946,13 @@ bool Emitter::emitAttention() {
         "static_assert(stc::attention_{}_smem_floats<stc_cfg>() * 4 == {}, "
         "\"emitted dynamic shared memory size disagrees with the kernel\");\n",
         bwd ? "bwd" : "fwd", smem_);
-    call = bwd ? "stc::attention_bwd_kernel<stc_cfg, stc_layout_{0}>(q, k, v, o, lse, d_o, "
-                 "dq, dk, dv, L{0}_row_ptr, L{0}_col_idx, L{0}_classes, L{0}_col_ptr, "
+    call = bwd ? "stc::attention_bwd_kernel<stc_cfg, stc_layout_{0}>(q, k, v, "
+                 "o, lse, d_o, "
+                 "dq, dk, dv, L{0}_row_ptr, L{0}_col_idx, L{0}_classes, "
+                 "L{0}_col_ptr, "
                  "L{0}_row_idx, L{0}_col_classes, stc_smem)"
-               : "stc::attention_fwd_kernel<stc_cfg, stc_layout_{0}>(q, k, v, o, lse, "
+               : "stc::attention_fwd_kernel<stc_cfg, stc_layout_{0}>(q, k, v, "
+                 "o, lse, "
                  "L{0}_row_ptr, L{0}_col_idx, L{0}_classes, stc_smem)";
   }
   std::string body;
@@ -878,28 +962,34 @@ bool Emitter::emitAttention() {
                       "  switch (static_cast<int>({}) / stc_cfg::HPL) {{\n",
                       dispatchVar);
   for (size_t i = 0; i < op_.layouts.size(); ++i)
-    body += fmt::format("  case {}:\n    {};\n    break;\n", i, fmt::format(call, i));
+    body += fmt::format("  case {}:\n    {};\n    break;\n", i,
+                        fmt::format(call, i));
   body += "  default:\n    break;\n  }\n  (void)scalars;\n";
   entry(body, layoutParams);
   if (bf16_)
-    comment_ += "// bf16 arguments are loaded to fp32 and stored rounded to nearest even.\n";
+    comment_ += "// bf16 arguments are loaded to fp32 and stored rounded to "
+                "nearest even.\n";
   return true;
 }
 
-// ---- assembly ---------------------------------------------------------------------
+// ---- assembly
+// ---------------------------------------------------------------------
 
 std::optional<KernelSource> Emitter::run() {
   const std::string &k = op_.kind;
   if (k == "gemm")
-    return fail("gemm is not a generated kernel (the CUDA executor runs it through "
-                "cuBLASLt); valid kinds: " +
-                validKinds());
+    return fail(
+        "gemm is not a generated kernel (the CUDA executor runs it through "
+        "cuBLASLt); valid kinds: " +
+        validKinds());
   if (!isIdentifier(op_.kernelName))
-    return fail(fmt::format("kernel name '{}' is not a C identifier", op_.kernelName));
+    return fail(
+        fmt::format("kernel name '{}' is not a C identifier", op_.kernelName));
   bool ok;
   if (k == "zero")
     ok = emitZero();
-  else if (k == "gelu_fwd" || k == "gelu_bwd" || k == "add" || k == "accumulate")
+  else if (k == "gelu_fwd" || k == "gelu_bwd" || k == "add" ||
+           k == "accumulate")
     ok = emitElementwise();
   else if (k == "dropout_fwd" || k == "dropout_bwd")
     ok = emitDropout();
@@ -921,23 +1011,27 @@ std::optional<KernelSource> Emitter::run() {
     ok = emitAdamw();
   else if (k == "kv_store")
     ok = emitKvStore();
-  else if (k == "attention_fwd" || k == "attention_bwd" || k == "attention_decode")
+  else if (k == "attention_fwd" || k == "attention_bwd" ||
+           k == "attention_decode")
     ok = emitAttention();
   else
     return fail("unknown op kind; valid kinds: " + validKinds());
   if (!ok || failed_)
     return std::nullopt;
 
-  std::string src = fmt::format("// {}: stc kernel for op '{}' (generated; do not edit).\n",
-                                op_.kernelName, k);
+  std::string src =
+      fmt::format("// {}: stc kernel for op '{}' (generated; do not edit).\n",
+                  op_.kernelName, k);
   for (const auto &a : op_.attrs)
     src += fmt::format("//   {} = {}\n", a.first, attrText(a.second));
   std::string dts;
   for (size_t i = 0; i < specs_.size(); ++i)
-    dts += fmt::format("{}{}: {}", i ? ", " : "", specs_[i].name, op_.argDtypes[i]);
+    dts += fmt::format("{}{}: {}", i ? ", " : "", specs_[i].name,
+                       op_.argDtypes[i]);
   src += "// args: " + dts + "\n";
-  src += fmt::format("// launch: grid ({}, {}, {}), block ({}, {}, {}), dynamic smem {} B\n",
-                     grid_[0], grid_[1], grid_[2], block_[0], block_[1], block_[2], smem_);
+  src += fmt::format(
+      "// launch: grid ({}, {}, {}), block ({}, {}, {}), dynamic smem {} B\n",
+      grid_[0], grid_[1], grid_[2], block_[0], block_[1], block_[2], smem_);
   src += comment_;
   if (bf16_)
     src += "#define STC_HAS_BF16 1\n#include <cuda_bf16.h>\n";
@@ -980,13 +1074,13 @@ std::optional<KernelSource> emitKernel(const OpDesc &op, std::string *error) {
 }
 
 std::vector<std::string> defaultNvrtcOptions() {
-  // C++17 for the device templates; -lineinfo so profilers can map SASS back to
-  // the generated source. -default-device: NVRTC rejects host-only function
-  // definitions, and runtime/DropoutHash.h (shared verbatim with the CPU
-  // executor) defines one, dropoutThreshold(); every function of stc's own
-  // device files is annotated. No fast-math: expf/logf/tanhf stay accurate,
-  // which the comparison with the CPU reference relies on.
-  return {"--std=c++17", "-default-device", "-lineinfo"};
+  // One definition, shared with the CUDA executor (runtime/NvrtcOptions.h):
+  // --std=c++17, -default-device (runtime/DropoutHash.h, inlined verbatim into
+  // dropout kernels, defines an unannotated host function, which NVRTC rejects
+  // otherwise; stc's own device files annotate everything), -lineinfo. No fast
+  // math: expf/logf/tanhf stay accurate for the comparison with the CPU
+  // reference.
+  return stc::rt::nvrtcBaseOptions();
 }
 
 } // namespace stc::codegen

@@ -119,12 +119,14 @@ private:
       d += fmt::format("__device__ const unsigned {}_bits[{}] = {{", prefix,
                        bitmapWords);
       for (size_t i = 0; i < words.size(); ++i)
-        d += fmt::format("{}{}{:#x}u", i ? "," : "", (i % 8 == 0) ? "\n  " : " ",
-                         words[i]);
+        d += fmt::format("{}{}{:#x}u", i ? "," : "",
+                         (i % 8 == 0) ? "\n  " : " ", words[i]);
       d += fmt::format(
           "}};\n"
-          "__device__ __forceinline__ bool {0}_has(long long qb, long long kb) {{\n"
-          "  // bit qb (qb + 1) / 2 + kb of the lower triangle, kb <= qb < {1}\n"
+          "__device__ __forceinline__ bool {0}_has(long long qb, long long kb) "
+          "{{\n"
+          "  // bit qb (qb + 1) / 2 + kb of the lower triangle, kb <= qb < "
+          "{1}\n"
           "  if (qb < 0 || qb >= {1}LL || kb < 0 || kb > qb) return false;\n"
           "  const long long i = qb * (qb + 1) / 2 + kb;\n"
           "  return ({0}_bits[i >> 5] >> (i & 31)) & 1u;\n"
@@ -134,12 +136,14 @@ private:
       d += fmt::format("__device__ const unsigned long long {}_list[{}] = {{",
                        prefix, listed.size());
       for (size_t i = 0; i < listed.size(); ++i)
-        d += fmt::format("{}{}{:#x}ull", i ? "," : "", (i % 6 == 0) ? "\n  " : " ",
+        d += fmt::format("{}{}{:#x}ull", i ? "," : "",
+                         (i % 6 == 0) ? "\n  " : " ",
                          (static_cast<uint64_t>(listed[i].first) << 32) |
                              static_cast<uint64_t>(listed[i].second));
       d += fmt::format(
           "}};\n"
-          "__device__ __forceinline__ bool {0}_has(long long qb, long long kb) {{\n"
+          "__device__ __forceinline__ bool {0}_has(long long qb, long long kb) "
+          "{{\n"
           "  // binary search of (qb << 32 | kb) in the sorted list\n"
           "  if (qb < 0 || kb < 0) return false;\n"
           "  const unsigned long long key = ((unsigned long long)qb << 32) | "

@@ -18,11 +18,10 @@ namespace stc {
 // param (count), grad (count), m (count) f32, v (count) f32, gnorm_sq (1) f32
 //   -> param, m, v updated in place
 template <class Cfg, typename TP, typename TG>
-__device__ __forceinline__ void adamw_kernel(TP *__restrict__ param,
-                                             const TG *__restrict__ grad,
-                                             float *__restrict__ m, float *__restrict__ v,
-                                             const float *__restrict__ gnorm_sq,
-                                             const void *scalars) {
+__device__ __forceinline__ void
+adamw_kernel(TP *__restrict__ param, const TG *__restrict__ grad,
+             float *__restrict__ m, float *__restrict__ v,
+             const float *__restrict__ gnorm_sq, const void *scalars) {
   const int step = scalar_step(scalars);
   const float gn = gnorm_sq[0];
   if (step < 1 || !isfinite(gn))
@@ -34,10 +33,14 @@ __device__ __forceinline__ void adamw_kernel(TP *__restrict__ param,
       clip_scale = static_cast<float>(Cfg::clip) / norm;
   }
   const float lr = scalar_lr(scalars);
-  const float inv_bc1 = static_cast<float>(1.0 / (1.0 - pow(Cfg::beta1, static_cast<double>(step))));
-  const float inv_bc2 = static_cast<float>(1.0 / (1.0 - pow(Cfg::beta2, static_cast<double>(step))));
-  constexpr float b1 = static_cast<float>(Cfg::beta1), b2 = static_cast<float>(Cfg::beta2);
-  constexpr float eps = static_cast<float>(Cfg::eps), wd = static_cast<float>(Cfg::weight_decay);
+  const float inv_bc1 = static_cast<float>(
+      1.0 / (1.0 - pow(Cfg::beta1, static_cast<double>(step))));
+  const float inv_bc2 = static_cast<float>(
+      1.0 / (1.0 - pow(Cfg::beta2, static_cast<double>(step))));
+  constexpr float b1 = static_cast<float>(Cfg::beta1),
+                  b2 = static_cast<float>(Cfg::beta2);
+  constexpr float eps = static_cast<float>(Cfg::eps),
+                  wd = static_cast<float>(Cfg::weight_decay);
   for (long long i = global_thread(); i < Cfg::count; i += global_stride()) {
     const float g = load(grad, i) * clip_scale;
     const float mi = b1 * m[i] + (1.f - b1) * g;

@@ -17,7 +17,8 @@
 //
 // Shared memory (floats), the larger of the two passes:
 //   dq:   Ks [KT][KSTR], Vs [KT][VSTR], Qw [QT][DK], dOw [QT][DV]
-//   dkdv: Qc [KT][KSTR], dOc [KT][VSTR], Lc [KT], Dc [KT], Kw [QT][DK], Vw [QT][DV]
+//   dkdv: Qc [KT][KSTR], dOc [KT][VSTR], Lc [KT], Dc [KT], Kw [QT][DK], Vw
+//   [QT][DV]
 
 #ifndef STC_DEVICE_ATTENTION_BWD_CUH
 #define STC_DEVICE_ATTENTION_BWD_CUH
@@ -30,13 +31,15 @@ __host__ __device__ constexpr int attention_bwd_smem_floats() {
 }
 
 // dq pass for query rows tile * QT .. +QT-1.
-template <class Cfg, class L, typename TQ, typename TK, typename TV, typename TO,
-          typename TDO, typename TDQ>
-__device__ __forceinline__ void attention_bwd_dq(
-    int tile, const TQ *__restrict__ q, const TK *__restrict__ k, const TV *__restrict__ v,
-    const TO *__restrict__ o, const float *__restrict__ lse, const TDO *__restrict__ dO,
-    TDQ *__restrict__ dq, const int *__restrict__ row_ptr, const int *__restrict__ col_idx,
-    const int *__restrict__ classes, float *smem) {
+template <class Cfg, class L, typename TQ, typename TK, typename TV,
+          typename TO, typename TDO, typename TDQ>
+__device__ __forceinline__ void
+attention_bwd_dq(int tile, const TQ *__restrict__ q, const TK *__restrict__ k,
+                 const TV *__restrict__ v, const TO *__restrict__ o,
+                 const float *__restrict__ lse, const TDO *__restrict__ dO,
+                 TDQ *__restrict__ dq, const int *__restrict__ row_ptr,
+                 const int *__restrict__ col_idx,
+                 const int *__restrict__ classes, float *smem) {
   constexpr int T = Cfg::T, H = Cfg::H, DK = Cfg::DK, DV = Cfg::DV;
   constexpr int QT = Cfg::QT, KT = Cfg::KT, KSTR = Cfg::KSTR, VSTR = Cfg::VSTR;
   constexpr int NT = QT * 32, NK = (DK + 31) / 32;
@@ -124,13 +127,16 @@ __device__ __forceinline__ void attention_bwd_dq(
 }
 
 // dk / dv pass for key rows tile * QT .. +QT-1.
-template <class Cfg, class L, typename TQ, typename TK, typename TV, typename TO,
-          typename TDO, typename TDK, typename TDV>
-__device__ __forceinline__ void attention_bwd_dkdv(
-    int tile, const TQ *__restrict__ q, const TK *__restrict__ k, const TV *__restrict__ v,
-    const TO *__restrict__ o, const float *__restrict__ lse, const TDO *__restrict__ dO,
-    TDK *__restrict__ dk, TDV *__restrict__ dv, const int *__restrict__ col_ptr,
-    const int *__restrict__ row_idx, const int *__restrict__ col_classes, float *smem) {
+template <class Cfg, class L, typename TQ, typename TK, typename TV,
+          typename TO, typename TDO, typename TDK, typename TDV>
+__device__ __forceinline__ void
+attention_bwd_dkdv(int tile, const TQ *__restrict__ q, const TK *__restrict__ k,
+                   const TV *__restrict__ v, const TO *__restrict__ o,
+                   const float *__restrict__ lse, const TDO *__restrict__ dO,
+                   TDK *__restrict__ dk, TDV *__restrict__ dv,
+                   const int *__restrict__ col_ptr,
+                   const int *__restrict__ row_idx,
+                   const int *__restrict__ col_classes, float *smem) {
   constexpr int T = Cfg::T, H = Cfg::H, DK = Cfg::DK, DV = Cfg::DV;
   constexpr int QT = Cfg::QT, KT = Cfg::KT, KSTR = Cfg::KSTR, VSTR = Cfg::VSTR;
   constexpr int NT = QT * 32, NK = (DK + 31) / 32, NV = (DV + 31) / 32;
@@ -177,7 +183,8 @@ __device__ __forceinline__ void attention_bwd_dkdv(
       const int nq = min(KT, qb1 - qc);
       if (full)
         __syncthreads();
-      else if (!chunk_has_pair<NT, T, L>(qc, nq, j0, QT)) // queries x this CTA's keys
+      else if (!chunk_has_pair<NT, T, L>(qc, nq, j0,
+                                         QT)) // queries x this CTA's keys
         continue;
       stage_rows<NT, T, H, DK, KSTR>(Qc, q, b, qc, h, nq);
       stage_rows<NT, T, H, DV, VSTR>(dOc, dO, b, qc, h, nq);
@@ -245,19 +252,21 @@ __device__ __forceinline__ void attention_bwd_dkdv(
 
 // q, k (B,T,H,DK), v, o, do (B,T,H,DV), lse (B,H,T) f32
 //   -> dq, dk (B,T,H,DK), dv (B,T,H,DV), overwritten
-template <class Cfg, class L, typename TQ, typename TK, typename TV, typename TO,
-          typename TDO, typename TDQ, typename TDK, typename TDV>
-__device__ __forceinline__ void attention_bwd_kernel(
-    const TQ *q, const TK *k, const TV *v, const TO *o, const float *lse, const TDO *dO,
-    TDQ *dq, TDK *dk, TDV *dv, const int *row_ptr, const int *col_idx, const int *classes,
-    const int *col_ptr, const int *row_idx, const int *col_classes, float *smem) {
+template <class Cfg, class L, typename TQ, typename TK, typename TV,
+          typename TO, typename TDO, typename TDQ, typename TDK, typename TDV>
+__device__ __forceinline__ void
+attention_bwd_kernel(const TQ *q, const TK *k, const TV *v, const TO *o,
+                     const float *lse, const TDO *dO, TDQ *dq, TDK *dk, TDV *dv,
+                     const int *row_ptr, const int *col_idx, const int *classes,
+                     const int *col_ptr, const int *row_idx,
+                     const int *col_classes, float *smem) {
   constexpr int tiles = (Cfg::T + Cfg::QT - 1) / Cfg::QT;
   if (static_cast<int>(blockIdx.x) < tiles)
-    attention_bwd_dq<Cfg, L>(blockIdx.x, q, k, v, o, lse, dO, dq, row_ptr, col_idx, classes,
-                             smem);
+    attention_bwd_dq<Cfg, L>(blockIdx.x, q, k, v, o, lse, dO, dq, row_ptr,
+                             col_idx, classes, smem);
   else
-    attention_bwd_dkdv<Cfg, L>(blockIdx.x - tiles, q, k, v, o, lse, dO, dk, dv, col_ptr,
-                               row_idx, col_classes, smem);
+    attention_bwd_dkdv<Cfg, L>(blockIdx.x - tiles, q, k, v, o, lse, dO, dk, dv,
+                               col_ptr, row_idx, col_classes, smem);
 }
 
 } // namespace stc

@@ -25,26 +25,29 @@ constexpr int kBlockFull = 2;
 // Offset of element (b, t, h, 0) of a (B,T,H,D) tensor.
 template <int T, int H, int D>
 __device__ __forceinline__ long long bthd(int b, int t, int h) {
-  return ((static_cast<long long>(b) * T + t) * H + h) * static_cast<long long>(D);
+  return ((static_cast<long long>(b) * T + t) * H + h) *
+         static_cast<long long>(D);
 }
 
 // Stages rows t0 .. t0+n-1 of head (b, h) of a (B,T,H,D) tensor into shared
 // memory as fp32 rows of stride STR (STR odd, so lanes reading different rows
 // at the same column hit different banks). All NT threads take part.
 template <int NT, int T, int H, int D, int STR, typename TS>
-__device__ __forceinline__ void stage_rows(float *dst, const TS *__restrict__ src, int b,
+__device__ __forceinline__ void stage_rows(float *dst,
+                                           const TS *__restrict__ src, int b,
                                            int t0, int h, int n) {
   const long long base = bthd<T, H, D>(b, t0, h);
   for (int idx = threadIdx.x; idx < n * D; idx += NT) {
     const int j = idx / D, d = idx - j * D;
-    dst[j * STR + d] = load(src, base + static_cast<long long>(j) * (H * D) + d);
+    dst[j * STR + d] =
+        load(src, base + static_cast<long long>(j) * (H * D) + d);
   }
 }
 
 // One row (b, t, h) into shared memory by one warp.
 template <int T, int H, int D, typename TS>
-__device__ __forceinline__ void warp_stage_row(float *dst, const TS *__restrict__ src, int b,
-                                               int t, int h) {
+__device__ __forceinline__ void
+warp_stage_row(float *dst, const TS *__restrict__ src, int b, int t, int h) {
   const long long base = bthd<T, H, D>(b, t, h);
   for (int d = threadIdx.x & 31; d < D; d += 32)
     dst[d] = load(src, base + d);
@@ -68,7 +71,8 @@ __device__ __forceinline__ bool chunk_has_pair(int q0, int nq, int k0, int nk) {
 }
 
 // Dot product of two fp32 shared-memory rows.
-template <int D> __device__ __forceinline__ float smem_dot(const float *a, const float *b) {
+template <int D>
+__device__ __forceinline__ float smem_dot(const float *a, const float *b) {
   float s = 0.f;
 #pragma unroll 8
   for (int d = 0; d < D; ++d)

@@ -17,11 +17,14 @@
 namespace stc {
 
 // q (H,DK), kcache (T,H,DK), vcache (T,H,DV) -> o (H,DV)
-template <class Cfg, class L, typename TQ, typename TK, typename TV, typename TO>
-__device__ __forceinline__ void attention_decode_kernel(
-    const TQ *__restrict__ q, const TK *__restrict__ kcache, const TV *__restrict__ vcache,
-    TO *__restrict__ o, const int *__restrict__ row_ptr, const int *__restrict__ col_idx,
-    const int *__restrict__ classes, const void *scalars) {
+template <class Cfg, class L, typename TQ, typename TK, typename TV,
+          typename TO>
+__device__ __forceinline__ void
+attention_decode_kernel(const TQ *__restrict__ q, const TK *__restrict__ kcache,
+                        const TV *__restrict__ vcache, TO *__restrict__ o,
+                        const int *__restrict__ row_ptr,
+                        const int *__restrict__ col_idx,
+                        const int *__restrict__ classes, const void *scalars) {
   constexpr int T = Cfg::T, H = Cfg::H, DK = Cfg::DK, DV = Cfg::DV;
   constexpr int W = Cfg::WARPS, NT = W * 32, NV = (DV + 31) / 32;
   __shared__ float qs[DK];

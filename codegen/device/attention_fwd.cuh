@@ -29,11 +29,14 @@ __host__ __device__ constexpr int attention_fwd_smem_floats() {
 
 // q, k (B,T,H,DK), v (B,T,H,DV) -> o (B,T,H,DV), lse (B,H,T) f32
 // row_ptr (nrows+1), col_idx, classes (nblocks): layout L of this head
-template <class Cfg, class L, typename TQ, typename TK, typename TV, typename TO>
-__device__ __forceinline__ void attention_fwd_kernel(
-    const TQ *__restrict__ q, const TK *__restrict__ k, const TV *__restrict__ v,
-    TO *__restrict__ o, float *__restrict__ lse, const int *__restrict__ row_ptr,
-    const int *__restrict__ col_idx, const int *__restrict__ classes, float *smem) {
+template <class Cfg, class L, typename TQ, typename TK, typename TV,
+          typename TO>
+__device__ __forceinline__ void
+attention_fwd_kernel(const TQ *__restrict__ q, const TK *__restrict__ k,
+                     const TV *__restrict__ v, TO *__restrict__ o,
+                     float *__restrict__ lse, const int *__restrict__ row_ptr,
+                     const int *__restrict__ col_idx,
+                     const int *__restrict__ classes, float *smem) {
   constexpr int T = Cfg::T, H = Cfg::H, DK = Cfg::DK, DV = Cfg::DV;
   constexpr int QT = Cfg::QT, KT = Cfg::KT, KSTR = Cfg::KSTR, VSTR = Cfg::VSTR;
   constexpr int NT = QT * 32, NV = (DV + 31) / 32;
@@ -119,7 +122,8 @@ __device__ __forceinline__ void attention_fwd_kernel(
       store(o, ob + d, acc[i] * inv);
   }
   if (lane == 0)
-    lse[(static_cast<long long>(b) * H + h) * T + qi] = any ? m + logf(l) : neg_inf();
+    lse[(static_cast<long long>(b) * H + h) * T + qi] =
+        any ? m + logf(l) : neg_inf();
 }
 
 } // namespace stc

@@ -18,10 +18,15 @@ namespace stc {
 
 constexpr unsigned kFullMask = 0xffffffffu;
 
-// ---- loads and stores in fp32 ------------------------------------------------
+// ---- loads and stores in fp32
+// ------------------------------------------------
 
-__device__ __forceinline__ float load(const float *p, long long i) { return p[i]; }
-__device__ __forceinline__ void store(float *p, long long i, float v) { p[i] = v; }
+__device__ __forceinline__ float load(const float *p, long long i) {
+  return p[i];
+}
+__device__ __forceinline__ void store(float *p, long long i, float v) {
+  p[i] = v;
+}
 
 #ifdef STC_HAS_BF16
 __device__ __forceinline__ float load(const __nv_bfloat16 *p, long long i) {
@@ -39,18 +44,25 @@ __device__ __forceinline__ void atomic_add(float *p, long long i, float v) {
 #ifdef STC_HAS_BF16
 // Native bf16 atomicAdd (sm_80+): the running sum is held in bf16, so many
 // colliding adds lose precision; acceptable for embedding gradients here.
-__device__ __forceinline__ void atomic_add(__nv_bfloat16 *p, long long i, float v) {
+__device__ __forceinline__ void atomic_add(__nv_bfloat16 *p, long long i,
+                                           float v) {
   atomicAdd(p + i, __float2bfloat16_rn(v));
 }
 #endif
 
-// ---- special values ------------------------------------------------------------
+// ---- special values
+// ------------------------------------------------------------
 
-__device__ __forceinline__ float neg_inf() { return __int_as_float(0xff800000); }
-__device__ __forceinline__ float quiet_nan() { return __int_as_float(0x7fc00000); }
+__device__ __forceinline__ float neg_inf() {
+  return __int_as_float(0xff800000);
+}
+__device__ __forceinline__ float quiet_nan() {
+  return __int_as_float(0x7fc00000);
+}
 
-// ---- the scalars block (docs/artifact-format.md, "Buffers") ------------------------
-// 16 slots of 4 bytes the runtime rewrites before every step.
+// ---- the scalars block (docs/artifact-format.md, "Buffers")
+// ------------------------ 16 slots of 4 bytes the runtime rewrites before
+// every step.
 
 __device__ __forceinline__ float scalar_lr(const void *s) {
   return static_cast<const float *>(s)[0];
@@ -65,7 +77,8 @@ __device__ __forceinline__ int scalar_pos(const void *s) {
   return static_cast<const int *>(s)[3];
 }
 
-// ---- reductions ---------------------------------------------------------------------
+// ---- reductions
+// ---------------------------------------------------------------------
 // Butterfly (xor) shuffles: every lane ends with the same value, and the
 // combination order is fixed, so results are deterministic run to run.
 
@@ -86,7 +99,8 @@ __device__ __forceinline__ float warp_max(float v) {
 // Sum over a block of NT threads (NT a multiple of 32); `red` holds NT/32
 // floats of shared memory. Every thread returns the same value: each sums the
 // per-warp partials in the same order. Safe to call repeatedly with one `red`.
-template <int NT> __device__ __forceinline__ float block_sum(float v, float *red) {
+template <int NT>
+__device__ __forceinline__ float block_sum(float v, float *red) {
   v = warp_sum(v);
   __syncthreads(); // a previous call may still be reading red
   if ((threadIdx.x & 31) == 0)
@@ -99,7 +113,8 @@ template <int NT> __device__ __forceinline__ float block_sum(float v, float *red
   return r;
 }
 
-template <int NT> __device__ __forceinline__ float block_max(float v, float *red) {
+template <int NT>
+__device__ __forceinline__ float block_max(float v, float *red) {
   v = warp_max(v);
   __syncthreads();
   if ((threadIdx.x & 31) == 0)
@@ -112,7 +127,8 @@ template <int NT> __device__ __forceinline__ float block_max(float v, float *red
   return r;
 }
 
-// ---- grid-stride loops ----------------------------------------------------------------
+// ---- grid-stride loops
+// ----------------------------------------------------------------
 
 __device__ __forceinline__ long long global_thread() {
   return static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;

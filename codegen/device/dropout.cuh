@@ -16,7 +16,8 @@ namespace stc {
 // x (count) -> y (count) = keep ? x * scale : 0. Also dropout_bwd with
 // (dy, dx): y = mask * x * scale is linear in x. y may alias x.
 template <class Cfg, typename TX, typename TY>
-__device__ __forceinline__ void dropout_kernel(const TX *x, TY *y, const void *scalars) {
+__device__ __forceinline__ void dropout_kernel(const TX *x, TY *y,
+                                               const void *scalars) {
   const unsigned base = stc::rt::dropoutBase(scalar_seed(scalars), Cfg::salt);
   for (long long i = global_thread(); i < Cfg::count; i += global_stride()) {
     const bool keep = stc::rt::dropoutKeep(

@@ -17,16 +17,18 @@
 namespace stc {
 
 template <class Cfg>
-__device__ __forceinline__ long long embed_position(long long r, const void *scalars) {
-  return Cfg::decode ? static_cast<long long>(scalar_pos(scalars)) + r : r % Cfg::T;
+__device__ __forceinline__ long long embed_position(long long r,
+                                                    const void *scalars) {
+  return Cfg::decode ? static_cast<long long>(scalar_pos(scalars)) + r
+                     : r % Cfg::T;
 }
 
 // tokens (rows) i32, table (V,D), pos_p (mod_p,D) [in Pos] -> out (rows,D)
 // One thread per output element, consecutive threads along D (coalesced).
 template <class Cfg, typename TT, typename TO, class Pos>
-__device__ __forceinline__ void embed_fwd_kernel(const int *tokens, const TT *table,
-                                                 TO *out, const Pos &pos,
-                                                 const void *scalars) {
+__device__ __forceinline__ void
+embed_fwd_kernel(const int *tokens, const TT *table, TO *out, const Pos &pos,
+                 const void *scalars) {
   constexpr long long total = Cfg::rows * Cfg::D;
   for (long long i = global_thread(); i < total; i += global_stride()) {
     const long long r = i / Cfg::D, d = i % Cfg::D;
@@ -52,9 +54,9 @@ __device__ __forceinline__ void embed_fwd_kernel(const int *tokens, const TT *ta
 // so this part uses atomicAdd (float, or native bf16 on sm_80+) and is not
 // bit-deterministic. `block` is this CTA's index among the table CTAs.
 template <class Cfg, typename TDO, typename TDT>
-__device__ __forceinline__ void embed_bwd_table_kernel(const int *tokens, const TDO *dout,
-                                                       TDT *dtable, long long block,
-                                                       long long blocks) {
+__device__ __forceinline__ void
+embed_bwd_table_kernel(const int *tokens, const TDO *dout, TDT *dtable,
+                       long long block, long long blocks) {
   constexpr long long total = Cfg::rows * Cfg::D;
   for (long long i = block * blockDim.x + threadIdx.x; i < total;
        i += blocks * blockDim.x) {

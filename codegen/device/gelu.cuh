@@ -25,7 +25,8 @@ __device__ __forceinline__ void gelu_fwd_kernel(const TX *x, TY *y) {
 // x (count), dy (count) -> dx (count) (+)= dy * gelu'(x)
 // gelu'(x) = 0.5 (1 + th) + 0.5 x (1 - th^2) sqrt(2/pi) (1 + 3 a x^2).
 template <class Cfg, typename TX, typename TDY, typename TDX>
-__device__ __forceinline__ void gelu_bwd_kernel(const TX *x, const TDY *dy, TDX *dx) {
+__device__ __forceinline__ void gelu_bwd_kernel(const TX *x, const TDY *dy,
+                                                TDX *dx) {
   for (long long i = global_thread(); i < Cfg::count; i += global_stride()) {
     const float xi = load(x, i);
     const float u = kGeluC * (xi + kGeluA * xi * xi * xi);

@@ -21,16 +21,15 @@ namespace stc {
 
 // x (M,C), gamma (C), beta (C) -> y (M,C), mean (M), rstd (M)
 template <class Cfg, typename TX, typename TG, typename TB, typename TY>
-__device__ __forceinline__ void layer_norm_fwd_kernel(const TX *__restrict__ x,
-                                                      const TG *__restrict__ gamma,
-                                                      const TB *__restrict__ beta,
-                                                      TY *__restrict__ y,
-                                                      float *__restrict__ mean,
-                                                      float *__restrict__ rstd) {
+__device__ __forceinline__ void
+layer_norm_fwd_kernel(const TX *__restrict__ x, const TG *__restrict__ gamma,
+                      const TB *__restrict__ beta, TY *__restrict__ y,
+                      float *__restrict__ mean, float *__restrict__ rstd) {
   constexpr int C = Cfg::C;
   const int lane = threadIdx.x & 31;
   const long long row =
-      static_cast<long long>(blockIdx.x) * (Cfg::threads / 32) + (threadIdx.x >> 5);
+      static_cast<long long>(blockIdx.x) * (Cfg::threads / 32) +
+      (threadIdx.x >> 5);
   if (row >= Cfg::M)
     return; // warp-uniform
   const long long base = row * C;
@@ -47,7 +46,8 @@ __device__ __forceinline__ void layer_norm_fwd_kernel(const TX *__restrict__ x,
   // 1 / sqrtf rather than rsqrtf: rsqrtf is off by up to 2 ulp.
   const float rs = 1.f / sqrtf(var + Cfg::eps);
   for (int c = lane; c < C; c += 32)
-    store(y, base + c, (load(x, base + c) - mu) * rs * load(gamma, c) + load(beta, c));
+    store(y, base + c,
+          (load(x, base + c) - mu) * rs * load(gamma, c) + load(beta, c));
   if (lane == 0) {
     mean[row] = mu;
     rstd[row] = rs;
@@ -56,17 +56,20 @@ __device__ __forceinline__ void layer_norm_fwd_kernel(const TX *__restrict__ x,
 
 // dy (M,C), x (M,C), mean (M), rstd (M), gamma (C)
 //   -> dx (M,C) (+)=, dgamma (C) +=, dbeta (C) +=
-template <class Cfg, typename TDY, typename TX, typename TG, typename TDX, typename TDG,
-          typename TDB>
-__device__ __forceinline__ void layer_norm_bwd_kernel(
-    const TDY *__restrict__ dy, const TX *__restrict__ x, const float *__restrict__ mean,
-    const float *__restrict__ rstd, const TG *__restrict__ gamma, TDX *__restrict__ dx,
-    TDG *__restrict__ dgamma, TDB *__restrict__ dbeta) {
+template <class Cfg, typename TDY, typename TX, typename TG, typename TDX,
+          typename TDG, typename TDB>
+__device__ __forceinline__ void
+layer_norm_bwd_kernel(const TDY *__restrict__ dy, const TX *__restrict__ x,
+                      const float *__restrict__ mean,
+                      const float *__restrict__ rstd,
+                      const TG *__restrict__ gamma, TDX *__restrict__ dx,
+                      TDG *__restrict__ dgamma, TDB *__restrict__ dbeta) {
   constexpr int C = Cfg::C;
   if (blockIdx.x < Cfg::row_blocks) {
     const int lane = threadIdx.x & 31;
     const long long row =
-        static_cast<long long>(blockIdx.x) * (Cfg::threads / 32) + (threadIdx.x >> 5);
+        static_cast<long long>(blockIdx.x) * (Cfg::threads / 32) +
+        (threadIdx.x >> 5);
     if (row >= Cfg::M)
       return;
     const long long base = row * C;
@@ -92,7 +95,8 @@ __device__ __forceinline__ void layer_norm_bwd_kernel(
   __shared__ float red_g[GROUPS][COLS];
   __shared__ float red_b[GROUPS][COLS];
   const int col = threadIdx.x % COLS, group = threadIdx.x / COLS;
-  const long long c = static_cast<long long>(blockIdx.x - Cfg::row_blocks) * COLS + col;
+  const long long c =
+      static_cast<long long>(blockIdx.x - Cfg::row_blocks) * COLS + col;
   float sg = 0.f, sb = 0.f;
   if (c < C) {
     for (long long m = group; m < Cfg::M; m += GROUPS) {

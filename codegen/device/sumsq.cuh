@@ -15,8 +15,9 @@ namespace stc {
 
 // x (count) -> out (1) f32 (+)=. partials has gridDim.x slots.
 template <class Cfg, typename TX>
-__device__ __forceinline__ void sumsq_kernel(const TX *__restrict__ x, float *out,
-                                             float *partials, unsigned *ticket) {
+__device__ __forceinline__ void sumsq_kernel(const TX *__restrict__ x,
+                                             float *out, float *partials,
+                                             unsigned *ticket) {
   constexpr int NT = Cfg::threads;
   __shared__ float red[NT / 32];
   __shared__ bool last;

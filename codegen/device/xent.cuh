@@ -17,10 +17,9 @@ constexpr float kLn2 = 0.693147180559945309417f;
 
 // logits (M,V), targets (M) i32 -> losses (M) f32 [, dlogits (M,V)]
 template <class Cfg, bool kGrad, typename TL, typename TD>
-__device__ __forceinline__ void xent_kernel(const TL *__restrict__ logits,
-                                            const int *__restrict__ targets,
-                                            float *__restrict__ losses,
-                                            TD *__restrict__ dlogits) {
+__device__ __forceinline__ void
+xent_kernel(const TL *__restrict__ logits, const int *__restrict__ targets,
+            float *__restrict__ losses, TD *__restrict__ dlogits) {
   constexpr int NT = Cfg::threads;
   constexpr long long V = Cfg::V;
   __shared__ float red[NT / 32];

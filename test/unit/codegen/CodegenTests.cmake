@@ -37,3 +37,15 @@ else()
   message(STATUS "codegen-tests: CUDA toolkit (NVRTC) not found; the NVRTC "
                  "compile cases will be skipped")
 endif()
+
+# Optional, not a unit test (needs a GPU): every generated kernel run through
+# the driver API and compared with the CPU reference ops. Build it explicitly
+# (ninja codegen-gpu-check) and run it where there is a GPU.
+if(CUDAToolkit_FOUND AND CUDA_nvrtc_LIBRARY AND TARGET CUDA::cuda_driver AND
+   TARGET StcRuntime)
+  add_executable(codegen-gpu-check EXCLUDE_FROM_ALL
+    ${CMAKE_CURRENT_LIST_DIR}/GpuCheck.cpp)
+  target_link_libraries(codegen-gpu-check PRIVATE StcKernelEmitter StcRuntime
+                        ${CUDA_nvrtc_LIBRARY} CUDA::cuda_driver)
+  target_include_directories(codegen-gpu-check SYSTEM PRIVATE ${CUDAToolkit_INCLUDE_DIRS})
+endif()

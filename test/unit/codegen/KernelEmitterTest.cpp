@@ -7,8 +7,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "NvrtcCompile.h"
 #include "codegen/KernelEmitter.h"
+#include "NvrtcCompile.h"
 
 #include <gtest/gtest.h>
 
@@ -42,7 +42,8 @@ struct Case {
 
 void PrintTo(const Case &c, std::ostream *os) { *os << c.name; }
 
-LayoutDesc layout(const std::string &name, Pattern p, int64_t n, int64_t block) {
+LayoutDesc layout(const std::string &name, Pattern p, int64_t n,
+                  int64_t block) {
   return LayoutDesc{name, std::move(p), n, block};
 }
 
@@ -56,7 +57,8 @@ Pattern predicate(const std::string &name, const std::string &sexpr) {
 struct Shapes {
   std::string tag;
   int64_t B, T, C, H, hd, V, ffn;
-  std::vector<std::pair<int64_t, int64_t>> pos; ///< embedding position components
+  std::vector<std::pair<int64_t, int64_t>>
+      pos; ///< embedding position components
 };
 
 Shapes tinyShapes() { return {"tiny", 4, 64, 64, 4, 16, 256, 256, {{1, 64}}}; }
@@ -66,8 +68,9 @@ Shapes largeShapes() {
   return {"large", 2, 12288, 512, 8, 64, 50257, 2048, {{1, 128}, {128, 96}}};
 }
 
-OpDesc makeOp(const std::string &kind, const std::string &name, const std::string &sig,
-              const std::string &dt, std::map<std::string, AttrValue> attrs,
+OpDesc makeOp(const std::string &kind, const std::string &name,
+              const std::string &sig, const std::string &dt,
+              std::map<std::string, AttrValue> attrs,
               std::vector<LayoutDesc> layouts = {}) {
   OpDesc op;
   op.kind = kind;
@@ -86,8 +89,9 @@ std::vector<std::string> layoutNames(const std::vector<LayoutDesc> &ls) {
 }
 
 /// The three attention ops over `layouts` (heads split evenly among them).
-void addAttention(std::vector<Case> &cases, const std::string &prefix, const std::string &dt,
-                  int64_t B, int64_t T, int64_t H, int64_t dk, int64_t dv,
+void addAttention(std::vector<Case> &cases, const std::string &prefix,
+                  const std::string &dt, int64_t B, int64_t T, int64_t H,
+                  int64_t dk, int64_t dv,
                   const std::vector<LayoutDesc> &layouts) {
   const int64_t hpl = H / static_cast<int64_t>(layouts.size());
   const double scale = 1.0 / std::sqrt(static_cast<double>(dk));
@@ -100,21 +104,25 @@ void addAttention(std::vector<Case> &cases, const std::string &prefix, const std
                                         {"layouts", layoutNames(layouts)},
                                         {"heads_per_layout", hpl}};
   std::string n = prefix + "_" + dt;
-  cases.push_back({n + "_attention_fwd",
-                   makeOp("attention_fwd", n + "_attention_fwd", "FFFFf", dt, a, layouts)});
-  cases.push_back({n + "_attention_bwd", makeOp("attention_bwd", n + "_attention_bwd",
-                                                "FFFFfFFFF", dt, a, layouts)});
+  cases.push_back(
+      {n + "_attention_fwd",
+       makeOp("attention_fwd", n + "_attention_fwd", "FFFFf", dt, a, layouts)});
+  cases.push_back(
+      {n + "_attention_bwd", makeOp("attention_bwd", n + "_attention_bwd",
+                                    "FFFFfFFFF", dt, a, layouts)});
   a.erase("B");
   cases.push_back({n + "_attention_decode",
-                   makeOp("attention_decode", n + "_attention_decode", "FFFF", dt, a,
-                          layouts)});
+                   makeOp("attention_decode", n + "_attention_decode", "FFFF",
+                          dt, a, layouts)});
 }
 
 /// Every non-attention op kind with a model's shapes.
-void addModelOps(std::vector<Case> &cases, const Shapes &s, const std::string &dt) {
+void addModelOps(std::vector<Case> &cases, const Shapes &s,
+                 const std::string &dt) {
   const int64_t rows = s.B * s.T, D = s.C;
   const std::string p = s.tag + "_" + dt + "_";
-  auto add = [&](const std::string &variant, const std::string &kind, const std::string &sig,
+  auto add = [&](const std::string &variant, const std::string &kind,
+                 const std::string &sig,
                  std::map<std::string, AttrValue> attrs) {
     std::string name = p + variant;
     cases.push_back({name, makeOp(kind, name, sig, dt, std::move(attrs))});
@@ -140,7 +148,8 @@ void addModelOps(std::vector<Case> &cases, const Shapes &s, const std::string &d
        {"decode", true}});
   add("embed_bwd", "embed_bwd", "iFF" + posSig,
       {{"rows", rows}, {"T", s.T}, {"D", D}, {"V", s.V}, {"pos", s.pos}});
-  add("layer_norm_fwd", "layer_norm_fwd", "FFFFff", {{"M", rows}, {"C", D}, {"eps", 1e-5}});
+  add("layer_norm_fwd", "layer_norm_fwd", "FFFFff",
+      {{"M", rows}, {"C", D}, {"eps", 1e-5}});
   add("layer_norm_bwd", "layer_norm_bwd", "FFffFFFF",
       {{"M", rows}, {"C", D}, {"accumulate", true}});
   add("layer_norm_bwd_noacc", "layer_norm_bwd", "FFffFFFF",
@@ -148,8 +157,10 @@ void addModelOps(std::vector<Case> &cases, const Shapes &s, const std::string &d
   add("bias_grad", "bias_grad", "FF", {{"M", rows}, {"N", s.ffn}});
   add("bias_grad_vocab", "bias_grad", "FF", {{"M", rows}, {"N", s.V}});
   add("gelu_fwd", "gelu_fwd", "FF", {{"count", rows * s.ffn}});
-  add("gelu_bwd", "gelu_bwd", "FFF", {{"count", rows * s.ffn}, {"accumulate", false}});
-  add("gelu_bwd_acc", "gelu_bwd", "FFF", {{"count", rows * s.ffn}, {"accumulate", true}});
+  add("gelu_bwd", "gelu_bwd", "FFF",
+      {{"count", rows * s.ffn}, {"accumulate", false}});
+  add("gelu_bwd_acc", "gelu_bwd", "FFF",
+      {{"count", rows * s.ffn}, {"accumulate", true}});
   add("add", "add", "FFF", {{"count", rows * D}});
   add("accumulate", "accumulate", "FF", {{"count", rows * D}});
   add("dropout_fwd", "dropout_fwd", "FF",
@@ -181,7 +192,8 @@ std::vector<Case> allCases() {
     Shapes t = tinyShapes();
     addModelOps(cases, t, dt);
     for (int64_t block : {64, 16})
-      addAttention(cases, "tiny_b" + std::to_string(block), dt, t.B, t.T, t.H, t.hd, t.hd,
+      addAttention(cases, "tiny_b" + std::to_string(block), dt, t.B, t.T, t.H,
+                   t.hd, t.hd,
                    {layout("local8", Pattern::local(8), t.T, block),
                     layout("strided8", Pattern::strided(8), t.T, block)});
 
@@ -191,15 +203,17 @@ std::vector<Case> allCases() {
     const int64_t T = l.T;
     addAttention(cases, "large_fixed", dt, l.B, T, l.H, l.hd, l.hd,
                  {layout("fixed", Pattern::fixed(128, 32), T, 128)});
-    addAttention(cases, "large_predicate", dt, l.B, T, l.H, l.hd, l.hd,
-                 {layout("pred",
-                         predicate("near_or_summary",
-                                   "(or (slt (sub q k) 256) (eq (rems k 128) 127))"),
-                         T, 128)});
-    addAttention(cases, "large_union", dt, l.B, T, l.H, l.hd, l.hd,
-                 {layout("union",
-                         Pattern::unionOf({Pattern::local(128), Pattern::strided(128)}),
-                         T, 128)});
+    addAttention(
+        cases, "large_predicate", dt, l.B, T, l.H, l.hd, l.hd,
+        {layout("pred",
+                predicate("near_or_summary",
+                          "(or (slt (sub q k) 256) (eq (rems k 128) 127))"),
+                T, 128)});
+    addAttention(
+        cases, "large_union", dt, l.B, T, l.H, l.hd, l.hd,
+        {layout("union",
+                Pattern::unionOf({Pattern::local(128), Pattern::strided(128)}),
+                T, 128)});
     {
       std::vector<std::pair<int64_t, int64_t>> blocks;
       for (int64_t r = 0; r < T / 256; ++r) {
@@ -210,8 +224,9 @@ std::vector<Case> allCases() {
       }
       // Pattern blocks of 256 tiled by layout blocks of 128: the kernel needs
       // the table for the partial blocks on the diagonal.
-      addAttention(cases, "large_blocks", dt, l.B, T, l.H, l.hd, l.hd,
-                   {layout("blocks", Pattern::blockLayout(256, blocks), T, 128)});
+      addAttention(
+          cases, "large_blocks", dt, l.B, T, l.H, l.hd, l.hd,
+          {layout("blocks", Pattern::blockLayout(256, blocks), T, 128)});
     }
     addAttention(cases, "large_two_layouts", dt, l.B, T, l.H, l.hd, l.hd,
                  {layout("fixed", Pattern::fixed(128, 32), T, 128),
@@ -220,13 +235,17 @@ std::vector<Case> allCases() {
   // Head dims 8 .. 256 (not only powers of two), ragged T, block sizes that
   // force fewer rows per CTA (48: 8, 20: 4, 7: 1).
   const std::vector<std::pair<int64_t, int64_t>> dims = {
-      {8, 8}, {24, 40}, {100, 72}, {128, 128}, {256, 256}, {256, 64}, {64, 256}};
+      {8, 8},     {24, 40},  {100, 72}, {128, 128},
+      {256, 256}, {256, 64}, {64, 256}};
   for (const auto &d : dims)
-    addAttention(cases, "dims" + std::to_string(d.first) + "x" + std::to_string(d.second),
-                 "f32", 2, 1000, 4, d.first, d.second,
-                 {layout("u", Pattern::unionOf({Pattern::local(50), Pattern::fixed(48, 8)}),
-                         1000, 48),
-                  layout("s", Pattern::strided(20), 1000, 20)});
+    addAttention(
+        cases,
+        "dims" + std::to_string(d.first) + "x" + std::to_string(d.second),
+        "f32", 2, 1000, 4, d.first, d.second,
+        {layout("u",
+                Pattern::unionOf({Pattern::local(50), Pattern::fixed(48, 8)}),
+                1000, 48),
+         layout("s", Pattern::strided(20), 1000, 20)});
   addAttention(cases, "dims256_bf16", "bf16", 1, 333, 2, 256, 256,
                {layout("c", Pattern::causal(), 333, 7)});
   return cases;
@@ -239,8 +258,8 @@ std::vector<Case> allCases() {
 class EmitAndCompile : public ::testing::TestWithParam<Case> {};
 
 int64_t expectedParams(const OpDesc &op) {
-  return static_cast<int64_t>(op.argDtypes.size()) + 6 * static_cast<int64_t>(op.layouts.size()) +
-         1;
+  return static_cast<int64_t>(op.argDtypes.size()) +
+         6 * static_cast<int64_t>(op.layouts.size()) + 1;
 }
 
 TEST_P(EmitAndCompile, Kernel) {
@@ -262,9 +281,11 @@ TEST_P(EmitAndCompile, Kernel) {
   EXPECT_GE(ks->grid[2], 1);
   EXPECT_LE(ks->grid[2], 65535);
   EXPECT_GE(ks->smem, 0);
-  EXPECT_LE(ks->smem, 48 * 1024) << "would need the opt-in shared memory attribute";
-  EXPECT_NE(ks->source.find("__launch_bounds__(" + std::to_string(threads) + ")"),
-            std::string::npos);
+  EXPECT_LE(ks->smem, 48 * 1024)
+      << "would need the opt-in shared memory attribute";
+  EXPECT_NE(
+      ks->source.find("__launch_bounds__(" + std::to_string(threads) + ")"),
+      std::string::npos);
 
   // Self-contained: no file includes but the toolkit's bf16 header, and only
   // when an argument is bf16.
@@ -272,7 +293,8 @@ TEST_P(EmitAndCompile, Kernel) {
   for (const auto &d : op.argDtypes)
     bf16 |= d == "bf16";
   EXPECT_EQ(ks->source.find("#include \""), std::string::npos);
-  EXPECT_EQ(ks->source.find("\n#include <cuda_bf16.h>\n") != std::string::npos, bf16);
+  EXPECT_EQ(ks->source.find("\n#include <cuda_bf16.h>\n") != std::string::npos,
+            bf16);
   EXPECT_NE(ks->source.find("extern \"C\" __global__"), std::string::npos);
 
   // Deterministic emission.
@@ -281,11 +303,11 @@ TEST_P(EmitAndCompile, Kernel) {
   EXPECT_EQ(again->source, ks->source);
 
   if (!haveNvrtc())
-    GTEST_SKIP() << "built without the CUDA toolkit: NVRTC compile of " << op.kernelName
-                 << " skipped";
+    GTEST_SKIP() << "built without the CUDA toolkit: NVRTC compile of "
+                 << op.kernelName << " skipped";
   NvrtcResult r = compileWithNvrtc(*ks);
-  ASSERT_TRUE(r.ok) << "NVRTC failed for kernel " << op.kernelName << " (" << op.kind
-                    << "):\n"
+  ASSERT_TRUE(r.ok) << "NVRTC failed for kernel " << op.kernelName << " ("
+                    << op.kind << "):\n"
                     << r.log;
   // The ABI: one parameter per argument, six per layout, then scalars.
   if (!r.ptx.empty()) {
@@ -295,7 +317,8 @@ TEST_P(EmitAndCompile, Kernel) {
     EXPECT_NE(r.ptx.find(op.kernelName + "_param_" + std::to_string(n - 1)),
               std::string::npos)
         << "expected " << n << " parameters";
-    EXPECT_EQ(r.ptx.find(op.kernelName + "_param_" + std::to_string(n)), std::string::npos)
+    EXPECT_EQ(r.ptx.find(op.kernelName + "_param_" + std::to_string(n)),
+              std::string::npos)
         << "expected " << n << " parameters";
   }
 }
@@ -309,11 +332,13 @@ TEST(KernelEmitter, CoversEveryKernelKind) {
   std::set<std::string> covered;
   for (const auto &c : allCases())
     covered.insert(c.op.kind);
-  for (const char *k :
-       {"zero", "embed_fwd", "embed_bwd", "layer_norm_fwd", "layer_norm_bwd", "bias_grad",
-        "gelu_fwd", "gelu_bwd", "add", "accumulate", "dropout_fwd", "dropout_bwd",
-        "attention_fwd", "attention_bwd", "xent_fwd", "xent_fwd_bwd", "sumsq", "adamw",
-        "kv_store", "attention_decode"}) {
+  for (const char *k : {"zero",           "embed_fwd",       "embed_bwd",
+                        "layer_norm_fwd", "layer_norm_bwd",  "bias_grad",
+                        "gelu_fwd",       "gelu_bwd",        "add",
+                        "accumulate",     "dropout_fwd",     "dropout_bwd",
+                        "attention_fwd",  "attention_bwd",   "xent_fwd",
+                        "xent_fwd_bwd",   "sumsq",           "adamw",
+                        "kv_store",       "attention_decode"}) {
     EXPECT_TRUE(isKernelKind(k)) << k;
     EXPECT_TRUE(covered.count(k)) << k << " has no emit/compile case";
   }
@@ -327,11 +352,15 @@ TEST(KernelEmitter, CoversEveryKernelKind) {
 
 OpDesc tinyAttention(const std::string &kind, int64_t block, int64_t dk = 16,
                      int64_t dv = 16) {
-  std::map<std::string, AttrValue> a = {{"B", int64_t(4)},   {"T", int64_t(64)},
-                                        {"H", int64_t(4)},   {"dk", dk},
-                                        {"dv", dv},          {"scale", 0.25},
-                                        {"layouts", std::vector<std::string>{"l", "s"}},
-                                        {"heads_per_layout", int64_t(2)}};
+  std::map<std::string, AttrValue> a = {
+      {"B", int64_t(4)},
+      {"T", int64_t(64)},
+      {"H", int64_t(4)},
+      {"dk", dk},
+      {"dv", dv},
+      {"scale", 0.25},
+      {"layouts", std::vector<std::string>{"l", "s"}},
+      {"heads_per_layout", int64_t(2)}};
   if (kind == "attention_decode")
     a.erase("B");
   std::string sig = kind == "attention_fwd"   ? "FFFFf"
@@ -378,7 +407,8 @@ TEST(KernelEmitter, AttentionLaunchShapes) {
 
 TEST(KernelEmitter, ElementwiseLaunchShapes) {
   std::string err;
-  auto k = emitKernel(makeOp("gelu_fwd", "g", "FF", "f32", {{"count", int64_t(1000)}}), &err);
+  auto k = emitKernel(
+      makeOp("gelu_fwd", "g", "FF", "f32", {{"count", int64_t(1000)}}), &err);
   ASSERT_TRUE(k) << err;
   EXPECT_EQ(k->block, (std::array<int64_t, 3>{256, 1, 1}));
   EXPECT_EQ(k->grid, (std::array<int64_t, 3>{4, 1, 1}));
@@ -389,9 +419,10 @@ TEST(KernelEmitter, ElementwiseLaunchShapes) {
   ASSERT_TRUE(h) << err;
   EXPECT_EQ(h->grid[0], 4096);
 
-  auto ln = emitKernel(makeOp("layer_norm_bwd", "l", "FFffFFFF", "f32",
-                              {{"M", int64_t(100)}, {"C", int64_t(40)}, {"accumulate", false}}),
-                       &err);
+  auto ln = emitKernel(
+      makeOp("layer_norm_bwd", "l", "FFffFFFF", "f32",
+             {{"M", int64_t(100)}, {"C", int64_t(40)}, {"accumulate", false}}),
+      &err);
   ASSERT_TRUE(ln) << err;
   // 13 CTAs of 8 rows for dx, then 3 CTAs of 16 columns for dgamma / dbeta.
   EXPECT_EQ(ln->grid[0], 13 + 3);
@@ -406,9 +437,10 @@ TEST(KernelEmitter, ElementwiseLaunchShapes) {
 
 TEST(KernelEmitter, DropoutUsesTheSharedHash) {
   std::string err;
-  auto k = emitKernel(makeOp("dropout_fwd", "d", "FF", "f32",
-                             {{"count", int64_t(10)}, {"rate", 0.25}, {"salt", int64_t(9)}}),
-                      &err);
+  auto k = emitKernel(
+      makeOp("dropout_fwd", "d", "FF", "f32",
+             {{"count", int64_t(10)}, {"rate", 0.25}, {"salt", int64_t(9)}}),
+      &err);
   ASSERT_TRUE(k) << err;
   EXPECT_NE(k->source.find("dropoutMix32"), std::string::npos);
   // floor(0.25 * 2^32) and 1 / 0.75 rounded to float.
@@ -419,13 +451,15 @@ TEST(KernelEmitter, DropoutUsesTheSharedHash) {
 
 TEST(KernelEmitter, EmbedBwdGrid) {
   std::string err;
-  auto k = emitKernel(makeOp("embed_bwd", "e", "iFFFF", "f32",
-                             {{"rows", int64_t(256)},
-                              {"T", int64_t(64)},
-                              {"D", int64_t(64)},
-                              {"V", int64_t(256)},
-                              {"pos", std::vector<std::pair<int64_t, int64_t>>{{1, 64}, {8, 8}}}}),
-                      &err);
+  auto k = emitKernel(
+      makeOp(
+          "embed_bwd", "e", "iFFFF", "f32",
+          {{"rows", int64_t(256)},
+           {"T", int64_t(64)},
+           {"D", int64_t(64)},
+           {"V", int64_t(256)},
+           {"pos", std::vector<std::pair<int64_t, int64_t>>{{1, 64}, {8, 8}}}}),
+      &err);
   ASSERT_TRUE(k) << err;
   // 64 table CTAs (256 * 64 / 256), then 64 * 64 / 256 and 8 * 64 / 256.
   EXPECT_EQ(k->grid[0], 64 + 16 + 2);
@@ -440,12 +474,14 @@ void expectError(const OpDesc &op, const std::vector<std::string> &mentions) {
   auto k = emitKernel(op, &err);
   EXPECT_FALSE(k.has_value()) << op.kind;
   for (const auto &m : mentions)
-    EXPECT_NE(err.find(m), std::string::npos) << "error '" << err << "' lacks '" << m << "'";
+    EXPECT_NE(err.find(m), std::string::npos)
+        << "error '" << err << "' lacks '" << m << "'";
 }
 
 TEST(KernelEmitterErrors, UnknownKind) {
-  expectError(makeOp("softmax", "s", "FF", "f32", {{"count", int64_t(4)}}),
-              {"softmax", "unknown op kind", "layer_norm_fwd", "attention_decode"});
+  expectError(
+      makeOp("softmax", "s", "FF", "f32", {{"count", int64_t(4)}}),
+      {"softmax", "unknown op kind", "layer_norm_fwd", "attention_decode"});
 }
 
 TEST(KernelEmitterErrors, GemmIsNotAKernel) {
@@ -468,39 +504,46 @@ TEST(KernelEmitterErrors, IllTypedAttribute) {
               {"add", "'count'", "a bool", "integer"});
   expectError(makeOp("add", "a", "FFF", "f32", {{"count", int64_t(0)}}),
               {"add", "'count'", ">= 1"});
-  expectError(makeOp("dropout_fwd", "d", "FF", "f32",
-                     {{"count", int64_t(4)}, {"rate", 1.0}, {"salt", int64_t(0)}}),
-              {"dropout_fwd", "'rate'", "0 <= rate < 1"});
-  expectError(makeOp("embed_fwd", "e", "iFFF", "f32",
-                     {{"rows", int64_t(4)},
-                      {"T", int64_t(4)},
-                      {"D", int64_t(4)},
-                      {"V", int64_t(4)},
-                      {"pos", std::vector<std::pair<int64_t, int64_t>>{{0, 4}}}}),
-              {"embed_fwd", "'pos'", "div and mod"});
+  expectError(
+      makeOp("dropout_fwd", "d", "FF", "f32",
+             {{"count", int64_t(4)}, {"rate", 1.0}, {"salt", int64_t(0)}}),
+      {"dropout_fwd", "'rate'", "0 <= rate < 1"});
+  expectError(
+      makeOp("embed_fwd", "e", "iFFF", "f32",
+             {{"rows", int64_t(4)},
+              {"T", int64_t(4)},
+              {"D", int64_t(4)},
+              {"V", int64_t(4)},
+              {"pos", std::vector<std::pair<int64_t, int64_t>>{{0, 4}}}}),
+      {"embed_fwd", "'pos'", "div and mod"});
   OpDesc a = tinyAttention("attention_fwd", 16);
   a.attrs["layouts"] = int64_t(3);
   expectError(a, {"attention_fwd", "'layouts'", "list of layout names"});
 }
 
 TEST(KernelEmitterErrors, BadHeadDim) {
-  expectError(tinyAttention("attention_fwd", 16, 512, 16), {"attention_fwd", "'dk'", "512", "[8, 256]"});
-  expectError(tinyAttention("attention_bwd", 16, 16, 4), {"attention_bwd", "'dv'", "4", "[8, 256]"});
-  expectError(tinyAttention("attention_decode", 16, 300, 300), {"attention_decode", "'dk'"});
+  expectError(tinyAttention("attention_fwd", 16, 512, 16),
+              {"attention_fwd", "'dk'", "512", "[8, 256]"});
+  expectError(tinyAttention("attention_bwd", 16, 16, 4),
+              {"attention_bwd", "'dv'", "4", "[8, 256]"});
+  expectError(tinyAttention("attention_decode", 16, 300, 300),
+              {"attention_decode", "'dk'"});
 }
 
 TEST(KernelEmitterErrors, BadDtypes) {
   // lse must be f32, tokens i32, and the count of dtypes must match.
-  expectError(makeOp("attention_fwd", "a", "FFFFF", "bf16", tinyAttention("attention_fwd", 16).attrs,
+  expectError(makeOp("attention_fwd", "a", "FFFFF", "bf16",
+                     tinyAttention("attention_fwd", 16).attrs,
                      tinyAttention("attention_fwd", 16).layouts),
               {"attention_fwd", "lse", "'bf16'", "expected f32"});
-  expectError(makeOp("embed_fwd", "e", "FFFF", "f32",
-                     {{"rows", int64_t(4)},
-                      {"T", int64_t(4)},
-                      {"D", int64_t(4)},
-                      {"V", int64_t(4)},
-                      {"pos", std::vector<std::pair<int64_t, int64_t>>{{1, 4}}}}),
-              {"embed_fwd", "tokens", "expected i32"});
+  expectError(
+      makeOp("embed_fwd", "e", "FFFF", "f32",
+             {{"rows", int64_t(4)},
+              {"T", int64_t(4)},
+              {"D", int64_t(4)},
+              {"V", int64_t(4)},
+              {"pos", std::vector<std::pair<int64_t, int64_t>>{{1, 4}}}}),
+      {"embed_fwd", "tokens", "expected i32"});
   expectError(makeOp("add", "a", "FF", "f32", {{"count", int64_t(4)}}),
               {"add", "2 argument dtypes", "expected 3", "a, b, out"});
   OpDesc f16 = makeOp("add", "a", "FFF", "f32", {{"count", int64_t(4)}});
@@ -524,7 +567,8 @@ TEST(KernelEmitterErrors, LayoutMismatch) {
 }
 
 TEST(KernelEmitterErrors, BadKernelName) {
-  OpDesc op = makeOp("add", "not a name", "FFF", "f32", {{"count", int64_t(4)}});
+  OpDesc op =
+      makeOp("add", "not a name", "FFF", "f32", {{"count", int64_t(4)}});
   expectError(op, {"add", "'not a name'", "identifier"});
 }
 

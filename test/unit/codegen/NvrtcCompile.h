@@ -52,13 +52,15 @@ inline std::vector<std::string> cudaIncludeDirs() {
   return dirs;
 }
 
-inline NvrtcResult compileWithNvrtc(const KernelSource &ks,
-                                    const std::vector<std::string> &extra = {}) {
+inline NvrtcResult
+compileWithNvrtc(const KernelSource &ks,
+                 const std::vector<std::string> &extra = {}) {
   NvrtcResult r;
 #ifdef STC_HAVE_NVRTC
   nvrtcProgram prog;
-  nvrtcResult rc = nvrtcCreateProgram(&prog, ks.source.c_str(),
-                                      (ks.entry + ".cu").c_str(), 0, nullptr, nullptr);
+  nvrtcResult rc =
+      nvrtcCreateProgram(&prog, ks.source.c_str(), (ks.entry + ".cu").c_str(),
+                         0, nullptr, nullptr);
   if (rc != NVRTC_SUCCESS) {
     r.log = std::string("nvrtcCreateProgram: ") + nvrtcGetErrorString(rc);
     return r;
@@ -90,7 +92,8 @@ inline NvrtcResult compileWithNvrtc(const KernelSource &ks,
         r.ptx.resize(ptxSize - 1);
     }
     size_t cubinSize = 0;
-    if (nvrtcGetCUBINSize(prog, &cubinSize) != NVRTC_SUCCESS || cubinSize == 0) {
+    if (nvrtcGetCUBINSize(prog, &cubinSize) != NVRTC_SUCCESS ||
+        cubinSize == 0) {
       r.ok = false;
       r.log += "\n(no CUBIN produced for sm_90)";
     }

@@ -24,7 +24,8 @@ struct PatternCase {
   int64_t n;
 };
 
-inline pattern::Pattern pred(const std::string &name, const std::string &sexpr) {
+inline pattern::Pattern pred(const std::string &name,
+                             const std::string &sexpr) {
   auto p = pattern::Predicate::parse(sexpr, nullptr);
   if (!p)
     std::abort(); // a typo in this file
@@ -63,7 +64,8 @@ inline std::vector<PatternCase> patternCases() {
   }
   add(Pattern::blockLayout(8, {}), 40);
   add(pred("near", "(slt (sub q k) 3)"), 100);
-  add(pred("near_or_summary", "(or (slt (sub q k) 3) (eq (rems k 16) 15))"), 130);
+  add(pred("near_or_summary", "(or (slt (sub q k) 3) (eq (rems k 16) 15))"),
+      130);
   add(pred("mulmod", "(eq (remu (mul q k) 7) 0)"), 100);
   add(pred("floordiv", "(sge (floordivs (sub k q) 5) -2)"), 100);
   add(pred("divzero", "(ne (divs q (sub k 3)) 0)"), 60);

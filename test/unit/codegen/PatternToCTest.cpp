@@ -8,8 +8,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "PatternCases.h"
 #include "codegen/PatternToC.h"
+#include "PatternCases.h"
 
 #include "PatternLambdas.inc" // generated: stc_generated::kFns
 
@@ -33,37 +33,45 @@ TEST(PatternToC, BuiltinText) {
   EXPECT_EQ(exprOf(Pattern::local(0)), "0");
   EXPECT_EQ(exprOf(Pattern::strided(8)), "((q - k) % 8 == 0)");
   EXPECT_EQ(exprOf(Pattern::strided(-1)), "0");
-  EXPECT_EQ(exprOf(Pattern::fixed(128, 32)), "(q / 128 == k / 128 || k % 128 >= 96)");
-  EXPECT_EQ(exprOf(Pattern::fixed(16, 40)), "(q / 16 == k / 16 || k % 16 >= 0)");
+  EXPECT_EQ(exprOf(Pattern::fixed(128, 32)),
+            "(q / 128 == k / 128 || k % 128 >= 96)");
+  EXPECT_EQ(exprOf(Pattern::fixed(16, 40)),
+            "(q / 16 == k / 16 || k % 16 >= 0)");
   EXPECT_EQ(exprOf(Pattern::fixed(0, 1)), "0");
   EXPECT_EQ(exprOf(Pattern::unionOf({Pattern::local(8), Pattern::strided(8)})),
             "((q - k < 8) || ((q - k) % 8 == 0))");
   EXPECT_EQ(exprOf(Pattern::unionOf({})), "0");
-  EXPECT_EQ(exprOf(Pattern::local(int64_t(1) << 40)), "(q - k < 1099511627776LL)");
+  EXPECT_EQ(exprOf(Pattern::local(int64_t(1) << 40)),
+            "(q - k < 1099511627776LL)");
 }
 
 TEST(PatternToC, PredicateText) {
   auto pred = pattern::Predicate::parse("(slt (sub q k) 3)", nullptr);
   ASSERT_TRUE(pred);
   std::string e = exprOf(Pattern::predicate("near", *pred));
-  EXPECT_EQ(e, "(" + pred->toC("((long long)q)", "((long long)k)") + " != 0LL)");
+  EXPECT_EQ(e,
+            "(" + pred->toC("((long long)q)", "((long long)k)") + " != 0LL)");
 }
 
 TEST(PatternToC, BlockLayoutTables) {
   std::string err;
   // Few blocks: a sorted list and a binary search.
-  auto list = patternToC(Pattern::blockLayout(64, {{0, 0}, {5, 2}}), 4096, "bl", &err);
+  auto list =
+      patternToC(Pattern::blockLayout(64, {{0, 0}, {5, 2}}), 4096, "bl", &err);
   ASSERT_TRUE(list) << err;
   EXPECT_EQ(list->expr, "bl_has(q / 64, k / 64)");
   EXPECT_NE(list->decls.find("__device__ const unsigned long long bl_list[2]"),
             std::string::npos)
       << list->decls;
-  EXPECT_NE(list->decls.find("0x500000002ull"), std::string::npos) << list->decls;
+  EXPECT_NE(list->decls.find("0x500000002ull"), std::string::npos)
+      << list->decls;
   // Dense blocks: a bitmap of the lower triangle.
-  auto bits = patternToC(Pattern::blockLayout(64, {{0, 0}, {1, 0}, {1, 1}}), 128, "bb", &err);
+  auto bits = patternToC(Pattern::blockLayout(64, {{0, 0}, {1, 0}, {1, 1}}),
+                         128, "bb", &err);
   ASSERT_TRUE(bits) << err;
-  EXPECT_NE(bits->decls.find("__device__ const unsigned bb_bits[1] = {\n  0x7u}"),
-            std::string::npos)
+  EXPECT_NE(
+      bits->decls.find("__device__ const unsigned bb_bits[1] = {\n  0x7u}"),
+      std::string::npos)
       << bits->decls;
   // Nothing listed (or nothing within n): never allowed, no table.
   auto none = patternToC(Pattern::blockLayout(64, {{9, 0}}), 128, "bn", &err);
@@ -91,10 +99,12 @@ TEST(PatternToC, TranslationsMatchAllowed) {
     for (int64_t q = 0; q < cases[i].n; ++q)
       for (int64_t k = 0; k <= q; ++k) {
         bool want = p.allowed(q, k);
-        bool got = stc_generated::kFns[i](static_cast<int>(q), static_cast<int>(k));
+        bool got =
+            stc_generated::kFns[i](static_cast<int>(q), static_cast<int>(k));
         if (want != got && mismatches++ < 3)
-          ADD_FAILURE() << p.str() << " at (q=" << q << ", k=" << k << "): C says " << got
-                        << ", Pattern::allowed says " << want;
+          ADD_FAILURE() << p.str() << " at (q=" << q << ", k=" << k
+                        << "): C says " << got << ", Pattern::allowed says "
+                        << want;
       }
     EXPECT_EQ(mismatches, 0) << p.str();
   }
