@@ -17,10 +17,17 @@ add_custom_command(
 stc_unit_test(codegen-tests
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/KernelEmitterTest.cpp
           ${CMAKE_CURRENT_LIST_DIR}/PatternToCTest.cpp
+          ${CMAKE_CURRENT_LIST_DIR}/ExampleKernelsTest.cpp
           ${STC_PATTERN_LAMBDAS}
   LIBS StcKernelEmitter
   LABELS codegen)
 target_include_directories(codegen-tests PRIVATE ${CMAKE_CURRENT_BINARY_DIR}/codegen)
+# ExampleKernelsTest compiles the kernels of every example's artifact.
+target_compile_definitions(codegen-tests PRIVATE
+  STC_TEST_ARTIFACT_DIR="${CMAKE_BINARY_DIR}/test-artifacts")
+if(TARGET stc-test-artifacts)
+  add_dependencies(codegen-tests stc-test-artifacts)
+endif()
 
 # NVRTC compiles every generated kernel for sm_90 (no GPU needed). Without the
 # toolkit the compile cases skip.
