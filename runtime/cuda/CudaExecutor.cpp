@@ -754,9 +754,7 @@ Status CudaExecutor::checkGnorm(int buffer) const {
   return Status::ok();
 }
 
-Status CudaExecutor::launch(const OpPlan &p, size_t index, EntryKind kind) {
-  (void)index;
-  (void)kind;
+Status CudaExecutor::launch(const OpPlan &p) {
   if (p.gemmPlan >= 0)
     return gemm_->run(p.gemmPlan, p.A, p.B, p.C, p.bias, p.label);
   // cuLaunchKernel reads each parameter through its pointer at the call.
@@ -825,7 +823,7 @@ Status CudaExecutor::runImpl(EntryKind kind, const Entry &entry, size_t begin,
           return s.withContext(p.label);
       }
     }
-    Status s = launch(p, i, kind);
+    Status s = launch(p);
     if (!s)
       return s;
     lastLaunched = i;

@@ -96,7 +96,7 @@ private:
   Status planGemms();
   Status compileAndLoad();
   Status planOps();
-  Status launch(const OpPlan &op, size_t index, EntryKind kind);
+  Status launch(const OpPlan &op);
   Status checkIds(int buffer, int64_t V, const char *what) const;
   Status checkGnorm(int buffer) const;
   void release();

@@ -114,9 +114,15 @@ Expected<std::string> compileCubin(const std::string &name,
     std::string opts;
     for (const auto &o : options)
       opts += " " + o;
+    std::string hint;
+    if (log.find("could not open source file") != std::string::npos)
+      hint = "\n(NVRTC does not find the CUDA headers by itself: set "
+             "STC_CUDA_INCLUDE to the toolkit's include directory, e.g. "
+             "/usr/local/cuda/include)";
     return Status::error("nvrtcCompileProgram(" + name +
                          "): " + nvrtcGetErrorString(r) + "\noptions:" + opts +
-                         "\nNVRTC log:\n" + (log.empty() ? "(empty)" : log));
+                         "\nNVRTC log:\n" + (log.empty() ? "(empty)" : log) +
+                         hint);
   }
   size_t size = 0;
   r = nvrtcGetCUBINSize(prog, &size);

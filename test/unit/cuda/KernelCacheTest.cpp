@@ -238,37 +238,42 @@ TEST(KernelCacheNvrtc, CompilesThroughTheCache) {
   ScopedEnv b("STC_KERNEL_CACHE", nullptr);
   std::vector<cuda::CompileRequest> reqs = {
       {cuda::GemmEngine::kHelperName, cuda::GemmEngine::helperSource()},
-      {"tiny", "extern \"C\" __global__ void tiny(float *p) { p[0] = 1.f; }\n"}};
+      {"tiny", "extern \"C\" __global__ void tiny(float *p) { p[0] = 1.f; }\n"},
+      // Generated bf16 kernels include the toolkit's header: the include
+      // path must reach NVRTC.
+      {"bf16", "#include <cuda_bf16.h>\n"
+               "extern \"C\" __global__ void bf16(__nv_bfloat16 *p) {\n"
+               "  p[0] = __float2bfloat16_rn(1.f);\n}\n"}};
   cuda::CompileStats stats;
   auto first = cuda::compileKernels(reqs, 90, &stats, /*progress=*/false);
   ASSERT_TRUE(first.hasValue()) << first.status().message();
-  EXPECT_EQ(stats.total, 2);
-  EXPECT_EQ(stats.compiled, 2);
+  EXPECT_EQ(stats.total, 3);
+  EXPECT_EQ(stats.compiled, 3);
   EXPECT_EQ(stats.fromCache, 0);
-  ASSERT_EQ(first->size(), 2u);
+  ASSERT_EQ(first->size(), 3u);
   EXPECT_EQ((*first)[0].substr(0, 4), std::string("\x7f" "ELF"));
 
   auto second = cuda::compileKernels(reqs, 90, &stats, false);
   ASSERT_TRUE(second.hasValue());
-  EXPECT_EQ(stats.fromCache, 2);
+  EXPECT_EQ(stats.fromCache, 3);
   EXPECT_EQ(stats.compiled, 0);
   EXPECT_EQ(*first, *second);
 
   // Another architecture is another key.
   auto other = cuda::compileKernels(reqs, 80, &stats, false);
   ASSERT_TRUE(other.hasValue());
-  EXPECT_EQ(stats.compiled, 2);
+  EXPECT_EQ(stats.compiled, 3);
 
   // A damaged entry is recompiled.
   auto info = kernelCacheInfo();
-  ASSERT_EQ(info->entries, 4);
+  ASSERT_EQ(info->entries, 6);
   for (const auto &e : fs::directory_iterator(dir + "/kernels")) {
     writeAll(e.path().string(), "garbage");
     break;
   }
   auto again = cuda::compileKernels(reqs, 90, &stats, false);
   ASSERT_TRUE(again.hasValue());
-  EXPECT_EQ(stats.damaged + stats.fromCache, 2);
+  EXPECT_EQ(stats.damaged + stats.fromCache, 3);
   EXPECT_EQ(stats.compiled, stats.damaged);
   EXPECT_EQ(*again, *first);
 }
