@@ -148,9 +148,14 @@ private:
 
   FlatSymbolRefAttr of(Value v) { return values.lookup(v); }
 
-  /// Result buffer of `v`, created on first use.
+  /// Result buffer of `v`, created on first use. The sampling step's logits
+  /// are always f32 (the artifact's contract), whatever the model's dtype.
   FlatSymbolRefAttr def(Value v, StringRef hint) {
-    auto ref = fresh(v.getType(), hint);
+    Type type = v.getType();
+    if (v == sampledLogits)
+      type = RankedTensorType::get(cast<RankedTensorType>(type).getShape(),
+                                   builder.getF32Type());
+    auto ref = fresh(type, hint);
     values[v] = ref;
     return ref;
   }
@@ -195,6 +200,9 @@ private:
     // Inputs.
     NamedAttrList inputs, outputs;
     Block &body = fn.getBody().front();
+    sampledLogits = fn.getName() == "sample_step"
+                        ? body.getTerminator()->getOperand(0)
+                        : Value();
     StringRef inputNames[] = {"tokens", "targets"};
     for (BlockArgument arg : body.getArguments()) {
       StringRef role = fn.getName() == "sample_step" ? StringRef("token")
@@ -237,6 +245,7 @@ private:
   llvm::DenseMap<Attribute, FlatSymbolRefAttr> paramBuffers;
   llvm::DenseMap<Attribute, FlatSymbolRefAttr> paramGrads;
   llvm::DenseMap<Value, FlatSymbolRefAttr> values;
+  Value sampledLogits;
   /// Forward layer norm (x, gamma) -> (mean, rstd), for its backward.
   llvm::DenseMap<std::pair<Value, Value>,
                  std::pair<FlatSymbolRefAttr, FlatSymbolRefAttr>> lnStats;

@@ -45,6 +45,19 @@ st.model @m {vocab = 256, context = 32, width = 16, heads = 2} {
 
 // -----
 
+// Tests that a bf16 model keeps bf16 activations but samples into f32 logits,
+// as the artifact format requires.
+// CHECK-LABEL: module
+// CHECK: stk.buffer @sample.[[LOGITS:linear[0-9]+]] : tensor<1x1x256xf32> role "activation"
+// CHECK-LABEL: stk.program @sample_step
+// CHECK-SAME: outputs {logits = @sample.[[LOGITS]]}
+// CHECK: stk.launch "gemm" [@{{.*}}, @out.w, @sample.[[LOGITS]], @out.b]
+st.model @half {vocab = 256, context = 32, width = 16, heads = 2, dtype = bf16} {
+  st.block attention [#st.causal]
+}
+
+// -----
+
 // Tests that head sizes the kernels cannot run are rejected before codegen.
 st.model @m {vocab = 256, context = 32, width = 16, heads = 4} {
   // expected-error @+1 {{head size 4 is not supported by the attention kernels; valid: multiples of 8 from 8 to 256 (width / heads)}}
