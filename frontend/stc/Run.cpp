@@ -14,12 +14,14 @@
 #include "runtime/Executor.h"
 #include "runtime/Init.h"
 #include "runtime/Train.h"
+#include "runtime/cuda/KernelCache.h"
 #include "runtime/support/Hash.h"
 #ifdef STC_HAVE_COMPILER
 #include "frontend/stc/Compile.h"
 #endif
 
 #include <cstdio>
+#include <filesystem>
 #include <cstdlib>
 #include <fstream>
 #include <memory>
@@ -47,15 +49,22 @@ int fail(const char *command, const std::string &message) {
   return 1;
 }
 
-/// Where compiled-on-the-fly artifacts live: $STC_CACHE_DIR/artifacts, else
-/// $XDG_CACHE_HOME/stc/artifacts, else ~/.cache/stc/artifacts.
-std::string artifactCacheDir() {
-  if (const char *dir = std::getenv("STC_CACHE_DIR"); dir && *dir)
-    return std::string(dir) + "/artifacts";
-  if (const char *xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg)
-    return std::string(xdg) + "/stc/artifacts";
-  const char *home = std::getenv("HOME");
-  return std::string(home && *home ? home : ".") + "/.cache/stc/artifacts";
+/// Where compiled-on-the-fly artifacts live, beside the kernel cache.
+std::string artifactCacheDir() { return cacheRoot() + "/artifacts"; }
+
+/// Removes a directory tree; returns how many files it held.
+Expected<int64_t> removeTree(const std::string &dir) {
+  std::error_code ec;
+  if (!std::filesystem::exists(dir, ec))
+    return int64_t(0);
+  int64_t files = 0;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); ++it)
+    files += it->is_regular_file() ? 1 : 0;
+  std::filesystem::remove_all(dir, ec);
+  if (ec)
+    return Status::error("cannot remove " + dir + ": " + ec.message());
+  return files;
 }
 
 /// MODEL -> artifact directory: as given, or compiled from a .mlir.
@@ -136,6 +145,44 @@ Status restore(Executor &exec, const Args &args, const char *command) {
 }
 
 } // namespace
+
+int stc::cli::runCache(int argc, char **argv, int first) {
+  const char *usage = "usage: stc cache info | stc cache clear\n"
+                      "  info   where the caches are and what they hold\n"
+                      "  clear  remove compiled kernels and compiled-on-the-fly "
+                      "artifacts\n"
+                      "The cache root is $STC_CACHE_DIR, else "
+                      "$XDG_CACHE_HOME/stc, else ~/.cache/stc.\n";
+  if (argc - first != 1) {
+    std::fprintf(stderr, "%s", usage);
+    return 2;
+  }
+  std::string action = argv[first];
+  if (action == "info") {
+    Expected<KernelCacheInfo> info = kernelCacheInfo();
+    if (!info)
+      return fail("cache", info.status().message());
+    std::printf("kernels:   %s (%lld entries, %lld bytes)\n", info->path.c_str(),
+                static_cast<long long>(info->entries),
+                static_cast<long long>(info->bytes));
+    std::printf("artifacts: %s\n", artifactCacheDir().c_str());
+    return 0;
+  }
+  if (action == "clear") {
+    Expected<int64_t> removed = clearKernelCache();
+    if (!removed)
+      return fail("cache", removed.status().message());
+    Expected<int64_t> artifacts = removeTree(artifactCacheDir());
+    if (!artifacts)
+      return fail("cache", artifacts.status().message());
+    std::printf("removed %lld kernel(s) and %lld compiled artifact file(s)\n",
+                static_cast<long long>(*removed),
+                static_cast<long long>(*artifacts));
+    return 0;
+  }
+  std::fprintf(stderr, "stc cache: unknown action '%s'\n%s", action.c_str(), usage);
+  return 2;
+}
 
 int stc::cli::runTrain(int argc, char **argv, int first) {
   const std::vector<FlagSpec> flags = {

@@ -9,6 +9,8 @@ namespace stc::cli {
 int runTrain(int argc, char **argv, int first);
 int runEval(int argc, char **argv, int first);
 int runSample(int argc, char **argv, int first);
+/// `stc cache info|clear`.
+int runCache(int argc, char **argv, int first);
 
 } // namespace stc::cli
 

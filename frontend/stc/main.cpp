@@ -32,6 +32,7 @@ void printUsage(FILE *out) {
                "  train MODEL --data FILE     train (MODEL: artifact dir or .mlir)\n"
                "  eval MODEL --ckpt C --data FILE   bits per byte on a file\n"
                "  sample MODEL --ckpt C        generate bytes\n"
+               "  cache info|clear             the kernel and artifact caches\n"
                "  help                 this text\n"
                "\n"
                "Run `stc COMMAND --help` for a command's flags.\n"
@@ -73,6 +74,8 @@ int main(int argc, char **argv) {
     return stc::cli::runEval(argc, argv, 2);
   if (command == "sample")
     return stc::cli::runSample(argc, argv, 2);
+  if (command == "cache")
+    return stc::cli::runCache(argc, argv, 2);
   std::fprintf(stderr, "stc: unknown command '%s'\n", command.c_str());
   printUsage(stderr);
   return 2;
