@@ -24,6 +24,7 @@
 #include "codegen/PatternToC.h"
 #include "runtime/DropoutHash.h"
 #include "runtime/NvrtcOptions.h"
+#include "runtime/OpKind.h"
 
 #include <fmt/format.h>
 
@@ -58,35 +59,6 @@ struct ArgSpec {
   bool written;
 };
 
-const char *const kKinds[] = {"zero",
-                              "embed_fwd",
-                              "embed_bwd",
-                              "layer_norm_fwd",
-                              "layer_norm_bwd",
-                              "gemm",
-                              "bias_grad",
-                              "gelu_fwd",
-                              "gelu_bwd",
-                              "add",
-                              "accumulate",
-                              "dropout_fwd",
-                              "dropout_bwd",
-                              "attention_fwd",
-                              "attention_bwd",
-                              "xent_fwd",
-                              "xent_fwd_bwd",
-                              "sumsq",
-                              "adamw",
-                              "kv_store",
-                              "attention_decode"};
-
-std::string validKinds() {
-  std::string s;
-  for (const char *k : kKinds)
-    if (std::strcmp(k, "gemm") != 0)
-      s += (s.empty() ? "" : ", ") + std::string(k);
-  return s;
-}
 
 constexpr int kThreads = 256;        ///< elementwise and row kernels
 constexpr int64_t kMaxGrid = 4096;   ///< grid-stride kernels: enough CTAs
@@ -981,7 +953,7 @@ std::optional<KernelSource> Emitter::run() {
     return fail(
         "gemm is not a generated kernel (the CUDA executor runs it through "
         "cuBLASLt); valid kinds: " +
-        validKinds());
+        rt::validOpKinds());
   if (!isIdentifier(op_.kernelName))
     return fail(
         fmt::format("kernel name '{}' is not a C identifier", op_.kernelName));
@@ -1015,7 +987,7 @@ std::optional<KernelSource> Emitter::run() {
            k == "attention_decode")
     ok = emitAttention();
   else
-    return fail("unknown op kind; valid kinds: " + validKinds());
+    return fail("unknown op kind; valid kinds: " + rt::validOpKinds());
   if (!ok || failed_)
     return std::nullopt;
 
@@ -1061,12 +1033,8 @@ std::optional<KernelSource> Emitter::run() {
 } // namespace
 
 bool isKernelKind(const std::string &kind) {
-  if (kind == "gemm")
-    return false;
-  for (const char *k : kKinds)
-    if (kind == k)
-      return true;
-  return false;
+  std::optional<rt::OpKind> k = rt::parseOpKind(kind);
+  return k && *k != rt::OpKind::Gemm;
 }
 
 std::optional<KernelSource> emitKernel(const OpDesc &op, std::string *error) {

@@ -26,49 +26,9 @@ namespace stc::rt {
 //===----------------------------------------------------------------------===//
 
 namespace {
-const char *const kOpNames[kNumOpKinds] = {"zero",
-                                           "embed_fwd",
-                                           "embed_bwd",
-                                           "layer_norm_fwd",
-                                           "layer_norm_bwd",
-                                           "gemm",
-                                           "bias_grad",
-                                           "gelu_fwd",
-                                           "gelu_bwd",
-                                           "add",
-                                           "accumulate",
-                                           "dropout_fwd",
-                                           "dropout_bwd",
-                                           "attention_fwd",
-                                           "attention_bwd",
-                                           "xent_fwd",
-                                           "xent_fwd_bwd",
-                                           "sumsq",
-                                           "adamw",
-                                           "kv_store",
-                                           "attention_decode"};
 const char *const kEntryNames[kNumEntryKinds] = {"train_step", "eval_step",
                                                  "sample_step"};
-
-std::string allOpNames() {
-  std::string s;
-  for (int i = 0; i < kNumOpKinds; ++i)
-    s += (i ? ", " : "") + std::string(kOpNames[i]);
-  return s;
-}
 } // namespace
-
-const char *opKindName(OpKind k) {
-  int i = static_cast<int>(k);
-  return i >= 0 && i < kNumOpKinds ? kOpNames[i] : "?";
-}
-
-std::optional<OpKind> parseOpKind(std::string_view s) {
-  for (int i = 0; i < kNumOpKinds; ++i)
-    if (s == kOpNames[i])
-      return static_cast<OpKind>(i);
-  return std::nullopt;
-}
 
 const char *entryKindName(EntryKind k) {
   return kEntryNames[static_cast<int>(k)];
@@ -1360,7 +1320,7 @@ private:
     if (!kind)
       return fail(where + ".op",
                   "unknown op kind " + quoted(name) +
-                      " (valid: " + allOpNames() + ")",
+                      " (valid: " + validOpKinds() + ")",
                   member(oj, "op"));
     op.kind = *kind;
     where += " (" + name + ")";

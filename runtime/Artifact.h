@@ -15,6 +15,7 @@
 
 #include "pattern/Pattern.h"
 #include "runtime/DType.h"
+#include "runtime/OpKind.h"
 #include "runtime/Status.h"
 #include "runtime/support/Json.h"
 
@@ -84,33 +85,7 @@ struct KernelRef {
   uint64_t fnv1a64 = 0;
 };
 
-enum class OpKind : uint8_t {
-  Zero,
-  EmbedFwd,
-  EmbedBwd,
-  LayerNormFwd,
-  LayerNormBwd,
-  Gemm,
-  BiasGrad,
-  GeluFwd,
-  GeluBwd,
-  Add,
-  Accumulate,
-  DropoutFwd,
-  DropoutBwd,
-  AttentionFwd,
-  AttentionBwd,
-  XentFwd,
-  XentFwdBwd,
-  Sumsq,
-  AdamW,
-  KvStore,
-  AttentionDecode,
-};
-constexpr int kNumOpKinds = static_cast<int>(OpKind::AttentionDecode) + 1;
-
-const char *opKindName(OpKind k);
-std::optional<OpKind> parseOpKind(std::string_view s);
+// OpKind, opKindName and parseOpKind: runtime/OpKind.h.
 
 /// The union of all op kinds' attributes; each kind sets the ones the doc
 /// lists for it (others keep their defaults).

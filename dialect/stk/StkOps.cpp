@@ -1,6 +1,7 @@
 //===- StkOps.cpp - The stk kernel-program dialect ------------------------===//
 
 #include "dialect/stk/StkOps.h"
+#include "runtime/OpKind.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
@@ -79,7 +80,8 @@ LogicalResult BufferOp::verify() {
 
 namespace {
 /// Fixed argument counts of the artifact op kinds (docs/artifact-format.md);
-/// -1 marks kinds whose count depends on attributes.
+/// -1 marks kinds whose count depends on attributes (the runtime checks
+/// those against the attributes when it loads the artifact).
 int64_t expectedArgs(StringRef kind) {
   return llvm::StringSwitch<int64_t>(kind)
       .Case("zero", 1)
@@ -101,15 +103,15 @@ int64_t expectedArgs(StringRef kind) {
       .Case("adamw", 5)
       .Case("kv_store", 2)
       .Case("attention_decode", 4)
-      .Default(-2);
+      .Default(-1);
 }
 } // namespace
 
 LogicalResult LaunchOp::verify() {
-  int64_t expected = expectedArgs(getKind());
-  if (expected == -2)
+  if (!rt::parseOpKind(getKind().str()))
     return emitOpError() << "unknown op kind '" << getKind()
-                         << "'; see docs/artifact-format.md for the valid kinds";
+                         << "'; valid: " << rt::validOpKinds();
+  int64_t expected = expectedArgs(getKind());
   int64_t got = static_cast<int64_t>(getArgs().size());
   if (expected >= 0 && got != expected)
     return emitOpError() << "'" << getKind() << "' takes " << expected
