@@ -191,7 +191,7 @@ RankedTensorType onePosition(Type t) {
 }
 
 /// Rewrites @forward as the one-position sampling step with kv caches.
-LogicalResult buildSampleStep(func::FuncOp forward, ModuleOp module) {
+LogicalResult buildSampleStep(func::FuncOp forward) {
   OpBuilder builder(forward);
   builder.setInsertionPointAfter(forward);
   Location loc = forward.getLoc();
@@ -259,7 +259,6 @@ LogicalResult buildSampleStep(func::FuncOp forward, ModuleOp module) {
         r.setType(onePosition(r.getType()));
   }
   func::ReturnOp::create(builder, loc, map.lookup(loss.getLogits()));
-  (void)module;
   return success();
 }
 
@@ -293,7 +292,7 @@ struct AutodiffPass : public stc::impl::AutodiffPassBase<AutodiffPass> {
       drop.erase();
     });
 
-    if (failed(buildSampleStep(forward, module)))
+    if (failed(buildSampleStep(forward)))
       return signalPassFailure();
     forward.erase();
   }

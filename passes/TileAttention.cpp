@@ -26,15 +26,8 @@ using namespace stc::st;
 
 namespace {
 
-/// Sequence length an attention-like op attends over.
-int64_t sequenceLength(Operation *op, ModuleOp module) {
-  if (auto decode = dyn_cast<DecodeAttentionOp>(op)) {
-    auto cache = module.lookupSymbol<KvCacheOp>(decode.getKcacheAttr());
-    return cache ? cast<RankedTensorType>(cache.getType()).getDimSize(0) : 0;
-  }
-  return cast<RankedTensorType>(op->getOperand(op->getNumOperands() > 3 ? 1 : 0)
-                                    .getType())
-      .getDimSize(1);
+int64_t timeDim(Value q) {
+  return cast<RankedTensorType>(q.getType()).getDimSize(1);
 }
 
 struct TileAttentionPass
@@ -97,16 +90,27 @@ struct TileAttentionPass
     };
 
     WalkResult result = module.walk([&](Operation *op) {
+      // The patterns and the sequence length the op attends over.
       ArrayAttr patterns;
-      if (auto a = dyn_cast<AttentionOp>(op))
+      int64_t n = 0;
+      if (auto a = dyn_cast<AttentionOp>(op)) {
         patterns = a.getPatterns();
-      else if (auto g = dyn_cast<AttentionGradOp>(op))
+        n = timeDim(a.getQ());
+      } else if (auto g = dyn_cast<AttentionGradOp>(op)) {
         patterns = g.getPatterns();
-      else if (auto d = dyn_cast<DecodeAttentionOp>(op))
+        n = timeDim(g.getQ());
+      } else if (auto d = dyn_cast<DecodeAttentionOp>(op)) {
         patterns = d.getPatterns();
-      else
+        auto cache = module.lookupSymbol<KvCacheOp>(d.getKcacheAttr());
+        if (!cache) {
+          d.emitOpError() << "names cache " << d.getKcacheAttr()
+                          << ", which is not an st.kv_cache";
+          return WalkResult::interrupt();
+        }
+        n = cast<RankedTensorType>(cache.getType()).getDimSize(0);
+      } else {
         return WalkResult::advance();
-      int64_t n = sequenceLength(op, module);
+      }
       SmallVector<Attribute> refs;
       for (Attribute p : patterns) {
         FailureOr<FlatSymbolRefAttr> ref = layoutFor(op, p, n);
