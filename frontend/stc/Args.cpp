@@ -3,6 +3,7 @@
 #include "frontend/stc/Args.h"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 
 using namespace stc::cli;
@@ -87,8 +88,13 @@ std::optional<double> Args::getDouble(const std::string &name, double dflt,
   char *end = nullptr;
   double v = std::strtod(text.c_str(), &end);
   if (text.empty() || *end != '\0' || !(v >= min && v <= max)) {
-    *error = "--" + name + " must be a number in [" + std::to_string(min) +
-             ", " + std::to_string(max) + "], got '" + text + "'";
+    auto show = [](double v) {
+      char buf[32];
+      std::snprintf(buf, sizeof(buf), "%g", v);
+      return std::string(buf);
+    };
+    *error = "--" + name + " must be a number in [" + show(min) + ", " +
+             show(max) + "], got '" + text + "'";
     return std::nullopt;
   }
   return v;
