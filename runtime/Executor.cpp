@@ -42,8 +42,7 @@ Status Executor::allocate(std::shared_ptr<const Artifact> artifact) {
   return s;
 }
 
-Expected<const Buffer *> Executor::lookup(std::string_view bufName,
-                                          size_t bytes) const {
+Expected<const Buffer *> Executor::find(std::string_view bufName) const {
   if (!artifact_)
     return Status::error(std::string(name()) +
                          " executor: allocate() an artifact first");
@@ -51,7 +50,15 @@ Expected<const Buffer *> Executor::lookup(std::string_view bufName,
   if (i < 0)
     return Status::error("no buffer named '" + std::string(bufName) +
                          "' in the artifact");
-  const Buffer &b = artifact_->buffers[i];
+  return &artifact_->buffers[i];
+}
+
+Expected<const Buffer *> Executor::lookup(std::string_view bufName,
+                                          size_t bytes) const {
+  Expected<const Buffer *> found = find(bufName);
+  if (!found)
+    return found;
+  const Buffer &b = **found;
   if (bytes != static_cast<size_t>(b.bytes))
     return Status::error(
         "buffer '" + b.name + "' holds " + std::to_string(b.bytes) +
@@ -83,12 +90,10 @@ Status Executor::download(std::string_view buffer, void *data,
 
 Status Executor::uploadFloats(std::string_view buffer,
                               const std::vector<float> &values) {
-  if (!artifact_)
-    return lookup(buffer, 0).takeStatus();
-  int i = artifact_->findBuffer(buffer);
-  if (i < 0)
-    return lookup(buffer, 0).takeStatus();
-  const Buffer &b = artifact_->buffers[i];
+  Expected<const Buffer *> found = find(buffer);
+  if (!found)
+    return found.status();
+  const Buffer &b = **found;
   if (b.dtype == DType::I32)
     return Status::error("buffer '" + b.name +
                          "' is i32; uploadFloats needs f32 or bf16");
@@ -106,12 +111,10 @@ Status Executor::uploadFloats(std::string_view buffer,
 
 Expected<std::vector<float>>
 Executor::downloadFloats(std::string_view buffer) const {
-  if (!artifact_)
-    return lookup(buffer, 0).takeStatus();
-  int i = artifact_->findBuffer(buffer);
-  if (i < 0)
-    return lookup(buffer, 0).takeStatus();
-  const Buffer &b = artifact_->buffers[i];
+  Expected<const Buffer *> found = find(buffer);
+  if (!found)
+    return found.status();
+  const Buffer &b = **found;
   if (b.dtype == DType::I32)
     return Status::error("buffer '" + b.name +
                          "' is i32; downloadFloats needs f32 or bf16");

@@ -96,6 +96,9 @@ protected:
                          size_t end) = 0;
 
 private:
+  /// The named buffer of the allocated artifact, or an error naming it.
+  Expected<const Buffer *> find(std::string_view name) const;
+  /// find(), and `bytes` must be the buffer's exact size.
   Expected<const Buffer *> lookup(std::string_view name, size_t bytes) const;
   std::shared_ptr<const Artifact> artifact_;
 };

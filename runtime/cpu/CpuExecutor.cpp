@@ -255,17 +255,6 @@ Status CpuExecutor::runOp(const Op &op, Args &fa) {
       m.push_back(&masks_[l]);
     return m;
   };
-  auto attnShape = [&]() {
-    cpu::AttentionShape s;
-    s.B = at.B;
-    s.T = at.T;
-    s.H = at.H;
-    s.dk = at.dk;
-    s.dv = at.dv;
-    s.scale = at.scale;
-    s.headsPerLayout = at.headsPerLayout;
-    return s;
-  };
 
   Status st;
   switch (op.kind) {
@@ -329,11 +318,11 @@ Status CpuExecutor::runOp(const Op &op, Args &fa) {
     cpu::dropoutBwd(F(0), F(1), at.count, at.rate, at.salt, sc.dropoutSeed);
     break;
   case OpKind::AttentionFwd:
-    cpu::attentionFwd(F(0), F(1), F(2), F(3), F(4), attnShape(), masksOf());
+    cpu::attentionFwd(F(0), F(1), F(2), F(3), F(4), cpu::attentionShape(at), masksOf());
     break;
   case OpKind::AttentionBwd:
     cpu::attentionBwd(F(0), F(1), F(2), F(3), F(4), F(5), F(6), F(7), F(8),
-                      attnShape(), masksOf());
+                      cpu::attentionShape(at), masksOf());
     break;
   case OpKind::XentFwd:
     st =

@@ -91,6 +91,21 @@ private:
   std::vector<cpu::DenseMask> masks_; ///< one per artifact layout
 };
 
+namespace cpu {
+/// The reference attention's shape for an attention op of the artifact.
+inline AttentionShape attentionShape(const OpAttrs &at) {
+  AttentionShape s;
+  s.B = at.B;
+  s.T = at.T;
+  s.H = at.H;
+  s.dk = at.dk;
+  s.dv = at.dv;
+  s.scale = at.scale;
+  s.headsPerLayout = at.headsPerLayout;
+  return s;
+}
+} // namespace cpu
+
 } // namespace stc::rt
 
 #endif // STC_RUNTIME_CPU_CPUEXECUTOR_H

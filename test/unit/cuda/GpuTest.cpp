@@ -23,7 +23,7 @@
 #include "runtime/Executor.h"
 #include "runtime/Init.h"
 #include "runtime/Train.h"
-#include "runtime/cpu/CpuOps.h"
+#include "runtime/cpu/CpuExecutor.h"
 #include "runtime/cuda/CudaExecutor.h"
 #include "runtime/support/Random.h"
 
@@ -339,14 +339,7 @@ void compareOp(const Artifact &a, EntryKind kind, size_t i, Executor &cpu,
       masks.emplace_back(a.layouts[l].pattern, a.layouts[l].blocks.n);
     for (auto &m : masks)
       mp.push_back(&m);
-    cpu::AttentionShape s;
-    s.B = at.B;
-    s.T = at.T;
-    s.H = at.H;
-    s.dk = at.dk;
-    s.dv = at.dv;
-    s.scale = at.scale;
-    s.headsPerLayout = at.headsPerLayout;
+    cpu::AttentionShape s = cpu::attentionShape(at);
     const Buffer &ob = a.buffers[op.args[3]];
     std::vector<float> o(static_cast<size_t>(ob.elements()));
     std::vector<float> lse(static_cast<size_t>(at.B * at.H * at.T));
