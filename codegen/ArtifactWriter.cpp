@@ -2,10 +2,11 @@
 
 #include "codegen/ArtifactWriter.h"
 
+#include "abi/Hash.h"
+#include "abi/Limits.h"
 #include "codegen/KernelEmitter.h"
 #include "dialect/st/StOps.h"
 #include "dialect/stk/StkOps.h"
-#include "runtime/support/Hash.h"
 
 #include "llvm/ADT/StringMap.h"
 #include <map>
@@ -39,66 +40,6 @@ json::Value attrToJson(Attribute attr) {
   return nullptr;
 }
 
-/// The kernel emitter's view of an op attribute.
-std::optional<AttrValue> attrToValue(Attribute attr) {
-  if (auto b = dyn_cast<BoolAttr>(attr))
-    return AttrValue(b.getValue());
-  if (auto i = dyn_cast<IntegerAttr>(attr))
-    return AttrValue(i.getInt());
-  if (auto f = dyn_cast<FloatAttr>(attr))
-    return AttrValue(f.getValueAsDouble());
-  if (auto a = dyn_cast<ArrayAttr>(attr)) {
-    if (a.empty() || isa<StringAttr>(a[0])) {
-      std::vector<std::string> strings;
-      for (Attribute e : a)
-        strings.push_back(cast<StringAttr>(e).getValue().str());
-      return AttrValue(strings);
-    }
-    std::vector<std::pair<int64_t, int64_t>> pairs;
-    for (Attribute e : a) {
-      auto pair = cast<ArrayAttr>(e);
-      pairs.push_back({cast<IntegerAttr>(pair[0]).getInt(),
-                       cast<IntegerAttr>(pair[1]).getInt()});
-    }
-    return AttrValue(pairs);
-  }
-  return std::nullopt;
-}
-
-json::Array toJsonArray(ArrayRef<int32_t> values) {
-  json::Array out;
-  for (int32_t v : values)
-    out.push_back(v);
-  return out;
-}
-
-/// Column-major view of a row-major block layout.
-struct ColumnLayout {
-  std::vector<int32_t> colPtr, rowIdx, classes;
-};
-
-ColumnLayout transpose(st::LayoutOp layout) {
-  ArrayRef<int32_t> rowPtr = layout.getRowPtr(), colIdx = layout.getColIdx(),
-                    classes = layout.getClasses();
-  int64_t rows = static_cast<int64_t>(rowPtr.size()) - 1;
-  ColumnLayout out;
-  out.colPtr.assign(rows + 1, 0);
-  for (int32_t c : colIdx)
-    ++out.colPtr[c + 1];
-  for (int64_t c = 0; c < rows; ++c)
-    out.colPtr[c + 1] += out.colPtr[c];
-  out.rowIdx.resize(colIdx.size());
-  out.classes.resize(colIdx.size());
-  std::vector<int32_t> next(out.colPtr.begin(), out.colPtr.end() - 1);
-  for (int64_t r = 0; r < rows; ++r) // rows ascending within each column
-    for (int32_t i = rowPtr[r]; i < rowPtr[r + 1]; ++i) {
-      int32_t slot = next[colIdx[i]]++;
-      out.rowIdx[slot] = static_cast<int32_t>(r);
-      out.classes[slot] = classes[i];
-    }
-  return out;
-}
-
 LogicalResult writeFile(ModuleOp module, const std::string &path,
                         StringRef contents) {
   std::error_code ec;
@@ -108,6 +49,15 @@ LogicalResult writeFile(ModuleOp module, const std::string &path,
                               << ec.message();
   os << contents;
   return success();
+}
+
+/// One line per element: the manifest stays small (no indentation) and
+/// still reads and diffs line by line.
+void writeLines(llvm::raw_ostream &os, const json::Array &items) {
+  os << "[";
+  for (size_t i = 0; i < items.size(); ++i)
+    os << (i ? ",\n  " : "\n  ") << items[i];
+  os << (items.empty() ? "]" : "\n]");
 }
 
 } // namespace
@@ -123,7 +73,8 @@ LogicalResult stc::codegen::writeArtifact(ModuleOp module,
     return module.emitError() << "the module has no st.model to describe";
   st::ModelOp model = *models.begin();
 
-  // Buffers.
+  // Buffers, referenced everywhere else by their index in this table.
+  llvm::StringMap<int64_t> bufferIndex;
   llvm::StringMap<stk::BufferOp> buffers;
   json::Array bufferJson;
   int64_t paramCount = 0;
@@ -131,24 +82,23 @@ LogicalResult stc::codegen::writeArtifact(ModuleOp module,
     auto type = cast<RankedTensorType>(buffer.getType());
     if (!buffer.getOffset())
       return buffer.emitOpError() << "has no offset; run stc-plan-memory";
+    bufferIndex[buffer.getSymName()] = static_cast<int64_t>(bufferJson.size());
     buffers[buffer.getSymName()] = buffer;
     json::Array shape;
     for (int64_t d : type.getShape())
       shape.push_back(d);
     bufferJson.push_back(json::Object{
         {"name", buffer.getSymName()},
-        {"dtype", stk::dtypeName(type.getElementType())},
+        {"dtype", abi::dtypeName(*stk::dtypeOf(type.getElementType()))},
         {"shape", std::move(shape)},
         {"offset", *buffer.getOffset()},
-        {"bytes", buffer.sizeInBytes()},
         {"persistent", buffer.isPersistent()},
     });
     if (buffer.getRole() == "param")
       paramCount += type.getNumElements();
   }
-  auto elementTypeOf = [&](Attribute ref) {
-    auto buffer = buffers.lookup(cast<FlatSymbolRefAttr>(ref).getValue());
-    return cast<RankedTensorType>(buffer.getType()).getElementType();
+  auto indexOf = [&](Attribute ref) {
+    return bufferIndex.lookup(cast<FlatSymbolRefAttr>(ref).getValue());
   };
 
   // Parameters.
@@ -160,16 +110,17 @@ LogicalResult stc::codegen::writeArtifact(ModuleOp module,
       initJson["std"] = init.getStd().convertToDouble();
     params.push_back(json::Object{
         {"name", param.getSymName().drop_front(strlen("param."))},
-        {"buffer", param.getValue()},
-        {"grad", param.getGrad()},
-        {"adam_m", param.getAdamM()},
-        {"adam_v", param.getAdamV()},
+        {"buffer", indexOf(param.getValueAttr())},
+        {"grad", indexOf(param.getGradAttr())},
+        {"adam_m", indexOf(param.getAdamMAttr())},
+        {"adam_v", indexOf(param.getAdamVAttr())},
         {"init", std::move(initJson)},
         {"decay", param.getDecay()},
     });
   }
 
-  // Layouts.
+  // Layouts: named by pattern, n, block and fingerprint; the runtime
+  // rebuilds the tables.
   json::Array layoutJson;
   std::map<std::string, LayoutDesc> layoutDescs;
   for (auto layout : module.getOps<st::LayoutOp>()) {
@@ -177,7 +128,6 @@ LogicalResult stc::codegen::writeArtifact(ModuleOp module,
         cast<st::PatternAttrInterface>(layout.getPattern()).toPattern(layout);
     if (failed(p))
       return failure();
-    ColumnLayout columns = transpose(layout);
     layoutDescs.emplace(
         layout.getSymName().str(),
         LayoutDesc{layout.getSymName().str(), *p, layout.getNAttr().getInt(),
@@ -187,12 +137,8 @@ LogicalResult stc::codegen::writeArtifact(ModuleOp module,
         {"pattern", p->str()},
         {"n", layout.getNAttr().getInt()},
         {"block", layout.getBlockAttr().getInt()},
-        {"row_ptr", toJsonArray(layout.getRowPtr())},
-        {"col_idx", toJsonArray(layout.getColIdx())},
-        {"classes", toJsonArray(layout.getClasses())},
-        {"col_ptr", toJsonArray(columns.colPtr)},
-        {"row_idx", toJsonArray(columns.rowIdx)},
-        {"col_classes", toJsonArray(columns.classes)},
+        {"blocks", layout.getBlocksAttr().getInt()},
+        {"fnv1a64", layout.getFnv1a64()},
     });
   }
 
@@ -206,130 +152,147 @@ LogicalResult stc::codegen::writeArtifact(ModuleOp module,
     if ((ec = llvm::sys::fs::create_directories(options.emitCudaDir)))
       return module.emitError() << "cannot create " << options.emitCudaDir
                                 << ": " << ec.message();
-  llvm::StringMap<KernelSource> kernelsByKey;
+  llvm::StringMap<int64_t> kernelsByKey;
   json::Array kernelJson;
-  json::Object entries;
+  std::vector<std::pair<std::string, json::Object>> entries;
   int64_t batch = 0;
   for (auto program : module.getOps<stk::ProgramOp>()) {
     json::Array ops;
-    for (auto [index, op] : llvm::enumerate(program.getBody().front())) {
+    for (Operation &op : program.getBody().front()) {
       auto launch = cast<stk::LaunchOp>(op);
       std::string kind = launch.getKind().str();
       json::Array args;
-      for (Attribute arg : launch.getArgs())
-        args.push_back(cast<FlatSymbolRefAttr>(arg).getValue());
+      std::vector<abi::BufferRef> refs;
+      for (Attribute arg : launch.getArgs()) {
+        int64_t index = indexOf(arg);
+        args.push_back(index);
+        auto type = cast<RankedTensorType>(
+            buffers.lookup(cast<FlatSymbolRefAttr>(arg).getValue()).getType());
+        refs.push_back({cast<FlatSymbolRefAttr>(arg).getValue().str(),
+                        static_cast<int>(index),
+                        *stk::dtypeOf(type.getElementType()),
+                        type.getNumElements()});
+      }
       json::Object attrs;
       for (NamedAttribute a : launch.getParams())
         attrs[a.getName().getValue()] = attrToJson(a.getValue());
       json::Object opJson{{"op", kind}, {"args", std::move(args)},
                           {"attrs", std::move(attrs)}};
-      if (isKernelKind(kind)) {
-        OpDesc desc;
-        desc.kind = kind;
+      abi::Problem problem;
+      std::optional<abi::CheckedOp> checked = abi::checkOp(
+          kind, stk::launchAttrs(launch.getParams()), refs, &problem);
+      if (!checked)
+        return launch.emitOpError() << problem.str();
+      if (checked->spec->hasKernel()) {
+        EmitRequest request{&*checked, "", {}};
         std::string key = kind;
-        for (Attribute arg : launch.getArgs()) {
-          desc.argDtypes.push_back(stk::dtypeName(elementTypeOf(arg)));
-          key += "|" + desc.argDtypes.back();
+        for (abi::DType d : checked->argDtypes)
+          key += std::string("|") + abi::dtypeName(d);
+        for (const std::string &name : checked->decoded.layouts) {
+          auto it = layoutDescs.find(name);
+          if (it == layoutDescs.end())
+            return launch.emitOpError() << "names layout '" << name
+                                        << "', which the module lacks";
+          request.layouts.push_back(it->second);
+          key += "|" + it->second.pattern.str() + "@" +
+                 std::to_string(it->second.n) + "/" +
+                 std::to_string(it->second.block);
         }
-        for (NamedAttribute a : launch.getParams()) {
-          std::optional<AttrValue> value = attrToValue(a.getValue());
-          if (!value)
-            return launch.emitOpError() << "attribute " << a.getName()
-                                        << " has no kernel form";
-          desc.attrs[a.getName().str()] = *value;
-        }
-        if (auto names = launch.getParams().getAs<ArrayAttr>("layouts"))
-          for (Attribute n : names) {
-            auto it = layoutDescs.find(cast<StringAttr>(n).getValue().str());
-            if (it == layoutDescs.end())
-              return launch.emitOpError() << "names layout " << n
-                                          << ", which the module lacks";
-            desc.layouts.push_back(it->second);
-            key += "|" + it->second.pattern.str() + "@" +
-                   std::to_string(it->second.n) + "/" +
-                   std::to_string(it->second.block);
-          }
-        std::string attrText;
-        llvm::raw_string_ostream(attrText) << launch.getParams();
-        key += "|" + attrText;
-        desc.kernelName =
-            kind + "_" + rt::hex64(rt::fnv1a64(key)).substr(0, 10);
+        for (const auto &[name, value] : checked->attrs)
+          key += "|" + name + "=" + abi::attrText(value);
+        request.kernelName =
+            kind + "_" + abi::hex64(abi::fnv1a64(key)).substr(0, 10);
         auto it = kernelsByKey.find(key);
         if (it == kernelsByKey.end()) {
           std::string error;
-          std::optional<KernelSource> source = emitKernel(desc, &error);
+          std::optional<KernelSource> source = emitKernel(request, &error);
           if (!source)
             return launch.emitOpError() << "cannot generate its kernel: "
                                         << error;
-          std::string file = "kernels/" + desc.kernelName + ".cu";
+          std::string file = "kernels/" + request.kernelName + ".cu";
           if (failed(writeFile(module, options.outDir + "/" + file,
                                source->source)))
             return failure();
           if (!options.emitCudaDir.empty() &&
               failed(writeFile(module,
-                               options.emitCudaDir + "/" + desc.kernelName + ".cu",
+                               options.emitCudaDir + "/" + request.kernelName +
+                                   ".cu",
                                source->source)))
             return failure();
           kernelJson.push_back(json::Object{
-              {"name", desc.kernelName},
+              {"name", request.kernelName},
               {"source", file},
               {"bytes", static_cast<int64_t>(source->source.size())},
-              {"fnv1a64", rt::hex64(rt::fnv1a64(source->source))},
+              {"fnv1a64", abi::hex64(abi::fnv1a64(source->source))},
+              {"grid",
+               json::Array{source->grid[0], source->grid[1], source->grid[2]}},
+              {"block", json::Array{source->block[0], source->block[1],
+                                    source->block[2]}},
+              {"smem", source->smem},
           });
-          it = kernelsByKey.insert({key, std::move(*source)}).first;
+          it = kernelsByKey
+                   .insert({key, static_cast<int64_t>(kernelJson.size()) - 1})
+                   .first;
         }
-        const KernelSource &k = it->second;
-        opJson["kernel"] = k.entry;
-        opJson["grid"] = json::Array{k.grid[0], k.grid[1], k.grid[2]};
-        opJson["block"] = json::Array{k.block[0], k.block[1], k.block[2]};
-        opJson["smem"] = k.smem;
+        opJson["kernel"] = it->second;
       }
       ops.push_back(std::move(opJson));
     }
     json::Object inputs, outputs;
     for (NamedAttribute in : program.getInputs()) {
-      inputs[in.getName().getValue()] =
-          cast<FlatSymbolRefAttr>(in.getValue()).getValue();
+      inputs[in.getName().getValue()] = indexOf(in.getValue());
       if (program.getSymName() == "train_step" && in.getName() == "tokens")
         batch = cast<RankedTensorType>(
-                    buffers.lookup(cast<FlatSymbolRefAttr>(in.getValue()).getValue())
+                    buffers
+                        .lookup(cast<FlatSymbolRefAttr>(in.getValue()).getValue())
                         .getType())
                     .getDimSize(0);
     }
     for (NamedAttribute out : program.getOutputs())
-      outputs[out.getName().getValue()] =
-          cast<FlatSymbolRefAttr>(out.getValue()).getValue();
-    entries[program.getSymName()] = json::Object{
-        {"ops", std::move(ops)},
-        {"inputs", std::move(inputs)},
-        {"outputs", std::move(outputs)},
-    };
+      outputs[out.getName().getValue()] = indexOf(out.getValue());
+    entries.push_back({program.getSymName().str(),
+                       json::Object{{"inputs", std::move(inputs)},
+                                    {"outputs", std::move(outputs)},
+                                    {"ops", std::move(ops)}}});
   }
 
   std::string dtype;
   llvm::raw_string_ostream(dtype) << model.getDtype();
-  json::Object manifest{
-      {"format", "stc-artifact"},
-      {"version", 1},
-      {"producer", options.producer},
-      {"model",
-       json::Object{{"name", model.getSymName()},
-                    {"vocab", static_cast<int64_t>(model.getVocab())},
-                    {"context", static_cast<int64_t>(model.getContextSize())},
-                    {"width", static_cast<int64_t>(model.getWidth())},
-                    {"heads", static_cast<int64_t>(model.getHeads())},
-                    {"layers", static_cast<int64_t>(model.layers().size())},
-                    {"batch", batch},
-                    {"dtype", dtype},
-                    {"param_count", paramCount}}},
-      {"arena_bytes", arena.getInt()},
-      {"buffers", std::move(bufferJson)},
-      {"params", std::move(params)},
-      {"layouts", std::move(layoutJson)},
-      {"kernels", std::move(kernelJson)},
-      {"entries", std::move(entries)},
-  };
+  json::Object modelJson{
+      {"name", model.getSymName()},
+      {"vocab", static_cast<int64_t>(model.getVocab())},
+      {"context", static_cast<int64_t>(model.getContextSize())},
+      {"width", static_cast<int64_t>(model.getWidth())},
+      {"heads", static_cast<int64_t>(model.getHeads())},
+      {"layers", static_cast<int64_t>(model.layers().size())},
+      {"batch", batch},
+      {"dtype", dtype},
+      {"param_count", paramCount}};
+
   std::string text;
-  llvm::raw_string_ostream(text) << llvm::formatv("{0:2}", json::Value(std::move(manifest)));
-  return writeFile(module, options.outDir + "/manifest.json", text + "\n");
+  llvm::raw_string_ostream os(text);
+  os << "{\n\"format\": \"stc-artifact\",\n\"version\": "
+     << abi::kArtifactVersion << ",\n\"producer\": "
+     << json::Value(options.producer) << ",\n\"model\": "
+     << json::Value(std::move(modelJson))
+     << ",\n\"arena_bytes\": " << arena.getInt() << ",\n\"buffers\": ";
+  writeLines(os, bufferJson);
+  os << ",\n\"params\": ";
+  writeLines(os, params);
+  os << ",\n\"layouts\": ";
+  writeLines(os, layoutJson);
+  os << ",\n\"kernels\": ";
+  writeLines(os, kernelJson);
+  os << ",\n\"entries\": {";
+  for (size_t i = 0; i < entries.size(); ++i) {
+    json::Object &e = entries[i].second;
+    os << (i ? ",\n" : "\n") << json::Value(entries[i].first)
+       << ": {\"inputs\": " << json::Value(std::move(*e.get("inputs")))
+       << ", \"outputs\": " << json::Value(std::move(*e.get("outputs")))
+       << ", \"ops\": ";
+    writeLines(os, *e.get("ops")->getAsArray());
+    os << "}";
+  }
+  os << "\n}\n}\n";
+  return writeFile(module, options.outDir + "/manifest.json", text);
 }

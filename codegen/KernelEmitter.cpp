@@ -1,10 +1,9 @@
-//===- KernelEmitter.cpp - CUDA C++ for one artifact op
-//--------------------===//
+//===- KernelEmitter.cpp - CUDA C++ for one artifact op -------------------===//
 //
 // Each op kind has a device template in codegen/device/*.cuh (embedded into
 // this library at build time, see CMakeLists.txt). Emitting a kernel means:
-// check the op's attributes and argument dtypes against the catalog of
-// docs/artifact-format.md, pick the launch shape, and print one NVRTC source:
+// take the op's decoded attributes (abi::checkOp has checked them against
+// abi/Ops.def), pick the launch shape, and print one NVRTC source:
 //
 //   // header comment: op, attributes
 //   [#define STC_HAS_BF16 1 / #include <cuda_bf16.h>]   only if an arg is bf16
@@ -21,10 +20,10 @@
 
 #include "codegen/KernelEmitter.h"
 
+#include "abi/DropoutHash.h"
+#include "abi/Limits.h"
+#include "abi/NvrtcOptions.h"
 #include "codegen/PatternToC.h"
-#include "runtime/DropoutHash.h"
-#include "runtime/NvrtcOptions.h"
-#include "runtime/OpKind.h"
 
 #include <fmt/format.h>
 
@@ -48,32 +47,23 @@ const char *deviceFile(const char *name) {
   return nullptr;
 }
 
-// ---- the op catalog
-// ------------------------------------------------------------
+constexpr int kThreads = 256;      ///< elementwise and row kernels
+constexpr int64_t kMaxGrid = 4096; ///< grid-stride kernels: enough CTAs
+constexpr int64_t kSmemLimit = 48 * 1024; ///< no opt-in attribute needed
 
-enum class ArgType { Float, F32, I32, Any };
-
-struct ArgSpec {
-  std::string name; ///< C parameter name
-  ArgType type;
-  bool written;
-};
-
-
-constexpr int kThreads = 256;        ///< elementwise and row kernels
-constexpr int64_t kMaxGrid = 4096;   ///< grid-stride kernels: enough CTAs
-constexpr int64_t kMaxDim = 1 << 30; ///< sizes the kernels index with int
-constexpr int64_t kMaxCount = int64_t(1) << 46; ///< element counts
-constexpr int64_t kSmemLimit = 48 * 1024;       ///< no opt-in attribute needed
-constexpr int kMinHeadDim = 8, kMaxHeadDim = 256;
+using abi::DType;
 
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-std::string typeName(const std::string &dtype) {
-  if (dtype == "bf16")
+std::string typeName(DType d) {
+  switch (d) {
+  case DType::BF16:
     return "__nv_bfloat16";
-  if (dtype == "i32")
+  case DType::I32:
     return "int";
+  case DType::F32:
+    return "float";
+  }
   return "float";
 }
 
@@ -91,42 +81,7 @@ std::string doubleLit(double v) {
   return s;
 }
 
-std::string attrText(const AttrValue &v) {
-  struct V {
-    std::string operator()(int64_t x) const { return std::to_string(x); }
-    std::string operator()(double x) const { return fmt::format("{}", x); }
-    std::string operator()(bool x) const { return x ? "true" : "false"; }
-    std::string operator()(const std::vector<std::string> &x) const {
-      std::string s = "[";
-      for (size_t i = 0; i < x.size(); ++i)
-        s += (i ? ", " : "") + x[i];
-      return s + "]";
-    }
-    std::string
-    operator()(const std::vector<std::pair<int64_t, int64_t>> &x) const {
-      std::string s = "[";
-      for (size_t i = 0; i < x.size(); ++i)
-        s += fmt::format("{}[{}, {}]", i ? ", " : "", x[i].first, x[i].second);
-      return s + "]";
-    }
-  };
-  return std::visit(V{}, v);
-}
-
-const char *attrTypeName(const AttrValue &v) {
-  switch (v.index()) {
-  case 0:
-    return "an integer";
-  case 1:
-    return "a number";
-  case 2:
-    return "a bool";
-  case 3:
-    return "a list of strings";
-  default:
-    return "a list of [int, int] pairs";
-  }
-}
+const char *boolLit(bool b) { return b ? "true" : "false"; }
 
 bool isIdentifier(const std::string &s) {
   if (s.empty() ||
@@ -143,142 +98,30 @@ bool isIdentifier(const std::string &s) {
 
 class Emitter {
 public:
-  Emitter(const OpDesc &op, std::string *error) : op_(op), error_(error) {}
+  Emitter(const EmitRequest &r, std::string *error)
+      : req_(r), op_(*r.op), a_(r.op->decoded), error_(error) {
+    for (DType d : op_.argDtypes)
+      bf16_ |= d == DType::BF16;
+  }
 
   std::optional<KernelSource> run();
 
 private:
-  // -- errors and attributes --
-  std::nullopt_t fail(const std::string &msg) {
-    if (error_)
-      *error_ = fmt::format("op '{}' ({}): {}", op_.kind, op_.kernelName, msg);
-    return std::nullopt;
-  }
-  bool failed_ = false;
   bool bad(const std::string &msg) {
-    if (!failed_)
-      fail(msg);
-    failed_ = true;
+    if (error_)
+      *error_ = fmt::format("op '{}' ({}): {}", op_.name(), req_.kernelName,
+                            msg);
     return false;
   }
 
-  const AttrValue *attr(const std::string &name, const char *valid) {
-    auto it = op_.attrs.find(name);
-    if (it == op_.attrs.end()) {
-      bad(fmt::format("missing attribute '{}' (expected {})", name, valid));
-      return nullptr;
-    }
-    return &it->second;
-  }
-
-  /// An integer attribute in [lo, hi].
-  int64_t intAttr(const std::string &name, int64_t lo, int64_t hi) {
-    std::string valid = hi == kMaxCount || hi == kMaxDim
-                            ? fmt::format("an integer >= {}", lo)
-                            : fmt::format("an integer in [{}, {}]", lo, hi);
-    const AttrValue *v = attr(name, valid.c_str());
-    if (!v)
-      return lo;
-    if (!std::holds_alternative<int64_t>(*v)) {
-      bad(fmt::format("attribute '{}' is {} ({}); expected {}", name,
-                      attrTypeName(*v), attrText(*v), valid));
-      return lo;
-    }
-    int64_t x = std::get<int64_t>(*v);
-    if (x < lo || x > hi) {
-      bad(fmt::format("attribute '{}' is {}; expected {}{}", name, x, valid,
-                      x > hi ? fmt::format(" (at most {})", hi) : ""));
-      return lo;
-    }
-    return x;
-  }
-
-  /// A finite number attribute (an integer value is accepted) satisfying ok.
-  template <typename Pred>
-  double numAttr(const std::string &name, Pred ok, const char *valid) {
-    const AttrValue *v = attr(name, valid);
-    if (!v)
-      return 0;
-    double x;
-    if (std::holds_alternative<double>(*v))
-      x = std::get<double>(*v);
-    else if (std::holds_alternative<int64_t>(*v))
-      x = static_cast<double>(std::get<int64_t>(*v));
-    else {
-      bad(fmt::format("attribute '{}' is {} ({}); expected {}", name,
-                      attrTypeName(*v), attrText(*v), valid));
-      return 0;
-    }
-    if (!std::isfinite(x) || !ok(x)) {
-      bad(fmt::format("attribute '{}' is {}; expected {}", name, x, valid));
-      return 0;
-    }
-    return x;
-  }
-
-  bool boolAttr(const std::string &name, bool optional = false) {
-    if (optional && !op_.attrs.count(name))
-      return false;
-    const AttrValue *v = attr(name, "a bool");
-    if (!v)
-      return false;
-    if (!std::holds_alternative<bool>(*v)) {
-      bad(fmt::format("attribute '{}' is {} ({}); expected a bool", name,
-                      attrTypeName(*v), attrText(*v)));
-      return false;
-    }
-    return std::get<bool>(*v);
-  }
-
-  // -- arguments --
-  /// Checks op_.argDtypes against specs; fills argTypes_.
-  bool checkArgs(std::vector<ArgSpec> specs) {
-    if (op_.argDtypes.size() != specs.size()) {
-      std::string names;
-      for (const auto &s : specs)
-        names += (names.empty() ? "" : ", ") + s.name;
-      return bad(fmt::format("has {} argument dtypes; expected {} ({})",
-                             op_.argDtypes.size(), specs.size(), names));
-    }
-    for (size_t i = 0; i < specs.size(); ++i) {
-      const std::string &d = op_.argDtypes[i];
-      bool known = d == "f32" || d == "bf16" || d == "i32";
-      bool ok = false;
-      const char *valid = "";
-      switch (specs[i].type) {
-      case ArgType::Float:
-        ok = d == "f32" || d == "bf16";
-        valid = "f32 or bf16";
-        break;
-      case ArgType::F32:
-        ok = d == "f32";
-        valid = "f32";
-        break;
-      case ArgType::I32:
-        ok = d == "i32";
-        valid = "i32";
-        break;
-      case ArgType::Any:
-        ok = known;
-        valid = "f32, bf16 or i32";
-        break;
-      }
-      if (!ok)
-        return bad(fmt::format("argument {} ({}) has dtype '{}'; expected {}",
-                               i, specs[i].name, d, valid));
-      if (d == "bf16")
-        bf16_ = true;
-    }
-    specs_ = std::move(specs);
-    return true;
-  }
-
+  /// The C parameter of argument i: named as in abi/Ops.def, const when the
+  /// op only reads it.
   std::string param(size_t i) const {
-    const ArgSpec &s = specs_[i];
-    if (op_.kind == "zero")
-      return "void *" + s.name;
-    return fmt::format("{}{} *{}", s.written ? "" : "const ",
-                       typeName(op_.argDtypes[i]), s.name);
+    const abi::Arg &arg = op_.args[i];
+    if (op_.kind() == abi::OpKind::Zero)
+      return "void *" + arg.name;
+    return fmt::format("{}{} *{}", arg.role == abi::Role::In ? "const " : "",
+                       typeName(op_.argDtypes[i]), arg.name);
   }
 
   // -- launch helpers --
@@ -308,20 +151,21 @@ private:
   void entry(const std::string &body,
              const std::vector<std::string> &extraParams = {}) {
     std::string params;
-    for (size_t i = 0; i < specs_.size(); ++i)
+    for (size_t i = 0; i < op_.args.size(); ++i)
       params += "    " + param(i) + ",\n";
     for (const auto &p : extraParams)
       params += "    " + p + ",\n";
     params += "    const void *scalars";
     entry_ = fmt::format("extern \"C\" __global__ void "
                          "__launch_bounds__({})\n{}(\n{}) {{\n{}}}\n",
-                         block_[0] * block_[1] * block_[2], op_.kernelName,
+                         block_[0] * block_[1] * block_[2], req_.kernelName,
                          params, body);
   }
 
-  const OpDesc &op_;
+  const EmitRequest &req_;
+  const abi::CheckedOp &op_;
+  const abi::OpAttrs &a_;
   std::string *error_;
-  std::vector<ArgSpec> specs_;
   bool bf16_ = false;
   std::vector<std::string> files_; ///< device files to inline, in order
   std::string comment_;            ///< extra header comment lines
@@ -336,12 +180,7 @@ private:
 // ----------------------------------------------------------
 
 bool Emitter::emitZero() {
-  int64_t count = intAttr("count", 1, kMaxCount);
-  if (!checkArgs({{"out", ArgType::Any, true}}))
-    return false;
-  if (failed_)
-    return false;
-  int64_t bytes = count * (op_.argDtypes[0] == "bf16" ? 2 : 4);
+  int64_t bytes = a_.count * abi::dtypeSize(op_.argDtypes[0]);
   files_ = {"elementwise.cuh"};
   cfg_ = fmt::format("  static constexpr long long bytes = {}LL;\n", bytes);
   gridStride(bytes / 4 + 1);
@@ -350,68 +189,49 @@ bool Emitter::emitZero() {
 }
 
 bool Emitter::emitElementwise() {
-  const std::string &k = op_.kind;
-  int64_t count = intAttr("count", 1, kMaxCount);
-  bool acc = k == "gelu_bwd" ? boolAttr("accumulate") : false;
-  bool ok;
   std::string call;
-  if (k == "gelu_fwd") {
-    ok = checkArgs({{"x", ArgType::Float, false}, {"y", ArgType::Float, true}});
+  switch (op_.kind()) {
+  case abi::OpKind::GeluFwd:
     files_ = {"gelu.cuh"};
     call = "stc::gelu_fwd_kernel<stc_cfg>(x, y)";
-  } else if (k == "gelu_bwd") {
-    ok = checkArgs({{"x", ArgType::Float, false},
-                    {"dy", ArgType::Float, false},
-                    {"dx", ArgType::Float, true}});
+    break;
+  case abi::OpKind::GeluBwd:
     files_ = {"gelu.cuh"};
     call = "stc::gelu_bwd_kernel<stc_cfg>(x, dy, dx)";
-  } else if (k == "add") {
-    ok = checkArgs({{"a", ArgType::Float, false},
-                    {"b", ArgType::Float, false},
-                    {"out", ArgType::Float, true}});
+    break;
+  case abi::OpKind::Add:
     files_ = {"elementwise.cuh"};
     call = "stc::add_kernel<stc_cfg>(a, b, out)";
-  } else { // accumulate
-    ok = checkArgs(
-        {{"dst", ArgType::Float, true}, {"src", ArgType::Float, false}});
+    break;
+  default: // accumulate
     files_ = {"elementwise.cuh"};
     call = "stc::accumulate_kernel<stc_cfg>(dst, src)";
+    break;
   }
-  if (!ok || failed_)
-    return false;
   cfg_ = fmt::format("  static constexpr long long count = {}LL;\n"
                      "  static constexpr bool accumulate = {};\n",
-                     count, acc ? "true" : "false");
-  gridStride(count);
+                     a_.count, boolLit(a_.accumulate));
+  gridStride(a_.count);
   entry("  " + call + ";\n");
   return true;
 }
 
 bool Emitter::emitDropout() {
-  int64_t count = intAttr("count", 1, kMaxCount);
-  double rate = numAttr(
-      "rate", [](double x) { return x >= 0 && x < 1; }, "0 <= rate < 1");
-  int64_t salt = intAttr("salt", 0, 0xffffffffll);
-  bool fwd = op_.kind == "dropout_fwd";
-  bool ok = fwd ? checkArgs({{"x", ArgType::Float, false},
-                             {"y", ArgType::Float, true}})
-                : checkArgs({{"dy", ArgType::Float, false},
-                             {"dx", ArgType::Float, true}});
-  if (!ok || failed_)
-    return false;
   files_ = {"DropoutHash.h", "dropout.cuh"};
   // Both from the host definitions the CPU executor uses.
-  const uint32_t threshold = stc::rt::dropoutThreshold(rate);
-  const float scale = static_cast<float>(1.0 / (1.0 - rate));
+  const uint32_t threshold = abi::dropoutThreshold(a_.rate);
+  const float scale = static_cast<float>(1.0 / (1.0 - a_.rate));
   cfg_ = fmt::format("  static constexpr long long count = {}LL;\n"
                      "  static constexpr unsigned salt = {}u;\n"
                      "  static constexpr unsigned threshold = {}u; // "
                      "floor(rate * 2^32), rate = {}\n"
                      "  static constexpr float scale = {}; // 1 / (1 - rate) "
                      "rounded to float\n",
-                     count, salt, threshold, doubleLit(rate), floatLit(scale));
-  gridStride(count);
-  entry(fwd ? "  stc::dropout_kernel<stc_cfg>(x, y, scalars);\n"
+                     a_.count, a_.salt, threshold, doubleLit(a_.rate),
+                     floatLit(scale));
+  gridStride(a_.count);
+  entry(op_.kind() == abi::OpKind::DropoutFwd
+            ? "  stc::dropout_kernel<stc_cfg>(x, y, scalars);\n"
             : "  stc::dropout_kernel<stc_cfg>(dy, dx, scalars);\n");
   return true;
 }
@@ -419,64 +239,14 @@ bool Emitter::emitDropout() {
 // ---- embedding
 // ---------------------------------------------------------------------
 
-namespace {
-bool posAttr(const OpDesc &op, std::vector<std::pair<int64_t, int64_t>> &out,
-             std::string &why) {
-  auto it = op.attrs.find("pos");
-  if (it == op.attrs.end()) {
-    why = "missing attribute 'pos' (expected a list of [div, mod] pairs, "
-          "possibly empty)";
-    return false;
-  }
-  if (std::holds_alternative<std::vector<std::pair<int64_t, int64_t>>>(
-          it->second))
-    out = std::get<std::vector<std::pair<int64_t, int64_t>>>(it->second);
-  else if (std::holds_alternative<std::vector<std::string>>(it->second) &&
-           std::get<std::vector<std::string>>(it->second).empty())
-    out.clear(); // an empty list has no element type
-  else {
-    why = fmt::format(
-        "attribute 'pos' is {} ({}); expected a list of [div, mod] pairs",
-        attrTypeName(it->second), attrText(it->second));
-    return false;
-  }
-  for (size_t p = 0; p < out.size(); ++p)
-    if (out[p].first < 1 || out[p].second < 1 || out[p].first > kMaxDim ||
-        out[p].second > kMaxDim) {
-      why = fmt::format("attribute 'pos' component {} is [{}, {}]; div and mod "
-                        "must be integers in [1, {}]",
-                        p, out[p].first, out[p].second, kMaxDim);
-      return false;
-    }
-  return true;
-}
-} // namespace
-
 bool Emitter::emitEmbedFwd() {
-  int64_t rows = intAttr("rows", 1, kMaxDim);
-  int64_t T = intAttr("T", 1, kMaxDim);
-  int64_t D = intAttr("D", 1, kMaxDim);
-  int64_t V = intAttr("V", 1, std::numeric_limits<int32_t>::max());
-  bool decode = boolAttr("decode", /*optional=*/true);
-  std::vector<std::pair<int64_t, int64_t>> pos;
-  std::string why;
-  if (!failed_ && !posAttr(op_, pos, why))
-    return bad(why);
-  if (failed_)
-    return false;
-  std::vector<ArgSpec> specs = {{"tokens", ArgType::I32, false},
-                                {"table", ArgType::Float, false}};
-  for (size_t p = 0; p < pos.size(); ++p)
-    specs.push_back({"pos_" + std::to_string(p), ArgType::Float, false});
-  specs.push_back({"out", ArgType::Float, true});
-  if (!checkArgs(specs))
-    return false;
+  const abi::Pairs &pos = a_.pos;
   files_ = {"embedding.cuh"};
   cfg_ = fmt::format(
       "  static constexpr long long rows = {}LL, T = {}LL, D = {}LL;\n"
       "  static constexpr int V = {};\n"
       "  static constexpr bool decode = {};\n",
-      rows, T, D, V, decode ? "true" : "false");
+      a_.rows, a_.T, a_.D, a_.V, boolLit(a_.decode));
   // The position components: a functor with one pointer per component.
   std::string members, adds, init;
   for (size_t p = 0; p < pos.size(); ++p) {
@@ -484,7 +254,7 @@ bool Emitter::emitEmbedFwd() {
         fmt::format("  const {} *p{};\n", typeName(op_.argDtypes[2 + p]), p);
     adds += fmt::format(
         "    acc += stc::load(p{0}, ((t / {1}LL) % {2}LL) * {3}LL + d);\n", p,
-        pos[p].first, pos[p].second, D);
+        pos[p].first, pos[p].second, a_.D);
     init += fmt::format("{}pos_{}", p ? ", " : "", p);
   }
   preamble_ = fmt::format(
@@ -495,7 +265,7 @@ bool Emitter::emitEmbedFwd() {
       "    (void)acc; (void)t; (void)d;\n{}"
       "  }}\n}};\n",
       members, adds);
-  gridStride(rows * D);
+  gridStride(a_.rows * a_.D);
   entry(fmt::format(
       "  const stc_pos pos{{{}}};\n"
       "  stc::embed_fwd_kernel<stc_cfg>(tokens, table, out, pos, scalars);\n",
@@ -504,33 +274,16 @@ bool Emitter::emitEmbedFwd() {
 }
 
 bool Emitter::emitEmbedBwd() {
-  int64_t rows = intAttr("rows", 1, kMaxDim);
-  int64_t T = intAttr("T", 1, kMaxDim);
-  int64_t D = intAttr("D", 1, kMaxDim);
-  int64_t V = intAttr("V", 1, std::numeric_limits<int32_t>::max());
-  bool decode = boolAttr("decode", /*optional=*/true);
-  std::vector<std::pair<int64_t, int64_t>> pos;
-  std::string why;
-  if (!failed_ && !posAttr(op_, pos, why))
-    return bad(why);
-  if (failed_)
-    return false;
-  std::vector<ArgSpec> specs = {{"tokens", ArgType::I32, false},
-                                {"dout", ArgType::Float, false},
-                                {"dtable", ArgType::Float, true}};
-  for (size_t p = 0; p < pos.size(); ++p)
-    specs.push_back({"dpos_" + std::to_string(p), ArgType::Float, true});
-  if (!checkArgs(specs))
-    return false;
+  const abi::Pairs &pos = a_.pos;
   files_ = {"embedding.cuh"};
   const int64_t tableBlocks =
-      std::clamp<int64_t>(ceilDiv(rows * D, kThreads), 1, kMaxGrid);
+      std::clamp<int64_t>(ceilDiv(a_.rows * a_.D, kThreads), 1, kMaxGrid);
   cfg_ = fmt::format(
       "  static constexpr long long rows = {}LL, T = {}LL, D = {}LL;\n"
       "  static constexpr int V = {};\n"
       "  static constexpr bool decode = {};\n"
       "  static constexpr long long table_blocks = {}LL;\n",
-      rows, T, D, V, decode ? "true" : "false", tableBlocks);
+      a_.rows, a_.T, a_.D, a_.V, boolLit(a_.decode), tableBlocks);
   std::string body = fmt::format(
       "  // CTAs [0, {0}): dtable (atomics); then, per position component, "
       "one\n"
@@ -545,7 +298,7 @@ bool Emitter::emitEmbedBwd() {
       tableBlocks);
   int64_t total = tableBlocks;
   for (size_t p = 0; p < pos.size(); ++p) {
-    int64_t blocks = ceilDiv(pos[p].second * D, kThreads);
+    int64_t blocks = ceilDiv(pos[p].second * a_.D, kThreads);
     total += blocks;
     body += fmt::format("  if (bid < {0}LL) {{\n"
                         "    stc::embed_bwd_pos_kernel<stc_cfg, {1}LL, "
@@ -570,47 +323,22 @@ bool Emitter::emitEmbedBwd() {
 constexpr int kColCols = 16, kColGroups = kThreads / kColCols;
 
 bool Emitter::emitLayerNormFwd() {
-  int64_t M = intAttr("M", 1, kMaxDim);
-  int64_t C = intAttr("C", 1, kMaxDim);
-  double eps = numAttr(
-      "eps", [](double x) { return x > 0; }, "a number > 0");
-  if (!checkArgs({{"x", ArgType::Float, false},
-                  {"gamma", ArgType::Float, false},
-                  {"beta", ArgType::Float, false},
-                  {"y", ArgType::Float, true},
-                  {"mean", ArgType::F32, true},
-                  {"rstd", ArgType::F32, true}}) ||
-      failed_)
-    return false;
   files_ = {"layernorm.cuh"};
   cfg_ = fmt::format("  static constexpr long long M = {}LL;\n"
                      "  static constexpr int C = {};\n"
                      "  static constexpr float eps = {};\n"
                      "  static constexpr int threads = {};\n",
-                     M, C, floatLit(eps), kThreads);
+                     a_.M, a_.C, floatLit(a_.eps), kThreads);
   block_ = {kThreads, 1, 1};
-  grid_ = {ceilDiv(M, kThreads / 32), 1, 1};
+  grid_ = {ceilDiv(a_.M, kThreads / 32), 1, 1};
   entry("  stc::layer_norm_fwd_kernel<stc_cfg>(x, gamma, beta, y, mean, "
         "rstd);\n");
   return true;
 }
 
 bool Emitter::emitLayerNormBwd() {
-  int64_t M = intAttr("M", 1, kMaxDim);
-  int64_t C = intAttr("C", 1, kMaxDim);
-  bool acc = boolAttr("accumulate");
-  if (!checkArgs({{"dy", ArgType::Float, false},
-                  {"x", ArgType::Float, false},
-                  {"mean", ArgType::F32, false},
-                  {"rstd", ArgType::F32, false},
-                  {"gamma", ArgType::Float, false},
-                  {"dx", ArgType::Float, true},
-                  {"dgamma", ArgType::Float, true},
-                  {"dbeta", ArgType::Float, true}}) ||
-      failed_)
-    return false;
   files_ = {"layernorm.cuh"};
-  const int64_t rowBlocks = ceilDiv(M, kThreads / 32);
+  const int64_t rowBlocks = ceilDiv(a_.M, kThreads / 32);
   cfg_ = fmt::format(
       "  static constexpr long long M = {}LL;\n"
       "  static constexpr int C = {};\n"
@@ -618,28 +346,22 @@ bool Emitter::emitLayerNormBwd() {
       "  static constexpr int threads = {};\n"
       "  static constexpr unsigned row_blocks = {}u; // dx: a warp per row\n"
       "  static constexpr int cols = {}, row_groups = {}; // dgamma, dbeta\n",
-      M, C, acc ? "true" : "false", kThreads, rowBlocks, kColCols, kColGroups);
+      a_.M, a_.C, boolLit(a_.accumulate), kThreads, rowBlocks, kColCols,
+      kColGroups);
   block_ = {kThreads, 1, 1};
-  grid_ = {rowBlocks + ceilDiv(C, kColCols), 1, 1};
+  grid_ = {rowBlocks + ceilDiv(a_.C, kColCols), 1, 1};
   entry("  stc::layer_norm_bwd_kernel<stc_cfg>(dy, x, mean, rstd, gamma, dx, "
-        "dgamma, "
-        "dbeta);\n");
+        "dgamma, dbeta);\n");
   return true;
 }
 
 bool Emitter::emitBiasGrad() {
-  int64_t M = intAttr("M", 1, kMaxDim);
-  int64_t N = intAttr("N", 1, kMaxDim);
-  if (!checkArgs(
-          {{"dy", ArgType::Float, false}, {"db", ArgType::Float, true}}) ||
-      failed_)
-    return false;
   files_ = {"bias_grad.cuh"};
   cfg_ = fmt::format("  static constexpr long long M = {}LL, N = {}LL;\n"
                      "  static constexpr int cols = {}, row_groups = {};\n",
-                     M, N, kColCols, kColGroups);
+                     a_.M, a_.N, kColCols, kColGroups);
   block_ = {kThreads, 1, 1};
-  grid_ = {ceilDiv(N, kColCols), 1, 1};
+  grid_ = {ceilDiv(a_.N, kColCols), 1, 1};
   entry("  stc::bias_grad_kernel<stc_cfg>(dy, db);\n");
   return true;
 }
@@ -648,29 +370,17 @@ bool Emitter::emitBiasGrad() {
 // ------------------------------------------------------
 
 bool Emitter::emitXent() {
-  const bool grad = op_.kind == "xent_fwd_bwd";
-  int64_t M = intAttr("M", 1, std::numeric_limits<int32_t>::max());
-  int64_t V = intAttr("V", 1, std::numeric_limits<int32_t>::max());
-  double scale =
-      grad ? numAttr(
-                 "scale", [](double) { return true; }, "a finite number")
-           : 1.0;
-  std::vector<ArgSpec> specs = {{"logits", ArgType::Float, false},
-                                {"targets", ArgType::I32, false},
-                                {"losses", ArgType::F32, true}};
-  if (grad)
-    specs.push_back({"dlogits", ArgType::Float, true});
-  if (!checkArgs(specs) || failed_)
-    return false;
+  const bool grad = op_.kind() == abi::OpKind::XentFwdBwd;
+  const double scale = grad ? a_.scale : 1.0;
   files_ = {"xent.cuh"};
-  const int threads = V >= 8192 ? 512 : kThreads;
+  const int threads = a_.V >= 8192 ? 512 : kThreads;
   cfg_ =
       fmt::format("  static constexpr long long V = {}LL;\n"
                   "  static constexpr int threads = {};\n"
                   "  static constexpr float grad_scale = {}; // scale / ln 2\n",
-                  V, threads, floatLit(scale / 0.693147180559945309417));
+                  a_.V, threads, floatLit(scale / 0.693147180559945309417));
   block_ = {threads, 1, 1};
-  grid_ = {M, 1, 1};
+  grid_ = {a_.M, 1, 1};
   entry(grad ? "  stc::xent_kernel<stc_cfg, true>(logits, targets, losses, "
                "dlogits);\n"
              : "  stc::xent_kernel<stc_cfg, false>(logits, targets, losses, "
@@ -679,18 +389,13 @@ bool Emitter::emitXent() {
 }
 
 bool Emitter::emitSumsq() {
-  int64_t count = intAttr("count", 1, kMaxCount);
-  bool acc = boolAttr("accumulate");
-  if (!checkArgs({{"x", ArgType::Float, false}, {"out", ArgType::F32, true}}) ||
-      failed_)
-    return false;
   files_ = {"sumsq.cuh"};
-  gridStride(count, 4);
+  gridStride(a_.count, 4);
   grid_[0] = std::min<int64_t>(grid_[0], 1024);
   cfg_ = fmt::format("  static constexpr long long count = {}LL;\n"
                      "  static constexpr bool accumulate = {};\n"
                      "  static constexpr int threads = {};\n",
-                     count, acc ? "true" : "false", kThreads);
+                     a_.count, boolLit(a_.accumulate), kThreads);
   preamble_ = fmt::format(
       "// Per-CTA partial sums and the last-CTA ticket (see sumsq.cuh); "
       "module\n"
@@ -704,49 +409,25 @@ bool Emitter::emitSumsq() {
 }
 
 bool Emitter::emitAdamw() {
-  int64_t count = intAttr("count", 1, kMaxCount);
-  auto unit = [](double x) { return x >= 0 && x < 1; };
-  double b1 = numAttr("beta1", unit, "0 <= beta1 < 1");
-  double b2 = numAttr("beta2", unit, "0 <= beta2 < 1");
-  double eps = numAttr(
-      "eps", [](double x) { return x > 0; }, "a number > 0");
-  double wd = numAttr(
-      "weight_decay", [](double x) { return x >= 0; }, "a number >= 0");
-  double clip = numAttr(
-      "clip", [](double x) { return x >= 0; },
-      "a number >= 0 (0: no clipping)");
-  if (!checkArgs({{"param", ArgType::Float, true},
-                  {"grad", ArgType::Float, false},
-                  {"m", ArgType::F32, true},
-                  {"v", ArgType::F32, true},
-                  {"gnorm_sq", ArgType::F32, false}}) ||
-      failed_)
-    return false;
   files_ = {"adamw.cuh"};
   cfg_ = fmt::format(
       "  static constexpr long long count = {}LL;\n"
       "  static constexpr double beta1 = {}, beta2 = {}, eps = {};\n"
       "  static constexpr double weight_decay = {}, clip = {};\n",
-      count, doubleLit(b1), doubleLit(b2), doubleLit(eps), doubleLit(wd),
-      doubleLit(clip));
-  gridStride(count);
+      a_.count, doubleLit(a_.beta1), doubleLit(a_.beta2), doubleLit(a_.eps),
+      doubleLit(a_.weightDecay), doubleLit(a_.clip));
+  gridStride(a_.count);
   entry(
       "  stc::adamw_kernel<stc_cfg>(param, grad, m, v, gnorm_sq, scalars);\n");
   return true;
 }
 
 bool Emitter::emitKvStore() {
-  int64_t D = intAttr("D", 1, kMaxDim);
-  int64_t T = intAttr("T", 1, kMaxDim);
-  if (!checkArgs(
-          {{"src", ArgType::Float, false}, {"cache", ArgType::Float, true}}) ||
-      failed_)
-    return false;
   files_ = {"kv_store.cuh"};
   cfg_ = fmt::format("  static constexpr long long D = {}LL;\n"
                      "  static constexpr int T = {};\n",
-                     D, T);
-  gridStride(D);
+                     a_.D, a_.T);
+  gridStride(a_.D);
   entry("  stc::kv_store_kernel<stc_cfg>(src, cache, scalars);\n");
   return true;
 }
@@ -755,42 +436,18 @@ bool Emitter::emitKvStore() {
 // ----------------------------------------------------------------------
 
 bool Emitter::emitAttention() {
-  const std::string &k = op_.kind;
-  const bool decode = k == "attention_decode", bwd = k == "attention_bwd";
-  int64_t B = decode ? 1 : intAttr("B", 1, 65535);
-  int64_t T = intAttr("T", 1, kMaxDim);
-  int64_t H = intAttr("H", 1, 65535);
-  int64_t dk = intAttr("dk", kMinHeadDim, kMaxHeadDim);
-  int64_t dv = intAttr("dv", kMinHeadDim, kMaxHeadDim);
-  double scale = numAttr(
-      "scale", [](double) { return true; }, "a finite number");
-  int64_t hpl = intAttr("heads_per_layout", 1, 65535);
-  std::vector<std::string> names;
-  if (const AttrValue *v =
-          attr("layouts", "a non-empty list of layout names")) {
-    if (!std::holds_alternative<std::vector<std::string>>(*v))
-      return bad(
-          fmt::format("attribute 'layouts' is {} ({}); expected a non-empty "
-                      "list of layout names",
-                      attrTypeName(*v), attrText(*v)));
-    names = std::get<std::vector<std::string>>(*v);
-  }
-  if (failed_)
-    return false;
-  if (names.empty())
-    return bad("attribute 'layouts' is empty; expected one layout name per "
-               "head group");
-  if (static_cast<int64_t>(names.size()) * hpl != H)
-    return bad(fmt::format(
-        "attribute 'H' is {} but layouts ({}) x heads_per_layout ({}) "
-        "= {} (they must be equal)",
-        H, names.size(), hpl, static_cast<int64_t>(names.size()) * hpl));
-  if (op_.layouts.size() != names.size())
+  const bool decode = op_.kind() == abi::OpKind::AttentionDecode,
+             bwd = op_.kind() == abi::OpKind::AttentionBwd;
+  const int64_t B = decode ? 1 : a_.B, T = a_.T, H = a_.H, dk = a_.dk,
+                dv = a_.dv, hpl = a_.headsPerLayout;
+  const double scale = a_.scale;
+  const std::vector<std::string> &names = a_.layouts;
+  if (req_.layouts.size() != names.size())
     return bad(fmt::format(
         "attribute 'layouts' names {} layouts but the op describes {}",
-        names.size(), op_.layouts.size()));
+        names.size(), req_.layouts.size()));
   for (size_t i = 0; i < names.size(); ++i) {
-    const LayoutDesc &l = op_.layouts[i];
+    const LayoutDesc &l = req_.layouts[i];
     if (l.name != names[i])
       return bad(
           fmt::format("attribute 'layouts'[{}] is '{}' but layout {} is '{}'",
@@ -799,36 +456,16 @@ bool Emitter::emitAttention() {
       return bad(fmt::format(
           "layout '{}' has n={} but the op has T={} (they must be equal)",
           l.name, l.n, T));
-    if (l.block < 1 || l.block > kMaxDim)
+    if (l.block < 1 || l.block > abi::kMaxDim)
       return bad(fmt::format(
           "layout '{}' has block {}; expected an integer in [1, {}]", l.name,
-          l.block, kMaxDim));
+          l.block, abi::kMaxDim));
   }
-  std::vector<ArgSpec> specs;
-  if (decode)
-    specs = {{"q", ArgType::Float, false},
-             {"kcache", ArgType::Float, false},
-             {"vcache", ArgType::Float, false},
-             {"o", ArgType::Float, true}};
-  else if (bwd)
-    specs = {{"q", ArgType::Float, false}, {"k", ArgType::Float, false},
-             {"v", ArgType::Float, false}, {"o", ArgType::Float, false},
-             {"lse", ArgType::F32, false}, {"d_o", ArgType::Float, false},
-             {"dq", ArgType::Float, true}, {"dk", ArgType::Float, true},
-             {"dv", ArgType::Float, true}};
-  else
-    specs = {{"q", ArgType::Float, false},
-             {"k", ArgType::Float, false},
-             {"v", ArgType::Float, false},
-             {"o", ArgType::Float, true},
-             {"lse", ArgType::F32, true}};
-  if (!checkArgs(specs))
-    return false;
 
   // Layout structs: block size and the pattern as an inline predicate.
   std::vector<std::string> layoutParams;
-  for (size_t i = 0; i < op_.layouts.size(); ++i) {
-    const LayoutDesc &l = op_.layouts[i];
+  for (size_t i = 0; i < req_.layouts.size(); ++i) {
+    const LayoutDesc &l = req_.layouts[i];
     std::string perr;
     auto pc = patternToC(l.pattern, l.n, fmt::format("stc_l{}", i), &perr);
     if (!pc)
@@ -874,7 +511,7 @@ bool Emitter::emitAttention() {
     // layout's block (or the block covers all of T) so a CTA's rows lie in
     // one block row / column. KT positions per shared-memory chunk.
     int qtMax = 8;
-    for (const LayoutDesc &l : op_.layouts)
+    for (const LayoutDesc &l : req_.layouts)
       while (qtMax > 1 && !(l.block % qtMax == 0 || l.block >= T))
         qtMax /= 2;
     auto floats = [&](int64_t kt, int64_t qt) {
@@ -919,7 +556,7 @@ bool Emitter::emitAttention() {
         "\"emitted dynamic shared memory size disagrees with the kernel\");\n",
         bwd ? "bwd" : "fwd", smem_);
     call = bwd ? "stc::attention_bwd_kernel<stc_cfg, stc_layout_{0}>(q, k, v, "
-                 "o, lse, d_o, "
+                 "o, lse, dout, "
                  "dq, dk, dv, L{0}_row_ptr, L{0}_col_idx, L{0}_classes, "
                  "L{0}_col_ptr, "
                  "L{0}_row_idx, L{0}_col_classes, stc_smem)"
@@ -933,7 +570,7 @@ bool Emitter::emitAttention() {
   body += fmt::format("  // Head h uses layout h / HPL.\n"
                       "  switch (static_cast<int>({}) / stc_cfg::HPL) {{\n",
                       dispatchVar);
-  for (size_t i = 0; i < op_.layouts.size(); ++i)
+  for (size_t i = 0; i < req_.layouts.size(); ++i)
     body += fmt::format("  case {}:\n    {};\n    break;\n", i,
                         fmt::format(call, i));
   body += "  default:\n    break;\n  }\n  (void)scalars;\n";
@@ -948,58 +585,81 @@ bool Emitter::emitAttention() {
 // ---------------------------------------------------------------------
 
 std::optional<KernelSource> Emitter::run() {
-  const std::string &k = op_.kind;
-  if (k == "gemm")
-    return fail(
-        "gemm is not a generated kernel (the CUDA executor runs it through "
-        "cuBLASLt); valid kinds: " +
-        rt::validOpKinds());
-  if (!isIdentifier(op_.kernelName))
-    return fail(
-        fmt::format("kernel name '{}' is not a C identifier", op_.kernelName));
+  using K = abi::OpKind;
+  if (!op_.spec->hasKernel()) {
+    bad("is a library call, not a generated kernel (the executors run it "
+        "through cuBLASLt or BLAS)");
+    return std::nullopt;
+  }
+  if (!isIdentifier(req_.kernelName)) {
+    bad(fmt::format("kernel name '{}' is not a C identifier",
+                    req_.kernelName));
+    return std::nullopt;
+  }
   bool ok;
-  if (k == "zero")
+  switch (op_.kind()) {
+  case K::Zero:
     ok = emitZero();
-  else if (k == "gelu_fwd" || k == "gelu_bwd" || k == "add" ||
-           k == "accumulate")
+    break;
+  case K::GeluFwd:
+  case K::GeluBwd:
+  case K::Add:
+  case K::Accumulate:
     ok = emitElementwise();
-  else if (k == "dropout_fwd" || k == "dropout_bwd")
+    break;
+  case K::DropoutFwd:
+  case K::DropoutBwd:
     ok = emitDropout();
-  else if (k == "embed_fwd")
+    break;
+  case K::EmbedFwd:
     ok = emitEmbedFwd();
-  else if (k == "embed_bwd")
+    break;
+  case K::EmbedBwd:
     ok = emitEmbedBwd();
-  else if (k == "layer_norm_fwd")
+    break;
+  case K::LayerNormFwd:
     ok = emitLayerNormFwd();
-  else if (k == "layer_norm_bwd")
+    break;
+  case K::LayerNormBwd:
     ok = emitLayerNormBwd();
-  else if (k == "bias_grad")
+    break;
+  case K::BiasGrad:
     ok = emitBiasGrad();
-  else if (k == "xent_fwd" || k == "xent_fwd_bwd")
+    break;
+  case K::XentFwd:
+  case K::XentFwdBwd:
     ok = emitXent();
-  else if (k == "sumsq")
+    break;
+  case K::Sumsq:
     ok = emitSumsq();
-  else if (k == "adamw")
+    break;
+  case K::AdamW:
     ok = emitAdamw();
-  else if (k == "kv_store")
+    break;
+  case K::KvStore:
     ok = emitKvStore();
-  else if (k == "attention_fwd" || k == "attention_bwd" ||
-           k == "attention_decode")
+    break;
+  case K::AttentionFwd:
+  case K::AttentionBwd:
+  case K::AttentionDecode:
     ok = emitAttention();
-  else
-    return fail("unknown op kind; valid kinds: " + rt::validOpKinds());
-  if (!ok || failed_)
+    break;
+  default:
+    ok = bad("has no kernel template in codegen/device");
+    break;
+  }
+  if (!ok)
     return std::nullopt;
 
   std::string src =
       fmt::format("// {}: stc kernel for op '{}' (generated; do not edit).\n",
-                  op_.kernelName, k);
-  for (const auto &a : op_.attrs)
-    src += fmt::format("//   {} = {}\n", a.first, attrText(a.second));
+                  req_.kernelName, op_.name());
+  for (const auto &[name, value] : op_.attrs)
+    src += fmt::format("//   {} = {}\n", name, abi::attrText(value));
   std::string dts;
-  for (size_t i = 0; i < specs_.size(); ++i)
-    dts += fmt::format("{}{}: {}", i ? ", " : "", specs_[i].name,
-                       op_.argDtypes[i]);
+  for (size_t i = 0; i < op_.args.size(); ++i)
+    dts += fmt::format("{}{}: {}", i ? ", " : "", op_.args[i].name,
+                       abi::dtypeName(op_.argDtypes[i]));
   src += "// args: " + dts + "\n";
   src += fmt::format(
       "// launch: grid ({}, {}, {}), block ({}, {}, {}), dynamic smem {} B\n",
@@ -1011,8 +671,10 @@ std::optional<KernelSource> Emitter::run() {
   files.insert(files.end(), files_.begin(), files_.end());
   for (const auto &f : files) {
     const char *text = deviceFile(f.c_str());
-    if (!text)
-      return fail("internal error: device file " + f + " was not embedded");
+    if (!text) {
+      bad("internal error: device file " + f + " was not embedded");
+      return std::nullopt;
+    }
     src += fmt::format("\n// ---- {} ----\n", f);
     src += text;
   }
@@ -1022,7 +684,7 @@ std::optional<KernelSource> Emitter::run() {
   src += entry_;
 
   KernelSource out;
-  out.entry = op_.kernelName;
+  out.entry = req_.kernelName;
   out.source = std::move(src);
   out.grid = grid_;
   out.block = block_;
@@ -1033,22 +695,49 @@ std::optional<KernelSource> Emitter::run() {
 } // namespace
 
 bool isKernelKind(const std::string &kind) {
-  std::optional<rt::OpKind> k = rt::parseOpKind(kind);
-  return k && *k != rt::OpKind::Gemm;
+  const abi::OpSpec *spec = abi::findOpSpec(kind);
+  return spec && spec->hasKernel();
+}
+
+std::optional<KernelSource> emitKernel(const EmitRequest &request,
+                                       std::string *error) {
+  return Emitter(request, error).run();
 }
 
 std::optional<KernelSource> emitKernel(const OpDesc &op, std::string *error) {
-  return Emitter(op, error).run();
+  auto say = [&](const std::string &msg) {
+    if (error)
+      *error = fmt::format("op '{}' ({}): {}", op.kind, op.kernelName, msg);
+    return std::nullopt;
+  };
+  const abi::OpSpec *spec = abi::findOpSpec(op.kind);
+  if (!spec)
+    return say("unknown op kind; valid kinds: " + abi::validOpKinds());
+  abi::Problem problem;
+  auto sig = abi::checkAttrs(*spec, op.attrs, &problem);
+  if (!sig)
+    return say(problem.str());
+  // Buffers of exactly the sizes the attributes imply: only the dtypes are
+  // the caller's.
+  std::vector<abi::BufferRef> refs;
+  for (size_t i = 0; i < op.argDtypes.size(); ++i) {
+    std::optional<DType> d = abi::parseDType(op.argDtypes[i]);
+    if (!d)
+      return say(fmt::format("argument {} has dtype '{}'; valid: f32, bf16, i32",
+                             i, op.argDtypes[i]));
+    int64_t elements = i < sig->second.size() ? sig->second[i].elements : 1;
+    refs.push_back({"arg" + std::to_string(i), static_cast<int>(i), *d,
+                    elements});
+  }
+  auto checked = abi::checkOp(op.kind, op.attrs, refs, &problem);
+  if (!checked)
+    return say(problem.str());
+  return emitKernel(EmitRequest{&*checked, op.kernelName, op.layouts}, error);
 }
 
 std::vector<std::string> defaultNvrtcOptions() {
-  // One definition, shared with the CUDA executor (runtime/NvrtcOptions.h):
-  // --std=c++17, -default-device (runtime/DropoutHash.h, inlined verbatim into
-  // dropout kernels, defines an unannotated host function, which NVRTC rejects
-  // otherwise; stc's own device files annotate everything), -lineinfo. No fast
-  // math: expf/logf/tanhf stay accurate for the comparison with the CPU
-  // reference.
-  return stc::rt::nvrtcBaseOptions();
+  // One definition, shared with the CUDA executor (abi/NvrtcOptions.h).
+  return abi::nvrtcBaseOptions();
 }
 
 } // namespace stc::codegen

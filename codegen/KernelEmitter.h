@@ -1,32 +1,29 @@
 //===- KernelEmitter.h - CUDA C++ for one artifact op -----------*- C++ -*-===//
 //
-// Turns one op of the artifact's program (its kind, attributes and argument
-// dtypes, as listed in docs/artifact-format.md) into a self-contained CUDA C++
-// source for NVRTC, with the launch shape it expects. Shapes are baked in as
-// constants, so each kernel is specialized to its op. No MLIR: codegen's
-// stk -> artifact translation calls it, and so do its tests.
+// Turns one op of the artifact's program, already checked against its row of
+// abi/Ops.def, into a self-contained CUDA C++ source for NVRTC, with the
+// launch shape it expects. Shapes are baked in as constants, so each kernel is
+// specialized to its op. No MLIR: codegen's stk -> artifact translation calls
+// it, and so do its tests.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef STC_CODEGEN_KERNELEMITTER_H
 #define STC_CODEGEN_KERNELEMITTER_H
 
+#include "abi/OpSpec.h"
 #include "pattern/Pattern.h"
 
 #include <array>
 #include <cstdint>
-#include <map>
 #include <optional>
 #include <string>
-#include <variant>
 #include <vector>
 
 namespace stc::codegen {
 
-/// An op attribute: integer, float, bool, or a list of strings (layout names).
-using AttrValue =
-    std::variant<int64_t, double, bool, std::vector<std::string>,
-                 std::vector<std::pair<int64_t, int64_t>>>;
+/// An op attribute, in the contract's terms.
+using AttrValue = abi::AttrValue;
 
 /// What the emitter needs to know of a layout an attention op uses.
 struct LayoutDesc {
@@ -36,12 +33,12 @@ struct LayoutDesc {
   int64_t block = 0;
 };
 
-struct OpDesc {
-  std::string kind;                    ///< e.g. "layer_norm_fwd"
-  std::string kernelName;              ///< unique C identifier for the entry
-  std::vector<std::string> argDtypes;  ///< "f32" | "bf16" | "i32", doc order
-  std::map<std::string, AttrValue> attrs;
-  std::vector<LayoutDesc> layouts;     ///< attention ops: attrs["layouts"]
+/// An op to emit: a checked op (abi::checkOp), its kernel's name, and the
+/// layouts its `layouts` attribute names, in order.
+struct EmitRequest {
+  const abi::CheckedOp *op = nullptr;
+  std::string kernelName; ///< unique C identifier for the entry
+  std::vector<LayoutDesc> layouts;
 };
 
 struct KernelSource {
@@ -52,13 +49,27 @@ struct KernelSource {
   int64_t smem = 0;   ///< dynamic shared memory bytes
 };
 
-/// True for kinds that become a generated kernel (everything but "gemm").
-bool isKernelKind(const std::string &kind);
+/// Emits the kernel of a checked op. Fails (nullopt, *error naming the op
+/// and what is valid) only for limits of the kernels themselves (shared
+/// memory for the head dims, layouts that do not match the op) and for kinds
+/// that are library calls.
+std::optional<KernelSource> emitKernel(const EmitRequest &request,
+                                       std::string *error);
 
-/// Emits the kernel for `op`; on failure (unknown kind, missing attribute,
-/// unsupported dtype or size) returns nullopt with *error naming the op kind,
-/// the attribute and what is valid.
+/// An op described by hand (tests, tools): kind, attributes and argument
+/// dtypes ("f32", "bf16", "i32"). emitKernel checks it against abi/Ops.def
+/// first, with the element counts the attributes imply.
+struct OpDesc {
+  std::string kind;
+  std::string kernelName;
+  std::vector<std::string> argDtypes;
+  abi::Attrs attrs;
+  std::vector<LayoutDesc> layouts;
+};
 std::optional<KernelSource> emitKernel(const OpDesc &op, std::string *error);
+
+/// True for kinds that become a generated kernel (abi: Kernel).
+bool isKernelKind(const std::string &kind);
 
 /// NVRTC compile options every generated kernel is built with (besides the
 /// architecture and include path, which the caller adds).

@@ -14,6 +14,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/TypeSwitch.h"
 
 #include <cmath>
 
@@ -27,8 +28,6 @@ using namespace stc;
 
 namespace {
 
-/// Head sizes the generated attention kernels support.
-constexpr int64_t kMinHeadDim = 8, kMaxHeadDim = 256;
 
 int64_t lastDim(Type t) {
   auto type = cast<RankedTensorType>(t);
@@ -37,9 +36,9 @@ int64_t lastDim(Type t) {
 int64_t numElements(Type t) { return cast<RankedTensorType>(t).getNumElements(); }
 int64_t rowsOf(Type t) { return numElements(t) / lastDim(t); }
 
-/// Lowers the module's step functions into stk programs.
-class KernelLowering {
-public:
+/// Lowers the module's step functions into stk programs. The per-op
+/// lowerings below use its helpers (buffers, launches, attributes).
+struct KernelLowering {
   explicit KernelLowering(ModuleOp module)
       : module(module), builder(module.getContext()),
         loc(module.getLoc()) {}
@@ -100,7 +99,6 @@ public:
     return success();
   }
 
-private:
   struct ParamInfo {
     StringAttr name;
     Type type;
@@ -142,8 +140,11 @@ private:
   NamedAttribute f64(StringRef name, double v) {
     return builder.getNamedAttr(name, builder.getF64FloatAttr(v));
   }
-  NamedAttribute flag(StringRef name, bool v) {
-    return builder.getNamedAttr(name, builder.getBoolAttr(v));
+  /// A bool attribute; false is the default of every bool in abi/Ops.def,
+  /// so it is left out.
+  void flag(SmallVectorImpl<NamedAttribute> &attrs, StringRef name, bool v) {
+    if (v)
+      attrs.push_back(builder.getNamedAttr(name, builder.getBoolAttr(true)));
   }
 
   FlatSymbolRefAttr of(Value v) { return values.lookup(v); }
@@ -171,11 +172,13 @@ private:
                   ArrayAttr patterns) {
     int64_t dk = qkWidth / heads, dv = vWidth / heads;
     for (int64_t d : {dk, dv})
-      if (d < kMinHeadDim || d > kMaxHeadDim || d % 8 != 0)
+      if (d < abi::kMinHeadDim || d > abi::kMaxHeadDim ||
+          d % abi::kHeadDimMultiple != 0)
         return op->emitOpError()
                << "head size " << d << " is not supported by the attention "
-               << "kernels; valid: multiples of 8 from " << kMinHeadDim
-               << " to " << kMaxHeadDim << " (width / heads)";
+               << "kernels; valid: multiples of " << abi::kHeadDimMultiple
+               << " from " << abi::kMinHeadDim << " to " << abi::kMaxHeadDim
+               << " (width / heads)";
     auto layouts = op->getAttrOfType<ArrayAttr>("st.layouts");
     if (!layouts || layouts.size() != patterns.size())
       return op->emitOpError() << "has no block layouts; run "
@@ -253,267 +256,367 @@ private:
   llvm::DenseMap<Value, FlatSymbolRefAttr> attnLse;
 };
 
-LogicalResult KernelLowering::lower(Operation *op) {
-  using namespace st;
-  if (auto load = dyn_cast<LoadOp>(op)) {
-    values[load.getResult()] = paramBuffers.lookup(load.getNameAttr().getAttr());
-    return success();
-  }
-  if (auto embed = dyn_cast<EmbedOp>(op)) {
-    auto type = cast<RankedTensorType>(embed.getType());
-    // Decoding embeds one position of a sequence as long as the context.
-    int64_t time = type.getDimSize(1);
-    if (embed.getDecode()) {
-      auto models = module.getOps<ModelOp>();
-      if (models.empty())
-        return op->emitOpError() << "decodes, but the module has no st.model "
+//===----------------------------------------------------------------------===//
+// One lowering per op family
+//===----------------------------------------------------------------------===//
+
+using namespace st;
+using L = KernelLowering;
+
+// -- parameters, embeddings ---------------------------------------------------
+
+LogicalResult lowerLoad(L &l, LoadOp load) {
+  l.values[load.getResult()] =
+      l.paramBuffers.lookup(load.getNameAttr().getAttr());
+  return success();
+}
+
+SmallVector<Attribute> positionPairs(L &l, PositionAttr position, int64_t t) {
+  SmallVector<Attribute> pos;
+  for (auto [div, mod] : position.components(t))
+    pos.push_back(l.builder.getArrayAttr({l.builder.getI64IntegerAttr(div),
+                                          l.builder.getI64IntegerAttr(mod)}));
+  return pos;
+}
+
+LogicalResult lowerEmbed(L &l, EmbedOp embed) {
+  auto type = cast<RankedTensorType>(embed.getType());
+  // Decoding embeds one position of a sequence as long as the context.
+  int64_t time = type.getDimSize(1);
+  if (embed.getDecode()) {
+    auto models = l.module.getOps<ModelOp>();
+    if (models.empty())
+      return embed.emitOpError() << "decodes, but the module has no st.model "
                                     "to take the context from";
-      time = (*models.begin()).getContextSize();
-    }
-    SmallVector<FlatSymbolRefAttr> args = {of(embed.getTokens()), of(embed.getTable())};
-    for (Value p : embed.getPositions())
-      args.push_back(of(p));
-    args.push_back(def(embed.getResult(), "embed"));
-    SmallVector<Attribute> pos;
-    for (auto [div, mod] : embed.getPosition().components(time))
-      pos.push_back(builder.getArrayAttr(
-          {builder.getI64IntegerAttr(div), builder.getI64IntegerAttr(mod)}));
-    launch("embed_fwd", args,
-           {i64("rows", rowsOf(type)), i64("T", time), i64("D", lastDim(type)),
-            i64("V", cast<RankedTensorType>(embed.getTable().getType()).getDimSize(0)),
-            builder.getNamedAttr("pos", builder.getArrayAttr(pos)),
-            flag("decode", embed.getDecode())});
-    return success();
+    time = (*models.begin()).getContextSize();
   }
-  if (auto ln = dyn_cast<LayerNormOp>(op)) {
-    Type t = ln.getX().getType();
-    auto mean = f32Buffer({rowsOf(t)}, "ln_mean");
-    auto rstd = f32Buffer({rowsOf(t)}, "ln_rstd");
-    launch("layer_norm_fwd",
-           {of(ln.getX()), of(ln.getGamma()), of(ln.getBeta()),
-            def(ln.getResult(), "ln"), mean, rstd},
-           {i64("M", rowsOf(t)), i64("C", lastDim(t)),
-            f64("eps", ln.getEpsilon().convertToDouble())});
-    lnStats[{ln.getX(), ln.getGamma()}] = {mean, rstd};
-    return success();
+  SmallVector<FlatSymbolRefAttr> args = {l.of(embed.getTokens()),
+                                         l.of(embed.getTable())};
+  for (Value p : embed.getPositions())
+    args.push_back(l.of(p));
+  args.push_back(l.def(embed.getResult(), "embed"));
+  SmallVector<NamedAttribute> attrs = {
+      l.i64("rows", rowsOf(type)), l.i64("T", time),
+      l.i64("D", lastDim(type)),
+      l.i64("V", cast<RankedTensorType>(embed.getTable().getType())
+                     .getDimSize(0)),
+      l.builder.getNamedAttr(
+          "pos", l.builder.getArrayAttr(
+                     positionPairs(l, embed.getPosition(), time)))};
+  l.flag(attrs, "decode", embed.getDecode());
+  l.launch("embed_fwd", args, attrs);
+  return success();
+}
+
+LogicalResult lowerEmbedGrad(L &l, EmbedGradOp g) {
+  auto dy = cast<RankedTensorType>(g.getDy().getType());
+  SmallVector<FlatSymbolRefAttr> args = {l.of(g.getTokens()), l.of(g.getDy())};
+  for (Value r : g.getGrads()) {
+    args.push_back(l.def(r, "demb"));
+    l.zero(args.back(), r.getType());
   }
-  if (auto linear = dyn_cast<LinearOp>(op)) {
-    Type x = linear.getX().getType(), y = linear.getType();
-    SmallVector<FlatSymbolRefAttr> args = {of(linear.getX()), of(linear.getWeight()),
-                                           def(linear.getResult(), "linear")};
-    if (linear.getBias())
-      args.push_back(of(linear.getBias()));
-    launch("gemm", args,
-           {i64("M", rowsOf(x)), i64("N", lastDim(y)), i64("K", lastDim(x)),
-            flag("trans_a", false), flag("trans_b", false), f64("alpha", 1.0),
-            f64("beta", 0.0), flag("bias", bool(linear.getBias()))});
-    return success();
-  }
-  if (auto gelu = dyn_cast<GeluOp>(op)) {
-    launch("gelu_fwd", {of(gelu.getX()), def(gelu.getResult(), "gelu")},
-           {i64("count", numElements(gelu.getType()))});
-    return success();
-  }
-  if (auto add = dyn_cast<AddOp>(op)) {
-    launch("add", {of(add.getLhs()), of(add.getRhs()), def(add.getResult(), "add")},
-           {i64("count", numElements(add.getType()))});
-    return success();
-  }
-  if (auto drop = dyn_cast<DropoutOp>(op)) {
-    auto salt = drop->getAttrOfType<IntegerAttr>("salt");
-    launch("dropout_fwd", {of(drop.getX()), def(drop.getResult(), "dropout")},
-           {i64("count", numElements(drop.getType())),
-            f64("rate", drop.getRate().convertToDouble()),
-            i64("salt", salt ? salt.getInt() : 0)});
-    return success();
-  }
-  if (auto attn = dyn_cast<AttentionOp>(op)) {
-    auto q = cast<RankedTensorType>(attn.getQ().getType());
-    int64_t b = q.getDimSize(0), t = q.getDimSize(1), h = attn.getHeads();
-    auto params = attentionParams(op, b, t, h, q.getDimSize(2),
+  l.launch(
+      "embed_bwd", args,
+      {l.i64("rows", rowsOf(dy)), l.i64("T", dy.getDimSize(1)),
+       l.i64("D", lastDim(dy)),
+       l.i64("V",
+             cast<RankedTensorType>(g.getGrads()[0].getType()).getDimSize(0)),
+       l.builder.getNamedAttr(
+           "pos", l.builder.getArrayAttr(
+                      positionPairs(l, g.getPosition(), dy.getDimSize(1))))});
+  return success();
+}
+
+// -- layer norm ---------------------------------------------------------------
+
+LogicalResult lowerLayerNorm(L &l, LayerNormOp ln) {
+  Type t = ln.getX().getType();
+  auto mean = l.f32Buffer({rowsOf(t)}, "ln_mean");
+  auto rstd = l.f32Buffer({rowsOf(t)}, "ln_rstd");
+  l.launch("layer_norm_fwd",
+           {l.of(ln.getX()), l.of(ln.getGamma()), l.of(ln.getBeta()),
+            l.def(ln.getResult(), "ln"), mean, rstd},
+           {l.i64("M", rowsOf(t)), l.i64("C", lastDim(t)),
+            l.f64("eps", ln.getEpsilon().convertToDouble())});
+  l.lnStats[{ln.getX(), ln.getGamma()}] = {mean, rstd};
+  return success();
+}
+
+LogicalResult lowerLayerNormGrad(L &l, LayerNormGradOp g) {
+  auto stats = l.lnStats.find({g.getX(), g.getGamma()});
+  if (stats == l.lnStats.end())
+    return g.emitOpError() << "has no forward st.layer_norm of the same "
+                              "input in this step";
+  auto dg = l.def(g.getDgamma(), "dgamma"), db = l.def(g.getDbeta(), "dbeta");
+  l.zero(dg, g.getDgamma().getType());
+  l.zero(db, g.getDbeta().getType());
+  Type x = g.getX().getType();
+  l.launch("layer_norm_bwd",
+           {l.of(g.getDy()), l.of(g.getX()), stats->second.first,
+            stats->second.second, l.of(g.getGamma()), l.def(g.getDx(), "dln"),
+            dg, db},
+           {l.i64("M", rowsOf(x)), l.i64("C", lastDim(x))});
+  return success();
+}
+
+// -- linear layers: cuBLASLt GEMMs and bias gradients ------------------------
+
+/// C = op(A) op(B) [+ bias]: gemm with alpha 1 and beta 0 (the defaults).
+void gemm(L &l, ArrayRef<FlatSymbolRefAttr> args, int64_t m, int64_t n,
+          int64_t k, bool transA, bool transB, bool bias) {
+  SmallVector<NamedAttribute> attrs = {l.i64("M", m), l.i64("N", n),
+                                       l.i64("K", k)};
+  l.flag(attrs, "trans_a", transA);
+  l.flag(attrs, "trans_b", transB);
+  l.flag(attrs, "bias", bias);
+  l.launch("gemm", args, attrs);
+}
+
+LogicalResult lowerLinear(L &l, LinearOp linear) {
+  Type x = linear.getX().getType(), y = linear.getType();
+  SmallVector<FlatSymbolRefAttr> args = {l.of(linear.getX()),
+                                         l.of(linear.getWeight()),
+                                         l.def(linear.getResult(), "linear")};
+  if (linear.getBias())
+    args.push_back(l.of(linear.getBias()));
+  gemm(l, args, rowsOf(x), lastDim(y), lastDim(x), false, false,
+       bool(linear.getBias()));
+  return success();
+}
+
+LogicalResult lowerLinearGradInput(L &l, LinearGradInputOp g) {
+  auto wt = cast<RankedTensorType>(g.getWeight().getType());
+  gemm(l, {l.of(g.getDy()), l.of(g.getWeight()), l.def(g.getResult(), "dx")},
+       rowsOf(g.getDy().getType()), wt.getDimSize(0), wt.getDimSize(1), false,
+       true, false);
+  return success();
+}
+
+LogicalResult lowerLinearGradWeight(L &l, LinearGradWeightOp g) {
+  Type dy = g.getDy().getType(), x = g.getX().getType();
+  gemm(l, {l.of(g.getX()), l.of(g.getDy()), l.def(g.getResult(), "dw")},
+       lastDim(x), lastDim(dy), rowsOf(x), true, false, false);
+  return success();
+}
+
+LogicalResult lowerBiasGrad(L &l, BiasGradOp g) {
+  auto db = l.def(g.getResult(), "db");
+  l.zero(db, g.getType());
+  l.launch("bias_grad", {l.of(g.getDy()), db},
+           {l.i64("M", rowsOf(g.getDy().getType())),
+            l.i64("N", lastDim(g.getType()))});
+  return success();
+}
+
+// -- elementwise ----------------------------------------------------------------
+
+LogicalResult lowerGelu(L &l, GeluOp gelu) {
+  l.launch("gelu_fwd", {l.of(gelu.getX()), l.def(gelu.getResult(), "gelu")},
+           {l.i64("count", numElements(gelu.getType()))});
+  return success();
+}
+
+LogicalResult lowerGeluGrad(L &l, GeluGradOp g) {
+  l.launch("gelu_bwd",
+           {l.of(g.getX()), l.of(g.getDy()), l.def(g.getResult(), "dgelu")},
+           {l.i64("count", numElements(g.getType()))});
+  return success();
+}
+
+LogicalResult lowerAdd(L &l, AddOp add) {
+  l.launch("add",
+           {l.of(add.getLhs()), l.of(add.getRhs()), l.def(add.getResult(), "add")},
+           {l.i64("count", numElements(add.getType()))});
+  return success();
+}
+
+LogicalResult lowerDropout(L &l, DropoutOp drop) {
+  auto salt = drop->getAttrOfType<IntegerAttr>("salt");
+  l.launch("dropout_fwd", {l.of(drop.getX()), l.def(drop.getResult(), "dropout")},
+           {l.i64("count", numElements(drop.getType())),
+            l.f64("rate", drop.getRate().convertToDouble()),
+            l.i64("salt", salt ? salt.getInt() : 0)});
+  return success();
+}
+
+LogicalResult lowerDropoutGrad(L &l, DropoutGradOp g) {
+  l.launch("dropout_bwd", {l.of(g.getDy()), l.def(g.getResult(), "ddropout")},
+           {l.i64("count", numElements(g.getType())),
+            l.f64("rate", g.getRate().convertToDouble()),
+            l.i64("salt", g.getSalt())});
+  return success();
+}
+
+// -- attention ------------------------------------------------------------------
+
+std::optional<double> scaleOf(std::optional<APFloat> scale) {
+  return scale ? std::optional<double>(scale->convertToDouble())
+               : std::nullopt;
+}
+
+LogicalResult lowerAttention(L &l, AttentionOp attn) {
+  auto q = cast<RankedTensorType>(attn.getQ().getType());
+  int64_t b = q.getDimSize(0), t = q.getDimSize(1), h = attn.getHeads();
+  auto params = l.attentionParams(attn, b, t, h, q.getDimSize(2),
                                   lastDim(attn.getV().getType()),
-                                  attn.getScale() ? std::optional<double>(attn.getScale()->convertToDouble()) : std::nullopt,
-                                  attn.getPatterns());
-    if (failed(params))
-      return failure();
-    auto lse = f32Buffer({b, h, t}, "attn_lse");
-    launch("attention_fwd",
-           {of(attn.getQ()), of(attn.getK()), of(attn.getV()),
-            def(attn.getResult(), "attn"), lse},
+                                  scaleOf(attn.getScale()), attn.getPatterns());
+  if (failed(params))
+    return failure();
+  auto lse = l.f32Buffer({b, h, t}, "attn_lse");
+  l.launch("attention_fwd",
+           {l.of(attn.getQ()), l.of(attn.getK()), l.of(attn.getV()),
+            l.def(attn.getResult(), "attn"), lse},
            *params);
-    attnLse[attn.getResult()] = lse;
-    return success();
-  }
-  if (auto ce = dyn_cast<CrossEntropyOp>(op)) {
-    Type logits = ce.getLogits().getType();
-    int64_t m = rowsOf(logits), v = lastDim(logits);
-    auto losses = fresh(RankedTensorType::get({m}, builder.getF32Type()),
-                        "losses", "output");
-    values[ce.getResult()] = losses;
-    CrossEntropyGradOp grad;
-    for (Operation *user : ce.getLogits().getUsers())
-      if (auto g = dyn_cast<CrossEntropyGradOp>(user))
-        grad = g;
-    if (!grad) {
-      launch("xent_fwd", {of(ce.getLogits()), of(ce.getTargets()), losses},
-             {i64("M", m), i64("V", v)});
-      return success();
-    }
-    // The loss and its gradient in one pass over the logits.
-    launch("xent_fwd_bwd",
-           {of(ce.getLogits()), of(ce.getTargets()), losses,
-            def(grad.getResult(), "dlogits")},
-           {i64("M", m), i64("V", v), f64("scale", 1.0 / double(m))});
-    return success();
-  }
-  if (isa<CrossEntropyGradOp>(op)) {
-    if (!values.count(op->getResult(0)))
-      return op->emitOpError() << "must follow the st.cross_entropy of the "
-                                  "same logits";
-    return success();
-  }
-  if (auto g = dyn_cast<LinearGradInputOp>(op)) {
-    Type dy = g.getDy().getType(), w = g.getWeight().getType();
-    auto wt = cast<RankedTensorType>(w);
-    launch("gemm", {of(g.getDy()), of(g.getWeight()), def(g.getResult(), "dx")},
-           {i64("M", rowsOf(dy)), i64("N", wt.getDimSize(0)),
-            i64("K", wt.getDimSize(1)), flag("trans_a", false),
-            flag("trans_b", true), f64("alpha", 1.0), f64("beta", 0.0),
-            flag("bias", false)});
-    return success();
-  }
-  if (auto g = dyn_cast<LinearGradWeightOp>(op)) {
-    Type dy = g.getDy().getType(), x = g.getX().getType();
-    launch("gemm", {of(g.getX()), of(g.getDy()), def(g.getResult(), "dw")},
-           {i64("M", lastDim(x)), i64("N", lastDim(dy)), i64("K", rowsOf(x)),
-            flag("trans_a", true), flag("trans_b", false), f64("alpha", 1.0),
-            f64("beta", 0.0), flag("bias", false)});
-    return success();
-  }
-  if (auto g = dyn_cast<BiasGradOp>(op)) {
-    auto db = def(g.getResult(), "db");
-    zero(db, g.getType());
-    launch("bias_grad", {of(g.getDy()), db},
-           {i64("M", rowsOf(g.getDy().getType())), i64("N", lastDim(g.getType()))});
-    return success();
-  }
-  if (auto g = dyn_cast<GeluGradOp>(op)) {
-    launch("gelu_bwd", {of(g.getX()), of(g.getDy()), def(g.getResult(), "dgelu")},
-           {i64("count", numElements(g.getType())), flag("accumulate", false)});
-    return success();
-  }
-  if (auto g = dyn_cast<DropoutGradOp>(op)) {
-    launch("dropout_bwd", {of(g.getDy()), def(g.getResult(), "ddropout")},
-           {i64("count", numElements(g.getType())),
-            f64("rate", g.getRate().convertToDouble()), i64("salt", g.getSalt())});
-    return success();
-  }
-  if (auto g = dyn_cast<LayerNormGradOp>(op)) {
-    auto stats = lnStats.find({g.getX(), g.getGamma()});
-    if (stats == lnStats.end())
-      return op->emitOpError() << "has no forward st.layer_norm of the same "
-                                  "input in this step";
-    auto dg = def(g.getDgamma(), "dgamma"), db = def(g.getDbeta(), "dbeta");
-    zero(dg, g.getDgamma().getType());
-    zero(db, g.getDbeta().getType());
-    Type x = g.getX().getType();
-    launch("layer_norm_bwd",
-           {of(g.getDy()), of(g.getX()), stats->second.first,
-            stats->second.second, of(g.getGamma()), def(g.getDx(), "dln"), dg, db},
-           {i64("M", rowsOf(x)), i64("C", lastDim(x)), flag("accumulate", false)});
-    return success();
-  }
-  if (auto g = dyn_cast<AttentionGradOp>(op)) {
-    auto lse = attnLse.find(g.getOut());
-    if (lse == attnLse.end())
-      return op->emitOpError() << "has no forward st.attention in this step";
-    auto q = cast<RankedTensorType>(g.getQ().getType());
-    auto params = attentionParams(op, q.getDimSize(0), q.getDimSize(1),
+  l.attnLse[attn.getResult()] = lse;
+  return success();
+}
+
+LogicalResult lowerAttentionGrad(L &l, AttentionGradOp g) {
+  auto lse = l.attnLse.find(g.getOut());
+  if (lse == l.attnLse.end())
+    return g.emitOpError() << "has no forward st.attention in this step";
+  auto q = cast<RankedTensorType>(g.getQ().getType());
+  auto params = l.attentionParams(g, q.getDimSize(0), q.getDimSize(1),
                                   g.getHeads(), q.getDimSize(2),
                                   lastDim(g.getV().getType()),
-                                  g.getScale() ? std::optional<double>(g.getScale()->convertToDouble()) : std::nullopt,
-                                  g.getPatterns());
-    if (failed(params))
-      return failure();
-    launch("attention_bwd",
-           {of(g.getQ()), of(g.getK()), of(g.getV()), of(g.getOut()),
-            lse->second, of(g.getDout()), def(g.getDq(), "dq"),
-            def(g.getDk(), "dk"), def(g.getDv(), "dv")},
+                                  scaleOf(g.getScale()), g.getPatterns());
+  if (failed(params))
+    return failure();
+  l.launch("attention_bwd",
+           {l.of(g.getQ()), l.of(g.getK()), l.of(g.getV()), l.of(g.getOut()),
+            lse->second, l.of(g.getDout()), l.def(g.getDq(), "dq"),
+            l.def(g.getDk(), "dk"), l.def(g.getDv(), "dv")},
            *params);
-    return success();
-  }
-  if (auto g = dyn_cast<EmbedGradOp>(op)) {
-    auto dy = cast<RankedTensorType>(g.getDy().getType());
-    SmallVector<FlatSymbolRefAttr> args = {of(g.getTokens()), of(g.getDy())};
-    for (Value r : g.getGrads()) {
-      args.push_back(def(r, "demb"));
-      zero(args.back(), r.getType());
-    }
-    SmallVector<Attribute> pos;
-    for (auto [div, mod] : g.getPosition().components(dy.getDimSize(1)))
-      pos.push_back(builder.getArrayAttr(
-          {builder.getI64IntegerAttr(div), builder.getI64IntegerAttr(mod)}));
-    launch("embed_bwd", args,
-           {i64("rows", rowsOf(dy)), i64("T", dy.getDimSize(1)),
-            i64("D", lastDim(dy)),
-            i64("V", cast<RankedTensorType>(g.getGrads()[0].getType()).getDimSize(0)),
-            builder.getNamedAttr("pos", builder.getArrayAttr(pos)),
-            flag("decode", false)});
-    return success();
-  }
-  if (auto g = dyn_cast<GradNormSqOp>(op)) {
-    auto out = def(g.getResult(), "gnorm_sq");
-    for (auto [i, grad] : llvm::enumerate(g.getGrads()))
-      launch("sumsq", {of(grad), out},
-             {i64("count", numElements(grad.getType())), flag("accumulate", i > 0)});
-    return success();
-  }
-  if (auto adam = dyn_cast<AdamWOp>(op)) {
-    StringAttr name = adam.getParamAttr().getAttr();
-    bool decay = llvm::any_of(params, [&](const ParamInfo &p) {
-      return p.name == name && p.decay;
-    });
-    paramGrads[name] = of(adam.getGrad());
-    std::string p = name.str();
-    auto m = FlatSymbolRefAttr::get(builder.getContext(), p + ".adam_m");
-    auto v = FlatSymbolRefAttr::get(builder.getContext(), p + ".adam_v");
-    launch("adamw", {paramBuffers.lookup(name), of(adam.getGrad()), m, v,
-                     of(adam.getGnormSq())},
-           {i64("count", numElements(adam.getGrad().getType())),
-            f64("beta1", adam.getBeta1().convertToDouble()),
-            f64("beta2", adam.getBeta2().convertToDouble()),
-            f64("eps", adam.getEps().convertToDouble()),
-            f64("weight_decay",
-                decay ? adam.getWeightDecay().convertToDouble() : 0.0),
-            f64("clip", adam.getClip().convertToDouble())});
-    return success();
-  }
-  if (auto d = dyn_cast<DecodeAttentionOp>(op)) {
-    auto kc = paramBuffers.lookup(d.getKcacheAttr().getAttr());
-    auto vc = paramBuffers.lookup(d.getVcacheAttr().getAttr());
-    auto kcType = cast<RankedTensorType>(
-        module.lookupSymbol<stk::BufferOp>(kc).getType());
-    int64_t t = kcType.getDimSize(0);
-    launch("kv_store", {of(d.getK()), kc},
-           {i64("D", lastDim(d.getK().getType())), i64("T", t)});
-    launch("kv_store", {of(d.getV()), vc},
-           {i64("D", lastDim(d.getV().getType())), i64("T", t)});
-    auto params = attentionParams(op, 1, t, d.getHeads(), lastDim(d.getQ().getType()),
-                                  lastDim(d.getV().getType()),
-                                  d.getScale() ? std::optional<double>(d.getScale()->convertToDouble()) : std::nullopt,
-                                  d.getPatterns());
-    if (failed(params))
-      return failure();
-    SmallVector<NamedAttribute> decodeParams;
-    for (NamedAttribute a : *params)
-      if (a.getName() != "B")
-        decodeParams.push_back(a);
-    launch("attention_decode", {of(d.getQ()), kc, vc, def(d.getResult(), "attn")},
-           decodeParams);
-    return success();
-  }
-  return op->emitOpError() << "has no kernel lowering";
+  return success();
 }
+
+LogicalResult lowerDecodeAttention(L &l, DecodeAttentionOp d) {
+  auto kc = l.paramBuffers.lookup(d.getKcacheAttr().getAttr());
+  auto vc = l.paramBuffers.lookup(d.getVcacheAttr().getAttr());
+  auto kcType = cast<RankedTensorType>(
+      l.module.lookupSymbol<stk::BufferOp>(kc).getType());
+  int64_t t = kcType.getDimSize(0);
+  l.launch("kv_store", {l.of(d.getK()), kc},
+           {l.i64("D", lastDim(d.getK().getType())), l.i64("T", t)});
+  l.launch("kv_store", {l.of(d.getV()), vc},
+           {l.i64("D", lastDim(d.getV().getType())), l.i64("T", t)});
+  auto params = l.attentionParams(d, 1, t, d.getHeads(),
+                                  lastDim(d.getQ().getType()),
+                                  lastDim(d.getV().getType()),
+                                  scaleOf(d.getScale()), d.getPatterns());
+  if (failed(params))
+    return failure();
+  SmallVector<NamedAttribute> decodeParams;
+  for (NamedAttribute a : *params)
+    if (a.getName() != "B")
+      decodeParams.push_back(a);
+  l.launch("attention_decode",
+           {l.of(d.getQ()), kc, vc, l.def(d.getResult(), "attn")},
+           decodeParams);
+  return success();
+}
+
+// -- loss -----------------------------------------------------------------------
+
+LogicalResult lowerCrossEntropy(L &l, CrossEntropyOp ce) {
+  Type logits = ce.getLogits().getType();
+  int64_t m = rowsOf(logits), v = lastDim(logits);
+  auto losses = l.fresh(RankedTensorType::get({m}, l.builder.getF32Type()),
+                        "losses", "output");
+  l.values[ce.getResult()] = losses;
+  CrossEntropyGradOp grad;
+  for (Operation *user : ce.getLogits().getUsers())
+    if (auto g = dyn_cast<CrossEntropyGradOp>(user))
+      grad = g;
+  if (!grad) {
+    l.launch("xent_fwd", {l.of(ce.getLogits()), l.of(ce.getTargets()), losses},
+             {l.i64("M", m), l.i64("V", v)});
+    return success();
+  }
+  // The loss and its gradient in one pass over the logits.
+  l.launch("xent_fwd_bwd",
+           {l.of(ce.getLogits()), l.of(ce.getTargets()), losses,
+            l.def(grad.getResult(), "dlogits")},
+           {l.i64("M", m), l.i64("V", v), l.f64("scale", 1.0 / double(m))});
+  return success();
+}
+
+LogicalResult lowerCrossEntropyGrad(L &l, CrossEntropyGradOp g) {
+  if (!l.values.count(g.getResult()))
+    return g.emitOpError() << "must follow the st.cross_entropy of the "
+                              "same logits";
+  return success(); // computed by the forward's xent_fwd_bwd
+}
+
+// -- optimizer ------------------------------------------------------------------
+
+LogicalResult lowerGradNormSq(L &l, GradNormSqOp g) {
+  auto out = l.def(g.getResult(), "gnorm_sq");
+  for (auto [i, grad] : llvm::enumerate(g.getGrads())) {
+    SmallVector<NamedAttribute> attrs = {
+        l.i64("count", numElements(grad.getType()))};
+    l.flag(attrs, "accumulate", i > 0);
+    l.launch("sumsq", {l.of(grad), out}, attrs);
+  }
+  return success();
+}
+
+LogicalResult lowerAdamW(L &l, AdamWOp adam) {
+  StringAttr name = adam.getParamAttr().getAttr();
+  bool decay = llvm::any_of(l.params, [&](const L::ParamInfo &p) {
+    return p.name == name && p.decay;
+  });
+  l.paramGrads[name] = l.of(adam.getGrad());
+  std::string p = name.str();
+  auto m = FlatSymbolRefAttr::get(l.builder.getContext(), p + ".adam_m");
+  auto v = FlatSymbolRefAttr::get(l.builder.getContext(), p + ".adam_v");
+  l.launch("adamw",
+           {l.paramBuffers.lookup(name), l.of(adam.getGrad()), m, v,
+            l.of(adam.getGnormSq())},
+           {l.i64("count", numElements(adam.getGrad().getType())),
+            l.f64("beta1", adam.getBeta1().convertToDouble()),
+            l.f64("beta2", adam.getBeta2().convertToDouble()),
+            l.f64("eps", adam.getEps().convertToDouble()),
+            l.f64("weight_decay",
+                  decay ? adam.getWeightDecay().convertToDouble() : 0.0),
+            l.f64("clip", adam.getClip().convertToDouble())});
+  return success();
+}
+
+/// The one list: every st op of a step function and its lowering.
+LogicalResult lowerOp(L &l, Operation *op) {
+  return llvm::TypeSwitch<Operation *, LogicalResult>(op)
+      .Case<LoadOp>([&](auto o) { return lowerLoad(l, o); })
+      .Case<EmbedOp>([&](auto o) { return lowerEmbed(l, o); })
+      .Case<EmbedGradOp>([&](auto o) { return lowerEmbedGrad(l, o); })
+      .Case<LayerNormOp>([&](auto o) { return lowerLayerNorm(l, o); })
+      .Case<LayerNormGradOp>([&](auto o) { return lowerLayerNormGrad(l, o); })
+      .Case<LinearOp>([&](auto o) { return lowerLinear(l, o); })
+      .Case<LinearGradInputOp>(
+          [&](auto o) { return lowerLinearGradInput(l, o); })
+      .Case<LinearGradWeightOp>(
+          [&](auto o) { return lowerLinearGradWeight(l, o); })
+      .Case<BiasGradOp>([&](auto o) { return lowerBiasGrad(l, o); })
+      .Case<GeluOp>([&](auto o) { return lowerGelu(l, o); })
+      .Case<GeluGradOp>([&](auto o) { return lowerGeluGrad(l, o); })
+      .Case<AddOp>([&](auto o) { return lowerAdd(l, o); })
+      .Case<DropoutOp>([&](auto o) { return lowerDropout(l, o); })
+      .Case<DropoutGradOp>([&](auto o) { return lowerDropoutGrad(l, o); })
+      .Case<AttentionOp>([&](auto o) { return lowerAttention(l, o); })
+      .Case<AttentionGradOp>([&](auto o) { return lowerAttentionGrad(l, o); })
+      .Case<DecodeAttentionOp>(
+          [&](auto o) { return lowerDecodeAttention(l, o); })
+      .Case<CrossEntropyOp>([&](auto o) { return lowerCrossEntropy(l, o); })
+      .Case<CrossEntropyGradOp>(
+          [&](auto o) { return lowerCrossEntropyGrad(l, o); })
+      .Case<GradNormSqOp>([&](auto o) { return lowerGradNormSq(l, o); })
+      .Case<AdamWOp>([&](auto o) { return lowerAdamW(l, o); })
+      .Default([](Operation *op) {
+        return op->emitOpError() << "has no kernel lowering";
+      });
+}
+
+LogicalResult KernelLowering::lower(Operation *op) { return lowerOp(*this, op); }
 
 struct LowerToKernelsPass
     : public stc::impl::LowerToKernelsPassBase<LowerToKernelsPass> {

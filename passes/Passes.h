@@ -3,6 +3,7 @@
 #ifndef STC_PASSES_PASSES_H
 #define STC_PASSES_PASSES_H
 
+#include "abi/Limits.h"
 #include "mlir/Pass/Pass.h"
 
 namespace mlir {
@@ -23,7 +24,7 @@ void registerStcDialects(mlir::DialectRegistry &registry);
 /// Options of the whole model -> kernel program pipeline.
 struct CompilePipelineOptions {
   int64_t batch = 4;
-  int64_t blockSize = 64;
+  int64_t blockSize = abi::kDefaultAttentionBlockSize;
   int64_t memoryBudget = 0; ///< bytes, 0 = none
   bool unreachableIsError = false;
 };

@@ -95,8 +95,9 @@ def TileAttentionPass : Pass<"stc-tile-attention", "::mlir::ModuleOp"> {
     `#st.blocks` layout whose block size does not divide it).
   }];
   let options = [
-    Option<"blockSize", "block-size", "int64_t", /*default=*/"64",
-           "Block size of the layouts (16, 32, 64 or 128)">,
+    Option<"blockSize", "block-size", "int64_t",
+           /*default=*/"::stc::abi::kDefaultAttentionBlockSize",
+           "Block size of the layouts (abi::kAttentionBlockSizes)">,
   ];
 }
 

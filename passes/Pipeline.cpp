@@ -25,7 +25,7 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
                         llvm::cl::init(4)};
   Option<int64_t> blockSize{*this, "block-size",
                             llvm::cl::desc("Attention block size"),
-                            llvm::cl::init(64)};
+                            llvm::cl::init(stc::abi::kDefaultAttentionBlockSize)};
   Option<int64_t> budget{*this, "memory-budget",
                          llvm::cl::desc("Largest arena in bytes (0: none)"),
                          llvm::cl::init(0)};

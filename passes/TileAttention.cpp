@@ -3,12 +3,16 @@
 // Gives each attention op the block layouts of its head groups: the list of
 // key blocks per query-block row, marked full or partial, with the upper
 // triangle and empty blocks dropped. Layouts are built once per distinct
-// (pattern, sequence length) by the pattern library.
+// (pattern, sequence length) by the pattern library, within the contract's
+// limits (abi/Layout.h); st.layout records their counts and fingerprint.
 //
 //===----------------------------------------------------------------------===//
 
 #include "passes/Passes.h"
 
+#include "abi/Hash.h"
+#include "abi/Layout.h"
+#include "abi/Limits.h"
 #include "dialect/st/StOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -36,10 +40,11 @@ struct TileAttentionPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    if (blockSize != 16 && blockSize != 32 && blockSize != 64 &&
-        blockSize != 128) {
-      module.emitError() << "stc-tile-attention: block-size " << static_cast<int64_t>(blockSize)
-                         << " is not supported; valid: 16, 32, 64, 128";
+    if (!abi::isAttentionBlockSize(blockSize)) {
+      module.emitError() << "stc-tile-attention: block-size "
+                         << static_cast<int64_t>(blockSize)
+                         << " is not supported; valid: "
+                         << abi::attentionBlockSizesText();
       return signalPassFailure();
     }
     OpBuilder builder(module.getBodyRegion());
@@ -69,21 +74,21 @@ struct TileAttentionPass
           cast<PatternAttrInterface>(patternAttr).toPattern(op);
       if (failed(p))
         return failure();
-      pattern::BlockLayout layout = pattern::buildBlockLayout(*p, n, blockSize);
-      auto toI32 = [](const auto &values) {
-        SmallVector<int32_t> out;
-        for (auto v : values)
-          out.push_back(static_cast<int32_t>(v));
-        return out;
-      };
+      // A block longer than the sequence tiles it as one block of n.
+      int64_t block = std::min<int64_t>(blockSize, n);
+      std::string error;
+      std::optional<pattern::BlockLayout> layout =
+          abi::buildLayout(*p, n, block, &error);
+      if (!layout)
+        return op->emitOpError() << "cannot tile " << patternAttr << ": "
+                                 << error;
       std::string name = "layout" + std::to_string(layouts.size());
-      LayoutOp::create(builder, module.getLoc(), builder.getStringAttr(name),
-                       patternAttr,
-                       builder.getI64IntegerAttr(n),
-                       builder.getI64IntegerAttr(blockSize),
-                       builder.getDenseI32ArrayAttr(toI32(layout.rowPtr)),
-                       builder.getDenseI32ArrayAttr(toI32(layout.colIdx)),
-                       builder.getDenseI32ArrayAttr(toI32(layout.classes)));
+      LayoutOp::create(
+          builder, module.getLoc(), builder.getStringAttr(name), patternAttr,
+          builder.getI64IntegerAttr(n), builder.getI64IntegerAttr(block),
+          builder.getI64IntegerAttr(layout->numBlocks()),
+          builder.getI64IntegerAttr(layout->numFull()),
+          builder.getStringAttr(abi::hex64(abi::layoutFingerprint(*layout))));
       auto ref = FlatSymbolRefAttr::get(builder.getContext(), name);
       layouts[key] = ref;
       return ref;

@@ -338,7 +338,9 @@ BlockLayout emptyLayout(int64_t n, int64_t blockSize) {
 
 } // namespace
 
-BlockLayout buildBlockLayout(const Pattern &p, int64_t n, int64_t blockSize) {
+std::optional<BlockLayout> buildBlockLayoutBounded(const Pattern &p, int64_t n,
+                                                   int64_t blockSize,
+                                                   int64_t maxBlocks) {
   if (n < 1 || blockSize < 1)
     return emptyLayout(n, blockSize);
   Tiling tiling(n, blockSize);
@@ -349,6 +351,8 @@ BlockLayout buildBlockLayout(const Pattern &p, int64_t n, int64_t blockSize) {
   for (int64_t row = 0; row < tiling.numRows; ++row) {
     entries.clear();
     appendRow(p, tiling, row, entries);
+    if (static_cast<int64_t>(entries.size()) > maxBlocks - layout.numBlocks())
+      return std::nullopt;
     for (const auto &[col, cls] : entries) {
       layout.colIdx.push_back(col);
       layout.classes.push_back(cls);
@@ -356,6 +360,10 @@ BlockLayout buildBlockLayout(const Pattern &p, int64_t n, int64_t blockSize) {
     layout.rowPtr.push_back(layout.numBlocks());
   }
   return layout;
+}
+
+BlockLayout buildBlockLayout(const Pattern &p, int64_t n, int64_t blockSize) {
+  return *buildBlockLayoutBounded(p, n, blockSize, INT64_MAX);
 }
 
 BlockLayout buildBlockLayoutBruteForce(const Pattern &p, int64_t n,

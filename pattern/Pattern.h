@@ -140,6 +140,12 @@ struct BlockLayout {
 /// predicates evaluate every element of every lower-triangle block.
 BlockLayout buildBlockLayout(const Pattern &p, int64_t n, int64_t blockSize);
 
+/// buildBlockLayout that gives up (nullopt) as soon as the layout would list
+/// more than maxBlocks blocks, so its memory stays bounded.
+std::optional<BlockLayout> buildBlockLayoutBounded(const Pattern &p, int64_t n,
+                                                   int64_t blockSize,
+                                                   int64_t maxBlocks);
+
 /// Same result by evaluating every element (the test oracle).
 BlockLayout buildBlockLayoutBruteForce(const Pattern &p, int64_t n,
                                        int64_t blockSize);

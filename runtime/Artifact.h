@@ -13,9 +13,11 @@
 #ifndef STC_RUNTIME_ARTIFACT_H
 #define STC_RUNTIME_ARTIFACT_H
 
+#include "abi/DType.h"
+#include "abi/Layout.h"
+#include "abi/Limits.h"
+#include "abi/OpSpec.h"
 #include "pattern/Pattern.h"
-#include "runtime/DType.h"
-#include "runtime/OpKind.h"
 #include "runtime/Status.h"
 #include "runtime/support/Json.h"
 
@@ -29,17 +31,23 @@
 
 namespace stc::rt {
 
-constexpr int64_t kArtifactVersion = 1;
-constexpr int64_t kBufferAlignment = 256;
-/// The `scalars` buffer: 16 slots of 4 bytes (see Executor.h, Scalars).
-constexpr int64_t kScalarSlots = 16;
+// The contract's vocabulary (abi/), used throughout the runtime.
+using abi::bf16ToFloat;
+using abi::DType;
+using abi::dtypeName;
+using abi::dtypeSize;
+using abi::floatToBf16;
+using abi::OpAttrs;
+using abi::OpKind;
+using abi::opKindName;
+using abi::Role;
 
 struct Buffer {
   std::string name;
   DType dtype = DType::F32;
   std::vector<int64_t> shape;
   int64_t offset = 0;
-  int64_t bytes = 0;
+  int64_t bytes = 0; ///< product(shape) x dtypeSize(dtype)
   bool persistent = false;
 
   int64_t elements() const { return bytes / dtypeSize(dtype); }
@@ -61,21 +69,17 @@ struct Param {
   bool decay = false;
 };
 
+/// A layout, rebuilt from its pattern when the artifact is loaded (the
+/// manifest names it by pattern, n, block and fingerprint only).
 struct Layout {
   std::string name;
   std::string patternText; ///< as written in the manifest
   pattern::Pattern pattern = pattern::Pattern::causal(); ///< parsed
-  pattern::BlockLayout blocks; ///< by row (CSR); equal to the rebuilt one
-  /// The same blocks by key block column (CSC), rows ascending per column.
+  pattern::BlockLayout blocks; ///< by query-block row (CSR)
+  /// The same blocks by key-block column (CSC), rows ascending per column.
   std::vector<int64_t> colPtr, rowIdx;
   std::vector<pattern::BlockClass> colClasses;
 };
-
-/// The CSC form (colPtr, rowIdx, colClasses) of a CSR block layout.
-void blockLayoutColumns(const pattern::BlockLayout &l,
-                        std::vector<int64_t> &colPtr,
-                        std::vector<int64_t> &rowIdx,
-                        std::vector<pattern::BlockClass> &colClasses);
 
 struct KernelRef {
   std::string name;
@@ -83,79 +87,19 @@ struct KernelRef {
   std::string path;   ///< dir + "/" + source
   int64_t bytes = 0;
   uint64_t fnv1a64 = 0;
-};
-
-// OpKind, opKindName and parseOpKind: runtime/OpKind.h.
-
-/// The union of all op kinds' attributes; each kind sets the ones the doc
-/// lists for it (others keep their defaults).
-struct OpAttrs {
-  // Sizes.
-  int64_t count = 0, rows = 0, T = 0, D = 0, V = 0;
-  int64_t M = 0, N = 0, K = 0, C = 0;
-  int64_t B = 0, H = 0, dk = 0, dv = 0;
-  // embed_*: (div, mod) per position component; decode: t = scalars[3] + r.
-  std::vector<std::pair<int64_t, int64_t>> pos;
-  bool decode = false;
-  // layer_norm_*.
-  double eps = 0;
-  // gemm.
-  bool transA = false, transB = false, bias = false;
-  double alpha = 1, beta = 0;
-  // *_bwd, sumsq: add into the output instead of overwriting it.
-  bool accumulate = false;
-  // dropout_*.
-  double rate = 0;
-  uint32_t salt = 0;
-  // attention_*: scale of q.k; layouts (indices into Artifact::layouts).
-  double scale = 1;
-  std::vector<int> layouts;
-  int64_t headsPerLayout = 0;
-  // adamw.
-  double beta1 = 0, beta2 = 0, weightDecay = 0, clip = 0;
-};
-
-struct Op {
-  OpKind kind = OpKind::Zero;
-  std::vector<int> args; ///< indices into Artifact::buffers
-  OpAttrs attrs;
-  json::Value rawAttrs; ///< the manifest's attrs object, as written
-  int kernel = -1;      ///< index into Artifact::kernels; -1 for gemm
+  /// The launch shape every op of this kernel uses.
   std::array<int64_t, 3> grid{{0, 0, 0}};
   std::array<int64_t, 3> block{{0, 0, 0}};
   int64_t smem = 0;
 };
 
-/// How an op uses an argument (drives the memory-plan check).
-enum class ArgRole : uint8_t {
-  In,    ///< read only
-  Out,   ///< completely overwritten, not read
-  InOut, ///< read and written (accumulation, partial writes, updates)
+struct Op {
+  OpKind kind = OpKind::Zero;
+  std::vector<int> args; ///< indices into Artifact::buffers
+  OpAttrs attrs;         ///< checked against abi/Ops.def, defaults filled
+  std::vector<int> layouts; ///< attention: attrs.layouts as Artifact::layouts indices
+  int kernel = -1;       ///< index into Artifact::kernels; -1 for a library call
 };
-
-/// Which dtypes an argument accepts.
-enum class ArgType : uint8_t {
-  Float, ///< f32 or bf16 (activations, parameters, gradients)
-  F32,   ///< f32 only (statistics, losses, optimizer moments)
-  I32,   ///< token ids and targets
-  Any,   ///< zero
-};
-
-struct ArgSpec {
-  std::string name; ///< as in the doc's args column: "x", "gamma", ...
-  ArgType type = ArgType::Float;
-  int64_t elements = 0; ///< required element count
-  std::string formula;  ///< how elements follows from attrs ("M*C")
-  ArgRole role = ArgRole::In;
-};
-
-/// The argument signature of an op with valid attrs (arity follows attrs for
-/// gemm's bias and embed's position components).
-std::vector<ArgSpec> argSpecs(OpKind kind, const OpAttrs &attrs);
-
-/// Whether the op kind may take the same buffer as an input and an output
-/// (elementwise ops, where in-place is well defined).
-bool allowsInPlace(OpKind kind);
 
 enum class EntryKind : uint8_t { Train = 0, Eval = 1, Sample = 2 };
 constexpr int kNumEntryKinds = 3;

@@ -2,7 +2,7 @@
 
 #include "runtime/Checkpoint.h"
 
-#include "runtime/support/Hash.h"
+#include "abi/Hash.h"
 
 #include <cstdio>
 #include <cstring>
@@ -90,7 +90,7 @@ Status saveCheckpoint(const Executor &exec, const std::string &path,
     STC_RETURN_IF_ERROR(exec.download(b.name, &out[at], b.bytes)
                             .withContext("saving checkpoint '" + path + "'"));
   }
-  putU64(out, fnv1a64(out));
+  putU64(out, abi::fnv1a64(out));
 
   std::string tmp = path + ".tmp";
   {
@@ -137,10 +137,10 @@ Expected<int64_t> loadCheckpoint(Executor &exec, const std::string &path) {
   (void)tail.bytes(body, skip);
   uint64_t stored;
   (void)tail.u64(stored);
-  uint64_t actual = fnv1a64(data.data(), body);
+  uint64_t actual = abi::fnv1a64(data.data(), body);
   if (stored != actual)
-    return Status::error(ctx + ": damaged (checksum " + hex64(actual) +
-                         " does not match the stored " + hex64(stored) +
+    return Status::error(ctx + ": damaged (checksum " + abi::hex64(actual) +
+                         " does not match the stored " + abi::hex64(stored) +
                          "); the file was truncated or modified");
 
   Reader r(data, body);
@@ -159,8 +159,8 @@ Expected<int64_t> loadCheckpoint(Executor &exec, const std::string &path) {
   if (fingerprint != a.paramFingerprint())
     return Status::error(
         ctx + ": written for a different model (parameter table fingerprint " +
-        hex64(fingerprint) + ", this artifact's is " +
-        hex64(a.paramFingerprint()) +
+        abi::hex64(fingerprint) + ", this artifact's is " +
+        abi::hex64(a.paramFingerprint()) +
         "); parameter names, dtypes or shapes differ");
 
   struct Record {

@@ -2,7 +2,7 @@
 
 #include "runtime/Init.h"
 
-#include "runtime/support/Hash.h"
+#include "abi/Hash.h"
 #include "runtime/support/Random.h"
 
 namespace stc::rt {
@@ -18,7 +18,7 @@ std::vector<float> initialValues(const InitSpec &spec, int64_t count,
     break;
   case InitSpec::Dist::Normal: {
     // One stream per parameter, keyed by its name.
-    SplitMix64 rng(deriveSeed(seed, fnv1a64(paramName)));
+    SplitMix64 rng(deriveSeed(seed, abi::fnv1a64(paramName)));
     for (int64_t i = 0; i < count; i += 2) {
       double z0, z1;
       rng.normalPair(z0, z1);

@@ -2,7 +2,7 @@
 //
 // The keep decision for element i is a pure function of (seed, salt, i):
 // seed = scalars[2] (new every step), salt = the op's attribute. The hash is
-// runtime/DropoutHash.h, which the emitter inlines before this file, so the
+// abi/DropoutHash.h, which the emitter inlines before this file, so the
 // CPU reference executor and these kernels decide identically. keep =
 // hash >= Cfg::threshold (floor(rate * 2^32), computed on the host by
 // dropoutThreshold); the scale 1 / (1 - rate) is rounded to float once on the
@@ -18,9 +18,9 @@ namespace stc {
 template <class Cfg, typename TX, typename TY>
 __device__ __forceinline__ void dropout_kernel(const TX *x, TY *y,
                                                const void *scalars) {
-  const unsigned base = stc::rt::dropoutBase(scalar_seed(scalars), Cfg::salt);
+  const unsigned base = stc::abi::dropoutBase(scalar_seed(scalars), Cfg::salt);
   for (long long i = global_thread(); i < Cfg::count; i += global_stride()) {
-    const bool keep = stc::rt::dropoutKeep(
+    const bool keep = stc::abi::dropoutKeep(
         base, static_cast<unsigned long long>(i), Cfg::threshold);
     store(y, i, keep ? load(x, i) * Cfg::scale : 0.f);
   }

@@ -26,7 +26,7 @@ def St_AnyPatternAttr : Attr<
 def St_PatternArrayAttr : TypedArrayAttrBase<St_AnyPatternAttr,
     "array of attention patterns">;
 
-def St_FloatTensor : StaticShapeTensorOf<[F32, BF16, F16]>;
+def St_FloatTensor : StaticShapeTensorOf<[F32, BF16]>;
 def St_TokenTensor : StaticShapeTensorOf<[I32]>;
 
 //===----------------------------------------------------------------------===//
@@ -100,7 +100,7 @@ def St_ModelOp : St_Op<"model", [Symbol, IsolatedFromAbove, NoTerminator,
 
     Keys: `vocab`, `context`, `width`, `heads` (required); `ffn_ratio`
     (default 4.0), `qk_ratio` (1.0; 0.5 gives half-size q/k), `dropout` (0.0),
-    `dtype` (f32; or bf16, f16), `position` (`#st.position<learned>`).
+    `dtype` (f32 or bf16), `position` (`#st.position<learned>`).
 
     ```mlir
     st.model @tiny {vocab = 256, context = 64, width = 64, heads = 4} {
@@ -662,21 +662,24 @@ def St_DecodeAttentionOp : St_AttentionLikeOp<"decode_attention", [
 def St_LayoutOp : St_Op<"layout", [Symbol]> {
   let summary = "a pattern's block layout at one block size";
   let description = [{
-    The blocks a kernel visits, by query-block row (CSR): `row_ptr` has
-    rows + 1 entries, `col_idx` the key blocks of each row in order and
-    `classes` 1 (partial: masked inline) or 2 (full: no mask). Blocks above
-    the diagonal and empty blocks are absent. Built from the pattern by the
-    pattern library; the verifier rebuilds it and rejects any difference.
+    The blocks a kernel visits for `pattern` over a sequence of `n` in square
+    blocks of `block`: blocks above the diagonal and empty blocks are absent;
+    `blocks` are listed, `full` of them need no mask (the rest are partial and
+    masked inline). The tables themselves are never stored: the pattern
+    library rebuilds them (the compiler's kernel emitter and the runtime
+    alike), and `fnv1a64` is the fingerprint of the tables stc-tile-attention
+    built (abi/Layout.h), which the runtime checks when it rebuilds them. The
+    verifier checks the counts and, for layouts of at most 65536
+    lower-triangle blocks, rebuilds the tables and compares.
 
     ```mlir
-    st.layout @local8_n64_b16 {pattern = #st.local<8>, n = 64, block = 16,
-      row_ptr = array<i32: 0, 1, 3, 5, 7>, col_idx = array<i32: 0, 0, 1, 1, 2, 2, 3>,
-      classes = array<i32: 1, 1, 1, 1, 1, 1, 1>}
+    st.layout @layout0 {pattern = #st.local<8>, n = 64, block = 16,
+                        blocks = 7, full = 0, fnv1a64 = "8d1c5a3c26e8a4b1"}
     ```
   }];
   let arguments = (ins SymbolNameAttr:$sym_name, St_AnyPatternAttr:$pattern,
-                       I64Attr:$n, I64Attr:$block, DenseI32ArrayAttr:$row_ptr,
-                       DenseI32ArrayAttr:$col_idx, DenseI32ArrayAttr:$classes);
+                       I64Attr:$n, I64Attr:$block, I64Attr:$blocks,
+                       I64Attr:$full, StrAttr:$fnv1a64);
   let assemblyFormat = "$sym_name attr-dict";
   let hasVerifier = 1;
 }

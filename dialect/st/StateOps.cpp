@@ -2,6 +2,9 @@
 
 #include "dialect/st/StOps.h"
 
+#include "abi/Hash.h"
+#include "abi/Layout.h"
+#include "abi/Limits.h"
 #include "mlir/IR/SymbolTable.h"
 
 using namespace mlir;
@@ -48,26 +51,35 @@ LogicalResult LayoutOp::verify() {
   if (failed(p))
     return failure();
   int64_t n = getNAttr().getInt(), block = getBlockAttr().getInt();
-  if (n < 1 || block < 1)
-    return emitOpError() << "n and block must be >= 1 (got n = " << n
-                         << ", block = " << block << ")";
+  std::string why = abi::checkLayoutRequest(*p, n, block);
+  if (!why.empty())
+    return emitOpError() << why;
+  int64_t rows = (n + std::min(block, n) - 1) / std::min(block, n);
+  int64_t lower = rows * (rows + 1) / 2;
+  int64_t blocks = getBlocksAttr().getInt(), full = getFullAttr().getInt();
+  if (blocks < 0 || blocks > std::min(lower, abi::kMaxLayoutBlocks) ||
+      full < 0 || full > blocks)
+    return emitOpError() << "lists " << blocks << " blocks, " << full
+                         << " of them full; valid: 0 <= full <= blocks <= "
+                         << std::min(lower, abi::kMaxLayoutBlocks)
+                         << " (the lower triangle of " << rows
+                         << " block rows, at most " << abi::kMaxLayoutBlocks
+                         << ")";
+  std::optional<uint64_t> hash = abi::parseHex64(getFnv1a64());
+  if (!hash)
+    return emitOpError() << "fnv1a64 '" << getFnv1a64()
+                         << "' is not 16 lowercase hex digits";
+  // Small layouts are rebuilt here; the runtime rebuilds every layout.
+  if (lower > 65536)
+    return success();
   pattern::BlockLayout expected = pattern::buildBlockLayout(*p, n, block);
-  auto same = [](ArrayRef<int32_t> got, auto &&want) {
-    if (got.size() != want.size())
-      return false;
-    for (size_t i = 0; i < got.size(); ++i)
-      if (got[i] != static_cast<int32_t>(want[i]))
-        return false;
-    return true;
-  };
-  std::vector<int64_t> classes;
-  for (pattern::BlockClass c : expected.classes)
-    classes.push_back(static_cast<int64_t>(c));
-  if (!same(getRowPtr(), expected.rowPtr) ||
-      !same(getColIdx(), expected.colIdx) || !same(getClasses(), classes))
-    return emitOpError() << "tables differ from the layout of "
-                         << p->str() << " at n = " << n << ", block = "
-                         << block << " (" << expected.numBlocks()
-                         << " blocks); rebuild it with stc-tile-attention";
+  if (expected.numBlocks() != blocks || expected.numFull() != full ||
+      abi::layoutFingerprint(expected) != *hash)
+    return emitOpError() << "differs from the layout of " << p->str()
+                         << " at n = " << n << ", block = " << block << " ("
+                         << expected.numBlocks() << " blocks, "
+                         << expected.numFull() << " full, fnv1a64 \""
+                         << abi::hex64(abi::layoutFingerprint(expected))
+                         << "\"); rebuild it with stc-tile-attention";
   return success();
 }

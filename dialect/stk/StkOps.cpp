@@ -1,7 +1,7 @@
 //===- StkOps.cpp - The stk kernel-program dialect ------------------------===//
 
 #include "dialect/stk/StkOps.h"
-#include "runtime/OpKind.h"
+#include "abi/Limits.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
@@ -23,30 +23,67 @@ void StkDialect::initialize() {
 #define GET_OP_CLASSES
 #include "dialect/stk/StkOps.cpp.inc"
 
-int64_t stc::stk::elementBytes(Type t) {
-  if (t.isF32() || t.isInteger(32))
-    return 4;
-  if (t.isBF16() || t.isF16())
-    return 2;
-  return 0;
-}
-
-std::string stc::stk::dtypeName(Type t) {
+std::optional<abi::DType> stc::stk::dtypeOf(Type t) {
   if (t.isF32())
-    return "f32";
+    return abi::DType::F32;
   if (t.isBF16())
-    return "bf16";
-  if (t.isF16())
-    return "f16";
+    return abi::DType::BF16;
   if (t.isInteger(32))
-    return "i32";
-  return "?";
+    return abi::DType::I32;
+  return std::nullopt;
 }
 
 namespace {
+std::string printed(Attribute attr) {
+  std::string text;
+  llvm::raw_string_ostream(text) << attr;
+  return text;
+}
+
+abi::AttrValue toAttrValue(Attribute attr) {
+  if (auto b = dyn_cast<BoolAttr>(attr))
+    return b.getValue();
+  if (auto i = dyn_cast<IntegerAttr>(attr))
+    return i.getInt();
+  if (auto f = dyn_cast<FloatAttr>(attr))
+    return f.getValueAsDouble();
+  if (auto a = dyn_cast<ArrayAttr>(attr)) {
+    if (a.empty())
+      return abi::Pairs{};
+    if (llvm::all_of(a, [](Attribute e) { return isa<StringAttr>(e); })) {
+      abi::Names names;
+      for (Attribute e : a)
+        names.push_back(cast<StringAttr>(e).getValue().str());
+      return names;
+    }
+    auto isPair = [](Attribute e) {
+      auto p = dyn_cast<ArrayAttr>(e);
+      return p && p.size() == 2 && isa<IntegerAttr>(p[0]) &&
+             isa<IntegerAttr>(p[1]);
+    };
+    if (llvm::all_of(a, isPair)) {
+      abi::Pairs pairs;
+      for (Attribute e : a) {
+        auto p = cast<ArrayAttr>(e);
+        pairs.emplace_back(cast<IntegerAttr>(p[0]).getInt(),
+                           cast<IntegerAttr>(p[1]).getInt());
+      }
+      return pairs;
+    }
+  }
+  return abi::Unsupported{printed(attr)};
+}
+
 constexpr const char *kRoles =
     "param, grad, moment, activation, input, output, scalars, cache";
 } // namespace
+
+abi::Attrs stc::stk::launchAttrs(DictionaryAttr params) {
+  abi::Attrs attrs;
+  for (NamedAttribute a : params)
+    attrs[a.getName().str()] = toAttrValue(a.getValue());
+  return attrs;
+}
 
 bool BufferOp::isPersistent() {
   StringRef role = getRole();
@@ -56,14 +93,14 @@ bool BufferOp::isPersistent() {
 
 int64_t BufferOp::sizeInBytes() {
   auto type = cast<RankedTensorType>(getType());
-  return type.getNumElements() * elementBytes(type.getElementType());
+  return type.getNumElements() * abi::dtypeSize(*dtypeOf(type.getElementType()));
 }
 
 LogicalResult BufferOp::verify() {
   auto type = dyn_cast<RankedTensorType>(getType());
-  if (!type || !type.hasStaticShape() || !elementBytes(type.getElementType()))
-    return emitOpError() << "type must be a static tensor of f32, bf16, f16 "
-                            "or i32, got "
+  if (!type || !type.hasStaticShape() || !dtypeOf(type.getElementType()))
+    return emitOpError() << "type must be a static tensor of f32, bf16 or "
+                            "i32 (the artifact's dtypes), got "
                          << getType();
   bool known = llvm::StringSwitch<bool>(getRole())
                    .Cases({"param", "grad", "moment", "activation", "input"}, true)
@@ -72,63 +109,47 @@ LogicalResult BufferOp::verify() {
   if (!known)
     return emitOpError() << "unknown role '" << getRole()
                          << "'; valid: " << kRoles;
-  if (getOffset() && (*getOffset() < 0 || *getOffset() % 256 != 0))
+  if (getOffset() &&
+      (*getOffset() < 0 || *getOffset() % abi::kBufferAlignment != 0))
     return emitOpError() << "offset " << *getOffset()
-                         << " must be a non-negative multiple of 256";
+                         << " must be a non-negative multiple of "
+                         << abi::kBufferAlignment;
   return success();
 }
 
-namespace {
-/// Fixed argument counts of the artifact op kinds (docs/artifact-format.md);
-/// -1 marks kinds whose count depends on attributes (the runtime checks
-/// those against the attributes when it loads the artifact).
-int64_t expectedArgs(StringRef kind) {
-  return llvm::StringSwitch<int64_t>(kind)
-      .Case("zero", 1)
-      .Cases({"embed_fwd", "embed_bwd"}, -1)
-      .Case("layer_norm_fwd", 6)
-      .Case("layer_norm_bwd", 8)
-      .Case("gemm", -1)
-      .Case("bias_grad", 2)
-      .Case("gelu_fwd", 2)
-      .Case("gelu_bwd", 3)
-      .Case("add", 3)
-      .Case("accumulate", 2)
-      .Cases({"dropout_fwd", "dropout_bwd"}, 2)
-      .Case("attention_fwd", 5)
-      .Case("attention_bwd", 9)
-      .Case("xent_fwd", 3)
-      .Case("xent_fwd_bwd", 4)
-      .Case("sumsq", 2)
-      .Case("adamw", 5)
-      .Case("kv_store", 2)
-      .Case("attention_decode", 4)
-      .Default(-1);
-}
-} // namespace
-
 LogicalResult LaunchOp::verify() {
-  if (!rt::parseOpKind(getKind().str()))
+  if (!abi::findOpSpec(getKind()))
     return emitOpError() << "unknown op kind '" << getKind()
-                         << "'; valid: " << rt::validOpKinds();
-  int64_t expected = expectedArgs(getKind());
-  int64_t got = static_cast<int64_t>(getArgs().size());
-  if (expected >= 0 && got != expected)
-    return emitOpError() << "'" << getKind() << "' takes " << expected
-                         << " buffers, got " << got;
-  if (getKind() == "gemm" && got != 3 && got != 4)
-    return emitOpError() << "'gemm' takes 3 buffers (A, B, C) or 4 (with "
-                            "bias), got "
-                         << got;
+                         << "'; valid: " << abi::validOpKinds();
   return success();
 }
 
 LogicalResult
 LaunchOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
-  for (Attribute arg : getArgs()) {
+  // The full signature of abi/Ops.def: attributes (names, types, ranges),
+  // then the buffers' count, dtypes and element counts.
+  std::vector<abi::BufferRef> refs;
+  for (auto [i, arg] : llvm::enumerate(getArgs())) {
     auto ref = cast<SymbolRefAttr>(arg);
-    if (!symbolTable.lookupNearestSymbolFrom<BufferOp>(*this, ref))
-      return emitOpError() << "argument " << ref << " is not an stk.buffer";
+    auto buffer = symbolTable.lookupNearestSymbolFrom<BufferOp>(*this, ref);
+    if (!buffer)
+      return emitOpError() << "argument " << i << " (" << ref
+                           << ") is not an stk.buffer";
+    auto type = dyn_cast<RankedTensorType>(buffer.getType());
+    std::optional<abi::DType> dtype =
+        type ? dtypeOf(type.getElementType()) : std::nullopt;
+    if (!dtype || !type.hasStaticShape())
+      return emitOpError() << "argument " << i << " (" << ref
+                           << ") is not a static f32, bf16 or i32 buffer";
+    refs.push_back({buffer.getSymName().str(), static_cast<int>(i), *dtype,
+                    type.getNumElements()});
+    // Buffers are identified by name for the aliasing rule.
+    for (size_t j = 0; j < i; ++j)
+      if (refs[j].name == refs[i].name)
+        refs[i].id = refs[j].id;
   }
+  abi::Problem problem;
+  if (!abi::checkOp(getKind(), launchAttrs(getParams()), refs, &problem))
+    return emitOpError() << "'" << getKind() << "': " << problem.str();
   return success();
 }

@@ -3,6 +3,8 @@
 #ifndef STC_DIALECT_STK_STKOPS_H
 #define STC_DIALECT_STK_STKOPS_H
 
+#include "abi/OpSpec.h"
+
 #include "mlir/Bytecode/BytecodeOpInterface.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/BuiltinTypes.h"
@@ -19,11 +21,11 @@
 
 namespace stc::stk {
 
-/// Bytes of one element of a buffer's element type (f32/i32: 4, bf16/f16: 2).
-int64_t elementBytes(mlir::Type elementType);
+/// The artifact dtype of a buffer element type (f32, bf16, i32), if any.
+std::optional<abi::DType> dtypeOf(mlir::Type elementType);
 
-/// "f32", "bf16", "f16" or "i32".
-std::string dtypeName(mlir::Type elementType);
+/// A launch's params in the contract's terms (abi::Attrs), for abi::checkOp.
+abi::Attrs launchAttrs(mlir::DictionaryAttr params);
 
 } // namespace stc::stk
 

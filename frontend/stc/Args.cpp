@@ -2,6 +2,8 @@
 
 #include "frontend/stc/Args.h"
 
+#include "abi/Limits.h"
+
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -98,6 +100,29 @@ std::optional<double> Args::getDouble(const std::string &name, double dflt,
     return std::nullopt;
   }
   return v;
+}
+
+std::optional<int64_t> Args::getBlockSize(const std::string &name,
+                                          std::string *error) const {
+  auto it = flags_.find(name);
+  if (it == flags_.end())
+    return abi::kDefaultAttentionBlockSize;
+  const std::string &text = it->second;
+  char *end = nullptr;
+  errno = 0;
+  long long v = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || errno == ERANGE ||
+      !abi::isAttentionBlockSize(v)) {
+    *error = "--" + name + " must be one of " +
+             abi::attentionBlockSizesText() + ", got '" + text + "'";
+    return std::nullopt;
+  }
+  return static_cast<int64_t>(v);
+}
+
+std::string stc::cli::blockSizeHelp() {
+  return "attention block size: " + abi::attentionBlockSizesText() +
+         " (default " + std::to_string(abi::kDefaultAttentionBlockSize) + ")";
 }
 
 std::string stc::cli::describeFlags(const std::vector<FlagSpec> &specs) {

@@ -43,11 +43,18 @@ public:
   std::optional<double> getDouble(const std::string &name, double dflt,
                                   double min, double max,
                                   std::string *error) const;
+  /// The attention block size flag (--block-size, or --block for inspect):
+  /// one of abi::kAttentionBlockSizes, default abi::kDefaultAttentionBlockSize.
+  std::optional<int64_t> getBlockSize(const std::string &name,
+                                      std::string *error) const;
 
 private:
   std::map<std::string, std::string> flags_;
   std::vector<std::string> positional_;
 };
+
+/// The help line of a block-size flag: the valid sizes and the default.
+std::string blockSizeHelp();
 
 /// "  --name VALUE   help" lines for a command's usage text.
 std::string describeFlags(const std::vector<FlagSpec> &specs);

@@ -26,7 +26,7 @@ const std::vector<FlagSpec> kCompileFlags = {
     {"o", true, "artifact directory to write (required)"},
     {"emit-cuda", true, "also write each kernel's source as DIR/<kernel>.cu"},
     {"batch", true, "sequences per training step (default 4)"},
-    {"block-size", true, "attention block size: 16, 32, 64 or 128 (default 64)"},
+    {"block-size", true, blockSizeHelp()},
     {"memory-budget", true,
      "fail if the device arena exceeds this, e.g. 8GiB, 512MiB (default: none)"},
     {"unreachable-is-error", false,
@@ -123,7 +123,7 @@ int stc::cli::runCompile(int argc, char **argv, int first) {
   CompileSettings s;
   std::optional<int64_t> batch = args->getInt("batch", 4, 1, 1 << 16, &error);
   std::optional<int64_t> block =
-      batch ? args->getInt("block-size", 64, 16, 128, &error) : std::nullopt;
+      batch ? args->getBlockSize("block-size", &error) : std::nullopt;
   if (!batch || !block) {
     llvm::errs() << "stc compile: " << error << "\n";
     return 2;

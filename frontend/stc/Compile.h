@@ -3,6 +3,8 @@
 #ifndef STC_FRONTEND_STC_COMPILE_H
 #define STC_FRONTEND_STC_COMPILE_H
 
+#include "abi/Limits.h"
+
 #include <string>
 
 namespace stc::cli {
@@ -14,7 +16,7 @@ struct CompileRequest {
   std::string input;
   std::string outDir;
   int64_t batch = 4;
-  int64_t blockSize = 64;
+  int64_t blockSize = abi::kDefaultAttentionBlockSize;
 };
 
 /// Compiles `request.input` into an artifact at `request.outDir` with the

@@ -35,7 +35,7 @@ namespace {
 const std::vector<FlagSpec> kInspectFlags = {
     {"json", false, "print machine-readable JSON instead of a table"},
     {"png", true, "draw each distinct pattern into DIR as PNG"},
-    {"block", true, "block size for layouts and block counts (default 128)"},
+    {"block-size", true, blockSizeHelp()},
     {"reach-limit", true,
      "analyse reachability over at most N leading positions (default 2048)"},
     {"model", true, "which model or function to inspect, if the file has several"},
@@ -230,7 +230,7 @@ int stc::cli::runInspect(int argc, char **argv, int first) {
     llvm::errs() << "stc inspect: expected one input file\n" << usage();
     return 2;
   }
-  std::optional<int64_t> blockSize = args->getInt("block", 128, 1, 1 << 16, &error);
+  std::optional<int64_t> blockSize = args->getBlockSize("block-size", &error);
   std::optional<int64_t> reachLimit =
       blockSize ? args->getInt("reach-limit", 2048, 1, 1 << 20, &error)
                 : std::nullopt;

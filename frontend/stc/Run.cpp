@@ -15,7 +15,8 @@
 #include "runtime/Init.h"
 #include "runtime/Train.h"
 #include "runtime/cuda/KernelCache.h"
-#include "runtime/support/Hash.h"
+#include "abi/Hash.h"
+#include "abi/Limits.h"
 #ifdef STC_HAVE_COMPILER
 #include "frontend/stc/Compile.h"
 #endif
@@ -86,8 +87,9 @@ Expected<std::string> resolveModel(const std::string &model, int64_t batch,
   if (!text)
     return text.status();
   std::string key = *text + "|batch=" + std::to_string(batch) +
-                    "|block=" + std::to_string(blockSize) + "|stc 0.1.0";
-  std::string dir = artifactCacheDir() + "/" + hex64(fnv1a64(key));
+                    "|block=" + std::to_string(blockSize) + "|artifact v" +
+                    std::to_string(abi::kArtifactVersion) + "|stc 0.1.0";
+  std::string dir = artifactCacheDir() + "/" + abi::hex64(abi::fnv1a64(key));
   if (isFile(dir + "/manifest.json"))
     return dir;
   std::fprintf(stderr, "stc: compiling %s (batch %lld) -> %s\n", model.c_str(),
@@ -198,7 +200,7 @@ int stc::cli::runTrain(int argc, char **argv, int first) {
       {"log-every", true, "print progress every N steps (default steps / 20)"},
       {"save", true, "write a checkpoint to CKPT at the end"},
       {"resume", true, "start from checkpoint CKPT"},
-      {"block-size", true, "attention block size, for a .mlir model (default 64)"},
+      {"block-size", true, blockSizeHelp() + ", for a .mlir model"},
       kHelpFlag,
   };
   std::string error;
@@ -214,7 +216,7 @@ int stc::cli::runTrain(int argc, char **argv, int first) {
     return fail("train", "expected MODEL and --data FILE\n" + usage);
   auto steps = args->getInt("steps", 200, 1, int64_t(1) << 40, &error);
   auto batch = steps ? args->getInt("batch", 4, 1, 1 << 16, &error) : std::nullopt;
-  auto block = batch ? args->getInt("block-size", 64, 16, 128, &error) : std::nullopt;
+  auto block = batch ? args->getBlockSize("block-size", &error) : std::nullopt;
   auto seed = block ? args->getInt("seed", 1, 0, INT64_MAX, &error) : std::nullopt;
   auto lr = seed ? args->getDouble("lr", 1e-3, 0, 10, &error) : std::nullopt;
   auto minLr = lr ? args->getDouble("min-lr", *lr / 10, 0, *lr, &error) : std::nullopt;

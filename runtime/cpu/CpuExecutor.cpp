@@ -36,15 +36,15 @@ Status CpuExecutor::allocateImpl() {
   }
   // calloc: large arenas come zeroed from the OS page by page instead of
   // being touched up front. Over-allocate to align the start ourselves.
-  size_t bytes = static_cast<size_t>(a.arenaBytes * scale_) + kBufferAlignment;
+  size_t bytes = static_cast<size_t>(a.arenaBytes * scale_) + abi::kBufferAlignment;
   void *raw = std::calloc(bytes, 1);
   if (!raw)
     return Status::error("cpu executor: cannot allocate the arena of " +
                          std::to_string(a.arenaBytes * scale_) + " bytes");
   rawArena_.reset(static_cast<uint8_t *>(raw));
   uintptr_t addr = reinterpret_cast<uintptr_t>(raw);
-  arena_ = reinterpret_cast<uint8_t *>((addr + kBufferAlignment - 1) /
-                                       kBufferAlignment * kBufferAlignment);
+  arena_ = reinterpret_cast<uint8_t *>((addr + abi::kBufferAlignment - 1) /
+                                       abi::kBufferAlignment * abi::kBufferAlignment);
 
   // A dense mask per layout: n^2 bits. Refuse sizes the host cannot hold
   // rather than failing somewhere inside std::vector.
@@ -251,7 +251,7 @@ Status CpuExecutor::runOp(const Op &op, Args &fa) {
   };
   auto masksOf = [&]() {
     std::vector<const cpu::DenseMask *> m;
-    for (int l : at.layouts)
+    for (int l : op.layouts)
       m.push_back(&masks_[l]);
     return m;
   };
@@ -357,10 +357,10 @@ Status CpuExecutor::runOp(const Op &op, Args &fa) {
   if (!st.isOk())
     return st;
 
-  std::vector<ArgSpec> specs = argSpecs(op.kind, at);
+  std::vector<abi::Arg> specs = abi::signature(op.kind, at);
   std::vector<int> written;
   for (size_t i = 0; i < specs.size(); ++i)
-    if (specs[i].role != ArgRole::In)
+    if (specs[i].role != Role::In)
       written.push_back(op.args[i]);
   fa.writeBack(written);
   return Status::ok();

@@ -87,7 +87,7 @@ private:
     void operator()(uint8_t *p) const { std::free(p); }
   };
   std::unique_ptr<uint8_t, FreeDeleter> rawArena_;
-  uint8_t *arena_ = nullptr; ///< rawArena_ rounded up to kBufferAlignment
+  uint8_t *arena_ = nullptr; ///< rawArena_ rounded up to abi::kBufferAlignment
   std::vector<cpu::DenseMask> masks_; ///< one per artifact layout
 };
 

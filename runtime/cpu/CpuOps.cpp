@@ -2,7 +2,7 @@
 
 #include "runtime/cpu/CpuOps.h"
 
-#include "runtime/DropoutHash.h"
+#include "abi/DropoutHash.h"
 
 #include <cmath>
 #include <limits>
@@ -118,12 +118,12 @@ namespace {
 template <typename T>
 void dropoutApply(const T *x, T *y, int64_t count, double rate, uint32_t salt,
                   uint32_t seed) {
-  const uint32_t base = dropoutBase(seed, salt);
-  const uint32_t threshold = dropoutThreshold(rate);
+  const uint32_t base = abi::dropoutBase(seed, salt);
+  const uint32_t threshold = abi::dropoutThreshold(rate);
   // The scale is rounded to T once, as a kernel would hold it in a register.
   const T scale = static_cast<T>(1.0 / (1.0 - rate));
   for (int64_t i = 0; i < count; ++i)
-    y[i] = dropoutKeep(base, static_cast<uint64_t>(i), threshold) ? x[i] * scale
+    y[i] = abi::dropoutKeep(base, static_cast<uint64_t>(i), threshold) ? x[i] * scale
                                                                   : T(0);
 }
 } // namespace

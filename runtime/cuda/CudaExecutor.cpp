@@ -3,7 +3,7 @@
 #include "runtime/cuda/CudaExecutor.h"
 
 #include "runtime/cuda/Gemm.h"
-#include "runtime/support/Hash.h"
+#include "abi/Hash.h"
 
 #include <algorithm>
 #include <climits>
@@ -60,9 +60,9 @@ bool overlaps(const Buffer &a, const Buffer &b) {
 
 /// Whether op writes bytes of buffer `buf`.
 bool writesOverlapping(const Artifact &a, const Op &op, int buf) {
-  std::vector<ArgSpec> specs = argSpecs(op.kind, op.attrs);
+  std::vector<abi::Arg> specs = abi::signature(op.kind, op.attrs);
   for (size_t j = 0; j < specs.size() && j < op.args.size(); ++j)
-    if (specs[j].role != ArgRole::In &&
+    if (specs[j].role != Role::In &&
         overlaps(a.buffers[op.args[j]], a.buffers[buf]))
       return true;
   return false;
@@ -280,43 +280,32 @@ Status CudaExecutor::makeCurrent() const {
 //===----------------------------------------------------------------------===//
 
 Status CudaExecutor::checkLaunchShapes() const {
-  const Artifact &a = artifact();
-  for (int e = 0; e < kNumEntryKinds; ++e) {
-    const Entry &entry = a.entries[e];
-    for (size_t i = 0; i < entry.ops.size(); ++i) {
-      const Op &op = entry.ops[i];
-      if (op.kind == OpKind::Gemm)
-        continue;
-      std::string where = std::string(entryKindName(EntryKind(e))) + " op " +
-                          std::to_string(i) + " (" + opKindName(op.kind) +
-                          ", kernel " + a.kernels[op.kernel].name + ")";
-      int64_t threads = 1;
-      static const char *axes[3] = {"x", "y", "z"};
-      for (int d = 0; d < 3; ++d) {
-        if (op.block[d] < 1 || op.block[d] > dev_.maxBlock[d])
-          return Status::error(where + ": block." + axes[d] + " is " +
-                               std::to_string(op.block[d]) + "; " + dev_.name +
-                               " allows 1 .. " +
-                               std::to_string(dev_.maxBlock[d]));
-        if (op.grid[d] < 1 || op.grid[d] > dev_.maxGrid[d])
-          return Status::error(where + ": grid." + axes[d] + " is " +
-                               std::to_string(op.grid[d]) + "; " + dev_.name +
-                               " allows 1 .. " +
-                               std::to_string(dev_.maxGrid[d]));
-        threads *= op.block[d];
-      }
-      if (threads > dev_.maxThreadsPerBlock)
-        return Status::error(where + ": a block of " + std::to_string(threads) +
-                             " threads; " + dev_.name + " allows at most " +
-                             std::to_string(dev_.maxThreadsPerBlock));
-      if (op.smem > dev_.maxSmemPerBlockOptin)
-        return Status::error(
-            where + ": " + std::to_string(op.smem) +
-            " bytes of dynamic shared memory; " + dev_.name + " (sm_" +
-            std::to_string(dev_.arch) + ") allows at most " +
-            std::to_string(dev_.maxSmemPerBlockOptin) +
-            " per block (CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)");
+  for (const KernelRef &k : artifact().kernels) {
+    std::string where = "kernel '" + k.name + "'";
+    int64_t threads = 1;
+    static const char *axes[3] = {"x", "y", "z"};
+    for (int d = 0; d < 3; ++d) {
+      if (k.block[d] < 1 || k.block[d] > dev_.maxBlock[d])
+        return Status::error(where + ": block." + axes[d] + " is " +
+                             std::to_string(k.block[d]) + "; " + dev_.name +
+                             " allows 1 .. " + std::to_string(dev_.maxBlock[d]));
+      if (k.grid[d] < 1 || k.grid[d] > dev_.maxGrid[d])
+        return Status::error(where + ": grid." + axes[d] + " is " +
+                             std::to_string(k.grid[d]) + "; " + dev_.name +
+                             " allows 1 .. " + std::to_string(dev_.maxGrid[d]));
+      threads *= k.block[d];
     }
+    if (threads > dev_.maxThreadsPerBlock)
+      return Status::error(where + ": a block of " + std::to_string(threads) +
+                           " threads; " + dev_.name + " allows at most " +
+                           std::to_string(dev_.maxThreadsPerBlock));
+    if (k.smem > dev_.maxSmemPerBlockOptin)
+      return Status::error(
+          where + ": " + std::to_string(k.smem) +
+          " bytes of dynamic shared memory; " + dev_.name + " (sm_" +
+          std::to_string(dev_.arch) + ") allows at most " +
+          std::to_string(dev_.maxSmemPerBlockOptin) +
+          " per block (CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)");
   }
   return Status::ok();
 }
@@ -430,13 +419,13 @@ Status CudaExecutor::compileAndLoad() {
     if (!src)
       return src.status().withContext("kernel '" + k.name + "'");
     // The loader checks hashes unless told not to; a GPU run always does.
-    uint64_t h = fnv1a64(*src);
+    uint64_t h = abi::fnv1a64(*src);
     if (h != k.fnv1a64 || static_cast<int64_t>(src->size()) != k.bytes)
       return Status::error("kernel '" + k.name + "': " + k.path + " has " +
                            std::to_string(src->size()) + " bytes hashing to " +
-                           hex64(h) + " but the manifest lists " +
+                           abi::hex64(h) + " but the manifest lists " +
                            std::to_string(k.bytes) + " bytes, " +
-                           hex64(k.fnv1a64) +
+                           abi::hex64(k.fnv1a64) +
                            " (the source was changed or damaged)");
     reqs.push_back({k.name, std::move(*src)});
   }
@@ -496,9 +485,10 @@ Status CudaExecutor::compileAndLoad() {
       const Op &op = a.entries[e].ops[i];
       if (op.kernel < 0)
         continue;
-      smemMax[op.kernel] = std::max(smemMax[op.kernel], op.smem);
-      threadsMax[op.kernel] = std::max(
-          threadsMax[op.kernel], op.block[0] * op.block[1] * op.block[2]);
+      const KernelRef &k = a.kernels[op.kernel];
+      smemMax[op.kernel] = std::max(smemMax[op.kernel], k.smem);
+      threadsMax[op.kernel] =
+          std::max(threadsMax[op.kernel], k.block[0] * k.block[1] * k.block[2]);
       if (firstUse[op.kernel].empty())
         firstUse[op.kernel] = std::string(entryKindName(EntryKind(e))) +
                               " op " + std::to_string(i);
@@ -572,15 +562,16 @@ Status CudaExecutor::planOps() {
       } else {
         p.kernel = op.kernel;
         p.fn = functions_[op.kernel];
+        const KernelRef &k = a.kernels[op.kernel];
         for (int d = 0; d < 3; ++d) {
-          p.grid[d] = static_cast<unsigned>(op.grid[d]);
-          p.block[d] = static_cast<unsigned>(op.block[d]);
+          p.grid[d] = static_cast<unsigned>(k.grid[d]);
+          p.block[d] = static_cast<unsigned>(k.block[d]);
         }
-        p.smem = static_cast<unsigned>(op.smem);
+        p.smem = static_cast<unsigned>(k.smem);
         for (int buf : op.args)
           p.params.push_back(ptr(buf));
         if (isAttention(op.kind))
-          for (int l : at.layouts)
+          for (int l : op.layouts)
             for (CUdeviceptr t : layoutPtrs_[l])
               p.params.push_back(t);
         p.params.push_back(scalars);
@@ -605,7 +596,7 @@ Status CudaExecutor::planOps() {
                 " pointers: the op's " + std::to_string(op.args.size()) +
                 " args" +
                 (isAttention(op.kind)
-                     ? ", 6 per layout x " + std::to_string(at.layouts.size())
+                     ? ", 6 per layout x " + std::to_string(op.layouts.size())
                      : std::string()) +
                 " and scalars (docs/artifact-format.md, Layouts)");
         }

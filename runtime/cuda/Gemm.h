@@ -24,7 +24,7 @@
 #ifndef STC_RUNTIME_CUDA_GEMM_H
 #define STC_RUNTIME_CUDA_GEMM_H
 
-#include "runtime/DType.h"
+#include "abi/DType.h"
 #include "runtime/Status.h"
 #include "runtime/cuda/CudaDriver.h"
 
@@ -35,6 +35,9 @@
 #include <vector>
 
 namespace stc::rt::cuda {
+
+using abi::DType;
+using abi::dtypeName;
 
 struct GemmProblem {
   int64_t M = 0, N = 0, K = 0;

@@ -2,7 +2,7 @@
 
 #include "runtime/cuda/KernelCache.h"
 
-#include "runtime/support/Hash.h"
+#include "abi/Hash.h"
 
 #include <atomic>
 #include <cerrno>
@@ -54,8 +54,8 @@ uint64_t hashField(uint64_t h, std::string_view field) {
   unsigned char len[8];
   for (int i = 0; i < 8; ++i)
     len[i] = static_cast<unsigned char>((n >> (8 * i)) & 0xff);
-  h = fnv1a64(len, sizeof len, h);
-  return fnv1a64(field, h);
+  h = abi::fnv1a64(len, sizeof len, h);
+  return abi::fnv1a64(field, h);
 }
 
 const char *envOrNull(const char *name) {
@@ -69,7 +69,7 @@ bool isEntryName(const std::string &name) {
     return false;
   if (name.compare(16, std::string::npos, kSuffix) != 0)
     return false;
-  return parseHex64(std::string_view(name).substr(0, 16)).has_value();
+  return abi::parseHex64(std::string_view(name).substr(0, 16)).has_value();
 }
 
 bool isTempName(const std::string &name) {
@@ -82,7 +82,7 @@ uint64_t kernelCacheKey(std::string_view source,
                         const std::vector<std::string> &options,
                         std::string_view compilerVersion,
                         std::string_view arch) {
-  uint64_t h = fnv1a64(std::string_view("stc-kernel-cache-key-v1"));
+  uint64_t h = abi::fnv1a64(std::string_view("stc-kernel-cache-key-v1"));
   h = hashField(h, source);
   h = hashField(h, std::to_string(options.size()));
   for (const auto &o : options)
@@ -113,7 +113,7 @@ bool kernelCacheEnabled() {
 }
 
 std::string KernelCache::entryPath(uint64_t key) const {
-  return dir_ + "/" + hex64(key) + kSuffix;
+  return dir_ + "/" + abi::hex64(key) + kSuffix;
 }
 
 std::optional<std::string> KernelCache::lookup(uint64_t key,
@@ -135,7 +135,7 @@ std::optional<std::string> KernelCache::lookup(uint64_t key,
             getU64(bytes.data() + 16) == key &&
             getU64(bytes.data() + 24) == bytes.size() - kHeaderBytes &&
             getU64(bytes.data() + 32) ==
-                fnv1a64(bytes.data() + kHeaderBytes,
+                abi::fnv1a64(bytes.data() + kHeaderBytes,
                         bytes.size() - kHeaderBytes);
   if (!ok) {
     if (damaged)
@@ -158,17 +158,17 @@ Status KernelCache::store(uint64_t key, std::string_view payload) const {
   putU32(header, 0);
   putU64(header, key);
   putU64(header, payload.size());
-  putU64(header, fnv1a64(payload.data(), payload.size()));
+  putU64(header, abi::fnv1a64(payload.data(), payload.size()));
 
   // Unique per process, thread and call: concurrent writers never share a
   // temporary file.
   static std::atomic<uint64_t> counter{0};
-  uint64_t unique = fnv1a64(std::to_string(::getpid()) + ":" +
+  uint64_t unique = abi::fnv1a64(std::to_string(::getpid()) + ":" +
                             std::to_string(std::hash<std::thread::id>()(
                                 std::this_thread::get_id())) +
                             ":" + std::to_string(counter++));
   const std::string tmp =
-      dir_ + "/" + kTempPrefix + hex64(key) + "-" + hex64(unique);
+      dir_ + "/" + kTempPrefix + abi::hex64(key) + "-" + abi::hex64(unique);
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out)

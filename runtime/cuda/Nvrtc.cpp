@@ -2,7 +2,7 @@
 
 #include "runtime/cuda/Nvrtc.h"
 
-#include "runtime/NvrtcOptions.h"
+#include "abi/NvrtcOptions.h"
 #include "runtime/cuda/KernelCache.h"
 
 #include <nvrtc.h>
@@ -79,7 +79,7 @@ std::vector<std::string> cudaIncludeDirs() {
 }
 
 std::vector<std::string> kernelCompileOptions(int arch) {
-  std::vector<std::string> opts = nvrtcBaseOptions();
+  std::vector<std::string> opts = abi::nvrtcBaseOptions();
   opts.push_back("--gpu-architecture=sm_" + std::to_string(arch));
   for (const auto &d : cudaIncludeDirs())
     opts.push_back("--include-path=" + d);

@@ -32,7 +32,7 @@ Expected<NvrtcInfo> nvrtcInfo();
 /// directories baked in at configure time.
 std::vector<std::string> cudaIncludeDirs();
 
-/// nvrtcBaseOptions() + --gpu-architecture=sm_<arch> + --include-path=...
+/// abi::nvrtcBaseOptions() + --gpu-architecture=sm_<arch> + --include-path=...
 std::vector<std::string> kernelCompileOptions(int arch);
 
 /// One NVRTC compilation to CUBIN. On failure the message names the kernel

@@ -14,7 +14,7 @@
 //===----------------------------------------------------------------------===//
 #include "codegen/KernelEmitter.h"
 #include "pattern/Pattern.h"
-#include "runtime/DType.h"
+#include "abi/DType.h"
 #include "runtime/cpu/CpuOps.h"
 
 #include <cuda.h>

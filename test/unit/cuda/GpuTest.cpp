@@ -177,7 +177,7 @@ bool isPoison(const std::vector<uint8_t> &bytes, size_t i, DType d) {
 }
 
 /// Random values for an input argument, by its role in the op.
-std::vector<float> randomValues(const ArgSpec &spec, int64_t n,
+std::vector<float> randomValues(const stc::abi::Arg &spec, int64_t n,
                                 SplitMix64 &rng) {
   std::vector<float> v(static_cast<size_t>(n));
   auto uni = [&](double lo, double hi) {
@@ -276,7 +276,7 @@ void compareOp(const Artifact &a, EntryKind kind, size_t i, Executor &cpu,
   const std::string label = tag + " " + entryKindName(kind) + " op " +
                             std::to_string(i) + " (" + opKindName(op.kind) + ")";
   SCOPED_TRACE(label);
-  std::vector<ArgSpec> specs = argSpecs(op.kind, at);
+  std::vector<stc::abi::Arg> specs = stc::abi::signature(op.kind, at);
   SplitMix64 rng(deriveSeed(0x5eed, i * 131 + static_cast<uint64_t>(kind)));
 
   // Per buffer: does the op read it (In / InOut) and/or write it?
@@ -284,10 +284,10 @@ void compareOp(const Artifact &a, EntryKind kind, size_t i, Executor &cpu,
   std::map<int, size_t> firstSpec;
   for (size_t j = 0; j < specs.size(); ++j) {
     int b = op.args[j];
-    reads[b] = reads[b] || specs[j].role != ArgRole::Out;
-    writes[b] = writes[b] || specs[j].role != ArgRole::In;
-    if (!firstSpec.count(b) || (specs[j].role != ArgRole::Out &&
-                                specs[firstSpec[b]].role == ArgRole::Out))
+    reads[b] = reads[b] || specs[j].role != Role::Out;
+    writes[b] = writes[b] || specs[j].role != Role::In;
+    if (!firstSpec.count(b) || (specs[j].role != Role::Out &&
+                                specs[firstSpec[b]].role == Role::Out))
       firstSpec[b] = j;
   }
 
@@ -296,7 +296,7 @@ void compareOp(const Artifact &a, EntryKind kind, size_t i, Executor &cpu,
   std::map<int, std::vector<uint8_t>> bytes;
   for (const auto &[b, r] : reads) {
     const Buffer &buf = a.buffers[b];
-    const ArgSpec &spec = specs[firstSpec[b]];
+    const stc::abi::Arg &spec = specs[firstSpec[b]];
     if (!r) {
       bytes[b].assign(static_cast<size_t>(buf.bytes), 0xFF);
       continue;
@@ -335,7 +335,7 @@ void compareOp(const Artifact &a, EntryKind kind, size_t i, Executor &cpu,
     // o and lse from the forward pass of these q, k, v.
     std::vector<cpu::DenseMask> masks;
     std::vector<const cpu::DenseMask *> mp;
-    for (int l : at.layouts)
+    for (int l : op.layouts)
       masks.emplace_back(a.layouts[l].pattern, a.layouts[l].blocks.n);
     for (auto &m : masks)
       mp.push_back(&m);

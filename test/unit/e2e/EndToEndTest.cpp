@@ -289,9 +289,9 @@ std::vector<std::string> gradClobbers(const Artifact &a) {
     }
     for (size_t j = adam + 1; j < tr.ops.size(); ++j) {
       const Op &op = tr.ops[j];
-      std::vector<ArgSpec> specs = argSpecs(op.kind, op.attrs);
+      std::vector<stc::abi::Arg> specs = stc::abi::signature(op.kind, op.attrs);
       for (size_t k = 0; k < specs.size() && k < op.args.size(); ++k) {
-        if (specs[k].role == ArgRole::In)
+        if (specs[k].role == Role::In)
           continue;
         const Buffer &w = a.buffers[op.args[k]];
         if (w.offset < g.offset + g.bytes && g.offset < w.offset + w.bytes)

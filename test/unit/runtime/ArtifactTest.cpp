@@ -9,7 +9,7 @@
 #include "RuntimeTestUtil.h"
 
 #include "runtime/Artifact.h"
-#include "runtime/support/Hash.h"
+#include "abi/Hash.h"
 
 #include <gtest/gtest.h>
 

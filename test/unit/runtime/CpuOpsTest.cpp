@@ -8,7 +8,7 @@
 
 #include "RuntimeTestUtil.h"
 
-#include "runtime/DropoutHash.h"
+#include "abi/DropoutHash.h"
 #include "runtime/cpu/CpuOps.h"
 
 #include <gtest/gtest.h>
@@ -281,8 +281,8 @@ TEST(CpuOps, DropoutForwardBackwardConsistent) {
   loss();
   int64_t kept = 0;
   for (int64_t i = 0; i < n; ++i) {
-    bool keep = dropoutHash(1234, 7, static_cast<uint64_t>(i)) >=
-                dropoutThreshold(rate);
+    bool keep = stc::abi::dropoutHash(1234, 7, static_cast<uint64_t>(i)) >=
+                stc::abi::dropoutThreshold(rate);
     EXPECT_EQ(y[i], keep ? x[i] * (1.0 / (1.0 - rate)) : 0.0);
     kept += keep;
   }
@@ -313,18 +313,18 @@ TEST(CpuOps, DropoutForwardBackwardConsistent) {
 TEST(CpuOps, DropoutHashIsPinned) {
   // The hash is part of the artifact format (CUDA kernels must agree); these
   // values pin it so an accidental change fails here.
-  EXPECT_EQ(dropoutMix32(0u), 0u);
-  EXPECT_EQ(dropoutMix32(1u), 0x514e28b7u);
-  uint32_t h0 = dropoutHash(0, 0, 0), h1 = dropoutHash(1, 0, 0),
-           h2 = dropoutHash(0, 1, 0), h3 = dropoutHash(0, 0, 1),
-           h4 = dropoutHash(0, 0, uint64_t(1) << 32);
+  EXPECT_EQ(stc::abi::dropoutMix32(0u), 0u);
+  EXPECT_EQ(stc::abi::dropoutMix32(1u), 0x514e28b7u);
+  uint32_t h0 = stc::abi::dropoutHash(0, 0, 0), h1 = stc::abi::dropoutHash(1, 0, 0),
+           h2 = stc::abi::dropoutHash(0, 1, 0), h3 = stc::abi::dropoutHash(0, 0, 1),
+           h4 = stc::abi::dropoutHash(0, 0, uint64_t(1) << 32);
   EXPECT_NE(h0, h1);
   EXPECT_NE(h0, h2);
   EXPECT_NE(h0, h3);
   EXPECT_NE(h0, h4);
-  EXPECT_EQ(dropoutThreshold(0.0), 0u);
-  EXPECT_EQ(dropoutThreshold(0.5), 0x80000000u);
-  EXPECT_EQ(dropoutThreshold(0.25), 0x40000000u);
+  EXPECT_EQ(stc::abi::dropoutThreshold(0.0), 0u);
+  EXPECT_EQ(stc::abi::dropoutThreshold(0.5), 0x80000000u);
+  EXPECT_EQ(stc::abi::dropoutThreshold(0.25), 0x40000000u);
 }
 
 TEST(CpuOps, SumOfSquares) {

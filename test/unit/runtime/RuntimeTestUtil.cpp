@@ -3,7 +3,7 @@
 #include "RuntimeTestUtil.h"
 
 #include "pattern/Pattern.h"
-#include "runtime/support/Hash.h"
+#include "abi/Hash.h"
 
 #include <cmath>
 #include <cstdlib>
@@ -91,8 +91,8 @@ std::string ArtifactBuilder::buffer(const std::string &name,
   int64_t offset = atOffset;
   if (offset < 0) {
     offset = next_;
-    next_ = (offset + bytes + kBufferAlignment - 1) / kBufferAlignment *
-            kBufferAlignment;
+    next_ = (offset + bytes + stc::abi::kBufferAlignment - 1) / stc::abi::kBufferAlignment *
+            stc::abi::kBufferAlignment;
   }
   arenaEnd_ = std::max(arenaEnd_, offset + bytes);
   json::Value b = json::Value::object();
@@ -224,7 +224,7 @@ json::Value &ArtifactBuilder::op(const std::string &entry,
       k.set("name", "k_" + kind);
       k.set("source", "kernels/k_" + kind + ".cu");
       k.set("bytes", static_cast<int64_t>(src.size()));
-      k.set("fnv1a64", hex64(fnv1a64(src)));
+      k.set("fnv1a64", stc::abi::hex64(stc::abi::fnv1a64(src)));
       root_.find("kernels")->push(k);
     }
   }
@@ -239,7 +239,7 @@ void ArtifactBuilder::io(const std::string &entry, const std::string &direction,
 json::Value ArtifactBuilder::manifest() const {
   json::Value m = root_;
   int64_t arena =
-      (arenaEnd_ + kBufferAlignment - 1) / kBufferAlignment * kBufferAlignment;
+      (arenaEnd_ + stc::abi::kBufferAlignment - 1) / stc::abi::kBufferAlignment * stc::abi::kBufferAlignment;
   m.set("arena_bytes", arena);
   return m;
 }

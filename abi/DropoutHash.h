@@ -9,8 +9,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef STC_RUNTIME_DROPOUTHASH_H
-#define STC_RUNTIME_DROPOUTHASH_H
+#ifndef STC_ABI_DROPOUTHASH_H
+#define STC_ABI_DROPOUTHASH_H
 
 #ifdef __CUDACC__
 #define STC_HOST_DEVICE __host__ __device__ __forceinline__
@@ -18,7 +18,7 @@
 #define STC_HOST_DEVICE inline
 #endif
 
-namespace stc::rt {
+namespace stc::abi {
 
 // Plain integer types: NVRTC has no <cstdint>.
 using dropout_u32 = unsigned int;
@@ -53,9 +53,11 @@ STC_HOST_DEVICE dropout_u32 dropoutHash(dropout_u32 seed, dropout_u32 salt,
   return dropoutHashFromBase(dropoutBase(seed, salt), index);
 }
 
+#ifndef __CUDACC_RTC__
 /// keep = hash >= threshold, threshold = floor(rate * 2^32) computed on the
 /// host in double from the manifest's rate (0 <= rate < 1); so the kept
-/// fraction is 1 - rate up to 2^-32.
+/// fraction is 1 - rate up to 2^-32. Host only: kernels get the threshold as
+/// a constant.
 inline dropout_u32 dropoutThreshold(double rate) {
   double t = rate * 4294967296.0;
   if (!(t > 0.0))
@@ -64,12 +66,13 @@ inline dropout_u32 dropoutThreshold(double rate) {
     return 4294967295u;
   return static_cast<dropout_u32>(t);
 }
+#endif
 
 STC_HOST_DEVICE bool dropoutKeep(dropout_u32 base, dropout_u64 index,
                                  dropout_u32 threshold) {
   return dropoutHashFromBase(base, index) >= threshold;
 }
 
-} // namespace stc::rt
+} // namespace stc::abi
 
-#endif // STC_RUNTIME_DROPOUTHASH_H
+#endif // STC_ABI_DROPOUTHASH_H

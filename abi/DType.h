@@ -6,15 +6,15 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef STC_RUNTIME_DTYPE_H
-#define STC_RUNTIME_DTYPE_H
+#ifndef STC_ABI_DTYPE_H
+#define STC_ABI_DTYPE_H
 
 #include <cstdint>
 #include <cstring>
 #include <optional>
 #include <string_view>
 
-namespace stc::rt {
+namespace stc::abi {
 
 enum class DType : uint8_t { F32 = 0, BF16 = 1, I32 = 2 };
 
@@ -59,6 +59,6 @@ inline uint16_t floatToBf16(float f) {
   return static_cast<uint16_t>((bits + rounding) >> 16);
 }
 
-} // namespace stc::rt
+} // namespace stc::abi
 
-#endif // STC_RUNTIME_DTYPE_H
+#endif // STC_ABI_DTYPE_H

@@ -5,8 +5,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef STC_RUNTIME_SUPPORT_HASH_H
-#define STC_RUNTIME_SUPPORT_HASH_H
+#ifndef STC_ABI_HASH_H
+#define STC_ABI_HASH_H
 
 #include <cstddef>
 #include <cstdint>
@@ -14,7 +14,7 @@
 #include <string>
 #include <string_view>
 
-namespace stc::rt {
+namespace stc::abi {
 
 constexpr uint64_t kFnv1a64Offset = 0xcbf29ce484222325ull;
 constexpr uint64_t kFnv1a64Prime = 0x100000001b3ull;
@@ -61,6 +61,6 @@ inline std::optional<uint64_t> parseHex64(std::string_view s) {
   return v;
 }
 
-} // namespace stc::rt
+} // namespace stc::abi
 
-#endif // STC_RUNTIME_SUPPORT_HASH_H
+#endif // STC_ABI_HASH_H

@@ -1,0 +1,72 @@
+//===- Limits.h - Sizes the compiler and the runtime both accept -*- C++ -*-===//
+//
+// One set of limits for the whole contract: the stk verifier, the kernel
+// emitter, the pattern passes and the runtime's artifact validator all take
+// them from here, so a model the compiler accepts is one the runtime loads.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef STC_ABI_LIMITS_H
+#define STC_ABI_LIMITS_H
+
+#include <cstdint>
+#include <string>
+
+namespace stc::abi {
+
+/// The artifact format version this build writes and reads
+/// (docs/artifact-format.md).
+constexpr int64_t kArtifactVersion = 2;
+
+/// Every buffer's offset in the arena is a multiple of this.
+constexpr int64_t kBufferAlignment = 256;
+/// The `scalars` buffer: 16 slots of 4 bytes (runtime/Executor.h, Scalars).
+constexpr int64_t kScalarSlots = 16;
+
+/// Sizes (rows, widths, sequence lengths): kernels index them with int.
+constexpr int64_t kMaxDim = int64_t(1) << 30;
+/// Element counts of a buffer or an op (kernels index them with 64 bits).
+constexpr int64_t kMaxCount = int64_t(1) << 46;
+constexpr int64_t kMaxArenaBytes = int64_t(1) << 48;
+/// Batch and heads: CUDA grid dimensions y and z.
+constexpr int64_t kMaxGridYZ = 65535;
+
+/// Attention head sizes the kernels support: multiples of 8 in this range.
+constexpr int64_t kMinHeadDim = 8, kMaxHeadDim = 256, kHeadDimMultiple = 8;
+
+/// The longest sequence (context) a layout may tile: 2^20 = 1,048,576.
+constexpr int64_t kMaxContext = int64_t(1) << 20;
+/// Blocks one layout may list. Below 2^31, so device-side layout tables use
+/// 32-bit indices; the layout builder stops at this budget instead of
+/// running out of memory.
+constexpr int64_t kMaxLayoutBlocks = int64_t(1) << 26;
+static_assert(kMaxLayoutBlocks < (int64_t(1) << 31),
+              "layout tables are uploaded as int32");
+/// Predicate patterns are classified by evaluating every lower-triangle
+/// element (n^2 / 2 evaluations): they are limited to this n.
+constexpr int64_t kMaxPredicateContext = int64_t(1) << 16;
+
+/// The attention block sizes stc-tile-attention can tile with, and its
+/// default (the paper's l = 128); `stc inspect`, `stc compile` and
+/// `stc train` share them. A sequence shorter than the block is one block.
+constexpr int64_t kAttentionBlockSizes[] = {16, 32, 64, 128};
+constexpr int64_t kDefaultAttentionBlockSize = 128;
+
+inline bool isAttentionBlockSize(int64_t b) {
+  for (int64_t v : kAttentionBlockSizes)
+    if (v == b)
+      return true;
+  return false;
+}
+
+/// "16, 32, 64, 128", for messages.
+inline std::string attentionBlockSizesText() {
+  std::string s;
+  for (int64_t v : kAttentionBlockSizes)
+    s += (s.empty() ? "" : ", ") + std::to_string(v);
+  return s;
+}
+
+} // namespace stc::abi
+
+#endif // STC_ABI_LIMITS_H
