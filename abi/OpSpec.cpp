@@ -241,6 +241,10 @@ int64_t evaluate(const std::string &formula, const OpAttrs &a,
 
 std::string numText(double x) {
   char buf[64];
+  if (std::isfinite(x) && x == std::floor(x) && std::fabs(x) < 1e15) {
+    std::snprintf(buf, sizeof buf, "%.0f", x);
+    return buf;
+  }
   std::snprintf(buf, sizeof buf, "%.17g", x);
   // Shortest form that reads back the same value.
   for (int p = 1; p <= 17; ++p) {

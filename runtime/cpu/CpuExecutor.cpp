@@ -353,6 +353,10 @@ Status CpuExecutor::runOp(const Op &op, Args &fa) {
                               at.scale, at.headsPerLayout, masksOf(),
                               sc.position);
     break;
+  default: // a kind registered in abi/ without a reference implementation
+    return Status::error(std::string("op kind '") + opKindName(op.kind) +
+                         "' has no CPU reference implementation "
+                         "(runtime/cpu)");
   }
   if (!st.isOk())
     return st;

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <unordered_set>
 
 namespace stc::rt::json {
 
@@ -505,6 +506,8 @@ private:
       ++pos_;
       return true;
     }
+    // Keys seen so far: a duplicate is an error, found in O(1) per key.
+    std::unordered_set<std::string> keys;
     while (true) {
       skipSpace();
       if (peek() != '"') {
@@ -518,7 +521,7 @@ private:
       std::string key;
       if (!parseString(key))
         return false;
-      if (out.find(key)) {
+      if (!keys.insert(key).second) {
         error_ = "JSON " + std::to_string(keyLine) + ":" +
                  std::to_string(keyCol) + ": duplicate key \"" + key + "\"";
         return false;

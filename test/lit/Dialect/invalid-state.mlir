@@ -59,8 +59,14 @@ stk.buffer @b : tensor<4xf32> role "param" offset 100
 
 // -----
 
-// expected-error @+1 {{type must be a static tensor of f32, bf16, f16 or i32, got 'tensor<4xi8>'}}
+// expected-error @+1 {{type must be a static tensor of f32, bf16 or i32 (the artifact's dtypes), got 'tensor<4xi8>'}}
 stk.buffer @b : tensor<4xi8> role "param"
+
+// -----
+
+// Tests that f16 is not an artifact dtype (no loss scaling yet).
+// expected-error @+1 {{type must be a static tensor of f32, bf16 or i32 (the artifact's dtypes), got 'tensor<4xf16>'}}
+stk.buffer @b : tensor<4xf16> role "param"
 
 // -----
 
@@ -74,15 +80,17 @@ stk.program @p inputs {} outputs {} {
 
 stk.buffer @a : tensor<4xf32> role "activation"
 stk.program @p inputs {} outputs {} {
-  // expected-error @+1 {{'add' takes 3 buffers, got 2}}
+  // expected-error @+1 {{'add': args: has 2 arguments; expected 3 (a, b, out)}}
   stk.launch "add" [@a, @a] params {count = 4 : i64}
 }
 
 // -----
 
+// Tests that attributes are checked against abi/Ops.def at compile time:
+// missing, unknown, ill-typed, out of range, and rules across attributes.
 stk.buffer @a : tensor<4xf32> role "activation"
 stk.program @p inputs {} outputs {} {
-  // expected-error @+1 {{'gemm' takes 3 buffers (A, B, C) or 4 (with bias), got 2}}
+  // expected-error @+1 {{'gemm': attrs.M: missing required attribute}}
   stk.launch "gemm" [@a, @a] params {}
 }
 
@@ -90,6 +98,69 @@ stk.program @p inputs {} outputs {} {
 
 stk.buffer @a : tensor<4xf32> role "activation"
 stk.program @p inputs {} outputs {} {
-  // expected-error @+1 {{argument @missing is not an stk.buffer}}
+  // expected-error @+1 {{'add': attrs.lda: unknown attribute 'lda' (valid: count)}}
+  stk.launch "add" [@a, @a, @a] params {count = 4 : i64, lda = 3 : i64}
+}
+
+// -----
+
+stk.buffer @a : tensor<4xf32> role "activation"
+stk.program @p inputs {} outputs {} {
+  // expected-error @+1 {{'dropout_fwd': attrs.rate: is 1.5; valid: 0 <= rate < 1}}
+  stk.launch "dropout_fwd" [@a, @a] params {count = 4 : i64, rate = 1.5 : f64, salt = 0 : i64}
+}
+
+// -----
+
+stk.buffer @a : tensor<4xf32> role "activation"
+stk.program @p inputs {} outputs {} {
+  // expected-error @+1 {{'add': attrs.count: must be an integer, got "four"}}
+  stk.launch "add" [@a, @a, @a] params {count = "four"}
+}
+
+// -----
+
+stk.buffer @q : tensor<1x8x2x16xf32> role "activation"
+stk.buffer @lse : tensor<1x2x8xf32> role "activation"
+stk.program @p inputs {} outputs {} {
+  // expected-error @+1 {{'attention_fwd': attrs.H: is 2 but layouts (1) x heads_per_layout (1) = 1 (they must be equal)}}
+  stk.launch "attention_fwd" [@q, @q, @q, @q, @lse] params {B = 1 : i64, T = 8 : i64, H = 2 : i64, dk = 16 : i64, dv = 16 : i64, scale = 0.25 : f64, layouts = ["l"], heads_per_layout = 1 : i64}
+}
+
+// -----
+
+// Tests that buffers are checked against the signature: dtypes and element
+// counts, and that only elementwise ops write in place.
+stk.buffer @q : tensor<1x8x2x16xf32> role "activation"
+stk.buffer @lse : tensor<1x2x8xbf16> role "activation"
+stk.program @p inputs {} outputs {} {
+  // expected-error @+1 {{'attention_fwd': arg 4 (lse): buffer 'lse' has dtype bf16; expected f32}}
+  stk.launch "attention_fwd" [@q, @q, @q, @q, @lse] params {B = 1 : i64, T = 8 : i64, H = 2 : i64, dk = 16 : i64, dv = 16 : i64, scale = 0.25 : f64, layouts = ["l"], heads_per_layout = 2 : i64}
+}
+
+// -----
+
+stk.buffer @a : tensor<4xf32> role "activation"
+stk.buffer @b : tensor<5xf32> role "activation"
+stk.program @p inputs {} outputs {} {
+  // expected-error @+1 {{'add': arg 1 (b): buffer 'b' has 5 elements; expected count = 4}}
+  stk.launch "add" [@a, @b, @a] params {count = 4 : i64}
+}
+
+// -----
+
+stk.buffer @x : tensor<2x4xf32> role "activation"
+stk.buffer @g : tensor<4xf32> role "param"
+stk.buffer @s : tensor<2xf32> role "activation"
+stk.program @p inputs {} outputs {} {
+  // expected-error @+1 {{'layer_norm_fwd': args: buffer 'x' is passed as both x and y; an output may share a buffer with an input only in elementwise ops}}
+  stk.launch "layer_norm_fwd" [@x, @g, @g, @x, @s, @s] params {M = 2 : i64, C = 4 : i64, eps = 1.0e-05 : f64}
+}
+
+// -----
+
+stk.buffer @a : tensor<4xf32> role "activation"
+stk.program @p inputs {} outputs {} {
+  // expected-error @+1 {{argument 0 (@missing) is not an stk.buffer}}
   stk.launch "zero" [@missing] params {count = 4 : i64}
 }

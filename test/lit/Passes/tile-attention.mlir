@@ -4,11 +4,12 @@
 // SIZE: stc-tile-attention: block-size 48 is not supported; valid: 16, 32, 64, 128
 
 // Tests layouts of a 32-long sequence in blocks of 16: causal has a full
-// block below the diagonal; local(4) only partial blocks; the upper triangle
-// (block 0:1) never appears; each distinct (pattern, n) gets one layout.
+// block below the diagonal (3 blocks, 1 full); local(4) only partial blocks;
+// the upper triangle (block 0:1) never appears; each distinct (pattern, n)
+// gets one layout, recorded by its counts and the fingerprint of its tables.
 // CHECK-LABEL: module
-// CHECK-DAG: st.layout @[[CAUSAL:layout[0-9]+]] {block = 16 : i64, classes = array<i32: 1, 2, 1>, col_idx = array<i32: 0, 0, 1>, n = 32 : i64, pattern = #st.causal, row_ptr = array<i32: 0, 1, 3>}
-// CHECK-DAG: st.layout @[[LOCAL:layout[0-9]+]] {block = 16 : i64, classes = array<i32: 1, 1, 1>, col_idx = array<i32: 0, 0, 1>, n = 32 : i64, pattern = #st.local<4>, row_ptr = array<i32: 0, 1, 3>}
+// CHECK-DAG: st.layout @[[CAUSAL:layout[0-9]+]] {block = 16 : i64, blocks = 3 : i64, fnv1a64 = "{{[0-9a-f]+}}", full = 1 : i64, n = 32 : i64, pattern = #st.causal}
+// CHECK-DAG: st.layout @[[LOCAL:layout[0-9]+]] {block = 16 : i64, blocks = 3 : i64, fnv1a64 = "{{[0-9a-f]+}}", full = 0 : i64, n = 32 : i64, pattern = #st.local<4>}
 // CHECK: func.func @f
 // CHECK: st.attention {{.*}} patterns [#st.causal] {st.layouts = [@[[CAUSAL]]]}
 // CHECK: st.attention {{.*}} patterns [#st.causal, #st.local<4>] {st.layouts = [@[[CAUSAL]], @[[LOCAL]]]}
@@ -25,7 +26,7 @@ func.func @f(%x: tensor<1x32x16xf32>) -> tensor<1x32x16xf32> {
 // Tests that a ragged sequence (40 = 2.5 blocks) keeps its partial last row,
 // and the strided pattern touches every lower block.
 // CHECK-LABEL: module
-// CHECK: st.layout @layout0 {block = 16 : i64, classes = array<i32: 1, 1, 1, 1, 1, 1>, col_idx = array<i32: 0, 0, 1, 0, 1, 2>, n = 40 : i64, pattern = #st.strided<4>, row_ptr = array<i32: 0, 1, 3, 6>}
+// CHECK: st.layout @layout0 {block = 16 : i64, blocks = 6 : i64, fnv1a64 = "{{[0-9a-f]+}}", full = 0 : i64, n = 40 : i64, pattern = #st.strided<4>}
 func.func @ragged(%x: tensor<1x40x16xf32>) -> tensor<1x40x16xf32> {
   %a = st.attention %x, %x, %x heads(2) patterns [#st.strided<4>]
          : tensor<1x40x16xf32>, tensor<1x40x16xf32>, tensor<1x40x16xf32> -> tensor<1x40x16xf32>
@@ -53,7 +54,35 @@ func.func @beyond(%x: tensor<1x32x16xf32>) -> tensor<1x32x16xf32> {
 
 // -----
 
-// Tests that the st.layout verifier rebuilds the layout and rejects tables
-// that disagree with the pattern.
-// expected-error @+1 {{tables differ from the layout of local(4) at n = 32, block = 16 (3 blocks); rebuild it with stc-tile-attention}}
-st.layout @bad {pattern = #st.local<4>, n = 32, block = 16, row_ptr = array<i32: 0, 1, 3>, col_idx = array<i32: 0, 0, 1>, classes = array<i32: 1, 2, 1>}
+// Tests that the st.layout verifier rebuilds a small layout and rejects counts
+// or a fingerprint that disagree with the pattern.
+// expected-error @+1 {{differs from the layout of local(4) at n = 32, block = 16 (3 blocks, 0 full, fnv1a64 "bef7b538d4897d00"); rebuild it with stc-tile-attention}}
+st.layout @bad {pattern = #st.local<4>, n = 32, block = 16, blocks = 3, full = 1, fnv1a64 = "bef7b538d4897d00"}
+
+// -----
+
+// expected-error @+1 {{differs from the layout of local(4)}}
+st.layout @bad {pattern = #st.local<4>, n = 32, block = 16, blocks = 3, full = 0, fnv1a64 = "0123456789abcdef"}
+
+// -----
+
+// Tests the counts any layout must satisfy, checked without rebuilding.
+// expected-error @+1 {{lists 4 blocks, 0 of them full; valid: 0 <= full <= blocks <= 3 (the lower triangle of 2 block rows, at most 67108864)}}
+st.layout @bad {pattern = #st.causal, n = 32, block = 16, blocks = 4, full = 0, fnv1a64 = "0123456789abcdef"}
+
+// -----
+
+// Tests the contract's limits on a layout (abi/Limits.h).
+// expected-error @+1 {{n is 2097152; valid: 1 .. 1048576}}
+st.layout @bad {pattern = #st.causal, n = 2097152, block = 128, blocks = 0, full = 0, fnv1a64 = "0123456789abcdef"}
+
+// -----
+
+// Tests that a context shorter than the block size is tiled as one block.
+// CHECK-LABEL: module
+// CHECK: st.layout @layout0 {block = 8 : i64, blocks = 1 : i64, fnv1a64 = "{{[0-9a-f]+}}", full = 0 : i64, n = 8 : i64, pattern = #st.causal}
+func.func @short(%x: tensor<1x8x16xf32>) -> tensor<1x8x16xf32> {
+  %a = st.attention %x, %x, %x heads(2) patterns [#st.causal]
+         : tensor<1x8x16xf32>, tensor<1x8x16xf32>, tensor<1x8x16xf32> -> tensor<1x8x16xf32>
+  return %a : tensor<1x8x16xf32>
+}

@@ -69,7 +69,7 @@ static Arg F(const std::string &dt, std::vector<float> v) {
   Arg a{dt, std::move(v), {}};
   if (dt == "bf16")
     for (auto &x : a.f)
-      x = rt::bf16ToFloat(rt::floatToBf16(x));
+      x = stc::abi::bf16ToFloat(stc::abi::floatToBf16(x));
   return a;
 }
 static Arg I(std::vector<int32_t> v) { return Arg{"i32", {}, std::move(v)}; }
@@ -162,7 +162,7 @@ static double runGpu(const OpDesc &op, std::vector<Arg> &args, const Scal &sc,
     else {
       std::vector<uint16_t> h(a.f.size());
       for (size_t i = 0; i < h.size(); ++i)
-        h[i] = rt::floatToBf16(a.f[i]);
+        h[i] = stc::abi::floatToBf16(a.f[i]);
       CU(cuMemcpyHtoD(p, h.data(), h.size() * 2));
     }
     ptrs.push_back(p);
@@ -215,7 +215,7 @@ static double runGpu(const OpDesc &op, std::vector<Arg> &args, const Scal &sc,
         std::vector<uint16_t> h(a.f.size());
         CU(cuMemcpyDtoH(h.data(), ptrs[i], h.size() * 2));
         for (size_t j = 0; j < h.size(); ++j)
-          a.f[j] = rt::bf16ToFloat(h[j]);
+          a.f[j] = stc::abi::bf16ToFloat(h[j]);
       }
     }
   if (reps > 0) {
@@ -587,7 +587,7 @@ static void otherOps(const std::string &dt, int64_t rows, int64_t T, int64_t D,
     rt::cpu::dropoutFwd(a[0].f.data(), y.data(), cnt, rate, 12345u, sc.seed);
     if (dt == "bf16")
       for (auto &x : y)
-        x = rt::bf16ToFloat(rt::floatToBf16(x));
+        x = stc::abi::bf16ToFloat(stc::abi::floatToBf16(x));
     checkExact(n + " dropout_fwd rate " + std::to_string(rate), a[1].f, y);
     std::vector<Arg> b = {F(dt, randn(cnt)),
                           F(dt, std::vector<float>(cnt, 7.f))};
@@ -598,7 +598,7 @@ static void otherOps(const std::string &dt, int64_t rows, int64_t T, int64_t D,
     rt::cpu::dropoutBwd(b[0].f.data(), dx.data(), cnt, rate, 12345u, sc.seed);
     if (dt == "bf16")
       for (auto &x : dx)
-        x = rt::bf16ToFloat(rt::floatToBf16(x));
+        x = stc::abi::bf16ToFloat(stc::abi::floatToBf16(x));
     checkExact(n + " dropout_bwd rate " + std::to_string(rate), b[1].f, dx);
   }
   // xent

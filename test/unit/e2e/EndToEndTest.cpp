@@ -37,6 +37,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -789,7 +790,7 @@ TEST(EndToEnd, DamagedArtifactIsRefused) {
     fs::remove_all(fs::path(dir).parent_path());
   }
   // Another manifest version.
-  for (int64_t version : {int64_t(2), int64_t(0)}) {
+  for (int64_t version : {stc::abi::kArtifactVersion + 1, int64_t(0)}) {
     std::string dir = copyTiny("version");
     json::Value m = readManifest(dir);
     m.set("version", version);
@@ -824,9 +825,10 @@ TEST(EndToEnd, DamagedArtifactIsRefused) {
     ASSERT_EQ(bufs.size(), n - 1);
     writeManifest(dir, m);
     auto a = Artifact::load(dir);
+    // Every later buffer index now names another buffer (or none): some
+    // dtype, size, role or range check must catch it.
     ASSERT_FALSE(a.hasValue()) << "loaded without buffer " << victim;
     std::printf("[ damage   ] %s\n", a.status().message().c_str());
-    EXPECT_MENTIONS(a.status().message(), "'" + victim + "'");
     fs::remove_all(fs::path(dir).parent_path());
   }
 }
@@ -885,6 +887,48 @@ TEST(EndToEnd, CheckpointRestoresTheTrainedModel) {
   ASSERT_EQ(l2->size(), 1u);
   EXPECT_EQ((*l1)[0], (*l2)[0]);
   fs::remove_all(dir);
+}
+
+//===----------------------------------------------------------------------===//
+// Long contexts: the artifact names layouts, it does not store them
+//===----------------------------------------------------------------------===//
+
+/// Loads an artifact of test/inputs and checks what issue-sized contexts
+/// need: a manifest under 1 MB and a load (validation, layout rebuilds and
+/// fingerprint checks included) under a second.
+void expectSmallAndQuick(const std::string &name, int64_t context) {
+  std::string dir = artifactRoot() + "/" + name;
+  if (!fs::exists(dir + "/manifest.json"))
+    GTEST_SKIP() << "no compiled " << name << " artifact at " << dir
+                 << " (a runtime-only build)";
+  int64_t bytes = static_cast<int64_t>(fs::file_size(dir + "/manifest.json"));
+  EXPECT_LT(bytes, 1000 * 1000) << "manifest of " << name;
+  auto start = std::chrono::steady_clock::now();
+  auto a = Artifact::load(dir);
+  double seconds = std::chrono::duration<double>(
+                       std::chrono::steady_clock::now() - start)
+                       .count();
+  ASSERT_TRUE(a.hasValue()) << a.status().message();
+  std::printf("[ long     ] %s: manifest %.0f KB, loaded in %.3f s, %zu "
+              "layout(s), %lld blocks in the first\n",
+              name.c_str(), bytes / 1e3, seconds, a->layouts.size(),
+              static_cast<long long>(a->layouts[0].blocks.numBlocks()));
+  EXPECT_LT(seconds, 1.0) << "loading " << name;
+  EXPECT_EQ(a->model.context, context);
+  for (const Layout &l : a->layouts) {
+    EXPECT_EQ(l.blocks.n, context);
+    // The column view lists the same blocks as the row view.
+    EXPECT_EQ(l.rowIdx.size(), l.blocks.colIdx.size());
+    EXPECT_EQ(l.colPtr.back(), l.blocks.numBlocks());
+  }
+}
+
+TEST(LongContext, Enwik8At262144LoadsQuickly) {
+  expectSmallAndQuick("enwik8-262k", 262144);
+}
+
+TEST(LongContext, SmallModelAtOneMillionLoadsQuickly) {
+  expectSmallAndQuick("long-1m", 1048576);
 }
 
 } // namespace

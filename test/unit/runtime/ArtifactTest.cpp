@@ -27,6 +27,15 @@ json::Value &bufferJson(json::Value &m, const std::string &name) {
   throw std::runtime_error("no buffer " + name);
 }
 
+/// A buffer's index in the manifest (what ops and entries refer to it by).
+json::Value bufferIndex(json::Value &m, const std::string &name) {
+  const auto &bs = m.find("buffers")->asArray();
+  for (size_t i = 0; i < bs.size(); ++i)
+    if (bs[i].find("name")->asString() == name)
+      return json::Value(static_cast<int64_t>(i));
+  throw std::runtime_error("no buffer " + name);
+}
+
 json::Value &opJson(json::Value &m, const std::string &entry, size_t i) {
   return m.find("entries")->find(entry)->find("ops")->asArray().at(i);
 }
@@ -103,8 +112,8 @@ TEST(Artifact, MissingOrMalformedManifest) {
 
 TEST_F(ArtifactDamage, BadFormatAndVersion) {
   EXPECT_MENTIONS(
-      loadError([](json::Value &m) { m.set("version", 2); }),
-      "version: unsupported version 2; this runtime reads version 1");
+      loadError([](json::Value &m) { m.set("version", 99); }),
+      "version: unsupported version 99; this runtime reads version 2");
   EXPECT_MENTIONS(loadError([](json::Value &m) { m.set("version", "1"); }),
                   "unsupported version \"1\"");
   EXPECT_MENTIONS(loadError([](json::Value &m) { m.set("format", "onnx"); }),
@@ -126,9 +135,15 @@ TEST_F(ArtifactDamage, BufferFields) {
   EXPECT_MENTIONS(
       loadError([](json::Value &m) { bufferJson(m, "x").set("offset", 100); }),
       "offset: is 100; must be a multiple of 256");
+  EXPECT_MENTIONS(loadError([](json::Value &m) {
+                    bufferJson(m, "x").set(
+                        "shape", json::Value(json::Value::Array{
+                                     int64_t(1) << 40, int64_t(1) << 30}));
+                  }),
+                  "shape: holds more than 2^63 bytes; valid: at most");
   EXPECT_MENTIONS(
       loadError([](json::Value &m) { bufferJson(m, "x").set("bytes", 4); }),
-      "product(shape) x size(f32) = 8192");
+      "unknown key 'bytes'");
   EXPECT_MENTIONS(
       loadError([](json::Value &m) { bufferJson(m, "x").set("dtype", "f16"); }),
       "is 'f16'; valid: f32, bf16, i32");
@@ -201,9 +216,15 @@ TEST_F(ArtifactDamage, ArgDtypeAndSize) {
       "arg 1 (table): buffer 'emb' has 8192 elements; expected V*D = 4096");
   EXPECT_MENTIONS(loadError([](json::Value &m) {
                     opJson(m, "train_step", 3).find("args")->asArray()[1] =
-                        json::Value("nosuch");
+                        json::Value("W");
                   }),
-                  "arg 1 (B): names unknown buffer 'nosuch'");
+                  "train_step op 3 (gemm): arg 1: must be an index into "
+                  "buffers, got \"W\"");
+  EXPECT_MENTIONS(loadError([](json::Value &m) {
+                    opJson(m, "train_step", 3).find("args")->asArray()[1] =
+                        json::Value(99999);
+                  }),
+                  "arg 1: is 99999; valid: an index into buffers (0 .. ");
 }
 
 TEST_F(ArtifactDamage, BadKernelHash) {
@@ -241,42 +262,58 @@ TEST_F(ArtifactDamage, KernelTable) {
                   }),
                   "must be 16 lowercase hex digits");
   EXPECT_MENTIONS(loadError([](json::Value &m) {
-                    opJson(m, "train_step", 0).set("kernel", "k_nope");
+                    opJson(m, "train_step", 0).set("kernel", 7);
                   }),
-                  "names unknown kernel 'k_nope'");
+                  "train_step op 0 (zero).kernel: is 7; valid: an index into "
+                  "kernels");
   EXPECT_MENTIONS(loadError([](json::Value &m) {
-                    opJson(m, "train_step", 0)
-                        .set("grid", json::Value(json::Value::Array{1, 1}));
+                    opJson(m, "train_step", 3).set("kernel", 0);
                   }),
-                  "grid: has 2 entries; expected 3");
+                  "gemm has no kernel (executors run it as a library call)");
+  EXPECT_MENTIONS(loadError([](json::Value &m) {
+                    m.find("kernels")->asArray()[0].set(
+                        "grid", json::Value(json::Value::Array{1, 1}));
+                  }),
+                  "kernels[0] 'k_zero'.grid: has 2 entries; expected 3");
 }
 
 TEST_F(ArtifactDamage, LayoutMismatch) {
-  std::string e = loadError([](json::Value &m) {
-    json::Value &l = m.find("layouts")->asArray()[0];
-    l.find("col_idx")->asArray()[1] = json::Value(1); // row 1 lists (1, 1)...
-  });
-  EXPECT_MENTIONS(e, "layouts[0] 'local4': does not match its pattern "
-                     "'local(4)' rebuilt with n=16, block=4: col_idx[1] is 1, "
-                     "expected 0");
+  // The runtime rebuilds every layout from its pattern and checks the
+  // manifest's block count and fingerprint against the result.
   EXPECT_MENTIONS(loadError([](json::Value &m) {
-                    json::Value &l = m.find("layouts")->asArray()[0];
-                    l.find("row_idx")->asArray()[0] = json::Value(1);
+                    m.find("layouts")->asArray()[0].set("blocks", 8);
                   }),
-                  "row_idx[0] is 1, expected 0");
+                  "layouts[0] 'local4': does not match its pattern "
+                  "'local(4)' rebuilt with n=16, block=4: blocks is 8, the "
+                  "pattern gives 7");
   EXPECT_MENTIONS(loadError([](json::Value &m) {
-                    m.find("layouts")->asArray()[0].erase("col_ptr");
+                    m.find("layouts")->asArray()[0].set("fnv1a64",
+                                                        "0123456789abcdef");
                   }),
-                  "missing required key 'col_ptr'");
+                  "fnv1a64 is 0123456789abcdef, the rebuilt tables hash to ");
+  // Same count, other pattern: only the fingerprint tells.
+  EXPECT_MENTIONS(loadError([](json::Value &m) {
+                    m.find("layouts")->asArray()[0].set("pattern",
+                                                        "strided(4)");
+                  }),
+                  "does not match its pattern 'strided(4)'");
+  EXPECT_MENTIONS(loadError([](json::Value &m) {
+                    m.find("layouts")->asArray()[0].erase("fnv1a64");
+                  }),
+                  "missing required key 'fnv1a64'");
   EXPECT_MENTIONS(loadError([](json::Value &m) {
                     m.find("layouts")->asArray()[0].set("pattern", "local(");
                   }),
                   "pattern: cannot parse 'local('");
   EXPECT_MENTIONS(loadError([](json::Value &m) {
-                    json::Value &l = m.find("layouts")->asArray()[0];
-                    l.find("classes")->asArray()[0] = json::Value(0);
+                    m.find("layouts")->asArray()[0].set("n", 1 << 21);
                   }),
-                  "classes[0]: is 0; valid: 1 .. 2");
+                  "n: is 2097152; valid: 1 .. 1048576");
+  EXPECT_MENTIONS(loadError([](json::Value &m) {
+                    m.find("layouts")->asArray()[0].set("row_ptr",
+                                                        json::Value::array());
+                  }),
+                  "unknown key 'row_ptr'");
 }
 
 TEST_F(ArtifactDamage, MemoryPlan) {
@@ -307,7 +344,7 @@ TEST_F(ArtifactDamage, EntriesAndParams) {
                     m.find("entries")
                         ->find("train_step")
                         ->find("inputs")
-                        ->set("tokens", "losses");
+                        ->set("tokens", bufferIndex(m, "losses"));
                   }),
                   "inputs.tokens: buffer 'losses' is f32 with 64 elements; "
                   "expected i32 [batch, context]");
@@ -323,7 +360,7 @@ TEST_F(ArtifactDamage, EntriesAndParams) {
       "parameter 'emb' has decay false (must be 0)");
   EXPECT_MENTIONS(loadError([](json::Value &m) {
                     auto &args = *opJson(m, "train_step", 11).find("args");
-                    args.asArray()[2] = json::Value("W.m");
+                    args.asArray()[2] = bufferIndex(m, "W.m");
                   }),
                   "is buffer 'W.m' but parameter 'emb' lists 'emb.m'");
   EXPECT_MENTIONS(
@@ -346,6 +383,46 @@ TEST(Artifact, ParamFingerprintTracksShapes) {
   auto a3 = Artifact::load(attentionBuilder().writeTemp("fp2"));
   ASSERT_TRUE(a3);
   EXPECT_NE(a1->paramFingerprint(), a3->paramFingerprint());
+}
+
+/// An op kind added through the contract's table alone (abi::registerOpKind,
+/// no validator code): artifacts using it load, and its row's rules reject
+/// bad attributes and arguments with the same messages as a built-in kind.
+TEST(Artifact, ToyOpKindThroughTheTableAlone) {
+  stc::abi::OpSpec toy;
+  toy.name = "toy_copy";
+  toy.flags = stc::abi::Kernel;
+  toy.args = {{"x", stc::abi::DTypes::Float, Role::In, "", "count", "", ""},
+              {"y", stc::abi::DTypes::Float, Role::Out, "", "count", "", ""}};
+  toy.attrs = {{"count", stc::abi::AttrType::Int, false, 1, 4096, 1, 0, 0,
+                stc::abi::Bounds::Closed, 0}};
+  stc::abi::registerOpKind(toy);
+
+  auto withToy = [](json::Value attrs, const char *out) {
+    ArtifactBuilder b = bigramBuilder();
+    b.buffer("copy", "f32", {64, 32}, false);
+    b.buffer("copy_i32", "i32", {64, 32}, false);
+    b.op("eval_step", "toy_copy", {"x", out}, std::move(attrs));
+    return Artifact::load(b.writeTemp("toy"));
+  };
+  json::Value good = json::Value::object();
+  good.set("count", 64 * 32);
+  auto a = withToy(good, "copy");
+  ASSERT_TRUE(a.hasValue()) << a.status().message();
+  EXPECT_EQ(opKindName(a->entry(EntryKind::Eval).ops.back().kind),
+            std::string("toy_copy"));
+
+  json::Value big = json::Value::object();
+  big.set("count", 8192);
+  auto b = withToy(big, "copy");
+  ASSERT_FALSE(b.hasValue());
+  EXPECT_MENTIONS(b.status().message(),
+                  "(toy_copy): attrs.count: is 8192; valid: 1 .. 4096");
+  auto c = withToy(good, "copy_i32");
+  ASSERT_FALSE(c.hasValue());
+  EXPECT_MENTIONS(c.status().message(),
+                  "(toy_copy): arg 1 (y): buffer 'copy_i32' has dtype i32; "
+                  "expected f32 or bf16");
 }
 
 } // namespace

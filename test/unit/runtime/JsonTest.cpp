@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include <cmath>
 #include <cstdint>
 
@@ -76,6 +78,28 @@ TEST(Json, ErrorsHaveLineAndColumn) {
   EXPECT_NE(e.find("trailing comma"), std::string::npos) << e;
   e = parseErr("[1,\n 2,,3]");
   EXPECT_NE(e.find("2:4"), std::string::npos) << e;
+}
+
+/// A large object is checked for duplicate keys in time linear in its size
+/// (it used to take 25 s for 100k keys): 200k distinct keys, then the same
+/// object with its last key repeating the first.
+TEST(Json, DuplicateKeysInLargeObjectsAreFoundQuickly) {
+  std::string text = "{";
+  for (int i = 0; i < 200000; ++i)
+    text += (i ? ",\"k" : "\"k") + std::to_string(i) + "\":" + std::to_string(i);
+  auto start = std::chrono::steady_clock::now();
+  auto ok = json::parse(text + "}");
+  ASSERT_TRUE(ok.hasValue()) << ok.status().message();
+  EXPECT_EQ(ok->size(), 200000u);
+  auto bad = json::parse(text + ",\"k0\":1}");
+  ASSERT_FALSE(bad.hasValue());
+  EXPECT_NE(bad.status().message().find("duplicate key \"k0\""),
+            std::string::npos)
+      << bad.status().message();
+  double seconds = std::chrono::duration<double>(
+                       std::chrono::steady_clock::now() - start)
+                       .count();
+  EXPECT_LT(seconds, 2.0) << "two parses of a 200k-key object";
 }
 
 TEST(Json, RejectsWhatStrictJsonRejects) {

@@ -4,6 +4,7 @@
 
 #include "pattern/Pattern.h"
 #include "abi/Hash.h"
+#include "abi/Layout.h"
 
 #include <cmath>
 #include <cstdlib>
@@ -55,7 +56,7 @@ ArtifactBuilder::ArtifactBuilder(std::string modelName, int64_t vocab,
                                  int64_t batch) {
   root_ = json::Value::object();
   root_.set("format", "stc-artifact");
-  root_.set("version", 1);
+  root_.set("version", stc::abi::kArtifactVersion);
   root_.set("producer", "runtime-tests");
   json::Value model = json::Value::object();
   model.set("name", modelName);
@@ -100,7 +101,6 @@ std::string ArtifactBuilder::buffer(const std::string &name,
   b.set("dtype", dtype);
   b.set("shape", sh);
   b.set("offset", offset);
-  b.set("bytes", bytes);
   b.set("persistent", persistent);
   root_.find("buffers")->push(b);
   offsets_[name] = offset;
@@ -157,34 +157,8 @@ void ArtifactBuilder::layout(const std::string &name,
   lj.set("pattern", p->str());
   lj.set("n", n);
   lj.set("block", block);
-  json::Value rp = json::Value::array(), ci = json::Value::array(),
-              cl = json::Value::array();
-  for (int64_t v : l.rowPtr)
-    rp.push(v);
-  for (int64_t v : l.colIdx)
-    ci.push(v);
-  for (auto c : l.classes)
-    cl.push(static_cast<int64_t>(c));
-  lj.set("row_ptr", rp);
-  lj.set("col_idx", ci);
-  lj.set("classes", cl);
-  // The column (CSC) view, transposed here independently of the runtime.
-  json::Value cp = json::Value::array(), ri = json::Value::array(),
-              cc = json::Value::array();
-  int64_t cols = l.numBlockRows, count = 0;
-  cp.push(0);
-  for (int64_t c = 0; c < cols; ++c) {
-    for (int64_t r = 0; r < l.numBlockRows; ++r)
-      if (l.classOf(r, c) != pattern::BlockClass::Empty) {
-        ri.push(r);
-        cc.push(static_cast<int64_t>(l.classOf(r, c)));
-        ++count;
-      }
-    cp.push(count);
-  }
-  lj.set("col_ptr", cp);
-  lj.set("row_idx", ri);
-  lj.set("col_classes", cc);
+  lj.set("blocks", l.numBlocks());
+  lj.set("fnv1a64", stc::abi::hex64(stc::abi::layoutFingerprint(l)));
   root_.find("layouts")->push(lj);
 }
 
@@ -214,9 +188,6 @@ json::Value &ArtifactBuilder::op(const std::string &entry,
   o.set("attrs", attrs);
   if (kind != "gemm") {
     o.set("kernel", "k_" + kind);
-    o.set("grid", json::Value(json::Value::Array{1, 1, 1}));
-    o.set("block", json::Value(json::Value::Array{128, 1, 1}));
-    o.set("smem", 0);
     if (!kernels_[kind]) {
       kernels_[kind] = true;
       std::string src = kernelSource(kind);
@@ -225,6 +196,9 @@ json::Value &ArtifactBuilder::op(const std::string &entry,
       k.set("source", "kernels/k_" + kind + ".cu");
       k.set("bytes", static_cast<int64_t>(src.size()));
       k.set("fnv1a64", stc::abi::hex64(stc::abi::fnv1a64(src)));
+      k.set("grid", json::Value(json::Value::Array{1, 1, 1}));
+      k.set("block", json::Value(json::Value::Array{128, 1, 1}));
+      k.set("smem", 0);
       root_.find("kernels")->push(k);
     }
   }
@@ -238,6 +212,30 @@ void ArtifactBuilder::io(const std::string &entry, const std::string &direction,
 
 json::Value ArtifactBuilder::manifest() const {
   json::Value m = root_;
+  // The builder names buffers and kernels; the manifest refers to them by
+  // their index in the buffers and kernels tables.
+  auto indexIn = [&](const char *table, const json::Value &name) {
+    const auto &items = m.find(table)->asArray();
+    for (size_t i = 0; i < items.size(); ++i)
+      if (items[i].find("name")->asString() == name.asString())
+        return json::Value(static_cast<int64_t>(i));
+    throw std::runtime_error(std::string("test artifact: no ") + table +
+                             " entry '" + name.asString() + "'");
+  };
+  for (json::Value &p : m.find("params")->asArray())
+    for (const char *key : {"buffer", "grad", "adam_m", "adam_v"})
+      p.set(key, indexIn("buffers", *p.find(key)));
+  for (auto &[entryName, e] : m.find("entries")->asObject()) {
+    for (const char *io : {"inputs", "outputs"})
+      for (auto &[role, buf] : e.find(io)->asObject())
+        buf = indexIn("buffers", buf);
+    for (json::Value &o : e.find("ops")->asArray()) {
+      for (json::Value &a : o.find("args")->asArray())
+        a = indexIn("buffers", a);
+      if (const json::Value *k = o.find("kernel"))
+        o.set("kernel", indexIn("kernels", *k));
+    }
+  }
   int64_t arena =
       (arenaEnd_ + stc::abi::kBufferAlignment - 1) / stc::abi::kBufferAlignment * stc::abi::kBufferAlignment;
   m.set("arena_bytes", arena);
@@ -269,14 +267,15 @@ obj(std::initializer_list<std::pair<const char *, json::Value>> kv) {
 
 json::Value gemmAttrs(int64_t M, int64_t N, int64_t K, bool ta, bool tb,
                       double beta = 0.0) {
-  return obj({{"M", M},
-              {"N", N},
-              {"K", K},
-              {"trans_a", ta},
-              {"trans_b", tb},
-              {"alpha", 1.0},
-              {"beta", beta},
-              {"bias", false}});
+  json::Value a = obj({{"M", M}, {"N", N}, {"K", K}});
+  // Optional attributes, written only when they differ from the defaults.
+  if (ta)
+    a.set("trans_a", true);
+  if (tb)
+    a.set("trans_b", true);
+  if (beta != 0.0)
+    a.set("beta", beta);
+  return a;
 }
 
 json::Value adamAttrs(int64_t count, double wd) {
