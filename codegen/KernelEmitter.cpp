@@ -486,6 +486,15 @@ bool Emitter::emitAttention() {
       layoutParams.push_back(fmt::format("const int *L{}_{}", i, a));
   }
 
+  // The tensor-core kernels take bf16 throughout, one head size of 32, 64
+  // or 128, and layout blocks that their 64-row tiles divide; everything
+  // else (f32 models among them) runs the fp32 kernels.
+  bool useMma = !decode && dk == dv && (dk == 32 || dk == 64 || dk == 128);
+  for (size_t i = 0; i < op_.args.size(); ++i)
+    useMma &= op_.args[i].name == "lse" || op_.argDtypes[i] == DType::BF16;
+  for (const LayoutDesc &l : req_.layouts)
+    useMma &= l.block % 64 == 0;
+
   const int64_t kstr = dk | 1,
                 vstr = dv | 1; // odd row strides: no bank conflicts
   std::string call;
@@ -506,6 +515,52 @@ bool Emitter::emitAttention() {
     call = "stc::attention_decode_kernel<stc_cfg, stc_layout_{0}>(q, kcache, "
            "vcache, o, "
            "L{0}_row_ptr, L{0}_col_idx, L{0}_classes, scalars)";
+  } else if (useMma) {
+    // Tensor cores (attention_*_mma.cuh): tile sizes per head size, every
+    // layout block a multiple of the tiles.
+    const int64_t D = dk;
+    bool all128 = true;
+    for (const LayoutDesc &l : req_.layouts)
+      all128 &= l.block % 128 == 0;
+    files_ = {"attention_mma.cuh",
+              bwd ? "attention_bwd_mma.cuh" : "attention_fwd_mma.cuh"};
+    if (!bwd) {
+      const int64_t bm = all128 ? 128 : 64, bn = 64;
+      cfg_ = fmt::format(
+          "  static constexpr int T = {}, H = {}, D = {};\n"
+          "  static constexpr int HPL = {}; // heads per layout\n"
+          "  static constexpr int BM = {}, BN = {}; // query rows, keys per tile\n"
+          "  static constexpr float scale = {};\n",
+          T, H, D, hpl, bm, bn, floatLit(scale));
+      smem_ = (bm + 4 * bn) * D * 2;
+      block_ = {bm * 2, 1, 1};
+      grid_ = {ceilDiv(T, bm), H, B};
+      call = "stc::attention_fwd_mma<stc_cfg, stc_layout_{0}>(q, k, v, o, lse, "
+             "L{0}_row_ptr, L{0}_col_idx, L{0}_classes, stc_smem)";
+    } else {
+      // 64 query rows (dq) or key rows (dk, dv) per CTA; D = 128 takes
+      // smaller tiles to stay within the registers.
+      const int64_t bn = D == 128 ? 32 : 64, bq = D == 128 ? 32 : 64;
+      cfg_ = fmt::format(
+          "  static constexpr int T = {}, H = {}, D = {};\n"
+          "  static constexpr int HPL = {}; // heads per layout\n"
+          "  static constexpr int BN = {}, BQ = {}; // key tile (dq), query "
+          "tile (dk, dv)\n"
+          "  static constexpr float scale = {};\n",
+          T, H, D, hpl, bn, bq, floatLit(scale));
+      smem_ = std::max((2 * 64 + 4 * bn) * D * 2 + 64 * 4,
+                       (2 * 64 + 6 * bq) * D * 2 + 4 * bq * 4);
+      block_ = {128, 1, 1};
+      grid_ = {2 * ceilDiv(T, 64), H, B};
+      call = "stc::attention_bwd_mma<stc_cfg, stc_layout_{0}>(q, k, v, o, lse, "
+             "dout, dq, dk, dv, L{0}_row_ptr, L{0}_col_idx, L{0}_classes, "
+             "L{0}_col_ptr, L{0}_row_idx, L{0}_col_classes, stc_smem)";
+    }
+    dispatchVar = "blockIdx.y";
+    preamble_ += fmt::format(
+        "static_assert(stc::attention_{}_mma_smem_bytes<stc_cfg>() == {}, "
+        "\"emitted dynamic shared memory size disagrees with the kernel\");\n",
+        bwd ? "bwd" : "fwd", smem_);
   } else {
     // QT query (or key) rows per CTA, one per warp; QT must divide every
     // layout's block (or the block covers all of T) so a CTA's rows lie in
@@ -565,7 +620,9 @@ bool Emitter::emitAttention() {
                  "L{0}_row_ptr, L{0}_col_idx, L{0}_classes, stc_smem)";
   }
   std::string body;
-  if (!decode)
+  if (useMma)
+    body += "  extern __shared__ __align__(1024) unsigned char stc_smem[];\n";
+  else if (!decode)
     body += "  extern __shared__ float stc_smem[];\n";
   body += fmt::format("  // Head h uses layout h / HPL.\n"
                       "  switch (static_cast<int>({}) / stc_cfg::HPL) {{\n",

@@ -2,6 +2,8 @@
 
 #include "runtime/Executor.h"
 
+#include <chrono>
+
 #include "runtime/cpu/CpuExecutor.h"
 
 #include <cstring>
@@ -173,6 +175,30 @@ Status Executor::runOps(EntryKind kind, size_t begin, size_t end) {
                          ") is not within its " + std::to_string(e.ops.size()) +
                          " ops");
   return runImpl(kind, e, begin, end);
+}
+
+Expected<std::vector<double>> Executor::timeOps(EntryKind kind, size_t begin,
+                                               size_t end, int repeats) {
+  if (repeats < 1 || repeats > 100000)
+    return Status::error("timeOps: repeats is " + std::to_string(repeats) +
+                         "; valid: 1 .. 100000");
+  STC_RETURN_IF_ERROR(runOps(kind, begin, end)); // checks the range, warms up
+  return timeImpl(kind, artifact_->entry(kind), begin, end, repeats);
+}
+
+Expected<std::vector<double>> Executor::timeImpl(EntryKind kind,
+                                                 const Entry &entry,
+                                                 size_t begin, size_t end,
+                                                 int repeats) {
+  std::vector<double> ms;
+  for (int r = 0; r < repeats; ++r) {
+    auto t0 = std::chrono::steady_clock::now();
+    STC_RETURN_IF_ERROR(runImpl(kind, entry, begin, end));
+    ms.push_back(std::chrono::duration<double, std::milli>(
+                     std::chrono::steady_clock::now() - t0)
+                     .count());
+  }
+  return ms;
 }
 
 std::vector<std::string> availableExecutors() {

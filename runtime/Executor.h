@@ -84,6 +84,13 @@ public:
   /// buffers hold.
   Status runOps(EntryKind entry, size_t begin, size_t end);
 
+  /// Times ops [begin, end) of an entry: runs them once (checked, like
+  /// runOps), then `repeats` more times, and returns each repeat's time in
+  /// milliseconds. The CUDA executor times on the device with events and
+  /// launches the repeats back to back; others time on the host clock.
+  Expected<std::vector<double>> timeOps(EntryKind entry, size_t begin,
+                                        size_t end, int repeats);
+
 protected:
   /// Allocate the arena (zero-filled) and prepare. artifact() is set.
   virtual Status allocateImpl() = 0;
@@ -94,6 +101,11 @@ protected:
   /// is present and 0 <= begin <= end <= entry.ops.size().
   virtual Status runImpl(EntryKind kind, const Entry &entry, size_t begin,
                          size_t end) = 0;
+  /// Times `repeats` runs of ops [begin, end) (already run once); the
+  /// default times runImpl on the host clock.
+  virtual Expected<std::vector<double>>
+  timeImpl(EntryKind kind, const Entry &entry, size_t begin, size_t end,
+           int repeats);
 
 private:
   /// The named buffer of the allocated artifact, or an error naming it.

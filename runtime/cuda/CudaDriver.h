@@ -48,6 +48,11 @@ namespace stc::rt::cuda {
   X(cuFuncGetAttribute, true)                                                  \
   X(cuFuncSetAttribute, true)                                                  \
   X(cuLaunchKernel, true)                                                      \
+  X(cuEventCreate, true)                                                       \
+  X(cuEventRecord, true)                                                       \
+  X(cuEventSynchronize, true)                                                  \
+  X(cuEventElapsedTime, true)                                                  \
+  X(cuEventDestroy, true)                                                      \
   X(cuGetErrorName, true)                                                      \
   X(cuGetErrorString, true)                                                    \
   X(cuFuncGetParamInfo, false) /* CUDA 12.4+: checks kernel signatures */

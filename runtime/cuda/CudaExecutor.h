@@ -80,6 +80,9 @@ protected:
   Status allocateImpl() override;
   Status uploadImpl(const Buffer &b, const void *data) override;
   Status downloadImpl(const Buffer &b, void *data) const override;
+  Expected<std::vector<double>> timeImpl(EntryKind kind, const Entry &entry,
+                                         size_t begin, size_t end,
+                                         int repeats) override;
   Status runImpl(EntryKind kind, const Entry &entry, size_t begin,
                  size_t end) override;
 

@@ -1,0 +1,183 @@
+//===- stc_attention_bench.cpp - Time stc's attention ops on the GPU ------===//
+//
+//   stc-bench-attention [--repeats N] [--dump DIR] --out FILE ARTIFACT...
+//
+// For each artifact (a single-layer model from bench/attention/prepare): fill
+// q, k, v and the output gradient with random values, time the train step's
+// attention_fwd op and its attention_bwd op on the CUDA executor (device
+// events, repeats back to back, median), and write one JSON line. With
+// --dump, also write the inputs and outputs (raw bf16, (B, T, H, D)) so that
+// peers.py can time PyTorch on the same inputs and check stc's results
+// against a float32 reference.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/Executor.h"
+#include "runtime/support/Random.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <sys/stat.h>
+#include <vector>
+
+using namespace stc::rt;
+
+namespace {
+
+int fail(const std::string &msg) {
+  std::fprintf(stderr, "stc-bench-attention: %s\n", msg.c_str());
+  return 1;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+std::string baseName(std::string path) {
+  while (!path.empty() && path.back() == '/')
+    path.pop_back();
+  size_t s = path.find_last_of('/');
+  return s == std::string::npos ? path : path.substr(s + 1);
+}
+
+/// Uniform values with unit variance, reproducible from the seed.
+std::vector<float> randomValues(size_t n, uint64_t seed) {
+  SplitMix64 rng(seed);
+  std::vector<float> v(n);
+  const double a = std::sqrt(3.0);
+  for (auto &x : v)
+    x = static_cast<float>((2.0 * rng.uniform() - 1.0) * a);
+  return v;
+}
+
+Status dump(Executor &e, const Buffer &b, const std::string &path) {
+  std::vector<uint8_t> bytes(static_cast<size_t>(b.bytes));
+  STC_RETURN_IF_ERROR(e.download(b.name, bytes.data(), bytes.size()));
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char *>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
+  return out ? Status::ok() : Status::error("cannot write " + path);
+}
+
+Status benchOne(const std::string &dir, int repeats, const std::string &dumpDir,
+                std::ofstream &out) {
+  auto loaded = Artifact::load(dir);
+  if (!loaded)
+    return loaded.status();
+  auto art = std::make_shared<const Artifact>(std::move(*loaded));
+  auto exec = createExecutor("cuda");
+  if (!exec)
+    return exec.status();
+  Executor &e = **exec;
+  STC_RETURN_IF_ERROR(e.allocate(art));
+
+  const Entry &train = art->entry(EntryKind::Train);
+  int fwd = -1, bwd = -1;
+  for (size_t i = 0; i < train.ops.size(); ++i) {
+    if (train.ops[i].kind == OpKind::AttentionFwd && fwd < 0)
+      fwd = static_cast<int>(i);
+    if (train.ops[i].kind == OpKind::AttentionBwd && bwd < 0)
+      bwd = static_cast<int>(i);
+  }
+  if (fwd < 0 || bwd < 0)
+    return Status::error("no attention_fwd / attention_bwd op in train_step");
+  const Op &f = train.ops[fwd], &g = train.ops[bwd];
+  const OpAttrs &at = f.attrs;
+  // Inputs: q, k, v of the forward, dout of the backward.
+  const int inputs[] = {f.args[0], f.args[1], f.args[2], g.args[5]};
+  for (int i = 0; i < 4; ++i) {
+    const Buffer &b = art->buffers[inputs[i]];
+    STC_RETURN_IF_ERROR(e.uploadFloats(
+        b.name, randomValues(static_cast<size_t>(b.elements()), 1000 + i)));
+  }
+  auto tf = e.timeOps(EntryKind::Train, fwd, fwd + 1, repeats);
+  if (!tf)
+    return tf.status();
+  auto tb = e.timeOps(EntryKind::Train, bwd, bwd + 1, repeats);
+  if (!tb)
+    return tb.status();
+  const double fwdMs = median(*tf), bwdMs = median(*tb);
+
+  const std::string name = baseName(dir);
+  std::string kernels;
+  for (const Op *op : {&f, &g})
+    kernels += std::string(kernels.empty() ? "" : ", ") + "\"" +
+               art->kernels[op->kernel].name + "\"";
+  char line[1024];
+  std::snprintf(line, sizeof line,
+                "{\"case\": \"%s\", \"n\": %lld, \"batch\": %lld, \"heads\": "
+                "%lld, \"head_dim\": %lld, \"pattern\": \"%s\", \"fwd_ms\": "
+                "%.4f, \"bwd_ms\": %.4f, \"fwd_bwd_ms\": %.4f, \"repeats\": "
+                "%d, \"kernels\": [%s]}",
+                name.c_str(), static_cast<long long>(at.T),
+                static_cast<long long>(at.B), static_cast<long long>(at.H),
+                static_cast<long long>(at.dk),
+                art->layouts[f.layouts[0]].patternText.c_str(), fwdMs, bwdMs,
+                fwdMs + bwdMs, repeats, kernels.c_str());
+  out << line << "\n";
+  out.flush();
+  std::printf("%-32s fwd %8.3f ms  bwd %8.3f ms\n", name.c_str(), fwdMs,
+              bwdMs);
+  std::fflush(stdout);
+
+  if (!dumpDir.empty()) {
+    std::string d = dumpDir + "/" + name;
+    ::mkdir(dumpDir.c_str(), 0755);
+    ::mkdir(d.c_str(), 0755);
+    const char *names[] = {"q", "k", "v", "o", "lse", "dout", "dq", "dk", "dv"};
+    const int bufs[] = {f.args[0], f.args[1], f.args[2], f.args[3], f.args[4],
+                        g.args[5], g.args[6], g.args[7], g.args[8]};
+    for (int i = 0; i < 9; ++i)
+      STC_RETURN_IF_ERROR(
+          dump(e, art->buffers[bufs[i]], d + "/" + names[i] + ".bin"));
+    std::ofstream meta(d + "/meta.json");
+    meta << line << "\n";
+  }
+  return Status::ok();
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  int repeats = 20;
+  std::string outPath, dumpDir;
+  std::vector<std::string> dirs;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--repeats" && i + 1 < argc)
+      repeats = std::atoi(argv[++i]);
+    else if (a == "--out" && i + 1 < argc)
+      outPath = argv[++i];
+    else if (a == "--dump" && i + 1 < argc)
+      dumpDir = argv[++i];
+    else if (a == "--help") {
+      std::printf("usage: stc-bench-attention [--repeats N] [--dump DIR] "
+                  "--out FILE ARTIFACT...\n");
+      return 0;
+    } else if (!a.empty() && a[0] == '-')
+      return fail("unknown flag " + a + "; valid: --repeats N, --dump DIR, "
+                  "--out FILE, --help");
+    else
+      dirs.push_back(a);
+  }
+  if (outPath.empty() || dirs.empty() || repeats < 1)
+    return fail("expected --out FILE and at least one artifact directory");
+  std::ofstream out(outPath, std::ios::app);
+  if (!out)
+    return fail("cannot write " + outPath);
+  int failures = 0;
+  for (const std::string &d : dirs) {
+    Status s = benchOne(d, repeats, dumpDir, out);
+    if (!s) {
+      std::fprintf(stderr, "stc-bench-attention: %s: %s\n", d.c_str(),
+                   s.message().c_str());
+      ++failures;
+    }
+  }
+  return failures ? 1 : 0;
+}

@@ -1,0 +1,409 @@
+// attention_bwd_mma.cuh - bf16 block-sparse attention backward on tensor cores.
+//
+// Gradients of attention_fwd_mma, deterministic (no atomics) and in one
+// launch of 4-warp CTAs, grid (ceil(T / 64) * 2, H, B). With
+// P = exp(scale Q K^T - lse) (lse saved by the forward), delta_i =
+// rowsum(dO_i * O_i) and dS = P * (dO V^T - delta):
+//
+// - CTAs x < ceil(T / 64) own 64 query rows (16 per warp) and walk their
+//   block row (CSR) in key tiles of BN, like the forward:
+//     S = Q K^T, P, dP = dO V^T, dS, dQ += dS K        dq = scale dQ
+//   delta for the CTA's rows is computed once, from O and dO.
+// - the other CTAs own 64 key rows (16 per warp) and walk their block column
+//   (CSC) in query tiles of BQ, with the transposed products:
+//     S^T = K Q^T, P^T, dP^T = V dO^T, dS^T, dV += P^T dO, dK += dS^T Q
+//                                                      dk = scale dK
+//   delta for each query tile is recomputed from its O and dO tiles, which
+//   keeps the two halves independent (one launch, no scratch buffer).
+//
+// dQ and dK/dV are each written by exactly one CTA: deterministic. Queries
+// with lse = -inf (no allowed key) and rows past T contribute nothing.
+//
+// Shared memory (bytes), the larger of the two halves:
+//   dq:   Q, dO [64][D]; K, V [2][BN][D]; delta [64] f32
+//   dkdv: K, V [64][D]; Q, dO, O [2][BQ][D]; lse2, delta [2][BQ] f32
+
+#ifndef STC_DEVICE_ATTENTION_BWD_MMA_CUH
+#define STC_DEVICE_ATTENTION_BWD_MMA_CUH
+
+namespace stc {
+
+namespace mma {
+constexpr int kBwdRows = 64; // query rows (dq) or key rows (dk, dv) per CTA
+} // namespace mma
+
+template <class Cfg>
+__host__ __device__ constexpr int attention_bwd_mma_smem_bytes() {
+  return (2 * mma::kBwdRows + 4 * Cfg::BN) * Cfg::D * 2 + mma::kBwdRows * 4 >
+                 (2 * mma::kBwdRows + 6 * Cfg::BQ) * Cfg::D * 2 +
+                     4 * Cfg::BQ * 4
+             ? (2 * mma::kBwdRows + 4 * Cfg::BN) * Cfg::D * 2 +
+                   mma::kBwdRows * 4
+             : (2 * mma::kBwdRows + 6 * Cfg::BQ) * Cfg::D * 2 +
+                   4 * Cfg::BQ * 4;
+}
+
+// log2-domain lse of a row: +inf for rows without keys (and past T), so that
+// exp2(s - lse2) is 0 there.
+template <int T>
+__device__ __forceinline__ float lse2_of(const float *lse_bh, int row) {
+  if (row >= T)
+    return __int_as_float(0x7f800000);
+  const float x = lse_bh[row];
+  return x == neg_inf() ? __int_as_float(0x7f800000) : x * mma::kLog2e;
+}
+
+// ---- dq: query rows q0 .. q0 + BM - 1 ----------------------------------------
+
+template <class Cfg, class L>
+__device__ __forceinline__ void attention_bwd_mma_dq(
+    int tile, const mma::bf16 *__restrict__ q, const mma::bf16 *__restrict__ k,
+    const mma::bf16 *__restrict__ v, const mma::bf16 *__restrict__ o,
+    const float *__restrict__ lse, const mma::bf16 *__restrict__ dO,
+    mma::bf16 *__restrict__ dq, const int *__restrict__ row_ptr,
+    const int *__restrict__ col_idx, const int *__restrict__ classes,
+    unsigned char *smem) {
+  using namespace mma;
+  constexpr int T = Cfg::T, H = Cfg::H, D = Cfg::D, BM = kBwdRows,
+                BN = Cfg::BN, NT = 128;
+  constexpr int KD = D / 16, NB = BN / 8, ND = D / 8;
+  constexpr unsigned TILE_Q = BM * D * 2, TILE_K = BN * D * 2;
+  const unsigned sQ = smem_addr(smem), sdO = sQ + TILE_Q, sK = sdO + TILE_Q,
+                 sV = sK + 2 * TILE_K;
+  float *sDelta = reinterpret_cast<float *>(smem + 2 * TILE_Q + 4 * TILE_K);
+
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int g = lane >> 2, t4 = lane & 3;
+  const int h = blockIdx.y, b = blockIdx.z, q0 = tile * BM;
+  const int row0 = q0 + warp * 16 + g, row1 = row0 + 8;
+  const float sl2 = Cfg::scale * kLog2e;
+  const float *lse_bh = lse + (static_cast<long long>(b) * H + h) * T;
+
+  RowTiles<T, BN, BM, NT, L> tiles(row_ptr, col_idx, classes, q0);
+  load_tile<NT, BM, T, H, D>(sQ, q, b, h, q0);
+  load_tile<NT, BM, T, H, D>(sdO, dO, b, h, q0);
+  bool have = tiles.next();
+  if (have) {
+    load_tile<NT, BN, T, H, D>(sK, k, b, h, tiles.kc);
+    load_tile<NT, BN, T, H, D>(sV, v, b, h, tiles.kc);
+  }
+  cp_async_commit();
+
+  // delta = rowsum(dO * O) for the CTA's rows, from global memory: one warp
+  // per row, lanes over the columns.
+  for (int r = warp; r < BM; r += NT / 32) {
+    const int row = q0 + r;
+    float s = 0.f;
+    if (row < T) {
+      const long long off = row_offset<T, H, D>(b, row, h);
+      for (int d = lane; d < D; d += 32)
+        s += load(dO, off + d) * load(o, off + d);
+    }
+    s = warp_sum(s);
+    if (lane == 0)
+      sDelta[r] = s;
+  }
+  const float lse0 = lse2_of<T>(lse_bh, row0), lse1 = lse2_of<T>(lse_bh, row1);
+
+  float acc[ND][4];
+#pragma unroll
+  for (int j = 0; j < ND; ++j)
+    acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
+  unsigned qf[KD][4], dof[KD][4];
+  float delta0 = 0.f, delta1 = 0.f;
+  bool loaded = false;
+  int buf = 0;
+
+  while (have) {
+    const int kc = tiles.kc;
+    const bool full = tiles.full;
+    const bool haveNext = tiles.next();
+    cp_async_wait<0>();
+    __syncthreads();
+    if (haveNext) {
+      load_tile<NT, BN, T, H, D>(sK + (buf ^ 1) * TILE_K, k, b, h, tiles.kc);
+      load_tile<NT, BN, T, H, D>(sV + (buf ^ 1) * TILE_K, v, b, h, tiles.kc);
+    }
+    cp_async_commit();
+    if (!loaded) {
+#pragma unroll
+      for (int kk = 0; kk < KD; ++kk) {
+        load_a<D>(qf[kk], sQ, warp * 16, kk);
+        load_a<D>(dof[kk], sdO, warp * 16, kk);
+      }
+      delta0 = sDelta[warp * 16 + g];
+      delta1 = sDelta[warp * 16 + g + 8];
+      loaded = true;
+    }
+    const unsigned tK = sK + buf * TILE_K, tV = sV + buf * TILE_K;
+
+    float s[NB][4], dp[NB][4];
+#pragma unroll
+    for (int j = 0; j < NB; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        s[j][e] = dp[j][e] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < KD; ++kk)
+#pragma unroll
+      for (int j = 0; j < NB; j += 2) {
+        unsigned bk[4], bv[4];
+        load_b_rows<D>(bk, tK, j * 8, kk);
+        mma16816(s[j], qf[kk], bk[0], bk[1]);
+        mma16816(s[j + 1], qf[kk], bk[2], bk[3]);
+        load_b_rows<D>(bv, tV, j * 8, kk);
+        mma16816(dp[j], dof[kk], bv[0], bv[1]);
+        mma16816(dp[j + 1], dof[kk], bv[2], bv[3]);
+      }
+    // dS = P (dP - delta), P masked by the pattern in partial tiles.
+#pragma unroll
+    for (int j = 0; j < NB; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int qq = e < 2 ? row0 : row1;
+        float p = exp2f(s[j][e] * sl2 - (e < 2 ? lse0 : lse1));
+        if (!full) {
+          const int kk = kc + j * 8 + 2 * t4 + (e & 1);
+          if (!(kk <= qq && L::allowed(qq, kk)))
+            p = 0.f;
+        }
+        s[j][e] = p * (dp[j][e] - (e < 2 ? delta0 : delta1));
+      }
+    // dQ += dS K.
+#pragma unroll
+    for (int kk = 0; kk < NB / 2; ++kk) {
+      unsigned da[4] = {pack_bf16(s[2 * kk][0], s[2 * kk][1]),
+                        pack_bf16(s[2 * kk][2], s[2 * kk][3]),
+                        pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                        pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+#pragma unroll
+      for (int j = 0; j < ND; j += 2) {
+        unsigned bk[4];
+        load_b_cols<D>(bk, tK, kk, j);
+        mma16816(acc[j], da, bk[0], bk[1]);
+        mma16816(acc[j + 1], da, bk[2], bk[3]);
+      }
+    }
+    buf ^= 1;
+    have = haveNext;
+  }
+
+  const float sc = Cfg::scale;
+  if (row0 < T) {
+    mma::bf16 *out = dq + row_offset<T, H, D>(b, row0, h) + 2 * t4;
+#pragma unroll
+    for (int j = 0; j < ND; ++j)
+      *reinterpret_cast<unsigned *>(out + j * 8) =
+          pack_bf16(acc[j][0] * sc, acc[j][1] * sc);
+  }
+  if (row1 < T) {
+    mma::bf16 *out = dq + row_offset<T, H, D>(b, row1, h) + 2 * t4;
+#pragma unroll
+    for (int j = 0; j < ND; ++j)
+      *reinterpret_cast<unsigned *>(out + j * 8) =
+          pack_bf16(acc[j][2] * sc, acc[j][3] * sc);
+  }
+}
+
+// ---- dk, dv: key rows k0 .. k0 + BN - 1 ------------------------------------
+
+template <class Cfg, class L>
+__device__ __forceinline__ void attention_bwd_mma_dkdv(
+    int tile, const mma::bf16 *__restrict__ q, const mma::bf16 *__restrict__ k,
+    const mma::bf16 *__restrict__ v, const mma::bf16 *__restrict__ o,
+    const float *__restrict__ lse, const mma::bf16 *__restrict__ dO,
+    mma::bf16 *__restrict__ dk, mma::bf16 *__restrict__ dv,
+    const int *__restrict__ col_ptr, const int *__restrict__ row_idx,
+    const int *__restrict__ col_classes, unsigned char *smem) {
+  using namespace mma;
+  constexpr int T = Cfg::T, H = Cfg::H, D = Cfg::D, BM = Cfg::BQ,
+                BN = kBwdRows, NT = 128;
+  constexpr int KD = D / 16, NQ = BM / 8, ND = D / 8;
+  constexpr unsigned TILE_K = BN * D * 2, TILE_Q = BM * D * 2;
+  const unsigned sK = smem_addr(smem), sV = sK + TILE_K,
+                 sQ = sV + TILE_K,    // [2] stages
+      sdO = sQ + 2 * TILE_Q, sO = sdO + 2 * TILE_Q;
+  float *sLse = reinterpret_cast<float *>(smem + 2 * TILE_K + 6 * TILE_Q);
+  float *sDelta = sLse + 2 * BM;
+
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int g = lane >> 2, t4 = lane & 3;
+  const int h = blockIdx.y, b = blockIdx.z, k0 = tile * BN;
+  const int key0 = k0 + warp * 16 + g, key1 = key0 + 8;
+  const float sl2 = Cfg::scale * kLog2e;
+  const float *lse_bh = lse + (static_cast<long long>(b) * H + h) * T;
+
+  ColTiles<T, BM, BN, NT, L> tiles(col_ptr, row_idx, col_classes, k0);
+  load_tile<NT, BN, T, H, D>(sK, k, b, h, k0);
+  load_tile<NT, BN, T, H, D>(sV, v, b, h, k0);
+  auto loadQueries = [&](int stage, int qc) {
+    load_tile<NT, BM, T, H, D>(sQ + stage * TILE_Q, q, b, h, qc);
+    load_tile<NT, BM, T, H, D>(sdO + stage * TILE_Q, dO, b, h, qc);
+    load_tile<NT, BM, T, H, D>(sO + stage * TILE_Q, o, b, h, qc);
+    for (int i = threadIdx.x; i < BM; i += NT)
+      sLse[stage * BM + i] = lse2_of<T>(lse_bh, qc + i);
+  };
+  bool have = tiles.next();
+  if (have)
+    loadQueries(0, tiles.qc);
+  cp_async_commit();
+
+  float dkAcc[ND][4], dvAcc[ND][4];
+#pragma unroll
+  for (int j = 0; j < ND; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      dkAcc[j][e] = dvAcc[j][e] = 0.f;
+  int stage = 0;
+
+  while (have) {
+    const int qc = tiles.qc;
+    const bool full = tiles.full;
+    const bool haveNext = tiles.next();
+    cp_async_wait<0>();
+    __syncthreads(); // this stage is in; the other stage is free
+    if (haveNext)
+      loadQueries(stage ^ 1, tiles.qc);
+    cp_async_commit();
+    const unsigned tQ = sQ + stage * TILE_Q, tdO = sdO + stage * TILE_Q,
+                   tO = sO + stage * TILE_Q;
+    // delta for this query tile: two threads per row (BM <= 64).
+    {
+      const int r = threadIdx.x >> 1, half = threadIdx.x & 1;
+      float s = 0.f;
+      if (r < BM) {
+        const unsigned char *base = smem;
+        const unsigned rowByte = static_cast<unsigned>(r * D * 2);
+        for (int c = half * (D / 16); c < (half + 1) * (D / 16); ++c) {
+          const unsigned off = swz(rowByte + c * 16);
+          const __nv_bfloat162 *a = reinterpret_cast<const __nv_bfloat162 *>(
+              base + (tdO - sK) + off);
+          const __nv_bfloat162 *x = reinterpret_cast<const __nv_bfloat162 *>(
+              base + (tO - sK) + off);
+#pragma unroll
+          for (int u = 0; u < 4; ++u) {
+            const float2 fa = __bfloat1622float2(a[u]);
+            const float2 fx = __bfloat1622float2(x[u]);
+            s += fa.x * fx.x + fa.y * fx.y;
+          }
+        }
+      }
+      s += __shfl_xor_sync(kFullMask, s, 1);
+      if (r < BM && half == 0)
+        sDelta[stage * BM + r] = s;
+    }
+    __syncthreads();
+
+    // S^T = K Q^T and dP^T = V dO^T for this warp's 16 keys x BM queries.
+    float s[NQ][4], dp[NQ][4];
+#pragma unroll
+    for (int j = 0; j < NQ; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        s[j][e] = dp[j][e] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < KD; ++kk) {
+      // K and V fragments come from shared memory each tile: holding them
+      // in registers would not leave room for dK and dV at D = 128.
+      unsigned kf[4], vf[4];
+      load_a<D>(kf, sK, warp * 16, kk);
+      load_a<D>(vf, sV, warp * 16, kk);
+#pragma unroll
+      for (int j = 0; j < NQ; j += 2) {
+        unsigned bq[4], bo[4];
+        load_b_rows<D>(bq, tQ, j * 8, kk);
+        mma16816(s[j], kf, bq[0], bq[1]);
+        mma16816(s[j + 1], kf, bq[2], bq[3]);
+        load_b_rows<D>(bo, tdO, j * 8, kk);
+        mma16816(dp[j], vf, bo[0], bo[1]);
+        mma16816(dp[j + 1], vf, bo[2], bo[3]);
+      }
+    }
+    // P^T and dS^T; columns are queries.
+    const float *lse2 = sLse + stage * BM, *delta = sDelta + stage * BM;
+#pragma unroll
+    for (int j = 0; j < NQ; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int col = j * 8 + 2 * t4 + (e & 1);
+        const int qq = qc + col, kk = e < 2 ? key0 : key1;
+        float p = exp2f(s[j][e] * sl2 - lse2[col]);
+        if (!full && !(kk <= qq && L::allowed(qq, kk)))
+          p = 0.f;
+        s[j][e] = p;
+        dp[j][e] = p * (dp[j][e] - delta[col]);
+      }
+    // dV += P^T dO and dK += dS^T Q; the k16 chunk kk is query columns
+    // 16 kk .. 16 kk + 15 (n8 tiles 2 kk, 2 kk + 1).
+#pragma unroll
+    for (int kk = 0; kk < NQ / 2; ++kk) {
+      unsigned pa[4] = {pack_bf16(s[2 * kk][0], s[2 * kk][1]),
+                        pack_bf16(s[2 * kk][2], s[2 * kk][3]),
+                        pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                        pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+      unsigned da[4] = {pack_bf16(dp[2 * kk][0], dp[2 * kk][1]),
+                        pack_bf16(dp[2 * kk][2], dp[2 * kk][3]),
+                        pack_bf16(dp[2 * kk + 1][0], dp[2 * kk + 1][1]),
+                        pack_bf16(dp[2 * kk + 1][2], dp[2 * kk + 1][3])};
+#pragma unroll
+      for (int j = 0; j < ND; j += 2) {
+        unsigned bo[4], bq[4];
+        load_b_cols<D>(bo, tdO, kk, j);
+        mma16816(dvAcc[j], pa, bo[0], bo[1]);
+        mma16816(dvAcc[j + 1], pa, bo[2], bo[3]);
+        load_b_cols<D>(bq, tQ, kk, j);
+        mma16816(dkAcc[j], da, bq[0], bq[1]);
+        mma16816(dkAcc[j + 1], da, bq[2], bq[3]);
+      }
+    }
+    stage ^= 1;
+    have = haveNext;
+  }
+
+  const float sc = Cfg::scale;
+  if (key0 < T) {
+    const long long off = row_offset<T, H, D>(b, key0, h) + 2 * t4;
+#pragma unroll
+    for (int j = 0; j < ND; ++j) {
+      *reinterpret_cast<unsigned *>(dk + off + j * 8) =
+          pack_bf16(dkAcc[j][0] * sc, dkAcc[j][1] * sc);
+      *reinterpret_cast<unsigned *>(dv + off + j * 8) =
+          pack_bf16(dvAcc[j][0], dvAcc[j][1]);
+    }
+  }
+  if (key1 < T) {
+    const long long off = row_offset<T, H, D>(b, key1, h) + 2 * t4;
+#pragma unroll
+    for (int j = 0; j < ND; ++j) {
+      *reinterpret_cast<unsigned *>(dk + off + j * 8) =
+          pack_bf16(dkAcc[j][2] * sc, dkAcc[j][3] * sc);
+      *reinterpret_cast<unsigned *>(dv + off + j * 8) =
+          pack_bf16(dvAcc[j][2], dvAcc[j][3]);
+    }
+  }
+}
+
+// The launch: CTAs x < ceil(T / 64) compute dq, the rest dk and dv.
+template <class Cfg, class L>
+__device__ __forceinline__ void attention_bwd_mma(
+    const mma::bf16 *__restrict__ q, const mma::bf16 *__restrict__ k,
+    const mma::bf16 *__restrict__ v, const mma::bf16 *__restrict__ o,
+    const float *__restrict__ lse, const mma::bf16 *__restrict__ dO,
+    mma::bf16 *__restrict__ dq, mma::bf16 *__restrict__ dk,
+    mma::bf16 *__restrict__ dv, const int *__restrict__ row_ptr,
+    const int *__restrict__ col_idx, const int *__restrict__ classes,
+    const int *__restrict__ col_ptr, const int *__restrict__ row_idx,
+    const int *__restrict__ col_classes, unsigned char *smem) {
+  constexpr int QTILES = (Cfg::T + mma::kBwdRows - 1) / mma::kBwdRows;
+  const int x = blockIdx.x;
+  if (x < QTILES)
+    attention_bwd_mma_dq<Cfg, L>(x, q, k, v, o, lse, dO, dq, row_ptr, col_idx,
+                                 classes, smem);
+  else
+    attention_bwd_mma_dkdv<Cfg, L>(x - QTILES, q, k, v, o, lse, dO, dk, dv,
+                                   col_ptr, row_idx, col_classes, smem);
+}
+
+} // namespace stc
+
+#endif // STC_DEVICE_ATTENTION_BWD_MMA_CUH

@@ -1,0 +1,202 @@
+// attention_fwd_mma.cuh - bf16 block-sparse attention forward on tensor cores.
+//
+// FlashAttention-2 structure over a block layout. Grid (ceil(T / BM), H, B),
+// BM / 16 warps; warp w owns query rows q0 + 16 w .. + 15. The CTA's rows lie
+// in one layout block row (BM divides the layout block); RowTiles walks that
+// row's listed blocks in key tiles of BN (BN divides the block): full blocks
+// run with no mask, partial blocks evaluate the pattern inline, tiles of
+// partial blocks with no allowed pair and keys past the CTA's last row are
+// skipped, and unlisted blocks (empty, upper triangle) are never visited.
+//
+// Per key tile, with K and V double-buffered through shared memory by
+// cp.async (the next tile loads while this one computes):
+//   S = Q K^T                (Q fragments held in registers)
+//   m' = max(m, rowmax S), P = exp2(S' - m'), l = l 2^(m - m') + rowsum P
+//   O = O 2^(m - m') + P V   (P reused from the accumulators as bf16)
+// in the log2 domain, S' = S * scale * log2(e). At the end O /= l and
+// lse = (m + log2 l) ln 2, the natural log-sum-exp of scale * q.k that the
+// backward needs. A row with no allowed key gets O = 0 and lse = -inf.
+//
+// Shared memory: Q [BM][D], K [2][BN][D], V [2][BN][D], bf16.
+
+#ifndef STC_DEVICE_ATTENTION_FWD_MMA_CUH
+#define STC_DEVICE_ATTENTION_FWD_MMA_CUH
+
+namespace stc {
+
+template <class Cfg>
+__host__ __device__ constexpr int attention_fwd_mma_smem_bytes() {
+  return (Cfg::BM + 4 * Cfg::BN) * Cfg::D * 2;
+}
+
+// q, k, v (B,T,H,D) bf16 -> o (B,T,H,D) bf16, lse (B,H,T) f32.
+template <class Cfg, class L>
+__device__ __forceinline__ void
+attention_fwd_mma(const mma::bf16 *__restrict__ q, const mma::bf16 *__restrict__ k,
+                  const mma::bf16 *__restrict__ v, mma::bf16 *__restrict__ o,
+                  float *__restrict__ lse, const int *__restrict__ row_ptr,
+                  const int *__restrict__ col_idx,
+                  const int *__restrict__ classes, unsigned char *smem) {
+  using namespace mma;
+  constexpr int T = Cfg::T, H = Cfg::H, D = Cfg::D, BM = Cfg::BM,
+                BN = Cfg::BN, NT = BM * 2; // BM / 16 warps
+  constexpr int KD = D / 16, NB = BN / 8, ND = D / 8;
+  constexpr unsigned TILE_K = BN * D * 2;
+  const unsigned sQ = smem_addr(smem), sK = sQ + BM * D * 2,
+                 sV = sK + 2 * TILE_K;
+
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int g = lane >> 2, t4 = lane & 3;
+  const int h = blockIdx.y, b = blockIdx.z, q0 = blockIdx.x * BM;
+  const int row0 = q0 + warp * 16 + g, row1 = row0 + 8;
+  const float sl2 = Cfg::scale * kLog2e;
+
+  RowTiles<T, BN, BM, NT, L> tiles(row_ptr, col_idx, classes, q0);
+  load_tile<NT, BM, T, H, D>(sQ, q, b, h, q0);
+  bool have = tiles.next();
+  if (have) {
+    load_tile<NT, BN, T, H, D>(sK, k, b, h, tiles.kc);
+    load_tile<NT, BN, T, H, D>(sV, v, b, h, tiles.kc);
+  }
+  cp_async_commit();
+
+  float acc[ND][4];
+#pragma unroll
+  for (int j = 0; j < ND; ++j)
+    acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
+  float m[2] = {neg_inf(), neg_inf()}, l[2] = {0.f, 0.f};
+  unsigned qf[KD][4];
+  bool qLoaded = false;
+  int buf = 0;
+
+  while (have) {
+    const int kc = tiles.kc;
+    const bool full = tiles.full;
+    const bool haveNext = tiles.next(); // collective
+    cp_async_wait<0>();
+    __syncthreads(); // this tile is in; nobody still reads the other buffer
+    if (haveNext) {
+      load_tile<NT, BN, T, H, D>(sK + (buf ^ 1) * TILE_K, k, b, h, tiles.kc);
+      load_tile<NT, BN, T, H, D>(sV + (buf ^ 1) * TILE_K, v, b, h, tiles.kc);
+    }
+    cp_async_commit();
+    if (!qLoaded) {
+#pragma unroll
+      for (int kk = 0; kk < KD; ++kk)
+        load_a<D>(qf[kk], sQ, warp * 16, kk);
+      qLoaded = true;
+    }
+    const unsigned tK = sK + buf * TILE_K, tV = sV + buf * TILE_K;
+
+    // S = Q K^T for this warp's 16 rows x BN keys.
+    float s[NB][4];
+#pragma unroll
+    for (int j = 0; j < NB; ++j)
+      s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < KD; ++kk)
+#pragma unroll
+      for (int j = 0; j < NB; j += 2) {
+        unsigned bk[4];
+        load_b_rows<D>(bk, tK, j * 8, kk);
+        mma16816(s[j], qf[kk], bk[0], bk[1]);
+        mma16816(s[j + 1], qf[kk], bk[2], bk[3]);
+      }
+
+    // Scale to the log2 domain; mask partial tiles with the pattern.
+    float tmax[2] = {neg_inf(), neg_inf()};
+#pragma unroll
+    for (int j = 0; j < NB; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        float x = s[j][e] * sl2;
+        if (!full) {
+          const int qq = e < 2 ? row0 : row1;
+          const int kk = kc + j * 8 + 2 * t4 + (e & 1);
+          if (!(kk <= qq && L::allowed(qq, kk)))
+            x = neg_inf();
+        }
+        s[j][e] = x;
+        tmax[e >> 1] = fmaxf(tmax[e >> 1], x);
+      }
+
+    // Online softmax: rows are spread over the 4 lanes of a quad.
+    float corr[2], base[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      tmax[r] = fmaxf(tmax[r], __shfl_xor_sync(kFullMask, tmax[r], 1));
+      tmax[r] = fmaxf(tmax[r], __shfl_xor_sync(kFullMask, tmax[r], 2));
+      const float mn = fmaxf(m[r], tmax[r]);
+      base[r] = mn == neg_inf() ? 0.f : mn; // a row with nothing yet
+      corr[r] = exp2f(m[r] - base[r]);
+      m[r] = mn;
+      l[r] *= corr[r];
+    }
+#pragma unroll
+    for (int j = 0; j < ND; ++j) {
+      acc[j][0] *= corr[0];
+      acc[j][1] *= corr[0];
+      acc[j][2] *= corr[1];
+      acc[j][3] *= corr[1];
+    }
+#pragma unroll
+    for (int j = 0; j < NB; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const float p = exp2f(s[j][e] - base[e >> 1]);
+        s[j][e] = p;
+        l[e >> 1] += p;
+      }
+
+    // O += P V: the k16 chunk kk of P is n8 tiles 2 kk and 2 kk + 1 of S.
+#pragma unroll
+    for (int kk = 0; kk < NB / 2; ++kk) {
+      unsigned pa[4] = {pack_bf16(s[2 * kk][0], s[2 * kk][1]),
+                        pack_bf16(s[2 * kk][2], s[2 * kk][3]),
+                        pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                        pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+#pragma unroll
+      for (int j = 0; j < ND; j += 2) {
+        unsigned bv[4];
+        load_b_cols<D>(bv, tV, kk, j);
+        mma16816(acc[j], pa, bv[0], bv[1]);
+        mma16816(acc[j + 1], pa, bv[2], bv[3]);
+      }
+    }
+    buf ^= 1;
+    have = haveNext;
+  }
+
+  // The row sums are split over the quad.
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    l[r] += __shfl_xor_sync(kFullMask, l[r], 1);
+    l[r] += __shfl_xor_sync(kFullMask, l[r], 2);
+  }
+  const float inv0 = l[0] > 0.f ? 1.f / l[0] : 0.f;
+  const float inv1 = l[1] > 0.f ? 1.f / l[1] : 0.f;
+  if (row0 < T) {
+    mma::bf16 *out = o + row_offset<T, H, D>(b, row0, h) + 2 * t4;
+#pragma unroll
+    for (int j = 0; j < ND; ++j)
+      *reinterpret_cast<unsigned *>(out + j * 8) =
+          pack_bf16(acc[j][0] * inv0, acc[j][1] * inv0);
+    if (t4 == 0)
+      lse[(static_cast<long long>(b) * H + h) * T + row0] =
+          l[0] > 0.f ? (m[0] + log2f(l[0])) * kLn2 : neg_inf();
+  }
+  if (row1 < T) {
+    mma::bf16 *out = o + row_offset<T, H, D>(b, row1, h) + 2 * t4;
+#pragma unroll
+    for (int j = 0; j < ND; ++j)
+      *reinterpret_cast<unsigned *>(out + j * 8) =
+          pack_bf16(acc[j][2] * inv1, acc[j][3] * inv1);
+    if (t4 == 0)
+      lse[(static_cast<long long>(b) * H + h) * T + row1] =
+          l[1] > 0.f ? (m[1] + log2f(l[1])) * kLn2 : neg_inf();
+  }
+}
+
+} // namespace stc
+
+#endif // STC_DEVICE_ATTENTION_FWD_MMA_CUH

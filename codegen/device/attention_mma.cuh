@@ -1,0 +1,235 @@
+// attention_mma.cuh - tensor-core pieces of the bf16 attention kernels.
+//
+// The bf16 attention kernels (attention_fwd_mma.cuh, attention_bwd_mma.cuh)
+// run mma.sync m16n8k16 (bf16 in, fp32 accumulate) on tiles staged in shared
+// memory by cp.async and read back with ldmatrix. Conventions:
+//
+// - Tiles are row-major [rows][D] bf16 in shared memory, every 16-byte unit
+//   swizzled within its 128-byte line (unit ^= line % 8, line = byte / 128),
+//   so the 8 row addresses of an ldmatrix hit 8 different bank groups for
+//   any D in {32, 64, 128}. Tile bases are 1024-byte aligned.
+// - A warp owns 16 rows of an m16 tile. In an m16n8 accumulator fragment c[4]
+//   lane (g = lane / 4, t = lane % 4) holds rows g (c[0], c[1]) and g + 8
+//   (c[2], c[3]), columns 2t and 2t + 1. The same registers, rounded to bf16
+//   in pairs, are an A fragment of the next product (the P V trick of
+//   FlashAttention-2): no trip through shared memory.
+// - Tensors are (B, T, H, D) bf16 in global memory; rows past T are loaded
+//   as zeros and never stored.
+
+#ifndef STC_DEVICE_ATTENTION_MMA_CUH
+#define STC_DEVICE_ATTENTION_MMA_CUH
+
+namespace stc {
+namespace mma {
+
+typedef __nv_bfloat16 bf16;
+
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kLn2 = 0.6931471805599453f;
+
+__device__ __forceinline__ unsigned smem_addr(const void *p) {
+  return static_cast<unsigned>(__cvta_generic_to_shared(p));
+}
+
+// Byte offset within a tile -> swizzled byte offset (16-byte units permuted
+// within each 128-byte line).
+__device__ __forceinline__ unsigned swz(unsigned byte) {
+  return byte ^ (((byte >> 7) & 7u) << 4);
+}
+
+// 16 bytes global -> shared, asynchronously; zero-filled when !valid (src
+// must still be a valid address).
+__device__ __forceinline__ void cp_async16(unsigned dst, const void *src,
+                                           bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst),
+               "l"(src), "r"(valid ? 16 : 0)
+               : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() {
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+template <int N> __device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
+__device__ __forceinline__ void ldsm_x4(unsigned (&r)[4], unsigned addr) {
+  asm volatile(
+      "ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+      : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+      : "r"(addr));
+}
+__device__ __forceinline__ void ldsm_x4_trans(unsigned (&r)[4], unsigned addr) {
+  asm volatile(
+      "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+      : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+      : "r"(addr));
+}
+
+// c += a b: a 16x16 (row), b 16x8 (col), bf16 -> fp32.
+__device__ __forceinline__ void mma16816(float (&c)[4], const unsigned (&a)[4],
+                                         unsigned b0, unsigned b1) {
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+               "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+               "{%0, %1, %2, %3};\n"
+               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0),
+                 "r"(b1));
+}
+
+// Two floats -> one register of two bf16 (lo in the low half), rounded to
+// nearest even.
+__device__ __forceinline__ unsigned pack_bf16(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<unsigned *>(&v);
+}
+
+// Offset of element (b, t, h, 0) of a (B, T, H, D) tensor.
+template <int T, int H, int D>
+__device__ __forceinline__ long long row_offset(int b, int t, int h) {
+  return ((static_cast<long long>(b) * T + t) * H + h) * static_cast<long long>(D);
+}
+
+// Rows t0 .. t0 + ROWS - 1 of head (b, h) -> the swizzled tile at `tile`, by
+// all NT threads of the CTA (cp.async; the caller commits and waits).
+template <int NT, int ROWS, int T, int H, int D>
+__device__ __forceinline__ void load_tile(unsigned tile, const bf16 *g, int b,
+                                          int h, int t0) {
+  constexpr int CPR = D / 8; // 16-byte units per row
+  for (int i = threadIdx.x; i < ROWS * CPR; i += NT) {
+    const int r = i / CPR, c = i - r * CPR, t = t0 + r;
+    const bool ok = t < T;
+    const bf16 *src = g + (ok ? row_offset<T, H, D>(b, t, h) + c * 8 : 0);
+    cp_async16(tile + swz(static_cast<unsigned>(i) * 16u), src, ok);
+  }
+}
+
+// The A fragment (16 x 16) of rows r0 .. r0 + 15, columns 16 kk .. 16 kk + 15
+// of a tile with D columns.
+template <int D>
+__device__ __forceinline__ void load_a(unsigned (&a)[4], unsigned tile, int r0,
+                                       int kk) {
+  const int lane = threadIdx.x & 31, mi = lane >> 3;
+  const int row = r0 + (mi & 1) * 8 + (lane & 7), unit = 2 * kk + (mi >> 1);
+  ldsm_x4(a, tile + swz(static_cast<unsigned>(row * (D / 8) + unit) * 16u));
+}
+
+// B fragments of two n8 tiles (columns n0 .. n0 + 15 of B) for k16 chunk kk,
+// where B = X^T and X is a tile [n][k] (e.g. K in Q K^T): b[0], b[1] for
+// n0 .. n0 + 7 and b[2], b[3] for n0 + 8 .. n0 + 15.
+template <int D>
+__device__ __forceinline__ void load_b_rows(unsigned (&b)[4], unsigned tile,
+                                            int n0, int kk) {
+  const int lane = threadIdx.x & 31, mi = lane >> 3;
+  const int row = n0 + (mi >> 1) * 8 + (lane & 7), unit = 2 * kk + (mi & 1);
+  ldsm_x4(b, tile + swz(static_cast<unsigned>(row * (D / 8) + unit) * 16u));
+}
+
+// B fragments of two n8 tiles (columns 8 nj .. 8 nj + 15) for k16 chunk kk,
+// where B is a tile [k][n] itself (e.g. V in P V): b[0], b[1] for n8 tile nj,
+// b[2], b[3] for nj + 1.
+template <int D>
+__device__ __forceinline__ void load_b_cols(unsigned (&b)[4], unsigned tile,
+                                            int kk, int nj) {
+  const int lane = threadIdx.x & 31, mi = lane >> 3;
+  const int row = 16 * kk + (mi & 1) * 8 + (lane & 7), unit = nj + (mi >> 1);
+  ldsm_x4_trans(b, tile + swz(static_cast<unsigned>(row * (D / 8) + unit) * 16u));
+}
+
+// Whether any (query, key) of [q0, q0 + nq) x [k0, k0 + nk) is allowed by
+// layout L (k <= q, q < T). All NT threads call it; it is a barrier.
+template <int NT, int T, class L>
+__device__ __forceinline__ bool tile_has_pair(int q0, int nq, int k0, int nk) {
+  bool any = false;
+  for (int i = threadIdx.x; i < nq * nk && !any; i += NT) {
+    const int qq = q0 + i / nk, kk = k0 + i % nk;
+    any = qq < T && kk <= qq && L::allowed(qq, kk);
+  }
+  return __syncthreads_or(any) != 0;
+}
+
+// The key tiles of query rows [q0, q0 + NQ) (within one layout block row),
+// BN keys each, walking the row's listed blocks (CSR). Keys past the last
+// query row are never visited; tiles of partial blocks without an allowed
+// pair are skipped. next() is collective.
+template <int T, int BN, int NQ, int NT, class L> struct RowTiles {
+  const int *col_idx, *classes;
+  int e, e1, kc = -1, kb1 = 0, q0, qlast;
+  bool full = false;
+
+  __device__ RowTiles(const int *row_ptr, const int *col_idx_,
+                      const int *classes_, int q0_)
+      : col_idx(col_idx_), classes(classes_), q0(q0_) {
+    const int r = q0 / L::block;
+    e = row_ptr[r];
+    e1 = row_ptr[r + 1];
+    qlast = min(q0 + NQ, T) - 1;
+  }
+
+  __device__ bool next() {
+    for (;;) {
+      if (e >= e1)
+        return false;
+      if (kc < 0) {
+        const int kb0 = col_idx[e] * L::block;
+        kc = kb0;
+        kb1 = min(min(kb0 + L::block, T), qlast + 1);
+        full = classes[e] == 2;
+      } else {
+        kc += BN;
+      }
+      if (kc >= kb1) {
+        ++e;
+        kc = -1;
+        continue;
+      }
+      if (full || tile_has_pair<NT, T, L>(q0, NQ, kc, min(BN, kb1 - kc)))
+        return true;
+    }
+  }
+};
+
+// The query tiles of key rows [k0, k0 + NK) (within one layout block
+// column), BM queries each, walking the column's listed blocks (CSC). Query
+// rows before k0 are never visited (they precede every key); tiles of
+// partial blocks without an allowed pair are skipped. next() is collective.
+template <int T, int BM, int NK, int NT, class L> struct ColTiles {
+  const int *row_idx, *classes;
+  int e, e1, qc = -1, qb1 = 0, k0;
+  bool full = false;
+
+  __device__ ColTiles(const int *col_ptr, const int *row_idx_,
+                      const int *classes_, int k0_)
+      : row_idx(row_idx_), classes(classes_), k0(k0_) {
+    const int c = k0 / L::block;
+    e = col_ptr[c];
+    e1 = col_ptr[c + 1];
+  }
+
+  __device__ bool next() {
+    for (;;) {
+      if (e >= e1)
+        return false;
+      if (qc < 0) {
+        const int qb0 = row_idx[e] * L::block;
+        qb1 = min(qb0 + L::block, T);
+        // Skip whole query tiles above the key rows (the diagonal block).
+        qc = qb0 + max(0, (k0 - qb0) / BM) * BM;
+        full = classes[e] == 2;
+      } else {
+        qc += BM;
+      }
+      if (qc >= qb1) {
+        ++e;
+        qc = -1;
+        continue;
+      }
+      if (full || tile_has_pair<NT, T, L>(qc, min(BM, qb1 - qc), k0, NK))
+        return true;
+    }
+  }
+};
+
+} // namespace mma
+} // namespace stc
+
+#endif // STC_DEVICE_ATTENTION_MMA_CUH
