@@ -30,6 +30,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <set>
@@ -156,10 +157,12 @@ private:
     for (const auto &p : extraParams)
       params += "    " + p + ",\n";
     params += "    const void *scalars";
+    std::string bounds = std::to_string(block_[0] * block_[1] * block_[2]);
+    if (minBlocks_ > 0)
+      bounds += ", " + std::to_string(minBlocks_);
     entry_ = fmt::format("extern \"C\" __global__ void "
                          "__launch_bounds__({})\n{}(\n{}) {{\n{}}}\n",
-                         block_[0] * block_[1] * block_[2], req_.kernelName,
-                         params, body);
+                         bounds, req_.kernelName, params, body);
   }
 
   const EmitRequest &req_;
@@ -174,7 +177,27 @@ private:
   std::string entry_;
   std::array<int64_t, 3> grid_{1, 1, 1}, block_{1, 1, 1};
   int64_t smem_ = 0;
+  int minBlocks_ = 0; ///< __launch_bounds__ minimum CTAs per SM (0: none)
 };
+
+/// A tuning knob of the attention kernels: the environment variable's value
+/// if set and one of `valid`, else `dflt`; *bad names a value that is not.
+int64_t tuning(const char *name, int64_t dflt,
+               std::initializer_list<int64_t> valid, std::string *bad) {
+  const char *v = std::getenv(name);
+  if (!v || !*v)
+    return dflt;
+  char *end = nullptr;
+  long long x = std::strtoll(v, &end, 10);
+  for (int64_t ok : valid)
+    if (*end == '\0' && x == ok)
+      return x;
+  std::string list;
+  for (int64_t ok : valid)
+    list += (list.empty() ? "" : ", ") + std::to_string(ok);
+  *bad = fmt::format("{} is '{}'; valid: {}", name, v, list);
+  return dflt;
+}
 
 // ---- elementwise family
 // ----------------------------------------------------------
@@ -524,8 +547,22 @@ bool Emitter::emitAttention() {
       all128 &= l.block % 128 == 0;
     files_ = {"attention_mma.cuh",
               bwd ? "attention_bwd_mma.cuh" : "attention_fwd_mma.cuh"};
+    // The defaults; STC_TUNE_ATTN_* override them for tuning sweeps
+    // (bench/attention/README.md).
+    std::string badKnob;
     if (!bwd) {
-      const int64_t bm = all128 ? 128 : 64, bn = 64;
+      const int64_t bm =
+          tuning("STC_TUNE_ATTN_FWD_BM", all128 ? 128 : 64, {64, 128}, &badKnob);
+      const int64_t bn = 64;
+      minBlocks_ = static_cast<int>(
+          tuning("STC_TUNE_ATTN_FWD_MINB", 0, {0, 1, 2, 3, 4}, &badKnob));
+      for (const LayoutDesc &l : req_.layouts)
+        if (l.block % bm != 0)
+          badKnob = fmt::format("STC_TUNE_ATTN_FWD_BM {} does not divide the "
+                                "block {} of layout '{}'",
+                                bm, l.block, l.name);
+      if (!badKnob.empty())
+        return bad(badKnob);
       cfg_ = fmt::format(
           "  static constexpr int T = {}, H = {}, D = {};\n"
           "  static constexpr int HPL = {}; // heads per layout\n"
@@ -540,7 +577,14 @@ bool Emitter::emitAttention() {
     } else {
       // 64 query rows (dq) or key rows (dk, dv) per CTA; D = 128 takes
       // smaller tiles to stay within the registers.
-      const int64_t bn = D == 128 ? 32 : 64, bq = D == 128 ? 32 : 64;
+      const int64_t bn = tuning("STC_TUNE_ATTN_BWD_BN", D == 128 ? 32 : 64,
+                                {32, 64}, &badKnob),
+                    bq = tuning("STC_TUNE_ATTN_BWD_BQ", D == 128 ? 32 : 64,
+                                {32, 64}, &badKnob);
+      minBlocks_ = static_cast<int>(
+          tuning("STC_TUNE_ATTN_BWD_MINB", 0, {0, 1, 2, 3, 4}, &badKnob));
+      if (!badKnob.empty())
+        return bad(badKnob);
       cfg_ = fmt::format(
           "  static constexpr int T = {}, H = {}, D = {};\n"
           "  static constexpr int HPL = {}; // heads per layout\n"

@@ -38,18 +38,28 @@ public:
       if (p.size() < 1)
         return std::string("0");
       return fmt::format("(q - k < {})", cIntLiteral(p.size()));
+    // Positions are never negative: unsigned division and remainder (a
+    // shift and a mask for powers of two) evaluate the same function in a
+    // fraction of the instructions, which matters in a kernel's mask.
+    // (Sizes past 2^31 keep the signed 64-bit form.)
     case Pattern::Kind::Strided:
       if (p.size() < 1)
         return std::string("0");
-      return fmt::format("((q - k) % {} == 0)", cIntLiteral(p.size()));
+      if (p.size() > std::numeric_limits<int32_t>::max())
+        return fmt::format("((q - k) % {} == 0)", cIntLiteral(p.size()));
+      return fmt::format("((unsigned)(q - k) % {}u == 0u)", p.size());
     case Pattern::Kind::Fixed: {
       int64_t l = p.size();
       if (l < 1)
         return std::string("0");
       int64_t c = std::clamp<int64_t>(p.summary(), 0, l);
-      std::string L = cIntLiteral(l);
-      return fmt::format("(q / {0} == k / {0} || k % {0} >= {1})", L,
-                         cIntLiteral(l - c));
+      if (l > std::numeric_limits<int32_t>::max())
+        return fmt::format("(q / {0} == k / {0} || k % {0} >= {1})",
+                           cIntLiteral(l), cIntLiteral(l - c));
+      return fmt::format(
+          "((unsigned)q / {0}u == (unsigned)k / {0}u || (unsigned)k % {0}u >= "
+          "{1}u)",
+          l, l - c);
     }
     case Pattern::Kind::Union: {
       const auto &children = p.children();

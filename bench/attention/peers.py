@@ -29,6 +29,16 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cases  # noqa: E402
 
 REPEATS = 20
+_flex = None
+
+
+def compiled_flex():
+    """torch.compile'd flex_attention, compiled once per process."""
+    global _flex
+    if _flex is None:
+        from torch.nn.attention.flex_attention import flex_attention
+        _flex = torch.compile(flex_attention, dynamic=False)
+    return _flex
 
 
 def bench(fn, repeats=REPEATS, warmup=3):
@@ -95,8 +105,7 @@ def rel_err(x, ref):
 
 def run_case(meta, d, out, deadline):
     from torch.nn.attention import SDPBackend, sdpa_kernel
-    from torch.nn.attention.flex_attention import (create_block_mask,
-                                                   flex_attention)
+    from torch.nn.attention.flex_attention import create_block_mask
 
     name, pattern = meta["case"], meta["case"].split("-")[0]
     n, b, h, dim = meta["n"], meta["batch"], meta["heads"], meta["head_dim"]
@@ -116,6 +125,7 @@ def run_case(meta, d, out, deadline):
         out.write(json.dumps(row) + "\n")
         out.flush()
 
+    t0 = time.time()
     # stc's results against the float32 reference (batch 0, head 0).
     ref = reference_head(q[0, :, 0], k[0, :, 0], v[0, :, 0], do[0, :, 0],
                          mask_mod, scale)
@@ -127,7 +137,8 @@ def run_case(meta, d, out, deadline):
     fwd_err = errs["o"]
     bwd_err = max(errs.values())
     print(f"  {name}: max rel err o {errs['o']:.2e} dq {errs['dq']:.2e} "
-          f"dk {errs['dk']:.2e} dv {errs['dv']:.2e}", flush=True)
+          f"dk {errs['dk']:.2e} dv {errs['dv']:.2e} "
+          f"(reference in {time.time() - t0:.1f} s)", flush=True)
 
     # PyTorch layout: (B, H, T, D).
     qt, kt, vt, dot = (x.transpose(1, 2).contiguous() for x in (q, k, v, do))
@@ -135,10 +146,12 @@ def run_case(meta, d, out, deadline):
     if time.time() < deadline:
         def mm(bb, hh, qi, ki):
             return mask_mod(qi, ki)
+        t0 = time.time()
         block_mask = create_block_mask(mm, B=None, H=None, Q_LEN=n, KV_LEN=n,
                                        BLOCK_SIZE=128, device="cuda",
                                        _compile=True)
-        flex = torch.compile(flex_attention, dynamic=False)
+        print(f"  {name}: block mask in {time.time() - t0:.1f} s", flush=True)
+        flex = compiled_flex()
         peers.append(("flex", lambda x, y, z: flex(x, y, z,
                                                     block_mask=block_mask)))
     if pattern == "causal":
@@ -154,6 +167,7 @@ def run_case(meta, d, out, deadline):
         emit("fwd", None, None, meta["fwd_ms"], fwd_err)
         emit("fwd+bwd", None, None, meta["fwd_bwd_ms"], bwd_err)
     for peer, fn in peers:
+        t0 = time.time()
         try:
             qg, kg, vg = (x.detach().requires_grad_(True) for x in (qt, kt, vt))
             fwd_ms = bench(lambda: fn(qt, kt, vt))
@@ -166,6 +180,8 @@ def run_case(meta, d, out, deadline):
             print(f"  {name}: {peer} failed: {type(e).__name__}: {e}",
                   flush=True)
             fwd_ms = fb_ms = None
+        print(f"  {name}: {peer} fwd {fwd_ms} ms, fwd+bwd {fb_ms} ms "
+              f"({time.time() - t0:.1f} s with compiles)", flush=True)
         emit("fwd", peer, fwd_ms, meta["fwd_ms"], fwd_err)
         emit("fwd+bwd", peer, fb_ms, meta["fwd_bwd_ms"], bwd_err)
     return rows

@@ -88,6 +88,8 @@ __device__ __forceinline__ void attention_bwd_mma_dq(
     load_tile<NT, BN, T, H, D>(sV, v, b, h, tiles.kc);
   }
   cp_async_commit();
+  if (!have)
+    cp_async_wait<0>();
 
   // delta = rowsum(dO * O) for the CTA's rows, from global memory: one warp
   // per row, lanes over the columns.
@@ -247,6 +249,8 @@ __device__ __forceinline__ void attention_bwd_mma_dkdv(
   if (have)
     loadQueries(0, tiles.qc);
   cp_async_commit();
+  if (!have)
+    cp_async_wait<0>();
 
   float dkAcc[ND][4], dvAcc[ND][4];
 #pragma unroll
@@ -396,9 +400,11 @@ __device__ __forceinline__ void attention_bwd_mma(
     const int *__restrict__ col_classes, unsigned char *smem) {
   constexpr int QTILES = (Cfg::T + mma::kBwdRows - 1) / mma::kBwdRows;
   const int x = blockIdx.x;
+  // dq: the last query tiles first (they attend to the most keys); dk, dv:
+  // the first key tiles first (the most queries attend to them).
   if (x < QTILES)
-    attention_bwd_mma_dq<Cfg, L>(x, q, k, v, o, lse, dO, dq, row_ptr, col_idx,
-                                 classes, smem);
+    attention_bwd_mma_dq<Cfg, L>(QTILES - 1 - x, q, k, v, o, lse, dO, dq,
+                                 row_ptr, col_idx, classes, smem);
   else
     attention_bwd_mma_dkdv<Cfg, L>(x - QTILES, q, k, v, o, lse, dO, dk, dv,
                                    col_ptr, row_idx, col_classes, smem);

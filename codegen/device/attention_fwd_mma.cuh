@@ -47,7 +47,10 @@ attention_fwd_mma(const mma::bf16 *__restrict__ q, const mma::bf16 *__restrict__
 
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int g = lane >> 2, t4 = lane & 3;
-  const int h = blockIdx.y, b = blockIdx.z, q0 = blockIdx.x * BM;
+  // The last query tiles attend to the most keys: launch them first, so the
+  // short ones fill the tail.
+  const int h = blockIdx.y, b = blockIdx.z,
+            q0 = (gridDim.x - 1 - blockIdx.x) * BM;
   const int row0 = q0 + warp * 16 + g, row1 = row0 + 8;
   const float sl2 = Cfg::scale * kLog2e;
 
@@ -69,6 +72,8 @@ attention_fwd_mma(const mma::bf16 *__restrict__ q, const mma::bf16 *__restrict__
   bool qLoaded = false;
   int buf = 0;
 
+  if (!have)
+    cp_async_wait<0>(); // no tile: let the Q copy land before exiting
   while (have) {
     const int kc = tiles.kc;
     const bool full = tiles.full;

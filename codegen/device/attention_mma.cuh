@@ -182,7 +182,9 @@ template <int T, int BN, int NQ, int NT, class L> struct RowTiles {
         kc = -1;
         continue;
       }
-      if (full || tile_has_pair<NT, T, L>(q0, NQ, kc, min(BN, kb1 - kc)))
+      // A tile that is the whole listed block has an allowed pair.
+      if (full || (BN == L::block && NQ == L::block) ||
+          tile_has_pair<NT, T, L>(q0, NQ, kc, min(BN, kb1 - kc)))
         return true;
     }
   }
@@ -223,7 +225,8 @@ template <int T, int BM, int NK, int NT, class L> struct ColTiles {
         qc = -1;
         continue;
       }
-      if (full || tile_has_pair<NT, T, L>(qc, min(BM, qb1 - qc), k0, NK))
+      if (full || (BM == L::block && NK == L::block) ||
+          tile_has_pair<NT, T, L>(qc, min(BM, qb1 - qc), k0, NK))
         return true;
     }
   }

@@ -31,18 +31,22 @@ TEST(PatternToC, BuiltinText) {
   EXPECT_EQ(exprOf(Pattern::causal()), "1");
   EXPECT_EQ(exprOf(Pattern::local(8)), "(q - k < 8)");
   EXPECT_EQ(exprOf(Pattern::local(0)), "0");
-  EXPECT_EQ(exprOf(Pattern::strided(8)), "((q - k) % 8 == 0)");
+  EXPECT_EQ(exprOf(Pattern::strided(8)), "((unsigned)(q - k) % 8u == 0u)");
   EXPECT_EQ(exprOf(Pattern::strided(-1)), "0");
   EXPECT_EQ(exprOf(Pattern::fixed(128, 32)),
-            "(q / 128 == k / 128 || k % 128 >= 96)");
+            "((unsigned)q / 128u == (unsigned)k / 128u || (unsigned)k % 128u "
+            ">= 96u)");
   EXPECT_EQ(exprOf(Pattern::fixed(16, 40)),
-            "(q / 16 == k / 16 || k % 16 >= 0)");
+            "((unsigned)q / 16u == (unsigned)k / 16u || (unsigned)k % 16u >= "
+            "0u)");
   EXPECT_EQ(exprOf(Pattern::fixed(0, 1)), "0");
   EXPECT_EQ(exprOf(Pattern::unionOf({Pattern::local(8), Pattern::strided(8)})),
-            "((q - k < 8) || ((q - k) % 8 == 0))");
+            "((q - k < 8) || ((unsigned)(q - k) % 8u == 0u))");
   EXPECT_EQ(exprOf(Pattern::unionOf({})), "0");
   EXPECT_EQ(exprOf(Pattern::local(int64_t(1) << 40)),
             "(q - k < 1099511627776LL)");
+  EXPECT_EQ(exprOf(Pattern::strided(int64_t(1) << 40)),
+            "((q - k) % 1099511627776LL == 0)");
 }
 
 TEST(PatternToC, PredicateText) {
