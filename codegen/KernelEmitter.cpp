@@ -582,7 +582,7 @@ bool Emitter::emitAttention() {
                     bq = tuning("STC_TUNE_ATTN_BWD_BQ", D == 128 ? 32 : 64,
                                 {32, 64}, &badKnob);
       minBlocks_ = static_cast<int>(
-          tuning("STC_TUNE_ATTN_BWD_MINB", 0, {0, 1, 2, 3, 4}, &badKnob));
+          tuning("STC_TUNE_ATTN_BWD_MINB", 2, {0, 1, 2, 3, 4}, &badKnob));
       if (!badKnob.empty())
         return bad(badKnob);
       cfg_ = fmt::format(

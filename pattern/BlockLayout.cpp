@@ -149,15 +149,38 @@ void appendStridedRow(int64_t stride, const Tiling &tiling, int64_t row,
   if (stride < 1)
     return;
   int64_t qFirst = tiling.first(row), qLast = tiling.last(row);
-  for (int64_t col = 0; col < row; ++col) {
+  auto classify = [&](int64_t col) {
     int64_t dMin = qFirst - tiling.last(col);
     int64_t dMax = qLast - tiling.first(col);
     // Allowed iff some multiple of the stride lies in [dMin, dMax]; full iff
     // every d there is one.
     if (dMax / stride * stride < dMin)
-      continue;
+      return;
     bool full = stride == 1 || (dMin == dMax && dMin % stride == 0);
     out.emplace_back(col, full ? BlockClass::Full : BlockClass::Partial);
+  };
+  const int64_t b = tiling.blockSize;
+  if (qLast / stride >= row) {
+    // Most blocks hold a multiple: visit every column.
+    for (int64_t col = 0; col < row; ++col)
+      classify(col);
+  } else {
+    // Few multiples d = m * stride: each lies in the blocks col with
+    // qFirst - d - b + 1 <= col * b <= qLast - d (at most two). Descending
+    // d gives ascending columns, so the work is proportional to the blocks.
+    int64_t last = -1;
+    for (int64_t d = qLast / stride * stride; d >= 1; d -= stride) {
+      int64_t lo = qFirst - d - b + 1;
+      int64_t cLo = lo <= 0 ? 0 : (lo + b - 1) / b;
+      int64_t cHi = std::min(row - 1, (qLast - d) / b);
+      // Such a block holds d, so it is non-empty; it is full only when it is
+      // a single element (stride 1 takes the branch above).
+      const BlockClass cls = b == 1 ? BlockClass::Full : BlockClass::Partial;
+      for (int64_t col = std::max(cLo, last + 1); col <= cHi; ++col) {
+        out.emplace_back(col, cls);
+        last = col;
+      }
+    }
   }
   out.emplace_back(row, diagonalClass(tiling, row));
 }
@@ -327,6 +350,17 @@ void appendRow(const Pattern &p, const Tiling &tiling, int64_t row,
   }
 }
 
+/// Whether classifying the pattern evaluates elements (a predicate, alone or
+/// in a union), rather than using its structure.
+bool evaluatesElements(const Pattern &p) {
+  if (p.kind() == Pattern::Kind::Predicate)
+    return true;
+  for (const Pattern &c : p.children())
+    if (evaluatesElements(c))
+      return true;
+  return false;
+}
+
 /// An empty layout for a degenerate size (n < 1 or blockSize < 1).
 BlockLayout emptyLayout(int64_t n, int64_t blockSize) {
   BlockLayout layout;
@@ -348,6 +382,22 @@ std::optional<BlockLayout> buildBlockLayoutBounded(const Pattern &p, int64_t n,
   layout.numBlockRows = tiling.numRows;
   layout.rowPtr.reserve(tiling.numRows + 1);
   std::vector<RowEntry> entries;
+  // Patterns classified by structure are cheap to classify twice: count
+  // first, so the tables are allocated once at their size (growing them
+  // would copy and fault in every page several times over millions of
+  // blocks). Predicates, classified element by element, take one pass.
+  if (!evaluatesElements(p)) {
+    int64_t total = 0;
+    for (int64_t row = 0; row < tiling.numRows; ++row) {
+      entries.clear();
+      appendRow(p, tiling, row, entries);
+      total += static_cast<int64_t>(entries.size());
+      if (total > maxBlocks)
+        return std::nullopt;
+    }
+    layout.colIdx.reserve(static_cast<size_t>(total));
+    layout.classes.reserve(static_cast<size_t>(total));
+  }
   for (int64_t row = 0; row < tiling.numRows; ++row) {
     entries.clear();
     appendRow(p, tiling, row, entries);

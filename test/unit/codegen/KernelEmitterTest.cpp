@@ -281,11 +281,19 @@ TEST_P(EmitAndCompile, Kernel) {
   EXPECT_GE(ks->grid[2], 1);
   EXPECT_LE(ks->grid[2], 65535);
   EXPECT_GE(ks->smem, 0);
-  EXPECT_LE(ks->smem, 48 * 1024)
-      << "would need the opt-in shared memory attribute";
-  EXPECT_NE(
-      ks->source.find("__launch_bounds__(" + std::to_string(threads) + ")"),
-      std::string::npos);
+  // The tensor-core attention kernels use more than the 48 KiB a block gets
+  // by default (the executor raises the limit); everything else stays under.
+  const bool mma =
+      ks->source.find("attention_fwd_mma<") != std::string::npos ||
+      ks->source.find("attention_bwd_mma<") != std::string::npos;
+  EXPECT_LE(ks->smem, mma ? 227 * 1024 : 48 * 1024)
+      << "shared memory beyond what the kernel kind may ask for";
+  // __launch_bounds__(threads) or (threads, min CTAs per SM).
+  EXPECT_TRUE(
+      ks->source.find("__launch_bounds__(" + std::to_string(threads) + ")") !=
+          std::string::npos ||
+      ks->source.find("__launch_bounds__(" + std::to_string(threads) + ", ") !=
+          std::string::npos);
 
   // Self-contained: no file includes but the toolkit's bf16 header, and only
   // when an argument is bf16.
@@ -380,7 +388,8 @@ TEST(KernelEmitter, AttentionLaunchShapes) {
   // Ks [32][17] + Vs [32][17] + Qs [8][16] floats.
   EXPECT_EQ(fwd->smem, (32 * 17 * 2 + 8 * 16) * 4);
   EXPECT_NE(fwd->source.find("return (q - k < 8);"), std::string::npos);
-  EXPECT_NE(fwd->source.find("return ((q - k) % 8 == 0);"), std::string::npos);
+  EXPECT_NE(fwd->source.find("return ((unsigned)(q - k) % 8u == 0u);"),
+            std::string::npos);
 
   auto bwd = emitKernel(tinyAttention("attention_bwd", 16), &err);
   ASSERT_TRUE(bwd) << err;
