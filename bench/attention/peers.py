@@ -199,6 +199,14 @@ def main():
     args = ap.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
+    # Every case is a new shape or mask (and fwd and fwd+bwd differ in
+    # requires_grad): without a higher limit, dynamo stops compiling after
+    # 8 and flex_attention falls back to its unfused, memory-hungry path.
+    import torch._dynamo
+    for knob in ("recompile_limit", "cache_size_limit",
+                 "accumulated_recompile_limit", "accumulated_cache_size_limit"):
+        if hasattr(torch._dynamo.config, knob):
+            setattr(torch._dynamo.config, knob, 4096)
     deadline = time.time() + args.budget
     metas = [json.loads(l) for l in open(args.stc) if l.strip()]
     with open(args.out, "a") as out:
