@@ -24,6 +24,7 @@ import sys
 import time
 
 import torch
+import torch._dynamo
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cases  # noqa: E402
@@ -202,7 +203,6 @@ def main():
     # Every case is a new shape or mask (and fwd and fwd+bwd differ in
     # requires_grad): without a higher limit, dynamo stops compiling after
     # 8 and flex_attention falls back to its unfused, memory-hungry path.
-    import torch._dynamo
     for knob in ("recompile_limit", "cache_size_limit",
                  "accumulated_recompile_limit", "accumulated_cache_size_limit"):
         if hasattr(torch._dynamo.config, knob):
