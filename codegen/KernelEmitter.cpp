@@ -545,7 +545,7 @@ bool Emitter::emitAttention() {
     bool all128 = true;
     for (const LayoutDesc &l : req_.layouts)
       all128 &= l.block % 128 == 0;
-    files_ = {"attention_mma.cuh",
+    files_ = {"attention_common.cuh", "attention_mma.cuh",
               bwd ? "attention_bwd_mma.cuh" : "attention_fwd_mma.cuh"};
     // The defaults; STC_TUNE_ATTN_* override them for tuning sweeps
     // (bench/attention/README.md).

@@ -442,14 +442,7 @@ Status readKernels(const json::Value &root, const std::string &dir,
                   memberOf(kj, "source"));
     k.path = dir + "/" + k.source;
     STC_RETURN_IF_ERROR(getInt(kj, "bytes", where, k.bytes, 0, INT64_MAX));
-    std::string hash;
-    STC_RETURN_IF_ERROR(getString(kj, "fnv1a64", where, hash));
-    auto h = abi::parseHex64(hash);
-    if (!h)
-      return fail(where + ".fnv1a64",
-                  "is " + quoted(hash) + "; must be 16 lowercase hex digits",
-                  memberOf(kj, "fnv1a64"));
-    k.fnv1a64 = *h;
+    STC_RETURN_IF_ERROR(getHex64(kj, "fnv1a64", where, k.fnv1a64));
     if (options.checkKernelFiles) {
       int64_t size = 0;
       auto got = hashFile(k.path, &size);
@@ -467,7 +460,7 @@ Status readKernels(const json::Value &root, const std::string &dir,
                     memberOf(kj, "bytes"));
       if (*got != k.fnv1a64)
         return fail(where + ".fnv1a64",
-                    "is " + hash + " but " + quoted(k.path) + " hashes to " +
+                    "is " + abi::hex64(k.fnv1a64) + " but " + quoted(k.path) + " hashes to " +
                         abi::hex64(*got) + " (the source was changed or damaged)",
                     memberOf(kj, "fnv1a64"));
     }

@@ -15,6 +15,7 @@
 //   FlashAttention-2): no trip through shared memory.
 // - Tensors are (B, T, H, D) bf16 in global memory; rows past T are loaded
 //   as zeros and never stored.
+// Needs attention_common.cuh (chunk_has_pair) before it.
 
 #ifndef STC_DEVICE_ATTENTION_MMA_CUH
 #define STC_DEVICE_ATTENTION_MMA_CUH
@@ -135,18 +136,6 @@ __device__ __forceinline__ void load_b_cols(unsigned (&b)[4], unsigned tile,
   ldsm_x4_trans(b, tile + swz(static_cast<unsigned>(row * (D / 8) + unit) * 16u));
 }
 
-// Whether any (query, key) of [q0, q0 + nq) x [k0, k0 + nk) is allowed by
-// layout L (k <= q, q < T). All NT threads call it; it is a barrier.
-template <int NT, int T, class L>
-__device__ __forceinline__ bool tile_has_pair(int q0, int nq, int k0, int nk) {
-  bool any = false;
-  for (int i = threadIdx.x; i < nq * nk && !any; i += NT) {
-    const int qq = q0 + i / nk, kk = k0 + i % nk;
-    any = qq < T && kk <= qq && L::allowed(qq, kk);
-  }
-  return __syncthreads_or(any) != 0;
-}
-
 // The key tiles of query rows [q0, q0 + NQ) (within one layout block row),
 // BN keys each, walking the row's listed blocks (CSR). Keys past the last
 // query row are never visited; tiles of partial blocks without an allowed
@@ -184,7 +173,7 @@ template <int T, int BN, int NQ, int NT, class L> struct RowTiles {
       }
       // A tile that is the whole listed block has an allowed pair.
       if (full || (BN == L::block && NQ == L::block) ||
-          tile_has_pair<NT, T, L>(q0, NQ, kc, min(BN, kb1 - kc)))
+          chunk_has_pair<NT, T, L>(q0, NQ, kc, min(BN, kb1 - kc)))
         return true;
     }
   }
@@ -226,7 +215,7 @@ template <int T, int BM, int NK, int NT, class L> struct ColTiles {
         continue;
       }
       if (full || (BM == L::block && NK == L::block) ||
-          tile_has_pair<NT, T, L>(qc, min(BM, qb1 - qc), k0, NK))
+          chunk_has_pair<NT, T, L>(qc, min(BM, qb1 - qc), k0, NK))
         return true;
     }
   }

@@ -43,13 +43,8 @@ Status readLayouts(const json::Value &root, Artifact &a, NameIndex &names) {
     STC_RETURN_IF_ERROR(getInt(lj, "block", where, block, 1, abi::kMaxDim));
     STC_RETURN_IF_ERROR(
         getInt(lj, "blocks", where, blocks, 0, abi::kMaxLayoutBlocks));
-    std::string hash;
-    STC_RETURN_IF_ERROR(getString(lj, "fnv1a64", where, hash));
-    auto want = abi::parseHex64(hash);
-    if (!want)
-      return fail(where + ".fnv1a64",
-                  "is " + quoted(hash) + "; must be 16 lowercase hex digits",
-                  lj.find("fnv1a64"));
+    uint64_t want;
+    STC_RETURN_IF_ERROR(getHex64(lj, "fnv1a64", where, want));
 
     std::string error;
     auto built = abi::buildLayout(l.pattern, n, block, &error);
@@ -66,10 +61,10 @@ Status readLayouts(const json::Value &root, Artifact &a, NameIndex &names) {
                       std::to_string(built->numBlocks()),
                   lj.find("blocks"));
     uint64_t got = abi::layoutFingerprint(*built);
-    if (got != *want)
+    if (got != want)
       return fail(where,
-                  rebuilt + "fnv1a64 is " + hash + ", the rebuilt tables hash to " +
-                      abi::hex64(got),
+                  rebuilt + "fnv1a64 is " + abi::hex64(want) +
+                      ", the rebuilt tables hash to " + abi::hex64(got),
                   lj.find("fnv1a64"));
     l.blocks = std::move(*built);
     abi::BlockColumns cols = abi::blockLayoutColumns(l.blocks);

@@ -2,6 +2,8 @@
 
 #include "runtime/artifact/ManifestJson.h"
 
+#include "abi/Hash.h"
+
 namespace stc::rt::manifest {
 
 std::string loc(const json::Value &v) {
@@ -117,6 +119,19 @@ Status getIntArray(const json::Value &obj, const char *key,
                   &e);
     out.push_back(e.asInt());
   }
+  return Status::ok();
+}
+
+Status getHex64(const json::Value &obj, const char *key,
+                const std::string &where, uint64_t &out) {
+  std::string text;
+  STC_RETURN_IF_ERROR(getString(obj, key, where, text));
+  auto h = abi::parseHex64(text);
+  if (!h)
+    return fail(where + "." + key,
+                "is " + quoted(text) + "; must be 16 lowercase hex digits",
+                obj.find(key));
+  out = *h;
   return Status::ok();
 }
 

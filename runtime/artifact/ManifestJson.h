@@ -45,6 +45,9 @@ Status getBool(const json::Value &obj, const char *key,
 Status getIntArray(const json::Value &obj, const char *key,
                    const std::string &where, std::vector<int64_t> &out,
                    int64_t min, int64_t max);
+/// A 64-bit hash written as 16 lowercase hex digits (the fnv1a64 keys).
+Status getHex64(const json::Value &obj, const char *key,
+                const std::string &where, uint64_t &out);
 /// An index into a table of `size` entries named `table` ("buffers").
 Status getIndex(const json::Value &v, const std::string &where, int64_t size,
                 const char *table, int &out);
