@@ -26,9 +26,15 @@ std::string checkLayoutRequest(const pattern::Pattern &p, int64_t n,
            std::to_string(kMaxDim);
   if (hasPredicate(p) && n > kMaxPredicateContext)
     return "n is " + std::to_string(n) +
-           "; layouts of predicate patterns are classified by evaluating "
-           "every element, which stc limits to n <= " +
+           "; patterns with a user predicate are limited to n <= " +
            std::to_string(kMaxPredicateContext);
+  if (int64_t work = p.elementEvaluations(n); work > kMaxPredicateEvaluations)
+    return "n is " + std::to_string(n) +
+           ": its predicate depends on more than q - k, so it is classified "
+           "element by element, " +
+           std::to_string(work) + " evaluations; stc's budget is " +
+           std::to_string(kMaxPredicateEvaluations) +
+           " (n <= 23170); or write it in terms of (sub q k) alone";
   return "";
 }
 

@@ -1,4 +1,4 @@
-//===- Layout.h - Block layouts as both sides of the contract see them -*- C++ -*-===//
+//===- Layout.h - Block layouts, as compiler and runtime see them -*- C++ -*-===//
 //
 // A layout is named in the artifact by (pattern, n, block) and a fingerprint
 // of its tables, never by the tables themselves: stc-tile-attention builds it
@@ -24,7 +24,8 @@ namespace stc::abi {
 bool hasPredicate(const pattern::Pattern &p);
 
 /// The limits on a layout request, checked before any work: n in
-/// [1, kMaxContext], block >= 1, predicates only up to kMaxPredicateContext.
+/// [1, kMaxContext], block >= 1, predicates only up to kMaxPredicateContext
+/// and element-by-element classification within kMaxPredicateEvaluations.
 /// Returns "" when the request is acceptable, else what is wrong.
 std::string checkLayoutRequest(const pattern::Pattern &p, int64_t n,
                                int64_t block);

@@ -34,17 +34,31 @@ constexpr int64_t kMaxGridYZ = 65535;
 /// Attention head sizes the kernels support: multiples of 8 in this range.
 constexpr int64_t kMinHeadDim = 8, kMaxHeadDim = 256, kHeadDimMultiple = 8;
 
-/// The longest sequence (context) a layout may tile: 2^20 = 1,048,576.
+/// The longest sequence (context) a model or a layout may have: 2^20 =
+/// 1,048,576.
 constexpr int64_t kMaxContext = int64_t(1) << 20;
+/// Model sizes the compiler accepts (st.model's verifier, stc-expand-model).
+constexpr int64_t kMaxVocab = int64_t(1) << 24;
+constexpr int64_t kMaxWidth = int64_t(1) << 16;
+constexpr int64_t kMaxLayers = int64_t(1) << 12;
+/// Sequences per step: a CUDA grid dimension; batch x context must stay
+/// within kMaxDim (the rows of every activation).
+constexpr int64_t kMaxBatch = kMaxGridYZ;
+/// Positions the reachability analysis may cover: it holds two triangular
+/// bitsets, n^2 / 8 bytes (512 MiB at this n).
+constexpr int64_t kMaxReachPrefix = int64_t(1) << 16;
 /// Blocks one layout may list. Below 2^31, so device-side layout tables use
 /// 32-bit indices; the layout builder stops at this budget instead of
 /// running out of memory.
 constexpr int64_t kMaxLayoutBlocks = int64_t(1) << 26;
 static_assert(kMaxLayoutBlocks < (int64_t(1) << 31),
               "layout tables are uploaded as int32");
-/// Predicate patterns are classified by evaluating every lower-triangle
-/// element (n^2 / 2 evaluations): they are limited to this n.
+/// Predicate patterns are limited to this n. Those that depend on q - k only
+/// are classified from a table of n values; the others by evaluating
+/// elements, at most kMaxPredicateEvaluations of them (n (n + 1) / 2 in the
+/// worst case: n <= 23170), a few seconds.
 constexpr int64_t kMaxPredicateContext = int64_t(1) << 16;
+constexpr int64_t kMaxPredicateEvaluations = int64_t(1) << 28;
 
 /// The attention block sizes stc-tile-attention can tile with, and its
 /// default; `stc inspect`, `stc compile` and `stc train` share them. A

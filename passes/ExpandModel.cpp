@@ -7,6 +7,8 @@
 
 #include "passes/Passes.h"
 
+#include "abi/Limits.h"
+
 #include "dialect/st/StOps.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
@@ -159,8 +161,9 @@ struct ExpandModelPass
   void runOnOperation() override {
     ModuleOp module = getOperation();
     SmallVector<ModelOp> models(module.getOps<ModelOp>());
-    if (batch < 1) {
-      module.emitError() << "stc-expand-model: batch must be >= 1 (got "
+    if (batch < 1 || batch > abi::kMaxBatch) {
+      module.emitError() << "stc-expand-model: batch must be in [1, "
+                         << abi::kMaxBatch << "] (got "
                          << static_cast<int64_t>(batch) << ")";
       return signalPassFailure();
     }
@@ -178,7 +181,23 @@ struct ExpandModelPass
                             "symbol named @forward";
       return signalPassFailure();
     }
-    if (failed(ModelExpander(models.front(), batch).run()))
+    // Activations have batch x context rows (kernels index rows with int)
+    // of at most max(vocab, ffn width) elements.
+    ModelOp model = models.front();
+    int64_t rows = batch * model.getContextSize();
+    int64_t widest = std::max<int64_t>(
+        {static_cast<int64_t>(model.getVocab()), model.ffnWidth(),
+         model.qkWidth(), static_cast<int64_t>(model.getWidth())});
+    if (rows > abi::kMaxDim || rows * widest > abi::kMaxCount) {
+      module.emitError() << "stc-expand-model: batch " << batch
+                         << " x context " << model.getContextSize() << " = "
+                         << rows << " rows of up to " << widest
+                         << " elements exceed stc's limits (" << abi::kMaxDim
+                         << " rows, " << abi::kMaxCount
+                         << " elements per tensor); lower the batch";
+      return signalPassFailure();
+    }
+    if (failed(ModelExpander(model, batch).run()))
       signalPassFailure();
   }
 };

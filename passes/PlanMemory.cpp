@@ -9,6 +9,8 @@
 
 #include "passes/Passes.h"
 
+#include "abi/Limits.h"
+
 #include "dialect/stk/StkOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -141,6 +143,13 @@ struct PlanMemoryPass : public stc::impl::PlanMemoryPassBase<PlanMemoryPass> {
     mlir::emitRemark(module.getLoc()) << "arena " << formatBytes(arena) << ": persistent "
                         << formatBytes(persistentBytes) << ", activations and "
                         << "gradients " << formatBytes(transientPeak);
+    if (arena > abi::kMaxArenaBytes) {
+      module.emitError() << "the model needs " << formatBytes(arena)
+                         << " of device memory, over stc's limit of "
+                         << formatBytes(abi::kMaxArenaBytes)
+                         << "; lower the batch or the context";
+      return signalPassFailure();
+    }
     if (budget > 0 && arena > budget) {
       module.emitError() << "the model needs " << formatBytes(arena)
                          << " of device memory (persistent " << formatBytes(persistentBytes)

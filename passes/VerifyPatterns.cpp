@@ -6,6 +6,9 @@
 //===----------------------------------------------------------------------===//
 
 #include "passes/Passes.h"
+
+#include "abi/Layout.h"
+#include "abi/Limits.h"
 #include "passes/PatternAnalysis.h"
 
 #include "mlir/IR/Builders.h"
@@ -27,10 +30,11 @@ struct VerifyPatternsPass
   using Base::Base;
 
   void runOnOperation() override {
-    if (reachLimit < 1) {
-      getOperation().emitError() << "stc-verify-patterns: reach-limit must be "
-                                    ">= 1 (got "
-                                 << static_cast<int64_t>(reachLimit) << ")";
+    if (reachLimit < 1 || reachLimit > abi::kMaxReachPrefix) {
+      getOperation().emitError()
+          << "stc-verify-patterns: reach-limit must be in [1, "
+          << abi::kMaxReachPrefix << "] (got "
+          << static_cast<int64_t>(reachLimit) << ")";
       return signalPassFailure();
     }
     FailureOr<std::vector<AttentionStack>> stacks =
@@ -50,6 +54,11 @@ struct VerifyPatternsPass
         if (llvm::find(checked, p) != checked.end())
           continue;
         checked.push_back(p);
+        // The contract's limits first: what follows may evaluate elements.
+        std::string why = abi::checkLayoutRequest(p, stack.context, 1);
+        if (!why.empty())
+          return layer.op->emitOpError() << "pattern " << p.str() << ": "
+                                         << why;
         if (std::optional<int64_t> row = p.firstEmptyRow(stack.context))
           return layer.op->emitOpError()
                  << "pattern " << p.str() << " leaves query " << *row

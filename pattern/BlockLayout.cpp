@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <map>
 
 namespace stc::pattern {
 
@@ -64,6 +65,20 @@ struct Tiling {
   Tiling(int64_t n, int64_t blockSize)
       : n(n), blockSize(std::min(blockSize, n)),
         numRows(n / this->blockSize + (n % this->blockSize != 0)) {}
+
+  /// Per shift-invariant predicate: prefix[d] = allowed values among
+  /// q - k in [0, d), filled on first use (n evaluations).
+  mutable std::map<const Predicate *, std::vector<int64_t>> prefixes;
+  const std::vector<int64_t> &differencePrefix(const Pattern &p) const {
+    auto [it, fresh] = prefixes.try_emplace(&p.predicateExpr());
+    if (fresh) {
+      it->second.assign(static_cast<size_t>(n + 1), 0);
+      for (int64_t d = 0; d < n; ++d)
+        it->second[d + 1] =
+            it->second[d] + (p.predicateExpr().eval(d, 0) != 0 ? 1 : 0);
+    }
+    return it->second;
+  }
 
   int64_t first(int64_t block) const { return block * blockSize; }
   /// Last in-range position of a block (inclusive; the last block may be
@@ -322,6 +337,25 @@ void appendPredicateRow(const Pattern &p, const Tiling &tiling, int64_t row,
                         std::vector<RowEntry> &out) {
   if (p.predicateExpr().empty())
     return;
+  if (p.predicateExpr().dependsOnlyOnDifference()) {
+    // As for local and strided: every d in [dMin, dMax] occurs in a block,
+    // so counts over d from a prefix table classify it in O(1).
+    const std::vector<int64_t> &prefix = tiling.differencePrefix(p);
+    auto allowedIn = [&prefix](int64_t lo, int64_t hi) {
+      return prefix[hi + 1] - prefix[lo];
+    };
+    int64_t qFirst = tiling.first(row), qLast = tiling.last(row);
+    for (int64_t col = 0; col < row; ++col) {
+      int64_t dMin = qFirst - tiling.last(col), dMax = qLast - tiling.first(col);
+      int64_t c = allowedIn(dMin, dMax);
+      if (c != 0)
+        out.emplace_back(col, c == dMax - dMin + 1 ? BlockClass::Full
+                                                   : BlockClass::Partial);
+    }
+    if (allowedIn(0, qLast - qFirst) != 0)
+      out.emplace_back(row, diagonalClass(tiling, row));
+    return;
+  }
   for (int64_t col = 0; col <= row; ++col) {
     BlockClass cls = classifyByElements(p, tiling, row, col);
     if (cls != BlockClass::Empty)
@@ -445,9 +479,14 @@ BlockLayout buildBlockLayoutBruteForce(const Pattern &p, int64_t n,
 
 AttentionCost attentionCost(const Pattern &p, int64_t n, int64_t blockSize,
                             int64_t headDim) {
+  return attentionCost(p, buildBlockLayout(p, n, blockSize), headDim);
+}
+
+AttentionCost attentionCost(const Pattern &p, const BlockLayout &layout,
+                            int64_t headDim) {
   AttentionCost cost;
-  cost.allowedPairs = p.countAllowed(n);
-  BlockLayout layout = buildBlockLayout(p, n, blockSize);
+  const int64_t blockSize = layout.blockSize;
+  cost.allowedPairs = p.countAllowed(layout.n);
   cost.computedBlocks = layout.numBlocks();
   cost.denseCausalBlocks = layout.denseCausalBlocks();
   double dim = static_cast<double>(headDim);

@@ -280,10 +280,57 @@ void Pattern::forEachAllowedKey(int64_t q, int64_t n,
 // Counting
 //===----------------------------------------------------------------------===//
 
+bool Pattern::shiftInvariant() const {
+  const Node &node = *node_;
+  switch (node.kind) {
+  case Kind::Causal:
+  case Kind::Local:
+  case Kind::Strided:
+    return true;
+  case Kind::Fixed:
+  case Kind::BlockLayout:
+    return false;
+  case Kind::Union:
+    for (const Pattern &child : node.children)
+      if (!child.shiftInvariant())
+        return false;
+    return true;
+  case Kind::Predicate:
+    return node.pred.dependsOnlyOnDifference();
+  }
+  return false;
+}
+
+int64_t Pattern::elementEvaluations(int64_t n) const {
+  const Node &node = *node_;
+  if (node.kind == Kind::Predicate && !node.pred.dependsOnlyOnDifference()) {
+    if (n < 1)
+      return 0;
+    int64_t r;
+    if (__builtin_mul_overflow(n, n + 1, &r))
+      return INT64_MAX;
+    return r / 2;
+  }
+  int64_t total = 0;
+  for (const Pattern &child : node.children)
+    if (__builtin_add_overflow(total, child.elementEvaluations(n), &total))
+      return INT64_MAX;
+  return total;
+}
+
 int64_t Pattern::countAllowed(int64_t n) const {
   if (n < 1)
     return 0;
   const Node &node = *node_;
+  // A shift-invariant union or predicate: d = q - k occurs n - d times.
+  if ((node.kind == Kind::Union || node.kind == Kind::Predicate) &&
+      shiftInvariant()) {
+    int64_t total = 0;
+    for (int64_t d = 0; d < n; ++d)
+      if (allowed(d, 0))
+        total += n - d;
+    return total;
+  }
   switch (node.kind) {
   case Kind::Causal:
     return n * (n + 1) / 2;
@@ -391,6 +438,12 @@ bool rowHasAllowedKey(const Pattern &p, int64_t q) {
 } // namespace
 
 std::optional<int64_t> Pattern::firstEmptyRow(int64_t n) const {
+  // Shift-invariant: every row holds d = 0, and row 0 holds only it.
+  if (shiftInvariant()) {
+    if (n >= 1 && !allowed(0, 0))
+      return 0;
+    return std::nullopt;
+  }
   for (int64_t q = 0; q < n; ++q)
     if (!rowHasAllowedKey(*this, q))
       return q;

@@ -69,6 +69,17 @@ public:
   /// Exact membership; false whenever k > q or either is negative.
   bool allowed(int64_t q, int64_t k) const;
 
+  /// Whether allowed(q, k) depends on q - k only (causal, local, strided,
+  /// predicates of (sub q k), unions of those): such a pattern is known from
+  /// the n values allowed(d, 0).
+  bool shiftInvariant() const;
+
+  /// Predicate evaluations that classifying this pattern's blocks, counting
+  /// its pairs or finding an empty row at n may take in the worst case: 0
+  /// unless it holds a predicate that is not shift-invariant, then
+  /// n (n + 1) / 2 (saturating).
+  int64_t elementEvaluations(int64_t n) const;
+
   /// Calls fn(k) for every allowed k in [0, min(q, n-1)], ascending. Fast for
   /// the built-in patterns (no scan of disallowed keys).
   void forEachAllowedKey(int64_t q, int64_t n,
@@ -165,6 +176,9 @@ struct AttentionCost {
 };
 
 AttentionCost attentionCost(const Pattern &p, int64_t n, int64_t blockSize,
+                            int64_t headDim);
+/// The same from a layout already built for p.
+AttentionCost attentionCost(const Pattern &p, const BlockLayout &layout,
                             int64_t headDim);
 
 //===----------------------------------------------------------------------===//

@@ -668,6 +668,33 @@ int32_t Predicate::add(ExprOp op, int32_t a, int32_t b, int32_t c) {
   return static_cast<int32_t>(nodes_.size() - 1);
 }
 
+bool Predicate::dependsOnlyOnDifference() const {
+  if (nodes_.empty())
+    return true;
+  auto isPos = [&](int32_t i) {
+    return i >= 0 && i < static_cast<int32_t>(nodes_.size()) &&
+           (nodes_[i].op == ExprOp::Q || nodes_[i].op == ExprOp::K);
+  };
+  if (isPos(static_cast<int32_t>(nodes_.size()) - 1))
+    return false;
+  for (const ExprNode &n : nodes_) {
+    const int arity = exprOpArity(n.op);
+    const bool qk = arity == 2 && isPos(n.operands[0]) &&
+                    isPos(n.operands[1]) &&
+                    nodes_[n.operands[0]].op != nodes_[n.operands[1]].op;
+    // (sub q k) is d itself; a comparison of q with k (the causal guard
+    // users write, (ule k q)) depends on the sign of d only, for
+    // non-negative positions, signed or unsigned.
+    const bool ofDifference =
+        qk && ((n.op == ExprOp::Sub && nodes_[n.operands[0]].op == ExprOp::Q) ||
+               (n.op >= ExprOp::Eq && n.op <= ExprOp::Uge));
+    for (int i = 0; i < arity; ++i)
+      if (isPos(n.operands[i]) && !ofDifference)
+        return false;
+  }
+  return true;
+}
+
 int64_t Predicate::eval(int64_t q, int64_t k) const {
   if (nodes_.empty())
     return 0;

@@ -59,6 +59,11 @@ public:
 
   int64_t eval(int64_t q, int64_t k) const;
 
+  /// Whether q and k occur only as (sub q k) or compared with each other:
+  /// for 0 <= k <= q the value is then a function of d = q - k, and
+  /// eval(d, 0) gives it.
+  bool dependsOnlyOnDifference() const;
+
   /// `(or (slt (sub q k) 3) (eq (rems k 16) 15))`. Shared subexpressions are
   /// printed once per use.
   std::string str() const;

@@ -2,6 +2,8 @@
 
 #include "dialect/st/StOps.h"
 
+#include "abi/Limits.h"
+
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
 #include "llvm/ADT/StringSwitch.h"
@@ -208,14 +210,19 @@ LogicalResult ModelOp::verify() {
   // Signed views: a negative literal must be reported as written.
   int64_t vocab = getVocabAttr().getInt(), context = getContextSizeAttr().getInt(),
           width = getWidthAttr().getInt(), heads = getHeadsAttr().getInt();
-  if (vocab < 2)
-    return emitOpError() << "vocab must be >= 2 (got " << vocab << ")";
-  if (context < 1)
-    return emitOpError() << "context must be >= 1 (got " << context << ")";
-  if (width < 1)
-    return emitOpError() << "width must be >= 1 (got " << width << ")";
-  if (heads < 1)
-    return emitOpError() << "heads must be >= 1 (got " << heads << ")";
+  // The limits of abi/Limits.h, which the runtime applies too.
+  if (vocab < 2 || vocab > abi::kMaxVocab)
+    return emitOpError() << "vocab must be in [2, " << abi::kMaxVocab
+                         << "] (got " << vocab << ")";
+  if (context < 1 || context > abi::kMaxContext)
+    return emitOpError() << "context must be in [1, " << abi::kMaxContext
+                         << "] (got " << context << ")";
+  if (width < 1 || width > abi::kMaxWidth)
+    return emitOpError() << "width must be in [1, " << abi::kMaxWidth
+                         << "] (got " << width << ")";
+  if (heads < 1 || heads > abi::kMaxGridYZ)
+    return emitOpError() << "heads must be in [1, " << abi::kMaxGridYZ
+                         << "] (got " << heads << ")";
   if (width % heads != 0)
     return emitOpError() << "heads (" << heads << ") must divide width ("
                          << width << ")";
@@ -264,14 +271,40 @@ LogicalResult ModelOp::verify() {
   return success();
 }
 
+/// Layers a block of st.block and st.repeat expands to, saturating (a
+/// repeat count can be any 64-bit value; nothing is expanded to count).
+static int64_t countLayers(Block &block) {
+  int64_t total = 0;
+  for (Operation &op : block) {
+    int64_t n = 0;
+    if (isa<BlockOp>(op))
+      n = 1;
+    else if (auto repeat = dyn_cast<RepeatOp>(op)) {
+      int64_t inner = countLayers(repeat.getBody().front());
+      int64_t count = repeat.getCountAttr().getInt();
+      if (count > 0 && __builtin_mul_overflow(inner, count, &n))
+        n = INT64_MAX;
+    }
+    if (__builtin_add_overflow(total, n, &total))
+      return INT64_MAX;
+  }
+  return total;
+}
+
 LogicalResult ModelOp::verifyRegions() {
   for (Operation &op : getBody().front())
     if (!isa<BlockOp, RepeatOp>(op))
       return op.emitOpError()
              << "is not allowed in st.model; its body holds st.block and "
                 "st.repeat only";
-  if (layers().empty())
+  int64_t count = countLayers(getBody().front());
+  if (count == 0)
     return emitOpError() << "has no layers; add at least one st.block";
+  if (count > abi::kMaxLayers)
+    return emitOpError() << "has "
+                         << (count == INT64_MAX ? std::string("more than 2^63")
+                                                : std::to_string(count))
+                         << " layers; stc takes at most " << abi::kMaxLayers;
   return success();
 }
 

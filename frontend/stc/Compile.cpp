@@ -121,7 +121,7 @@ int stc::cli::runCompile(int argc, char **argv, int first) {
     return 0;
   }
   CompileSettings s;
-  std::optional<int64_t> batch = args->getInt("batch", 4, 1, 1 << 16, &error);
+  std::optional<int64_t> batch = args->getInt("batch", 4, 1, abi::kMaxBatch, &error);
   std::optional<int64_t> block =
       batch ? args->getBlockSize("block-size", &error) : std::nullopt;
   if (!batch || !block) {

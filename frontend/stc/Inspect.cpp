@@ -8,6 +8,9 @@
 
 #include "frontend/stc/Inspect.h"
 
+#include "abi/Layout.h"
+#include "abi/Limits.h"
+
 #include "dialect/st/StOps.h"
 #include "frontend/stc/Args.h"
 #include "frontend/stc/PatternImage.h"
@@ -66,23 +69,31 @@ struct StackStats {
   int64_t parameters = -1; ///< models only
 };
 
-StackStats analyze(const AttentionStack &stack, int64_t blockSize,
-                   int64_t reachLimit) {
+/// The numbers of one stack, or nullopt and *error when a pattern is beyond
+/// the limits the compiler and the runtime share (abi/Layout.h).
+std::optional<StackStats> analyze(const AttentionStack &stack,
+                                  int64_t blockSize, int64_t reachLimit,
+                                  std::string *error) {
   StackStats stats;
   stats.stack = &stack;
   // Layers usually repeat a few patterns: compute each once.
   std::map<std::string, GroupStats> cache;
-  auto groupOf = [&](const pattern::Pattern &p, int64_t headDim) {
+  auto groupOf = [&](const pattern::Pattern &p,
+                     int64_t headDim) -> std::optional<GroupStats> {
     std::string key = p.str() + "@" + std::to_string(headDim);
     auto it = cache.find(key);
     if (it != cache.end())
       return it->second;
+    std::optional<pattern::BlockLayout> layout =
+        abi::buildLayout(p, stack.context, blockSize, error);
+    if (!layout) {
+      *error = "pattern " + p.str() + ": " + *error;
+      return std::nullopt;
+    }
     GroupStats g{p, 0, {}, 0, 0};
-    g.cost = pattern::attentionCost(p, stack.context, blockSize, headDim);
-    pattern::BlockLayout layout =
-        pattern::buildBlockLayout(p, stack.context, blockSize);
-    g.fullBlocks = layout.numFull();
-    g.partialBlocks = layout.numPartial();
+    g.cost = pattern::attentionCost(p, *layout, headDim);
+    g.fullBlocks = layout->numFull();
+    g.partialBlocks = layout->numPartial();
     return cache.emplace(key, g).first->second;
   };
   std::vector<pattern::Pattern> merged;
@@ -92,7 +103,10 @@ StackStats analyze(const AttentionStack &stack, int64_t blockSize,
     int64_t perGroup = layer.heads / static_cast<int64_t>(layer.groups.size());
     double n = static_cast<double>(stack.context);
     for (const pattern::Pattern &p : layer.groups) {
-      GroupStats g = groupOf(p, layer.headDim);
+      std::optional<GroupStats> found = groupOf(p, layer.headDim);
+      if (!found)
+        return std::nullopt;
+      GroupStats g = *found;
       g.heads = perGroup;
       ls.density += g.cost.allowedPairs / (n * n) * perGroup / layer.heads;
       ls.computedBlocks += g.cost.computedBlocks * perGroup;
@@ -232,7 +246,7 @@ int stc::cli::runInspect(int argc, char **argv, int first) {
   }
   std::optional<int64_t> blockSize = args->getBlockSize("block-size", &error);
   std::optional<int64_t> reachLimit =
-      blockSize ? args->getInt("reach-limit", 2048, 1, 1 << 20, &error)
+      blockSize ? args->getInt("reach-limit", 2048, 1, abi::kMaxReachPrefix, &error)
                 : std::nullopt;
   if (!blockSize || !reachLimit) {
     llvm::errs() << "stc inspect: " << error << "\n";
@@ -288,7 +302,13 @@ int stc::cli::runInspect(int argc, char **argv, int first) {
     }
   }
   for (const AttentionStack *stack : chosen) {
-    StackStats stats = analyze(*stack, *blockSize, *reachLimit);
+    std::optional<StackStats> analyzed =
+        analyze(*stack, *blockSize, *reachLimit, &error);
+    if (!analyzed) {
+      llvm::errs() << "stc inspect: @" << stack->name << ": " << error << "\n";
+      return 1;
+    }
+    StackStats &stats = *analyzed;
     if (args->has("json"))
       llvm::outs() << llvm::formatv("{0:2}", toJson(stats, *blockSize)) << "\n";
     else

@@ -215,7 +215,7 @@ int stc::cli::runTrain(int argc, char **argv, int first) {
   if (args->positional().size() != 1 || !args->has("data"))
     return fail("train", "expected MODEL and --data FILE\n" + usage);
   auto steps = args->getInt("steps", 200, 1, int64_t(1) << 40, &error);
-  auto batch = steps ? args->getInt("batch", 4, 1, 1 << 16, &error) : std::nullopt;
+  auto batch = steps ? args->getInt("batch", 4, 1, abi::kMaxBatch, &error) : std::nullopt;
   auto block = batch ? args->getBlockSize("block-size", &error) : std::nullopt;
   auto seed = block ? args->getInt("seed", 1, 0, INT64_MAX, &error) : std::nullopt;
   auto lr = seed ? args->getDouble("lr", 1e-3, 0, 10, &error) : std::nullopt;
@@ -312,7 +312,7 @@ int stc::cli::runEval(int argc, char **argv, int first) {
   if (args->positional().size() != 1 || !args->has("data"))
     return fail("eval", "expected MODEL, --ckpt CKPT and --data FILE\n" + usage);
   auto windows = args->getInt("max-windows", 0, 0, INT64_MAX, &error);
-  auto batch = windows ? args->getInt("batch", 4, 1, 1 << 16, &error) : std::nullopt;
+  auto batch = windows ? args->getInt("batch", 4, 1, abi::kMaxBatch, &error) : std::nullopt;
   if (!batch)
     return fail("eval", error);
   Expected<std::string> dir = resolveModel(args->positional()[0], *batch, 64);
@@ -365,7 +365,7 @@ int stc::cli::runSample(int argc, char **argv, int first) {
   auto seed = n ? args->getInt("seed", 1, 0, INT64_MAX, &error) : std::nullopt;
   auto temperature = seed ? args->getDouble("temperature", 1.0, 0, 100, &error)
                           : std::nullopt;
-  auto batch = temperature ? args->getInt("batch", 4, 1, 1 << 16, &error) : std::nullopt;
+  auto batch = temperature ? args->getInt("batch", 4, 1, abi::kMaxBatch, &error) : std::nullopt;
   if (!batch)
     return fail("sample", error);
   SampleOptions options;

@@ -1,7 +1,7 @@
 //===- CpuAttention.cpp - Dense-mask reference attention ------------------===//
 //
 // Softmax attention with the pattern's mask, written the direct way: for each
-// query, visit every key k <= q, keep those the pattern allows. Layout of
+// query, the keys the pattern allows (AttentionMask), in double. Layout of
 // q/k/v/o rows: (b, t) rows of H heads of dk (or dv) values; lse is (b, h, t).
 //
 //===----------------------------------------------------------------------===//
@@ -13,17 +13,6 @@
 #include <string>
 
 namespace stc::rt::cpu {
-
-DenseMask::DenseMask(const pattern::Pattern &p, int64_t n) : n_(n) {
-  uint64_t total = static_cast<uint64_t>(n) * static_cast<uint64_t>(n);
-  bits_.assign((total + 63) / 64, 0);
-  for (int64_t q = 0; q < n; ++q)
-    for (int64_t k = 0; k <= q; ++k)
-      if (p.allowed(q, k)) {
-        uint64_t i = static_cast<uint64_t>(q) * n + static_cast<uint64_t>(k);
-        bits_[i >> 6] |= uint64_t(1) << (i & 63);
-      }
-}
 
 namespace {
 
@@ -53,24 +42,18 @@ template <typename T> double dot(const T *a, const T *b, int64_t n) {
 template <typename T>
 void attentionFwd(const T *q, const T *k, const T *v, T *o, T *lse,
                   const AttentionShape &s,
-                  const std::vector<const DenseMask *> &masks) {
+                  const std::vector<const AttentionMask *> &masks) {
   Index ix{s};
-  std::vector<double> scores(static_cast<size_t>(s.T));
+  std::vector<int64_t> keys;
+  std::vector<double> scores;
   std::vector<double> acc(static_cast<size_t>(s.dv));
   for (int64_t b = 0; b < s.B; ++b)
     for (int64_t h = 0; h < s.H; ++h) {
-      const DenseMask &mask = *masks[h / s.headsPerLayout];
+      const AttentionMask &mask = *masks[h / s.headsPerLayout];
       for (int64_t i = 0; i < s.T; ++i) {
-        double mx = -std::numeric_limits<double>::infinity();
-        for (int64_t j = 0; j <= i; ++j) {
-          if (!mask.allowed(i, j))
-            continue;
-          scores[j] =
-              s.scale * dot(q + ix.qk(b, i, h), k + ix.qk(b, j, h), s.dk);
-          mx = std::max(mx, scores[j]);
-        }
+        mask.keys(i, keys);
         T *oi = o + ix.vo(b, i, h);
-        if (mx == -std::numeric_limits<double>::infinity()) {
+        if (keys.empty()) {
           // No allowed key: define the output as zero (see the doc).
           for (int64_t d = 0; d < s.dv; ++d)
             oi[d] = T(0);
@@ -78,17 +61,21 @@ void attentionFwd(const T *q, const T *k, const T *v, T *o, T *lse,
               static_cast<T>(-std::numeric_limits<double>::infinity());
           continue;
         }
+        scores.resize(keys.size());
+        double mx = -std::numeric_limits<double>::infinity();
+        for (size_t j = 0; j < keys.size(); ++j) {
+          scores[j] =
+              s.scale * dot(q + ix.qk(b, i, h), k + ix.qk(b, keys[j], h), s.dk);
+          mx = std::max(mx, scores[j]);
+        }
         double sum = 0;
-        for (int64_t j = 0; j <= i; ++j)
-          if (mask.allowed(i, j))
-            sum += std::exp(scores[j] - mx);
+        for (double sc : scores)
+          sum += std::exp(sc - mx);
         double l = mx + std::log(sum);
         std::fill(acc.begin(), acc.end(), 0.0);
-        for (int64_t j = 0; j <= i; ++j) {
-          if (!mask.allowed(i, j))
-            continue;
+        for (size_t j = 0; j < keys.size(); ++j) {
           double p = std::exp(scores[j] - l);
-          const T *vj = v + ix.vo(b, j, h);
+          const T *vj = v + ix.vo(b, keys[j], h);
           for (int64_t d = 0; d < s.dv; ++d)
             acc[d] += p * vj[d];
         }
@@ -102,15 +89,16 @@ void attentionFwd(const T *q, const T *k, const T *v, T *o, T *lse,
 template <typename T>
 void attentionBwd(const T *q, const T *k, const T *v, const T *o, const T *lse,
                   const T *dO, T *dq, T *dk, T *dv, const AttentionShape &s,
-                  const std::vector<const DenseMask *> &masks) {
+                  const std::vector<const AttentionMask *> &masks) {
   Index ix{s};
   // Accumulate in double, then store: dk and dv gather from many queries.
   std::vector<double> gq(static_cast<size_t>(s.B * s.T * s.H * s.dk), 0.0);
   std::vector<double> gk(gq.size(), 0.0);
   std::vector<double> gv(static_cast<size_t>(s.B * s.T * s.H * s.dv), 0.0);
+  std::vector<int64_t> keys;
   for (int64_t b = 0; b < s.B; ++b)
     for (int64_t h = 0; h < s.H; ++h) {
-      const DenseMask &mask = *masks[h / s.headsPerLayout];
+      const AttentionMask &mask = *masks[h / s.headsPerLayout];
       for (int64_t i = 0; i < s.T; ++i) {
         double l = lse[ix.row(b, h, i)];
         if (std::isinf(l))
@@ -119,9 +107,8 @@ void attentionBwd(const T *q, const T *k, const T *v, const T *o, const T *lse,
         const T *doi = dO + ix.vo(b, i, h);
         // D_i = dO_i . O_i = sum_j P_ij (dO_i . v_j).
         double Di = dot(doi, o + ix.vo(b, i, h), s.dv);
-        for (int64_t j = 0; j <= i; ++j) {
-          if (!mask.allowed(i, j))
-            continue;
+        mask.keys(i, keys);
+        for (int64_t j : keys) {
           const T *kj = k + ix.qk(b, j, h);
           const T *vj = v + ix.vo(b, j, h);
           double p = std::exp(s.scale * dot(qi, kj, s.dk) - l);
@@ -158,40 +145,39 @@ template <typename T>
 Status attentionDecode(const T *q, const T *kcache, const T *vcache, T *o,
                        int64_t Tctx, int64_t H, int64_t dk, int64_t dv,
                        double scale, int64_t headsPerLayout,
-                       const std::vector<const DenseMask *> &masks,
+                       const std::vector<const AttentionMask *> &masks,
                        int64_t pos) {
   if (pos < 0 || pos >= Tctx)
     return Status::error("position (scalars[3]) is " + std::to_string(pos) +
                          "; valid: 0 .. " + std::to_string(Tctx - 1));
   // The same computation as attentionFwd's row `pos` with B = 1, reading
   // keys and values from the caches.
-  std::vector<double> scores(static_cast<size_t>(pos + 1));
+  std::vector<int64_t> keys;
+  std::vector<double> scores;
   for (int64_t h = 0; h < H; ++h) {
-    const DenseMask &mask = *masks[h / headsPerLayout];
+    const AttentionMask &mask = *masks[h / headsPerLayout];
+    mask.keys(pos, keys);
     const T *qh = q + h * dk;
-    double mx = -std::numeric_limits<double>::infinity();
-    for (int64_t j = 0; j <= pos; ++j) {
-      if (!mask.allowed(pos, j))
-        continue;
-      scores[j] = scale * dot(qh, kcache + (j * H + h) * dk, dk);
-      mx = std::max(mx, scores[j]);
-    }
     T *oh = o + h * dv;
-    if (mx == -std::numeric_limits<double>::infinity()) {
+    if (keys.empty()) {
       for (int64_t d = 0; d < dv; ++d)
         oh[d] = T(0);
       continue;
     }
+    scores.resize(keys.size());
+    double mx = -std::numeric_limits<double>::infinity();
+    for (size_t j = 0; j < keys.size(); ++j) {
+      scores[j] = scale * dot(qh, kcache + (keys[j] * H + h) * dk, dk);
+      mx = std::max(mx, scores[j]);
+    }
     double sum = 0;
-    for (int64_t j = 0; j <= pos; ++j)
-      if (mask.allowed(pos, j))
-        sum += std::exp(scores[j] - mx);
+    for (double sc : scores)
+      sum += std::exp(sc - mx);
     double l = mx + std::log(sum);
     for (int64_t d = 0; d < dv; ++d) {
       double acc = 0;
-      for (int64_t j = 0; j <= pos; ++j)
-        if (mask.allowed(pos, j))
-          acc += std::exp(scores[j] - l) * vcache[(j * H + h) * dv + d];
+      for (size_t j = 0; j < keys.size(); ++j)
+        acc += std::exp(scores[j] - l) * vcache[(keys[j] * H + h) * dv + d];
       oh[d] = static_cast<T>(acc);
     }
   }
@@ -201,15 +187,15 @@ Status attentionDecode(const T *q, const T *kcache, const T *vcache, T *o,
 #define STC_INSTANTIATE(T)                                                     \
   template void attentionFwd<T>(const T *, const T *, const T *, T *, T *,     \
                                 const AttentionShape &,                        \
-                                const std::vector<const DenseMask *> &);       \
+                                const std::vector<const AttentionMask *> &);       \
   template void attentionBwd<T>(const T *, const T *, const T *, const T *,    \
                                 const T *, const T *, T *, T *, T *,           \
                                 const AttentionShape &,                        \
-                                const std::vector<const DenseMask *> &);       \
+                                const std::vector<const AttentionMask *> &);       \
   template Status kvStore<T>(const T *, T *, int64_t, int64_t, int64_t);       \
   template Status attentionDecode<T>(                                          \
       const T *, const T *, const T *, T *, int64_t, int64_t, int64_t,         \
-      int64_t, double, int64_t, const std::vector<const DenseMask *> &,        \
+      int64_t, double, int64_t, const std::vector<const AttentionMask *> &,        \
       int64_t);
 
 STC_INSTANTIATE(float)

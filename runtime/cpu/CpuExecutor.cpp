@@ -250,7 +250,7 @@ Status CpuExecutor::runOp(const Op &op, Args &fa) {
     return reinterpret_cast<const int32_t *>(storage(a.buffers[op.args[i]]));
   };
   auto masksOf = [&]() {
-    std::vector<const cpu::DenseMask *> m;
+    std::vector<const cpu::AttentionMask *> m;
     for (int l : op.layouts)
       m.push_back(&masks_[l]);
     return m;

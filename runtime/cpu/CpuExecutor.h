@@ -88,7 +88,7 @@ private:
   };
   std::unique_ptr<uint8_t, FreeDeleter> rawArena_;
   uint8_t *arena_ = nullptr; ///< rawArena_ rounded up to abi::kBufferAlignment
-  std::vector<cpu::DenseMask> masks_; ///< one per artifact layout
+  std::vector<cpu::AttentionMask> masks_; ///< one per artifact layout
 };
 
 namespace cpu {

@@ -118,20 +118,22 @@ void sumsq(const T *x, T *out, int64_t count, bool accumulate);
 //===----------------------------------------------------------------------===//
 
 /// A pattern evaluated densely over n x n (bit per (q, k); k <= q only).
-class DenseMask {
+/// The keys each query of a pattern attends to, over n positions: the
+/// pattern's own definition (forEachAllowedKey, tested against brute force),
+/// row by row, so memory and time follow the allowed pairs, not n^2.
+class AttentionMask {
 public:
-  DenseMask() = default;
-  DenseMask(const pattern::Pattern &p, int64_t n);
+  AttentionMask(const pattern::Pattern &p, int64_t n) : p_(p), n_(n) {}
   int64_t n() const { return n_; }
-  bool allowed(int64_t q, int64_t k) const {
-    uint64_t i = static_cast<uint64_t>(q) * static_cast<uint64_t>(n_) +
-                 static_cast<uint64_t>(k);
-    return (bits_[i >> 6] >> (i & 63)) & 1;
+  /// The allowed keys of query q, ascending, into `out` (cleared first).
+  void keys(int64_t q, std::vector<int64_t> &out) const {
+    out.clear();
+    p_.forEachAllowedKey(q, n_, [&out](int64_t k) { out.push_back(k); });
   }
 
 private:
+  pattern::Pattern p_;
   int64_t n_ = 0;
-  std::vector<uint64_t> bits_;
 };
 
 /// Sizes shared by the attention ops. Head h uses
@@ -147,7 +149,7 @@ struct AttentionShape {
 template <typename T>
 void attentionFwd(const T *q, const T *k, const T *v, T *o, T *lse,
                   const AttentionShape &s,
-                  const std::vector<const DenseMask *> &masks);
+                  const std::vector<const AttentionMask *> &masks);
 
 /// q, k (B,T,H,dk), v, o, do (B,T,H,dv), lse (B,H,T)
 /// -> dq, dk (B,T,H,dk), dv (B,T,H,dv), all overwritten. Uses the saved lse
@@ -155,7 +157,7 @@ void attentionFwd(const T *q, const T *k, const T *v, T *o, T *lse,
 template <typename T>
 void attentionBwd(const T *q, const T *k, const T *v, const T *o, const T *lse,
                   const T *dO, T *dq, T *dk, T *dv, const AttentionShape &s,
-                  const std::vector<const DenseMask *> &masks);
+                  const std::vector<const AttentionMask *> &masks);
 
 /// src (D) -> cache (T,D) row pos.
 template <typename T>
@@ -167,7 +169,7 @@ template <typename T>
 Status attentionDecode(const T *q, const T *kcache, const T *vcache, T *o,
                        int64_t Tctx, int64_t H, int64_t dk, int64_t dv,
                        double scale, int64_t headsPerLayout,
-                       const std::vector<const DenseMask *> &masks,
+                       const std::vector<const AttentionMask *> &masks,
                        int64_t pos);
 
 //===----------------------------------------------------------------------===//

@@ -152,23 +152,49 @@ st.model @m {vocab = 256, context = 16, width = 8} { st.block attention [#st.cau
 
 // -----
 
-// expected-error @+1 {{vocab must be >= 2 (got 1)}}
+// expected-error @+1 {{vocab must be in [2, 16777216] (got 1)}}
 st.model @m {vocab = 1, context = 16, width = 8, heads = 2} { st.block attention [#st.causal] }
 
 // -----
 
-// expected-error @+1 {{context must be >= 1 (got 0)}}
+// expected-error @+1 {{context must be in [1, 1048576] (got 0)}}
 st.model @m {vocab = 256, context = 0, width = 8, heads = 2} { st.block attention [#st.causal] }
 
 // -----
 
-// expected-error @+1 {{width must be >= 1 (got -8)}}
+// expected-error @+1 {{width must be in [1, 65536] (got -8)}}
 st.model @m {vocab = 256, context = 16, width = -8, heads = 2} { st.block attention [#st.causal] }
 
 // -----
 
-// expected-error @+1 {{heads must be >= 1 (got 0)}}
+// expected-error @+1 {{heads must be in [1, 65535] (got 0)}}
 st.model @m {vocab = 256, context = 16, width = 8, heads = 0} { st.block attention [#st.causal] }
+
+// -----
+
+// Tests that sizes beyond what stc can run are refused by the model itself
+// (abi/Limits.h), before any pass does work proportional to them.
+// expected-error @+1 {{context must be in [1, 1048576] (got 9223372036854775807)}}
+st.model @m {vocab = 256, context = 9223372036854775807, width = 8, heads = 2} { st.block attention [#st.causal] }
+
+// -----
+
+// expected-error @+1 {{context must be in [1, 1048576] (got 1099511627776)}}
+st.model @m {vocab = 256, context = 1099511627776, width = 8, heads = 2} { st.block attention [#st.causal] }
+
+// -----
+
+// expected-error @+1 {{has more than 2^63 layers; stc takes at most 4096}}
+st.model @m {vocab = 256, context = 16, width = 8, heads = 2} {
+  st.repeat 4611686018427387904 { st.repeat 4 { st.block attention [#st.causal] } }
+}
+
+// -----
+
+// expected-error @+1 {{has 5000 layers; stc takes at most 4096}}
+st.model @m {vocab = 256, context = 16, width = 8, heads = 2} {
+  st.repeat 5000 { st.block attention [#st.causal] }
+}
 
 // -----
 

@@ -329,12 +329,12 @@ static void attention(const AttnCase &c, const std::string &dt) {
   const int64_t hpl = H / (int64_t)c.layouts.size();
   const double scale = 1.0 / std::sqrt((double)dk);
   std::vector<std::string> names;
-  std::vector<rt::cpu::DenseMask> masks;
+  std::vector<rt::cpu::AttentionMask> masks;
   for (auto &l : c.layouts) {
     names.push_back(l.name);
     masks.emplace_back(l.pattern, T);
   }
-  std::vector<const rt::cpu::DenseMask *> mp;
+  std::vector<const rt::cpu::AttentionMask *> mp;
   for (auto &m : masks)
     mp.push_back(&m);
   std::map<std::string, AttrValue> at = {

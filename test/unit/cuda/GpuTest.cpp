@@ -333,8 +333,8 @@ void compareOp(const Artifact &a, EntryKind kind, size_t i, Executor &cpu,
   }
   if (op.kind == OpKind::AttentionBwd) {
     // o and lse from the forward pass of these q, k, v.
-    std::vector<cpu::DenseMask> masks;
-    std::vector<const cpu::DenseMask *> mp;
+    std::vector<cpu::AttentionMask> masks;
+    std::vector<const cpu::AttentionMask *> mp;
     for (int l : op.layouts)
       masks.emplace_back(a.layouts[l].pattern, a.layouts[l].blocks.n);
     for (auto &m : masks)

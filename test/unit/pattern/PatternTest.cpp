@@ -508,3 +508,33 @@ TEST(PatternText, MutatedTextNeverCrashes) {
     EXPECT_EQ(*again, *p) << text;
   }
 }
+
+TEST(PatternCost, ShiftInvariantPatternsAreCheapAtAnyN) {
+  auto pred = [](const char *name, const char *s) {
+    return Pattern::predicate(name, *Predicate::parse(s, nullptr));
+  };
+  Pattern dilated =
+      pred("dilated", "(or (slt (sub q k) 32) (eq (remu (sub q k) 64) 0))");
+  Pattern summary = pred("summary", "(or (slt (sub q k) 8) (eq (rems k 16) 15))");
+  EXPECT_TRUE(Pattern::causal().shiftInvariant());
+  EXPECT_TRUE(Pattern::unionOf({Pattern::local(8), dilated}).shiftInvariant());
+  EXPECT_FALSE(Pattern::fixed(16, 4).shiftInvariant());
+  EXPECT_FALSE(summary.shiftInvariant());
+  EXPECT_EQ(dilated.elementEvaluations(int64_t(1) << 20), 0);
+  EXPECT_EQ(summary.elementEvaluations(100), 5050);
+  EXPECT_EQ(Pattern::unionOf({Pattern::local(4), summary}).elementEvaluations(10),
+            55);
+  EXPECT_EQ(summary.elementEvaluations(int64_t(1) << 40), INT64_MAX);
+  // The counts from the d table equal the brute-force counts.
+  for (const Pattern &p : {dilated, Pattern::unionOf({Pattern::local(40),
+                                                      dilated})})
+    for (int64_t n : {1, 7, 200, 1000}) {
+      int64_t brute = 0;
+      for (int64_t q = 0; q < n; ++q)
+        for (int64_t k = 0; k <= q; ++k)
+          brute += p.allowed(q, k);
+      EXPECT_EQ(p.countAllowed(n), brute) << p.str() << " n=" << n;
+    }
+  EXPECT_FALSE(dilated.firstEmptyRow(1000));
+  EXPECT_EQ(pred("late", "(sgt (sub q k) 2)").firstEmptyRow(1000), 0);
+}

@@ -405,3 +405,28 @@ TEST(PredicateC, UsesUnsignedCastsAndNoLibraryCalls) {
     EXPECT_EQ(depth, 0) << text;
   }
 }
+
+// ---- shift invariance --------------------------------------------------------
+
+TEST(PredicateShape, DependsOnlyOnDifference) {
+  auto parse = [](const char *s) { return *Predicate::parse(s, nullptr); };
+  EXPECT_TRUE(parse("(slt (sub q k) 3)").dependsOnlyOnDifference());
+  EXPECT_TRUE(parse("(or (slt (sub q k) 32) (eq (remu (sub q k) 64) 0))")
+                  .dependsOnlyOnDifference());
+  EXPECT_TRUE(parse("1").dependsOnlyOnDifference());
+  // The causal guard users write compares q with k: a function of d's sign.
+  EXPECT_TRUE(parse("(and (ule k q) (slt (sub q k) 3))").dependsOnlyOnDifference());
+  EXPECT_TRUE(parse("(ne q k)").dependsOnlyOnDifference());
+  EXPECT_TRUE(Predicate().dependsOnlyOnDifference());
+  // q or k on their own, or the difference the other way round.
+  EXPECT_FALSE(parse("(eq (rems k 16) 15)").dependsOnlyOnDifference());
+  EXPECT_FALSE(parse("(slt (sub k q) 3)").dependsOnlyOnDifference());
+  EXPECT_FALSE(parse("(or (slt (sub q k) 3) (eq q 7))").dependsOnlyOnDifference());
+  EXPECT_FALSE(parse("q").dependsOnlyOnDifference());
+  // When it holds, eval(d, 0) is the value at any (q, k) with q - k = d.
+  Predicate p = parse(
+      "(and (sle k q) (or (slt (sub q k) 5) (eq (rems (sub q k) 9) 0)))");
+  for (int64_t q = 0; q < 60; ++q)
+    for (int64_t k = 0; k <= q; ++k)
+      EXPECT_EQ(p.eval(q, k), p.eval(q - k, 0)) << q << " " << k;
+}

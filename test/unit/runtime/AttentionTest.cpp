@@ -36,7 +36,7 @@ struct Case {
 };
 
 /// Independent oracle: materialize S = scale Q K^T with -inf where the
-/// pattern (queried directly, no DenseMask) disallows, softmax each row.
+/// pattern (queried directly, no AttentionMask) disallows, softmax each row.
 void naiveAttention(const std::vector<double> &q, const std::vector<double> &k,
                     const std::vector<double> &v,
                     const std::vector<Pattern> &ps,
@@ -111,12 +111,12 @@ TEST(Attention, ForwardMatchesNaiveSoftmax) {
   for (const Case &c : cases()) {
     const auto &s = c.shape;
     std::vector<Pattern> ps;
-    std::vector<cpu::DenseMask> masks;
+    std::vector<cpu::AttentionMask> masks;
     for (const auto &t : c.patterns) {
       ps.push_back(parsePattern(t));
       masks.emplace_back(ps.back(), s.T);
     }
-    std::vector<const cpu::DenseMask *> mp;
+    std::vector<const cpu::AttentionMask *> mp;
     for (const auto &m : masks)
       mp.push_back(&m);
     auto q = randomVec(s.B * s.T * s.H * s.dk, seed++, 2.0);
@@ -142,10 +142,10 @@ TEST(Attention, BackwardMatchesFiniteDifferences) {
   uint64_t seed = 200;
   for (const Case &c : cases()) {
     const auto &s = c.shape;
-    std::vector<cpu::DenseMask> masks;
+    std::vector<cpu::AttentionMask> masks;
     for (const auto &t : c.patterns)
       masks.emplace_back(parsePattern(t), s.T);
-    std::vector<const cpu::DenseMask *> mp;
+    std::vector<const cpu::AttentionMask *> mp;
     for (const auto &m : masks)
       mp.push_back(&m);
     auto q = randomVec(s.B * s.T * s.H * s.dk, seed++);
@@ -179,8 +179,8 @@ TEST(Attention, RowWithoutAllowedKeysIsZero) {
   s.dk = 2;
   s.dv = 2;
   s.scale = 0.5;
-  cpu::DenseMask m(p, s.T);
-  std::vector<const cpu::DenseMask *> mp = {&m};
+  cpu::AttentionMask m(p, s.T);
+  std::vector<const cpu::AttentionMask *> mp = {&m};
   auto q = randomVec(16, 1), k = randomVec(16, 2), v = randomVec(16, 3),
        w = randomVec(16, 4);
   std::vector<double> o(16), lse(8);
@@ -205,10 +205,10 @@ TEST(Attention, DecodeMatchesForwardRows) {
   const Case c = cases().back();
   cpu::AttentionShape s = c.shape;
   s.B = 1;
-  std::vector<cpu::DenseMask> masks;
+  std::vector<cpu::AttentionMask> masks;
   for (const auto &t : c.patterns)
     masks.emplace_back(parsePattern(t), s.T);
-  std::vector<const cpu::DenseMask *> mp;
+  std::vector<const cpu::AttentionMask *> mp;
   for (const auto &m : masks)
     mp.push_back(&m);
   const int64_t qkRow = s.H * s.dk, voRow = s.H * s.dv;
@@ -236,12 +236,26 @@ TEST(Attention, DecodeMatchesForwardRows) {
       << bad.message();
 }
 
-TEST(Attention, DenseMaskFollowsPattern) {
-  Pattern p = parsePattern("fixed(4,1)");
-  cpu::DenseMask m(p, 17);
-  for (int64_t q = 0; q < 17; ++q)
-    for (int64_t k = 0; k <= q; ++k)
-      EXPECT_EQ(m.allowed(q, k), p.allowed(q, k)) << q << "," << k;
+TEST(Attention, AttentionMaskFollowsPattern) {
+  for (const char *text : {"fixed(4,1)", "union(local(3),strided(5))",
+                           "predicate(odd;(eq (rems (sub q k) 2) 1))"}) {
+    Pattern p = parsePattern(text);
+    cpu::AttentionMask m(p, 17);
+    std::vector<int64_t> keys;
+    for (int64_t q = 0; q < 17; ++q) {
+      m.keys(q, keys);
+      std::vector<int64_t> want;
+      for (int64_t k = 0; k <= q; ++k)
+        if (p.allowed(q, k))
+          want.push_back(k);
+      EXPECT_EQ(keys, want) << text << " q=" << q;
+    }
+  }
+  // No n^2 table: a mask over a million positions costs nothing up front.
+  cpu::AttentionMask big(parsePattern("local(4)"), int64_t(1) << 20);
+  std::vector<int64_t> keys;
+  big.keys((int64_t(1) << 20) - 1, keys);
+  EXPECT_EQ(keys.size(), 4u);
 }
 
 } // namespace
