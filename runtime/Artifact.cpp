@@ -16,7 +16,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
@@ -79,23 +78,28 @@ uint64_t Artifact::paramFingerprint() const {
   return abi::fnv1a64(text);
 }
 
+std::string Artifact::modelIdentity() const {
+  std::set<std::string> patterns;
+  for (const Layout &l : layouts)
+    patterns.insert(l.patternText);
+  std::string p;
+  for (const std::string &t : patterns)
+    p += (p.empty() ? "" : " ") + t;
+  // One "key=value" per line: pattern texts contain ';' and '|'.
+  return "name=" + model.name + "\nvocab=" + std::to_string(model.vocab) +
+         "\ncontext=" + std::to_string(model.context) +
+         "\nwidth=" + std::to_string(model.width) +
+         "\nheads=" + std::to_string(model.heads) +
+         "\nlayers=" + std::to_string(model.layers) +
+         "\ndtype=" + dtypeName(model.dtype) + "\npatterns=" + p;
+}
+
 //===----------------------------------------------------------------------===//
 // Files
 //===----------------------------------------------------------------------===//
 
-Expected<std::string> readFile(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return Status::error("cannot open '" + path + "'");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad())
-    return Status::error("error reading '" + path + "'");
-  return ss.str();
-}
-
 Expected<uint64_t> hashFile(const std::string &path, int64_t *size) {
-  auto data = readFile(path);
+  auto data = readFile(path, "kernel source");
   if (!data)
     return data.status();
   if (size)
@@ -501,10 +505,10 @@ Expected<Artifact> Artifact::fromJson(const json::Value &root,
 Expected<Artifact> Artifact::load(const std::string &dir,
                                   const LoadOptions &options) {
   std::string path = dir + "/manifest.json";
-  auto text = readFile(path);
+  auto text = readFile(path, "manifest");
   if (!text)
-    return Status::error("artifact '" + dir + "': cannot read '" + path +
-                         "' (is this an artifact directory?)");
+    return Status::error("artifact '" + dir + "': " + text.status().message() +
+                         " (is this an artifact directory?)");
   auto json = json::parse(*text);
   if (!json)
     return json.status().withContext("artifact '" + dir + "': manifest.json");

@@ -19,6 +19,7 @@
 #include "abi/OpSpec.h"
 #include "pattern/Pattern.h"
 #include "runtime/Status.h"
+#include "runtime/support/Files.h"
 #include "runtime/support/Json.h"
 
 #include <array>
@@ -160,13 +161,14 @@ struct Artifact {
   /// FNV-1a 64 over the parameter table's names, dtypes and shapes (see the
   /// doc's Checkpoints section): what a checkpoint must match.
   uint64_t paramFingerprint() const;
+  /// The model as a checkpoint records it, "key=value;..." over the name,
+  /// vocab, context, width, heads, layers, dtype and attention patterns (not
+  /// the batch or the block size: one checkpoint serves artifacts of any).
+  std::string modelIdentity() const;
 };
 
 /// FNV-1a 64 of a file's bytes, or an error naming the file.
 Expected<uint64_t> hashFile(const std::string &path, int64_t *size = nullptr);
-
-/// Reads a whole file (binary), or an error naming it.
-Expected<std::string> readFile(const std::string &path);
 
 } // namespace stc::rt
 

@@ -3,10 +3,10 @@
 #include "runtime/Checkpoint.h"
 
 #include "abi/Hash.h"
+#include "runtime/support/Files.h"
 
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <map>
 
 namespace stc::rt {
@@ -63,6 +63,61 @@ private:
   size_t pos_ = 0;
 };
 
+/// "context 64 in the checkpoint, 128 in this artifact; ..." over the keys
+/// of two model identities ("key=value" lines) that differ.
+std::string describeDifference(const std::string &saved,
+                               const std::string &mine) {
+  auto split = [](const std::string &s) {
+    std::map<std::string, std::string> kv;
+    size_t start = 0;
+    while (start <= s.size()) {
+      size_t end = s.find('\n', start);
+      if (end == std::string::npos)
+        end = s.size();
+      std::string item = s.substr(start, end - start);
+      size_t eq = item.find('=');
+      if (eq != std::string::npos)
+        kv[item.substr(0, eq)] = item.substr(eq + 1);
+      start = end + 1;
+    }
+    return kv;
+  };
+  auto a = split(saved), b = split(mine);
+  std::string out;
+  for (const auto &[key, value] : b) {
+    auto it = a.find(key);
+    std::string theirs = it == a.end() ? "(none)" : it->second;
+    if (theirs != value)
+      out += (out.empty() ? "" : "; ") + key + " " + theirs +
+             " in the checkpoint, " + value + " in this artifact";
+  }
+  return out.empty() ? "its model description differs" : out;
+}
+
+/// The index of the first NaN or infinity among `bytes` bytes of `dtype`
+/// values, or -1. Integer buffers have none.
+int64_t firstNonFinite(const char *data, int64_t bytes, DType dtype) {
+  if (dtype == DType::I32)
+    return -1;
+  const int64_t size = dtypeSize(dtype);
+  for (int64_t i = 0; i < bytes / size; ++i) {
+    uint32_t bits = 0;
+    if (dtype == DType::F32)
+      std::memcpy(&bits, data + i * 4, 4);
+    else
+      std::memcpy(reinterpret_cast<char *>(&bits) + 2, data + i * 2, 2);
+    if ((bits & 0x7f800000u) == 0x7f800000u) // exponent all ones
+      return i;
+  }
+  return -1;
+}
+
+std::string nonFiniteMessage(const Buffer &b, int64_t index) {
+  return "buffer '" + b.name + "' holds a NaN or infinity (element " +
+         std::to_string(index) +
+         "); the run diverged (try a lower learning rate)";
+}
+
 } // namespace
 
 Status saveCheckpoint(const Executor &exec, const std::string &path,
@@ -78,6 +133,9 @@ Status saveCheckpoint(const Executor &exec, const std::string &path,
   putU32(out, count);
   putU64(out, static_cast<uint64_t>(step));
   putU64(out, a.paramFingerprint());
+  const std::string identity = a.modelIdentity();
+  putU32(out, static_cast<uint32_t>(identity.size()));
+  out += identity;
   for (const Buffer &b : a.buffers) {
     if (!b.persistent)
       continue;
@@ -89,26 +147,13 @@ Status saveCheckpoint(const Executor &exec, const std::string &path,
     out.resize(at + static_cast<size_t>(b.bytes));
     STC_RETURN_IF_ERROR(exec.download(b.name, &out[at], b.bytes)
                             .withContext("saving checkpoint '" + path + "'"));
+    if (int64_t bad = firstNonFinite(&out[at], b.bytes, b.dtype); bad >= 0)
+      return Status::error("saving checkpoint '" + path +
+                           "': refused: " + nonFiniteMessage(b, bad));
   }
   putU64(out, abi::fnv1a64(out));
 
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f)
-      return Status::error("saving checkpoint: cannot create '" + tmp + "'");
-    f.write(out.data(), static_cast<std::streamsize>(out.size()));
-    f.flush();
-    if (!f)
-      return Status::error("saving checkpoint: error writing '" + tmp +
-                           "' (disk full?)");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    return Status::error("saving checkpoint: cannot rename '" + tmp + "' to '" +
-                         path + "'");
-  }
-  return Status::ok();
+  return writeFileAtomic(path, out).withContext("saving checkpoint");
 }
 
 Expected<int64_t> loadCheckpoint(Executor &exec, const std::string &path) {
@@ -116,11 +161,10 @@ Expected<int64_t> loadCheckpoint(Executor &exec, const std::string &path) {
   if (!exec.allocated())
     return Status::error(ctx + ": allocate() an artifact first");
   const Artifact &a = exec.artifact();
-  std::ifstream f(path, std::ios::binary);
-  if (!f)
-    return Status::error(ctx + ": cannot open the file");
-  std::string data((std::istreambuf_iterator<char>(f)),
-                   std::istreambuf_iterator<char>());
+  Expected<std::string> read = readFile(path, "checkpoint");
+  if (!read)
+    return read.status();
+  const std::string &data = *read;
 
   const size_t header = sizeof(kMagic) + 4 + 4 + 8 + 8;
   if (data.size() < header + 8 ||
@@ -156,6 +200,14 @@ Expected<int64_t> loadCheckpoint(Executor &exec, const std::string &path) {
     return Status::error(ctx + ": format version " + std::to_string(version) +
                          "; this runtime reads version " +
                          std::to_string(kCheckpointVersion));
+  uint32_t identityLen;
+  size_t identityAt;
+  if (!r.u32(identityLen) || !r.bytes(identityLen, identityAt))
+    return Status::error(ctx + ": the model description is truncated");
+  const std::string identity = data.substr(identityAt, identityLen);
+  if (identity != a.modelIdentity())
+    return Status::error(ctx + ": written for another model: " +
+                         describeDifference(identity, a.modelIdentity()));
   if (fingerprint != a.paramFingerprint())
     return Status::error(
         ctx + ": written for a different model (parameter table fingerprint " +
@@ -194,6 +246,9 @@ Expected<int64_t> loadCheckpoint(Executor &exec, const std::string &path) {
       return Status::error(ctx + ": buffer '" + name + "' is truncated");
     if (seen[bi])
       return Status::error(ctx + ": buffer '" + name + "' appears twice");
+    if (int64_t bad = firstNonFinite(data.data() + dataAt, b.bytes, b.dtype);
+        bad >= 0)
+      return Status::error(ctx + ": " + nonFiniteMessage(b, bad));
     seen[bi] = true;
     records.push_back({bi, dataAt});
   }

@@ -18,7 +18,7 @@
 
 namespace stc::rt {
 
-constexpr uint32_t kCheckpointVersion = 1;
+constexpr uint32_t kCheckpointVersion = 2;
 
 /// Writes atomically (to path + ".tmp", then renamed over path).
 Status saveCheckpoint(const Executor &exec, const std::string &path,

@@ -25,9 +25,9 @@ Expected<ByteDataset> ByteDataset::fromBytes(std::string bytes, int64_t context,
 
 Expected<ByteDataset> ByteDataset::load(const std::string &path,
                                         int64_t context) {
-  auto data = readFile(path);
+  auto data = readFile(path, "data file");
   if (!data)
-    return Status::error("dataset: cannot read '" + path + "'");
+    return data.status();
   return fromBytes(std::move(*data), context, path);
 }
 

@@ -5,12 +5,14 @@
 #include "codegen/ArtifactWriter.h"
 #include "frontend/stc/Args.h"
 #include "passes/Passes.h"
+#include "runtime/support/Files.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -61,7 +63,34 @@ struct CompileSettings {
   bool printIrAfterAll = false;
 };
 
+/// Fails (with a message) unless `-o` can hold the artifact; creates its
+/// missing parent directories, as `mkdir -p` would.
+bool prepareOutput(const std::string &outDir) {
+  std::string parent = outDir;
+  while (parent.size() > 1 && parent.back() == '/')
+    parent.pop_back();
+  size_t slash = parent.find_last_of('/');
+  if (slash != std::string::npos && slash > 0) {
+    parent.resize(slash);
+    if (std::error_code ec = llvm::sys::fs::create_directories(parent)) {
+      llvm::errs() << "stc compile: -o '" << outDir << "': cannot create '"
+                   << parent << "': " << ec.message() << "\n";
+      return false;
+    }
+  }
+  if (stc::rt::Status st = stc::rt::checkOutputDirectory(outDir, "-o"); !st) {
+    llvm::errs() << "stc compile: " << st.message() << "\n";
+    return false;
+  }
+  return true;
+}
+
 int compile(const CompileSettings &s) {
+  // The output is checked before any work, and written beside its place
+  // first: a failed or interrupted compile leaves an old artifact whole and
+  // a new one never half-written; stale kernels of an old one do not survive.
+  if (!prepareOutput(s.outDir))
+    return 1;
   DialectRegistry registry;
   registerStcDialects(registry);
   MLIRContext context(registry);
@@ -87,10 +116,19 @@ int compile(const CompileSettings &s) {
   if (failed(pm.run(*module)))
     return 1;
   codegen::ArtifactOptions options;
-  options.outDir = s.outDir;
+  options.outDir = stc::rt::temporarySibling(s.outDir);
   options.emitCudaDir = s.emitCuda;
-  if (failed(codegen::writeArtifact(*module, options)))
+  stc::rt::removeTree(options.outDir);
+  if (failed(codegen::writeArtifact(*module, options))) {
+    stc::rt::removeTree(options.outDir);
     return 1;
+  }
+  if (stc::rt::Status st = stc::rt::replaceDirectory(options.outDir, s.outDir);
+      !st) {
+    stc::rt::removeTree(options.outDir);
+    llvm::errs() << "stc compile: " << st.message() << "\n";
+    return 1;
+  }
   return 0;
 }
 

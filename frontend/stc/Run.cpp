@@ -15,18 +15,18 @@
 #include "runtime/Init.h"
 #include "runtime/Train.h"
 #include "runtime/cuda/KernelCache.h"
+#include "runtime/support/Files.h"
 #include "abi/Hash.h"
 #include "abi/Limits.h"
 #ifdef STC_HAVE_COMPILER
 #include "frontend/stc/Compile.h"
 #endif
 
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <cstdlib>
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -50,11 +50,27 @@ int fail(const char *command, const std::string &message) {
   return 1;
 }
 
+/// The signal that asked a training run to stop (0: none). The first
+/// SIGINT or SIGTERM lets the current step finish and the run save; the
+/// handler is reset by then, so a second one stops the process at once.
+volatile std::sig_atomic_t stopSignal = 0;
+
+extern "C" void onStopSignal(int signal) { stopSignal = signal; }
+
+void catchStopSignals() {
+  struct sigaction action = {};
+  action.sa_handler = onStopSignal;
+  action.sa_flags = SA_RESETHAND;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
+
 /// Where compiled-on-the-fly artifacts live, beside the kernel cache.
 std::string artifactCacheDir() { return cacheRoot() + "/artifacts"; }
 
 /// Removes a directory tree; returns how many files it held.
-Expected<int64_t> removeTree(const std::string &dir) {
+Expected<int64_t> removeCountingFiles(const std::string &dir) {
   std::error_code ec;
   if (!std::filesystem::exists(dir, ec))
     return int64_t(0);
@@ -83,7 +99,7 @@ Expected<std::string> resolveModel(const std::string &model, int64_t batch,
     return Status::error("'" + model + "' is neither an artifact directory "
                          "nor a .mlir file");
 #ifdef STC_HAVE_COMPILER
-  Expected<std::string> text = readFile(model);
+  Expected<std::string> text = readFile(model, "model");
   if (!text)
     return text.status();
   std::string key = *text + "|batch=" + std::to_string(batch) +
@@ -92,6 +108,12 @@ Expected<std::string> resolveModel(const std::string &model, int64_t batch,
   std::string dir = artifactCacheDir() + "/" + abi::hex64(abi::fnv1a64(key));
   if (isFile(dir + "/manifest.json"))
     return dir;
+  std::error_code ec;
+  std::filesystem::create_directories(artifactCacheDir(), ec);
+  if (ec)
+    return Status::error("cannot create the artifact cache '" +
+                         artifactCacheDir() + "': " + ec.message() +
+                         " (set STC_CACHE_DIR to a writable directory)");
   std::fprintf(stderr, "stc: compiling %s (batch %lld) -> %s\n", model.c_str(),
                static_cast<long long>(batch), dir.c_str());
   // Compile into a fresh directory, then move it in place atomically.
@@ -137,11 +159,17 @@ Expected<std::unique_ptr<Executor>> openExecutor(const Args &args,
   return exec;
 }
 
-/// Loads --ckpt (required for eval and sample).
-Status restore(Executor &exec, const Args &args, const char *command) {
+/// Whether --ckpt (required for eval and sample) names a readable file;
+/// checked before the model is compiled.
+Status checkCheckpointFlag(const Args &args, const char *command) {
   if (!args.has("ckpt"))
     return Status::error(std::string("stc ") + command +
                          " needs --ckpt CKPT (written by stc train --save)");
+  return checkInputFile(args.get("ckpt"), "checkpoint");
+}
+
+/// Loads --ckpt.
+Status restore(Executor &exec, const Args &args) {
   Expected<int64_t> step = loadCheckpoint(exec, args.get("ckpt"));
   return step ? Status::ok() : step.status();
 }
@@ -174,7 +202,7 @@ int stc::cli::runCache(int argc, char **argv, int first) {
     Expected<int64_t> removed = clearKernelCache();
     if (!removed)
       return fail("cache", removed.status().message());
-    Expected<int64_t> artifacts = removeTree(artifactCacheDir());
+    Expected<int64_t> artifacts = removeCountingFiles(artifactCacheDir());
     if (!artifacts)
       return fail("cache", artifacts.status().message());
     std::printf("removed %lld kernel(s) and %lld compiled artifact file(s)\n",
@@ -228,6 +256,16 @@ int stc::cli::runTrain(int argc, char **argv, int first) {
                       : std::nullopt;
   if (!every)
     return fail("train", error);
+  // Every path is checked before the compile and the training it would waste.
+  if (Status s = checkInputFile(args->get("data"), "data file"); !s)
+    return fail("train", s.message());
+  if (args->has("resume"))
+    if (Status s = checkInputFile(args->get("resume"), "checkpoint"); !s)
+      return fail("train", "--resume: " + s.message());
+  for (const char *flag : {"save", "log-json"})
+    if (args->has(flag))
+      if (Status s = checkOutputFile(args->get(flag), std::string("--") + flag); !s)
+        return fail("train", s.message());
 
   Expected<std::string> dir = resolveModel(args->positional()[0], *batch, *block);
   if (!dir)
@@ -275,19 +313,26 @@ int stc::cli::runTrain(int argc, char **argv, int first) {
                   static_cast<long long>(r.step), r.loss, r.learningRate,
                   r.tokensPerSecond);
     std::fflush(stdout);
-    return true;
+    return stopSignal == 0;
   };
+  catchStopSignals();
   Expected<TrainResult> result = train(e, *data, options);
   if (!result)
     return fail("train", result.status().message());
-  if (args->has("save")) {
+  const int signal = stopSignal;
+  if (signal != 0)
+    std::fprintf(stderr, "stc train: stopped by %s after step %lld%s\n",
+                 signal == SIGINT ? "SIGINT" : "SIGTERM",
+                 static_cast<long long>(result->lastStep),
+                 args->has("save") ? "" : " (nothing saved: no --save)");
+  if (args->has("save") && result->lastStep > options.startStep) {
     if (Status s = saveCheckpoint(e, args->get("save"), result->lastStep); !s)
       return fail("train", s.message());
     std::fprintf(stderr, "stc train: saved %s (step %lld)\n",
                  args->get("save").c_str(),
                  static_cast<long long>(result->lastStep));
   }
-  return 0;
+  return signal == 0 ? 0 : 128 + signal;
 }
 
 int stc::cli::runEval(int argc, char **argv, int first) {
@@ -297,6 +342,7 @@ int stc::cli::runEval(int argc, char **argv, int first) {
       kDeviceFlag,
       {"max-windows", true, "evaluate at most N windows (default: all)"},
       {"batch", true, "for a .mlir model (default 4)"},
+      {"block-size", true, blockSizeHelp() + ", for a .mlir model"},
       kHelpFlag,
   };
   std::string error;
@@ -313,15 +359,20 @@ int stc::cli::runEval(int argc, char **argv, int first) {
     return fail("eval", "expected MODEL, --ckpt CKPT and --data FILE\n" + usage);
   auto windows = args->getInt("max-windows", 0, 0, INT64_MAX, &error);
   auto batch = windows ? args->getInt("batch", 4, 1, abi::kMaxBatch, &error) : std::nullopt;
-  if (!batch)
+  auto block = batch ? args->getBlockSize("block-size", &error) : std::nullopt;
+  if (!block)
     return fail("eval", error);
-  Expected<std::string> dir = resolveModel(args->positional()[0], *batch, 64);
+  if (Status s = checkInputFile(args->get("data"), "data file"); !s)
+    return fail("eval", s.message());
+  if (Status s = checkCheckpointFlag(*args, "eval"); !s)
+    return fail("eval", s.message());
+  Expected<std::string> dir = resolveModel(args->positional()[0], *batch, *block);
   if (!dir)
     return fail("eval", dir.status().message());
   Expected<std::unique_ptr<Executor>> exec = openExecutor(*args, *dir);
   if (!exec)
     return fail("eval", exec.status().message());
-  if (Status s = restore(**exec, *args, "eval"); !s)
+  if (Status s = restore(**exec, *args); !s)
     return fail("eval", s.message());
   Expected<ByteDataset> data =
       ByteDataset::load(args->get("data"), (*exec)->artifact().model.context);
@@ -348,6 +399,7 @@ int stc::cli::runSample(int argc, char **argv, int first) {
       {"prompt", true, "file whose bytes start the sequence (default: a newline)"},
       {"out", true, "write the generated bytes to FILE instead of stdout"},
       {"batch", true, "for a .mlir model (default 4)"},
+      {"block-size", true, blockSizeHelp() + ", for a .mlir model"},
       kHelpFlag,
   };
   std::string error;
@@ -366,37 +418,41 @@ int stc::cli::runSample(int argc, char **argv, int first) {
   auto temperature = seed ? args->getDouble("temperature", 1.0, 0, 100, &error)
                           : std::nullopt;
   auto batch = temperature ? args->getInt("batch", 4, 1, abi::kMaxBatch, &error) : std::nullopt;
-  if (!batch)
+  auto block = batch ? args->getBlockSize("block-size", &error) : std::nullopt;
+  if (!block)
     return fail("sample", error);
+  if (Status s = checkCheckpointFlag(*args, "sample"); !s)
+    return fail("sample", s.message());
+  if (args->has("out"))
+    if (Status s = checkOutputFile(args->get("out"), "--out"); !s)
+      return fail("sample", s.message());
   SampleOptions options;
   options.count = *n;
   options.seed = static_cast<uint64_t>(*seed);
   options.temperature = *temperature;
   options.prompt = "\n";
   if (args->has("prompt")) {
-    Expected<std::string> prompt = readFile(args->get("prompt"));
+    Expected<std::string> prompt = readFile(args->get("prompt"), "prompt file");
     if (!prompt)
       return fail("sample", prompt.status().message());
     if (prompt->empty())
       return fail("sample", "--prompt file '" + args->get("prompt") + "' is empty");
     options.prompt = *prompt;
   }
-  Expected<std::string> dir = resolveModel(args->positional()[0], *batch, 64);
+  Expected<std::string> dir = resolveModel(args->positional()[0], *batch, *block);
   if (!dir)
     return fail("sample", dir.status().message());
   Expected<std::unique_ptr<Executor>> exec = openExecutor(*args, *dir);
   if (!exec)
     return fail("sample", exec.status().message());
-  if (Status s = restore(**exec, *args, "sample"); !s)
+  if (Status s = restore(**exec, *args); !s)
     return fail("sample", s.message());
   Expected<std::string> text = sample(**exec, options);
   if (!text)
     return fail("sample", text.status().message());
   if (args->has("out")) {
-    std::ofstream out(args->get("out"), std::ios::binary);
-    out << *text;
-    if (!out)
-      return fail("sample", "cannot write " + args->get("out"));
+    if (Status s = writeFileAtomic(args->get("out"), *text); !s)
+      return fail("sample", "--out: " + s.message());
   } else {
     std::fwrite(text->data(), 1, text->size(), stdout);
     std::printf("\n");

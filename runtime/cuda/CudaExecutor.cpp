@@ -415,7 +415,7 @@ Status CudaExecutor::compileAndLoad() {
   std::vector<CompileRequest> reqs;
   reqs.reserve(a.kernels.size() + 1);
   for (const KernelRef &k : a.kernels) {
-    auto src = readFile(k.path);
+    auto src = readFile(k.path, "kernel source");
     if (!src)
       return src.status().withContext("kernel '" + k.name + "'");
     // The loader checks hashes unless told not to; a GPU run always does.

@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "test/unit/Mentions.h"
 #include "abi/Limits.h"
 #include "abi/OpSpec.h"
 
@@ -16,10 +17,6 @@
 namespace {
 
 using namespace stc::abi;
-
-#define EXPECT_MENTIONS(msg, text)                                             \
-  EXPECT_NE((msg).find(text), std::string::npos)                               \
-      << "message: " << (msg) << "\nexpected to contain: " << (text)
 
 /// Buffers of exactly the sizes the attributes imply, with these dtypes.
 std::vector<BufferRef> buffersFor(const std::string &kind, const Attrs &attrs,

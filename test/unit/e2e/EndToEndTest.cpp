@@ -20,6 +20,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "test/unit/Mentions.h"
 #include "runtime/Artifact.h"
 #include "runtime/Checkpoint.h"
 #include "runtime/Data.h"
@@ -751,10 +752,6 @@ void writeManifest(const std::string &dir, const json::Value &v) {
   std::ofstream out(dir + "/manifest.json", std::ios::binary | std::ios::trunc);
   out << json::write(v, 1);
 }
-
-#define EXPECT_MENTIONS(msg, text)                                             \
-  EXPECT_NE((msg).find(text), std::string::npos)                               \
-      << "message: " << (msg) << "\nexpected to contain: " << (text)
 
 TEST(EndToEnd, DamagedArtifactIsRefused) {
   REQUIRE_TINY();

@@ -1,7 +1,9 @@
 //===- TrainTest.cpp - Executor, training, sampling, checkpoints ----------===//
 
+#include "test/unit/Mentions.h"
 #include "RuntimeTestUtil.h"
 
+#include "abi/Hash.h"
 #include "runtime/Checkpoint.h"
 #include "runtime/Data.h"
 #include "runtime/Executor.h"
@@ -13,16 +15,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <fstream>
 
 using namespace stc::rt;
 using namespace stc::rt::test;
 
 namespace {
-
-#define EXPECT_MENTIONS(msg, text)                                             \
-  EXPECT_NE((msg).find(text), std::string::npos)                               \
-      << "message: " << (msg) << "\nexpected to contain: " << (text)
 
 std::shared_ptr<const Artifact> loadBuilt(const ArtifactBuilder &b,
                                           const std::string &tag) {
@@ -221,7 +220,10 @@ TEST(Data, WindowsAndErrors) {
                   "dataset 'tiny.txt' has 4 bytes; a window needs at least "
                   "context + 1 = 5");
   auto missing = ByteDataset::load("/nonexistent/file.txt", 4);
-  EXPECT_MENTIONS(missing.status().message(), "cannot read '/nonexistent");
+  EXPECT_MENTIONS(missing.status().message(),
+                  "cannot open data file '/nonexistent/file.txt'");
+  auto directory = ByteDataset::load("/", 4);
+  EXPECT_MENTIONS(directory.status().message(), "'/' is a directory");
 }
 
 TEST(Train, LearningRateSchedule) {
@@ -509,11 +511,47 @@ TEST(Checkpoint, RejectsDamagedAndMismatchedFiles) {
   ASSERT_TRUE(other);
   auto ex3 = makeCpu(other);
   ASSERT_TRUE(saveCheckpoint(*ex3, dir + "/other.ckpt", 1).isOk());
-  EXPECT_MENTIONS(loadCheckpoint(*ex, dir + "/other.ckpt").status().message(),
-                  "written for a different model");
+  std::string otherMessage =
+      loadCheckpoint(*ex, dir + "/other.ckpt").status().message();
+  EXPECT_MENTIONS(otherMessage, "written for another model");
+  EXPECT_MENTIONS(otherMessage, "name attn1 in the checkpoint, bigram in this artifact");
+  EXPECT_MENTIONS(loadCheckpoint(*ex, dir).status().message(),
+                  "is a directory");
 
   // Nothing was changed by the failed loads.
   EXPECT_EQ(*ex->downloadFloats("emb"), *before);
+}
+
+TEST(Checkpoint, RefusesNanAndInfinity) {
+  auto art = loadBuilt(bigramBuilder(), "ckpt-nan");
+  ASSERT_TRUE(art);
+  auto ex = makeCpu(art);
+  std::string dir = makeTempDir("ckpt-nan");
+  ASSERT_TRUE(saveCheckpoint(*ex, dir + "/good.ckpt", 1).isOk());
+
+  // Loading: a NaN in 'emb' with a valid checksum is still refused.
+  std::string bytes = *readFile(dir + "/good.ckpt");
+  size_t name = bytes.find("emb");
+  ASSERT_NE(name, std::string::npos);
+  size_t first = name + 3 + 4 + 8; // name, dtype u32, size u64
+  const uint32_t nan = 0x7fc00000u;
+  std::memcpy(&bytes[first + 2 * 4], &nan, 4);
+  uint64_t sum = stc::abi::fnv1a64(std::string_view(bytes).substr(0, bytes.size() - 8));
+  std::memcpy(&bytes[bytes.size() - 8], &sum, 8);
+  writeFile(dir + "/nan.ckpt", bytes);
+  auto r = loadCheckpoint(*ex, dir + "/nan.ckpt");
+  ASSERT_FALSE(r.hasValue());
+  EXPECT_MENTIONS(r.status().message(),
+                  "buffer 'emb' holds a NaN or infinity (element 2)");
+
+  // Saving: parameters that diverged are not written.
+  auto emb = ex->downloadFloats("emb");
+  ASSERT_TRUE(emb.hasValue());
+  (*emb)[5] = INFINITY;
+  ASSERT_TRUE(ex->uploadFloats("emb", *emb).isOk());
+  Status saved = saveCheckpoint(*ex, dir + "/inf.ckpt", 2);
+  EXPECT_MENTIONS(saved.message(), "refused: buffer 'emb' holds a NaN or infinity (element 5)");
+  EXPECT_FALSE(readFile(dir + "/inf.ckpt").hasValue());
 }
 
 //===----------------------------------------------------------------------===//
@@ -524,7 +562,7 @@ TEST(CApi, RunsAStepAndReportsErrors) {
   std::string dir = bigramBuilder().writeTemp("capi");
   stc_artifact *a = nullptr;
   EXPECT_NE(stc_load_artifact("/nonexistent", 1, &a), 0);
-  EXPECT_MENTIONS(std::string(stc_last_error()), "cannot read");
+  EXPECT_MENTIONS(std::string(stc_last_error()), "cannot open manifest");
   ASSERT_EQ(stc_load_artifact(dir.c_str(), 1, &a), 0) << stc_last_error();
   EXPECT_EQ(stc_artifact_info(a, "vocab"), 256);
   EXPECT_EQ(stc_artifact_info(a, "nope"), -1);
