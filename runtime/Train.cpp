@@ -143,7 +143,7 @@ Expected<TrainResult> train(Executor &exec, const ByteDataset &data,
     rep.elapsedSeconds = seconds(start, t1);
     result.lastStep = step;
     result.lastLoss = loss;
-    if (log) {
+    if (log.is_open()) {
       json::Value line = json::Value::object();
       line.set("step", step);
       line.set("loss", loss);
@@ -152,6 +152,10 @@ Expected<TrainResult> train(Executor &exec, const ByteDataset &data,
       line.set("elapsed_s", rep.elapsedSeconds);
       log << json::write(line) << '\n';
       log.flush();
+      if (!log)
+        return Status::error("train step " + std::to_string(step) +
+                             ": cannot write the log file '" + o.logPath +
+                             "' (disk full?)");
     }
     if (o.onStep && !o.onStep(rep))
       break;

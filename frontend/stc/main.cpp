@@ -7,6 +7,7 @@
 
 #include "frontend/stc/Args.h"
 #include "frontend/stc/Run.h"
+#include "runtime/support/Crash.h"
 #ifdef STC_HAVE_COMPILER
 #include "frontend/stc/Compile.h"
 #include "frontend/stc/Inspect.h"
@@ -46,6 +47,7 @@ void printUsage(FILE *out) {
 } // namespace
 
 int main(int argc, char **argv) {
+  stc::rt::installCrashHandlers("stc");
   if (argc < 2 || !std::strcmp(argv[1], "help") ||
       !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     printUsage(argc < 2 ? stderr : stdout);

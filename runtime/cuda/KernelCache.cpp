@@ -3,6 +3,7 @@
 #include "runtime/cuda/KernelCache.h"
 
 #include "abi/Hash.h"
+#include "runtime/support/Files.h"
 
 #include <atomic>
 #include <cerrno>
@@ -121,14 +122,10 @@ std::optional<std::string> KernelCache::lookup(uint64_t key,
   if (damaged)
     *damaged = false;
   const std::string path = entryPath(key);
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return std::nullopt;
-  std::string bytes((std::istreambuf_iterator<char>(in)),
-                    std::istreambuf_iterator<char>());
-  if (in.bad())
-    return std::nullopt;
-  in.close();
+  Expected<std::string> read = readFile(path, "cached kernel");
+  if (!read)
+    return std::nullopt; // absent or unreadable: compiled again
+  const std::string &bytes = *read;
   bool ok = bytes.size() >= kHeaderBytes &&
             std::memcmp(bytes.data(), kMagic, 8) == 0 &&
             getU32(bytes.data() + 8) == kFormatVersion &&

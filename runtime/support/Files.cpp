@@ -2,6 +2,7 @@
 
 #include "runtime/support/Files.h"
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <dirent.h>
@@ -149,8 +150,11 @@ Status checkOutputFile(const std::string &path, const std::string &flag) {
     if (S_ISDIR(st.st_mode))
       return Status::error(flag + " '" + path +
                            "' is a directory; expected a file path");
-    if (!S_ISREG(st.st_mode))
-      return Status::error(flag + " '" + path + "' exists and is not a file");
+    if (!S_ISREG(st.st_mode)) // a device or a pipe: written in place
+      return ::access(path.c_str(), W_OK) == 0
+                 ? Status::ok()
+                 : Status::error(flag + " '" + path + "' is not writable (" +
+                                 why() + ")");
   }
   return checkParent(path, flag);
 }
@@ -192,26 +196,48 @@ std::string temporarySibling(const std::string &path) {
   std::string p = path;
   while (p.size() > 1 && p.back() == '/')
     p.pop_back();
-  return p + ".tmp." + std::to_string(::getpid());
+  static std::atomic<uint64_t> calls{0};
+  return p + ".tmp." + std::to_string(::getpid()) + "." +
+         std::to_string(calls++);
 }
 
-Status writeFileAtomic(const std::string &path, const std::string &data) {
-  std::string tmp = temporarySibling(path);
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0)
-    return Status::error("cannot create '" + tmp + "': " + why());
+/// write(2) of all of `data`, retried on EINTR and short writes.
+static bool writeAll(int fd, const std::string &data) {
   size_t done = 0;
   while (done < data.size()) {
     ssize_t n = ::write(fd, data.data() + done, data.size() - done);
     if (n < 0 && errno == EINTR)
       continue;
-    if (n <= 0) {
-      std::string e = why();
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return Status::error("error writing '" + tmp + "': " + e);
-    }
+    if (n <= 0)
+      return false;
     done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+Status writeFileAtomic(const std::string &path, const std::string &data) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) &&
+      !S_ISDIR(st.st_mode)) {
+    // A device or a pipe (/dev/stdout): nothing to replace, written in place.
+    int fd = ::open(path.c_str(), O_WRONLY);
+    if (fd < 0)
+      return Status::error("cannot open '" + path + "': " + why());
+    bool ok = writeAll(fd, data);
+    std::string e = why();
+    ::close(fd);
+    return ok ? Status::ok()
+              : Status::error("error writing '" + path + "': " + e);
+  }
+  std::string tmp = temporarySibling(path);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0)
+    return Status::error("cannot create '" + tmp + "': " + why());
+  if (!writeAll(fd, data)) {
+    std::string e = why();
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return Status::error("error writing '" + tmp + "': " + e);
   }
   if (::fsync(fd) != 0) {
     std::string e = why();

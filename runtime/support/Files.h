@@ -36,7 +36,8 @@ Status checkInputFile(const std::string &path, const std::string &what = "file",
                       int64_t maxBytes = kMaxInputFileBytes);
 
 /// Whether `path` can be created or replaced as a file: not empty, not a
-/// directory, its directory exists and is writable. Checked before the work
+/// directory, its directory exists and is writable (or it is a writable
+/// device or pipe, such as /dev/stdout). Checked before the work
 /// whose result goes there; `flag` names the option ("--save").
 Status checkOutputFile(const std::string &path, const std::string &flag);
 
@@ -45,7 +46,7 @@ Status checkOutputFile(const std::string &path, const std::string &flag);
 Status checkOutputDirectory(const std::string &path, const std::string &flag);
 
 /// Writes `data` to `path` atomically: a temporary sibling, fsync, rename,
-/// fsync of the directory. On failure the target is untouched and the
+/// fsync of the directory (a device or a pipe is written in place). On failure the target is untouched and the
 /// temporary file removed.
 Status writeFileAtomic(const std::string &path, const std::string &data);
 
@@ -55,7 +56,8 @@ Status writeFileAtomic(const std::string &path, const std::string &data);
 /// file of it survives.
 Status replaceDirectory(const std::string &staged, const std::string &target);
 
-/// A sibling path for temporary output: "<path>.tmp.<pid>".
+/// A fresh sibling path for temporary output: "<path>.tmp.<pid>.<n>",
+/// unique per process and call.
 std::string temporarySibling(const std::string &path);
 
 /// Removes a file or a directory tree; errors are ignored (cleanup).

@@ -72,6 +72,12 @@ TEST(Files, OutputChecksComeBeforeTheWork) {
   EXPECT_MENTIONS(checkOutputFile(dir + "/file/x.ckpt", "--save").message(),
                   "is not a directory");
 
+  // Devices and pipes are outputs too (written in place, never replaced).
+  EXPECT_TRUE(checkOutputFile("/dev/null", "--out").isOk());
+  EXPECT_TRUE(writeFileAtomic("/dev/null", "discarded").isOk());
+  EXPECT_MENTIONS(writeFileAtomic("/dev/full", "x").message(),
+                  "error writing '/dev/full': No space left on device");
+
   EXPECT_TRUE(checkOutputDirectory(dir + "/art", "-o").isOk());
   EXPECT_MENTIONS(checkOutputDirectory("", "-o").message(), "-o: the path is empty");
   EXPECT_MENTIONS(checkOutputDirectory("/", "-o").message(), "not '/'");
