@@ -161,7 +161,7 @@ struct Artifact {
   /// FNV-1a 64 over the parameter table's names, dtypes and shapes (see the
   /// doc's Checkpoints section): what a checkpoint must match.
   uint64_t paramFingerprint() const;
-  /// The model as a checkpoint records it, "key=value;..." over the name,
+  /// The model as a checkpoint records it, "key=value" lines over the name,
   /// vocab, context, width, heads, layers, dtype and attention patterns (not
   /// the batch or the block size: one checkpoint serves artifacts of any).
   std::string modelIdentity() const;

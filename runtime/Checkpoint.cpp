@@ -157,14 +157,19 @@ Status saveCheckpoint(const Executor &exec, const std::string &path,
 }
 
 Expected<int64_t> loadCheckpoint(Executor &exec, const std::string &path) {
-  const std::string ctx = "checkpoint '" + path + "'";
   if (!exec.allocated())
-    return Status::error(ctx + ": allocate() an artifact first");
-  const Artifact &a = exec.artifact();
+    return Status::error("checkpoint '" + path + "': allocate() an artifact first");
   Expected<std::string> read = readFile(path, "checkpoint");
   if (!read)
     return read.status();
-  const std::string &data = *read;
+  return restoreCheckpoint(exec, *read, "checkpoint '" + path + "'");
+}
+
+Expected<int64_t> restoreCheckpoint(Executor &exec, const std::string &data,
+                                    const std::string &ctx) {
+  if (!exec.allocated())
+    return Status::error(ctx + ": allocate() an artifact first");
+  const Artifact &a = exec.artifact();
 
   const size_t header = sizeof(kMagic) + 4 + 4 + 8 + 8;
   if (data.size() < header + 8 ||

@@ -207,8 +207,15 @@ Expected<EvalResult> evaluate(Executor &exec, const ByteDataset &data,
     auto losses = exec.downloadFloats(lossesBuf);
     if (!losses)
       return losses.status();
-    for (int64_t i = 0; i < n * T; ++i)
+    for (int64_t i = 0; i < n * T; ++i) {
+      if (!std::isfinite((*losses)[i]))
+        return Status::error(
+            "evaluate: window " + std::to_string(w0 + i / T) + ", position " +
+            std::to_string(i % T) + ": the loss is " +
+            std::to_string((*losses)[i]) +
+            " (the parameters hold a NaN or an infinity, or overflow)");
       sum += (*losses)[i];
+    }
     r.windows += n;
     r.tokens += n * T;
   }

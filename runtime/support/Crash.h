@@ -12,12 +12,13 @@
 
 namespace stc::rt {
 
-/// Exit status after an internal error (EX_SOFTWARE of sysexits.h).
-constexpr int kInternalErrorExit = 70;
+/// Exit status after an internal error: 1, like every other error, so that
+/// scripts need not tell them apart (the message does).
+constexpr int kInternalErrorExit = 1;
 
 /// Installs a terminate handler (an uncaught exception: std::bad_alloc is
 /// reported as running out of host memory and exits 1, anything else as an
-/// internal error with its what(), exit 70) and handlers for SIGSEGV,
+/// internal error with its what(), exit 1) and handlers for SIGSEGV,
 /// SIGBUS, SIGFPE and SIGILL that print one line naming the signal and the
 /// command, then die by the signal as before. `program` prefixes messages.
 void installCrashHandlers(const char *program);

@@ -386,6 +386,41 @@ TEST(Train, SamplingIsDeterministicAndChecked) {
   EXPECT_MENTIONS(sample(*ex, s).status().message(), "temperature is -1");
 }
 
+TEST(Train, NonFiniteValuesAreErrorsNotResults) {
+  auto art = loadBuilt(bigramBuilder(), "nonfinite");
+  ASSERT_TRUE(art);
+  auto ex = makeCpu(art);
+  auto emb = ex->downloadFloats("emb");
+  ASSERT_TRUE(emb.hasValue());
+  for (float &x : *emb)
+    x = NAN;
+  ASSERT_TRUE(ex->uploadFloats("emb", *emb).isOk());
+
+  EvalOptions e;
+  e.maxWindows = 2;
+  auto evaluated = evaluate(*ex, textData(16), e);
+  ASSERT_FALSE(evaluated.hasValue());
+  EXPECT_MENTIONS(evaluated.status().message(),
+                  "evaluate: window 0, position 0: the loss is nan");
+
+  SampleOptions s;
+  s.prompt = "a";
+  s.count = 4;
+  auto sampled = sample(*ex, s);
+  ASSERT_FALSE(sampled.hasValue());
+  EXPECT_MENTIONS(sampled.status().message(), "is not finite");
+
+  TrainOptions o;
+  o.steps = 3;
+  o.warmupSteps = 1;
+  auto trained = train(*ex, textData(16), o);
+  ASSERT_FALSE(trained.hasValue());
+  // The optimizer sees the NaN gradients before the loss is read back.
+  EXPECT_MENTIONS(trained.status().message(),
+                  "train step 1: train_step op 11 (adamw): gradient norm "
+                  "squared is nan (the loss diverged)");
+}
+
 TEST(Train, AttentionModelTrainsAndDecodesConsistently) {
   auto art = loadBuilt(attentionBuilder(), "attn");
   ASSERT_TRUE(art);

@@ -1,0 +1,3 @@
+st.pattern @p(%q, %k) {
+  %t = arith.constant true
+}

@@ -1,0 +1,3 @@
+st.model @m {vocab = 256, context = 16, width = 8, heads = 2} {
+  st.repeat 5000 { st.block attention [#st.causal] }
+}

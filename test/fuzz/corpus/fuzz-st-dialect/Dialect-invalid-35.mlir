@@ -1,0 +1,1 @@
+st.model @m {vocab = 256, context = 16, width = 64, heads = 2, dtype = i8} { st.block attention [#st.causal] }

@@ -1,0 +1,2 @@
+st.model @m {vocab = 256, context = 16, width = 64, heads = 2} {
+}

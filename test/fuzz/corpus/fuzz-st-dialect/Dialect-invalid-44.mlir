@@ -1,0 +1,3 @@
+st.model @m {vocab = 256, context = 16, width = 64, heads = 2} {
+  st.block attention []
+}

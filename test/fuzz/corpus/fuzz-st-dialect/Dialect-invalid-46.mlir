@@ -1,0 +1,4 @@
+func.func @f(%t: tensor<1x32xi32>, %table: tensor<256x8x1xf32>) {
+  %x = st.embed %t, %table {position = #st.position<none>} : tensor<1x32xi32>, tensor<256x8x1xf32> -> tensor<1x32x8xf32>
+  return
+}

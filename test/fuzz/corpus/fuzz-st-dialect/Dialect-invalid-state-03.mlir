@@ -1,0 +1,1 @@
+st.parameter @w : tensor<4xi32> init #st.init<zeros>

@@ -1,0 +1,1 @@
+stk.buffer @b : tensor<4xf32> role "weights"

@@ -1,0 +1,1 @@
+stk.buffer @b : tensor<4xi8> role "param"

@@ -1,0 +1,4 @@
+stk.buffer @a : tensor<4xf32> role "activation"
+stk.program @p inputs {} outputs {} {
+  stk.launch "add" [@a, @a, @a] params {count = 4 : i64, lda = 3 : i64}
+}

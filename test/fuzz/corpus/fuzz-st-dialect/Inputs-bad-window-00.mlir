@@ -1,0 +1,3 @@
+st.model @m {vocab = 256, context = 16, width = 16, heads = 2} {
+  st.block attention [#st.local<0>]
+}

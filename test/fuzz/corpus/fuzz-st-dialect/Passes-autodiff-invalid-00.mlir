@@ -1,0 +1,9 @@
+func.func @forward(%t: tensor<1x8xi32>, %q: tensor<1x8x8xf32>, %logits: tensor<1x8x256xf32>) -> tensor<f32> {
+  %s = st.attention_scores %q, %q heads(2) patterns [#st.causal] : tensor<1x8x8xf32>, tensor<1x8x8xf32> -> tensor<1x2x8x8xf32>
+  %p = st.masked_softmax %s patterns [#st.causal] : tensor<1x2x8x8xf32>
+  %o = st.attention_weighted_sum %p, %q : tensor<1x2x8x8xf32>, tensor<1x8x8xf32> -> tensor<1x8x8xf32>
+  %w = arith.constant dense<1.0> : tensor<8x256xf32>
+  %l = st.linear %o, %w : (tensor<1x8x8xf32>, tensor<8x256xf32>) -> tensor<1x8x256xf32>
+  %loss = st.cross_entropy %l, %t : tensor<1x8x256xf32>, tensor<1x8xi32> -> tensor<f32>
+  return %loss : tensor<f32>
+}

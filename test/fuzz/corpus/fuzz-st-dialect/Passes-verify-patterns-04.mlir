@@ -1,0 +1,3 @@
+st.model @holes {vocab = 256, context = 16, width = 16, heads = 2} {
+  st.block attention [#st.blocks<4, [0:0, 1:1]>]
+}

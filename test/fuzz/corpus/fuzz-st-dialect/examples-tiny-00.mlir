@@ -1,0 +1,6 @@
+st.model @tiny {vocab = 256, context = 64, width = 64, heads = 4,
+                ffn_ratio = 4.0, dropout = 0.0, dtype = f32,
+                position = #st.position<learned>} {
+  st.block attention [#st.local<8>]
+  st.block attention [#st.strided<8>]
+}
