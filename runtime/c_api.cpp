@@ -148,10 +148,10 @@ int stc_write_scalars(stc_executor *exec, float learning_rate, int32_t step,
   return check(exec->exec->writeScalars(s));
 }
 
-int stc_run_step(stc_executor *exec, stc_entry entry) {
+int stc_run_step(stc_executor *exec, int entry) {
   if (!exec)
     return fail("stc_run_step: null executor");
-  int e = static_cast<int>(entry);
+  int e = entry;
   if (e < 0 || e >= stc::rt::kNumEntryKinds)
     return fail("stc_run_step: entry " + std::to_string(e) +
                 " is not one of STC_TRAIN_STEP (0), STC_EVAL_STEP (1), "

@@ -63,8 +63,9 @@ int stc_read_buffer(const stc_executor *exec, const char *buffer, void *out,
 int stc_write_scalars(stc_executor *exec, float learning_rate, int32_t step,
                       uint32_t dropout_seed, int32_t position);
 
-/* Runs one entry point to completion. */
-int stc_run_step(stc_executor *exec, stc_entry entry);
+/* Runs one entry point (a stc_entry value) to completion. The parameter is
+ * an int so that any value a caller passes is defined and checked. */
+int stc_run_step(stc_executor *exec, int entry);
 
 int stc_save_checkpoint(const stc_executor *exec, const char *path,
                         int64_t step);

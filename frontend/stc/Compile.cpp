@@ -17,6 +17,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <cctype>
+#include <sys/stat.h>
 
 using namespace mlir;
 using namespace stc;
@@ -196,6 +197,15 @@ int stc::cli::runCompile(int argc, char **argv, int first) {
   s.input = args->positional().front();
   s.outDir = args->get("o");
   s.emitCuda = args->get("emit-cuda");
+  if (args->has("emit-cuda")) {
+    struct stat st;
+    if (s.emitCuda.empty() ||
+        (::stat(s.emitCuda.c_str(), &st) == 0 && !S_ISDIR(st.st_mode))) {
+      llvm::errs() << "stc compile: --emit-cuda '" << s.emitCuda
+                   << "': expected a directory to write the kernels into\n";
+      return 2;
+    }
+  }
   s.printIrAfterAll = args->has("print-ir-after-all");
   int rc = compile(s);
   if (rc == 0)

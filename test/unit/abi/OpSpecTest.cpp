@@ -8,7 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "test/unit/Mentions.h"
+#include "test/unit/Support.h"
 #include "abi/Limits.h"
 #include "abi/OpSpec.h"
 

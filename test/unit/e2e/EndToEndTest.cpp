@@ -20,7 +20,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "test/unit/Mentions.h"
+#include "test/unit/Support.h"
 #include "runtime/Artifact.h"
 #include "runtime/Checkpoint.h"
 #include "runtime/Data.h"
@@ -892,7 +892,7 @@ TEST(EndToEnd, CheckpointRestoresTheTrainedModel) {
 
 /// Loads an artifact of test/inputs and checks what issue-sized contexts
 /// need: a manifest under 1 MB and a load (validation, layout rebuilds and
-/// fingerprint checks included) under a second.
+/// fingerprint checks included) under a second (times kTimeScale).
 void expectSmallAndQuick(const std::string &name, int64_t context) {
   std::string dir = artifactRoot() + "/" + name;
   if (!fs::exists(dir + "/manifest.json"))
@@ -910,7 +910,7 @@ void expectSmallAndQuick(const std::string &name, int64_t context) {
               "layout(s), %lld blocks in the first\n",
               name.c_str(), bytes / 1e3, seconds, a->layouts.size(),
               static_cast<long long>(a->layouts[0].blocks.numBlocks()));
-  EXPECT_LT(seconds, 1.0) << "loading " << name;
+  EXPECT_LT(seconds, 1.0 * stc::test::kTimeScale) << "loading " << name;
   EXPECT_EQ(a->model.context, context);
   for (const Layout &l : a->layouts) {
     EXPECT_EQ(l.blocks.n, context);

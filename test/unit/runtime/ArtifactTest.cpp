@@ -6,7 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "test/unit/Mentions.h"
+#include "test/unit/Support.h"
 #include "RuntimeTestUtil.h"
 
 #include "runtime/Artifact.h"

@@ -1,6 +1,6 @@
 //===- FilesTest.cpp - Reading inputs and writing outputs -----------------===//
 
-#include "test/unit/Mentions.h"
+#include "test/unit/Support.h"
 #include "RuntimeTestUtil.h"
 
 #include "runtime/support/Files.h"
