@@ -9,6 +9,7 @@
 #ifndef STC_CODEGEN_ARTIFACTWRITER_H
 #define STC_CODEGEN_ARTIFACTWRITER_H
 
+#include "abi/Version.h"
 #include "mlir/IR/BuiltinOps.h"
 
 #include <string>
@@ -18,7 +19,7 @@ namespace stc::codegen {
 struct ArtifactOptions {
   std::string outDir;       ///< the artifact directory (created)
   std::string emitCudaDir;  ///< also write each kernel as DIR/<kernel>.cu
-  std::string producer = "stc 0.1.0";
+  std::string producer = std::string("stc ") + abi::kStcVersion;
 };
 
 /// Writes the artifact of a module that went through stc-plan-memory.

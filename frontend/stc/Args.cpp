@@ -10,6 +10,10 @@
 
 using namespace stc::cli;
 
+std::string stc::cli::flagSpelling(const std::string &name) {
+  return (name.size() == 1 ? "-" : "--") + name;
+}
+
 std::optional<Args> Args::parse(int argc, char **argv, int first,
                                 const std::vector<FlagSpec> &specs,
                                 std::string *error) {
@@ -22,8 +26,14 @@ std::optional<Args> Args::parse(int argc, char **argv, int first,
   };
   for (int i = first; i < argc; ++i) {
     std::string arg = argv[i];
+    if (arg == "-h")
+      arg = "--help";
     if (arg == "-o" || arg.compare(0, 3, "-o=") == 0)
       arg = "-" + arg; // the conventional output flag, also as --o
+    if (arg.size() >= 2 && arg[0] == '-' && arg[1] != '-') {
+      *error = "unknown flag " + arg + " (flags are written --name, except -o)";
+      return std::nullopt;
+    }
     if (arg.size() < 2 || arg.compare(0, 2, "--") != 0 || arg == "--") {
       args.positional_.push_back(arg);
       continue;
@@ -37,19 +47,23 @@ std::optional<Args> Args::parse(int argc, char **argv, int first,
     }
     const FlagSpec *spec = findSpec(name);
     if (!spec) {
-      *error = "unknown flag --" + name + "; valid flags:";
+      *error = "unknown flag " + flagSpelling(name) + "; valid flags:";
       for (const FlagSpec &s : specs)
-        *error += " --" + s.name;
+        *error += " " + flagSpelling(s.name);
       return std::nullopt;
     }
     if (spec->takesValue && !inlineValue) {
       if (i + 1 >= argc) {
-        *error = "flag --" + name + " needs a value";
+        *error = "flag " + flagSpelling(name) + " needs a value";
         return std::nullopt;
       }
       value = argv[++i];
     } else if (!spec->takesValue && inlineValue) {
-      *error = "flag --" + name + " takes no value";
+      *error = "flag " + flagSpelling(name) + " takes no value";
+      return std::nullopt;
+    }
+    if (args.flags_.count(name)) {
+      *error = "flag " + flagSpelling(name) + " is given twice";
       return std::nullopt;
     }
     args.flags_[name] = spec->takesValue ? value : "1";
@@ -73,7 +87,7 @@ std::optional<int64_t> Args::getInt(const std::string &name, int64_t dflt,
   errno = 0;
   long long v = std::strtoll(text.c_str(), &end, 10);
   if (text.empty() || *end != '\0' || errno == ERANGE || v < min || v > max) {
-    *error = "--" + name + " must be an integer in [" + std::to_string(min) +
+    *error = flagSpelling(name) + " must be an integer in [" + std::to_string(min) +
              ", " + std::to_string(max) + "], got '" + text + "'";
     return std::nullopt;
   }
@@ -95,7 +109,7 @@ std::optional<double> Args::getDouble(const std::string &name, double dflt,
       std::snprintf(buf, sizeof(buf), "%g", v);
       return std::string(buf);
     };
-    *error = "--" + name + " must be a number in [" + show(min) + ", " +
+    *error = flagSpelling(name) + " must be a number in [" + show(min) + ", " +
              show(max) + "], got '" + text + "'";
     return std::nullopt;
   }
@@ -113,7 +127,7 @@ std::optional<int64_t> Args::getBlockSize(const std::string &name,
   long long v = std::strtoll(text.c_str(), &end, 10);
   if (text.empty() || *end != '\0' || errno == ERANGE ||
       !abi::isAttentionBlockSize(v)) {
-    *error = "--" + name + " must be one of " +
+    *error = flagSpelling(name) + " must be one of " +
              abi::attentionBlockSizesText() + ", got '" + text + "'";
     return std::nullopt;
   }
@@ -128,7 +142,7 @@ std::string stc::cli::blockSizeHelp() {
 std::string stc::cli::describeFlags(const std::vector<FlagSpec> &specs) {
   std::string out;
   for (const FlagSpec &s : specs) {
-    std::string left = "  --" + s.name + (s.takesValue ? " VALUE" : "");
+    std::string left = "  " + flagSpelling(s.name) + (s.takesValue ? " VALUE" : "");
     if (left.size() < 24)
       left.resize(24, ' ');
     else

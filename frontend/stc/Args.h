@@ -53,6 +53,9 @@ private:
   std::vector<std::string> positional_;
 };
 
+/// How a flag is written: "-o" for a one-letter name, "--name" otherwise.
+std::string flagSpelling(const std::string &name);
+
 /// The help line of a block-size flag: the valid sizes and the default.
 std::string blockSizeHelp();
 

@@ -36,6 +36,7 @@ const std::vector<FlagSpec> kCompileFlags = {
      "fail, not warn, when a pattern stack leaves keys unreachable"},
     {"pipeline", false, "print the pass pipeline and exit"},
     {"print-ir-after-all", false, "print the IR after every pass (stderr)"},
+    {"verbose", false, "also print remarks (the memory plan)"},
     {"help", false, "show this help"},
 };
 
@@ -62,6 +63,7 @@ struct CompileSettings {
   std::string input, outDir, emitCuda;
   CompilePipelineOptions pipeline;
   bool printIrAfterAll = false;
+  bool verbose = false;
 };
 
 /// Fails (with a message) unless `-o` can hold the artifact; creates its
@@ -98,6 +100,12 @@ int compile(const CompileSettings &s) {
   context.loadAllAvailableDialects();
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler diagHandler(sourceMgr, &context);
+  // Errors point at the source line; a dump of the whole op after them
+  // helps nobody. Remarks (the memory plan) only with --verbose.
+  context.printOpOnDiagnostic(false);
+  ScopedDiagnosticHandler quiet(&context, [&](Diagnostic &d) {
+    return success(!s.verbose && d.getSeverity() == DiagnosticSeverity::Remark);
+  });
   std::string error;
   auto file = openInputFile(s.input, &error);
   if (!file) {
@@ -207,6 +215,7 @@ int stc::cli::runCompile(int argc, char **argv, int first) {
     }
   }
   s.printIrAfterAll = args->has("print-ir-after-all");
+  s.verbose = args->has("verbose");
   int rc = compile(s);
   if (rc == 0)
     llvm::errs() << "stc compile: wrote " << s.outDir << "\n";

@@ -18,6 +18,7 @@
 #include "runtime/support/Files.h"
 #include "abi/Hash.h"
 #include "abi/Limits.h"
+#include "abi/Version.h"
 #ifdef STC_HAVE_COMPILER
 #include "frontend/stc/Compile.h"
 #endif
@@ -26,6 +27,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -46,7 +48,13 @@ bool isFile(const std::string &path) {
 }
 
 int fail(const char *command, const std::string &message) {
-  std::fprintf(stderr, "stc %s: %s\n", command, message.c_str());
+  // The runtime's messages may start with the operation ("sample: ..."):
+  // said once, not as "stc sample: sample: ...".
+  std::string prefix = std::string(command) + ": ";
+  std::string text = message.compare(0, prefix.size(), prefix) == 0
+                         ? message.substr(prefix.size())
+                         : message;
+  std::fprintf(stderr, "stc %s: %s\n", command, text.c_str());
   return 1;
 }
 
@@ -104,7 +112,7 @@ Expected<std::string> resolveModel(const std::string &model, int64_t batch,
     return text.status();
   std::string key = *text + "|batch=" + std::to_string(batch) +
                     "|block=" + std::to_string(blockSize) + "|artifact v" +
-                    std::to_string(abi::kArtifactVersion) + "|stc 0.1.0";
+                    std::to_string(abi::kArtifactVersion) + "|stc " + abi::kStcVersion;
   std::string dir = artifactCacheDir() + "/" + abi::hex64(abi::fnv1a64(key));
   if (isFile(dir + "/manifest.json"))
     return dir;
@@ -183,6 +191,11 @@ int stc::cli::runCache(int argc, char **argv, int first) {
                       "artifacts\n"
                       "The cache root is $STC_CACHE_DIR, else "
                       "$XDG_CACHE_HOME/stc, else ~/.cache/stc.\n";
+  if (argc - first == 1 && (!std::strcmp(argv[first], "--help") ||
+                            !std::strcmp(argv[first], "-h"))) {
+    std::printf("%s", usage);
+    return 0;
+  }
   if (argc - first != 1) {
     std::fprintf(stderr, "%s", usage);
     return 2;

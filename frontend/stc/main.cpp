@@ -7,6 +7,9 @@
 
 #include "frontend/stc/Args.h"
 #include "frontend/stc/Run.h"
+#include "abi/Limits.h"
+#include "abi/Version.h"
+#include "runtime/Checkpoint.h"
 #include "runtime/support/Crash.h"
 #ifdef STC_HAVE_COMPILER
 #include "frontend/stc/Compile.h"
@@ -34,7 +37,8 @@ void printUsage(FILE *out) {
                "  eval MODEL --ckpt C --data FILE   bits per byte on a file\n"
                "  sample MODEL --ckpt C        generate bytes\n"
                "  cache info|clear             the kernel and artifact caches\n"
-               "  help                 this text\n"
+               "  help                 this text (also --help)\n"
+               "  --version            the version and what this build holds\n"
                "\n"
                "Run `stc COMMAND --help` for a command's flags.\n"
 #ifndef STC_HAVE_COMPILER
@@ -54,6 +58,25 @@ int main(int argc, char **argv) {
     return argc < 2 ? 2 : 0;
   }
   std::string command = argv[1];
+  if (command == "--version" || command == "version") {
+    std::printf("stc %s (artifact format %lld, checkpoint format %u; "
+                "compiler: %s; CUDA executor: %s)\n",
+                stc::abi::kStcVersion,
+                static_cast<long long>(stc::abi::kArtifactVersion),
+                stc::rt::kCheckpointVersion,
+#ifdef STC_HAVE_COMPILER
+                "yes",
+#else
+                "no (STC_BUILD_COMPILER=OFF)",
+#endif
+#ifdef STC_HAVE_CUDA_EXECUTOR
+                "yes"
+#else
+                "no"
+#endif
+    );
+    return 0;
+  }
 #ifdef STC_HAVE_COMPILER
   if (command == "inspect")
     return stc::cli::runInspect(argc, argv, 2);
