@@ -4,6 +4,7 @@
 
 #include "runtime/support/Json.h"
 
+#include <algorithm>
 #include <chrono>
 #include <climits>
 #include <cmath>
@@ -234,15 +235,16 @@ Expected<std::string> sample(Executor &exec, const SampleOptions &o) {
   if (o.count < 0)
     return Status::error("sample: count is " + std::to_string(o.count) +
                          "; it must be >= 0");
-  if (P + o.count > T)
-    return Status::error(
-        "sample: prompt (" + std::to_string(P) + " bytes) + count (" +
-        std::to_string(o.count) + ") = " + std::to_string(P + o.count) +
-        " exceeds the model's context of " + std::to_string(T));
   if (!(o.temperature >= 0) || !std::isfinite(o.temperature))
     return Status::error("sample: temperature is " +
                          std::to_string(o.temperature) +
                          "; it must be a finite number >= 0 (0: greedy)");
+  if (o.topK < 0)
+    return Status::error("sample: top-k is " + std::to_string(o.topK) +
+                         "; it must be >= 0 (0: every byte)");
+  if (!(o.topP > 0 && o.topP <= 1))
+    return Status::error("sample: top-p is " + std::to_string(o.topP) +
+                         "; it must be in (0, 1] (1: every byte)");
   for (int64_t i = 0; i < P; ++i)
     if (static_cast<unsigned char>(o.prompt[i]) >= V)
       return Status::error(
@@ -261,25 +263,38 @@ Expected<std::string> sample(Executor &exec, const SampleOptions &o) {
   std::vector<int32_t> seq;
   for (char c : o.prompt)
     seq.push_back(static_cast<unsigned char>(c));
-  for (int64_t pos = 0; static_cast<int64_t>(out.size()) < o.count; ++pos) {
-    STC_RETURN_IF_ERROR(exec.uploadInts(tokenBuf, {seq[pos]}));
+  // seq[base, fed) is in the cache at positions 0 .. fed - base - 1.
+  int64_t base = P > T ? P - T : 0, fed = base;
+  const int64_t keep = std::max<int64_t>(1, T / 2); // fed again on a slide
+  auto feed = [&](int64_t index) -> Status {
+    STC_RETURN_IF_ERROR(exec.uploadInts(tokenBuf, {seq[index]}));
     Scalars sc;
     sc.step = 1;
-    sc.position = static_cast<int32_t>(pos);
+    sc.position = static_cast<int32_t>(index - base);
     STC_RETURN_IF_ERROR(exec.writeScalars(sc));
-    STC_RETURN_IF_ERROR(
-        exec.run(EntryKind::Sample)
-            .withContext("sample position " + std::to_string(pos)));
-    if (pos < P - 1)
+    return exec.run(EntryKind::Sample)
+        .withContext("sample position " + std::to_string(index - base));
+  };
+  std::vector<double> p(static_cast<size_t>(choices));
+  std::vector<int64_t> order(static_cast<size_t>(choices));
+  while (static_cast<int64_t>(out.size()) < o.count) {
+    if (fed - base == T) { // the context is full: keep its last half
+      base = fed - keep;
+      for (int64_t i = base; i < fed; ++i)
+        STC_RETURN_IF_ERROR(feed(i));
+    }
+    STC_RETURN_IF_ERROR(feed(fed));
+    ++fed;
+    if (fed < static_cast<int64_t>(seq.size()))
       continue; // still reading the prompt
     auto logits = exec.downloadFloats(logitsBuf);
     if (!logits)
       return logits.status();
-    int64_t next = 0;
     for (int64_t j = 0; j < choices; ++j)
       if (!std::isfinite((*logits)[j]))
-        return Status::error("sample position " + std::to_string(pos) +
+        return Status::error("sample position " + std::to_string(fed - 1 - base) +
                              ": logit " + std::to_string(j) + " is not finite");
+    int64_t next = 0;
     if (o.temperature == 0) {
       for (int64_t j = 1; j < choices; ++j)
         if ((*logits)[j] > (*logits)[next])
@@ -288,24 +303,43 @@ Expected<std::string> sample(Executor &exec, const SampleOptions &o) {
       double mx = (*logits)[0];
       for (int64_t j = 1; j < choices; ++j)
         mx = std::max(mx, static_cast<double>((*logits)[j]));
-      std::vector<double> p(static_cast<size_t>(choices));
-      double sum = 0;
       for (int64_t j = 0; j < choices; ++j) {
         p[j] = std::exp(((*logits)[j] - mx) / o.temperature);
-        sum += p[j];
+        order[j] = j;
       }
-      double u = rng.uniform() * sum, cum = 0;
-      next = choices - 1;
-      for (int64_t j = 0; j < choices; ++j) {
-        cum += p[j];
+      // Most likely first (ties by byte value): top-k, then top-p, cut the
+      // tail; the draw is over what is left, in that order.
+      std::stable_sort(order.begin(), order.end(),
+                       [&](int64_t a, int64_t b) { return p[a] > p[b]; });
+      int64_t kept = o.topK > 0 ? std::min(o.topK, choices) : choices;
+      double total = 0;
+      for (int64_t j = 0; j < kept; ++j)
+        total += p[order[j]];
+      if (o.topP < 1) {
+        double mass = 0;
+        for (int64_t j = 0; j < kept; ++j) {
+          mass += p[order[j]];
+          if (mass >= o.topP * total) {
+            kept = j + 1;
+            total = mass;
+            break;
+          }
+        }
+      }
+      double u = rng.uniform() * total, cum = 0;
+      next = order[kept - 1];
+      for (int64_t j = 0; j < kept; ++j) {
+        cum += p[order[j]];
         if (u < cum) {
-          next = j;
+          next = order[j];
           break;
         }
       }
     }
     out += static_cast<char>(next);
     seq.push_back(static_cast<int32_t>(next));
+    if (o.onByte)
+      o.onByte(static_cast<char>(next));
   }
   return out;
 }

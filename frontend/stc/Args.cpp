@@ -11,7 +11,7 @@
 using namespace stc::cli;
 
 std::string stc::cli::flagSpelling(const std::string &name) {
-  return (name.size() == 1 ? "-" : "--") + name;
+  return (name == "o" ? "-" : "--") + name;
 }
 
 std::optional<Args> Args::parse(int argc, char **argv, int first,

@@ -53,7 +53,7 @@ private:
   std::vector<std::string> positional_;
 };
 
-/// How a flag is written: "-o" for a one-letter name, "--name" otherwise.
+/// How a flag is written: "-o" for the output flag, "--name" otherwise.
 std::string flagSpelling(const std::string &name);
 
 /// The help line of a block-size flag: the valid sizes and the default.
