@@ -5,7 +5,10 @@
 #include "abi/Hash.h"
 #include "runtime/support/Files.h"
 
+#include <cerrno>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 
@@ -112,6 +115,65 @@ int64_t firstNonFinite(const char *data, int64_t bytes, DType dtype) {
   return -1;
 }
 
+std::string formatRun(const RunRecord &r) {
+  char lr[40], minLr[40];
+  std::snprintf(lr, sizeof(lr), "%.17g", r.learningRate);
+  std::snprintf(minLr, sizeof(minLr), "%.17g", r.minLearningRate);
+  return "steps=" + std::to_string(r.steps) +
+         "\nwarmup=" + std::to_string(r.warmupSteps) + "\nlr=" + lr +
+         "\nmin_lr=" + minLr + "\nseed=" + std::to_string(r.seed);
+}
+
+/// The record formatRun wrote; nullopt if any field is missing or bad.
+std::optional<RunRecord> parseRun(const std::string &text) {
+  std::map<std::string, std::string> kv;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos)
+      end = text.size();
+    std::string item = text.substr(start, end - start);
+    size_t eq = item.find('=');
+    if (eq == std::string::npos)
+      return std::nullopt;
+    kv[item.substr(0, eq)] = item.substr(eq + 1);
+    start = end + 1;
+  }
+  auto integer = [&](const char *key, long long lo, long long &out) {
+    auto it = kv.find(key);
+    if (it == kv.end() || it->second.empty())
+      return false;
+    char *end = nullptr;
+    errno = 0;
+    out = std::strtoll(it->second.c_str(), &end, 10);
+    return *end == '\0' && errno == 0 && out >= lo;
+  };
+  auto number = [&](const char *key, double &out) {
+    auto it = kv.find(key);
+    if (it == kv.end() || it->second.empty())
+      return false;
+    char *end = nullptr;
+    out = std::strtod(it->second.c_str(), &end);
+    return *end == '\0' && std::isfinite(out) && out >= 0;
+  };
+  RunRecord r;
+  long long steps, warmup;
+  auto seedIt = kv.find("seed");
+  if (!integer("steps", 1, steps) || !integer("warmup", 0, warmup) ||
+      !number("lr", r.learningRate) || !number("min_lr", r.minLearningRate) ||
+      seedIt == kv.end() || seedIt->second.empty())
+    return std::nullopt;
+  char *end = nullptr;
+  errno = 0;
+  unsigned long long s = std::strtoull(seedIt->second.c_str(), &end, 10);
+  if (*end != '\0' || errno != 0 || seedIt->second[0] == '-')
+    return std::nullopt;
+  r.steps = steps;
+  r.warmupSteps = warmup;
+  r.seed = s;
+  return r;
+}
+
 std::string nonFiniteMessage(const Buffer &b, int64_t index) {
   return "buffer '" + b.name + "' holds a NaN or infinity (element " +
          std::to_string(index) +
@@ -121,7 +183,7 @@ std::string nonFiniteMessage(const Buffer &b, int64_t index) {
 } // namespace
 
 Status saveCheckpoint(const Executor &exec, const std::string &path,
-                      int64_t step) {
+                      int64_t step, const std::optional<RunRecord> &run) {
   if (!exec.allocated())
     return Status::error("saving checkpoint: allocate() an artifact first");
   const Artifact &a = exec.artifact();
@@ -136,6 +198,9 @@ Status saveCheckpoint(const Executor &exec, const std::string &path,
   const std::string identity = a.modelIdentity();
   putU32(out, static_cast<uint32_t>(identity.size()));
   out += identity;
+  const std::string runText = run ? formatRun(*run) : "";
+  putU32(out, static_cast<uint32_t>(runText.size()));
+  out += runText;
   for (const Buffer &b : a.buffers) {
     if (!b.persistent)
       continue;
@@ -156,17 +221,19 @@ Status saveCheckpoint(const Executor &exec, const std::string &path,
   return writeFileAtomic(path, out).withContext("saving checkpoint");
 }
 
-Expected<int64_t> loadCheckpoint(Executor &exec, const std::string &path) {
+Expected<int64_t> loadCheckpoint(Executor &exec, const std::string &path,
+                                 std::optional<RunRecord> *run) {
   if (!exec.allocated())
     return Status::error("checkpoint '" + path + "': allocate() an artifact first");
   Expected<std::string> read = readFile(path, "checkpoint");
   if (!read)
     return read.status();
-  return restoreCheckpoint(exec, *read, "checkpoint '" + path + "'");
+  return restoreCheckpoint(exec, *read, "checkpoint '" + path + "'", run);
 }
 
 Expected<int64_t> restoreCheckpoint(Executor &exec, const std::string &data,
-                                    const std::string &ctx) {
+                                    const std::string &ctx,
+                                    std::optional<RunRecord> *run) {
   if (!exec.allocated())
     return Status::error(ctx + ": allocate() an artifact first");
   const Artifact &a = exec.artifact();
@@ -201,9 +268,9 @@ Expected<int64_t> restoreCheckpoint(Executor &exec, const std::string &data,
   (void)r.u32(count);
   (void)r.u64(step);
   (void)r.u64(fingerprint);
-  if (version != kCheckpointVersion)
+  if (version != 2 && version != kCheckpointVersion)
     return Status::error(ctx + ": format version " + std::to_string(version) +
-                         "; this runtime reads version " +
+                         "; this runtime reads versions 2 and " +
                          std::to_string(kCheckpointVersion));
   uint32_t identityLen;
   size_t identityAt;
@@ -213,6 +280,18 @@ Expected<int64_t> restoreCheckpoint(Executor &exec, const std::string &data,
   if (identity != a.modelIdentity())
     return Status::error(ctx + ": written for another model: " +
                          describeDifference(identity, a.modelIdentity()));
+  std::optional<RunRecord> record;
+  if (version >= 3) {
+    uint32_t runLen;
+    size_t runAt;
+    if (!r.u32(runLen) || !r.bytes(runLen, runAt))
+      return Status::error(ctx + ": the run record is truncated");
+    if (runLen > 0) {
+      record = parseRun(data.substr(runAt, runLen));
+      if (!record)
+        return Status::error(ctx + ": the run record is malformed");
+    }
+  }
   if (fingerprint != a.paramFingerprint())
     return Status::error(
         ctx + ": written for a different model (parameter table fingerprint " +
@@ -270,6 +349,8 @@ Expected<int64_t> restoreCheckpoint(Executor &exec, const std::string &data,
     STC_RETURN_IF_ERROR(
         exec.upload(b.name, data.data() + rec.at, b.bytes).withContext(ctx));
   }
+  if (run)
+    *run = record;
   return static_cast<int64_t>(step);
 }
 

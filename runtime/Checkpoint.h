@@ -14,24 +14,46 @@
 #include "runtime/Executor.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace stc::rt {
 
-constexpr uint32_t kCheckpointVersion = 2;
+/// Written: 3 (adds the run record). Read: 2 and 3.
+constexpr uint32_t kCheckpointVersion = 3;
+
+/// The training run a checkpoint was written by: with it, `stc train
+/// --resume` continues the same run (same schedule, same data order and
+/// dropout, which derive from the seed and the step).
+struct RunRecord {
+  int64_t steps = 0;
+  int64_t warmupSteps = 0;
+  double learningRate = 0;
+  double minLearningRate = 0;
+  uint64_t seed = 0;
+  bool operator==(const RunRecord &o) const {
+    return steps == o.steps && warmupSteps == o.warmupSteps &&
+           learningRate == o.learningRate &&
+           minLearningRate == o.minLearningRate && seed == o.seed;
+  }
+};
 
 /// Writes atomically (a temporary sibling, fsynced, renamed over path).
 /// Refuses parameters that hold a NaN or an infinity.
 Status saveCheckpoint(const Executor &exec, const std::string &path,
-                      int64_t step);
+                      int64_t step,
+                      const std::optional<RunRecord> &run = std::nullopt);
 
-/// Restores the buffers from the file; returns the saved step.
-Expected<int64_t> loadCheckpoint(Executor &exec, const std::string &path);
+/// Restores the buffers from the file; returns the saved step and, if
+/// `run` is given, the run record (nullopt when the file has none).
+Expected<int64_t> loadCheckpoint(Executor &exec, const std::string &path,
+                                 std::optional<RunRecord> *run = nullptr);
 
 /// The same from the file's bytes; `context` starts messages
 /// ("checkpoint 'x.ckpt'").
 Expected<int64_t> restoreCheckpoint(Executor &exec, const std::string &data,
-                                    const std::string &context);
+                                    const std::string &context,
+                                    std::optional<RunRecord> *run = nullptr);
 
 } // namespace stc::rt
 

@@ -4,6 +4,8 @@
 
 #include "runtime/Artifact.h"
 
+#include <algorithm>
+
 namespace stc::rt {
 
 Expected<ByteDataset> ByteDataset::fromBytes(std::string bytes, int64_t context,
@@ -29,6 +31,15 @@ Expected<ByteDataset> ByteDataset::load(const std::string &path,
   if (!data)
     return data.status();
   return fromBytes(std::move(*data), context, path);
+}
+
+Expected<ByteDataset> ByteDataset::slice(int64_t begin, int64_t end,
+                                         std::string name) const {
+  begin = std::clamp<int64_t>(begin, 0, size());
+  end = std::clamp<int64_t>(end, begin, size());
+  return fromBytes(bytes_.substr(static_cast<size_t>(begin),
+                                 static_cast<size_t>(end - begin)),
+                   context_, std::move(name));
 }
 
 void ByteDataset::window(int64_t start, int32_t *tokens,

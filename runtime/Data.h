@@ -26,6 +26,11 @@ public:
   static Expected<ByteDataset> fromBytes(std::string bytes, int64_t context,
                                          std::string name = "<memory>");
 
+  /// Bytes [begin, end) as a dataset of the same context, named `name`;
+  /// fails if the slice is shorter than context + 1 bytes.
+  Expected<ByteDataset> slice(int64_t begin, int64_t end,
+                              std::string name) const;
+
   const std::string &name() const { return name_; }
   int64_t size() const { return static_cast<int64_t>(bytes_.size()); }
   int64_t context() const { return context_; }

@@ -65,6 +65,10 @@ Status validateTrainOptions(const TrainOptions &o) {
     return Status::error("start step is " + std::to_string(o.startStep) +
                          "; valid: 0 .. steps (" + std::to_string(o.steps) +
                          ")");
+  if (o.stopAfter != 0 && (o.stopAfter <= o.startStep || o.stopAfter > o.steps))
+    return Status::error("stop-after step is " + std::to_string(o.stopAfter) +
+                         "; valid: " + std::to_string(o.startStep + 1) + " .. " +
+                         std::to_string(o.steps) + " (or 0: at the last step)");
   if (!(o.learningRate > 0) || !std::isfinite(o.learningRate))
     return Status::error("learning rate is " + std::to_string(o.learningRate) +
                          "; it must be a finite number > 0");
@@ -108,7 +112,8 @@ Expected<TrainResult> train(Executor &exec, const ByteDataset &data,
   result.lastStep = o.startStep;
   std::vector<int32_t> tokens, targets;
   const auto start = Clock::now();
-  for (int64_t step = o.startStep + 1; step <= o.steps; ++step) {
+  const int64_t last = o.stopAfter > 0 ? o.stopAfter : o.steps;
+  for (int64_t step = o.startStep + 1; step <= last; ++step) {
     const auto t0 = Clock::now();
     SplitMix64 rng(
         deriveSeed(o.seed ^ kDataStream, static_cast<uint64_t>(step)));
@@ -144,6 +149,8 @@ Expected<TrainResult> train(Executor &exec, const ByteDataset &data,
     rep.elapsedSeconds = seconds(start, t1);
     result.lastStep = step;
     result.lastLoss = loss;
+    // The callback first: what it measures (a validation loss) is logged.
+    const bool keepGoing = !o.onStep || o.onStep(rep);
     if (log.is_open()) {
       json::Value line = json::Value::object();
       line.set("step", step);
@@ -151,6 +158,8 @@ Expected<TrainResult> train(Executor &exec, const ByteDataset &data,
       line.set("lr", rep.learningRate);
       line.set("tokens_per_s", rep.tokensPerSecond);
       line.set("elapsed_s", rep.elapsedSeconds);
+      if (std::isfinite(rep.validationBitsPerByte))
+        line.set("val_bits_per_byte", rep.validationBitsPerByte);
       log << json::write(line) << '\n';
       log.flush();
       if (!log)
@@ -158,7 +167,7 @@ Expected<TrainResult> train(Executor &exec, const ByteDataset &data,
                              ": cannot write the log file '" + o.logPath +
                              "' (disk full?)");
     }
-    if (o.onStep && !o.onStep(rep))
+    if (!keepGoing)
       break;
   }
   return result;

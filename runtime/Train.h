@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <string>
 
 namespace stc::rt {
@@ -24,11 +25,16 @@ struct StepReport {
   double learningRate = 0;
   double tokensPerSecond = 0; ///< this step's tokens over its wall time
   double elapsedSeconds = 0;  ///< since train() started
+  /// Set by onStep when it evaluated held-out data (logged when finite).
+  double validationBitsPerByte = std::numeric_limits<double>::quiet_NaN();
 };
 
 struct TrainOptions {
   int64_t steps = 1000;          ///< the last step to run (1-based)
   int64_t startStep = 0;         ///< steps already done (resume)
+  /// Stop after this step (0: at `steps`); the schedule still spans `steps`,
+  /// so a later resume continues the same run.
+  int64_t stopAfter = 0;
   double learningRate = 1e-3;    ///< peak
   double minLearningRate = 1e-4; ///< floor of the cosine decay
   int64_t warmupSteps = 100;
@@ -36,8 +42,9 @@ struct TrainOptions {
   /// JSON lines, one object per step: step, loss, lr, tokens_per_s,
   /// elapsed_s. Truncated when startStep is 0, appended to otherwise.
   std::string logPath;
-  /// Called after every step; return false to stop early.
-  std::function<bool(const StepReport &)> onStep;
+  /// Called after every step, before the step is logged; return false to
+  /// stop early.
+  std::function<bool(StepReport &)> onStep;
 };
 
 struct TrainResult {

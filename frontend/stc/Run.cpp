@@ -24,6 +24,7 @@
 #endif
 
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -228,11 +229,75 @@ int stc::cli::runCache(int argc, char **argv, int first) {
   return 2;
 }
 
+namespace {
+
+/// "1:02:03" or "2:03".
+std::string clock(double seconds) {
+  long long t = static_cast<long long>(seconds + 0.5);
+  char buf[32];
+  if (t >= 3600)
+    std::snprintf(buf, sizeof(buf), "%lld:%02lld:%02lld", t / 3600,
+                  t / 60 % 60, t % 60);
+  else
+    std::snprintf(buf, sizeof(buf), "%lld:%02lld", t / 60, t % 60);
+  return buf;
+}
+
+/// The schedule of a resumed run: the checkpoint's record, with flags that
+/// contradict it refused (a run is continued, not changed) except --steps,
+/// which may extend it.
+Status resumeSchedule(const Args &args, const RunRecord &saved, int64_t done,
+                      TrainOptions &o) {
+  auto differs = [&](const char *flag, bool same, const std::string &mine,
+                     const std::string &theirs) -> Status {
+    if (!args.has(flag) || same)
+      return Status::ok();
+    return Status::error("--" + std::string(flag) + " " + mine +
+                         " differs from the resumed run's " + theirs +
+                         "; --resume continues that run (leave out --" + flag +
+                         ", or start a new run without --resume)");
+  };
+  auto num = [](double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "%g", v);
+    return std::string(buf);
+  };
+  STC_RETURN_IF_ERROR(differs("lr", o.learningRate == saved.learningRate,
+                              num(o.learningRate), num(saved.learningRate)));
+  STC_RETURN_IF_ERROR(differs("min-lr", o.minLearningRate == saved.minLearningRate,
+                              num(o.minLearningRate), num(saved.minLearningRate)));
+  STC_RETURN_IF_ERROR(differs("warmup", o.warmupSteps == saved.warmupSteps,
+                              std::to_string(o.warmupSteps),
+                              std::to_string(saved.warmupSteps)));
+  STC_RETURN_IF_ERROR(differs("seed", o.seed == saved.seed, std::to_string(o.seed),
+                              std::to_string(saved.seed)));
+  int64_t steps = args.has("steps") ? o.steps : saved.steps;
+  if (steps <= done)
+    return Status::error("the checkpoint is at step " + std::to_string(done) +
+                         " of a " + std::to_string(saved.steps) +
+                         "-step run; --steps must be larger to train on");
+  if (steps != saved.steps)
+    std::fprintf(stderr,
+                 "stc train: extending the run from %lld to %lld steps; the "
+                 "learning-rate schedule is re-planned over %lld steps\n",
+                 static_cast<long long>(saved.steps),
+                 static_cast<long long>(steps), static_cast<long long>(steps));
+  o.steps = steps;
+  o.learningRate = saved.learningRate;
+  o.minLearningRate = saved.minLearningRate;
+  o.warmupSteps = saved.warmupSteps;
+  o.seed = saved.seed;
+  return Status::ok();
+}
+
+} // namespace
+
 int stc::cli::runTrain(int argc, char **argv, int first) {
   const std::vector<FlagSpec> flags = {
       {"data", true, "byte file to train on (required)"},
       kDeviceFlag,
-      {"steps", true, "training steps (default 200)"},
+      {"steps", true, "training steps: the schedule's length (default 200)"},
+      {"until", true, "stop after step N, to --resume later (default: --steps)"},
       {"batch", true, "sequences per step, for a .mlir model (default 4)"},
       {"lr", true, "peak learning rate (default 1e-3)"},
       {"min-lr", true, "floor of the cosine decay (default lr / 10)"},
@@ -240,8 +305,14 @@ int stc::cli::runTrain(int argc, char **argv, int first) {
       {"seed", true, "initialisation, data order and dropout seed (default 1)"},
       {"log-json", true, "write one JSON object per step to FILE"},
       {"log-every", true, "print progress every N steps (default steps / 20)"},
-      {"save", true, "write a checkpoint to CKPT at the end"},
-      {"resume", true, "start from checkpoint CKPT"},
+      {"save", true, "write a checkpoint to CKPT at the end (and on Ctrl-C)"},
+      {"save-every", true, "also write --save every N steps"},
+      {"resume", true, "continue the run checkpoint CKPT was written by"},
+      {"eval-every", true, "bits per byte on held-out data every N steps "
+                           "and at the end"},
+      {"val", true, "held-out byte file for --eval-every (default: the last "
+                    "5% of --data, which training then leaves out)"},
+      {"eval-windows", true, "held-out windows per evaluation (default 16)"},
       {"block-size", true, blockSizeHelp() + ", for a .mlir model"},
       kHelpFlag,
   };
@@ -256,7 +327,7 @@ int stc::cli::runTrain(int argc, char **argv, int first) {
   }
   if (args->positional().size() != 1 || !args->has("data"))
     return fail("train", "expected MODEL and --data FILE\n" + usage);
-  auto steps = args->getInt("steps", 200, 1, int64_t(1) << 40, &error);
+  auto steps = args->getInt("steps", 200, 1, INT32_MAX, &error);
   auto batch = steps ? args->getInt("batch", 4, 1, abi::kMaxBatch, &error) : std::nullopt;
   auto block = batch ? args->getBlockSize("block-size", &error) : std::nullopt;
   auto seed = block ? args->getInt("seed", 1, 0, INT64_MAX, &error) : std::nullopt;
@@ -265,14 +336,26 @@ int stc::cli::runTrain(int argc, char **argv, int first) {
   auto warmup = minLr ? args->getInt("warmup", std::max<int64_t>(1, *steps / 20), 0,
                                      *steps, &error)
                       : std::nullopt;
-  auto every = warmup ? args->getInt("log-every", std::max<int64_t>(1, *steps / 20),
-                                     1, *steps, &error)
-                      : std::nullopt;
-  if (!every)
+  auto saveEvery = warmup ? args->getInt("save-every", 0, 1, int64_t(1) << 40, &error)
+                          : std::nullopt;
+  auto evalEvery = saveEvery ? args->getInt("eval-every", 0, 1, int64_t(1) << 40, &error)
+                             : std::nullopt;
+  auto evalWindows = evalEvery ? args->getInt("eval-windows", 16, 1, INT64_MAX, &error)
+                               : std::nullopt;
+  auto until = evalWindows ? args->getInt("until", 0, 1, INT32_MAX, &error)
+                           : std::nullopt;
+  if (!until)
     return fail("train", error);
+  if (args->has("save-every") && !args->has("save"))
+    return fail("train", "--save-every needs --save CKPT (where to write)");
+  if ((args->has("val") || args->has("eval-windows")) && !args->has("eval-every"))
+    return fail("train", "--val and --eval-windows go with --eval-every N");
   // Every path is checked before the compile and the training it would waste.
   if (Status s = checkInputFile(args->get("data"), "data file"); !s)
     return fail("train", s.message());
+  if (args->has("val"))
+    if (Status s = checkInputFile(args->get("val"), "validation file"); !s)
+      return fail("train", "--val: " + s.message());
   if (args->has("resume"))
     if (Status s = checkInputFile(args->get("resume"), "checkpoint"); !s)
       return fail("train", "--resume: " + s.message());
@@ -298,6 +381,26 @@ int stc::cli::runTrain(int argc, char **argv, int first) {
   Expected<ByteDataset> data = ByteDataset::load(args->get("data"), model.context);
   if (!data)
     return fail("train", data.status().message());
+  std::optional<ByteDataset> val;
+  if (args->has("val")) {
+    Expected<ByteDataset> v = ByteDataset::load(args->get("val"), model.context);
+    if (!v)
+      return fail("train", "--val: " + v.status().message());
+    val = std::move(*v);
+  } else if (args->has("eval-every")) {
+    // The last 5% (at least one window) is held out.
+    int64_t held = std::max<int64_t>(data->size() / 20, model.context + 1);
+    Expected<ByteDataset> v = data->slice(data->size() - held, data->size(),
+                                          data->name() + " (last 5%)");
+    Expected<ByteDataset> t = data->slice(0, data->size() - held, data->name());
+    if (!v || !t)
+      return fail("train", "--data '" + args->get("data") + "' has " +
+                               std::to_string(data->size()) +
+                               " bytes: too few to hold out a validation "
+                               "split (give --val FILE)");
+    val = std::move(*v);
+    data = std::move(*t);
+  }
 
   TrainOptions options;
   options.steps = *steps;
@@ -307,32 +410,98 @@ int stc::cli::runTrain(int argc, char **argv, int first) {
   options.seed = static_cast<uint64_t>(*seed);
   options.logPath = args->get("log-json");
   if (args->has("resume")) {
-    Expected<int64_t> done = loadCheckpoint(e, args->get("resume"));
+    std::optional<RunRecord> saved;
+    Expected<int64_t> done = loadCheckpoint(e, args->get("resume"), &saved);
     if (!done)
       return fail("train", done.status().message());
     options.startStep = *done;
+    if (saved) {
+      if (Status s = resumeSchedule(*args, *saved, *done, options); !s)
+        return fail("train", s.message());
+    } else {
+      std::fprintf(stderr, "stc train: %s has no run record (an older "
+                   "checkpoint); the schedule comes from the flags\n",
+                   args->get("resume").c_str());
+      if (options.steps <= *done)
+        return fail("train", "the checkpoint is at step " + std::to_string(*done) +
+                                 "; --steps must be larger to train on");
+    }
   } else if (Status s = initParams(e, options.seed); !s) {
     return fail("train", s.message());
   }
+  if (*until > 0) {
+    if (*until <= options.startStep || *until > options.steps)
+      return fail("train", "--until " + std::to_string(*until) +
+                               " is outside the steps to run, " +
+                               std::to_string(options.startStep + 1) + " to " +
+                               std::to_string(options.steps));
+    options.stopAfter = *until;
+  }
+  const int64_t lastStep = options.stopAfter > 0 ? options.stopAfter : options.steps;
+  const RunRecord run{options.steps, options.warmupSteps, options.learningRate,
+                      options.minLearningRate, options.seed};
+  auto every = args->getInt("log-every",
+                            std::max<int64_t>(1, options.steps / 20), 1,
+                            int64_t(1) << 40, &error);
+  if (!every)
+    return fail("train", error);
   std::fprintf(stderr,
                "stc train: model @%s (%lld parameters, context %lld, batch "
-               "%lld) on %s, %lld steps\n",
+               "%lld, %.1f MiB arena) on %s, steps %lld to %lld%s\n",
                model.name.c_str(), static_cast<long long>(model.paramCount),
                static_cast<long long>(model.context),
-               static_cast<long long>(model.batch), e.name(),
-               static_cast<long long>(options.steps));
-  options.onStep = [&](const StepReport &r) {
-    if (r.step % *every == 0 || r.step == options.steps || r.step == options.startStep + 1)
-      std::printf("step %6lld  loss %.4f bits/byte  lr %.2e  %8.0f tokens/s\n",
-                  static_cast<long long>(r.step), r.loss, r.learningRate,
-                  r.tokensPerSecond);
-    std::fflush(stdout);
+               static_cast<long long>(model.batch),
+               e.artifact().arenaBytes / 1048576.0, e.name(),
+               static_cast<long long>(options.startStep + 1),
+               static_cast<long long>(lastStep),
+               val ? (", held out: " + val->name()).c_str() : "");
+
+  Status callbackError;
+  EvalOptions evalOptions;
+  evalOptions.maxWindows = *evalWindows;
+  options.onStep = [&](StepReport &r) {
+    bool last = r.step == lastStep;
+    if (val && (r.step % *evalEvery == 0 || last)) {
+      Expected<EvalResult> v = evaluate(e, *val, evalOptions);
+      if (!v) {
+        callbackError = v.status().withContext("evaluating at step " +
+                                               std::to_string(r.step));
+        return false;
+      }
+      r.validationBitsPerByte = v->bitsPerByte;
+    }
+    if (r.step % *every == 0 || last || r.step == options.startStep + 1 ||
+        std::isfinite(r.validationBitsPerByte)) {
+      double perStep = r.elapsedSeconds /
+                       static_cast<double>(r.step - options.startStep);
+      std::printf("step %6lld/%lld  loss %.4f bits/byte  lr %.2e  %8.0f "
+                  "tokens/s  ETA %s",
+                  static_cast<long long>(r.step),
+                  static_cast<long long>(options.steps), r.loss,
+                  r.learningRate, r.tokensPerSecond,
+                  clock(perStep * static_cast<double>(lastStep - r.step))
+                      .c_str());
+      if (std::isfinite(r.validationBitsPerByte))
+        std::printf("  val %.4f bits/byte", r.validationBitsPerByte);
+      std::printf("\n");
+      std::fflush(stdout);
+    }
+    if (saveEvery && *saveEvery > 0 && r.step % *saveEvery == 0 && !last) {
+      if (Status s = saveCheckpoint(e, args->get("save"), r.step, run); !s) {
+        callbackError = s;
+        return false;
+      }
+      std::fprintf(stderr, "stc train: saved %s (step %lld)\n",
+                   args->get("save").c_str(), static_cast<long long>(r.step));
+    }
     return stopSignal == 0;
   };
   catchStopSignals();
   Expected<TrainResult> result = train(e, *data, options);
   if (!result)
     return fail("train", result.status().message());
+  if (!callbackError.isOk())
+    return fail("train", callbackError.message());
   const int signal = stopSignal;
   if (signal != 0)
     std::fprintf(stderr, "stc train: stopped by %s after step %lld%s\n",
@@ -340,7 +509,7 @@ int stc::cli::runTrain(int argc, char **argv, int first) {
                  static_cast<long long>(result->lastStep),
                  args->has("save") ? "" : " (nothing saved: no --save)");
   if (args->has("save") && result->lastStep > options.startStep) {
-    if (Status s = saveCheckpoint(e, args->get("save"), result->lastStep); !s)
+    if (Status s = saveCheckpoint(e, args->get("save"), result->lastStep, run); !s)
       return fail("train", s.message());
     std::fprintf(stderr, "stc train: saved %s (step %lld)\n",
                  args->get("save").c_str(),
