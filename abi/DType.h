@@ -42,6 +42,23 @@ inline std::optional<DType> parseDType(std::string_view s) {
 
 inline int64_t dtypeSize(DType d) { return d == DType::BF16 ? 2 : 4; }
 
+/// The index of the first NaN or infinity among `bytes` bytes of `dtype`
+/// values at `data` (any alignment), or -1. Integers have none.
+inline int64_t firstNonFinite(const void *data, int64_t bytes, DType dtype) {
+  if (dtype == DType::I32)
+    return -1;
+  const int64_t size = dtypeSize(dtype);
+  const char *p = static_cast<const char *>(data);
+  for (int64_t i = 0; i < bytes / size; ++i) {
+    uint32_t bits = 0; // a bf16 is the high half of an f32
+    std::memcpy(reinterpret_cast<char *>(&bits) + (4 - size), p + i * size,
+                static_cast<size_t>(size));
+    if ((bits & 0x7f800000u) == 0x7f800000u) // exponent all ones
+      return i;
+  }
+  return -1;
+}
+
 inline float bf16ToFloat(uint16_t b) {
   uint32_t bits = static_cast<uint32_t>(b) << 16;
   float f;

@@ -97,24 +97,6 @@ std::string describeDifference(const std::string &saved,
   return out.empty() ? "its model description differs" : out;
 }
 
-/// The index of the first NaN or infinity among `bytes` bytes of `dtype`
-/// values, or -1. Integer buffers have none.
-int64_t firstNonFinite(const char *data, int64_t bytes, DType dtype) {
-  if (dtype == DType::I32)
-    return -1;
-  const int64_t size = dtypeSize(dtype);
-  for (int64_t i = 0; i < bytes / size; ++i) {
-    uint32_t bits = 0;
-    if (dtype == DType::F32)
-      std::memcpy(&bits, data + i * 4, 4);
-    else
-      std::memcpy(reinterpret_cast<char *>(&bits) + 2, data + i * 2, 2);
-    if ((bits & 0x7f800000u) == 0x7f800000u) // exponent all ones
-      return i;
-  }
-  return -1;
-}
-
 std::string formatRun(const RunRecord &r) {
   char lr[40], minLr[40];
   std::snprintf(lr, sizeof(lr), "%.17g", r.learningRate);
@@ -212,7 +194,7 @@ Status saveCheckpoint(const Executor &exec, const std::string &path,
     out.resize(at + static_cast<size_t>(b.bytes));
     STC_RETURN_IF_ERROR(exec.download(b.name, &out[at], b.bytes)
                             .withContext("saving checkpoint '" + path + "'"));
-    if (int64_t bad = firstNonFinite(&out[at], b.bytes, b.dtype); bad >= 0)
+    if (int64_t bad = abi::firstNonFinite(&out[at], b.bytes, b.dtype); bad >= 0)
       return Status::error("saving checkpoint '" + path +
                            "': refused: " + nonFiniteMessage(b, bad));
   }
@@ -330,7 +312,7 @@ Expected<int64_t> restoreCheckpoint(Executor &exec, const std::string &data,
       return Status::error(ctx + ": buffer '" + name + "' is truncated");
     if (seen[bi])
       return Status::error(ctx + ": buffer '" + name + "' appears twice");
-    if (int64_t bad = firstNonFinite(data.data() + dataAt, b.bytes, b.dtype);
+    if (int64_t bad = abi::firstNonFinite(data.data() + dataAt, b.bytes, b.dtype);
         bad >= 0)
       return Status::error(ctx + ": " + nonFiniteMessage(b, bad));
     seen[bi] = true;

@@ -13,6 +13,7 @@
 #include "runtime/Data.h"
 #include "runtime/Executor.h"
 #include "runtime/Init.h"
+#include "runtime/Safetensors.h"
 #include "runtime/Train.h"
 #include "runtime/cuda/KernelCache.h"
 #include "runtime/support/Files.h"
@@ -700,5 +701,65 @@ int stc::cli::runSample(int argc, char **argv, int first) {
                static_cast<long long>(*samples), static_cast<long long>(*n),
                options.prompt.size(), seconds,
                seconds > 0 ? generated / seconds : 0.0, (*exec)->name());
+  return 0;
+}
+
+int stc::cli::runExport(int argc, char **argv, int first) {
+  const std::vector<FlagSpec> flags = {
+      {"ckpt", true, "checkpoint to export (required)"},
+      {"o", true, "the .safetensors file to write (required)"},
+      {"optimizer", false, "also the AdamW moments (<param>.adam_m, .adam_v)"},
+      {"batch", true, "for a .mlir model (default 4)"},
+      {"block-size", true, blockSizeHelp() + ", for a .mlir model"},
+      kHelpFlag,
+  };
+  std::string error;
+  std::optional<Args> args = Args::parse(argc, argv, first, flags, &error);
+  std::string usage = "usage: stc export MODEL --ckpt CKPT -o OUT.safetensors "
+                      "[flags]\n" + describeFlags(flags) +
+                      "Writes the parameters by their model names in the "
+                      "safetensors format (PyTorch, JAX, numpy read it).\n";
+  if (!args)
+    return fail("export", error + "\n" + usage);
+  if (args->has("help")) {
+    std::printf("%s", usage.c_str());
+    return 0;
+  }
+  if (args->positional().size() != 1 || !args->has("o"))
+    return fail("export", "expected MODEL, --ckpt CKPT and -o OUT\n" + usage);
+  auto batch = args->getInt("batch", 4, 1, abi::kMaxBatch, &error);
+  auto block = batch ? args->getBlockSize("block-size", &error) : std::nullopt;
+  if (!block)
+    return fail("export", error);
+  if (Status s = checkCheckpointFlag(*args, "export"); !s)
+    return fail("export", s.message());
+  if (Status s = checkOutputFile(args->get("o"), "-o"); !s)
+    return fail("export", s.message());
+  Expected<std::string> dir = resolveModel(args->positional()[0], *batch, *block);
+  if (!dir)
+    return fail("export", dir.status().message());
+  // The parameters are bytes to copy: the CPU executor does, whatever GPU.
+  Expected<Artifact> artifact = Artifact::load(*dir);
+  if (!artifact)
+    return fail("export", artifact.status().message());
+  Expected<std::unique_ptr<Executor>> exec = createExecutor("cpu");
+  if (!exec)
+    return fail("export", exec.status().message());
+  if (Status s = (*exec)->allocate(
+          std::make_shared<const Artifact>(std::move(*artifact)));
+      !s)
+    return fail("export", s.message());
+  Expected<int64_t> step = loadCheckpoint(**exec, args->get("ckpt"));
+  if (!step)
+    return fail("export", step.status().message());
+  SafetensorsOptions options;
+  options.optimizer = args->has("optimizer");
+  options.step = *step;
+  if (Status s = saveSafetensors(**exec, args->get("o"), options); !s)
+    return fail("export", s.message());
+  std::fprintf(stderr, "stc export: wrote %s (%zu parameters%s, step %lld)\n",
+               args->get("o").c_str(), (*exec)->artifact().params.size(),
+               options.optimizer ? " and their AdamW moments" : "",
+               static_cast<long long>(*step));
   return 0;
 }

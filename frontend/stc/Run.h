@@ -1,4 +1,4 @@
-//===- Run.h - stc train / eval / sample ------------------------*- C++ -*-===//
+//===- Run.h - stc train / eval / sample / export / cache -------*- C++ -*-===//
 
 #ifndef STC_FRONTEND_STC_RUN_H
 #define STC_FRONTEND_STC_RUN_H
@@ -9,6 +9,8 @@ namespace stc::cli {
 int runTrain(int argc, char **argv, int first);
 int runEval(int argc, char **argv, int first);
 int runSample(int argc, char **argv, int first);
+/// `stc export MODEL --ckpt C -o OUT.safetensors`.
+int runExport(int argc, char **argv, int first);
 /// `stc cache info|clear`.
 int runCache(int argc, char **argv, int first);
 

@@ -36,6 +36,7 @@ void printUsage(FILE *out) {
                "  train MODEL --data FILE     train (MODEL: artifact dir or .mlir)\n"
                "  eval MODEL --ckpt C --data FILE   bits per byte on a file\n"
                "  sample MODEL --ckpt C        generate bytes\n"
+               "  export MODEL --ckpt C -o F   parameters as safetensors\n"
                "  cache info|clear             the kernel and artifact caches\n"
                "  help                 this text (also --help)\n"
                "  --version            the version and what this build holds\n"
@@ -99,6 +100,8 @@ int main(int argc, char **argv) {
     return stc::cli::runEval(argc, argv, 2);
   if (command == "sample")
     return stc::cli::runSample(argc, argv, 2);
+  if (command == "export")
+    return stc::cli::runExport(argc, argv, 2);
   if (command == "cache")
     return stc::cli::runCache(argc, argv, 2);
   std::fprintf(stderr, "stc: unknown command '%s'\n", command.c_str());

@@ -618,6 +618,24 @@ TEST(Checkpoint, RejectsDamagedAndMismatchedFiles) {
   EXPECT_EQ(*ex->downloadFloats("emb"), *before);
 }
 
+TEST(Checkpoint, CarriesTheRunRecord) {
+  auto art = loadBuilt(bigramBuilder(), "ckpt-run");
+  ASSERT_TRUE(art);
+  auto ex = makeCpu(art);
+  std::string dir = makeTempDir("ckpt-run");
+  RunRecord run{400, 20, 3e-3, 1.0 / 3.0 * 1e-4, 0xfedcba9876543210ull};
+  ASSERT_TRUE(saveCheckpoint(*ex, dir + "/a.ckpt", 7, run).isOk());
+  std::optional<RunRecord> back;
+  auto step = loadCheckpoint(*ex, dir + "/a.ckpt", &back);
+  ASSERT_TRUE(step.hasValue()) << step.status().message();
+  EXPECT_EQ(*step, 7);
+  ASSERT_TRUE(back.has_value());
+  EXPECT_TRUE(*back == run) << "numbers round-trip exactly";
+  ASSERT_TRUE(saveCheckpoint(*ex, dir + "/b.ckpt", 7).isOk());
+  ASSERT_TRUE(loadCheckpoint(*ex, dir + "/b.ckpt", &back).hasValue());
+  EXPECT_FALSE(back.has_value());
+}
+
 TEST(Checkpoint, RefusesNanAndInfinity) {
   auto art = loadBuilt(bigramBuilder(), "ckpt-nan");
   ASSERT_TRUE(art);

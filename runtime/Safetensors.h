@@ -1,0 +1,36 @@
+//===- Safetensors.h - Parameters in the safetensors format -----*- C++ -*-===//
+//
+// safetensors (https://github.com/huggingface/safetensors): an 8-byte
+// little-endian header length, a JSON header naming each tensor's dtype,
+// shape and byte range, then the raw bytes. PyTorch, JAX and numpy read it,
+// so stc's parameters leave stc this way (`stc export`).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef STC_RUNTIME_SAFETENSORS_H
+#define STC_RUNTIME_SAFETENSORS_H
+
+#include "runtime/Executor.h"
+
+#include <cstdint>
+#include <string>
+
+namespace stc::rt {
+
+struct SafetensorsOptions {
+  /// Also the AdamW moments, as "<param>.adam_m" and "<param>.adam_v".
+  bool optimizer = false;
+  /// The training step, recorded in the header's __metadata__.
+  int64_t step = 0;
+};
+
+/// The executor's parameters by their model names (the manifest's `params`),
+/// in their dtypes (F32 or BF16) and shapes; __metadata__ holds the format,
+/// the step and the model's identity. Written atomically. Refuses NaN and
+/// infinity like a checkpoint.
+Status saveSafetensors(const Executor &exec, const std::string &path,
+                       const SafetensorsOptions &options = {});
+
+} // namespace stc::rt
+
+#endif // STC_RUNTIME_SAFETENSORS_H
