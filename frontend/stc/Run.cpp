@@ -194,11 +194,11 @@ int stc::cli::runCache(int argc, char **argv, int first) {
                       "artifacts\n"
                       "The cache root is $STC_CACHE_DIR, else "
                       "$XDG_CACHE_HOME/stc, else ~/.cache/stc.\n";
-  if (argc - first == 1 && (!std::strcmp(argv[first], "--help") ||
-                            !std::strcmp(argv[first], "-h"))) {
-    std::printf("%s", usage);
-    return 0;
-  }
+  for (int i = first; i < argc; ++i)
+    if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
+      std::printf("%s", usage);
+      return 0;
+    }
   if (argc - first != 1) {
     std::fprintf(stderr, "%s", usage);
     return 2;
