@@ -162,6 +162,18 @@ std::string nonFiniteMessage(const Buffer &b, int64_t index) {
          "); the run diverged (try a lower learning rate)";
 }
 
+/// What a checkpoint holds: every parameter's value and AdamW moments, in
+/// parameter order. Not the scalars block (the host writes it before every
+/// run) nor the sampling caches (sample() refills them from position 0).
+std::vector<int> stateBuffers(const Artifact &a) {
+  std::vector<int> out;
+  for (const Param &p : a.params)
+    for (int b : {p.buffer, p.adamM, p.adamV})
+      if (b >= 0)
+        out.push_back(b);
+  return out;
+}
+
 } // namespace
 
 Status saveCheckpoint(const Executor &exec, const std::string &path,
@@ -171,10 +183,8 @@ Status saveCheckpoint(const Executor &exec, const std::string &path,
   const Artifact &a = exec.artifact();
   std::string out(kMagic, sizeof(kMagic));
   putU32(out, kCheckpointVersion);
-  uint32_t count = 0;
-  for (const Buffer &b : a.buffers)
-    count += b.persistent ? 1 : 0;
-  putU32(out, count);
+  const std::vector<int> state = stateBuffers(a);
+  putU32(out, static_cast<uint32_t>(state.size()));
   putU64(out, static_cast<uint64_t>(step));
   putU64(out, a.paramFingerprint());
   const std::string identity = a.modelIdentity();
@@ -183,9 +193,8 @@ Status saveCheckpoint(const Executor &exec, const std::string &path,
   const std::string runText = run ? formatRun(*run) : "";
   putU32(out, static_cast<uint32_t>(runText.size()));
   out += runText;
-  for (const Buffer &b : a.buffers) {
-    if (!b.persistent)
-      continue;
+  for (int index : state) {
+    const Buffer &b = a.buffers[index];
     putU32(out, static_cast<uint32_t>(b.name.size()));
     out += b.name;
     putU32(out, static_cast<uint32_t>(b.dtype));
@@ -287,6 +296,9 @@ Expected<int64_t> restoreCheckpoint(Executor &exec, const std::string &data,
   };
   std::vector<Record> records;
   std::map<int, bool> seen;
+  std::map<int, bool> wanted;
+  for (int index : stateBuffers(a))
+    wanted[index] = true;
   for (uint32_t i = 0; i < count; ++i) {
     uint32_t len, dtype;
     uint64_t bytes;
@@ -296,10 +308,14 @@ Expected<int64_t> restoreCheckpoint(Executor &exec, const std::string &data,
                            " is truncated");
     std::string name = data.substr(nameAt, len);
     int bi = a.findBuffer(name);
-    if (bi < 0 || !a.buffers[bi].persistent)
+    // Version 2 also held the scalars block and the sampling caches:
+    // skipped, as long as they are persistent buffers of this artifact.
+    bool skip = version == 2 && bi >= 0 && a.buffers[bi].persistent &&
+                !wanted.count(bi);
+    if (bi < 0 || (!wanted.count(bi) && !skip))
       return Status::error(ctx + ": holds buffer '" + name +
-                           "', which is not a persistent buffer of this "
-                           "artifact");
+                           "', which is not a parameter or optimizer state "
+                           "of this artifact");
     const Buffer &b = a.buffers[bi];
     if (dtype != static_cast<uint32_t>(b.dtype) ||
         bytes != static_cast<uint64_t>(b.bytes))
@@ -316,15 +332,16 @@ Expected<int64_t> restoreCheckpoint(Executor &exec, const std::string &data,
         bad >= 0)
       return Status::error(ctx + ": " + nonFiniteMessage(b, bad));
     seen[bi] = true;
-    records.push_back({bi, dataAt});
+    if (!skip)
+      records.push_back({bi, dataAt});
   }
   if (r.pos() != body)
     return Status::error(ctx + ": " + std::to_string(body - r.pos()) +
                          " unexpected bytes after the last buffer");
-  for (size_t i = 0; i < a.buffers.size(); ++i)
-    if (a.buffers[i].persistent && !seen[static_cast<int>(i)])
-      return Status::error(ctx + ": lacks persistent buffer '" +
-                           a.buffers[i].name + "'");
+  for (const auto &[index, unused] : wanted)
+    if (!seen[index])
+      return Status::error(ctx + ": lacks buffer '" + a.buffers[index].name +
+                           "'");
 
   for (const Record &rec : records) {
     const Buffer &b = a.buffers[rec.buffer];

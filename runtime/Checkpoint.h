@@ -1,8 +1,9 @@
 //===- Checkpoint.h - Save and restore training state -----------*- C++ -*-===//
 //
-// A checkpoint holds every persistent buffer (parameters, optimizer moments,
-// the scalars block, caches), the step count, a fingerprint of the
-// parameter table and the model's identity, in the binary format of docs/artifact-format.md
+// A checkpoint holds the training state (every parameter and its AdamW
+// moments; not the scalars block nor the sampling caches), the step count,
+// a fingerprint of the parameter table, the model's identity and the run
+// record, in the binary format of docs/artifact-format.md
 // ("Checkpoints"). Loading checks everything before touching the executor:
 // a damaged or mismatched file leaves the executor's state as it was.
 //
@@ -19,7 +20,8 @@
 
 namespace stc::rt {
 
-/// Written: 3 (adds the run record). Read: 2 and 3.
+/// Written: 3 (adds the run record, drops the scalars block and the
+/// sampling caches). Read: 2 and 3.
 constexpr uint32_t kCheckpointVersion = 3;
 
 /// The training run a checkpoint was written by: with it, `stc train

@@ -636,6 +636,31 @@ TEST(Checkpoint, CarriesTheRunRecord) {
   EXPECT_FALSE(back.has_value());
 }
 
+TEST(Checkpoint, HoldsTrainingStateOnlyAndReadsVersion2) {
+  auto art = loadBuilt(attentionBuilder(), "ckpt-state");
+  ASSERT_TRUE(art);
+  auto ex = makeCpu(art, 1);
+  std::string dir = makeTempDir("ckpt-state");
+  ASSERT_TRUE(saveCheckpoint(*ex, dir + "/a.ckpt", 3).isOk());
+  std::string bytes = *readFile(dir + "/a.ckpt");
+  EXPECT_EQ(bytes.find("scalars"), std::string::npos);
+  EXPECT_EQ(bytes.find("cache"), std::string::npos);
+  EXPECT_NE(bytes.find("emb"), std::string::npos);
+
+  // A version-2 file of the same model (written before this change, with
+  // the scalars block and the caches): those records are skipped.
+  auto v2 = makeCpu(art, 99);
+  std::optional<RunRecord> run;
+  auto step = loadCheckpoint(
+      *v2, std::string(STC_SOURCE_DIR) +
+               "/test/fuzz/corpus/fuzz-checkpoint/attention.ckpt", &run);
+  ASSERT_TRUE(step.hasValue()) << step.status().message();
+  EXPECT_EQ(*step, 7);
+  EXPECT_FALSE(run.has_value());
+  EXPECT_EQ(*v2->downloadFloats("emb"), *ex->downloadFloats("emb"))
+      << "the version-2 file holds the parameters of seed 1";
+}
+
 TEST(Checkpoint, RefusesNanAndInfinity) {
   auto art = loadBuilt(bigramBuilder(), "ckpt-nan");
   ASSERT_TRUE(art);
