@@ -27,7 +27,9 @@ std::string shapeStr(Type t) {
   return s;
 }
 
-/// Shortest decimal that reads back as the same double.
+/// Shortest decimal that reads back as the same double, spelled as MLIR's
+/// float literal: a '.' always, before any exponent ("2.0e+01", not
+/// "2e+01", which the parser takes for an integer).
 std::string formatDouble(double v) {
   char buf[64];
   for (int precision = 1; precision <= 17; ++precision) {
@@ -36,8 +38,10 @@ std::string formatDouble(double v) {
       break;
   }
   std::string s = buf;
-  if (s.find_first_of(".eEn") == std::string::npos)
-    s += ".0";
+  if (s.find_first_of(".n") == std::string::npos) { // not inf or nan
+    size_t e = s.find_first_of("eE");
+    s.insert(e == std::string::npos ? s.size() : e, ".0");
+  }
   return s;
 }
 

@@ -70,3 +70,12 @@ st.model @attention_aligned {vocab = 256, context = 64, width = 16, heads = 2,
     }
   }
 }
+
+// Tests that ratios which print with an exponent stay float literals (found
+// by fuzz-st-dialect: 20.0 printed as 2e+01, which does not parse back).
+// CHECK-LABEL: st.model @exponents
+// CHECK-SAME: ffn_ratio = 2.0e+01, qk_ratio = 0.0625
+st.model @exponents {vocab = 256, context = 32, width = 64, heads = 2,
+                     ffn_ratio = 20.0, qk_ratio = 0.0625} {
+  st.block attention [#st.causal]
+}
