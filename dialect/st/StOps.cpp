@@ -45,10 +45,12 @@ std::string formatDouble(double v) {
   return s;
 }
 
-/// Integer value of a positive ratio times a width, if it is one.
+/// Integer value of a positive ratio times a width, if it is one in
+/// [1, abi::kMaxDim].
 std::optional<int64_t> scaledWidth(int64_t width, double ratio) {
   double v = static_cast<double>(width) * ratio;
-  if (v < 1 || std::fabs(v - std::round(v)) > 1e-9)
+  if (!(v >= 1 && v <= static_cast<double>(abi::kMaxDim)) ||
+      std::fabs(v - std::round(v)) > 1e-9)
     return std::nullopt;
   return static_cast<int64_t>(std::round(v));
 }
@@ -235,7 +237,8 @@ LogicalResult ModelOp::verify() {
   if (!(qk > 0) || !qkWidth)
     return emitOpError() << "qk_ratio " << formatDouble(qk)
                          << " times width " << getWidth()
-                         << " must be a positive whole number";
+                         << " must be a whole number in [1, " << abi::kMaxDim
+                         << "]";
   if (*qkWidth % heads != 0)
     return emitOpError() << "heads (" << heads
                          << ") must divide the q/k width (" << *qkWidth
@@ -244,7 +247,8 @@ LogicalResult ModelOp::verify() {
   if (!(ffn > 0) || !scaledWidth(width, ffn))
     return emitOpError() << "ffn_ratio " << formatDouble(ffn)
                          << " times width " << getWidth()
-                         << " must be a positive whole number";
+                         << " must be a whole number in [1, " << abi::kMaxDim
+                         << "]";
   double dropout = getDropout().convertToDouble();
   if (!(dropout >= 0 && dropout < 1))
     return emitOpError() << "dropout must be in [0, 1) (got "

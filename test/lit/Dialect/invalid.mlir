@@ -204,7 +204,7 @@ st.model @m {vocab = 256, context = 16, width = 64, heads = 3} { st.block attent
 
 // -----
 
-// expected-error @+1 {{qk_ratio 0.3 times width 64 must be a positive whole number}}
+// expected-error @+1 {{qk_ratio 0.3 times width 64 must be a whole number in [1, 1073741824]}}
 st.model @m {vocab = 256, context = 16, width = 64, heads = 2, qk_ratio = 0.3} { st.block attention [#st.causal] }
 
 // -----
@@ -214,8 +214,14 @@ st.model @m {vocab = 256, context = 16, width = 64, heads = 16, qk_ratio = 0.125
 
 // -----
 
-// expected-error @+1 {{ffn_ratio 0.0 times width 64 must be a positive whole number}}
+// expected-error @+1 {{ffn_ratio 0.0 times width 64 must be a whole number in [1, 1073741824]}}
 st.model @m {vocab = 256, context = 16, width = 64, heads = 2, ffn_ratio = 0.0} { st.block attention [#st.causal] }
+
+// -----
+
+// Found by fuzz-st-dialect: a ratio whose width overflows int64.
+// expected-error @+1 {{qk_ratio 2.0496382304121725e+30 times width 64 must be a whole number in [1, 1073741824]}}
+st.model @m {vocab = 256, context = 16, width = 64, heads = 2, qk_ratio = 2049638230412172394000000000000.0} { st.block attention [#st.causal] }
 
 // -----
 
