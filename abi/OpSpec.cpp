@@ -35,6 +35,24 @@ bool checkHeadsPerLayout(const OpAttrs &a, Problem *problem) {
   return false;
 }
 
+bool checkStridePermute(const OpAttrs &a, Problem *problem) {
+  if (a.colEnd <= a.colBegin || a.colEnd > a.D) {
+    problem->attr = "col_end";
+    problem->message = "is " + std::to_string(a.colEnd) +
+                       " but the column range must be non-empty within [0, D = " +
+                       std::to_string(a.D) + "] (col_begin " +
+                       std::to_string(a.colBegin) + ")";
+    return false;
+  }
+  if (a.T % a.stride != 0) {
+    problem->attr = "stride";
+    problem->message = "is " + std::to_string(a.stride) +
+                       " but must divide T (" + std::to_string(a.T) + ")";
+    return false;
+  }
+  return true;
+}
+
 //===----------------------------------------------------------------------===//
 // The table
 //===----------------------------------------------------------------------===//

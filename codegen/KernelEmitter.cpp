@@ -137,6 +137,7 @@ private:
   bool emitZero();
   bool emitElementwise();
   bool emitDropout();
+  bool emitStridePermute();
   bool emitEmbedFwd();
   bool emitEmbedBwd();
   bool emitLayerNormFwd();
@@ -256,6 +257,19 @@ bool Emitter::emitDropout() {
   entry(op_.kind() == abi::OpKind::DropoutFwd
             ? "  stc::dropout_kernel<stc_cfg>(x, y, scalars);\n"
             : "  stc::dropout_kernel<stc_cfg>(dy, dx, scalars);\n");
+  return true;
+}
+
+bool Emitter::emitStridePermute() {
+  files_ = {"permute.cuh"};
+  cfg_ = fmt::format("  static constexpr long long B = {}LL, T = {}LL, D = {}LL;\n"
+                     "  static constexpr long long c0 = {}LL, c1 = {}LL;\n"
+                     "  static constexpr long long stride = {}LL;\n"
+                     "  static constexpr bool inverse = {};\n",
+                     a_.B, a_.T, a_.D, a_.colBegin, a_.colEnd, a_.stride,
+                     boolLit(a_.inverse));
+  gridStride(a_.B * a_.T * a_.D);
+  entry("  stc::stride_permute_kernel<stc_cfg>(x, y);\n");
   return true;
 }
 
@@ -711,6 +725,9 @@ std::optional<KernelSource> Emitter::run() {
   case K::DropoutFwd:
   case K::DropoutBwd:
     ok = emitDropout();
+    break;
+  case K::StridePermute:
+    ok = emitStridePermute();
     break;
   case K::EmbedFwd:
     ok = emitEmbedFwd();

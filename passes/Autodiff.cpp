@@ -135,6 +135,16 @@ private:
                                                     drop.getRateAttr(), salt));
       return success();
     }
+    if (auto perm = dyn_cast<StridePermuteOp>(op)) {
+      // A permutation's gradient is its inverse applied to dy.
+      accumulate(perm.getX(),
+                 StridePermuteOp::create(
+                     builder, loc, dy, perm.getStrideAttr(),
+                     perm.getHeadBeginAttr(), perm.getHeadEndAttr(),
+                     perm.getHeadsAttr(),
+                     perm.getInverse() ? UnitAttr() : builder.getUnitAttr()));
+      return success();
+    }
     if (auto ln = dyn_cast<LayerNormOp>(op)) {
       auto g = LayerNormGradOp::create(builder, loc, dy, ln.getX(),
                                        ln.getGamma(), ln.getEpsilonAttr());
@@ -168,7 +178,7 @@ private:
     return op->emitOpError()
            << "has no gradient in stc-autodiff; differentiable ops: st.embed, "
               "st.layer_norm, st.linear, st.gelu, st.add, st.dropout, "
-              "st.attention, st.cross_entropy (write attention with "
+              "st.stride_permute, st.attention, st.cross_entropy (write attention with "
               "st.attention, the fused form)";
   }
 

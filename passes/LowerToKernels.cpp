@@ -439,6 +439,22 @@ LogicalResult lowerDropout(L &l, DropoutOp drop) {
   return success();
 }
 
+LogicalResult lowerStridePermute(L &l, StridePermuteOp p) {
+  auto type = cast<RankedTensorType>(p.getType());
+  int64_t width = type.getDimSize(2);
+  int64_t headDim = width / static_cast<int64_t>(p.getHeads());
+  SmallVector<NamedAttribute> attrs = {
+      l.i64("B", type.getDimSize(0)), l.i64("T", type.getDimSize(1)),
+      l.i64("D", width),
+      l.i64("col_begin", static_cast<int64_t>(p.getHeadBegin()) * headDim),
+      l.i64("col_end", static_cast<int64_t>(p.getHeadEnd()) * headDim),
+      l.i64("stride", static_cast<int64_t>(p.getStride()))};
+  l.flag(attrs, "inverse", p.getInverse());
+  l.launch("stride_permute", {l.of(p.getX()), l.def(p.getResult(), "permuted")},
+           attrs);
+  return success();
+}
+
 LogicalResult lowerDropoutGrad(L &l, DropoutGradOp g) {
   l.launch("dropout_bwd", {l.of(g.getDy()), l.def(g.getResult(), "ddropout")},
            {l.i64("count", numElements(g.getType())),
@@ -602,6 +618,8 @@ LogicalResult lowerOp(L &l, Operation *op) {
       .Case<AddOp>([&](auto o) { return lowerAdd(l, o); })
       .Case<DropoutOp>([&](auto o) { return lowerDropout(l, o); })
       .Case<DropoutGradOp>([&](auto o) { return lowerDropoutGrad(l, o); })
+      .Case<StridePermuteOp>(
+          [&](auto o) { return lowerStridePermute(l, o); })
       .Case<AttentionOp>([&](auto o) { return lowerAttention(l, o); })
       .Case<AttentionGradOp>([&](auto o) { return lowerAttentionGrad(l, o); })
       .Case<DecodeAttentionOp>(

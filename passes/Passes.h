@@ -27,10 +27,12 @@ struct CompilePipelineOptions {
   int64_t blockSize = abi::kDefaultAttentionBlockSize;
   int64_t memoryBudget = 0; ///< bytes, 0 = none
   bool unreachableIsError = false;
+  bool normalizePatterns = true; ///< run stc-normalize-patterns
 };
 
-/// stc-verify-patterns, stc-expand-model, stc-autodiff, stc-tile-attention,
-/// stc-lower-to-kernels, stc-plan-memory: what `stc compile` runs before
+/// stc-verify-patterns, stc-expand-model, stc-autodiff,
+/// stc-normalize-patterns, stc-tile-attention, stc-lower-to-kernels,
+/// stc-plan-memory: what `stc compile` runs before
 /// writing the artifact.
 void buildCompilePipeline(mlir::OpPassManager &pm,
                           const CompilePipelineOptions &options);

@@ -84,6 +84,32 @@ def AutodiffPass : Pass<"stc-autodiff", "::mlir::ModuleOp"> {
 // Tiling and lowering
 //===----------------------------------------------------------------------===//
 
+def NormalizePatternsPass : Pass<"stc-normalize-patterns", "::mlir::ModuleOp"> {
+  let summary = "Rewrites attention into cheaper exact forms";
+  let description = [{
+    For every `st.attention` and `st.attention_grad` (the training and
+    evaluation steps; the sampling step's `st.decode_attention` keeps the
+    original patterns), rewrites each head group whose pattern has a cheaper
+    equivalent form at `block-size` (pattern/Normalize.h, chosen by the
+    blocks the kernels would compute):
+
+    - `strided(l)` with l dividing the sequence length: q, k, v (and dy) are
+      reordered by residue class with `st.stride_permute`, the heads run
+      `fixed(n / l, 0)` (block-diagonal causal) attention, and the result
+      (and dq, dk, dv) is reordered back. Each query sums the same terms in
+      the same order as before.
+
+    A permutation followed by its inverse folds away, so the backward reuses
+    the forward's permuted tensors. Head groups with nothing cheaper (and
+    unions, for now) are left as they are.
+  }];
+  let options = [
+    Option<"blockSize", "block-size", "int64_t",
+           /*default=*/"::stc::abi::kDefaultAttentionBlockSize",
+           "Block size the cost model compares layouts at">,
+  ];
+}
+
 def TileAttentionPass : Pass<"stc-tile-attention", "::mlir::ModuleOp"> {
   let summary = "Gives every attention op the block layout of its patterns";
   let description = [{

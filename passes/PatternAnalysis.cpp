@@ -2,6 +2,7 @@
 
 #include "passes/PatternAnalysis.h"
 
+#include "abi/Layout.h"
 #include "dialect/st/StOps.h"
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/Interfaces/FunctionInterfaces.h"
@@ -86,4 +87,23 @@ stc::collectAttentionStacks(ModuleOp module) {
   if (failedAny)
     return failure();
   return stacks;
+}
+
+std::optional<GroupNormalization>
+stc::chooseNormalization(const pattern::Pattern &p, int64_t n,
+                         int64_t blockSize) {
+  std::optional<pattern::PermutedPattern> rewrite =
+      pattern::strideNormalization(p, n);
+  if (!rewrite)
+    return std::nullopt;
+  int64_t block = std::min<int64_t>(blockSize, n);
+  std::string error;
+  std::optional<pattern::BlockLayout> before =
+      abi::buildLayout(p, n, block, &error);
+  std::optional<pattern::BlockLayout> after =
+      abi::buildLayout(rewrite->pattern, n, block, &error);
+  // A pattern beyond the layout limits is reported by stc-tile-attention.
+  if (!before || !after || after->numBlocks() >= before->numBlocks())
+    return std::nullopt;
+  return GroupNormalization{*rewrite, before->numBlocks(), after->numBlocks()};
 }

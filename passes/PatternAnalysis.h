@@ -10,7 +10,10 @@
 #define STC_PASSES_PATTERNANALYSIS_H
 
 #include "mlir/IR/BuiltinOps.h"
+#include "pattern/Normalize.h"
 #include "pattern/Pattern.h"
+
+#include <optional>
 
 #include <string>
 #include <vector>
@@ -46,6 +49,22 @@ std::string displayName(const pattern::Pattern &p);
 /// diagnostics already emitted) when a pattern cannot be resolved.
 mlir::FailureOr<std::vector<AttentionStack>>
 collectAttentionStacks(mlir::ModuleOp module);
+
+/// The rewrite stc-normalize-patterns gives one head group, with the blocks
+/// per head that the kernels compute before and after.
+struct GroupNormalization {
+  pattern::PermutedPattern rewrite;
+  int64_t blocksBefore = 0;
+  int64_t blocksAfter = 0;
+};
+
+/// The cheaper exact form of pattern p over a sequence of n at blockSize (the
+/// layout block is min(blockSize, n), as stc-tile-attention tiles), if one
+/// computes fewer blocks; nullopt keeps p. The cost model is the number of
+/// blocks in the two layouts; the permutations' memory passes are not
+/// counted (they are O(n) against the blocks' O(n * block)).
+std::optional<GroupNormalization>
+chooseNormalization(const pattern::Pattern &p, int64_t n, int64_t blockSize);
 
 } // namespace stc
 

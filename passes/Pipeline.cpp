@@ -14,6 +14,9 @@ void stc::buildCompilePipeline(OpPassManager &pm,
       VerifyPatternsPassOptions{options.unreachableIsError, 2048}));
   pm.addPass(createExpandModelPass(ExpandModelPassOptions{options.batch}));
   pm.addPass(createAutodiffPass());
+  if (options.normalizePatterns)
+    pm.addPass(createNormalizePatternsPass(
+        NormalizePatternsPassOptions{options.blockSize}));
   pm.addPass(createTileAttentionPass(TileAttentionPassOptions{options.blockSize}));
   pm.addPass(createLowerToKernelsPass());
   pm.addPass(createPlanMemoryPass(PlanMemoryPassOptions{options.memoryBudget}));
@@ -29,6 +32,9 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
   Option<int64_t> budget{*this, "memory-budget",
                          llvm::cl::desc("Largest arena in bytes (0: none)"),
                          llvm::cl::init(0)};
+  Option<bool> normalize{*this, "normalize-patterns",
+                         llvm::cl::desc("Run stc-normalize-patterns"),
+                         llvm::cl::init(true)};
 };
 } // namespace
 
@@ -36,6 +42,7 @@ void stc::registerCompilePipeline() {
   PassPipelineRegistration<PipelineOptions>(
       "stc-compile", "Model spec -> planned stk kernel program",
       [](OpPassManager &pm, const PipelineOptions &o) {
-        buildCompilePipeline(pm, {o.batch, o.blockSize, o.budget, false});
+        buildCompilePipeline(pm,
+                             {o.batch, o.blockSize, o.budget, false, o.normalize});
       });
 }

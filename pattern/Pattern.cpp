@@ -651,8 +651,8 @@ private:
         parseInteger("fixed summary width", &summaryStart);
     if (!summary)
       return std::nullopt;
-    if (*summary < 1 || *summary > *block)
-      return failAt(summaryStart, "fixed summary width must be in [1, " +
+    if (*summary < 0 || *summary > *block)
+      return failAt(summaryStart, "fixed summary width must be in [0, " +
                                       std::to_string(*block) +
                                       "] (at most the block size), got " +
                                       std::to_string(*summary));

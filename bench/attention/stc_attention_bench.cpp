@@ -5,7 +5,8 @@
 // For each artifact (a single-layer model from bench/attention/prepare): fill
 // q, k, v and the output gradient with random values, time the train step's
 // attention_fwd op and its attention_bwd op on the CUDA executor (device
-// events, repeats back to back, median), and write one JSON line. With
+// events, repeats back to back, median), each with the stride_permute ops
+// around it where stc-normalize-patterns put some, and write one JSON line. With
 // --dump, also write the inputs and outputs (raw bf16, (B, T, H, D)) so that
 // peers.py can time PyTorch on the same inputs and check stc's results
 // against a float32 reference.
@@ -88,17 +89,49 @@ Status benchOne(const std::string &dir, int repeats, const std::string &dumpDir,
     return Status::error("no attention_fwd / attention_bwd op in train_step");
   const Op &f = train.ops[fwd], &g = train.ops[bwd];
   const OpAttrs &at = f.attrs;
+  // stc-normalize-patterns may wrap the attention ops in stride_permute ops
+  // (strided heads run over a permuted sequence): time the whole range, and
+  // read and write the tensors in their original order.
+  auto range = [&](int op, size_t *begin, size_t *end) {
+    *begin = static_cast<size_t>(op);
+    *end = static_cast<size_t>(op) + 1;
+    while (*begin > 0 && train.ops[*begin - 1].kind == OpKind::StridePermute)
+      --*begin;
+    while (*end < train.ops.size() &&
+           train.ops[*end].kind == OpKind::StridePermute)
+      ++*end;
+  };
+  size_t fb, fe, bb, be;
+  range(fwd, &fb, &fe);
+  range(bwd, &bb, &be);
+  // The buffer a permuted input came from / a permuted output goes to.
+  auto before = [&](int buf, size_t begin, size_t op) {
+    for (size_t i = op; i-- > begin;)
+      if (train.ops[i].kind == OpKind::StridePermute && train.ops[i].args[1] == buf)
+        buf = train.ops[i].args[0];
+    return buf;
+  };
+  auto after = [&](int buf, size_t op, size_t end) {
+    for (size_t i = op + 1; i < end; ++i)
+      if (train.ops[i].kind == OpKind::StridePermute && train.ops[i].args[0] == buf)
+        buf = train.ops[i].args[1];
+    return buf;
+  };
+  const size_t F = static_cast<size_t>(fwd), G = static_cast<size_t>(bwd);
   // Inputs: q, k, v of the forward, dout of the backward.
-  const int inputs[] = {f.args[0], f.args[1], f.args[2], g.args[5]};
+  const int inputs[] = {before(f.args[0], fb, F), before(f.args[1], fb, F),
+                        before(f.args[2], fb, F), before(g.args[5], bb, G)};
   for (int i = 0; i < 4; ++i) {
     const Buffer &b = art->buffers[inputs[i]];
     STC_RETURN_IF_ERROR(e.uploadFloats(
         b.name, randomValues(static_cast<size_t>(b.elements()), 1000 + i)));
   }
-  auto tf = e.timeOps(EntryKind::Train, fwd, fwd + 1, repeats);
+  // The permutations of the forward's inputs run once; the backward range
+  // reads the permuted q, k, v and o they leave.
+  auto tf = e.timeOps(EntryKind::Train, fb, fe, repeats);
   if (!tf)
     return tf.status();
-  auto tb = e.timeOps(EntryKind::Train, bwd, bwd + 1, repeats);
+  auto tb = e.timeOps(EntryKind::Train, bb, be, repeats);
   if (!tb)
     return tb.status();
   const double fwdMs = median(*tf), bwdMs = median(*tb);
@@ -113,12 +146,13 @@ Status benchOne(const std::string &dir, int repeats, const std::string &dumpDir,
                 "{\"case\": \"%s\", \"n\": %lld, \"batch\": %lld, \"heads\": "
                 "%lld, \"head_dim\": %lld, \"pattern\": \"%s\", \"fwd_ms\": "
                 "%.4f, \"bwd_ms\": %.4f, \"fwd_bwd_ms\": %.4f, \"repeats\": "
-                "%d, \"kernels\": [%s]}",
+                "%d, \"permute_ops\": %zu, \"kernels\": [%s]}",
                 name.c_str(), static_cast<long long>(at.T),
                 static_cast<long long>(at.B), static_cast<long long>(at.H),
                 static_cast<long long>(at.dk),
                 art->layouts[f.layouts[0]].patternText.c_str(), fwdMs, bwdMs,
-                fwdMs + bwdMs, repeats, kernels.c_str());
+                fwdMs + bwdMs, repeats, (fe - fb - 1) + (be - bb - 1),
+                kernels.c_str());
   out << line << "\n";
   out.flush();
   std::printf("%-32s fwd %8.3f ms  bwd %8.3f ms\n", name.c_str(), fwdMs,
@@ -130,8 +164,12 @@ Status benchOne(const std::string &dir, int repeats, const std::string &dumpDir,
     ::mkdir(dumpDir.c_str(), 0755);
     ::mkdir(d.c_str(), 0755);
     const char *names[] = {"q", "k", "v", "o", "lse", "dout", "dq", "dk", "dv"};
-    const int bufs[] = {f.args[0], f.args[1], f.args[2], f.args[3], f.args[4],
-                        g.args[5], g.args[6], g.args[7], g.args[8]};
+    // lse stays in the order the kernel ran (peers.py does not read it).
+    const int bufs[] = {inputs[0],          inputs[1],
+                        inputs[2],          after(f.args[3], F, fe),
+                        f.args[4],          inputs[3],
+                        after(g.args[6], G, be), after(g.args[7], G, be),
+                        after(g.args[8], G, be)};
     for (int i = 0; i < 9; ++i)
       STC_RETURN_IF_ERROR(
           dump(e, art->buffers[bufs[i]], d + "/" + names[i] + ".bin"));

@@ -50,8 +50,8 @@ LogicalResult FixedAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                 int64_t block, int64_t summary) {
   if (block < 1)
     return emitError() << "#st.fixed block must be >= 1 (got " << block << ")";
-  if (summary < 1 || summary > block)
-    return emitError() << "#st.fixed summary must be in [1, block = " << block
+  if (summary < 0 || summary > block)
+    return emitError() << "#st.fixed summary must be in [0, block = " << block
                        << "] (got " << summary << ")";
   return success();
 }

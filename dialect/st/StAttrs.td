@@ -90,7 +90,9 @@ def St_FixedAttr : St_PatternAttr<"Fixed", "fixed"> {
   let description = [{
     The paper's fixed pattern with block length l and summary width c (both
     heads merged): allowed(q, k) iff k <= q and (q / l == k / l or
-    k mod l >= l - c). Requires 1 <= summary <= block.
+    k mod l >= l - c). Requires 0 <= summary <= block; summary 0 keeps each
+    position within its own block (block-diagonal causal attention, the form
+    stc-normalize-patterns gives strided heads).
 
     ```mlir
     #st.fixed<block = 128, summary = 32>

@@ -510,6 +510,41 @@ LogicalResult DropoutOp::verify() {
   return success();
 }
 
+LogicalResult StridePermuteOp::verify() {
+  auto type = cast<RankedTensorType>(getX().getType());
+  if (type.getRank() != 3)
+    return emitOpError() << "x must be [batch, time, width], got "
+                         << shapeStr(type);
+  int64_t t = type.getDimSize(1), width = type.getDimSize(2);
+  int64_t stride = static_cast<int64_t>(getStride());
+  int64_t heads = static_cast<int64_t>(getHeads());
+  int64_t begin = static_cast<int64_t>(getHeadBegin());
+  int64_t end = static_cast<int64_t>(getHeadEnd());
+  if (stride < 1 || t % stride != 0)
+    return emitOpError() << "stride (" << stride
+                         << ") must be >= 1 and divide the sequence length ("
+                         << t << ")";
+  if (heads < 1 || width % heads != 0)
+    return emitOpError() << "heads (" << heads << ") must divide the width ("
+                         << width << ")";
+  if (begin < 0 || begin >= end || end > heads)
+    return emitOpError() << "head range " << begin << " to " << end
+                         << " must be non-empty within [0, "
+                         << heads << "]";
+  return success();
+}
+
+OpFoldResult StridePermuteOp::fold(FoldAdaptor) {
+  // A permutation followed by its inverse over the same heads is the input.
+  auto prev = getX().getDefiningOp<StridePermuteOp>();
+  if (prev && prev.getInverse() != getInverse() &&
+      prev.getStride() == getStride() &&
+      prev.getHeadBegin() == getHeadBegin() &&
+      prev.getHeadEnd() == getHeadEnd() && prev.getHeads() == getHeads())
+    return prev.getX();
+  return {};
+}
+
 namespace {
 /// q, k: [B, T, Dqk]; heads divides Dqk. Returns (B, T).
 LogicalResult verifyQK(Operation *op, RankedTensorType q, RankedTensorType k,
@@ -608,6 +643,9 @@ LogicalResult CrossEntropyOp::verify() {
 //===----------------------------------------------------------------------===//
 
 FailureOr<SmallVector<pattern::Pattern>> AttentionOp::headPatterns() {
+  return resolveHeadPatterns(getPatterns(), getHeads(), *this);
+}
+FailureOr<SmallVector<pattern::Pattern>> AttentionGradOp::headPatterns() {
   return resolveHeadPatterns(getPatterns(), getHeads(), *this);
 }
 FailureOr<SmallVector<pattern::Pattern>> AttentionScoresOp::headPatterns() {

@@ -287,6 +287,35 @@ def St_DropoutOp : St_Op<"dropout", [SameOperandsAndResultType]> {
   let hasVerifier = 1;
 }
 
+def St_StridePermuteOp : St_Op<"stride_permute", [Pure,
+    SameOperandsAndResultType]> {
+  let summary = "reorders a sequence by residue class for some heads";
+  let description = [{
+    x is [B, T, D] with D split into `heads` equal heads. For the heads in
+    [head_begin, head_end), position i moves to (i mod stride) * (T / stride)
+    + i / stride, so each residue class mod `stride` becomes one contiguous
+    segment in its original order; `inverse` moves it back. The other heads'
+    columns are copied unchanged. stc-normalize-patterns wraps attention in
+    these ops to run strided heads as block-diagonal attention
+    (pattern/Normalize.h); an op followed by its inverse folds away.
+
+    ```mlir
+    %y = st.stride_permute %x stride(8) heads(2 to 4 of 4) : tensor<2x64x32xf32>
+    %x2 = st.stride_permute %y stride(8) heads(2 to 4 of 4) inverse
+            : tensor<2x64x32xf32>
+    ```
+  }];
+  let arguments = (ins St_FloatTensor:$x, I64Attr:$stride, I64Attr:$head_begin,
+                       I64Attr:$head_end, I64Attr:$heads, UnitAttr:$inverse);
+  let results = (outs St_FloatTensor:$result);
+  let assemblyFormat = [{
+    $x `stride` `(` $stride `)` `heads` `(` $head_begin `to` $head_end `of`
+    $heads `)` (`inverse` $inverse^)? attr-dict `:` type($x)
+  }];
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
 class St_AttentionLikeOp<string mnemonic, list<Trait> traits = []>
     : St_Op<mnemonic, !listconcat([Pure], traits)> {
   let extraClassDeclaration = [{

@@ -34,6 +34,8 @@ const std::vector<FlagSpec> kCompileFlags = {
      "fail if the device arena exceeds this, e.g. 8GiB, 512MiB (default: none)"},
     {"unreachable-is-error", false,
      "fail, not warn, when a pattern stack leaves keys unreachable"},
+    {"no-normalize", false,
+     "run every attention pattern as written (skip stc-normalize-patterns)"},
     {"pipeline", false, "print the pass pipeline and exit"},
     {"print-ir-after-all", false, "print the IR after every pass (stderr)"},
     {"verbose", false, "also print remarks (the memory plan)"},
@@ -178,6 +180,7 @@ int stc::cli::runCompile(int argc, char **argv, int first) {
   s.pipeline.batch = *batch;
   s.pipeline.blockSize = *block;
   s.pipeline.unreachableIsError = args->has("unreachable-is-error");
+  s.pipeline.normalizePatterns = !args->has("no-normalize");
   if (args->has("memory-budget")) {
     std::optional<int64_t> bytes = parseBytes(args->get("memory-budget"));
     if (!bytes || *bytes <= 0) {

@@ -39,25 +39,32 @@ const std::vector<FlagSpec> kInspectFlags = {
     {"json", false, "print machine-readable JSON instead of a table"},
     {"png", true, "draw each distinct pattern into DIR as PNG"},
     {"block-size", true, blockSizeHelp()},
+    {"no-normalize", false,
+     "count blocks for the patterns as written (stc compile --no-normalize)"},
     {"reach-limit", true,
      "analyse reachability over at most N leading positions (default 2048)"},
     {"model", true, "which model or function to inspect, if the file has several"},
     {"help", false, "show this help"},
 };
 
-/// The numbers of one head group (heads sharing a pattern).
+/// The numbers of one head group (heads sharing a pattern), as compiled:
+/// after stc-normalize-patterns unless --no-normalize.
 struct GroupStats {
   pattern::Pattern pattern;
   int64_t heads = 0;
   pattern::AttentionCost cost; ///< per head
   int64_t fullBlocks = 0, partialBlocks = 0;
+  /// The rewrite stc-normalize-patterns applies, with the blocks per head
+  /// before and after it.
+  std::optional<GroupNormalization> normalization;
 };
 
 struct LayerStats {
   std::string pattern;
   std::vector<GroupStats> groups;
   double density = 0;        ///< mean over heads
-  int64_t computedBlocks = 0; ///< summed over heads
+  int64_t computedBlocks = 0; ///< summed over heads, as compiled
+  int64_t writtenBlocks = 0;  ///< the same for the patterns as written
   int64_t denseBlocks = 0;    ///< dense causal, summed over heads
   double usefulFlops = 0, computedFlops = 0; ///< forward, one sequence
 };
@@ -73,7 +80,7 @@ struct StackStats {
 /// the limits the compiler and the runtime share (abi/Layout.h).
 std::optional<StackStats> analyze(const AttentionStack &stack,
                                   int64_t blockSize, int64_t reachLimit,
-                                  std::string *error) {
+                                  bool normalize, std::string *error) {
   StackStats stats;
   stats.stack = &stack;
   // Layers usually repeat a few patterns: compute each once.
@@ -84,14 +91,20 @@ std::optional<StackStats> analyze(const AttentionStack &stack,
     auto it = cache.find(key);
     if (it != cache.end())
       return it->second;
-    std::optional<pattern::BlockLayout> layout =
-        abi::buildLayout(p, stack.context, blockSize, error);
+    std::optional<GroupNormalization> norm =
+        normalize ? chooseNormalization(p, stack.context, blockSize)
+                  : std::nullopt;
+    // What the kernels run: the normalized pattern over the permuted
+    // sequence (same pairs, fewer blocks).
+    const pattern::Pattern &run = norm ? norm->rewrite.pattern : p;
+    std::optional<pattern::BlockLayout> layout = abi::buildLayout(
+        run, stack.context, std::min(blockSize, stack.context), error);
     if (!layout) {
       *error = "pattern " + p.str() + ": " + *error;
       return std::nullopt;
     }
-    GroupStats g{p, 0, {}, 0, 0};
-    g.cost = pattern::attentionCost(p, *layout, headDim);
+    GroupStats g{p, 0, {}, 0, 0, norm};
+    g.cost = pattern::attentionCost(run, *layout, headDim);
     g.fullBlocks = layout->numFull();
     g.partialBlocks = layout->numPartial();
     return cache.emplace(key, g).first->second;
@@ -110,6 +123,10 @@ std::optional<StackStats> analyze(const AttentionStack &stack,
       g.heads = perGroup;
       ls.density += g.cost.allowedPairs / (n * n) * perGroup / layer.heads;
       ls.computedBlocks += g.cost.computedBlocks * perGroup;
+      ls.writtenBlocks +=
+          (g.normalization ? g.normalization->blocksBefore
+                           : g.cost.computedBlocks) *
+          perGroup;
       ls.denseBlocks += g.cost.denseCausalBlocks * perGroup;
       ls.usefulFlops += g.cost.usefulFlops * perGroup;
       ls.computedFlops += g.cost.computedFlops * perGroup;
@@ -154,6 +171,22 @@ void printText(const StackStats &s, int64_t blockSize, llvm::raw_ostream &os) {
   }
   os << "  (blocks and FLOPs: all heads of one sequence; FLOPs useful / "
         "computed by a block-sparse kernel)\n";
+  // The rewrites stc-normalize-patterns makes, once per distinct pattern.
+  std::vector<std::string> shown;
+  for (const LayerStats &l : s.layers)
+    for (const GroupStats &g : l.groups) {
+      if (!g.normalization || llvm::is_contained(shown, g.pattern.str()))
+        continue;
+      shown.push_back(g.pattern.str());
+      const GroupNormalization &nz = *g.normalization;
+      os << "normalized: " << displayName(g.pattern) << " runs as "
+         << nz.rewrite.pattern.str() << " over the sequence permuted by stride "
+         << nz.rewrite.permutation.stride << ": " << nz.blocksBefore << " -> "
+         << nz.blocksAfter << " blocks per head ("
+         << llvm::format("%.1f%%", 100.0 * nz.blocksAfter /
+                                       std::max<int64_t>(1, nz.blocksBefore))
+         << ")\n";
+    }
   const pattern::Reachability &r = s.reach;
   os << "reachability over the first " << r.n << " positions: ";
   if (r.unreachablePairs == 0)
@@ -172,19 +205,28 @@ llvm::json::Value toJson(const StackStats &s, int64_t blockSize) {
   llvm::json::Array layers;
   for (const LayerStats &l : s.layers) {
     llvm::json::Array groups;
-    for (const GroupStats &g : l.groups)
-      groups.push_back(llvm::json::Object{
+    for (const GroupStats &g : l.groups) {
+      llvm::json::Object group{
           {"pattern", g.pattern.str()},
           {"heads", g.heads},
           {"allowed_pairs", g.cost.allowedPairs},
           {"computed_blocks", g.cost.computedBlocks},
           {"full_blocks", g.fullBlocks},
           {"partial_blocks", g.partialBlocks},
-      });
+      };
+      if (g.normalization)
+        group["normalized"] = llvm::json::Object{
+            {"pattern", g.normalization->rewrite.pattern.str()},
+            {"stride_permutation", g.normalization->rewrite.permutation.stride},
+            {"computed_blocks_as_written", g.normalization->blocksBefore},
+        };
+      groups.push_back(std::move(group));
+    }
     layers.push_back(llvm::json::Object{
         {"pattern", l.pattern},
         {"density", l.density},
         {"computed_blocks", l.computedBlocks},
+        {"computed_blocks_as_written", l.writtenBlocks},
         {"dense_causal_blocks", l.denseBlocks},
         {"useful_flops", l.usefulFlops},
         {"computed_flops", l.computedFlops},
@@ -303,7 +345,8 @@ int stc::cli::runInspect(int argc, char **argv, int first) {
   }
   for (const AttentionStack *stack : chosen) {
     std::optional<StackStats> analyzed =
-        analyze(*stack, *blockSize, *reachLimit, &error);
+        analyze(*stack, *blockSize, *reachLimit, !args->has("no-normalize"),
+                &error);
     if (!analyzed) {
       llvm::errs() << "stc inspect: @" << stack->name << ": " << error << "\n";
       return 1;

@@ -321,6 +321,10 @@ Status CpuExecutor::runOp(const Op &op, Args &fa) {
   case OpKind::DropoutBwd:
     cpu::dropoutBwd(F(0), F(1), at.count, at.rate, at.salt, sc.dropoutSeed);
     break;
+  case OpKind::StridePermute:
+    cpu::stridePermute(F(0), F(1), at.B, at.T, at.D, at.colBegin, at.colEnd,
+                       at.stride, at.inverse);
+    break;
   case OpKind::AttentionFwd:
     cpu::attentionFwd(F(0), F(1), F(2), F(3), F(4), cpu::attentionShape(at), masksOf());
     break;

@@ -3,7 +3,9 @@
 #include "runtime/cpu/CpuOps.h"
 
 #include "abi/DropoutHash.h"
+#include "pattern/Normalize.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -142,6 +144,23 @@ void dropoutBwd(const T *dy, T *dx, int64_t count, double rate, uint32_t salt,
 }
 
 template <typename T>
+void stridePermute(const T *x, T *y, int64_t B, int64_t Tn, int64_t D,
+                   int64_t c0, int64_t c1, int64_t stride, bool inverse) {
+  pattern::StridePermutation perm{Tn, stride};
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t i = 0; i < Tn; ++i) {
+      // Output row i takes its permuted columns from row `from`.
+      int64_t from = inverse ? perm.forward(i) : perm.backward(i);
+      const T *src = x + (b * Tn + from) * D;
+      const T *same = x + (b * Tn + i) * D;
+      T *dst = y + (b * Tn + i) * D;
+      std::copy(same, same + c0, dst);
+      std::copy(src + c0, src + c1, dst + c0);
+      std::copy(same + c1, same + D, dst + c1);
+    }
+}
+
+template <typename T>
 void sumsq(const T *x, T *out, int64_t count, bool accumulate) {
   double acc = 0;
   for (int64_t i = 0; i < count; ++i)
@@ -237,6 +256,8 @@ Status adamw(T *param, const T *grad, T *m, T *v, const T *gnormSq,
                               uint32_t);                                       \
   template void dropoutBwd<T>(const T *, T *, int64_t, double, uint32_t,       \
                               uint32_t);                                       \
+  template void stridePermute<T>(const T *, T *, int64_t, int64_t, int64_t,   \
+                                 int64_t, int64_t, int64_t, bool);            \
   template void sumsq<T>(const T *, T *, int64_t, bool);                       \
   template Status xent<T>(const T *, const int32_t *, T *, T *, int64_t,       \
                           int64_t, double);                                    \

@@ -109,6 +109,13 @@ template <typename T>
 void dropoutBwd(const T *dy, T *dx, int64_t count, double rate, uint32_t salt,
                 uint32_t seed);
 
+/// x [B, T, D] -> y [B, T, D]: columns [c0, c1) of position i move to
+/// (i mod stride) * (T / stride) + i / stride (inverse: back), the others
+/// are copied (pattern/Normalize.h). stride divides T; y is not x.
+template <typename T>
+void stridePermute(const T *x, T *y, int64_t B, int64_t Tn, int64_t D,
+                   int64_t c0, int64_t c1, int64_t stride, bool inverse);
+
 /// x (count) -> out (1) (+)= sum x^2.
 template <typename T>
 void sumsq(const T *x, T *out, int64_t count, bool accumulate);

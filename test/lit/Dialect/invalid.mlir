@@ -19,7 +19,7 @@ st.model @m {vocab = 256, context = 16, width = 8, heads = 2} { st.block attenti
 // -----
 
 // Tests that a summary wider than the block is rejected.
-// expected-error @+1 {{#st.fixed summary must be in [1, block = 16] (got 32)}}
+// expected-error @+1 {{#st.fixed summary must be in [0, block = 16] (got 32)}}
 st.model @m {vocab = 256, context = 16, width = 8, heads = 2} { st.block attention [#st.fixed<block = 16, summary = 32>] }
 
 // -----
@@ -553,4 +553,31 @@ func.func @f(%l: tensor<2x16x256xf32>, %t: tensor<2x8xi32>) {
   // expected-error @+1 {{targets must have the logits' shape without the vocab dim, got tensor<2x8xi32> for logits tensor<2x16x256xf32>}}
   %loss = st.cross_entropy %l, %t : tensor<2x16x256xf32>, tensor<2x8xi32> -> tensor<f32>
   return
+}
+
+// -----
+
+// Tests that a stride must divide the sequence.
+func.func @permute_stride(%x: tensor<1x64x32xf32>) -> tensor<1x64x32xf32> {
+  // expected-error @+1 {{stride (7) must be >= 1 and divide the sequence length (64)}}
+  %y = st.stride_permute %x stride(7) heads(0 to 2 of 2) : tensor<1x64x32xf32>
+  return %y : tensor<1x64x32xf32>
+}
+
+// -----
+
+// Tests that the permuted heads must be a non-empty range of the heads.
+func.func @permute_heads(%x: tensor<1x64x32xf32>) -> tensor<1x64x32xf32> {
+  // expected-error @+1 {{head range 2 to 2 must be non-empty within [0, 4]}}
+  %y = st.stride_permute %x stride(8) heads(2 to 2 of 4) : tensor<1x64x32xf32>
+  return %y : tensor<1x64x32xf32>
+}
+
+// -----
+
+// Tests that the heads must divide the width.
+func.func @permute_width(%x: tensor<1x64x30xf32>) -> tensor<1x64x30xf32> {
+  // expected-error @+1 {{heads (4) must divide the width (30)}}
+  %y = st.stride_permute %x stride(8) heads(0 to 4 of 4) : tensor<1x64x30xf32>
+  return %y : tensor<1x64x30xf32>
 }

@@ -1,6 +1,7 @@
 // RUN: stc-opt %s | FileCheck %s
 // RUN: stc-opt %s | stc-opt | FileCheck %s
 // RUN: stc-opt -mlir-print-op-generic %s | stc-opt | FileCheck %s
+// RUN: stc-opt %s -canonicalize | FileCheck %s --check-prefix=FOLD
 
 // Tests that every tensor-level op round-trips, in a one-block forward pass.
 
@@ -62,4 +63,18 @@ func.func @data_aligned_embed(%t: tensor<1x24xi32>, %table: tensor<256x8xbf16>,
          {position = #st.position<data_aligned dims = [4, 2, 3]>}
          : tensor<1x24xi32>, tensor<256x8xbf16> -> tensor<1x24x8xbf16>
   return %x : tensor<1x24x8xbf16>
+}
+
+// Tests st.stride_permute's round trip, and that a permutation followed by
+// its inverse over the same heads folds to its input (canonicalize).
+// CHECK-LABEL: func.func @stride_permute
+// CHECK: %[[P:.*]] = st.stride_permute %{{.*}} stride(8) heads(2 to 4 of 4) : tensor<2x64x32xf32>
+// CHECK: st.stride_permute %[[P]] stride(8) heads(2 to 4 of 4) inverse : tensor<2x64x32xf32>
+// FOLD-LABEL: func.func @stride_permute
+// FOLD-SAME: (%[[X:.*]]: tensor<2x64x32xf32>)
+// FOLD-NEXT: return %[[X]]
+func.func @stride_permute(%x: tensor<2x64x32xf32>) -> tensor<2x64x32xf32> {
+  %p = st.stride_permute %x stride(8) heads(2 to 4 of 4) : tensor<2x64x32xf32>
+  %y = st.stride_permute %p stride(8) heads(2 to 4 of 4) inverse : tensor<2x64x32xf32>
+  return %y : tensor<2x64x32xf32>
 }

@@ -169,6 +169,17 @@ TEST(OpSpec, AttributeErrors) {
   EXPECT_EQ(problemOf("attention_fwd", at, {}),
             "attrs.H: is 6 but layouts (2) x heads_per_layout (2) = 4 (they "
             "must be equal)");
+  Attrs perm = {{"B", int64_t(1)},         {"T", int64_t(64)},
+                {"D", int64_t(32)},        {"col_begin", int64_t(16)},
+                {"col_end", int64_t(32)},  {"stride", int64_t(8)}};
+  perm["stride"] = int64_t(7);
+  EXPECT_EQ(problemOf("stride_permute", perm, {}),
+            "attrs.stride: is 7 but must divide T (64)");
+  perm["stride"] = int64_t(8);
+  perm["col_end"] = int64_t(40);
+  EXPECT_EQ(problemOf("stride_permute", perm, {}),
+            "attrs.col_end: is 40 but the column range must be non-empty "
+            "within [0, D = 32] (col_begin 16)");
   EXPECT_EQ(problemOf("softmax", {}, {}),
             "unknown op kind 'softmax' (valid: " + validOpKinds() + ")");
 }

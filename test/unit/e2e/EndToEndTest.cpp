@@ -887,6 +887,89 @@ TEST(EndToEnd, CheckpointRestoresTheTrainedModel) {
 }
 
 //===----------------------------------------------------------------------===//
+// stc-normalize-patterns: the rewritten program is the written one
+//===----------------------------------------------------------------------===//
+
+/// A compiled artifact of test/inputs, or nullptr when the build has none.
+std::shared_ptr<const Artifact> inputArtifact(const std::string &name) {
+  std::string dir = artifactRoot() + "/" + name;
+  if (!fs::exists(dir + "/manifest.json"))
+    return nullptr;
+  auto a = Artifact::load(dir);
+  EXPECT_TRUE(a.hasValue()) << dir << ": " << a.status().message();
+  return a ? std::make_shared<const Artifact>(std::move(*a)) : nullptr;
+}
+
+int64_t countOps(const Artifact &a, EntryKind k, OpKind kind) {
+  const auto &ops = a.entry(k).ops;
+  return std::count_if(ops.begin(), ops.end(),
+                       [&](const Op &op) { return op.kind == kind; });
+}
+
+// test/inputs/strided-small.mlir compiled twice: its strided(8) and
+// strided(16) heads run permuted as fixed(m, 0) in one, as written in the
+// other. Every query sums the same terms in the same order, so a few
+// training steps (forward, every gradient, dropout replay, AdamW) agree to
+// rounding in fp64, and closely in f32.
+TEST(Normalization, PermutedStridedHeadsTrainLikeTheWrittenOnes) {
+  auto normalized = inputArtifact("strided-small");
+  auto written = inputArtifact("strided-small-as-written");
+  if (!normalized || !written)
+    GTEST_SKIP() << "no compiled strided-small artifacts under "
+                 << artifactRoot() << " (a runtime-only build)";
+  // The rewrite is there (q, k, v, o in two layers; dq, dk, dv, dy in the
+  // backward), and only there.
+  EXPECT_EQ(countOps(*written, EntryKind::Train, OpKind::StridePermute), 0);
+  EXPECT_EQ(countOps(*normalized, EntryKind::Train, OpKind::StridePermute),
+            2 * 8);
+  EXPECT_EQ(countOps(*normalized, EntryKind::Eval, OpKind::StridePermute),
+            2 * 4);
+  EXPECT_EQ(countOps(*normalized, EntryKind::Sample, OpKind::StridePermute), 0);
+  ASSERT_EQ(normalized->params.size(), written->params.size());
+
+  ByteDataset data = textDataset(normalized->model.context);
+  for (auto precision :
+       {CpuExecutor::Precision::F64, CpuExecutor::Precision::F32}) {
+    bool f64 = precision == CpuExecutor::Precision::F64;
+    SCOPED_TRACE(f64 ? "fp64" : "f32");
+    std::vector<std::unique_ptr<CpuExecutor>> runs;
+    std::vector<std::vector<double>> losses;
+    for (const auto &artifact : {normalized, written}) {
+      CpuExecutor::Options o;
+      o.precision = precision;
+      runs.push_back(std::make_unique<CpuExecutor>(o));
+      ASSERT_OK(runs.back()->allocate(artifact));
+      ASSERT_OK(initParams(*runs.back(), 21));
+      auto l = trainSteps(*runs.back(), data, 4, 3e-3, 9);
+      ASSERT_TRUE(l.hasValue()) << l.status().message();
+      losses.push_back(*l);
+    }
+    double tol = f64 ? 1e-12 : 1e-5;
+    ASSERT_EQ(losses[0].size(), losses[1].size());
+    for (size_t i = 0; i < losses[0].size(); ++i)
+      EXPECT_NEAR(losses[0][i], losses[1][i], tol * std::fabs(losses[1][i]))
+          << "step " << i;
+    double worst = 0;
+    for (size_t p = 0; p < written->params.size(); ++p) {
+      const std::string &name =
+          written->buffers[written->params[p].buffer].name;
+      auto a = runs[0]->downloadDoubles(
+          normalized->buffers[normalized->params[p].buffer].name);
+      auto b = runs[1]->downloadDoubles(name);
+      ASSERT_TRUE(a.hasValue() && b.hasValue()) << name;
+      ASSERT_EQ(a->size(), b->size()) << name;
+      for (size_t i = 0; i < a->size(); ++i)
+        worst = std::max(worst, std::fabs((*a)[i] - (*b)[i]));
+    }
+    std::printf("[ normalize] %s: losses %.9f .. %.9f, largest parameter "
+                "difference after 4 steps %.3g\n",
+                f64 ? "fp64" : "f32 ", losses[0].front(), losses[0].back(),
+                worst);
+    EXPECT_LE(worst, f64 ? 1e-12 : 1e-5);
+  }
+}
+
+//===----------------------------------------------------------------------===//
 // Long contexts: the artifact names layouts, it does not store them
 //===----------------------------------------------------------------------===//
 

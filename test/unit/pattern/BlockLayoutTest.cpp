@@ -78,13 +78,12 @@ std::vector<Pattern> builtinPatterns() {
     patterns.push_back(Pattern::strided(size));
   }
   for (int64_t l : {1, 2, 3, 5, 8, 16, 24, 50, 64, 128})
-    for (int64_t c : {int64_t{1}, int64_t{2}, l / 3, l - 1, l})
-      if (c >= 1)
+    for (int64_t c : {int64_t{0}, int64_t{1}, int64_t{2}, l / 3, l - 1, l})
+      if (c >= 0)
         patterns.push_back(Pattern::fixed(l, c));
   // Out-of-range parameters keep their defined meanings.
   patterns.push_back(Pattern::local(0));
   patterns.push_back(Pattern::strided(0));
-  patterns.push_back(Pattern::fixed(8, 0));
   patterns.push_back(Pattern::fixed(8, 12));
   patterns.push_back(Pattern::fixed(0, 1));
   return patterns;
@@ -141,7 +140,8 @@ TEST(BlockLayoutBuild, BuiltinsMatchBruteForceLarge) {
   std::vector<Pattern> patterns = {
       Pattern::causal(),       Pattern::local(128),    Pattern::local(100),
       Pattern::strided(128),   Pattern::strided(100),  Pattern::strided(200),
-      Pattern::fixed(128, 32), Pattern::fixed(100, 7), Pattern::fixed(64, 64)};
+      Pattern::fixed(128, 32), Pattern::fixed(100, 7), Pattern::fixed(64, 64),
+      Pattern::fixed(128, 0),  Pattern::fixed(100, 0), Pattern::fixed(40, 0)};
   for (const Pattern &p : patterns) {
     expectMatchesBruteForce(p, 2000, 64);
     expectMatchesBruteForce(p, 3000, 128);

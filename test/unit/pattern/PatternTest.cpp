@@ -386,9 +386,9 @@ TEST(PatternText, ParseErrorsNameTheBadValue) {
       << error;
   error = parseError("fixed(128,200)");
   EXPECT_NE(error.find("got 200"), std::string::npos) << error;
-  EXPECT_NE(error.find("[1, 128]"), std::string::npos) << error;
-  error = parseError("fixed(128,0)");
-  EXPECT_NE(error.find("got 0"), std::string::npos) << error;
+  EXPECT_NE(error.find("[0, 128]"), std::string::npos) << error;
+  error = parseError("fixed(128,-1)");
+  EXPECT_NE(error.find("got -1"), std::string::npos) << error;
   error = parseError("fixed(0,0)");
   EXPECT_NE(error.find("fixed block size must be >= 1, got 0"),
             std::string::npos)

@@ -327,6 +327,25 @@ TEST(CpuOps, DropoutHashIsPinned) {
   EXPECT_EQ(stc::abi::dropoutThreshold(0.25), 0x40000000u);
 }
 
+// Row i of the permuted heads lands at (i mod l) * (T / l) + i / l, the
+// other heads stay, and the inverse restores the input exactly.
+TEST(CpuOps, StridePermuteMovesOnlyThePermutedHeads) {
+  const int64_t B = 2, T = 12, D = 6, l = 3, c0 = 2, c1 = 4;
+  std::vector<double> x(B * T * D), y(x.size()), back(x.size());
+  for (size_t i = 0; i < x.size(); ++i)
+    x[i] = static_cast<double>(i);
+  cpu::stridePermute(x.data(), y.data(), B, T, D, c0, c1, l, false);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t i = 0; i < T; ++i)
+      for (int64_t c = 0; c < D; ++c) {
+        int64_t to = c >= c0 && c < c1 ? (i % l) * (T / l) + i / l : i;
+        EXPECT_EQ(y[(b * T + to) * D + c], x[(b * T + i) * D + c])
+            << "b " << b << " i " << i << " c " << c;
+      }
+  cpu::stridePermute(y.data(), back.data(), B, T, D, c0, c1, l, true);
+  EXPECT_EQ(back, x);
+}
+
 TEST(CpuOps, SumOfSquares) {
   std::vector<double> x = {1, -2, 3}, out = {10};
   cpu::sumsq(x.data(), out.data(), 3, true);

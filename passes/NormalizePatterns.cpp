@@ -1,0 +1,211 @@
+//===- NormalizePatterns.cpp - stc-normalize-patterns ---------------------===//
+//
+// Rewrites the head groups of st.attention / st.attention_grad whose pattern
+// has a cheaper exact form (passes/PatternAnalysis.h chooses, pattern/
+// Normalize.h defines): today strided(l) becomes fixed(n / l, 0) over a
+// sequence reordered by residue class. The reorderings are st.stride_permute
+// ops around the attention; the gradient reuses the forward's permuted q, k,
+// v and o, so a training step permutes q, k, v and dy once and permutes o,
+// dq, dk and dv back once.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Passes.h"
+
+#include "dialect/st/StOps.h"
+#include "passes/PatternAnalysis.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+
+#include <map>
+#include <tuple>
+
+namespace stc {
+#define GEN_PASS_DEF_NORMALIZEPATTERNSPASS
+#include "passes/Passes.h.inc"
+} // namespace stc
+
+using namespace mlir;
+using namespace stc;
+using namespace stc::st;
+
+namespace {
+
+/// One st.stride_permute: heads [begin, end) reordered by `stride`.
+struct PermuteRun {
+  int64_t begin, end, stride;
+};
+
+/// How one attention op (and its gradient) is rewritten.
+struct Rewrite {
+  ArrayAttr patterns;           ///< the new per-group patterns
+  SmallVector<PermuteRun> runs; ///< disjoint head ranges, ascending
+  int64_t heads = 0;
+};
+
+struct NormalizePatternsPass
+    : public stc::impl::NormalizePatternsPassBase<NormalizePatternsPass> {
+  using Base::Base;
+
+  /// The rewrite of an op whose heads have these patterns (one per head)
+  /// over n positions, if any head group has a cheaper form.
+  FailureOr<std::optional<Rewrite>>
+  rewriteFor(Operation *op, ArrayRef<pattern::Pattern> headPatterns,
+             ArrayAttr patterns, int64_t n, int64_t heads) {
+    MLIRContext *ctx = op->getContext();
+    SmallVector<Attribute> attrs(patterns.begin(), patterns.end());
+    Rewrite rewrite;
+    rewrite.heads = heads;
+    int64_t perGroup = heads / static_cast<int64_t>(attrs.size());
+    if (static_cast<int64_t>(headPatterns.size()) != heads)
+      return op->emitOpError() << "has " << headPatterns.size()
+                               << " head patterns for " << heads << " heads";
+    for (size_t g = 0; g < attrs.size(); ++g) {
+      const pattern::Pattern &p = headPatterns[g * perGroup];
+      auto key = std::make_pair(p.str(), n);
+      auto it = chosen.find(key);
+      if (it == chosen.end())
+        it = chosen.emplace(key, chooseNormalization(p, n, blockSize)).first;
+      if (!it->second)
+        continue;
+      const pattern::PermutedPattern &r = it->second->rewrite;
+      attrs[g] = FixedAttr::get(ctx, r.pattern.size(), r.pattern.summary());
+      int64_t begin = static_cast<int64_t>(g) * perGroup;
+      int64_t stride = r.permutation.stride;
+      if (!rewrite.runs.empty() && rewrite.runs.back().end == begin &&
+          rewrite.runs.back().stride == stride)
+        rewrite.runs.back().end = begin + perGroup;
+      else
+        rewrite.runs.push_back({begin, begin + perGroup, stride});
+    }
+    if (rewrite.runs.empty())
+      return std::optional<Rewrite>();
+    rewrite.patterns = ArrayAttr::get(ctx, attrs);
+    return std::optional<Rewrite>(std::move(rewrite));
+  }
+
+  /// x reordered (or, with inverse, restored) for every run of `r`.
+  Value permute(OpBuilder &b, Location loc, Value x, const Rewrite &r,
+                bool inverse) {
+    for (const PermuteRun &run : r.runs)
+      x = StridePermuteOp::create(b, loc, x, b.getI64IntegerAttr(run.stride),
+                                  b.getI64IntegerAttr(run.begin),
+                                  b.getI64IntegerAttr(run.end),
+                                  b.getI64IntegerAttr(r.heads),
+                                  inverse ? b.getUnitAttr() : UnitAttr())
+              .getResult();
+    return x;
+  }
+
+  /// The permuted form of x for rewrite r: the one made before, if any.
+  Value permuted(OpBuilder &b, Location loc, Value x, const Rewrite &r) {
+    auto key = std::make_tuple(x.getAsOpaquePointer(),
+                               r.patterns.getAsOpaquePointer(), r.heads);
+    auto it = permutedOf.find(key);
+    if (it != permutedOf.end())
+      return it->second;
+    Value p = permute(b, loc, x, r, /*inverse=*/false);
+    permutedOf[key] = p;
+    return p;
+  }
+
+  /// Replaces every use of `result` (computed in permuted order) with its
+  /// restored form, and remembers that `result` is that form's permutation.
+  void restore(OpBuilder &b, Location loc, Value result, const Rewrite &r) {
+    b.setInsertionPointAfterValue(result);
+    Value restored = permute(b, loc, result, r, /*inverse=*/true);
+    // The first op of the chain is the one new user of `result`.
+    Operation *first = restored.getDefiningOp();
+    while (cast<StridePermuteOp>(first).getX() != result)
+      first = cast<StridePermuteOp>(first).getX().getDefiningOp();
+    SmallPtrSet<Operation *, 1> except{first};
+    result.replaceAllUsesExcept(restored, except);
+    permutedOf[std::make_tuple(restored.getAsOpaquePointer(),
+                               r.patterns.getAsOpaquePointer(), r.heads)] =
+        result;
+  }
+
+  LogicalResult rewriteAttention(AttentionOp attn) {
+    FailureOr<SmallVector<pattern::Pattern>> groups = attn.headPatterns();
+    if (failed(groups))
+      return failure();
+    int64_t n = cast<RankedTensorType>(attn.getQ().getType()).getDimSize(1);
+    auto r = rewriteFor(attn, *groups, attn.getPatterns(), n,
+                        static_cast<int64_t>(attn.getHeads()));
+    if (failed(r))
+      return failure();
+    if (!*r)
+      return success();
+    const Rewrite &rw = **r;
+    // Keyed by the old patterns so that the gradient op finds the same
+    // permuted tensors.
+    Rewrite keyed = rw;
+    keyed.patterns = attn.getPatterns();
+    OpBuilder b(attn);
+    Location loc = attn.getLoc();
+    Value q = permuted(b, loc, attn.getQ(), keyed);
+    Value k = permuted(b, loc, attn.getK(), keyed);
+    Value v = permuted(b, loc, attn.getV(), keyed);
+    attn->setOperands({q, k, v});
+    attn.setPatternsAttr(rw.patterns);
+    restore(b, loc, attn.getResult(), keyed);
+    return success();
+  }
+
+  LogicalResult rewriteGrad(AttentionGradOp grad) {
+    FailureOr<SmallVector<pattern::Pattern>> groups = grad.headPatterns();
+    if (failed(groups))
+      return failure();
+    int64_t n = cast<RankedTensorType>(grad.getQ().getType()).getDimSize(1);
+    auto r = rewriteFor(grad, *groups, grad.getPatterns(), n,
+                        static_cast<int64_t>(grad.getHeads()));
+    if (failed(r))
+      return failure();
+    if (!*r)
+      return success();
+    const Rewrite &rw = **r;
+    Rewrite keyed = rw;
+    keyed.patterns = grad.getPatterns();
+    OpBuilder b(grad);
+    Location loc = grad.getLoc();
+    SmallVector<Value> operands;
+    for (Value x : grad->getOperands())
+      operands.push_back(permuted(b, loc, x, keyed));
+    grad->setOperands(operands);
+    grad.setPatternsAttr(rw.patterns);
+    for (Value result : grad->getResults())
+      restore(b, loc, result, keyed);
+    return success();
+  }
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    if (!abi::isAttentionBlockSize(blockSize)) {
+      module.emitError() << "stc-normalize-patterns: block-size "
+                         << static_cast<int64_t>(blockSize)
+                         << " is not supported; valid: "
+                         << abi::attentionBlockSizesText();
+      return signalPassFailure();
+    }
+    // Program order: a forward attention before its gradient.
+    SmallVector<Operation *> ops;
+    module.walk([&](Operation *op) {
+      if (isa<AttentionOp, AttentionGradOp>(op))
+        ops.push_back(op);
+    });
+    for (Operation *op : ops) {
+      LogicalResult ok =
+          isa<AttentionOp>(op) ? rewriteAttention(cast<AttentionOp>(op))
+                               : rewriteGrad(cast<AttentionGradOp>(op));
+      if (failed(ok))
+        return signalPassFailure();
+    }
+  }
+
+  std::map<std::pair<std::string, int64_t>, std::optional<GroupNormalization>>
+      chosen;
+  std::map<std::tuple<void *, const void *, int64_t>, Value> permutedOf;
+};
+
+} // namespace
