@@ -53,6 +53,16 @@ bool checkStridePermute(const OpAttrs &a, Problem *problem) {
   return true;
 }
 
+bool checkSummary(const OpAttrs &a, Problem *problem) {
+  if (a.summary < a.block)
+    return true;
+  problem->attr = "summary";
+  problem->message = "is " + std::to_string(a.summary) +
+                     " but must be below block (" + std::to_string(a.block) +
+                     ")";
+  return false;
+}
+
 //===----------------------------------------------------------------------===//
 // The table
 //===----------------------------------------------------------------------===//

@@ -138,6 +138,7 @@ private:
   bool emitElementwise();
   bool emitDropout();
   bool emitStridePermute();
+  bool emitSummary();
   bool emitEmbedFwd();
   bool emitEmbedBwd();
   bool emitLayerNormFwd();
@@ -270,6 +271,26 @@ bool Emitter::emitStridePermute() {
                      boolLit(a_.inverse));
   gridStride(a_.B * a_.T * a_.D);
   entry("  stc::stride_permute_kernel<stc_cfg>(x, y);\n");
+  return true;
+}
+
+bool Emitter::emitSummary() {
+  files_ = {"summary.cuh"};
+  if (op_.kind() == abi::OpKind::AttentionMerge) {
+    cfg_ = fmt::format("  static constexpr long long B = {}LL, T = {}LL, H = {}LL, "
+                       "dv = {}LL;\n",
+                       a_.B, a_.T, a_.H, a_.dv);
+    gridStride(a_.B * a_.T * a_.H * a_.dv);
+    entry("  stc::attention_merge_kernel<stc_cfg>(o1, lse1, o2, lse2, o, lse);\n");
+    return true;
+  }
+  cfg_ = fmt::format("  static constexpr long long B = {}LL, T = {}LL, D = {}LL;\n"
+                     "  static constexpr long long block = {}LL, summary = {}LL;\n",
+                     a_.B, a_.T, a_.D, a_.block, a_.summary);
+  gridStride(a_.B * a_.T * a_.D);
+  entry(op_.kind() == abi::OpKind::SummaryGather
+            ? "  stc::summary_gather_kernel<stc_cfg>(x, y);\n"
+            : "  stc::summary_scatter_kernel<stc_cfg>(y, x);\n");
   return true;
 }
 
@@ -728,6 +749,11 @@ std::optional<KernelSource> Emitter::run() {
     break;
   case K::StridePermute:
     ok = emitStridePermute();
+    break;
+  case K::SummaryGather:
+  case K::SummaryScatter:
+  case K::AttentionMerge:
+    ok = emitSummary();
     break;
   case K::EmbedFwd:
     ok = emitEmbedFwd();

@@ -61,6 +61,16 @@ public:
           "{1}u)",
           l, l - c);
     }
+    case Pattern::Kind::Gathered: {
+      int64_t l = p.size();
+      int64_t c = l < 1 ? 0 : std::clamp<int64_t>(p.summary(), 0, l);
+      if (c == 0)
+        return std::string("0");
+      if (l > std::numeric_limits<int32_t>::max())
+        return fmt::format("(k < q / {} * {})", cIntLiteral(l), cIntLiteral(c));
+      // (q / l) * c <= q < 2^31 here: unsigned arithmetic cannot wrap.
+      return fmt::format("((unsigned)k < (unsigned)q / {}u * {}u)", l, c);
+    }
     case Pattern::Kind::Union: {
       const auto &children = p.children();
       if (children.empty())

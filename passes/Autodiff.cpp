@@ -145,6 +145,32 @@ private:
                      perm.getInverse() ? UnitAttr() : builder.getUnitAttr()));
       return success();
     }
+    if (auto gather = dyn_cast<GatherSummariesOp>(op)) {
+      accumulate(gather.getX(),
+                 ScatterSummariesOp::create(builder, loc, dy,
+                                            gather.getBlockAttr(),
+                                            gather.getSummaryAttr()));
+      return success();
+    }
+    if (auto scatter = dyn_cast<ScatterSummariesOp>(op)) {
+      accumulate(scatter.getX(),
+                 GatherSummariesOp::create(builder, loc, dy,
+                                           scatter.getBlockAttr(),
+                                           scatter.getSummaryAttr()));
+      return success();
+    }
+    if (auto attn = dyn_cast<AttentionSummariesOp>(op)) {
+      auto g = AttentionSummariesGradOp::create(
+          builder, loc, dy, attn.getQ(), attn.getK(), attn.getV(),
+          attn.getKs(), attn.getVs(), attn.getResult(), attn.getHeadsAttr(),
+          attn.getPatterns(), attn.getSummaries(), attn.getScaleAttr());
+      accumulate(attn.getQ(), g.getDq());
+      accumulate(attn.getK(), g.getDk());
+      accumulate(attn.getV(), g.getDv());
+      accumulate(attn.getKs(), g.getDks());
+      accumulate(attn.getVs(), g.getDvs());
+      return success();
+    }
     if (auto ln = dyn_cast<LayerNormOp>(op)) {
       auto g = LayerNormGradOp::create(builder, loc, dy, ln.getX(),
                                        ln.getGamma(), ln.getEpsilonAttr());
@@ -178,7 +204,8 @@ private:
     return op->emitOpError()
            << "has no gradient in stc-autodiff; differentiable ops: st.embed, "
               "st.layer_norm, st.linear, st.gelu, st.add, st.dropout, "
-              "st.stride_permute, st.attention, st.cross_entropy (write attention with "
+              "st.stride_permute, st.gather_summaries, st.scatter_summaries, "
+              "st.attention, st.attention_summaries, st.cross_entropy (write attention with "
               "st.attention, the fused form)";
   }
 

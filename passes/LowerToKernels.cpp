@@ -169,7 +169,7 @@ struct KernelLowering {
   FailureOr<SmallVector<NamedAttribute>>
   attentionParams(Operation *op, int64_t batch, int64_t time, int64_t heads,
                   int64_t qkWidth, int64_t vWidth, std::optional<double> scale,
-                  ArrayAttr patterns) {
+                  ArrayAttr patterns, StringRef layoutsAttr = "st.layouts") {
     int64_t dk = qkWidth / heads, dv = vWidth / heads;
     for (int64_t d : {dk, dv})
       if (d < abi::kMinHeadDim || d > abi::kMaxHeadDim ||
@@ -179,7 +179,7 @@ struct KernelLowering {
                << "kernels; valid: multiples of " << abi::kHeadDimMultiple
                << " from " << abi::kMinHeadDim << " to " << abi::kMaxHeadDim
                << " (width / heads)";
-    auto layouts = op->getAttrOfType<ArrayAttr>("st.layouts");
+    auto layouts = op->getAttrOfType<ArrayAttr>(layoutsAttr);
     if (!layouts || layouts.size() != patterns.size())
       return op->emitOpError() << "has no block layouts; run "
                                   "stc-tile-attention first";
@@ -506,6 +506,80 @@ LogicalResult lowerAttentionGrad(L &l, AttentionGradOp g) {
   return success();
 }
 
+/// fixed(l, c) split by stc-normalize-patterns: one attention over the
+/// sequence's keys, one over the gathered summaries, merged by their lse.
+LogicalResult lowerAttentionSummaries(L &l, AttentionSummariesOp attn) {
+  auto q = cast<RankedTensorType>(attn.getQ().getType());
+  int64_t b = q.getDimSize(0), t = q.getDimSize(1), h = attn.getHeads();
+  int64_t dv = lastDim(attn.getV().getType());
+  auto local = l.attentionParams(attn, b, t, h, q.getDimSize(2), dv,
+                                 scaleOf(attn.getScale()), attn.getPatterns());
+  auto summaries = l.attentionParams(attn, b, t, h, q.getDimSize(2), dv,
+                                     scaleOf(attn.getScale()),
+                                     attn.getSummaries(), "st.summary_layouts");
+  if (failed(local) || failed(summaries))
+    return failure();
+  Type oType = attn.getResult().getType();
+  auto o1 = l.fresh(oType, "attn_local"), o2 = l.fresh(oType, "attn_summ");
+  auto lse1 = l.f32Buffer({b, h, t}, "attn_lse_local");
+  auto lse2 = l.f32Buffer({b, h, t}, "attn_lse_summ");
+  l.launch("attention_fwd",
+           {l.of(attn.getQ()), l.of(attn.getK()), l.of(attn.getV()), o1, lse1},
+           *local);
+  l.launch("attention_fwd",
+           {l.of(attn.getQ()), l.of(attn.getKs()), l.of(attn.getVs()), o2, lse2},
+           *summaries);
+  auto lse = l.f32Buffer({b, h, t}, "attn_lse");
+  l.launch("attention_merge",
+           {o1, lse1, o2, lse2, l.def(attn.getResult(), "attn"), lse},
+           {l.i64("B", b), l.i64("T", t), l.i64("H", h), l.i64("dv", dv / h)});
+  l.attnLse[attn.getResult()] = lse;
+  return success();
+}
+
+/// Both halves' backward with the merged o and lse (so each sees the one
+/// softmax), dq summed.
+LogicalResult lowerAttentionSummariesGrad(L &l, AttentionSummariesGradOp g) {
+  auto lse = l.attnLse.find(g.getOut());
+  if (lse == l.attnLse.end())
+    return g.emitOpError() << "has no forward st.attention_summaries in this "
+                              "step";
+  auto q = cast<RankedTensorType>(g.getQ().getType());
+  int64_t b = q.getDimSize(0), t = q.getDimSize(1), h = g.getHeads();
+  int64_t dv = lastDim(g.getV().getType());
+  auto local = l.attentionParams(g, b, t, h, q.getDimSize(2), dv,
+                                 scaleOf(g.getScale()), g.getPatterns());
+  auto summaries =
+      l.attentionParams(g, b, t, h, q.getDimSize(2), dv, scaleOf(g.getScale()),
+                        g.getSummaries(), "st.summary_layouts");
+  if (failed(local) || failed(summaries))
+    return failure();
+  auto dq = l.def(g.getDq(), "dq");
+  l.launch("attention_bwd",
+           {l.of(g.getQ()), l.of(g.getK()), l.of(g.getV()), l.of(g.getOut()),
+            lse->second, l.of(g.getDout()), dq, l.def(g.getDk(), "dk"),
+            l.def(g.getDv(), "dv")},
+           *local);
+  auto dq2 = l.fresh(q, "dq_summ");
+  l.launch("attention_bwd",
+           {l.of(g.getQ()), l.of(g.getKs()), l.of(g.getVs()), l.of(g.getOut()),
+            lse->second, l.of(g.getDout()), dq2, l.def(g.getDks(), "dks"),
+            l.def(g.getDvs(), "dvs")},
+           *summaries);
+  l.launch("accumulate", {dq, dq2}, {l.i64("count", numElements(q))});
+  return success();
+}
+
+LogicalResult lowerSummary(L &l, Operation *op, StringRef kind, Value in,
+                           Value out, int64_t block, int64_t summary) {
+  auto type = cast<RankedTensorType>(in.getType());
+  l.launch(kind, {l.of(in), l.def(out, kind == "summary_gather" ? "gathered" : "scattered")},
+           {l.i64("B", type.getDimSize(0)), l.i64("T", type.getDimSize(1)),
+            l.i64("D", type.getDimSize(2)), l.i64("block", block),
+            l.i64("summary", summary)});
+  return success();
+}
+
 LogicalResult lowerDecodeAttention(L &l, DecodeAttentionOp d) {
   auto kc = l.paramBuffers.lookup(d.getKcacheAttr().getAttr());
   auto vc = l.paramBuffers.lookup(d.getVcacheAttr().getAttr());
@@ -620,6 +694,18 @@ LogicalResult lowerOp(L &l, Operation *op) {
       .Case<DropoutGradOp>([&](auto o) { return lowerDropoutGrad(l, o); })
       .Case<StridePermuteOp>(
           [&](auto o) { return lowerStridePermute(l, o); })
+      .Case<GatherSummariesOp>([&](auto o) {
+        return lowerSummary(l, o, "summary_gather", o.getX(), o.getResult(),
+                            o.getBlock(), o.getSummary());
+      })
+      .Case<ScatterSummariesOp>([&](auto o) {
+        return lowerSummary(l, o, "summary_scatter", o.getX(), o.getResult(),
+                            o.getBlock(), o.getSummary());
+      })
+      .Case<AttentionSummariesOp>(
+          [&](auto o) { return lowerAttentionSummaries(l, o); })
+      .Case<AttentionSummariesGradOp>(
+          [&](auto o) { return lowerAttentionSummariesGrad(l, o); })
       .Case<AttentionOp>([&](auto o) { return lowerAttention(l, o); })
       .Case<AttentionGradOp>([&](auto o) { return lowerAttentionGrad(l, o); })
       .Case<DecodeAttentionOp>(

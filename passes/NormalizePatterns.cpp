@@ -2,11 +2,16 @@
 //
 // Rewrites the head groups of st.attention / st.attention_grad whose pattern
 // has a cheaper exact form (passes/PatternAnalysis.h chooses, pattern/
-// Normalize.h defines): today strided(l) becomes fixed(n / l, 0) over a
-// sequence reordered by residue class. The reorderings are st.stride_permute
-// ops around the attention; the gradient reuses the forward's permuted q, k,
-// v and o, so a training step permutes q, k, v and dy once and permutes o,
-// dq, dk and dv back once.
+// Normalize.h defines):
+//  - strided(l) becomes fixed(n / l, 0) over a sequence reordered by residue
+//    class. The reorderings are st.stride_permute ops around the attention;
+//    the gradient reuses the forward's permuted q, k, v and o, so a training
+//    step permutes q, k, v and dy once and permutes o, dq, dk and dv back
+//    once.
+//  - fixed(l, c) (every head group the same) becomes st.attention_summaries:
+//    fixed(l, 0) over the keys plus gathered(l, c) over the summary columns
+//    (st.gather_summaries of k and v), one softmax; the gradient scatters
+//    the gathered keys' gradients back (st.scatter_summaries) and adds them.
 //
 //===----------------------------------------------------------------------===//
 
@@ -63,13 +68,10 @@ struct NormalizePatternsPass
                                << " head patterns for " << heads << " heads";
     for (size_t g = 0; g < attrs.size(); ++g) {
       const pattern::Pattern &p = headPatterns[g * perGroup];
-      auto key = std::make_pair(p.str(), n);
-      auto it = chosen.find(key);
-      if (it == chosen.end())
-        it = chosen.emplace(key, chooseNormalization(p, n, blockSize)).first;
-      if (!it->second)
+      const std::optional<GroupNormalization> &norm = choose(p, n, false);
+      if (!norm || !norm->permuted)
         continue;
-      const pattern::PermutedPattern &r = it->second->rewrite;
+      const pattern::PermutedPattern &r = *norm->permuted;
       attrs[g] = FixedAttr::get(ctx, r.pattern.size(), r.pattern.summary());
       int64_t begin = static_cast<int64_t>(g) * perGroup;
       int64_t stride = r.permutation.stride;
@@ -83,6 +85,92 @@ struct NormalizePatternsPass
       return std::optional<Rewrite>();
     rewrite.patterns = ArrayAttr::get(ctx, attrs);
     return std::optional<Rewrite>(std::move(rewrite));
+  }
+
+  /// The normalization of pattern p at n (memoized).
+  const std::optional<GroupNormalization> &choose(const pattern::Pattern &p,
+                                                  int64_t n, bool allowSplit) {
+    auto key = std::make_tuple(p.str(), n, allowSplit);
+    auto it = chosen.find(key);
+    if (it == chosen.end())
+      it = chosen
+               .emplace(key, chooseNormalization(p, n, blockSize, allowSplit))
+               .first;
+    return it->second;
+  }
+
+  /// The summary split of an op whose head groups are all the same fixed
+  /// pattern, if the cost model takes it.
+  std::optional<pattern::SplitPattern> splitFor(ArrayAttr patterns,
+                                                ArrayRef<pattern::Pattern> heads,
+                                                int64_t n) {
+    if (!llvm::all_equal(patterns) || heads.empty())
+      return std::nullopt;
+    const std::optional<GroupNormalization> &norm = choose(heads[0], n, true);
+    if (!norm || !norm->split)
+      return std::nullopt;
+    return norm->split;
+  }
+
+  /// The split's pattern arrays: one entry per head group, as before.
+  std::pair<ArrayAttr, ArrayAttr> splitPatterns(MLIRContext *ctx,
+                                                const pattern::SplitPattern &sp,
+                                                size_t groups) {
+    int64_t l = sp.gather.block, c = sp.gather.summary;
+    SmallVector<Attribute> local(groups, FixedAttr::get(ctx, l, 0));
+    SmallVector<Attribute> summaries(groups, GatheredAttr::get(ctx, l, c));
+    return {ArrayAttr::get(ctx, local), ArrayAttr::get(ctx, summaries)};
+  }
+
+  /// x's summary columns for split sp, gathered where b inserts. The
+  /// backward gathers again rather than keep the forward's gathered keys
+  /// alive in between (two memory passes against 2 x |k| per layer).
+  Value gathered(OpBuilder &b, Location loc, Value x,
+                 const pattern::SplitPattern &sp) {
+    return GatherSummariesOp::create(b, loc, x,
+                                     b.getI64IntegerAttr(sp.gather.block),
+                                     b.getI64IntegerAttr(sp.gather.summary))
+        .getResult();
+  }
+
+  void splitAttention(AttentionOp attn, const pattern::SplitPattern &sp) {
+    OpBuilder b(attn);
+    Location loc = attn.getLoc();
+    Value ks = gathered(b, loc, attn.getK(), sp);
+    Value vs = gathered(b, loc, attn.getV(), sp);
+    auto [local, summaries] =
+        splitPatterns(attn.getContext(), sp, attn.getPatterns().size());
+    auto split = AttentionSummariesOp::create(
+        b, loc, attn.getResult().getType(), attn.getQ(), attn.getK(),
+        attn.getV(), ks, vs, attn.getHeadsAttr(), local, summaries,
+        attn.getScaleAttr());
+    attn.getResult().replaceAllUsesWith(split.getResult());
+    attn.erase();
+  }
+
+  void splitGrad(AttentionGradOp grad, const pattern::SplitPattern &sp) {
+    OpBuilder b(grad);
+    Location loc = grad.getLoc();
+    Value ks = gathered(b, loc, grad.getK(), sp);
+    Value vs = gathered(b, loc, grad.getV(), sp);
+    auto [local, summaries] =
+        splitPatterns(grad.getContext(), sp, grad.getPatterns().size());
+    auto g = AttentionSummariesGradOp::create(
+        b, loc, grad.getDout(), grad.getQ(), grad.getK(), grad.getV(), ks, vs,
+        grad.getOut(), grad.getHeadsAttr(), local, summaries,
+        grad.getScaleAttr());
+    // The gathered keys' gradients go back to their columns.
+    auto back = [&](Value local, Value gatheredGrad) {
+      Value scattered =
+          ScatterSummariesOp::create(b, loc, gatheredGrad,
+                                     b.getI64IntegerAttr(sp.gather.block),
+                                     b.getI64IntegerAttr(sp.gather.summary));
+      return AddOp::create(b, loc, local, scattered).getResult();
+    };
+    grad.getDq().replaceAllUsesWith(g.getDq());
+    grad.getDk().replaceAllUsesWith(back(g.getDk(), g.getDks()));
+    grad.getDv().replaceAllUsesWith(back(g.getDv(), g.getDvs()));
+    grad.erase();
   }
 
   /// x reordered (or, with inverse, restored) for every run of `r`.
@@ -131,6 +219,10 @@ struct NormalizePatternsPass
     if (failed(groups))
       return failure();
     int64_t n = cast<RankedTensorType>(attn.getQ().getType()).getDimSize(1);
+    if (auto sp = splitFor(attn.getPatterns(), *groups, n)) {
+      splitAttention(attn, *sp);
+      return success();
+    }
     auto r = rewriteFor(attn, *groups, attn.getPatterns(), n,
                         static_cast<int64_t>(attn.getHeads()));
     if (failed(r))
@@ -158,6 +250,10 @@ struct NormalizePatternsPass
     if (failed(groups))
       return failure();
     int64_t n = cast<RankedTensorType>(grad.getQ().getType()).getDimSize(1);
+    if (auto sp = splitFor(grad.getPatterns(), *groups, n)) {
+      splitGrad(grad, *sp);
+      return success();
+    }
     auto r = rewriteFor(grad, *groups, grad.getPatterns(), n,
                         static_cast<int64_t>(grad.getHeads()));
     if (failed(r))
@@ -203,7 +299,8 @@ struct NormalizePatternsPass
     }
   }
 
-  std::map<std::pair<std::string, int64_t>, std::optional<GroupNormalization>>
+  std::map<std::tuple<std::string, int64_t, bool>,
+           std::optional<GroupNormalization>>
       chosen;
   std::map<std::tuple<void *, const void *, int64_t>, Value> permutedOf;
 };

@@ -99,9 +99,15 @@ def NormalizePatternsPass : Pass<"stc-normalize-patterns", "::mlir::ModuleOp"> {
       (and dq, dk, dv) is reordered back. Each query sums the same terms in
       the same order as before.
 
-    A permutation followed by its inverse folds away, so the backward reuses
-    the forward's permuted tensors. Head groups with nothing cheaper (and
-    unions, for now) are left as they are.
+    - `fixed(l, c)` on every head group of the op: `st.attention_summaries`
+      runs `fixed(l, 0)` over the keys and `gathered(l, c)` over the summary
+      columns of k and v (`st.gather_summaries`), with one softmax; its
+      gradient's summary-key gradients go back through
+      `st.scatter_summaries`. At the paper's enwik8 shape (l = 128, c = 32,
+      n = 12288) this computes 27% of the causal blocks instead of all.
+
+    The backward reuses the forward's permuted tensors. Head groups with
+    nothing cheaper (and unions, for now) are left as they are.
   }];
   let options = [
     Option<"blockSize", "block-size", "int64_t",

@@ -89,21 +89,42 @@ stc::collectAttentionStacks(ModuleOp module) {
   return stacks;
 }
 
+std::string stc::GroupNormalization::describe() const {
+  if (permuted)
+    return permuted->pattern.str() + " over the sequence permuted by stride " +
+           std::to_string(permuted->permutation.stride);
+  return split->local.str() + " plus " + split->summaries.str() +
+         " over the " + std::to_string(split->gather.count()) +
+         " gathered summary columns";
+}
+
 std::optional<GroupNormalization>
 stc::chooseNormalization(const pattern::Pattern &p, int64_t n,
-                         int64_t blockSize) {
-  std::optional<pattern::PermutedPattern> rewrite =
-      pattern::strideNormalization(p, n);
-  if (!rewrite)
+                         int64_t blockSize, bool allowSplit) {
+  GroupNormalization norm;
+  norm.permuted = pattern::strideNormalization(p, n);
+  if (!norm.permuted && allowSplit)
+    norm.split = pattern::summarySplit(p, n);
+  if (!norm.permuted && !norm.split)
     return std::nullopt;
   int64_t block = std::min<int64_t>(blockSize, n);
   std::string error;
-  std::optional<pattern::BlockLayout> before =
-      abi::buildLayout(p, n, block, &error);
-  std::optional<pattern::BlockLayout> after =
-      abi::buildLayout(rewrite->pattern, n, block, &error);
-  // A pattern beyond the layout limits is reported by stc-tile-attention.
-  if (!before || !after || after->numBlocks() >= before->numBlocks())
+  // Blocks of a layout, or -1 if it is beyond the layout limits (reported
+  // by stc-tile-attention when it matters).
+  auto blocks = [&](const pattern::Pattern &q) -> int64_t {
+    std::optional<pattern::BlockLayout> l = abi::buildLayout(q, n, block, &error);
+    return l ? l->numBlocks() : -1;
+  };
+  norm.blocksBefore = blocks(p);
+  if (norm.permuted) {
+    norm.blocksAfter = blocks(norm.permuted->pattern);
+  } else {
+    int64_t local = blocks(norm.split->local);
+    int64_t summaries = blocks(norm.split->summaries);
+    norm.blocksAfter = local < 0 || summaries < 0 ? -1 : local + summaries;
+  }
+  if (norm.blocksBefore < 0 || norm.blocksAfter < 0 ||
+      norm.blocksAfter >= norm.blocksBefore)
     return std::nullopt;
-  return GroupNormalization{*rewrite, before->numBlocks(), after->numBlocks()};
+  return norm;
 }

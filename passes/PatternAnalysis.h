@@ -53,18 +53,28 @@ collectAttentionStacks(mlir::ModuleOp module);
 /// The rewrite stc-normalize-patterns gives one head group, with the blocks
 /// per head that the kernels compute before and after.
 struct GroupNormalization {
-  pattern::PermutedPattern rewrite;
+  /// Exactly one is set.
+  std::optional<pattern::PermutedPattern> permuted; ///< strided(l)
+  std::optional<pattern::SplitPattern> split;       ///< fixed(l, c)
   int64_t blocksBefore = 0;
   int64_t blocksAfter = 0;
+
+  /// "fixed(8,0) over the sequence permuted by stride 8" or "fixed(128,0)
+  /// plus gathered(128,32) over the 3072 summary columns".
+  std::string describe() const;
 };
 
 /// The cheaper exact form of pattern p over a sequence of n at blockSize (the
 /// layout block is min(blockSize, n), as stc-tile-attention tiles), if one
 /// computes fewer blocks; nullopt keeps p. The cost model is the number of
-/// blocks in the two layouts; the permutations' memory passes are not
-/// counted (they are O(n) against the blocks' O(n * block)).
+/// blocks in the layouts (for a split, both halves); the permutation,
+/// gather and merge passes over memory are not counted (they are O(n)
+/// against the blocks' O(n * block)).
+/// A split needs every head group of the op to be that same pattern
+/// (`allowSplit`): the gathered summaries are shared by all heads.
 std::optional<GroupNormalization>
-chooseNormalization(const pattern::Pattern &p, int64_t n, int64_t blockSize);
+chooseNormalization(const pattern::Pattern &p, int64_t n, int64_t blockSize,
+                    bool allowSplit = true);
 
 } // namespace stc
 

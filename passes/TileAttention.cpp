@@ -104,6 +104,19 @@ struct TileAttentionPass
       } else if (auto g = dyn_cast<AttentionGradOp>(op)) {
         patterns = g.getPatterns();
         n = timeDim(g.getQ());
+      } else if (isa<AttentionSummariesOp, AttentionSummariesGradOp>(op)) {
+        // Two sources: the sequence's keys and the gathered summaries.
+        auto summaries = op->getAttrOfType<ArrayAttr>("summaries");
+        n = timeDim(op->getOperand(isa<AttentionSummariesOp>(op) ? 0 : 1));
+        SmallVector<Attribute> refs;
+        for (Attribute p : summaries) {
+          FailureOr<FlatSymbolRefAttr> ref = layoutFor(op, p, n);
+          if (failed(ref))
+            return WalkResult::interrupt();
+          refs.push_back(*ref);
+        }
+        op->setAttr("st.summary_layouts", builder.getArrayAttr(refs));
+        patterns = op->getAttrOfType<ArrayAttr>("patterns");
       } else if (auto d = dyn_cast<DecodeAttentionOp>(op)) {
         patterns = d.getPatterns();
         auto cache = module.lookupSymbol<KvCacheOp>(d.getKcacheAttr());

@@ -251,6 +251,28 @@ void appendFixedRow(int64_t l, int64_t summary, const Tiling &tiling,
   out.emplace_back(row, diagonalClass(tiling, row));
 }
 
+/// gathered(l, c): query q sees keys [0, (q / l) * c). Over a block row the
+/// bound grows with q, so key block col is non-empty iff it starts below the
+/// last query's bound and full iff it ends below the first query's (and is
+/// not a diagonal block of more than one element). Only the non-empty
+/// columns are visited.
+void appendGatheredRow(int64_t l, int64_t summary, const Tiling &tiling,
+                       int64_t row, std::vector<RowEntry> &out) {
+  if (l < 1)
+    return;
+  int64_t c = std::clamp<int64_t>(summary, 0, l);
+  int64_t qFirst = tiling.first(row), qLast = tiling.last(row);
+  int64_t lo = qFirst / l * c, hi = qLast / l * c; // bounds of the first/last query
+  if (hi == 0)
+    return;
+  int64_t lastCol = std::min(row, (hi - 1) / tiling.blockSize);
+  for (int64_t col = 0; col <= lastCol; ++col) {
+    bool full = tiling.last(col) < lo &&
+                (col < row || tiling.first(row) == tiling.last(row));
+    out.emplace_back(col, full ? BlockClass::Full : BlockClass::Partial);
+  }
+}
+
 /// blocks(bp; pairs) tiled by b: a layout block covers a product of pattern
 /// block rows x pattern block columns, each part of which holds at least one
 /// in-range element. Off-diagonal, it is full iff every part is listed and
@@ -380,6 +402,8 @@ void appendRow(const Pattern &p, const Tiling &tiling, int64_t row,
     return appendStridedRow(p.size(), tiling, row, out);
   case Pattern::Kind::Fixed:
     return appendFixedRow(p.size(), p.summary(), tiling, row, out);
+  case Pattern::Kind::Gathered:
+    return appendGatheredRow(p.size(), p.summary(), tiling, row, out);
   case Pattern::Kind::Union:
     return appendUnionRow(p, tiling, row, out);
   case Pattern::Kind::BlockLayout:

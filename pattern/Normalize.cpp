@@ -15,4 +15,14 @@ std::optional<PermutedPattern> strideNormalization(const Pattern &p,
   return PermutedPattern{perm, Pattern::fixed(perm.segment(), 0)};
 }
 
+std::optional<SplitPattern> summarySplit(const Pattern &p, int64_t n) {
+  if (p.kind() != Pattern::Kind::Fixed)
+    return std::nullopt;
+  int64_t l = p.size(), c = p.summary();
+  if (l < 2 || c < 1 || c >= l || n <= l)
+    return std::nullopt;
+  return SplitPattern{SummaryGather{n, l, c}, Pattern::fixed(l, 0),
+                      Pattern::gathered(l, c)};
+}
+
 } // namespace stc::pattern

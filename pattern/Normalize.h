@@ -12,6 +12,16 @@
 // Each query keeps its keys and their order, so attention in the permuted
 // order, permuted back, is the original attention term for term.
 //
+// Summary split. fixed(l, c) gives every query the c summary columns of every
+// earlier fixed block, and those sit in every key block: as written it
+// computes every causal block. Split in two: fixed(l, 0) over the sequence's
+// own keys (the query's own fixed block, block-diagonal) and gathered(l, c)
+// over the summary columns gathered into a dense sequence of (n / l) * c rows
+// (a staircase: query q sees the first (q / l) * c). One softmax over both
+// (the two partial results merged by their log-sum-exps) is the original
+// attention; the split computes about (1 + c / l) / (n / l) of the causal
+// blocks' worth instead of all of them.
+//
 //===----------------------------------------------------------------------===//
 
 #ifndef STC_PATTERN_NORMALIZE_H
@@ -19,6 +29,7 @@
 
 #include "pattern/Pattern.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 
@@ -46,6 +57,39 @@ struct PermutedPattern {
   StridePermutation permutation;
   Pattern pattern; ///< allowed(forward(q), forward(k)) == original.allowed(q, k)
 };
+
+/// The summary columns of fixed(l, c) over n positions, in order: the s-th
+/// is the (s mod c)-th of fixed block s / c.
+struct SummaryGather {
+  int64_t n = 0;
+  int64_t block = 1;   ///< l
+  int64_t summary = 0; ///< c, 0 <= c <= l
+
+  /// Summary columns among positions [0, n).
+  int64_t count() const {
+    return n / block * summary +
+           std::max<int64_t>(0, n % block - (block - summary));
+  }
+  /// Position of the s-th summary column (s < count()).
+  int64_t position(int64_t s) const {
+    return s / summary * block + (block - summary) + s % summary;
+  }
+};
+
+/// A head group's pattern split into two sources attended with one softmax:
+/// `local` over the sequence's own keys and `summaries` over the keys
+/// gathered by `gather` (zero rows after gather.count()). Every allowed
+/// (q, k) of the original is in exactly one of the two.
+struct SplitPattern {
+  SummaryGather gather;
+  Pattern local;     ///< fixed(l, 0)
+  Pattern summaries; ///< gathered(l, c)
+};
+
+/// fixed(l, c) with 1 <= c < l and n > l (some query has an earlier fixed
+/// block) splits into fixed(l, 0) over the keys and gathered(l, c) over the
+/// gathered summary columns; nullopt for every other pattern and n.
+std::optional<SplitPattern> summarySplit(const Pattern &p, int64_t n);
 
 /// strided(l) with 2 <= l, l dividing n and n / l >= 1 becomes fixed(n / l, 0)
 /// over the stride permutation; nullopt for every other pattern and n (the

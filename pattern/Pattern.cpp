@@ -73,6 +73,14 @@ Pattern Pattern::fixed(int64_t block, int64_t summary) {
   return Pattern(std::move(node));
 }
 
+Pattern Pattern::gathered(int64_t block, int64_t summary) {
+  auto node = std::make_shared<Node>();
+  node->kind = Kind::Gathered;
+  node->size = block;
+  node->summary = summary;
+  return Pattern(std::move(node));
+}
+
 Pattern Pattern::unionOf(std::vector<Pattern> children) {
   auto node = std::make_shared<Node>();
   node->kind = Kind::Union;
@@ -160,6 +168,13 @@ bool Pattern::allowed(int64_t q, int64_t k) const {
       return false;
     return q / l == k / l || k % l >= l - clampedSummary(l, node.summary);
   }
+  case Kind::Gathered: {
+    int64_t l = node.size;
+    if (l < 1)
+      return false;
+    // (q / l) * c <= q: no overflow, and k < it implies k <= q.
+    return k < q / l * clampedSummary(l, node.summary);
+  }
   case Kind::Union:
     for (const Pattern &child : node.children)
       if (child.allowed(q, k))
@@ -233,6 +248,15 @@ void Pattern::forEachAllowedKey(int64_t q, int64_t n,
       fn(k);
     return;
   }
+  case Kind::Gathered: {
+    int64_t l = node.size;
+    if (l < 1)
+      return;
+    int64_t end = std::min(q / l * clampedSummary(l, node.summary), kMax + 1);
+    for (int64_t k = 0; k < end; ++k)
+      fn(k);
+    return;
+  }
   case Kind::Union: {
     if (node.children.size() == 1) {
       node.children.front().forEachAllowedKey(q, n, fn);
@@ -288,6 +312,7 @@ bool Pattern::shiftInvariant() const {
   case Kind::Strided:
     return true;
   case Kind::Fixed:
+  case Kind::Gathered:
   case Kind::BlockLayout:
     return false;
   case Kind::Union:
@@ -365,7 +390,17 @@ int64_t Pattern::countAllowed(int64_t n) const {
     return m * (l * (l + 1) / 2) + l * c * (m * (m - 1) / 2) + r * (r + 1) / 2 +
            r * m * c;
   }
-  case Kind::BlockLayout: {
+  case Kind::Gathered: {
+    int64_t l = node.size;
+    if (l < 1)
+      return 0;
+    int64_t c = clampedSummary(l, node.summary);
+    // Row q sees (q / l) * c keys: sum over m full fixed blocks of l rows
+    // each, plus r rows of the last.
+    int64_t m = n / l, r = n % l;
+    return c * (l * (m * (m - 1) / 2) + r * m);
+  }
+  case Pattern::Kind::BlockLayout: {
     int64_t b = node.size;
     if (b < 1)
       return 0;
@@ -412,6 +447,9 @@ bool rowHasAllowedKey(const Pattern &p, int64_t q) {
   case Pattern::Kind::Strided:
   case Pattern::Kind::Fixed:
     return p.size() >= 1;
+  case Pattern::Kind::Gathered:
+    return p.size() >= 1 && q / p.size() >= 1 &&
+           std::clamp<int64_t>(p.summary(), 0, p.size()) >= 1;
   case Pattern::Kind::Union:
     for (const Pattern &child : p.children())
       if (rowHasAllowedKey(child, q))
@@ -465,6 +503,9 @@ std::string Pattern::str() const {
     return "strided(" + std::to_string(node.size) + ")";
   case Kind::Fixed:
     return "fixed(" + std::to_string(node.size) + "," +
+           std::to_string(node.summary) + ")";
+  case Kind::Gathered:
+    return "gathered(" + std::to_string(node.size) + "," +
            std::to_string(node.summary) + ")";
   case Kind::Union: {
     std::string out = "union(";
@@ -604,7 +645,7 @@ private:
       ++pos_;
     std::string_view keyword = text_.substr(start, pos_ - start);
     if (keyword.empty())
-      return expected("a pattern (causal, local, strided, fixed, union, "
+      return expected("a pattern (causal, local, strided, fixed, gathered, union, "
                       "blocks or predicate)");
     if (keyword == "causal") {
       // `causal()` is accepted too.
@@ -629,6 +670,8 @@ private:
     }
     if (keyword == "fixed")
       return parseFixed();
+    if (keyword == "gathered")
+      return parseFixed(/*gathered=*/true);
     if (keyword == "union")
       return parseUnion(depth);
     if (keyword == "blocks")
@@ -636,29 +679,32 @@ private:
     if (keyword == "predicate")
       return parsePredicate();
     return failAt(start, "unknown pattern '" + std::string(keyword) +
-                             "'; expected causal, local, strided, fixed, "
+                             "'; expected causal, local, strided, fixed, gathered, "
                              "union, blocks or predicate");
   }
 
-  std::optional<Pattern> parseFixed() {
+  /// fixed(l,c) or gathered(l,c): the same parameters and ranges.
+  std::optional<Pattern> parseFixed(bool gathered = false) {
+    const std::string kind = gathered ? "gathered" : "fixed";
     if (!expect('('))
       return std::nullopt;
-    std::optional<int64_t> block = parseAtLeast("fixed block size", 1);
+    std::optional<int64_t> block = parseAtLeast(kind + " block size", 1);
     if (!block || !expect(','))
       return std::nullopt;
     size_t summaryStart = 0;
     std::optional<int64_t> summary =
-        parseInteger("fixed summary width", &summaryStart);
+        parseInteger(kind + " summary width", &summaryStart);
     if (!summary)
       return std::nullopt;
     if (*summary < 0 || *summary > *block)
-      return failAt(summaryStart, "fixed summary width must be in [0, " +
+      return failAt(summaryStart, kind + " summary width must be in [0, " +
                                       std::to_string(*block) +
                                       "] (at most the block size), got " +
                                       std::to_string(*summary));
     if (!expect(')'))
       return std::nullopt;
-    return Pattern::fixed(*block, *summary);
+    return gathered ? Pattern::gathered(*block, *summary)
+                    : Pattern::fixed(*block, *summary);
   }
 
   std::optional<Pattern> parseUnion(int depth) {
@@ -782,6 +828,7 @@ bool Pattern::operator==(const Pattern &other) const {
   case Kind::Strided:
     return a.size == b.size;
   case Kind::Fixed:
+  case Kind::Gathered:
     return a.size == b.size && a.summary == b.summary;
   case Kind::Union:
     return a.children == b.children;

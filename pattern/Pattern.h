@@ -35,6 +35,7 @@ public:
     Local,       ///< q - k < window
     Strided,     ///< (q - k) mod stride == 0
     Fixed,       ///< q / block == k / block, or k mod block >= block - summary
+    Gathered,    ///< k < (q / block) * summary: fixed's summary columns gathered
     Union,       ///< any child allows (q, k)
     BlockLayout, ///< (q / block, k / block) is a listed block
     Predicate,   ///< a user-defined element predicate
@@ -49,6 +50,12 @@ public:
   static Pattern local(int64_t window);
   static Pattern strided(int64_t stride);
   static Pattern fixed(int64_t block, int64_t summary);
+  /// Over the summary columns of fixed(block, summary) gathered in order
+  /// (key k is the (k mod summary)-th summary column of fixed block k /
+  /// summary): query q sees those of the fixed blocks before its own. What
+  /// stc-normalize-patterns attends fixed's summaries with
+  /// (pattern/Normalize.h). The summary is clamped to [0, block].
+  static Pattern gathered(int64_t block, int64_t summary);
   static Pattern unionOf(std::vector<Pattern> children);
   /// `blocks` lists (query block, key block) pairs; order and duplicates do not
   /// matter.
@@ -57,9 +64,9 @@ public:
   static Pattern predicate(std::string name, Predicate pred);
 
   Kind kind() const;
-  /// Local window, stride, or fixed block / block-layout block size.
+  /// Local window, stride, or fixed / gathered / block-layout block size.
   int64_t size() const;
-  /// Fixed summary width c.
+  /// Fixed (or gathered) summary width c.
   int64_t summary() const;
   const std::vector<Pattern> &children() const;
   const std::vector<std::pair<int64_t, int64_t>> &blocks() const;
@@ -96,7 +103,8 @@ public:
   std::optional<int64_t> firstEmptyRow(int64_t n) const;
 
   /// Canonical text form, parsed back by parse(): `causal`, `local(128)`,
-  /// `strided(128)`, `fixed(128,32)`, `union(local(128),strided(128))`,
+  /// `strided(128)`, `fixed(128,32)`, `gathered(128,32)`,
+  /// `union(local(128),strided(128))`,
   /// `blocks(64;0:0,1:0,1:1)`, `predicate(name;<s-expression>)`.
   std::string str() const;
   static std::optional<Pattern> parse(std::string_view text,

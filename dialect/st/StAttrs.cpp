@@ -56,6 +56,18 @@ LogicalResult FixedAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   return success();
 }
 
+LogicalResult
+GatheredAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                     int64_t block, int64_t summary) {
+  if (block < 1)
+    return emitError() << "#st.gathered block must be >= 1 (got " << block
+                       << ")";
+  if (summary < 0 || summary > block)
+    return emitError() << "#st.gathered summary must be in [0, block = "
+                       << block << "] (got " << summary << ")";
+  return success();
+}
+
 LogicalResult UnionAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                 ArrayAttr patterns) {
   if (patterns.size() < 2)
@@ -248,6 +260,10 @@ FailureOr<pattern::Pattern> StridedAttr::toPattern(Operation *) const {
 
 FailureOr<pattern::Pattern> FixedAttr::toPattern(Operation *) const {
   return pattern::Pattern::fixed(getBlock(), getSummary());
+}
+
+FailureOr<pattern::Pattern> GatheredAttr::toPattern(Operation *) const {
+  return pattern::Pattern::gathered(getBlock(), getSummary());
 }
 
 FailureOr<pattern::Pattern> UnionAttr::toPattern(Operation *from) const {

@@ -103,6 +103,26 @@ def St_FixedAttr : St_PatternAttr<"Fixed", "fixed"> {
   let genVerifyDecl = 1;
 }
 
+def St_GatheredAttr : St_PatternAttr<"Gathered", "gathered"> {
+  let summary = "fixed's summary columns, gathered: earlier blocks' summaries";
+  let description = [{
+    Over a key sequence that holds the summary columns of
+    `#st.fixed<block = l, summary = c>` in order (c per fixed block, as
+    `st.gather_summaries` writes them), query q sees the summaries of the
+    fixed blocks before its own: allowed(q, k) iff k < (q / l) * c. What
+    stc-normalize-patterns attends the gathered summaries with; the fixed
+    pattern is this plus `#st.fixed<block = l, summary = 0>` over the
+    original keys. Requires 0 <= summary <= block.
+
+    ```mlir
+    #st.gathered<block = 128, summary = 32>
+    ```
+  }];
+  let parameters = (ins "int64_t":$block, "int64_t":$summary);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
 def St_UnionAttr : St_PatternAttr<"Union", "union"> {
   let summary = "union of patterns (a merged head)";
   let description = [{

@@ -585,6 +585,57 @@ LogicalResult AttentionOp::verify() {
   return verifyHeadSplit(*this, getPatterns(), heads);
 }
 
+namespace {
+LogicalResult verifySummaryOp(Operation *op, Type type, int64_t block,
+                              int64_t summary) {
+  auto t = cast<RankedTensorType>(type);
+  if (t.getRank() != 3)
+    return op->emitOpError() << "x must be [batch, time, width], got "
+                             << shapeStr(t);
+  if (block < 2 || summary < 1 || summary >= block)
+    return op->emitOpError() << "needs 1 <= summary < block (got block "
+                             << block << ", summary " << summary << ")";
+  return success();
+}
+} // namespace
+
+LogicalResult GatherSummariesOp::verify() {
+  return verifySummaryOp(*this, getType(), static_cast<int64_t>(getBlock()),
+                         static_cast<int64_t>(getSummary()));
+}
+
+LogicalResult ScatterSummariesOp::verify() {
+  return verifySummaryOp(*this, getType(), static_cast<int64_t>(getBlock()),
+                         static_cast<int64_t>(getSummary()));
+}
+
+LogicalResult AttentionSummariesOp::verify() {
+  auto q = getQ().getType(), k = getK().getType(), v = getV().getType();
+  if (failed(verifyQK(*this, q, k, getHeadsAttr().getInt())))
+    return failure();
+  if (getKs().getType() != k)
+    return emitOpError() << "ks must have k's type " << shapeStr(k)
+                         << ", got " << shapeStr(getKs().getType());
+  if (getVs().getType() != v || getResult().getType() != v)
+    return emitOpError() << "vs and the result must have v's type "
+                         << shapeStr(v);
+  int64_t heads = getHeadsAttr().getInt();
+  if (v.getRank() != 3 || v.getDimSize(0) != q.getDimSize(0) ||
+      v.getDimSize(1) != q.getDimSize(1) || v.getDimSize(2) % heads != 0)
+    return emitOpError() << "v must be [" << q.getDimSize(0) << ", "
+                         << q.getDimSize(1) << ", a multiple of " << heads
+                         << "], got " << shapeStr(v);
+  if (getScale() && !(getScale()->convertToDouble() > 0))
+    return emitOpError() << "scale must be > 0";
+  if (getSummaries().size() != getPatterns().size())
+    return emitOpError() << "needs one summaries entry per patterns entry (got "
+                         << getSummaries().size() << " and "
+                         << getPatterns().size() << ")";
+  if (failed(verifyHeadSplit(*this, getPatterns(), heads)))
+    return failure();
+  return verifyHeadSplit(*this, getSummaries(), heads);
+}
+
 LogicalResult AttentionScoresOp::verify() {
   auto q = getQ().getType(), k = getK().getType(),
        result = getResult().getType();
@@ -646,6 +697,13 @@ FailureOr<SmallVector<pattern::Pattern>> AttentionOp::headPatterns() {
   return resolveHeadPatterns(getPatterns(), getHeads(), *this);
 }
 FailureOr<SmallVector<pattern::Pattern>> AttentionGradOp::headPatterns() {
+  return resolveHeadPatterns(getPatterns(), getHeads(), *this);
+}
+FailureOr<SmallVector<pattern::Pattern>> AttentionSummariesOp::headPatterns() {
+  return resolveHeadPatterns(getPatterns(), getHeads(), *this);
+}
+FailureOr<SmallVector<pattern::Pattern>>
+AttentionSummariesGradOp::headPatterns() {
   return resolveHeadPatterns(getPatterns(), getHeads(), *this);
 }
 FailureOr<SmallVector<pattern::Pattern>> AttentionScoresOp::headPatterns() {

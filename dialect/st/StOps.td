@@ -316,6 +316,44 @@ def St_StridePermuteOp : St_Op<"stride_permute", [Pure,
   let hasFolder = 1;
 }
 
+class St_SummaryOp<string mnemonic> : St_Op<mnemonic, [Pure,
+    SameOperandsAndResultType]> {
+  let arguments = (ins St_FloatTensor:$x, I64Attr:$block, I64Attr:$summary);
+  let results = (outs St_FloatTensor:$result);
+  let assemblyFormat = [{
+    $x `block` `(` $block `)` `summary` `(` $summary `)` attr-dict `:` type($x)
+  }];
+  let hasVerifier = 1;
+}
+
+def St_GatherSummariesOp : St_SummaryOp<"gather_summaries"> {
+  let summary = "the summary columns of the fixed pattern, as a dense sequence";
+  let description = [{
+    x is [B, T, D]. Row s < S of the result is row (s / c) * l + (l - c) +
+    s mod c of x (the s-th summary column of `#st.fixed<block = l,
+    summary = c>`), S = (T / l) * c + max(0, T mod l - (l - c)); rows from S
+    on are zero. stc-normalize-patterns attends these rows with
+    `#st.gathered<block = l, summary = c>` (pattern/Normalize.h).
+
+    ```mlir
+    %ks = st.gather_summaries %k block(16) summary(4) : tensor<2x64x32xf32>
+    ```
+  }];
+}
+
+def St_ScatterSummariesOp : St_SummaryOp<"scatter_summaries"> {
+  let summary = "the adjoint of st.gather_summaries";
+  let description = [{
+    Row s < S of x goes back to row (s / c) * l + (l - c) + s mod c of the
+    result; every other row of the result is zero (rows of x from S on are
+    not read). The gradient of `st.gather_summaries`.
+
+    ```mlir
+    %dk2 = st.scatter_summaries %dks block(16) summary(4) : tensor<2x64x32xf32>
+    ```
+  }];
+}
+
 class St_AttentionLikeOp<string mnemonic, list<Trait> traits = []>
     : St_Op<mnemonic, !listconcat([Pure], traits)> {
   let extraClassDeclaration = [{
@@ -350,6 +388,75 @@ def St_AttentionOp : St_AttentionLikeOp<"attention"> {
     `:` type($q) `,` type($k) `,` type($v) `->` type($result)
   }];
   let hasVerifier = 1;
+}
+
+def St_AttentionSummariesOp : St_AttentionLikeOp<"attention_summaries", [
+    AllTypesMatch<["k", "ks"]>, AllTypesMatch<["v", "vs"]>]> {
+  let summary = "attention over the sequence's keys and gathered summary keys";
+  let description = [{
+    Per batch and head h: one softmax over two key sources, the keys k, v
+    under head h's `patterns` entry and the gathered keys ks, vs (from
+    `st.gather_summaries`) under its `summaries` entry. With
+    `#st.fixed<block = l, summary = 0>` and `#st.gathered<block = l,
+    summary = c>` this is `#st.fixed<block = l, summary = c>` attention
+    (stc-normalize-patterns writes it so): each source runs as its own
+    block-sparse attention and the two are merged by their log-sum-exps.
+    All five tensors are [B, T, *]; `heads` divides their widths.
+
+    ```mlir
+    %o = st.attention_summaries %q, %k, %v, %ks, %vs heads(2)
+           patterns [#st.fixed<block = 16, summary = 0>]
+           summaries [#st.gathered<block = 16, summary = 4>]
+           : tensor<2x64x32xf32>, tensor<2x64x32xf32>, tensor<2x64x32xf32>
+             -> tensor<2x64x32xf32>
+    ```
+  }];
+  let arguments = (ins St_FloatTensor:$q, St_FloatTensor:$k,
+                       St_FloatTensor:$v, St_FloatTensor:$ks,
+                       St_FloatTensor:$vs, I64Attr:$heads,
+                       St_PatternArrayAttr:$patterns,
+                       St_PatternArrayAttr:$summaries,
+                       OptionalAttr<F64Attr>:$scale);
+  let results = (outs St_FloatTensor:$result);
+  let assemblyFormat = [{
+    $q `,` $k `,` $v `,` $ks `,` $vs `heads` `(` $heads `)` `patterns` $patterns
+    `summaries` $summaries attr-dict
+    `:` type($q) `,` type($k) `,` type($v) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def St_AttentionSummariesGradOp : St_AttentionLikeOp<"attention_summaries_grad", [
+    AllTypesMatch<["q", "dq"]>, AllTypesMatch<["k", "dk", "ks", "dks"]>,
+    AllTypesMatch<["v", "dv", "vs", "dvs", "out", "dout"]>]> {
+  let summary = "gradients of st.attention_summaries";
+  let description = [{
+    Given dO and the forward's q, k, v, ks, vs and output o, returns dq, dk,
+    dv, dks, dvs (the gathered keys' gradients; `st.scatter_summaries` takes
+    them back to the sequence).
+
+    ```mlir
+    %dq, %dk, %dv, %dks, %dvs = st.attention_summaries_grad %do, %q, %k, %v, %ks, %vs, %o
+        heads(2) patterns [#st.fixed<block = 16, summary = 0>]
+        summaries [#st.gathered<block = 16, summary = 4>]
+        : tensor<2x64x32xf32>, tensor<2x64x32xf32>, tensor<2x64x32xf32>
+    ```
+  }];
+  let arguments = (ins St_FloatTensor:$dout, St_FloatTensor:$q,
+                       St_FloatTensor:$k, St_FloatTensor:$v,
+                       St_FloatTensor:$ks, St_FloatTensor:$vs,
+                       St_FloatTensor:$out, I64Attr:$heads,
+                       St_PatternArrayAttr:$patterns,
+                       St_PatternArrayAttr:$summaries,
+                       OptionalAttr<F64Attr>:$scale);
+  let results = (outs St_FloatTensor:$dq, St_FloatTensor:$dk,
+                      St_FloatTensor:$dv, St_FloatTensor:$dks,
+                      St_FloatTensor:$dvs);
+  let assemblyFormat = [{
+    $dout `,` $q `,` $k `,` $v `,` $ks `,` $vs `,` $out `heads` `(` $heads `)`
+    `patterns` $patterns `summaries` $summaries
+    attr-dict `:` type($q) `,` type($k) `,` type($v)
+  }];
 }
 
 def St_AttentionScoresOp : St_AttentionLikeOp<"attention_scores"> {

@@ -85,28 +85,43 @@ std::optional<StackStats> analyze(const AttentionStack &stack,
   stats.stack = &stack;
   // Layers usually repeat a few patterns: compute each once.
   std::map<std::string, GroupStats> cache;
-  auto groupOf = [&](const pattern::Pattern &p,
-                     int64_t headDim) -> std::optional<GroupStats> {
-    std::string key = p.str() + "@" + std::to_string(headDim);
+  auto groupOf = [&](const pattern::Pattern &p, int64_t headDim,
+                     bool allowSplit) -> std::optional<GroupStats> {
+    std::string key = p.str() + "@" + std::to_string(headDim) +
+                      (allowSplit ? "+split" : "");
     auto it = cache.find(key);
     if (it != cache.end())
       return it->second;
     std::optional<GroupNormalization> norm =
-        normalize ? chooseNormalization(p, stack.context, blockSize)
+        normalize ? chooseNormalization(p, stack.context, blockSize, allowSplit)
                   : std::nullopt;
-    // What the kernels run: the normalized pattern over the permuted
-    // sequence (same pairs, fewer blocks).
-    const pattern::Pattern &run = norm ? norm->rewrite.pattern : p;
-    std::optional<pattern::BlockLayout> layout = abi::buildLayout(
-        run, stack.context, std::min(blockSize, stack.context), error);
-    if (!layout) {
-      *error = "pattern " + p.str() + ": " + *error;
-      return std::nullopt;
-    }
+    // What the kernels run: the pattern as written, the normalized one over
+    // the permuted sequence, or the two halves of a split (same pairs,
+    // fewer blocks).
+    std::vector<pattern::Pattern> run = {p};
+    if (norm && norm->permuted)
+      run = {norm->permuted->pattern};
+    else if (norm)
+      run = {norm->split->local, norm->split->summaries};
     GroupStats g{p, 0, {}, 0, 0, norm};
-    g.cost = pattern::attentionCost(run, *layout, headDim);
-    g.fullBlocks = layout->numFull();
-    g.partialBlocks = layout->numPartial();
+    for (const pattern::Pattern &r : run) {
+      std::optional<pattern::BlockLayout> layout = abi::buildLayout(
+          r, stack.context, std::min(blockSize, stack.context), error);
+      if (!layout) {
+        *error = "pattern " + p.str() + ": " + *error;
+        return std::nullopt;
+      }
+      pattern::AttentionCost c = pattern::attentionCost(r, *layout, headDim);
+      g.cost.computedBlocks += c.computedBlocks;
+      g.cost.computedFlops += c.computedFlops;
+      g.cost.denseCausalBlocks = c.denseCausalBlocks;
+      g.fullBlocks += layout->numFull();
+      g.partialBlocks += layout->numPartial();
+    }
+    // Allowed pairs and useful FLOPs are the pattern's, whatever the form.
+    g.cost.allowedPairs = p.countAllowed(stack.context);
+    g.cost.usefulFlops = 4.0 * static_cast<double>(g.cost.allowedPairs) *
+                         static_cast<double>(headDim);
     return cache.emplace(key, g).first->second;
   };
   std::vector<pattern::Pattern> merged;
@@ -116,7 +131,10 @@ std::optional<StackStats> analyze(const AttentionStack &stack,
     int64_t perGroup = layer.heads / static_cast<int64_t>(layer.groups.size());
     double n = static_cast<double>(stack.context);
     for (const pattern::Pattern &p : layer.groups) {
-      std::optional<GroupStats> found = groupOf(p, layer.headDim);
+      bool sameEverywhere = llvm::all_of(
+          layer.groups, [&](const pattern::Pattern &o) { return o == p; });
+      std::optional<GroupStats> found =
+          groupOf(p, layer.headDim, sameEverywhere);
       if (!found)
         return std::nullopt;
       GroupStats g = *found;
@@ -180,8 +198,7 @@ void printText(const StackStats &s, int64_t blockSize, llvm::raw_ostream &os) {
       shown.push_back(g.pattern.str());
       const GroupNormalization &nz = *g.normalization;
       os << "normalized: " << displayName(g.pattern) << " runs as "
-         << nz.rewrite.pattern.str() << " over the sequence permuted by stride "
-         << nz.rewrite.permutation.stride << ": " << nz.blocksBefore << " -> "
+         << nz.describe() << ": " << nz.blocksBefore << " -> "
          << nz.blocksAfter << " blocks per head ("
          << llvm::format("%.1f%%", 100.0 * nz.blocksAfter /
                                        std::max<int64_t>(1, nz.blocksBefore))
@@ -214,12 +231,21 @@ llvm::json::Value toJson(const StackStats &s, int64_t blockSize) {
           {"full_blocks", g.fullBlocks},
           {"partial_blocks", g.partialBlocks},
       };
-      if (g.normalization)
-        group["normalized"] = llvm::json::Object{
-            {"pattern", g.normalization->rewrite.pattern.str()},
-            {"stride_permutation", g.normalization->rewrite.permutation.stride},
-            {"computed_blocks_as_written", g.normalization->blocksBefore},
+      if (const auto &nz = g.normalization) {
+        llvm::json::Object n{
+            {"form", nz->describe()},
+            {"computed_blocks_as_written", nz->blocksBefore},
         };
+        if (nz->permuted) {
+          n["pattern"] = nz->permuted->pattern.str();
+          n["stride_permutation"] = nz->permuted->permutation.stride;
+        } else {
+          n["patterns"] = llvm::json::Array{nz->split->local.str(),
+                                            nz->split->summaries.str()};
+          n["gathered_rows"] = nz->split->gather.count();
+        }
+        group["normalized"] = std::move(n);
+      }
       groups.push_back(std::move(group));
     }
     layers.push_back(llvm::json::Object{

@@ -325,6 +325,16 @@ Status CpuExecutor::runOp(const Op &op, Args &fa) {
     cpu::stridePermute(F(0), F(1), at.B, at.T, at.D, at.colBegin, at.colEnd,
                        at.stride, at.inverse);
     break;
+  case OpKind::SummaryGather:
+    cpu::summaryGather(F(0), F(1), at.B, at.T, at.D, at.block, at.summary);
+    break;
+  case OpKind::SummaryScatter:
+    cpu::summaryScatter(F(0), F(1), at.B, at.T, at.D, at.block, at.summary);
+    break;
+  case OpKind::AttentionMerge:
+    cpu::attentionMerge(F(0), F(1), F(2), F(3), F(4), F(5), at.B, at.T, at.H,
+                        at.dv);
+    break;
   case OpKind::AttentionFwd:
     cpu::attentionFwd(F(0), F(1), F(2), F(3), F(4), cpu::attentionShape(at), masksOf());
     break;

@@ -161,6 +161,64 @@ void stridePermute(const T *x, T *y, int64_t B, int64_t Tn, int64_t D,
 }
 
 template <typename T>
+void summaryGather(const T *x, T *y, int64_t B, int64_t Tn, int64_t D,
+                   int64_t block, int64_t summary) {
+  pattern::SummaryGather g{Tn, block, summary};
+  const int64_t count = g.count();
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t s = 0; s < Tn; ++s) {
+      T *dst = y + (b * Tn + s) * D;
+      if (s < count) {
+        const T *src = x + (b * Tn + g.position(s)) * D;
+        std::copy(src, src + D, dst);
+      } else {
+        std::fill(dst, dst + D, T(0));
+      }
+    }
+}
+
+template <typename T>
+void summaryScatter(const T *y, T *x, int64_t B, int64_t Tn, int64_t D,
+                    int64_t block, int64_t summary) {
+  pattern::SummaryGather g{Tn, block, summary};
+  std::fill(x, x + B * Tn * D, T(0));
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t s = 0; s < g.count(); ++s) {
+      const T *src = y + (b * Tn + s) * D;
+      std::copy(src, src + D, x + (b * Tn + g.position(s)) * D);
+    }
+}
+
+template <typename T>
+void attentionMerge(const T *o1, const T *lse1, const T *o2, const T *lse2,
+                    T *o, T *lse, int64_t B, int64_t Tn, int64_t H,
+                    int64_t dv) {
+  const double inf = std::numeric_limits<double>::infinity();
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t t = 0; t < Tn; ++t) {
+        const int64_t r = (b * H + h) * Tn + t;
+        const double l1 = static_cast<double>(lse1[r]);
+        const double l2 = static_cast<double>(lse2[r]);
+        const double m = std::max(l1, l2);
+        const int64_t base = ((b * Tn + t) * H + h) * dv;
+        if (m == -inf) {
+          std::fill(o + base, o + base + dv, T(0));
+          lse[r] = static_cast<T>(-inf);
+          continue;
+        }
+        const double w1 = std::exp(l1 - m), w2 = std::exp(l2 - m);
+        const double sum = w1 + w2;
+        lse[r] = static_cast<T>(m + std::log(sum));
+        for (int64_t c = 0; c < dv; ++c)
+          o[base + c] = static_cast<T>(
+              (w1 * static_cast<double>(o1[base + c]) +
+               w2 * static_cast<double>(o2[base + c])) /
+              sum);
+      }
+}
+
+template <typename T>
 void sumsq(const T *x, T *out, int64_t count, bool accumulate) {
   double acc = 0;
   for (int64_t i = 0; i < count; ++i)
@@ -258,6 +316,13 @@ Status adamw(T *param, const T *grad, T *m, T *v, const T *gnormSq,
                               uint32_t);                                       \
   template void stridePermute<T>(const T *, T *, int64_t, int64_t, int64_t,   \
                                  int64_t, int64_t, int64_t, bool);            \
+  template void summaryGather<T>(const T *, T *, int64_t, int64_t, int64_t,   \
+                                 int64_t, int64_t);                           \
+  template void summaryScatter<T>(const T *, T *, int64_t, int64_t, int64_t,  \
+                                  int64_t, int64_t);                          \
+  template void attentionMerge<T>(const T *, const T *, const T *, const T *, \
+                                  T *, T *, int64_t, int64_t, int64_t,        \
+                                  int64_t);                                   \
   template void sumsq<T>(const T *, T *, int64_t, bool);                       \
   template Status xent<T>(const T *, const int32_t *, T *, T *, int64_t,       \
                           int64_t, double);                                    \

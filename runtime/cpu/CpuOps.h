@@ -116,6 +116,24 @@ template <typename T>
 void stridePermute(const T *x, T *y, int64_t B, int64_t Tn, int64_t D,
                    int64_t c0, int64_t c1, int64_t stride, bool inverse);
 
+/// x [B, T, D] -> y [B, T, D]: row s < S of y is fixed(block, summary)'s
+/// s-th summary column of x, rows from S on are zero (pattern/Normalize.h).
+template <typename T>
+void summaryGather(const T *x, T *y, int64_t B, int64_t Tn, int64_t D,
+                   int64_t block, int64_t summary);
+
+/// The adjoint: y [B, T, D] row s < S -> row position(s) of x [B, T, D];
+/// every other row of x is zero.
+template <typename T>
+void summaryScatter(const T *y, T *x, int64_t B, int64_t Tn, int64_t D,
+                    int64_t block, int64_t summary);
+
+/// o1, o2 [B, T, H, dv], lse1, lse2 [B, H, T] (attentions over disjoint key
+/// sets) -> o, lse over their union.
+template <typename T>
+void attentionMerge(const T *o1, const T *lse1, const T *o2, const T *lse2,
+                    T *o, T *lse, int64_t B, int64_t Tn, int64_t H, int64_t dv);
+
 /// x (count) -> out (1) (+)= sum x^2.
 template <typename T>
 void sumsq(const T *x, T *out, int64_t count, bool accumulate);

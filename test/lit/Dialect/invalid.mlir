@@ -581,3 +581,30 @@ func.func @permute_width(%x: tensor<1x64x30xf32>) -> tensor<1x64x30xf32> {
   %y = st.stride_permute %x stride(8) heads(0 to 4 of 4) : tensor<1x64x30xf32>
   return %y : tensor<1x64x30xf32>
 }
+
+// -----
+
+// Tests that a summary gather needs 1 <= summary < block.
+func.func @gather_summary(%x: tensor<1x64x32xf32>) -> tensor<1x64x32xf32> {
+  // expected-error @+1 {{needs 1 <= summary < block (got block 16, summary 16)}}
+  %y = st.gather_summaries %x block(16) summary(16) : tensor<1x64x32xf32>
+  return %y : tensor<1x64x32xf32>
+}
+
+// -----
+
+// Tests that attention over summaries has one summaries entry per pattern.
+func.func @summaries_count(%x: tensor<1x64x32xf32>) -> tensor<1x64x32xf32> {
+  // expected-error @+1 {{needs one summaries entry per patterns entry (got 2 and 1)}}
+  %o = st.attention_summaries %x, %x, %x, %x, %x heads(2)
+         patterns [#st.fixed<block = 16, summary = 0>]
+         summaries [#st.gathered<block = 16, summary = 4>, #st.gathered<block = 16, summary = 4>]
+         : tensor<1x64x32xf32>, tensor<1x64x32xf32>, tensor<1x64x32xf32> -> tensor<1x64x32xf32>
+  return %o : tensor<1x64x32xf32>
+}
+
+// -----
+
+// Tests that a gathered pattern's summary is at most its block.
+// expected-error @+1 {{#st.gathered summary must be in [0, block = 16] (got 17)}}
+func.func private @gathered_attr() attributes {p = #st.gathered<block = 16, summary = 17>}

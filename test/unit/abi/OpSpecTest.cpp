@@ -180,6 +180,11 @@ TEST(OpSpec, AttributeErrors) {
   EXPECT_EQ(problemOf("stride_permute", perm, {}),
             "attrs.col_end: is 40 but the column range must be non-empty "
             "within [0, D = 32] (col_begin 16)");
+  Attrs summary = {{"B", int64_t(1)},     {"T", int64_t(64)},
+                   {"D", int64_t(32)},    {"block", int64_t(16)},
+                   {"summary", int64_t(16)}};
+  EXPECT_EQ(problemOf("summary_gather", summary, {}),
+            "attrs.summary: is 16 but must be below block (16)");
   EXPECT_EQ(problemOf("softmax", {}, {}),
             "unknown op kind 'softmax' (valid: " + validOpKinds() + ")");
 }

@@ -81,6 +81,9 @@ std::vector<Pattern> builtinPatterns() {
     for (int64_t c : {int64_t{0}, int64_t{1}, int64_t{2}, l / 3, l - 1, l})
       if (c >= 0)
         patterns.push_back(Pattern::fixed(l, c));
+  for (int64_t l : {1, 2, 3, 8, 16, 50, 128})
+    for (int64_t c : {int64_t{0}, int64_t{1}, l / 3, l})
+      patterns.push_back(Pattern::gathered(l, c));
   // Out-of-range parameters keep their defined meanings.
   patterns.push_back(Pattern::local(0));
   patterns.push_back(Pattern::strided(0));
@@ -141,7 +144,9 @@ TEST(BlockLayoutBuild, BuiltinsMatchBruteForceLarge) {
       Pattern::causal(),       Pattern::local(128),    Pattern::local(100),
       Pattern::strided(128),   Pattern::strided(100),  Pattern::strided(200),
       Pattern::fixed(128, 32), Pattern::fixed(100, 7), Pattern::fixed(64, 64),
-      Pattern::fixed(128, 0),  Pattern::fixed(100, 0), Pattern::fixed(40, 0)};
+      Pattern::fixed(128, 0),  Pattern::fixed(100, 0), Pattern::fixed(40, 0),
+      Pattern::gathered(128, 32), Pattern::gathered(100, 7),
+      Pattern::gathered(64, 64)};
   for (const Pattern &p : patterns) {
     expectMatchesBruteForce(p, 2000, 64);
     expectMatchesBruteForce(p, 3000, 128);

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <tuple>
 #include <vector>
 
 using namespace stc::pattern;
@@ -74,6 +75,70 @@ TEST(StrideNormalization, LeavesWhatItCannotRewriteAlone) {
   EXPECT_FALSE(strideNormalization(Pattern::fixed(8, 2), 64));
   EXPECT_FALSE(strideNormalization(
       Pattern::unionOf({Pattern::local(8), Pattern::strided(8)}), 64));
+}
+
+// fixed(l, c) = fixed(l, 0) over the keys + gathered(l, c) over the gathered
+// summary columns, disjointly, for every query; the gathered positions are
+// exactly the summary columns, in order.
+TEST(SummarySplit, IsTheFixedPatternSplitInTwo) {
+  for (auto [n, l, c] : {std::tuple<int64_t, int64_t, int64_t>{64, 16, 4},
+                         {94, 16, 4}, {90, 16, 4}, {50, 7, 3}, {33, 8, 7},
+                         {256, 128, 32}}) {
+    Pattern fixed = Pattern::fixed(l, c);
+    std::optional<SplitPattern> split = summarySplit(fixed, n);
+    ASSERT_TRUE(split) << "n=" << n << " l=" << l << " c=" << c;
+    EXPECT_EQ(split->local, Pattern::fixed(l, 0));
+    EXPECT_EQ(split->summaries, Pattern::gathered(l, c));
+    const SummaryGather &g = split->gather;
+    std::vector<int64_t> summaryColumns;
+    for (int64_t k = 0; k < n; ++k)
+      if (k % l >= l - c)
+        summaryColumns.push_back(k);
+    ASSERT_EQ(g.count(), static_cast<int64_t>(summaryColumns.size()));
+    for (int64_t s = 0; s < g.count(); ++s)
+      ASSERT_EQ(g.position(s), summaryColumns[s]) << "s=" << s;
+    for (int64_t q = 0; q < n; ++q) {
+      std::vector<int> seen(n, 0);
+      for (int64_t k = 0; k < n; ++k)
+        seen[k] += split->local.allowed(q, k);
+      for (int64_t s = 0; s < n; ++s)
+        if (split->summaries.allowed(q, s)) {
+          ASSERT_LT(s, g.count()) << "q=" << q << " sees a zero row " << s;
+          ++seen[g.position(s)];
+        }
+      for (int64_t k = 0; k < n; ++k)
+        ASSERT_EQ(seen[k], fixed.allowed(q, k) ? 1 : 0)
+            << "n=" << n << " l=" << l << " c=" << c << " q=" << q
+            << " k=" << k;
+    }
+    EXPECT_EQ(fixed.countAllowed(n), split->local.countAllowed(n) +
+                                         split->summaries.countAllowed(n));
+  }
+}
+
+TEST(SummarySplit, EnwikShapeComputesAQuarterOfTheBlocks) {
+  int64_t n = 12288, b = 128;
+  auto split = summarySplit(Pattern::fixed(128, 32), n);
+  ASSERT_TRUE(split);
+  BlockLayout before = buildBlockLayout(Pattern::fixed(128, 32), n, b);
+  int64_t after = buildBlockLayout(split->local, n, b).numBlocks() +
+                  buildBlockLayout(split->summaries, n, b).numBlocks();
+  EXPECT_EQ(before.numBlocks(), before.denseCausalBlocks());
+  // 96 diagonal blocks + sum over query blocks j of ceil(32 j / 128).
+  int64_t expected = 96;
+  for (int64_t j = 0; j < 96; ++j)
+    expected += (32 * j + 127) / 128;
+  EXPECT_EQ(after, expected);
+  EXPECT_LE(after * 10, before.numBlocks() * 3); // <= 30%
+}
+
+TEST(SummarySplit, LeavesWhatItCannotSplitAlone) {
+  EXPECT_FALSE(summarySplit(Pattern::fixed(16, 0), 64));  // no summaries
+  EXPECT_FALSE(summarySplit(Pattern::fixed(16, 16), 64)); // causal
+  EXPECT_FALSE(summarySplit(Pattern::fixed(64, 8), 64));  // one fixed block
+  EXPECT_FALSE(summarySplit(Pattern::strided(8), 64));
+  EXPECT_FALSE(summarySplit(
+      Pattern::unionOf({Pattern::fixed(16, 4), Pattern::local(3)}), 64));
 }
 
 } // namespace

@@ -44,6 +44,9 @@ std::vector<Pattern> samplePatterns() {
   for (int64_t l : {1, 2, 3, 8, 13, 32})
     for (int64_t c : {int64_t{1}, (l + 1) / 2, l})
       patterns.push_back(Pattern::fixed(l, c));
+  for (int64_t l : {1, 2, 5, 16})
+    for (int64_t c : {int64_t{0}, int64_t{1}, (l + 1) / 2, l})
+      patterns.push_back(Pattern::gathered(l, c));
   patterns.push_back(
       Pattern::blockLayout(4, {{0, 0}, {1, 0}, {2, 2}, {3, 1}, {5, 0}}));
   patterns.push_back(Pattern::blockLayout(7, {{1, 1}, {2, 0}, {2, 1}}));
@@ -330,6 +333,8 @@ TEST(PatternText, CanonicalForms) {
   EXPECT_EQ(Pattern::local(128).str(), "local(128)");
   EXPECT_EQ(Pattern::strided(128).str(), "strided(128)");
   EXPECT_EQ(Pattern::fixed(128, 32).str(), "fixed(128,32)");
+  EXPECT_EQ(Pattern::gathered(128, 32).str(), "gathered(128,32)");
+  EXPECT_EQ(parseOrDie("gathered(128, 32)"), Pattern::gathered(128, 32));
   EXPECT_EQ(
       Pattern::unionOf({Pattern::local(128), Pattern::strided(128)}).str(),
       "union(local(128),strided(128))");

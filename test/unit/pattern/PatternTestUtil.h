@@ -37,6 +37,13 @@ inline bool refAllowed(const Pattern &p, int64_t q, int64_t k) {
     int64_t c = std::min(std::max<int64_t>(p.summary(), 0), l);
     return q / l == k / l || k % l >= l - c;
   }
+  case Pattern::Kind::Gathered: {
+    int64_t l = p.size();
+    if (l < 1)
+      return false;
+    int64_t c = std::min(std::max<int64_t>(p.summary(), 0), l);
+    return k < (q / l) * c;
+  }
   case Pattern::Kind::Union:
     for (const Pattern &child : p.children())
       if (refAllowed(child, q, k))
@@ -134,6 +141,8 @@ inline Pattern randomPattern(std::mt19937 &rng, int64_t n, int depth = 1) {
   case 3: {
     int64_t l = size(rng);
     std::uniform_int_distribution<int64_t> c(1, l);
+    if (std::uniform_int_distribution<int>(0, 3)(rng) == 0)
+      return Pattern::gathered(l, c(rng));
     return Pattern::fixed(l, c(rng));
   }
   case 4: {

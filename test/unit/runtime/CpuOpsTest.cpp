@@ -13,7 +13,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 using namespace stc::rt;
 using namespace stc::rt::test;
@@ -344,6 +346,91 @@ TEST(CpuOps, StridePermuteMovesOnlyThePermutedHeads) {
       }
   cpu::stridePermute(y.data(), back.data(), B, T, D, c0, c1, l, true);
   EXPECT_EQ(back, x);
+}
+
+// summary_gather puts fixed(l, c)'s summary columns first, in order, and
+// zeros the rest; summary_scatter is its adjoint: <scatter(y), x> =
+// <y, gather(x)>.
+TEST(CpuOps, SummaryGatherAndScatterAreAdjoint) {
+  const int64_t B = 2, T = 30, D = 3, l = 8, c = 3; // ragged: 30 = 3 * 8 + 6
+  const int64_t count = 3 * c + 1;                 // 6 - (8 - 3) = 1 in the tail
+  std::vector<double> x = randomVec(B * T * D, 41), y = randomVec(B * T * D, 42);
+  std::vector<double> gx(x.size()), sy(x.size());
+  cpu::summaryGather(x.data(), gx.data(), B, T, D, l, c);
+  cpu::summaryScatter(y.data(), sy.data(), B, T, D, l, c);
+  for (int64_t b = 0; b < B; ++b) {
+    int64_t s = 0;
+    for (int64_t t = 0; t < T; ++t)
+      if (t % l >= l - c) {
+        for (int64_t d = 0; d < D; ++d)
+          EXPECT_EQ(gx[(b * T + s) * D + d], x[(b * T + t) * D + d]);
+        ++s;
+      }
+    EXPECT_EQ(s, count);
+    for (int64_t r = count; r < T; ++r)
+      for (int64_t d = 0; d < D; ++d)
+        EXPECT_EQ(gx[(b * T + r) * D + d], 0.0) << "row " << r;
+  }
+  double lhs = 0, rhs = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    lhs += sy[i] * x[i];
+    rhs += y[i] * gx[i];
+  }
+  EXPECT_NEAR(lhs, rhs, 1e-12 * std::max(1.0, std::fabs(lhs)));
+}
+
+// Two softmaxes over disjoint key sets, merged by their lse, are the softmax
+// over the union; an empty side (lse = -inf) leaves the other as it is.
+TEST(CpuOps, AttentionMergeIsTheSoftmaxOverBothKeySets) {
+  const int64_t B = 1, T = 3, H = 2, dv = 4, keys = 5;
+  const double inf = std::numeric_limits<double>::infinity();
+  std::vector<double> o1(B * T * H * dv), o2(o1.size()), o(o1.size()),
+      want(o1.size());
+  std::vector<double> lse1(B * H * T), lse2(lse1.size()), lse(lse1.size()),
+      wantLse(lse1.size());
+  std::vector<double> scores = randomVec(2 * keys * H * T, 7);
+  std::vector<double> values = randomVec(2 * keys * dv, 8);
+  for (int64_t h = 0; h < H; ++h)
+    for (int64_t t = 0; t < T; ++t) {
+      const double *s = &scores[(h * T + t) * 2 * keys];
+      // One softmax per half, and one over both (half 2 empty for t = 0).
+      auto softmax = [&](int64_t from, int64_t to, double *out, double *l) {
+        if (from == to) {
+          *l = -inf;
+          std::fill(out, out + dv, 0.0);
+          return;
+        }
+        double m = *std::max_element(s + from, s + to), z = 0;
+        for (int64_t j = from; j < to; ++j)
+          z += std::exp(s[j] - m);
+        *l = m + std::log(z);
+        for (int64_t d = 0; d < dv; ++d) {
+          out[d] = 0;
+          for (int64_t j = from; j < to; ++j)
+            out[d] += std::exp(s[j] - *l) * values[j * dv + d];
+        }
+      };
+      int64_t r = h * T + t, base = (t * H + h) * dv;
+      int64_t end2 = t == 0 ? keys : 2 * keys;
+      softmax(0, keys, &o1[base], &lse1[r]);
+      softmax(keys, end2, &o2[base], &lse2[r]);
+      softmax(0, end2, &want[base], &wantLse[r]);
+    }
+  cpu::attentionMerge(o1.data(), lse1.data(), o2.data(), lse2.data(), o.data(),
+                      lse.data(), B, T, H, dv);
+  for (size_t i = 0; i < o.size(); ++i)
+    EXPECT_NEAR(o[i], want[i], 1e-12) << i;
+  for (size_t i = 0; i < lse.size(); ++i)
+    EXPECT_NEAR(lse[i], wantLse[i], 1e-12) << i;
+  // Both empty: o = 0, lse = -inf.
+  std::fill(lse1.begin(), lse1.end(), -inf);
+  std::fill(lse2.begin(), lse2.end(), -inf);
+  cpu::attentionMerge(o1.data(), lse1.data(), o2.data(), lse2.data(), o.data(),
+                      lse.data(), B, T, H, dv);
+  for (double v : o)
+    EXPECT_EQ(v, 0.0);
+  for (double v : lse)
+    EXPECT_EQ(v, -inf);
 }
 
 TEST(CpuOps, SumOfSquares) {
