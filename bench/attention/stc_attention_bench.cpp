@@ -1,6 +1,7 @@
 //===- stc_attention_bench.cpp - Time stc's attention ops on the GPU ------===//
 //
-//   stc-bench-attention [--repeats N] [--dump DIR] --out FILE ARTIFACT...
+//   stc-bench-attention [--repeats N] [--dump DIR] [--device cuda|cpu]
+//                       --out FILE ARTIFACT...
 //
 // For each artifact (a single-layer model from bench/attention/prepare): fill
 // q, k, v and the output gradient with random values, time the train step's
@@ -65,13 +66,13 @@ Status dump(Executor &e, const Buffer &b, const std::string &path) {
   return out ? Status::ok() : Status::error("cannot write " + path);
 }
 
-Status benchOne(const std::string &dir, int repeats, const std::string &dumpDir,
-                std::ofstream &out) {
+Status benchOne(const std::string &dir, const std::string &device, int repeats,
+                const std::string &dumpDir, std::ofstream &out) {
   auto loaded = Artifact::load(dir);
   if (!loaded)
     return loaded.status();
   auto art = std::make_shared<const Artifact>(std::move(*loaded));
-  auto exec = createExecutor("cuda");
+  auto exec = createExecutor(device);
   if (!exec)
     return exec.status();
   Executor &e = **exec;
@@ -89,22 +90,35 @@ Status benchOne(const std::string &dir, int repeats, const std::string &dumpDir,
     return Status::error("no attention_fwd / attention_bwd op in train_step");
   const Op &f = train.ops[fwd], &g = train.ops[bwd];
   const OpAttrs &at = f.attrs;
-  // stc-normalize-patterns may wrap the attention ops in stride_permute ops
-  // (strided heads run over a permuted sequence): time the whole range, and
-  // read and write the tensors in their original order.
+  // stc-normalize-patterns may wrap the attention ops: stride_permute ops
+  // (strided heads over a permuted sequence), or summary_gather before and
+  // attention_merge after (fixed split into the local blocks and the
+  // gathered summaries; the backward adds the second dq with accumulate and
+  // takes the summaries' dk, dv back with summary_scatter and add). Time the
+  // whole range, and read and write the tensors in their original order.
+  auto isPre = [](OpKind k) {
+    return k == OpKind::StridePermute || k == OpKind::SummaryGather;
+  };
+  auto isPost = [&](size_t i) {
+    OpKind k = train.ops[i].kind;
+    if (k == OpKind::Add) // only the adds of scattered summary gradients
+      return i > 0 && train.ops[i - 1].kind == OpKind::SummaryScatter;
+    return k == OpKind::StridePermute || k == OpKind::AttentionFwd ||
+           k == OpKind::AttentionBwd || k == OpKind::AttentionMerge ||
+           k == OpKind::Accumulate || k == OpKind::SummaryScatter;
+  };
   auto range = [&](int op, size_t *begin, size_t *end) {
     *begin = static_cast<size_t>(op);
     *end = static_cast<size_t>(op) + 1;
-    while (*begin > 0 && train.ops[*begin - 1].kind == OpKind::StridePermute)
+    while (*begin > 0 && isPre(train.ops[*begin - 1].kind))
       --*begin;
-    while (*end < train.ops.size() &&
-           train.ops[*end].kind == OpKind::StridePermute)
+    while (*end < train.ops.size() && isPost(*end))
       ++*end;
   };
   size_t fb, fe, bb, be;
   range(fwd, &fb, &fe);
   range(bwd, &bb, &be);
-  // The buffer a permuted input came from / a permuted output goes to.
+  // The buffer a permuted input came from / where a result ends up.
   auto before = [&](int buf, size_t begin, size_t op) {
     for (size_t i = op; i-- > begin;)
       if (train.ops[i].kind == OpKind::StridePermute && train.ops[i].args[1] == buf)
@@ -112,9 +126,16 @@ Status benchOne(const std::string &dir, int repeats, const std::string &dumpDir,
     return buf;
   };
   auto after = [&](int buf, size_t op, size_t end) {
-    for (size_t i = op + 1; i < end; ++i)
-      if (train.ops[i].kind == OpKind::StridePermute && train.ops[i].args[0] == buf)
-        buf = train.ops[i].args[1];
+    for (size_t i = op + 1; i < end; ++i) {
+      const Op &o = train.ops[i];
+      const auto &a = o.args;
+      if (o.kind == OpKind::StridePermute && a[0] == buf)
+        buf = a[1];
+      else if (o.kind == OpKind::AttentionMerge && a[0] == buf)
+        buf = a[4];
+      else if (o.kind == OpKind::Add && (a[0] == buf || a[1] == buf))
+        buf = a[2];
+    }
     return buf;
   };
   const size_t F = static_cast<size_t>(fwd), G = static_cast<size_t>(bwd);
@@ -146,7 +167,7 @@ Status benchOne(const std::string &dir, int repeats, const std::string &dumpDir,
                 "{\"case\": \"%s\", \"n\": %lld, \"batch\": %lld, \"heads\": "
                 "%lld, \"head_dim\": %lld, \"pattern\": \"%s\", \"fwd_ms\": "
                 "%.4f, \"bwd_ms\": %.4f, \"fwd_bwd_ms\": %.4f, \"repeats\": "
-                "%d, \"permute_ops\": %zu, \"kernels\": [%s]}",
+                "%d, \"normalization_ops\": %zu, \"kernels\": [%s]}",
                 name.c_str(), static_cast<long long>(at.T),
                 static_cast<long long>(at.B), static_cast<long long>(at.H),
                 static_cast<long long>(at.dk),
@@ -163,14 +184,33 @@ Status benchOne(const std::string &dir, int repeats, const std::string &dumpDir,
     std::string d = dumpDir + "/" + name;
     ::mkdir(dumpDir.c_str(), 0755);
     ::mkdir(d.c_str(), 0755);
-    const char *names[] = {"q", "k", "v", "o", "lse", "dout", "dq", "dk", "dv"};
+    // The timing loops repeat ranges whose later ops may reuse the bytes of
+    // earlier inputs (the memory plan knows they are dead by then): run the
+    // step's attention once, in order, on fresh inputs, and dump that.
+    auto upload = [&](int i) {
+      const Buffer &b = art->buffers[inputs[i]];
+      return e.uploadFloats(
+          b.name, randomValues(static_cast<size_t>(b.elements()), 1000 + i));
+    };
+    const char *inNames[] = {"q", "k", "v", "dout"};
+    for (int i = 0; i < 3; ++i) {
+      STC_RETURN_IF_ERROR(upload(i));
+      STC_RETURN_IF_ERROR(dump(e, art->buffers[inputs[i]],
+                               d + "/" + inNames[i] + ".bin"));
+    }
+    STC_RETURN_IF_ERROR(e.runOps(EntryKind::Train, fb, fe));
     // lse stays in the order the kernel ran (peers.py does not read it).
-    const int bufs[] = {inputs[0],          inputs[1],
-                        inputs[2],          after(f.args[3], F, fe),
-                        f.args[4],          inputs[3],
-                        after(g.args[6], G, be), after(g.args[7], G, be),
+    STC_RETURN_IF_ERROR(
+        dump(e, art->buffers[after(f.args[3], F, fe)], d + "/o.bin"));
+    STC_RETURN_IF_ERROR(dump(e, art->buffers[f.args[4]], d + "/lse.bin"));
+    STC_RETURN_IF_ERROR(upload(3));
+    STC_RETURN_IF_ERROR(
+        dump(e, art->buffers[inputs[3]], d + "/dout.bin"));
+    STC_RETURN_IF_ERROR(e.runOps(EntryKind::Train, bb, be));
+    const char *names[] = {"dq", "dk", "dv"};
+    const int bufs[] = {after(g.args[6], G, be), after(g.args[7], G, be),
                         after(g.args[8], G, be)};
-    for (int i = 0; i < 9; ++i)
+    for (int i = 0; i < 3; ++i)
       STC_RETURN_IF_ERROR(
           dump(e, art->buffers[bufs[i]], d + "/" + names[i] + ".bin"));
     std::ofstream meta(d + "/meta.json");
@@ -183,7 +223,7 @@ Status benchOne(const std::string &dir, int repeats, const std::string &dumpDir,
 
 int main(int argc, char **argv) {
   int repeats = 20;
-  std::string outPath, dumpDir;
+  std::string outPath, dumpDir, device = "cuda";
   std::vector<std::string> dirs;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -193,13 +233,16 @@ int main(int argc, char **argv) {
       outPath = argv[++i];
     else if (a == "--dump" && i + 1 < argc)
       dumpDir = argv[++i];
+    else if (a == "--device" && i + 1 < argc)
+      device = argv[++i];
     else if (a == "--help") {
       std::printf("usage: stc-bench-attention [--repeats N] [--dump DIR] "
-                  "--out FILE ARTIFACT...\n");
+                  "[--device cuda|cpu] --out FILE ARTIFACT...\n"
+                  "  (--device cpu: a smoke test of small artifacts)\n");
       return 0;
     } else if (!a.empty() && a[0] == '-')
       return fail("unknown flag " + a + "; valid: --repeats N, --dump DIR, "
-                  "--out FILE, --help");
+                  "--device NAME, --out FILE, --help");
     else
       dirs.push_back(a);
   }
@@ -210,7 +253,7 @@ int main(int argc, char **argv) {
     return fail("cannot write " + outPath);
   int failures = 0;
   for (const std::string &d : dirs) {
-    Status s = benchOne(d, repeats, dumpDir, out);
+    Status s = benchOne(d, device, repeats, dumpDir, out);
     if (!s) {
       std::fprintf(stderr, "stc-bench-attention: %s: %s\n", d.c_str(),
                    s.message().c_str());
