@@ -334,8 +334,8 @@ bool Emitter::emitEmbedFwd() {
 bool Emitter::emitEmbedBwd() {
   const abi::Pairs &pos = a_.pos;
   files_ = {"embedding.cuh"};
-  const int64_t tableBlocks =
-      std::clamp<int64_t>(ceilDiv(a_.rows * a_.D, kThreads), 1, kMaxGrid);
+  // One warp per vocabulary row.
+  const int64_t tableBlocks = ceilDiv(a_.V * 32, kThreads);
   cfg_ = fmt::format(
       "  static constexpr long long rows = {}LL, T = {}LL, D = {}LL;\n"
       "  static constexpr int V = {};\n"
@@ -343,13 +343,12 @@ bool Emitter::emitEmbedBwd() {
       "  static constexpr long long table_blocks = {}LL;\n",
       a_.rows, a_.T, a_.D, a_.V, boolLit(a_.decode), tableBlocks);
   std::string body = fmt::format(
-      "  // CTAs [0, {0}): dtable (atomics); then, per position component, "
-      "one\n"
+      "  // CTAs [0, {0}): dtable (a warp per row); then, per position "
+      "component, one\n"
       "  // CTA range gathering its dpos deterministically.\n"
       "  long long bid = blockIdx.x;\n"
       "  if (bid < stc_cfg::table_blocks) {{\n"
-      "    stc::embed_bwd_table_kernel<stc_cfg>(tokens, dout, dtable, bid, "
-      "stc_cfg::table_blocks);\n"
+      "    stc::embed_bwd_table_kernel<stc_cfg>(tokens, dout, dtable, bid);\n"
       "    return;\n"
       "  }}\n"
       "  bid -= stc_cfg::table_blocks;\n",

@@ -9,7 +9,8 @@
 //
 // Token ids are checked on the host by the executor before a step; a bad id
 // still must not fault here: the forward writes NaN for that row (so the loss
-// shows it) and the backward skips it.
+// shows it) and the backward skips it (no warp owns it). The backward is
+// deterministic: no atomics anywhere.
 
 #ifndef STC_DEVICE_EMBEDDING_CUH
 #define STC_DEVICE_EMBEDDING_CUH
@@ -50,21 +51,38 @@ embed_fwd_kernel(const int *tokens, const TT *table, TO *out, const Pos &pos,
 }
 
 // tokens (rows), dout (rows,D) -> dtable (V,D) +=
-// The table gradient scatters by token id; rows with the same token collide,
-// so this part uses atomicAdd (float, or native bf16 on sm_80+) and is not
-// bit-deterministic. `block` is this CTA's index among the table CTAs.
+// Deterministic gather instead of an atomic scatter: warp v (of the table
+// CTAs' warps) owns row v of dtable. For each chunk of 32 columns it scans the
+// tokens 32 at a time (a ballot finds the rows holding v), adds those rows'
+// dout in ascending row order in fp32, and adds the sum to dtable once: the
+// same order and precision as the CPU reference, every step alike. Work:
+// rows * D adds plus V * rows * D / 1024 token reads.
 template <class Cfg, typename TDO, typename TDT>
 __device__ __forceinline__ void
 embed_bwd_table_kernel(const int *tokens, const TDO *dout, TDT *dtable,
-                       long long block, long long blocks) {
-  constexpr long long total = Cfg::rows * Cfg::D;
-  for (long long i = block * blockDim.x + threadIdx.x; i < total;
-       i += blocks * blockDim.x) {
-    const long long r = i / Cfg::D, d = i % Cfg::D;
-    const int tok = tokens[r];
-    if (tok < 0 || tok >= Cfg::V)
-      continue;
-    atomic_add(dtable, static_cast<long long>(tok) * Cfg::D + d, load(dout, i));
+                       long long block) {
+  const long long v = (block * blockDim.x + threadIdx.x) / 32;
+  const int lane = threadIdx.x % 32;
+  if (v >= Cfg::V) // whole warps: V is uniform within one
+    return;
+  for (long long d0 = 0; d0 < Cfg::D; d0 += 32) {
+    const long long d = d0 + lane;
+    float acc = 0.f;
+    for (long long base = 0; base < Cfg::rows; base += 32) {
+      const long long r = base + lane;
+      const bool hit = r < Cfg::rows && tokens[r] == v;
+      unsigned mask = __ballot_sync(0xffffffffu, hit);
+      while (mask) {
+        const int j = __ffs(mask) - 1;
+        mask &= mask - 1;
+        if (d < Cfg::D)
+          acc += load(dout, (base + j) * Cfg::D + d);
+      }
+    }
+    if (d < Cfg::D) {
+      const long long i = v * Cfg::D + d;
+      store(dtable, i, load(dtable, i) + acc);
+    }
   }
 }
 

@@ -470,8 +470,11 @@ TEST(KernelEmitter, EmbedBwdGrid) {
            {"pos", std::vector<std::pair<int64_t, int64_t>>{{1, 64}, {8, 8}}}}),
       &err);
   ASSERT_TRUE(k) << err;
-  // 64 table CTAs (256 * 64 / 256), then 64 * 64 / 256 and 8 * 64 / 256.
-  EXPECT_EQ(k->grid[0], 64 + 16 + 2);
+  // 32 table CTAs (a warp per vocabulary row: 256 * 32 / 256), then
+  // 64 * 64 / 256 and 8 * 64 / 256 for the position components.
+  EXPECT_EQ(k->grid[0], 32 + 16 + 2);
+  // No atomics: the table gradient is a deterministic gather.
+  EXPECT_EQ(k->source.find("atomic_add(dtable"), std::string::npos);
 }
 
 //===----------------------------------------------------------------------===//
