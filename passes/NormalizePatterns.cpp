@@ -25,6 +25,7 @@
 
 #include <map>
 #include <tuple>
+#include <type_traits>
 
 namespace stc {
 #define GEN_PASS_DEF_NORMALIZEPATTERNSPASS
@@ -214,63 +215,40 @@ struct NormalizePatternsPass
         result;
   }
 
-  LogicalResult rewriteAttention(AttentionOp attn) {
-    FailureOr<SmallVector<pattern::Pattern>> groups = attn.headPatterns();
+  /// Rewrites an st.attention or st.attention_grad: a summary split, or
+  /// every operand permuted and every result restored (the forward's q, k,
+  /// v; the gradient's dy, q, k, v, o, most of them made by the forward).
+  template <typename OpT> LogicalResult rewrite(OpT op) {
+    FailureOr<SmallVector<pattern::Pattern>> groups = op.headPatterns();
     if (failed(groups))
       return failure();
-    int64_t n = cast<RankedTensorType>(attn.getQ().getType()).getDimSize(1);
-    if (auto sp = splitFor(attn.getPatterns(), *groups, n)) {
-      splitAttention(attn, *sp);
+    int64_t n = cast<RankedTensorType>(op.getQ().getType()).getDimSize(1);
+    if (auto sp = splitFor(op.getPatterns(), *groups, n)) {
+      if constexpr (std::is_same_v<OpT, AttentionOp>)
+        splitAttention(op, *sp);
+      else
+        splitGrad(op, *sp);
       return success();
     }
-    auto r = rewriteFor(attn, *groups, attn.getPatterns(), n,
-                        static_cast<int64_t>(attn.getHeads()));
+    auto r = rewriteFor(op, *groups, op.getPatterns(), n,
+                        static_cast<int64_t>(op.getHeads()));
     if (failed(r))
       return failure();
     if (!*r)
       return success();
     const Rewrite &rw = **r;
-    // Keyed by the old patterns so that the gradient op finds the same
+    // Keyed by the old patterns, so that the gradient finds the forward's
     // permuted tensors.
     Rewrite keyed = rw;
-    keyed.patterns = attn.getPatterns();
-    OpBuilder b(attn);
-    Location loc = attn.getLoc();
-    Value q = permuted(b, loc, attn.getQ(), keyed);
-    Value k = permuted(b, loc, attn.getK(), keyed);
-    Value v = permuted(b, loc, attn.getV(), keyed);
-    attn->setOperands({q, k, v});
-    attn.setPatternsAttr(rw.patterns);
-    restore(b, loc, attn.getResult(), keyed);
-    return success();
-  }
-
-  LogicalResult rewriteGrad(AttentionGradOp grad) {
-    FailureOr<SmallVector<pattern::Pattern>> groups = grad.headPatterns();
-    if (failed(groups))
-      return failure();
-    int64_t n = cast<RankedTensorType>(grad.getQ().getType()).getDimSize(1);
-    if (auto sp = splitFor(grad.getPatterns(), *groups, n)) {
-      splitGrad(grad, *sp);
-      return success();
-    }
-    auto r = rewriteFor(grad, *groups, grad.getPatterns(), n,
-                        static_cast<int64_t>(grad.getHeads()));
-    if (failed(r))
-      return failure();
-    if (!*r)
-      return success();
-    const Rewrite &rw = **r;
-    Rewrite keyed = rw;
-    keyed.patterns = grad.getPatterns();
-    OpBuilder b(grad);
-    Location loc = grad.getLoc();
+    keyed.patterns = op.getPatterns();
+    OpBuilder b(op);
+    Location loc = op.getLoc();
     SmallVector<Value> operands;
-    for (Value x : grad->getOperands())
+    for (Value x : op->getOperands())
       operands.push_back(permuted(b, loc, x, keyed));
-    grad->setOperands(operands);
-    grad.setPatternsAttr(rw.patterns);
-    for (Value result : grad->getResults())
+    op->setOperands(operands);
+    op.setPatternsAttr(rw.patterns);
+    for (Value result : op->getResults())
       restore(b, loc, result, keyed);
     return success();
   }
@@ -291,9 +269,9 @@ struct NormalizePatternsPass
         ops.push_back(op);
     });
     for (Operation *op : ops) {
-      LogicalResult ok =
-          isa<AttentionOp>(op) ? rewriteAttention(cast<AttentionOp>(op))
-                               : rewriteGrad(cast<AttentionGradOp>(op));
+      LogicalResult ok = isa<AttentionOp>(op)
+                             ? rewrite(cast<AttentionOp>(op))
+                             : rewrite(cast<AttentionGradOp>(op));
       if (failed(ok))
         return signalPassFailure();
     }
