@@ -158,6 +158,7 @@ Expected<TrainResult> train(Executor &exec, const ByteDataset &data,
       line.set("lr", rep.learningRate);
       line.set("tokens_per_s", rep.tokensPerSecond);
       line.set("elapsed_s", rep.elapsedSeconds);
+      line.set("arena_bytes", exec.artifact().arenaBytes);
       if (std::isfinite(rep.validationBitsPerByte))
         line.set("val_bits_per_byte", rep.validationBitsPerByte);
       log << json::write(line) << '\n';

@@ -475,11 +475,13 @@ int stc::cli::runTrain(int argc, char **argv, int first) {
         std::isfinite(r.validationBitsPerByte)) {
       double perStep = r.elapsedSeconds /
                        static_cast<double>(r.step - options.startStep);
+      // Memory: the arena, planned at compile time and held for the run.
       std::printf("step %6lld/%lld  loss %.4f bits/byte  lr %.2e  %8.0f "
-                  "tokens/s  ETA %s",
+                  "tokens/s  mem %.2f GiB  ETA %s",
                   static_cast<long long>(r.step),
                   static_cast<long long>(options.steps), r.loss,
                   r.learningRate, r.tokensPerSecond,
+                  e.artifact().arenaBytes / 1073741824.0,
                   clock(perStep * static_cast<double>(lastStep - r.step))
                       .c_str());
       if (std::isfinite(r.validationBitsPerByte))
