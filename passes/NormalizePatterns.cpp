@@ -134,16 +134,27 @@ struct NormalizePatternsPass
         .getResult();
   }
 
+  /// What both halves of a split use: the gathered k and v (gathered where
+  /// b inserts) and the split's two pattern arrays.
+  struct SplitOperands {
+    Value ks, vs;
+    ArrayAttr local, summaries;
+  };
+  template <typename OpT>
+  SplitOperands splitOperands(OpBuilder &b, OpT op,
+                              const pattern::SplitPattern &sp) {
+    auto [local, summaries] =
+        splitPatterns(op.getContext(), sp, op.getPatterns().size());
+    return {gathered(b, op.getLoc(), op.getK(), sp),
+            gathered(b, op.getLoc(), op.getV(), sp), local, summaries};
+  }
+
   void splitAttention(AttentionOp attn, const pattern::SplitPattern &sp) {
     OpBuilder b(attn);
-    Location loc = attn.getLoc();
-    Value ks = gathered(b, loc, attn.getK(), sp);
-    Value vs = gathered(b, loc, attn.getV(), sp);
-    auto [local, summaries] =
-        splitPatterns(attn.getContext(), sp, attn.getPatterns().size());
+    SplitOperands s = splitOperands(b, attn, sp);
     auto split = AttentionSummariesOp::create(
-        b, loc, attn.getResult().getType(), attn.getQ(), attn.getK(),
-        attn.getV(), ks, vs, attn.getHeadsAttr(), local, summaries,
+        b, attn.getLoc(), attn.getResult().getType(), attn.getQ(), attn.getK(),
+        attn.getV(), s.ks, s.vs, attn.getHeadsAttr(), s.local, s.summaries,
         attn.getScaleAttr());
     attn.getResult().replaceAllUsesWith(split.getResult());
     attn.erase();
@@ -152,13 +163,10 @@ struct NormalizePatternsPass
   void splitGrad(AttentionGradOp grad, const pattern::SplitPattern &sp) {
     OpBuilder b(grad);
     Location loc = grad.getLoc();
-    Value ks = gathered(b, loc, grad.getK(), sp);
-    Value vs = gathered(b, loc, grad.getV(), sp);
-    auto [local, summaries] =
-        splitPatterns(grad.getContext(), sp, grad.getPatterns().size());
+    SplitOperands s = splitOperands(b, grad, sp);
     auto g = AttentionSummariesGradOp::create(
-        b, loc, grad.getDout(), grad.getQ(), grad.getK(), grad.getV(), ks, vs,
-        grad.getOut(), grad.getHeadsAttr(), local, summaries,
+        b, loc, grad.getDout(), grad.getQ(), grad.getK(), grad.getV(), s.ks,
+        s.vs, grad.getOut(), grad.getHeadsAttr(), s.local, s.summaries,
         grad.getScaleAttr());
     // The gathered keys' gradients go back to their columns.
     auto back = [&](Value local, Value gatheredGrad) {

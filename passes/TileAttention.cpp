@@ -94,6 +94,20 @@ struct TileAttentionPass
       return ref;
     };
 
+    // Sets `attrName` to the layouts of `patterns` over n; false on error.
+    auto setLayouts = [&](Operation *op, ArrayAttr patterns, int64_t n,
+                          StringRef attrName) {
+      SmallVector<Attribute> refs;
+      for (Attribute p : patterns) {
+        FailureOr<FlatSymbolRefAttr> ref = layoutFor(op, p, n);
+        if (failed(ref))
+          return false;
+        refs.push_back(*ref);
+      }
+      op->setAttr(attrName, builder.getArrayAttr(refs));
+      return true;
+    };
+
     WalkResult result = module.walk([&](Operation *op) {
       // The patterns and the sequence length the op attends over.
       ArrayAttr patterns;
@@ -108,14 +122,8 @@ struct TileAttentionPass
         // Two sources: the sequence's keys and the gathered summaries.
         auto summaries = op->getAttrOfType<ArrayAttr>("summaries");
         n = timeDim(op->getOperand(isa<AttentionSummariesOp>(op) ? 0 : 1));
-        SmallVector<Attribute> refs;
-        for (Attribute p : summaries) {
-          FailureOr<FlatSymbolRefAttr> ref = layoutFor(op, p, n);
-          if (failed(ref))
-            return WalkResult::interrupt();
-          refs.push_back(*ref);
-        }
-        op->setAttr("st.summary_layouts", builder.getArrayAttr(refs));
+        if (!setLayouts(op, summaries, n, "st.summary_layouts"))
+          return WalkResult::interrupt();
         patterns = op->getAttrOfType<ArrayAttr>("patterns");
       } else if (auto d = dyn_cast<DecodeAttentionOp>(op)) {
         patterns = d.getPatterns();
@@ -129,15 +137,8 @@ struct TileAttentionPass
       } else {
         return WalkResult::advance();
       }
-      SmallVector<Attribute> refs;
-      for (Attribute p : patterns) {
-        FailureOr<FlatSymbolRefAttr> ref = layoutFor(op, p, n);
-        if (failed(ref))
-          return WalkResult::interrupt();
-        refs.push_back(*ref);
-      }
-      op->setAttr("st.layouts", builder.getArrayAttr(refs));
-      return WalkResult::advance();
+      return setLayouts(op, patterns, n, "st.layouts") ? WalkResult::advance()
+                                                       : WalkResult::interrupt();
     });
     if (result.wasInterrupted())
       signalPassFailure();
