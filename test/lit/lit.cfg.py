@@ -14,6 +14,7 @@ config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.stc_obj_root, "test", "lit")
 
 config.substitutions.append(("%examples", os.path.join(config.stc_src_root, "examples")))
+config.substitutions.append(("%inputs", os.path.join(config.stc_src_root, "test", "inputs")))
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 
