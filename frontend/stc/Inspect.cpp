@@ -12,6 +12,7 @@
 #include "abi/Limits.h"
 
 #include "dialect/st/StOps.h"
+#include "dialect/stk/StkOps.h"
 #include "frontend/stc/Args.h"
 #include "frontend/stc/PatternImage.h"
 #include "passes/Passes.h"
@@ -20,6 +21,7 @@
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
@@ -39,6 +41,8 @@ const std::vector<FlagSpec> kInspectFlags = {
     {"json", false, "print machine-readable JSON instead of a table"},
     {"png", true, "draw each distinct pattern into DIR as PNG"},
     {"block-size", true, blockSizeHelp()},
+    {"batch", true,
+     "sequences per training step for the memory plan (default 4, as compile)"},
     {"no-normalize", false,
      "count blocks for the patterns as written (stc compile --no-normalize)"},
     {"reach-limit", true,
@@ -158,6 +162,52 @@ std::optional<StackStats> analyze(const AttentionStack &stack,
   if (auto model = dyn_cast<st::ModelOp>(stack.owner))
     stats.parameters = model.numParameters();
   return stats;
+}
+
+/// The device memory `stc compile` would plan for the file's model: the
+/// arena, and the part of it that persists (parameters, gradients of the
+/// optimizer, moments, caches, scalars).
+struct MemoryPlan {
+  int64_t batch = 0;
+  int64_t arenaBytes = 0;
+  int64_t persistentBytes = 0;
+  std::string error; ///< why there is no plan (then the numbers are 0)
+};
+
+MemoryPlan planMemory(ModuleOp module, const CompilePipelineOptions &options) {
+  MemoryPlan plan;
+  plan.batch = options.batch;
+  OwningOpRef<ModuleOp> copy(module.clone());
+  MLIRContext *ctx = module.getContext();
+  ScopedDiagnosticHandler capture(ctx, [&](Diagnostic &d) {
+    if (d.getSeverity() == DiagnosticSeverity::Error && plan.error.empty())
+      plan.error = d.str();
+    return success(); // the inspect report says it; nothing else is printed
+  });
+  PassManager pm(ctx, ModuleOp::getOperationName());
+  buildCompilePipeline(pm, options);
+  if (failed(pm.run(*copy))) {
+    if (plan.error.empty())
+      plan.error = "the compile pipeline failed";
+    return plan;
+  }
+  if (auto arena = (*copy)->getAttrOfType<IntegerAttr>("stk.arena_bytes"))
+    plan.arenaBytes = arena.getInt();
+  for (auto buffer : copy->getOps<stk::BufferOp>())
+    if (buffer.isPersistent())
+      plan.persistentBytes += (buffer.sizeInBytes() + 255) / 256 * 256;
+  return plan;
+}
+
+/// "24.49 GiB", "7.03 MiB".
+std::string gib(int64_t bytes) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  if (bytes >= (int64_t(1) << 30))
+    os << llvm::format("%.2f GiB", bytes / 1073741824.0);
+  else
+    os << llvm::format("%.2f MiB", bytes / 1048576.0);
+  return s;
 }
 
 void printText(const StackStats &s, int64_t blockSize, llvm::raw_ostream &os) {
@@ -316,7 +366,10 @@ int stc::cli::runInspect(int argc, char **argv, int first) {
   std::optional<int64_t> reachLimit =
       blockSize ? args->getInt("reach-limit", 2048, 1, abi::kMaxReachPrefix, &error)
                 : std::nullopt;
-  if (!blockSize || !reachLimit) {
+  std::optional<int64_t> batch =
+      reachLimit ? args->getInt("batch", 4, 1, abi::kMaxBatch, &error)
+                 : std::nullopt;
+  if (!blockSize || !reachLimit || !batch) {
     llvm::errs() << "stc inspect: " << error << "\n";
     return 2;
   }
@@ -369,6 +422,19 @@ int stc::cli::runInspect(int argc, char **argv, int first) {
       return 1;
     }
   }
+  // The memory plan of the file's model, as `stc compile` would make it
+  // (only for a file that holds one model: that is what compile takes).
+  std::optional<MemoryPlan> memory;
+  int64_t models = llvm::count_if(
+      *stacks, [](const AttentionStack &s) { return isa<st::ModelOp>(s.owner); });
+  if (models == 1 && isa<st::ModelOp>(chosen.front()->owner)) {
+    context.loadAllAvailableDialects();
+    CompilePipelineOptions options;
+    options.batch = *batch;
+    options.blockSize = *blockSize;
+    options.normalizePatterns = !args->has("no-normalize");
+    memory = planMemory(*module, options);
+  }
   for (const AttentionStack *stack : chosen) {
     std::optional<StackStats> analyzed =
         analyze(*stack, *blockSize, *reachLimit, !args->has("no-normalize"),
@@ -378,10 +444,32 @@ int stc::cli::runInspect(int argc, char **argv, int first) {
       return 1;
     }
     StackStats &stats = *analyzed;
-    if (args->has("json"))
-      llvm::outs() << llvm::formatv("{0:2}", toJson(stats, *blockSize)) << "\n";
-    else
+    if (args->has("json")) {
+      llvm::json::Value json = toJson(stats, *blockSize);
+      if (memory) {
+        llvm::json::Object m{{"batch", memory->batch}};
+        if (memory->error.empty()) {
+          m["arena_bytes"] = memory->arenaBytes;
+          m["persistent_bytes"] = memory->persistentBytes;
+        } else {
+          m["error"] = memory->error;
+        }
+        json.getAsObject()->insert({"memory", std::move(m)});
+      }
+      llvm::outs() << llvm::formatv("{0:2}", json) << "\n";
+    } else {
       printText(stats, *blockSize, llvm::outs());
+      if (memory && memory->error.empty())
+        llvm::outs() << "memory at batch " << memory->batch << ": arena "
+                     << gib(memory->arenaBytes) << " (persistent "
+                     << gib(memory->persistentBytes)
+                     << ", activations and gradients "
+                     << gib(memory->arenaBytes - memory->persistentBytes)
+                     << "), as stc compile plans it\n";
+      else if (memory)
+        llvm::outs() << "memory at batch " << memory->batch
+                     << ": not planned: " << memory->error << "\n";
+    }
     if (!args->has("png"))
       continue;
     std::vector<std::string> drawn;
