@@ -37,19 +37,6 @@ __device__ __forceinline__ void store(__nv_bfloat16 *p, long long i, float v) {
 }
 #endif
 
-// Atomic accumulation, used only where a comment at the call says why.
-__device__ __forceinline__ void atomic_add(float *p, long long i, float v) {
-  atomicAdd(p + i, v);
-}
-#ifdef STC_HAS_BF16
-// Native bf16 atomicAdd (sm_80+): the running sum is held in bf16, so many
-// colliding adds lose precision; acceptable for embedding gradients here.
-__device__ __forceinline__ void atomic_add(__nv_bfloat16 *p, long long i,
-                                           float v) {
-  atomicAdd(p + i, __float2bfloat16_rn(v));
-}
-#endif
-
 // ---- special values
 // ------------------------------------------------------------
 
