@@ -149,8 +149,8 @@ def PlanMemoryPass : Pass<"stc-plan-memory", "::mlir::ModuleOp"> {
   let description = [{
     Gives every `stk.buffer` an `offset`: persistent buffers first, then the
     others packed by their live ranges within each program (buffers that are
-    never live at the same time share bytes). Sets `stk.arena_bytes` on the
-    module and reports the peak with a remark. Fails if the arena exceeds
+    never live at the same time share bytes). Sets `stk.arena_bytes` and
+    `stk.persistent_bytes` on the module and reports the peak with a remark. Fails if the arena exceeds
     `budget` bytes (0: no budget).
   }];
   let options = [

@@ -29,9 +29,10 @@ using namespace stc;
 
 namespace {
 
-constexpr int64_t kAlignment = 256;
-
-int64_t alignUp(int64_t v) { return (v + kAlignment - 1) / kAlignment * kAlignment; }
+int64_t alignUp(int64_t v) {
+  return (v + abi::kBufferAlignment - 1) / abi::kBufferAlignment *
+         abi::kBufferAlignment;
+}
 
 struct Interval {
   stk::BufferOp buffer;
@@ -140,6 +141,9 @@ struct PlanMemoryPass : public stc::impl::PlanMemoryPassBase<PlanMemoryPass> {
     int64_t arena = offset + transientPeak;
     module->setAttr("stk.arena_bytes",
                     IntegerAttr::get(IntegerType::get(&getContext(), 64), arena));
+    module->setAttr("stk.persistent_bytes",
+                    IntegerAttr::get(IntegerType::get(&getContext(), 64),
+                                     persistentBytes));
     mlir::emitRemark(module.getLoc()) << "arena " << formatBytes(arena) << ": persistent "
                         << formatBytes(persistentBytes) << ", activations and "
                         << "gradients " << formatBytes(transientPeak);

@@ -12,7 +12,6 @@
 #include "abi/Limits.h"
 
 #include "dialect/st/StOps.h"
-#include "dialect/stk/StkOps.h"
 #include "frontend/stc/Args.h"
 #include "frontend/stc/PatternImage.h"
 #include "passes/Passes.h"
@@ -191,11 +190,11 @@ MemoryPlan planMemory(ModuleOp module, const CompilePipelineOptions &options) {
       plan.error = "the compile pipeline failed";
     return plan;
   }
+  // stc-plan-memory's own totals.
   if (auto arena = (*copy)->getAttrOfType<IntegerAttr>("stk.arena_bytes"))
     plan.arenaBytes = arena.getInt();
-  for (auto buffer : copy->getOps<stk::BufferOp>())
-    if (buffer.isPersistent())
-      plan.persistentBytes += (buffer.sizeInBytes() + 255) / 256 * 256;
+  if (auto kept = (*copy)->getAttrOfType<IntegerAttr>("stk.persistent_bytes"))
+    plan.persistentBytes = kept.getInt();
   return plan;
 }
 

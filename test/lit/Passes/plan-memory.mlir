@@ -6,7 +6,7 @@
 // a lives over ops 1-2, b over 2-4, c over 3-4 and d from 4 to the end (an
 // output), so c reuses a's bytes and d needs a third slot. Every buffer is
 // 256 bytes: arena = 2 persistent + 3 transient slots = 1280 bytes.
-// CHECK: module attributes {stk.arena_bytes = 1280 : i64}
+// CHECK: module attributes {stk.arena_bytes = 1280 : i64, stk.persistent_bytes = 512 : i64}
 // CHECK: stk.buffer @scalars : tensor<16xi32> role "scalars" offset 0
 // CHECK: stk.buffer @p : tensor<64xf32> role "param" offset 256
 // CHECK: stk.buffer @a : tensor<64xf32> role "activation" offset 512
