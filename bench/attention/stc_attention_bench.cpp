@@ -14,6 +14,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "bench/common/AttentionRange.h"
 #include "runtime/Executor.h"
 #include "runtime/support/Random.h"
 
@@ -90,69 +91,27 @@ Status benchOne(const std::string &dir, const std::string &device, int repeats,
     return Status::error("no attention_fwd / attention_bwd op in train_step");
   const Op &f = train.ops[fwd], &g = train.ops[bwd];
   const OpAttrs &at = f.attrs;
-  // stc-normalize-patterns may wrap the attention ops: stride_permute ops
-  // (strided heads over a permuted sequence), or summary_gather before and
-  // attention_merge after (fixed split into the local blocks and the
-  // gathered summaries; the backward adds the second dq with accumulate and
-  // takes the summaries' dk, dv back with summary_scatter and add). Time the
-  // whole range, and read and write the tensors in their original order.
-  auto isPre = [](OpKind k) {
-    return k == OpKind::StridePermute || k == OpKind::SummaryGather;
-  };
-  auto isPost = [&](size_t i) {
-    OpKind k = train.ops[i].kind;
-    if (k == OpKind::Add) // only the adds of scattered summary gradients
-      return i > 0 && train.ops[i - 1].kind == OpKind::SummaryScatter;
-    return k == OpKind::StridePermute || k == OpKind::AttentionFwd ||
-           k == OpKind::AttentionBwd || k == OpKind::AttentionMerge ||
-           k == OpKind::Accumulate || k == OpKind::SummaryScatter;
-  };
-  auto range = [&](int op, size_t *begin, size_t *end) {
-    *begin = static_cast<size_t>(op);
-    *end = static_cast<size_t>(op) + 1;
-    while (*begin > 0 && isPre(train.ops[*begin - 1].kind))
-      --*begin;
-    while (*end < train.ops.size() && isPost(*end))
-      ++*end;
-  };
-  size_t fb, fe, bb, be;
-  range(fwd, &fb, &fe);
-  range(bwd, &bb, &be);
-  // The buffer a permuted input came from / where a result ends up.
-  auto before = [&](int buf, size_t begin, size_t op) {
-    for (size_t i = op; i-- > begin;)
-      if (train.ops[i].kind == OpKind::StridePermute && train.ops[i].args[1] == buf)
-        buf = train.ops[i].args[0];
-    return buf;
-  };
-  auto after = [&](int buf, size_t op, size_t end) {
-    for (size_t i = op + 1; i < end; ++i) {
-      const Op &o = train.ops[i];
-      const auto &a = o.args;
-      if (o.kind == OpKind::StridePermute && a[0] == buf)
-        buf = a[1];
-      else if (o.kind == OpKind::AttentionMerge && a[0] == buf)
-        buf = a[4];
-      else if (o.kind == OpKind::Add && (a[0] == buf || a[1] == buf))
-        buf = a[2];
-    }
-    return buf;
-  };
-  const size_t F = static_cast<size_t>(fwd), G = static_cast<size_t>(bwd);
+  // The attention ops with the ops stc-normalize-patterns put around them:
+  // time the whole ranges, read and write the tensors in their original
+  // order.
+  const stc::bench::AttentionRange fr(train, static_cast<size_t>(fwd));
+  const stc::bench::AttentionRange br(train, static_cast<size_t>(bwd));
   // Inputs: q, k, v of the forward, dout of the backward.
-  const int inputs[] = {before(f.args[0], fb, F), before(f.args[1], fb, F),
-                        before(f.args[2], fb, F), before(g.args[5], bb, G)};
-  for (int i = 0; i < 4; ++i) {
+  const int inputs[] = {fr.original(f.args[0]), fr.original(f.args[1]),
+                        fr.original(f.args[2]), br.original(g.args[5])};
+  auto upload = [&](int i) {
     const Buffer &b = art->buffers[inputs[i]];
-    STC_RETURN_IF_ERROR(e.uploadFloats(
-        b.name, randomValues(static_cast<size_t>(b.elements()), 1000 + i)));
-  }
+    return e.uploadFloats(
+        b.name, randomValues(static_cast<size_t>(b.elements()), 1000 + i));
+  };
+  for (int i = 0; i < 4; ++i)
+    STC_RETURN_IF_ERROR(upload(i));
   // The permutations of the forward's inputs run once; the backward range
   // reads the permuted q, k, v and o they leave.
-  auto tf = e.timeOps(EntryKind::Train, fb, fe, repeats);
+  auto tf = e.timeOps(EntryKind::Train, fr.begin, fr.end, repeats);
   if (!tf)
     return tf.status();
-  auto tb = e.timeOps(EntryKind::Train, bb, be, repeats);
+  auto tb = e.timeOps(EntryKind::Train, br.begin, br.end, repeats);
   if (!tb)
     return tb.status();
   const double fwdMs = median(*tf), bwdMs = median(*tb);
@@ -172,7 +131,7 @@ Status benchOne(const std::string &dir, const std::string &device, int repeats,
                 static_cast<long long>(at.B), static_cast<long long>(at.H),
                 static_cast<long long>(at.dk),
                 art->layouts[f.layouts[0]].patternText.c_str(), fwdMs, bwdMs,
-                fwdMs + bwdMs, repeats, (fe - fb - 1) + (be - bb - 1),
+                fwdMs + bwdMs, repeats, fr.extraOps() + br.extraOps(),
                 kernels.c_str());
   out << line << "\n";
   out.flush();
@@ -187,29 +146,24 @@ Status benchOne(const std::string &dir, const std::string &device, int repeats,
     // The timing loops repeat ranges whose later ops may reuse the bytes of
     // earlier inputs (the memory plan knows they are dead by then): run the
     // step's attention once, in order, on fresh inputs, and dump that.
-    auto upload = [&](int i) {
-      const Buffer &b = art->buffers[inputs[i]];
-      return e.uploadFloats(
-          b.name, randomValues(static_cast<size_t>(b.elements()), 1000 + i));
-    };
     const char *inNames[] = {"q", "k", "v", "dout"};
     for (int i = 0; i < 3; ++i) {
       STC_RETURN_IF_ERROR(upload(i));
       STC_RETURN_IF_ERROR(dump(e, art->buffers[inputs[i]],
                                d + "/" + inNames[i] + ".bin"));
     }
-    STC_RETURN_IF_ERROR(e.runOps(EntryKind::Train, fb, fe));
+    STC_RETURN_IF_ERROR(e.runOps(EntryKind::Train, fr.begin, fr.end));
     // lse stays in the order the kernel ran (peers.py does not read it).
     STC_RETURN_IF_ERROR(
-        dump(e, art->buffers[after(f.args[3], F, fe)], d + "/o.bin"));
+        dump(e, art->buffers[fr.final(f.args[3])], d + "/o.bin"));
     STC_RETURN_IF_ERROR(dump(e, art->buffers[f.args[4]], d + "/lse.bin"));
     STC_RETURN_IF_ERROR(upload(3));
     STC_RETURN_IF_ERROR(
         dump(e, art->buffers[inputs[3]], d + "/dout.bin"));
-    STC_RETURN_IF_ERROR(e.runOps(EntryKind::Train, bb, be));
+    STC_RETURN_IF_ERROR(e.runOps(EntryKind::Train, br.begin, br.end));
     const char *names[] = {"dq", "dk", "dv"};
-    const int bufs[] = {after(g.args[6], G, be), after(g.args[7], G, be),
-                        after(g.args[8], G, be)};
+    const int bufs[] = {br.final(g.args[6]), br.final(g.args[7]),
+                        br.final(g.args[8])};
     for (int i = 0; i < 3; ++i)
       STC_RETURN_IF_ERROR(
           dump(e, art->buffers[bufs[i]], d + "/" + names[i] + ".bin"));

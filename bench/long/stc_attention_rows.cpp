@@ -14,6 +14,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "bench/common/AttentionRange.h"
 #include "runtime/Executor.h"
 #include "runtime/Init.h"
 #include "runtime/support/Random.h"
@@ -92,32 +93,7 @@ int main(int argc, char **argv) {
     return fail("no attention_fwd in train_step or attention_decode in "
                 "sample_step");
   const Op &f = train.ops[fwd];
-  size_t begin = fwd, end = fwd + 1;
-  while (begin > 0 && (train.ops[begin - 1].kind == OpKind::StridePermute ||
-                       train.ops[begin - 1].kind == OpKind::SummaryGather))
-    --begin;
-  while (end < train.ops.size() &&
-         (train.ops[end].kind == OpKind::StridePermute ||
-          train.ops[end].kind == OpKind::AttentionFwd ||
-          train.ops[end].kind == OpKind::AttentionMerge))
-    ++end;
-  auto before = [&](int buf) {
-    for (size_t i = fwd; i-- > begin;)
-      if (train.ops[i].kind == OpKind::StridePermute &&
-          train.ops[i].args[1] == buf)
-        buf = train.ops[i].args[0];
-    return buf;
-  };
-  auto after = [&](int buf) {
-    for (size_t i = fwd + 1; i < end; ++i) {
-      const auto &a = train.ops[i].args;
-      if (train.ops[i].kind == OpKind::StridePermute && a[0] == buf)
-        buf = a[1];
-      else if (train.ops[i].kind == OpKind::AttentionMerge && a[0] == buf)
-        buf = a[4];
-    }
-    return buf;
-  };
+  const stc::bench::AttentionRange range(train, fwd);
   const OpAttrs &at = f.attrs;
   const int64_t H = at.H, dk = at.dk, dv = at.dv;
 
@@ -157,13 +133,13 @@ int main(int argc, char **argv) {
     return fail(s.message());
   double setup = seconds(t0);
   auto t1 = std::chrono::steady_clock::now();
-  if (Status s = e.runOps(EntryKind::Train, 0, end); !s)
+  if (Status s = e.runOps(EntryKind::Train, 0, range.end); !s)
     return fail(s.message());
   double forward = seconds(t1);
 
   auto get = [&](int buf) { return e.downloadFloats(art->buffers[buf].name); };
-  auto q = get(before(f.args[0])), k = get(before(f.args[1])),
-       v = get(before(f.args[2])), o = get(after(f.args[3]));
+  auto q = get(range.original(f.args[0])), k = get(range.original(f.args[1])),
+       v = get(range.original(f.args[2])), o = get(range.final(f.args[3]));
   if (!q || !k || !v || !o)
     return fail("cannot download q, k, v, o");
   // Original patterns: the sample step's decode layouts, one per head group.
