@@ -439,6 +439,14 @@ LogicalResult lowerDropout(L &l, DropoutOp drop) {
   return success();
 }
 
+LogicalResult lowerDropoutGrad(L &l, DropoutGradOp g) {
+  l.launch("dropout_bwd", {l.of(g.getDy()), l.def(g.getResult(), "ddropout")},
+           {l.i64("count", numElements(g.getType())),
+            l.f64("rate", g.getRate().convertToDouble()),
+            l.i64("salt", g.getSalt())});
+  return success();
+}
+
 LogicalResult lowerStridePermute(L &l, StridePermuteOp p) {
   auto type = cast<RankedTensorType>(p.getType());
   int64_t width = type.getDimSize(2);
@@ -452,14 +460,6 @@ LogicalResult lowerStridePermute(L &l, StridePermuteOp p) {
   l.flag(attrs, "inverse", p.getInverse());
   l.launch("stride_permute", {l.of(p.getX()), l.def(p.getResult(), "permuted")},
            attrs);
-  return success();
-}
-
-LogicalResult lowerDropoutGrad(L &l, DropoutGradOp g) {
-  l.launch("dropout_bwd", {l.of(g.getDy()), l.def(g.getResult(), "ddropout")},
-           {l.i64("count", numElements(g.getType())),
-            l.f64("rate", g.getRate().convertToDouble()),
-            l.i64("salt", g.getSalt())});
   return success();
 }
 
@@ -506,29 +506,46 @@ LogicalResult lowerAttentionGrad(L &l, AttentionGradOp g) {
   return success();
 }
 
+/// The attention attributes of a split fixed layer's two sources: its own
+/// keys (`patterns`, st.layouts) and the gathered summaries (`summaries`,
+/// st.summary_layouts).
+template <typename OpT>
+FailureOr<std::pair<SmallVector<NamedAttribute>, SmallVector<NamedAttribute>>>
+splitParams(L &l, OpT op) {
+  auto q = cast<RankedTensorType>(op.getQ().getType());
+  int64_t b = q.getDimSize(0), t = q.getDimSize(1), h = op.getHeads();
+  int64_t qk = q.getDimSize(2), dv = lastDim(op.getV().getType());
+  auto local = l.attentionParams(op, b, t, h, qk, dv, scaleOf(op.getScale()),
+                                 op.getPatterns());
+  if (failed(local)) // one diagnostic, not one per source
+    return failure();
+  auto summaries = l.attentionParams(op, b, t, h, qk, dv, scaleOf(op.getScale()),
+                                     op.getSummaries(), "st.summary_layouts");
+  if (failed(summaries))
+    return failure();
+  return std::make_pair(std::move(*local), std::move(*summaries));
+}
+
 /// fixed(l, c) split by stc-normalize-patterns: one attention over the
 /// sequence's keys, one over the gathered summaries, merged by their lse.
 LogicalResult lowerAttentionSummaries(L &l, AttentionSummariesOp attn) {
+  auto params = splitParams(l, attn);
+  if (failed(params))
+    return failure();
+  auto &[local, summaries] = *params;
   auto q = cast<RankedTensorType>(attn.getQ().getType());
   int64_t b = q.getDimSize(0), t = q.getDimSize(1), h = attn.getHeads();
   int64_t dv = lastDim(attn.getV().getType());
-  auto local = l.attentionParams(attn, b, t, h, q.getDimSize(2), dv,
-                                 scaleOf(attn.getScale()), attn.getPatterns());
-  auto summaries = l.attentionParams(attn, b, t, h, q.getDimSize(2), dv,
-                                     scaleOf(attn.getScale()),
-                                     attn.getSummaries(), "st.summary_layouts");
-  if (failed(local) || failed(summaries))
-    return failure();
   Type oType = attn.getResult().getType();
   auto o1 = l.fresh(oType, "attn_local"), o2 = l.fresh(oType, "attn_summ");
   auto lse1 = l.f32Buffer({b, h, t}, "attn_lse_local");
   auto lse2 = l.f32Buffer({b, h, t}, "attn_lse_summ");
   l.launch("attention_fwd",
            {l.of(attn.getQ()), l.of(attn.getK()), l.of(attn.getV()), o1, lse1},
-           *local);
+           local);
   l.launch("attention_fwd",
            {l.of(attn.getQ()), l.of(attn.getKs()), l.of(attn.getVs()), o2, lse2},
-           *summaries);
+           summaries);
   auto lse = l.f32Buffer({b, h, t}, "attn_lse");
   l.launch("attention_merge",
            {o1, lse1, o2, lse2, l.def(attn.getResult(), "attn"), lse},
@@ -544,36 +561,31 @@ LogicalResult lowerAttentionSummariesGrad(L &l, AttentionSummariesGradOp g) {
   if (lse == l.attnLse.end())
     return g.emitOpError() << "has no forward st.attention_summaries in this "
                               "step";
-  auto q = cast<RankedTensorType>(g.getQ().getType());
-  int64_t b = q.getDimSize(0), t = q.getDimSize(1), h = g.getHeads();
-  int64_t dv = lastDim(g.getV().getType());
-  auto local = l.attentionParams(g, b, t, h, q.getDimSize(2), dv,
-                                 scaleOf(g.getScale()), g.getPatterns());
-  auto summaries =
-      l.attentionParams(g, b, t, h, q.getDimSize(2), dv, scaleOf(g.getScale()),
-                        g.getSummaries(), "st.summary_layouts");
-  if (failed(local) || failed(summaries))
+  auto params = splitParams(l, g);
+  if (failed(params))
     return failure();
+  auto &[local, summaries] = *params;
+  auto q = cast<RankedTensorType>(g.getQ().getType());
   auto dq = l.def(g.getDq(), "dq");
   l.launch("attention_bwd",
            {l.of(g.getQ()), l.of(g.getK()), l.of(g.getV()), l.of(g.getOut()),
             lse->second, l.of(g.getDout()), dq, l.def(g.getDk(), "dk"),
             l.def(g.getDv(), "dv")},
-           *local);
+           local);
   auto dq2 = l.fresh(q, "dq_summ");
   l.launch("attention_bwd",
            {l.of(g.getQ()), l.of(g.getKs()), l.of(g.getVs()), l.of(g.getOut()),
             lse->second, l.of(g.getDout()), dq2, l.def(g.getDks(), "dks"),
             l.def(g.getDvs(), "dvs")},
-           *summaries);
+           summaries);
   l.launch("accumulate", {dq, dq2}, {l.i64("count", numElements(q))});
   return success();
 }
 
-LogicalResult lowerSummary(L &l, Operation *op, StringRef kind, Value in,
+LogicalResult lowerSummary(L &l, StringRef kind, StringRef hint, Value in,
                            Value out, int64_t block, int64_t summary) {
   auto type = cast<RankedTensorType>(in.getType());
-  l.launch(kind, {l.of(in), l.def(out, kind == "summary_gather" ? "gathered" : "scattered")},
+  l.launch(kind, {l.of(in), l.def(out, hint)},
            {l.i64("B", type.getDimSize(0)), l.i64("T", type.getDimSize(1)),
             l.i64("D", type.getDimSize(2)), l.i64("block", block),
             l.i64("summary", summary)});
@@ -695,12 +707,12 @@ LogicalResult lowerOp(L &l, Operation *op) {
       .Case<StridePermuteOp>(
           [&](auto o) { return lowerStridePermute(l, o); })
       .Case<GatherSummariesOp>([&](auto o) {
-        return lowerSummary(l, o, "summary_gather", o.getX(), o.getResult(),
-                            o.getBlock(), o.getSummary());
+        return lowerSummary(l, "summary_gather", "gathered", o.getX(),
+                            o.getResult(), o.getBlock(), o.getSummary());
       })
       .Case<ScatterSummariesOp>([&](auto o) {
-        return lowerSummary(l, o, "summary_scatter", o.getX(), o.getResult(),
-                            o.getBlock(), o.getSummary());
+        return lowerSummary(l, "summary_scatter", "scattered", o.getX(),
+                            o.getResult(), o.getBlock(), o.getSummary());
       })
       .Case<AttentionSummariesOp>(
           [&](auto o) { return lowerAttentionSummaries(l, o); })
