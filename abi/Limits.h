@@ -10,6 +10,7 @@
 #define STC_ABI_LIMITS_H
 
 #include <cstdint>
+#include <cstdio>
 #include <string>
 
 namespace stc::abi {
@@ -82,6 +83,19 @@ inline std::string attentionBlockSizesText() {
   for (int64_t v : kAttentionBlockSizes)
     s += (s.empty() ? "" : ", ") + std::to_string(v);
   return s;
+}
+
+/// "1280 bytes", "4.34 MiB", "12.50 GiB": sizes in messages and reports
+/// (the memory plan, stc inspect, stc train's progress line).
+inline std::string bytesText(int64_t bytes) {
+  char buf[48];
+  if (bytes < 10 * 1024)
+    std::snprintf(buf, sizeof buf, "%lld bytes", static_cast<long long>(bytes));
+  else if (bytes < (int64_t(1) << 30))
+    std::snprintf(buf, sizeof buf, "%.2f MiB", bytes / 1048576.0);
+  else
+    std::snprintf(buf, sizeof buf, "%.2f GiB", bytes / 1073741824.0);
+  return buf;
 }
 
 } // namespace stc::abi

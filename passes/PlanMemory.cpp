@@ -42,19 +42,6 @@ struct Interval {
   int64_t order = 0; ///< declaration order, to break ties deterministically
 };
 
-/// "1280 bytes", "4.34 MiB", "12.50 GiB".
-std::string formatBytes(int64_t bytes) {
-  std::string s;
-  llvm::raw_string_ostream os(s);
-  if (bytes < 10 * 1024)
-    os << bytes << " bytes";
-  else if (bytes < (int64_t(1) << 30))
-    os << llvm::format("%.2f MiB", bytes / 1048576.0);
-  else
-    os << llvm::format("%.2f GiB", bytes / 1073741824.0);
-  return s;
-}
-
 struct PlanMemoryPass : public stc::impl::PlanMemoryPassBase<PlanMemoryPass> {
   using Base::Base;
 
@@ -144,21 +131,21 @@ struct PlanMemoryPass : public stc::impl::PlanMemoryPassBase<PlanMemoryPass> {
     module->setAttr("stk.persistent_bytes",
                     IntegerAttr::get(IntegerType::get(&getContext(), 64),
                                      persistentBytes));
-    mlir::emitRemark(module.getLoc()) << "arena " << formatBytes(arena) << ": persistent "
-                        << formatBytes(persistentBytes) << ", activations and "
-                        << "gradients " << formatBytes(transientPeak);
+    mlir::emitRemark(module.getLoc()) << "arena " << abi::bytesText(arena) << ": persistent "
+                        << abi::bytesText(persistentBytes) << ", activations and "
+                        << "gradients " << abi::bytesText(transientPeak);
     if (arena > abi::kMaxArenaBytes) {
-      module.emitError() << "the model needs " << formatBytes(arena)
+      module.emitError() << "the model needs " << abi::bytesText(arena)
                          << " of device memory, over stc's limit of "
-                         << formatBytes(abi::kMaxArenaBytes)
+                         << abi::bytesText(abi::kMaxArenaBytes)
                          << "; lower the batch or the context";
       return signalPassFailure();
     }
     if (budget > 0 && arena > budget) {
-      module.emitError() << "the model needs " << formatBytes(arena)
-                         << " of device memory (persistent " << formatBytes(persistentBytes)
-                         << ", activations and gradients " << formatBytes(transientPeak)
-                         << "), over the budget of " << formatBytes(budget)
+      module.emitError() << "the model needs " << abi::bytesText(arena)
+                         << " of device memory (persistent " << abi::bytesText(persistentBytes)
+                         << ", activations and gradients " << abi::bytesText(transientPeak)
+                         << "), over the budget of " << abi::bytesText(budget)
                          << "; lower the batch or the context, or raise the budget";
       signalPassFailure();
     }

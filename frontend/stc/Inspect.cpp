@@ -198,17 +198,6 @@ MemoryPlan planMemory(ModuleOp module, const CompilePipelineOptions &options) {
   return plan;
 }
 
-/// "24.49 GiB", "7.03 MiB".
-std::string gib(int64_t bytes) {
-  std::string s;
-  llvm::raw_string_ostream os(s);
-  if (bytes >= (int64_t(1) << 30))
-    os << llvm::format("%.2f GiB", bytes / 1073741824.0);
-  else
-    os << llvm::format("%.2f MiB", bytes / 1048576.0);
-  return s;
-}
-
 void printText(const StackStats &s, int64_t blockSize, llvm::raw_ostream &os) {
   const AttentionStack &stack = *s.stack;
   bool isModel = isa<st::ModelOp>(stack.owner);
@@ -460,10 +449,10 @@ int stc::cli::runInspect(int argc, char **argv, int first) {
       printText(stats, *blockSize, llvm::outs());
       if (memory && memory->error.empty())
         llvm::outs() << "memory at batch " << memory->batch << ": arena "
-                     << gib(memory->arenaBytes) << " (persistent "
-                     << gib(memory->persistentBytes)
+                     << abi::bytesText(memory->arenaBytes) << " (persistent "
+                     << abi::bytesText(memory->persistentBytes)
                      << ", activations and gradients "
-                     << gib(memory->arenaBytes - memory->persistentBytes)
+                     << abi::bytesText(memory->arenaBytes - memory->persistentBytes)
                      << "), as stc compile plans it\n";
       else if (memory)
         llvm::outs() << "memory at batch " << memory->batch

@@ -476,14 +476,12 @@ int stc::cli::runTrain(int argc, char **argv, int first) {
       double perStep = r.elapsedSeconds /
                        static_cast<double>(r.step - options.startStep);
       // Memory: the arena, planned at compile time and held for the run.
-      const double arena = static_cast<double>(e.artifact().arenaBytes);
-      const bool gib = arena >= 1073741824.0;
       std::printf("step %6lld/%lld  loss %.4f bits/byte  lr %.2e  %8.0f "
-                  "tokens/s  mem %.*f %s  ETA %s",
+                  "tokens/s  mem %s  ETA %s",
                   static_cast<long long>(r.step),
                   static_cast<long long>(options.steps), r.loss,
-                  r.learningRate, r.tokensPerSecond, gib ? 2 : 1,
-                  arena / (gib ? 1073741824.0 : 1048576.0), gib ? "GiB" : "MiB",
+                  r.learningRate, r.tokensPerSecond,
+                  abi::bytesText(e.artifact().arenaBytes).c_str(),
                   clock(perStep * static_cast<double>(lastStep - r.step))
                       .c_str());
       if (std::isfinite(r.validationBitsPerByte))
