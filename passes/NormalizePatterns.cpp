@@ -45,7 +45,8 @@ struct PermuteRun {
 
 /// How one attention op (and its gradient) is rewritten.
 struct Rewrite {
-  ArrayAttr patterns;           ///< the new per-group patterns
+  ArrayAttr from;               ///< the op's per-group patterns (the memo key)
+  ArrayAttr to;                 ///< the new per-group patterns
   SmallVector<PermuteRun> runs; ///< disjoint head ranges, ascending
   int64_t heads = 0;
 };
@@ -62,6 +63,7 @@ struct NormalizePatternsPass
     MLIRContext *ctx = op->getContext();
     SmallVector<Attribute> attrs(patterns.begin(), patterns.end());
     Rewrite rewrite;
+    rewrite.from = patterns;
     rewrite.heads = heads;
     int64_t perGroup = heads / static_cast<int64_t>(attrs.size());
     if (static_cast<int64_t>(headPatterns.size()) != heads)
@@ -84,7 +86,7 @@ struct NormalizePatternsPass
     }
     if (rewrite.runs.empty())
       return std::optional<Rewrite>();
-    rewrite.patterns = ArrayAttr::get(ctx, attrs);
+    rewrite.to = ArrayAttr::get(ctx, attrs);
     return std::optional<Rewrite>(std::move(rewrite));
   }
 
@@ -198,7 +200,7 @@ struct NormalizePatternsPass
   /// The permuted form of x for rewrite r: the one made before, if any.
   Value permuted(OpBuilder &b, Location loc, Value x, const Rewrite &r) {
     auto key = std::make_tuple(x.getAsOpaquePointer(),
-                               r.patterns.getAsOpaquePointer(), r.heads);
+                               r.from.getAsOpaquePointer(), r.heads);
     auto it = permutedOf.find(key);
     if (it != permutedOf.end())
       return it->second;
@@ -219,8 +221,7 @@ struct NormalizePatternsPass
     SmallPtrSet<Operation *, 1> except{first};
     result.replaceAllUsesExcept(restored, except);
     permutedOf[std::make_tuple(restored.getAsOpaquePointer(),
-                               r.patterns.getAsOpaquePointer(), r.heads)] =
-        result;
+                               r.from.getAsOpaquePointer(), r.heads)] = result;
   }
 
   /// Rewrites an st.attention or st.attention_grad: a summary split, or
@@ -244,20 +245,18 @@ struct NormalizePatternsPass
       return failure();
     if (!*r)
       return success();
+    // Permuted tensors are remembered by the old patterns, so that the
+    // gradient finds the forward's.
     const Rewrite &rw = **r;
-    // Keyed by the old patterns, so that the gradient finds the forward's
-    // permuted tensors.
-    Rewrite keyed = rw;
-    keyed.patterns = op.getPatterns();
     OpBuilder b(op);
     Location loc = op.getLoc();
     SmallVector<Value> operands;
     for (Value x : op->getOperands())
-      operands.push_back(permuted(b, loc, x, keyed));
+      operands.push_back(permuted(b, loc, x, rw));
     op->setOperands(operands);
-    op.setPatternsAttr(rw.patterns);
+    op.setPatternsAttr(rw.to);
     for (Value result : op->getResults())
-      restore(b, loc, result, keyed);
+      restore(b, loc, result, rw);
     return success();
   }
 
