@@ -499,6 +499,7 @@ Expected<Artifact> Artifact::fromJson(const json::Value &root,
     s = readEntries(root, a, names);
   if (!s.isOk())
     return s;
+  buildColumnViews(a);
   return a;
 }
 

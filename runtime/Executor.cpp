@@ -2,6 +2,7 @@
 
 #include "runtime/Executor.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "runtime/cpu/CpuExecutor.h"
@@ -194,6 +195,81 @@ Expected<std::vector<double>> Executor::timeImpl(EntryKind kind,
   for (int r = 0; r < repeats; ++r) {
     auto t0 = std::chrono::steady_clock::now();
     STC_RETURN_IF_ERROR(runImpl(kind, entry, begin, end));
+    ms.push_back(std::chrono::duration<double, std::milli>(
+                     std::chrono::steady_clock::now() - t0)
+                     .count());
+  }
+  return ms;
+}
+
+namespace {
+
+double median(std::vector<double> v) {
+  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+  return v[v.size() / 2];
+}
+
+} // namespace
+
+Expected<Executor::OpTimes> Executor::profileOps(EntryKind kind,
+                                                 int repeats) {
+  if (repeats < 1 || repeats > 1000)
+    return Status::error("profileOps: repeats is " + std::to_string(repeats) +
+                         "; valid: 1 .. 1000");
+  if (!artifact_)
+    return Status::error("profileOps: no artifact allocated");
+  const Entry &entry = artifact_->entry(kind);
+  // The inputs as they are now, restored before every run.
+  std::vector<std::vector<uint8_t>> inputs;
+  for (const auto &[role, b] : entry.inputs) {
+    const Buffer &buf = artifact_->buffers[static_cast<size_t>(b)];
+    inputs.emplace_back(static_cast<size_t>(buf.bytes));
+    STC_RETURN_IF_ERROR(downloadImpl(buf, inputs.back().data()));
+  }
+  auto restore = [&]() -> Status {
+    for (size_t i = 0; i < inputs.size(); ++i)
+      STC_RETURN_IF_ERROR(uploadImpl(
+          artifact_->buffers[static_cast<size_t>(entry.inputs[i].second)],
+          inputs[i].data()));
+    return Status::ok();
+  };
+  STC_RETURN_IF_ERROR(restore());
+  STC_RETURN_IF_ERROR(run(kind)); // checks the entry, warms up
+  std::vector<std::vector<double>> runs;
+  std::vector<double> whole;
+  for (int r = 0; r < repeats; ++r) {
+    STC_RETURN_IF_ERROR(restore());
+    auto ms = profileImpl(kind, entry);
+    if (!ms)
+      return ms.status();
+    runs.push_back(std::move(*ms));
+  }
+  for (int r = 0; r < repeats; ++r) {
+    STC_RETURN_IF_ERROR(restore());
+    auto ms = timeImpl(kind, entry, 0, entry.ops.size(), 1);
+    if (!ms)
+      return ms.status();
+    whole.push_back(ms->front());
+  }
+  OpTimes t;
+  t.opMs.resize(entry.ops.size());
+  std::vector<double> column(runs.size());
+  for (size_t i = 0; i < t.opMs.size(); ++i) {
+    for (size_t r = 0; r < runs.size(); ++r)
+      column[r] = runs[r][i];
+    t.opMs[i] = median(column);
+  }
+  t.wholeMs = median(whole);
+  return t;
+}
+
+Expected<std::vector<double>> Executor::profileImpl(EntryKind kind,
+                                                    const Entry &entry) {
+  std::vector<double> ms;
+  ms.reserve(entry.ops.size());
+  for (size_t i = 0; i < entry.ops.size(); ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    STC_RETURN_IF_ERROR(runImpl(kind, entry, i, i + 1));
     ms.push_back(std::chrono::duration<double, std::milli>(
                      std::chrono::steady_clock::now() - t0)
                      .count());

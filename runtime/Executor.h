@@ -91,6 +91,19 @@ public:
   Expected<std::vector<double>> timeOps(EntryKind entry, size_t begin,
                                         size_t end, int repeats);
 
+  /// Times every op of an entry inside whole runs of it, and the whole
+  /// entry: runs it once (checked, like run), then `repeats` times op by op
+  /// and `repeats` times whole, restoring the entry's inputs as they were at
+  /// the call before every run (the arena reuses input buffers within a
+  /// run). Times are medians in milliseconds. The CUDA executor records an
+  /// event after every op of one stream of launches, so an op's time
+  /// includes the gap before it; others time each op on the host clock.
+  struct OpTimes {
+    std::vector<double> opMs; ///< per op, in op order
+    double wholeMs = 0;       ///< the entry timed alone
+  };
+  Expected<OpTimes> profileOps(EntryKind entry, int repeats);
+
 protected:
   /// Allocate the arena (zero-filled) and prepare. artifact() is set.
   virtual Status allocateImpl() = 0;
@@ -106,6 +119,10 @@ protected:
   virtual Expected<std::vector<double>>
   timeImpl(EntryKind kind, const Entry &entry, size_t begin, size_t end,
            int repeats);
+  /// One run of every op of the entry (already run once), each op's time in
+  /// milliseconds; the default times runImpl per op on the host clock.
+  virtual Expected<std::vector<double>> profileImpl(EntryKind kind,
+                                                    const Entry &entry);
 
 private:
   /// The named buffer of the allocated artifact, or an error naming it.

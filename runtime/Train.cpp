@@ -83,6 +83,26 @@ Status validateTrainOptions(const TrainOptions &o) {
   return Status::ok();
 }
 
+Expected<Scalars> uploadTrainStep(Executor &exec, const ByteDataset &data,
+                                  const TrainOptions &o, int64_t step) {
+  const Artifact &a = exec.artifact();
+  std::vector<int32_t> tokens, targets;
+  SplitMix64 rng(
+      deriveSeed(o.seed ^ kDataStream, static_cast<uint64_t>(step)));
+  data.sampleBatch(a.model.batch, rng, tokens, targets);
+  STC_RETURN_IF_ERROR(exec.uploadInts(
+      roleBuffer(a, EntryKind::Train, true, "tokens"), tokens));
+  STC_RETURN_IF_ERROR(exec.uploadInts(
+      roleBuffer(a, EntryKind::Train, true, "targets"), targets));
+  Scalars sc;
+  sc.learningRate = static_cast<float>(scheduledLearningRate(o, step));
+  sc.step = static_cast<int32_t>(step);
+  sc.dropoutSeed = static_cast<uint32_t>(
+      deriveSeed(o.seed ^ kDropoutStream, static_cast<uint64_t>(step)));
+  STC_RETURN_IF_ERROR(exec.writeScalars(sc));
+  return sc;
+}
+
 Expected<TrainResult> train(Executor &exec, const ByteDataset &data,
                             const TrainOptions &o) {
   STC_RETURN_IF_ERROR(validateTrainOptions(o));
@@ -94,10 +114,6 @@ Expected<TrainResult> train(Executor &exec, const ByteDataset &data,
                          "' was opened with context " +
                          std::to_string(data.context()) +
                          " but the model's context is " + std::to_string(T));
-  const std::string &tokensBuf =
-      roleBuffer(a, EntryKind::Train, true, "tokens");
-  const std::string &targetsBuf =
-      roleBuffer(a, EntryKind::Train, true, "targets");
   const std::string &lossesBuf =
       roleBuffer(a, EntryKind::Train, false, "losses");
 
@@ -110,22 +126,13 @@ Expected<TrainResult> train(Executor &exec, const ByteDataset &data,
 
   TrainResult result;
   result.lastStep = o.startStep;
-  std::vector<int32_t> tokens, targets;
   const auto start = Clock::now();
   const int64_t last = o.stopAfter > 0 ? o.stopAfter : o.steps;
   for (int64_t step = o.startStep + 1; step <= last; ++step) {
     const auto t0 = Clock::now();
-    SplitMix64 rng(
-        deriveSeed(o.seed ^ kDataStream, static_cast<uint64_t>(step)));
-    data.sampleBatch(B, rng, tokens, targets);
-    STC_RETURN_IF_ERROR(exec.uploadInts(tokensBuf, tokens));
-    STC_RETURN_IF_ERROR(exec.uploadInts(targetsBuf, targets));
-    Scalars sc;
-    sc.learningRate = static_cast<float>(scheduledLearningRate(o, step));
-    sc.step = static_cast<int32_t>(step);
-    sc.dropoutSeed = static_cast<uint32_t>(
-        deriveSeed(o.seed ^ kDropoutStream, static_cast<uint64_t>(step)));
-    STC_RETURN_IF_ERROR(exec.writeScalars(sc));
+    Expected<Scalars> sc = uploadTrainStep(exec, data, o, step);
+    if (!sc)
+      return sc.status();
     STC_RETURN_IF_ERROR(exec.run(EntryKind::Train)
                             .withContext("train step " + std::to_string(step)));
     auto losses = exec.downloadFloats(lossesBuf);
@@ -143,7 +150,7 @@ Expected<TrainResult> train(Executor &exec, const ByteDataset &data,
     StepReport rep;
     rep.step = step;
     rep.loss = loss;
-    rep.learningRate = sc.learningRate;
+    rep.learningRate = sc->learningRate;
     double dt = seconds(t0, t1);
     rep.tokensPerSecond = dt > 0 ? static_cast<double>(B * T) / dt : 0.0;
     rep.elapsedSeconds = seconds(start, t1);

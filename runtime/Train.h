@@ -62,6 +62,11 @@ Status validateTrainOptions(const TrainOptions &o);
 Expected<TrainResult> train(Executor &exec, const ByteDataset &data,
                             const TrainOptions &options);
 
+/// Uploads what train() gives step `step` (1-based): its batch of windows,
+/// its learning rate, step number and dropout seed. Returns the scalars.
+Expected<Scalars> uploadTrainStep(Executor &exec, const ByteDataset &data,
+                                  const TrainOptions &options, int64_t step);
+
 struct EvalOptions {
   /// Evaluate at most this many windows (0: all). Windows are the
   /// non-overlapping starts 0, T, 2T, ... of the dataset.

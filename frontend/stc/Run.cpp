@@ -13,6 +13,7 @@
 #include "runtime/Data.h"
 #include "runtime/Executor.h"
 #include "runtime/Init.h"
+#include "runtime/Profile.h"
 #include "runtime/Safetensors.h"
 #include "runtime/Train.h"
 #include "runtime/cuda/KernelCache.h"
@@ -315,6 +316,9 @@ int stc::cli::runTrain(int argc, char **argv, int first) {
                     "5% of --data, which training then leaves out)"},
       {"eval-windows", true, "held-out windows per evaluation (default 16)"},
       {"block-size", true, blockSizeHelp() + ", for a .mlir model"},
+      {"profile", true, "after training (and --save), time every op of the "
+                        "training step; print the time by op kind and "
+                        "write each op's to FILE (JSON)"},
       kHelpFlag,
   };
   std::string error;
@@ -360,7 +364,7 @@ int stc::cli::runTrain(int argc, char **argv, int first) {
   if (args->has("resume"))
     if (Status s = checkInputFile(args->get("resume"), "checkpoint"); !s)
       return fail("train", "--resume: " + s.message());
-  for (const char *flag : {"save", "log-json"})
+  for (const char *flag : {"save", "log-json", "profile"})
     if (args->has(flag))
       if (Status s = checkOutputFile(args->get(flag), std::string("--") + flag); !s)
         return fail("train", s.message());
@@ -517,6 +521,25 @@ int stc::cli::runTrain(int argc, char **argv, int first) {
     std::fprintf(stderr, "stc train: saved %s (step %lld)\n",
                  args->get("save").c_str(),
                  static_cast<long long>(result->lastStep));
+  }
+  if (signal == 0 && args->has("profile")) {
+    // After the save: the profile's extra runs update the parameters.
+    constexpr int kRepeats = 5;
+    std::fprintf(stderr, "stc train: profiling the training step (1 run, "
+                 "then %d op by op and %d whole)\n", kRepeats, kRepeats);
+    // The last step's inputs again (the arena reused their buffers).
+    Expected<Scalars> sc = uploadTrainStep(e, *data, options, result->lastStep);
+    if (!sc)
+      return fail("train", "--profile: " + sc.status().message());
+    Expected<EntryProfile> p = profileEntry(e, EntryKind::Train, kRepeats);
+    if (!p)
+      return fail("train", "--profile: " + p.status().message());
+    std::printf("%s", formatProfile(*p, e.artifact()).c_str());
+    if (Status s = writeFileAtomic(args->get("profile"),
+                                   json::write(profileJson(*p, e.artifact()), 1) +
+                                       "\n");
+        !s)
+      return fail("train", "--profile: " + s.message());
   }
   return signal == 0 ? 0 : 128 + signal;
 }

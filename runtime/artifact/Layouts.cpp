@@ -67,14 +67,26 @@ Status readLayouts(const json::Value &root, Artifact &a, NameIndex &names) {
                       ", the rebuilt tables hash to " + abi::hex64(got),
                   lj.find("fnv1a64"));
     l.blocks = std::move(*built);
-    abi::BlockColumns cols = abi::blockLayoutColumns(l.blocks);
-    l.colPtr = std::move(cols.colPtr);
-    l.rowIdx = std::move(cols.rowIdx);
-    l.colClasses = std::move(cols.classes);
     names.layouts[l.name] = static_cast<int>(a.layouts.size());
     a.layouts.push_back(std::move(l));
   }
   return Status::ok();
+}
+
+void buildColumnViews(Artifact &a) {
+  for (const Entry &e : a.entries)
+    for (const Op &op : e.ops)
+      if (op.kind == OpKind::AttentionBwd)
+        for (int li : op.layouts) {
+          Layout &l = a.layouts[static_cast<size_t>(li)];
+          if (l.hasColumns)
+            continue;
+          abi::BlockColumns cols = abi::blockLayoutColumns(l.blocks);
+          l.colPtr = std::move(cols.colPtr);
+          l.rowIdx = std::move(cols.rowIdx);
+          l.colClasses = std::move(cols.classes);
+          l.hasColumns = true;
+        }
 }
 
 } // namespace stc::rt::manifest

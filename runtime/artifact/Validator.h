@@ -27,6 +27,9 @@ struct NameIndex {
 };
 
 Status readLayouts(const json::Value &root, Artifact &a, NameIndex &names);
+/// Builds the key-block column view of every layout an attention_bwd op
+/// reads (after readEntries resolved the ops' layouts).
+void buildColumnViews(Artifact &a);
 Status readEntries(const json::Value &root, Artifact &a,
                    const NameIndex &names);
 /// The memory plan of one entry (called by readEntries).

@@ -891,5 +891,45 @@ Expected<std::vector<double>> CudaExecutor::timeImpl(EntryKind kind,
   return ms;
 }
 
+Expected<std::vector<double>> CudaExecutor::profileImpl(EntryKind kind,
+                                                        const Entry &entry) {
+  (void)entry;
+  STC_RETURN_IF_ERROR(makeCurrent());
+  const std::vector<OpPlan> &plans = plans_[static_cast<int>(kind)];
+  // An event before the first op and after each: one stream of launches,
+  // read after one sync.
+  std::vector<CUevent> events(plans.size() + 1, nullptr);
+  Status s;
+  for (CUevent &e : events)
+    if (!(s = drv_.check(drv_.cuEventCreate(&e, CU_EVENT_DEFAULT),
+                         "cuEventCreate", "profile")))
+      break;
+  if (s)
+    s = drv_.check(drv_.cuEventRecord(events[0], nullptr), "cuEventRecord",
+                   "profile");
+  for (size_t i = 0; s && i < plans.size(); ++i) {
+    s = launch(plans[i]);
+    if (s)
+      s = drv_.check(drv_.cuEventRecord(events[i + 1], nullptr),
+                     "cuEventRecord", "profile");
+  }
+  if (s)
+    s = drv_.check(drv_.cuEventSynchronize(events.back()),
+                   "cuEventSynchronize", "profile");
+  std::vector<double> ms;
+  for (size_t i = 0; s && i < plans.size(); ++i) {
+    float t = 0;
+    s = drv_.check(drv_.cuEventElapsedTime(&t, events[i], events[i + 1]),
+                   "cuEventElapsedTime", "profile");
+    ms.push_back(t);
+  }
+  for (CUevent e : events)
+    if (e)
+      drv_.cuEventDestroy(e);
+  if (!s)
+    return s;
+  return ms;
+}
+
 } // namespace cuda
 } // namespace stc::rt

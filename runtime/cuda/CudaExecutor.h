@@ -83,6 +83,8 @@ protected:
   Expected<std::vector<double>> timeImpl(EntryKind kind, const Entry &entry,
                                          size_t begin, size_t end,
                                          int repeats) override;
+  Expected<std::vector<double>> profileImpl(EntryKind kind,
+                                            const Entry &entry) override;
   Status runImpl(EntryKind kind, const Entry &entry, size_t begin,
                  size_t end) override;
 

@@ -90,6 +90,7 @@ TEST(Artifact, ValidAttentionModelLoads) {
   // local(4) over n=16, block 4: each block row r lists columns r-1 and r.
   const Layout &l = a->layouts[0];
   EXPECT_EQ(l.blocks.colIdx, (std::vector<int64_t>{0, 0, 1, 1, 2, 2, 3}));
+  ASSERT_TRUE(l.hasColumns); // attention_bwd reads it
   EXPECT_EQ(l.colPtr, (std::vector<int64_t>{0, 2, 4, 6, 7}));
   EXPECT_EQ(l.rowIdx, (std::vector<int64_t>{0, 1, 1, 2, 2, 3, 3}));
   EXPECT_EQ(a->layouts[1].pattern.kind(),
