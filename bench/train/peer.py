@@ -82,7 +82,7 @@ class Model(nn.Module):
         for blk in self.blocks:
             x = blk(x)
         logits = self.out(self.ln_f(x)).float()
-        return F.cross_entropy(logits.view(-1, 256), targets.view(-1))
+        return F.cross_entropy(logits.reshape(-1, 256), targets.reshape(-1))
 
 
 def main():

@@ -99,6 +99,7 @@ layer_norm_bwd_kernel(const TDY *__restrict__ dy, const TX *__restrict__ x,
       static_cast<long long>(blockIdx.x - Cfg::row_blocks) * COLS + col;
   float sg = 0.f, sb = 0.f;
   if (c < C) {
+#pragma unroll 4
     for (long long m = group; m < Cfg::M; m += GROUPS) {
       const float d = load(dy, m * C + c);
       sg += d * (load(x, m * C + c) - mean[m]) * rstd[m];
