@@ -28,6 +28,10 @@ constexpr int64_t kScalarSlots = 16;
 constexpr int64_t kMaxDim = int64_t(1) << 30;
 /// Element counts of a buffer or an op (kernels index them with 64 bits).
 constexpr int64_t kMaxCount = int64_t(1) << 46;
+/// Tensors of one multi-tensor optimizer op (adamw, sumsq): each adds its
+/// buffers to one kernel launch's parameters (4 pointers for adamw), which
+/// must fit CUDA's 4 KB of kernel parameters.
+constexpr int64_t kMaxGroupTensors = 64;
 constexpr int64_t kMaxArenaBytes = int64_t(1) << 48;
 /// Batch and heads: CUDA grid dimensions y and z.
 constexpr int64_t kMaxGridYZ = 65535;

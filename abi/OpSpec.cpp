@@ -53,6 +53,29 @@ bool checkStridePermute(const OpAttrs &a, Problem *problem) {
   return true;
 }
 
+/// A multi-tensor op's tensor list fits one launch (abi/Limits.h).
+bool checkGroup(const OpAttrs &a, Problem *problem) {
+  if (static_cast<int64_t>(a.counts.size()) <= kMaxGroupTensors)
+    return true;
+  problem->attr = "counts";
+  problem->message = "lists " + std::to_string(a.counts.size()) +
+                     " tensors; at most " + std::to_string(kMaxGroupTensors) +
+                     " (one launch's kernel parameters)";
+  return false;
+}
+
+/// adamw: one decay flag per tensor.
+bool checkDecay(const OpAttrs &a, Problem *problem) {
+  if (a.decay.size() == a.counts.size())
+    return true;
+  problem->attr = "decay";
+  problem->message = "lists " + std::to_string(a.decay.size()) +
+                     " flags but counts lists " +
+                     std::to_string(a.counts.size()) +
+                     " tensors (one flag per tensor)";
+  return false;
+}
+
 bool checkSummary(const OpAttrs &a, Problem *problem) {
   if (a.summary < a.block)
     return true;
@@ -89,6 +112,9 @@ AttrRow namesRow(const char *name) {
 AttrRow pairsRow(const char *name, int64_t lo, int64_t hi) {
   return {name, AttrType::Pairs, false, lo, hi, 1, 0, 0, Bounds::Closed, 0};
 }
+AttrRow intsRow(const char *name, int64_t lo, int64_t hi) {
+  return {name, AttrType::Ints, false, lo, hi, 1, 0, 0, Bounds::Closed, 0};
+}
 
 /// Role columns of Ops.def.
 constexpr std::pair<Role, const char *> In{Role::In, ""};
@@ -122,6 +148,8 @@ std::vector<OpSpec> builtinSpecs() {
 #define STC_NAMES(Name) specs.back().attrs.push_back(namesRow(Name));
 #define STC_PAIRS(Name, Lo, Hi)                                                \
   specs.back().attrs.push_back(pairsRow(Name, Lo, Hi));
+#define STC_INTS(Name, Lo, Hi)                                                 \
+  specs.back().attrs.push_back(intsRow(Name, Lo, Hi));
 #define STC_CHECK(Fn) specs.back().checks.push_back(&Fn);
 #include "abi/Ops.def"
   return specs;
@@ -152,7 +180,8 @@ template <typename M> void assignField(M &member, const AttrValue &v) {
     member = std::holds_alternative<int64_t>(v)
                  ? static_cast<double>(std::get<int64_t>(v))
                  : std::get<double>(v);
-  } else if constexpr (std::is_same_v<M, Pairs> || std::is_same_v<M, Names>) {
+  } else if constexpr (std::is_same_v<M, Pairs> || std::is_same_v<M, Names> ||
+                       std::is_same_v<M, Ints>) {
     // An empty list has no element type: it may arrive as either.
     member = std::holds_alternative<M>(v) ? std::get<M>(v) : M{};
   } else {
@@ -178,7 +207,9 @@ std::optional<int64_t> intField(const OpAttrs &a, std::string_view name) {
 #define STC_INT_FIELD_Bool(Key, Member)
 #define STC_INT_FIELD_Names(Key, Member)
 #define STC_INT_FIELD_Pairs(Key, Member)
+#define STC_INT_FIELD_Ints(Key, Member)
 #include "abi/Ops.def"
+#undef STC_INT_FIELD_Ints
 #undef STC_INT_FIELD_Int
 #undef STC_INT_FIELD_Num
 #undef STC_INT_FIELD_Bool
@@ -201,7 +232,9 @@ bool isSet(const OpAttrs &a, std::string_view name) {
     return a.Member;
 #define STC_SET_FIELD_Names(Key, Member)
 #define STC_SET_FIELD_Pairs(Key, Member)
+#define STC_SET_FIELD_Ints(Key, Member)
 #include "abi/Ops.def"
+#undef STC_SET_FIELD_Ints
 #undef STC_SET_FIELD_Int
 #undef STC_SET_FIELD_Num
 #undef STC_SET_FIELD_Bool
@@ -219,12 +252,34 @@ const Pairs *pairsField(const OpAttrs &a, std::string_view name) {
 #define STC_PAIRS_FIELD_Num(Key, Member)
 #define STC_PAIRS_FIELD_Bool(Key, Member)
 #define STC_PAIRS_FIELD_Names(Key, Member)
+#define STC_PAIRS_FIELD_Ints(Key, Member)
 #include "abi/Ops.def"
+#undef STC_PAIRS_FIELD_Ints
 #undef STC_PAIRS_FIELD_Pairs
 #undef STC_PAIRS_FIELD_Int
 #undef STC_PAIRS_FIELD_Num
 #undef STC_PAIRS_FIELD_Bool
 #undef STC_PAIRS_FIELD_Names
+  return nullptr;
+}
+
+const Ints *intsField(const OpAttrs &a, std::string_view name) {
+#define STC_FIELD(Key, Type, Member) STC_INTS_FIELD_##Type(Key, Member)
+#define STC_INTS_FIELD_Ints(Key, Member)                                       \
+  if (name == Key)                                                             \
+    return &a.Member;
+#define STC_INTS_FIELD_Int(Key, Member)
+#define STC_INTS_FIELD_Num(Key, Member)
+#define STC_INTS_FIELD_Bool(Key, Member)
+#define STC_INTS_FIELD_Names(Key, Member)
+#define STC_INTS_FIELD_Pairs(Key, Member)
+#include "abi/Ops.def"
+#undef STC_INTS_FIELD_Ints
+#undef STC_INTS_FIELD_Int
+#undef STC_INTS_FIELD_Num
+#undef STC_INTS_FIELD_Bool
+#undef STC_INTS_FIELD_Names
+#undef STC_INTS_FIELD_Pairs
   return nullptr;
 }
 
@@ -241,10 +296,12 @@ int64_t mulSat(int64_t a, int64_t b) {
   return r;
 }
 
-/// Evaluates "B*T*H*dk" (factors: integers, integer attributes, and
-/// "<each>.div" / "<each>.mod" for the current entry of an EACH argument).
+/// Evaluates "B*T*H*dk" (factors: integers, integer attributes, and for
+/// the current entry of an EACH argument "<each>.div" / "<each>.mod" (a pair
+/// list) or "<each>" itself (an integer list)).
 int64_t evaluate(const std::string &formula, const OpAttrs &a,
-                 const std::pair<int64_t, int64_t> *entry) {
+                 const std::pair<int64_t, int64_t> *entry,
+                 std::string_view each = {}) {
   int64_t r = 1;
   size_t start = 0;
   while (start <= formula.size()) {
@@ -255,6 +312,8 @@ int64_t evaluate(const std::string &formula, const OpAttrs &a,
     int64_t v = 0;
     if (!f.empty() && f[0] >= '0' && f[0] <= '9')
       v = std::stoll(f);
+    else if (entry && !each.empty() && f == each)
+      v = entry->first;
     else if (entry && f.size() > 4 && f.compare(f.size() - 4, 4, ".div") == 0)
       v = entry->first;
     else if (entry && f.size() > 4 && f.compare(f.size() - 4, 4, ".mod") == 0)
@@ -295,6 +354,8 @@ const char *typeWanted(const AttrRow &row) {
     return "a non-empty list of layout names";
   case AttrType::Pairs:
     return "a list of [div, mod] pairs";
+  case AttrType::Ints:
+    return "a non-empty list of integers";
   }
   return "?";
 }
@@ -400,6 +461,19 @@ bool checkValue(const AttrRow &row, const AttrValue &v, Problem *p) {
     }
     return true;
   }
+  case AttrType::Ints: {
+    const Ints *xs = std::get_if<Ints>(&v);
+    if (!xs || xs->empty())
+      return wrongType();
+    for (size_t i = 0; i < xs->size(); ++i)
+      if ((*xs)[i] < row.intLo || (*xs)[i] > row.intHi)
+        return fail(p, row.name,
+                    "element " + std::to_string(i) + " is " +
+                        std::to_string((*xs)[i]) + "; valid: " +
+                        std::to_string(row.intLo) + " .. " +
+                        std::to_string(row.intHi));
+    return true;
+  }
   }
   return true;
 }
@@ -479,6 +553,12 @@ std::string attrText(const AttrValue &v) {
              std::to_string(x[i].second) + "]";
       return s + "]";
     }
+    std::string operator()(const Ints &x) const {
+      std::string s = "[";
+      for (size_t i = 0; i < x.size(); ++i)
+        s += (i ? ", " : "") + std::to_string(x[i]);
+      return s + "]";
+    }
     std::string operator()(const Unsupported &x) const { return x.text; }
   };
   return std::visit(Printer{}, v);
@@ -532,6 +612,22 @@ std::vector<Arg> signature(OpKind kind, const OpAttrs &a) {
       role = Role::InOut;
     if (*row.presentIf && !isSet(a, row.presentIf))
       continue;
+    if (*row.eachOf && intsField(a, row.eachOf)) {
+      const Ints &entries = *intsField(a, row.eachOf);
+      for (size_t i = 0; i < entries.size(); ++i) {
+        const std::pair<int64_t, int64_t> entry{entries[i], 0};
+        std::string formula = row.elements;
+        const std::string each = row.eachOf;
+        const std::string indexed = each + "[" + std::to_string(i) + "]";
+        for (size_t at = formula.find(each); at != std::string::npos;
+             at = formula.find(each, at + indexed.size()))
+          formula.replace(at, each.size(), indexed);
+        out.push_back({std::string(row.name) + "_" + std::to_string(i),
+                       row.dtypes, role,
+                       evaluate(row.elements, a, &entry, each), formula});
+      }
+      continue;
+    }
     if (*row.eachOf) {
       const Pairs *entries = pairsField(a, row.eachOf);
       for (size_t i = 0; entries && i < entries->size(); ++i) {

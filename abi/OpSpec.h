@@ -52,12 +52,14 @@ std::string validOpKinds();
 
 using Names = std::vector<std::string>;
 using Pairs = std::vector<std::pair<int64_t, int64_t>>;
+using Ints = std::vector<int64_t>;
 /// A value no attribute type accepts (a string, an object, a mixed list),
 /// kept as written for the message that rejects it.
 struct Unsupported {
   std::string text;
 };
-using AttrValue = std::variant<int64_t, double, bool, Names, Pairs, Unsupported>;
+using AttrValue =
+    std::variant<int64_t, double, bool, Names, Pairs, Ints, Unsupported>;
 /// Sorted by name: the canonical order (kernel keys, messages).
 using Attrs = std::map<std::string, AttrValue>;
 
@@ -72,6 +74,7 @@ struct OpAttrs {
 #define STC_FIELD_Bool bool
 #define STC_FIELD_Names Names
 #define STC_FIELD_Pairs Pairs
+#define STC_FIELD_Ints Ints
 #define STC_FIELD(Key, Type, Member) STC_FIELD_##Type Member{};
 #include "abi/Ops.def"
 #undef STC_FIELD_Int
@@ -79,6 +82,7 @@ struct OpAttrs {
 #undef STC_FIELD_Bool
 #undef STC_FIELD_Names
 #undef STC_FIELD_Pairs
+#undef STC_FIELD_Ints
 };
 
 //===----------------------------------------------------------------------===//
@@ -112,18 +116,18 @@ struct ArgRow {
   const char *elements; ///< "M*C"
   /// The argument exists only when this bool attribute is true ("").
   const char *presentIf;
-  /// One argument per entry of this pair-list attribute ("").
+  /// One argument per entry of this list attribute (pairs or integers; "").
   const char *eachOf;
 };
 
-enum class AttrType : uint8_t { Int, Num, Bool, Names, Pairs };
+enum class AttrType : uint8_t { Int, Num, Bool, Names, Pairs, Ints };
 enum class Bounds : uint8_t { Closed, LoOpen, HiOpen, Open };
 
 struct AttrRow {
   const char *name;
   AttrType type;
   bool optional;
-  int64_t intLo, intHi, step; ///< Int, and Pairs' elements
+  int64_t intLo, intHi, step; ///< Int, and the elements of Pairs and Ints
   double numLo, numHi;        ///< Num
   Bounds bounds;              ///< Num
   double numDefault;          ///< Num, when optional

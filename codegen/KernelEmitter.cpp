@@ -145,6 +145,7 @@ private:
   bool emitLayerNormBwd();
   bool emitBiasGrad();
   bool emitXent();
+  std::string tilePlan(int64_t tile, std::string *prologue);
   bool emitSumsq();
   bool emitAdamw();
   bool emitKvStore();
@@ -458,37 +459,90 @@ bool Emitter::emitXent() {
   return true;
 }
 
+/// Multi-tensor ops (sumsq, adamw): CTA tiles of `tile` elements, each
+/// tensor's first; fills the grid and returns the preamble's table and the
+/// entry's prologue, which finds the CTA's tensor `t` and first element
+/// `begin`.
+std::string Emitter::tilePlan(int64_t tile, std::string *prologue) {
+  const abi::Ints &counts = a_.counts;
+  std::string first;
+  int64_t tiles = 0;
+  for (int64_t c : counts) {
+    first += fmt::format("{}LL, ", tiles);
+    tiles += ceilDiv(c, tile);
+  }
+  first += fmt::format("{}LL", tiles);
+  block_ = {kThreads, 1, 1};
+  grid_ = {tiles, 1, 1};
+  *prologue = fmt::format(
+      "  const long long tile = blockIdx.x;\n"
+      "  const int t = stc::tile_tensor<{0}>(stc_first_tile, tile);\n"
+      "  const long long begin = (tile - stc_first_tile[t]) * stc_cfg::tile;\n",
+      counts.size());
+  return fmt::format("// CTAs [stc_first_tile[t], stc_first_tile[t + 1]) "
+                     "run tensor t, {} elements each.\n"
+                     "__constant__ long long stc_first_tile[{}] = {{{}}};\n",
+                     tile, counts.size() + 1, first);
+}
+
 bool Emitter::emitSumsq() {
   files_ = {"sumsq.cuh"};
-  gridStride(a_.count, 4);
-  grid_[0] = std::min<int64_t>(grid_[0], 1024);
-  cfg_ = fmt::format("  static constexpr long long count = {}LL;\n"
+  constexpr int64_t kTile = kThreads * 16;
+  std::string prologue;
+  preamble_ = tilePlan(kTile, &prologue);
+  if (grid_[0] > std::numeric_limits<int32_t>::max())
+    return bad("the tensors need more than 2^31 - 1 CTAs of " +
+               std::to_string(kTile) + " elements; split them into more sumsq ops");
+  cfg_ = fmt::format("  static constexpr long long tile = {}LL;\n"
                      "  static constexpr bool accumulate = {};\n"
                      "  static constexpr int threads = {};\n",
-                     a_.count, boolLit(a_.accumulate), kThreads);
-  preamble_ = fmt::format(
+                     kTile, boolLit(a_.accumulate), kThreads);
+  preamble_ += fmt::format(
       "// Per-CTA partial sums and the last-CTA ticket (see sumsq.cuh); "
       "module\n"
       "// globals start zeroed and the last CTA resets the ticket.\n"
       "__device__ float stc_sumsq_partials[{}];\n"
       "__device__ unsigned stc_sumsq_ticket;\n",
       grid_[0]);
-  entry("  stc::sumsq_kernel<stc_cfg>(x, out, stc_sumsq_partials, "
-        "&stc_sumsq_ticket);\n");
+  std::string body = prologue + "  float s = 0.f;\n  switch (t) {\n";
+  for (size_t i = 0; i < a_.counts.size(); ++i)
+    body += fmt::format("  case {0}:\n"
+                        "    s = stc::sumsq_tile<stc_cfg>(x_{0}, {1}LL, "
+                        "begin);\n"
+                        "    break;\n",
+                        i, a_.counts[i]);
+  body += "  }\n"
+          "  stc::sumsq_finish<stc_cfg>(s, out, stc_sumsq_partials, "
+          "&stc_sumsq_ticket);\n";
+  entry(body);
   return true;
 }
 
 bool Emitter::emitAdamw() {
   files_ = {"adamw.cuh"};
+  constexpr int64_t kTile = kThreads * 8;
+  std::string prologue;
+  preamble_ = tilePlan(kTile, &prologue);
+  if (grid_[0] > std::numeric_limits<int32_t>::max())
+    return bad("the tensors need more than 2^31 - 1 CTAs of " +
+               std::to_string(kTile) + " elements; split them into more adamw ops");
   cfg_ = fmt::format(
-      "  static constexpr long long count = {}LL;\n"
+      "  static constexpr long long tile = {}LL;\n"
+      "  static constexpr int threads = {};\n"
       "  static constexpr double beta1 = {}, beta2 = {}, eps = {};\n"
       "  static constexpr double weight_decay = {}, clip = {};\n",
-      a_.count, doubleLit(a_.beta1), doubleLit(a_.beta2), doubleLit(a_.eps),
-      doubleLit(a_.weightDecay), doubleLit(a_.clip));
-  gridStride(a_.count);
-  entry(
-      "  stc::adamw_kernel<stc_cfg>(param, grad, m, v, gnorm_sq, scalars);\n");
+      kTile, kThreads, doubleLit(a_.beta1), doubleLit(a_.beta2),
+      doubleLit(a_.eps), doubleLit(a_.weightDecay), doubleLit(a_.clip));
+  std::string body = prologue + "  switch (t) {\n";
+  for (size_t i = 0; i < a_.counts.size(); ++i)
+    body += fmt::format(
+        "  case {0}:\n"
+        "    stc::adamw_tile<stc_cfg>(param_{0}, grad_{0}, m_{0}, v_{0}, "
+        "{1}LL, {2}, begin, gnorm_sq, scalars);\n"
+        "    break;\n",
+        i, a_.counts[i], boolLit(a_.decay[i] != 0));
+  body += "  }\n";
+  entry(body);
   return true;
 }
 

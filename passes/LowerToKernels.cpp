@@ -10,6 +10,7 @@
 
 #include "dialect/st/StOps.h"
 #include "dialect/stk/StkOps.h"
+#include "abi/Limits.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -254,6 +255,8 @@ struct KernelLowering {
                  std::pair<FlatSymbolRefAttr, FlatSymbolRefAttr>> lnStats;
   /// Forward attention output -> its log-sum-exp buffer, for its backward.
   llvm::DenseMap<Value, FlatSymbolRefAttr> attnLse;
+  /// st.adamw ops waiting to share one multi-tensor launch (lowerAdamW).
+  SmallVector<st::AdamWOp> adamGroup;
 };
 
 //===----------------------------------------------------------------------===//
@@ -348,8 +351,6 @@ LogicalResult lowerLayerNormGrad(L &l, LayerNormGradOp g) {
     return g.emitOpError() << "has no forward st.layer_norm of the same "
                               "input in this step";
   auto dg = l.def(g.getDgamma(), "dgamma"), db = l.def(g.getDbeta(), "dbeta");
-  l.zero(dg, g.getDgamma().getType());
-  l.zero(db, g.getDbeta().getType());
   Type x = g.getX().getType();
   l.launch("layer_norm_bwd",
            {l.of(g.getDy()), l.of(g.getX()), stats->second.first,
@@ -401,7 +402,6 @@ LogicalResult lowerLinearGradWeight(L &l, LinearGradWeightOp g) {
 
 LogicalResult lowerBiasGrad(L &l, BiasGradOp g) {
   auto db = l.def(g.getResult(), "db");
-  l.zero(db, g.getType());
   l.launch("bias_grad", {l.of(g.getDy()), db},
            {l.i64("M", rowsOf(g.getDy().getType())),
             l.i64("N", lastDim(g.getType()))});
@@ -652,36 +652,92 @@ LogicalResult lowerCrossEntropyGrad(L &l, CrossEntropyGradOp g) {
 
 // -- optimizer ------------------------------------------------------------------
 
+/// An integer-list attribute.
+NamedAttribute i64s(L &l, StringRef name, ArrayRef<int64_t> values) {
+  SmallVector<Attribute> items;
+  for (int64_t v : values)
+    items.push_back(l.builder.getI64IntegerAttr(v));
+  return l.builder.getNamedAttr(name, l.builder.getArrayAttr(items));
+}
+
+Type elementTypeOf(Value v) {
+  return cast<RankedTensorType>(v.getType()).getElementType();
+}
+
+/// The gradients' squares, summed in multi-tensor launches of up to
+/// abi::kMaxGroupTensors gradients of one dtype each.
 LogicalResult lowerGradNormSq(L &l, GradNormSqOp g) {
   auto out = l.def(g.getResult(), "gnorm_sq");
-  for (auto [i, grad] : llvm::enumerate(g.getGrads())) {
-    SmallVector<NamedAttribute> attrs = {
-        l.i64("count", numElements(grad.getType()))};
-    l.flag(attrs, "accumulate", i > 0);
-    l.launch("sumsq", {l.of(grad), out}, attrs);
+  SmallVector<FlatSymbolRefAttr> args;
+  SmallVector<int64_t> counts;
+  bool first = true;
+  auto flush = [&] {
+    args.push_back(out);
+    SmallVector<NamedAttribute> attrs = {i64s(l, "counts", counts)};
+    l.flag(attrs, "accumulate", !first);
+    l.launch("sumsq", args, attrs);
+    args.clear();
+    counts.clear();
+    first = false;
+  };
+  auto grads = g.getGrads();
+  for (size_t i = 0; i < grads.size(); ++i) {
+    args.push_back(l.of(grads[i]));
+    counts.push_back(numElements(grads[i].getType()));
+    if (i + 1 == grads.size() ||
+        static_cast<int64_t>(counts.size()) == abi::kMaxGroupTensors ||
+        elementTypeOf(grads[i + 1]) != elementTypeOf(grads[i]))
+      flush();
   }
   return success();
 }
 
+/// Whether two st.adamw ops can share a launch: the same norm, settings and
+/// parameter dtype.
+bool sameAdamGroup(AdamWOp a, AdamWOp b) {
+  return a.getGnormSq() == b.getGnormSq() && a.getBeta1() == b.getBeta1() &&
+         a.getBeta2() == b.getBeta2() && a.getEps() == b.getEps() &&
+         a.getWeightDecay() == b.getWeightDecay() &&
+         a.getClip() == b.getClip() &&
+         elementTypeOf(a.getGrad()) == elementTypeOf(b.getGrad());
+}
+
+/// Consecutive st.adamw ops that can share a launch are emitted together,
+/// at the last of them, as one multi-tensor adamw of up to
+/// abi::kMaxGroupTensors parameters.
 LogicalResult lowerAdamW(L &l, AdamWOp adam) {
-  StringAttr name = adam.getParamAttr().getAttr();
-  bool decay = llvm::any_of(l.params, [&](const L::ParamInfo &p) {
-    return p.name == name && p.decay;
-  });
-  l.paramGrads[name] = l.of(adam.getGrad());
-  std::string p = name.str();
-  auto m = FlatSymbolRefAttr::get(l.builder.getContext(), p + ".adam_m");
-  auto v = FlatSymbolRefAttr::get(l.builder.getContext(), p + ".adam_v");
-  l.launch("adamw",
-           {l.paramBuffers.lookup(name), l.of(adam.getGrad()), m, v,
-            l.of(adam.getGnormSq())},
-           {l.i64("count", numElements(adam.getGrad().getType())),
+  l.adamGroup.push_back(adam);
+  auto next = dyn_cast_or_null<AdamWOp>(adam->getNextNode());
+  if (next && sameAdamGroup(adam, next) &&
+      static_cast<int64_t>(l.adamGroup.size()) < abi::kMaxGroupTensors)
+    return success();
+  SmallVector<FlatSymbolRefAttr> params, grads, ms, vs;
+  SmallVector<int64_t> counts, decay;
+  MLIRContext *ctx = l.builder.getContext();
+  for (AdamWOp op : l.adamGroup) {
+    StringAttr name = op.getParamAttr().getAttr();
+    l.paramGrads[name] = l.of(op.getGrad());
+    params.push_back(l.paramBuffers.lookup(name));
+    grads.push_back(l.of(op.getGrad()));
+    ms.push_back(FlatSymbolRefAttr::get(ctx, name.str() + ".adam_m"));
+    vs.push_back(FlatSymbolRefAttr::get(ctx, name.str() + ".adam_v"));
+    counts.push_back(numElements(op.getGrad().getType()));
+    decay.push_back(llvm::any_of(l.params, [&](const L::ParamInfo &p) {
+      return p.name == name && p.decay;
+    }));
+  }
+  SmallVector<FlatSymbolRefAttr> args;
+  for (auto *list : {&params, &grads, &ms, &vs})
+    args.append(list->begin(), list->end());
+  args.push_back(l.of(adam.getGnormSq()));
+  l.launch("adamw", args,
+           {i64s(l, "counts", counts), i64s(l, "decay", decay),
             l.f64("beta1", adam.getBeta1().convertToDouble()),
             l.f64("beta2", adam.getBeta2().convertToDouble()),
             l.f64("eps", adam.getEps().convertToDouble()),
-            l.f64("weight_decay",
-                  decay ? adam.getWeightDecay().convertToDouble() : 0.0),
+            l.f64("weight_decay", adam.getWeightDecay().convertToDouble()),
             l.f64("clip", adam.getClip().convertToDouble())});
+  l.adamGroup.clear();
   return success();
 }
 

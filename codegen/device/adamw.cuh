@@ -1,27 +1,34 @@
-// adamw.cuh - the AdamW update with global-norm gradient clipping.
+// adamw.cuh - the AdamW update with global-norm gradient clipping, over a
+// group of parameter tensors in one launch.
 //
 // g = grad * min(1, clip / sqrt(gnorm_sq)) (clip 0 or gnorm_sq 0: no clip);
 // m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
 // param -= lr (wd param + (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)),
-// lr = scalars[0], t = scalars[1]. The bias corrections are computed in
+// lr = scalars[0], t = scalars[1], wd = Cfg::weight_decay for tensors
+// marked decay, 0 for the others. The bias corrections are computed in
 // double once per thread (like the CPU reference), the rest in fp32.
+//
+// The generated entry maps each CTA to one tile of Cfg::tile elements of one
+// tensor (tile_tensor, common.cuh) and calls adamw_tile with
+// that tensor's buffers.
 //
 // The CPU executor reports a non-finite gnorm_sq or a step < 1 as an error;
 // a kernel cannot, so it leaves param, m and v untouched instead (the
-// executor should check the loss / gnorm on the host).
+// executor checks gnorm_sq on the host).
 
 #ifndef STC_DEVICE_ADAMW_CUH
 #define STC_DEVICE_ADAMW_CUH
 
 namespace stc {
 
-// param (count), grad (count), m (count) f32, v (count) f32, gnorm_sq (1) f32
-//   -> param, m, v updated in place
+// Elements [begin, begin + Cfg::tile) of one tensor of `count` elements:
+// param, grad, m f32, v f32 updated in place.
 template <class Cfg, typename TP, typename TG>
 __device__ __forceinline__ void
-adamw_kernel(TP *__restrict__ param, const TG *__restrict__ grad,
-             float *__restrict__ m, float *__restrict__ v,
-             const float *__restrict__ gnorm_sq, const void *scalars) {
+adamw_tile(TP *__restrict__ param, const TG *__restrict__ grad,
+           float *__restrict__ m, float *__restrict__ v, long long count,
+           bool decay, long long begin, const float *__restrict__ gnorm_sq,
+           const void *scalars) {
   const int step = scalar_step(scalars);
   const float gn = gnorm_sq[0];
   if (step < 1 || !isfinite(gn))
@@ -39,9 +46,12 @@ adamw_kernel(TP *__restrict__ param, const TG *__restrict__ grad,
       1.0 / (1.0 - pow(Cfg::beta2, static_cast<double>(step))));
   constexpr float b1 = static_cast<float>(Cfg::beta1),
                   b2 = static_cast<float>(Cfg::beta2);
-  constexpr float eps = static_cast<float>(Cfg::eps),
-                  wd = static_cast<float>(Cfg::weight_decay);
-  for (long long i = global_thread(); i < Cfg::count; i += global_stride()) {
+  constexpr float eps = static_cast<float>(Cfg::eps);
+  const float wd = decay ? static_cast<float>(Cfg::weight_decay) : 0.f;
+  const long long end =
+      begin + Cfg::tile < count ? begin + Cfg::tile : count;
+#pragma unroll 4
+  for (long long i = begin + threadIdx.x; i < end; i += Cfg::threads) {
     const float g = load(grad, i) * clip_scale;
     const float mi = b1 * m[i] + (1.f - b1) * g;
     const float vi = b2 * v[i] + (1.f - b2) * g * g;

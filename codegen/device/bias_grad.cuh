@@ -1,4 +1,4 @@
-// bias_grad.cuh - column sums of a gradient: db[n] += sum_m dy[m,n].
+// bias_grad.cuh - column sums of a gradient: db[n] = sum_m dy[m,n].
 //
 // Each CTA owns Cfg::cols columns (the emitter picks 2 to 16, enough CTAs
 // to fill the card); Cfg::row_groups threads per column stride over the
@@ -12,7 +12,7 @@
 
 namespace stc {
 
-// dy (M,N) -> db (N) +=
+// dy (M,N) -> db (N)
 template <class Cfg, typename TDY, typename TDB>
 __device__ __forceinline__ void bias_grad_kernel(const TDY *__restrict__ dy,
                                                  TDB *__restrict__ db) {
@@ -32,7 +32,7 @@ __device__ __forceinline__ void bias_grad_kernel(const TDY *__restrict__ dy,
     float t = 0.f;
     for (int g = 0; g < GROUPS; ++g)
       t += red[g][col];
-    store(db, n, load(db, n) + t);
+    store(db, n, t);
   }
 }
 

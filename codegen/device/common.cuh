@@ -124,6 +124,23 @@ __device__ __forceinline__ long long global_stride() {
   return static_cast<long long>(gridDim.x) * blockDim.x;
 }
 
+// Multi-tensor ops (adamw, sumsq): the tensor of CTA `tile`, given the
+// first tile of each of N tensors (first[N] = the grid): the last t with
+// first[t] <= tile.
+template <int N>
+__device__ __forceinline__ int tile_tensor(const long long *first,
+                                           long long tile) {
+  int lo = 0, hi = N; // first[lo] <= tile < first[hi]
+  while (hi - lo > 1) {
+    const int mid = (lo + hi) / 2;
+    if (tile >= first[mid])
+      lo = mid;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
 } // namespace stc
 
 #endif // STC_DEVICE_COMMON_CUH

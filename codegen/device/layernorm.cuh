@@ -9,8 +9,8 @@
 //  - CTAs [0, Cfg::row_blocks): dx, one warp per row:
 //      xhat = (x - mean) rstd, g = dy gamma,
 //      dx (+)= rstd (g - mean(g) - xhat mean(g xhat)).
-//  - CTAs [Cfg::row_blocks, +Cfg::col_blocks): dgamma += sum_m dy xhat and
-//    dbeta += sum_m dy for Cfg::cols columns each, Cfg::row_groups threads
+//  - CTAs [Cfg::row_blocks, +Cfg::col_blocks): dgamma = sum_m dy xhat and
+//    dbeta = sum_m dy for Cfg::cols columns each, Cfg::row_groups threads
 //    per column striding over rows, reduced in shared memory in a fixed
 //    order: deterministic, no atomics, and each column is owned by one CTA.
 
@@ -55,7 +55,7 @@ layer_norm_fwd_kernel(const TX *__restrict__ x, const TG *__restrict__ gamma,
 }
 
 // dy (M,C), x (M,C), mean (M), rstd (M), gamma (C)
-//   -> dx (M,C) (+)=, dgamma (C) +=, dbeta (C) +=
+//   -> dx (M,C) (+)=, dgamma (C) =, dbeta (C) =
 template <class Cfg, typename TDY, typename TX, typename TG, typename TDX,
           typename TDG, typename TDB>
 __device__ __forceinline__ void
@@ -115,8 +115,8 @@ layer_norm_bwd_kernel(const TDY *__restrict__ dy, const TX *__restrict__ x,
       tg += red_g[g][col];
       tb += red_b[g][col];
     }
-    store(dgamma, c, load(dgamma, c) + tg);
-    store(dbeta, c, load(dbeta, c) + tb);
+    store(dgamma, c, tg);
+    store(dbeta, c, tb);
   }
 }
 

@@ -1,32 +1,47 @@
-// sumsq.cuh - out[0] (+)= sum x^2 (for the global gradient norm).
+// sumsq.cuh - out[0] (+)= sum of x_i^2 over a group of tensors (the global
+// gradient norm), in one launch.
 //
-// One launch, deterministic, and no zeroed output needed: each CTA reduces a
-// grid-stride slice to one float (fixed order), writes it to a module-global
-// scratch slot, and the last CTA to finish (an atomic ticket; the standard
-// threadfence-reduction pattern) sums the slots in index order in double and
-// writes out[0], then resets the ticket for the next launch. The scratch and
-// the ticket live in this kernel's own module, so the kernel must not run
-// concurrently with itself (the executor launches ops in order on one stream).
+// The generated entry maps each CTA to one tile of Cfg::tile elements of one
+// tensor (tile_tensor, common.cuh) and calls sumsq_tile, then sumsq_finish.
+// Deterministic, and no zeroed output needed: each CTA reduces its tile to
+// one float (fixed order), writes it to a module-global scratch slot, and
+// the last CTA to finish (an atomic ticket; the standard threadfence-
+// reduction pattern) sums the slots in index order in double and writes
+// out[0], then resets the ticket for the next launch. The scratch and the
+// ticket live in this kernel's own module, so the kernel must not run
+// concurrently with itself (the executor launches ops in order on one
+// stream).
 
 #ifndef STC_DEVICE_SUMSQ_CUH
 #define STC_DEVICE_SUMSQ_CUH
 
 namespace stc {
 
-// x (count) -> out (1) f32 (+)=. partials has gridDim.x slots.
+// This thread's share of the squares of x[begin, begin + Cfg::tile).
 template <class Cfg, typename TX>
-__device__ __forceinline__ void sumsq_kernel(const TX *__restrict__ x,
-                                             float *out, float *partials,
+__device__ __forceinline__ float sumsq_tile(const TX *__restrict__ x,
+                                            long long count, long long begin) {
+  const long long end =
+      begin + Cfg::tile < count ? begin + Cfg::tile : count;
+  float s = 0.f;
+#pragma unroll 4
+  for (long long i = begin + threadIdx.x; i < end; i += Cfg::threads) {
+    const float v = load(x, i);
+    s += v * v;
+  }
+  return s;
+}
+
+// Combines every thread's share: out (1) f32 (+)=. partials has gridDim.x
+// slots.
+template <class Cfg>
+__device__ __forceinline__ void sumsq_finish(float s, float *out,
+                                             float *partials,
                                              unsigned *ticket) {
   constexpr int NT = Cfg::threads;
   __shared__ float red[NT / 32];
   __shared__ bool last;
   __shared__ double dred[NT / 32];
-  float s = 0.f;
-  for (long long i = global_thread(); i < Cfg::count; i += global_stride()) {
-    const float v = load(x, i);
-    s += v * v;
-  }
   s = block_sum<NT>(s, red);
   if (threadIdx.x == 0) {
     partials[blockIdx.x] = s;

@@ -56,6 +56,12 @@ abi::AttrValue toAttrValue(Attribute attr) {
         names.push_back(cast<StringAttr>(e).getValue().str());
       return names;
     }
+    if (llvm::all_of(a, [](Attribute e) { return isa<IntegerAttr>(e); })) {
+      abi::Ints ints;
+      for (Attribute e : a)
+        ints.push_back(cast<IntegerAttr>(e).getInt());
+      return ints;
+    }
     auto isPair = [](Attribute e) {
       auto p = dyn_cast<ArrayAttr>(e);
       return p && p.size() == 2 && isa<IntegerAttr>(p[0]) &&

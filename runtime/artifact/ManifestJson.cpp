@@ -162,9 +162,10 @@ abi::AttrValue toAttrValue(const json::Value &v) {
     const auto &items = v.asArray();
     if (items.empty())
       return abi::Pairs{};
-    bool strings = true, pairs = true;
+    bool strings = true, pairs = true, ints = true;
     for (const json::Value &e : items) {
       strings &= e.isString();
+      ints &= e.isInt();
       pairs &= e.isArray() && e.size() == 2 && e.asArray()[0].isInt() &&
                e.asArray()[1].isInt();
     }
@@ -173,6 +174,12 @@ abi::AttrValue toAttrValue(const json::Value &v) {
       for (const json::Value &e : items)
         names.push_back(e.asString());
       return names;
+    }
+    if (ints) {
+      abi::Ints xs;
+      for (const json::Value &e : items)
+        xs.push_back(e.asInt());
+      return xs;
     }
     if (pairs) {
       abi::Pairs ps;

@@ -70,40 +70,47 @@ Status readRoles(const Artifact &a, const json::Value &entry, const char *key,
   return Status::ok();
 }
 
-/// The optimizer must update a parameter with its own gradient and moments,
-/// and decay it only where the parameter table says so.
+/// The optimizer must update each parameter of its group with its own
+/// gradient and moments, and decay it exactly where the parameter table
+/// says so.
 Status checkAdamW(const Artifact &a, const Op &op, const std::string &where,
                   const json::Value &oj) {
-  const Param *p = nullptr;
-  for (const Param &q : a.params)
-    if (q.buffer == op.args[0])
-      p = &q;
   const json::Value *args = oj.find("args");
-  if (!p)
-    return fail(where + ": arg 0 (param)",
-                "buffer " + quoted(a.buffers[op.args[0]].name) +
-                    " is not the value buffer of any entry of params",
-                args);
-  struct {
-    const char *name;
-    int got, want;
-  } pairs[] = {{"grad", op.args[1], p->grad},
-               {"m", op.args[2], p->adamM},
-               {"v", op.args[3], p->adamV}};
-  for (int i = 0; i < 3; ++i)
-    if (pairs[i].got != pairs[i].want)
-      return fail(where + ": arg " + std::to_string(i + 1) + " (" +
-                      pairs[i].name + ")",
-                  "is buffer " + quoted(a.buffers[pairs[i].got].name) +
-                      " but parameter " + quoted(p->name) + " lists " +
-                      quoted(a.buffers[pairs[i].want].name),
+  const size_t n = op.attrs.counts.size();
+  for (size_t i = 0; i < n; ++i) {
+    const int param = op.args[i];
+    const Param *p = nullptr;
+    for (const Param &q : a.params)
+      if (q.buffer == param)
+        p = &q;
+    if (!p)
+      return fail(where + ": arg " + std::to_string(i) + " (param_" +
+                      std::to_string(i) + ")",
+                  "buffer " + quoted(a.buffers[param].name) +
+                      " is not the value buffer of any entry of params",
                   args);
-  if (!p->decay && op.attrs.weightDecay != 0) {
-    const json::Value *wd = oj.find("attrs")->find("weight_decay");
-    return fail(where + ": attrs.weight_decay",
-                "is " + show(*wd) + " but parameter " + quoted(p->name) +
-                    " has decay false (must be 0)",
-                wd);
+    struct {
+      const char *name;
+      size_t at;
+      int want;
+    } parts[] = {{"grad", n + i, p->grad},
+                 {"m", 2 * n + i, p->adamM},
+                 {"v", 3 * n + i, p->adamV}};
+    for (const auto &part : parts)
+      if (op.args[part.at] != part.want)
+        return fail(where + ": arg " + std::to_string(part.at) + " (" +
+                        part.name + "_" + std::to_string(i) + ")",
+                    "is buffer " + quoted(a.buffers[op.args[part.at]].name) +
+                        " but parameter " + quoted(p->name) + " lists " +
+                        quoted(a.buffers[part.want].name),
+                    args);
+    if ((op.attrs.decay[i] != 0) != p->decay)
+      return fail(where + ": attrs.decay",
+                  "element " + std::to_string(i) + " is " +
+                      std::to_string(op.attrs.decay[i]) + " but parameter " +
+                      quoted(p->name) + " has decay " +
+                      (p->decay ? "true (must be 1)" : "false (must be 0)"),
+                  oj.find("attrs")->find("decay"));
   }
   return Status::ok();
 }

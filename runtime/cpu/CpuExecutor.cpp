@@ -349,18 +349,28 @@ Status CpuExecutor::runOp(const Op &op, Args &fa) {
   case OpKind::XentFwdBwd:
     st = cpu::xent(F(0), I(1), F(2), F(3), at.M, at.V, at.scale);
     break;
-  case OpKind::Sumsq:
-    cpu::sumsq(F(0), F(1), at.count, at.accumulate);
+  case OpKind::Sumsq: {
+    const int n = static_cast<int>(at.counts.size());
+    std::vector<const T *> xs;
+    for (int i = 0; i < n; ++i)
+      xs.push_back(F(i));
+    cpu::sumsq(xs, at.counts, F(n), at.accumulate);
     break;
+  }
   case OpKind::AdamW: {
+    // Tensor i: param_i, grad_i, m_i, v_i at i, n + i, 2n + i, 3n + i.
+    const int n = static_cast<int>(at.counts.size());
     cpu::AdamWConfig cfg;
     cfg.beta1 = at.beta1;
     cfg.beta2 = at.beta2;
     cfg.eps = at.eps;
-    cfg.weightDecay = at.weightDecay;
     cfg.clip = at.clip;
-    st = cpu::adamw(F(0), F(1), F(2), F(3), F(4), at.count, cfg,
-                    static_cast<double>(sc.learningRate), sc.step);
+    for (int i = 0; i < n && st.isOk(); ++i) {
+      cfg.weightDecay = at.decay[i] ? at.weightDecay : 0.0;
+      st = cpu::adamw(F(i), F(n + i), F(2 * n + i), F(3 * n + i), F(4 * n),
+                      at.counts[i], cfg, static_cast<double>(sc.learningRate),
+                      sc.step);
+    }
     break;
   }
   case OpKind::KvStore:

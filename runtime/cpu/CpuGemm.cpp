@@ -80,7 +80,7 @@ template <typename T> void biasGrad(const T *dy, T *db, int64_t M, int64_t N) {
     for (int64_t n = 0; n < N; ++n)
       acc[n] += dy[m * N + n];
   for (int64_t n = 0; n < N; ++n)
-    db[n] = static_cast<T>(db[n] + acc[n]);
+    db[n] = static_cast<T>(acc[n]);
 }
 
 template void gemm<float>(const float *, const float *, float *, const float *,

@@ -3,6 +3,7 @@
 #include "runtime/cpu/CpuOps.h"
 
 #include <cmath>
+#include <vector>
 
 namespace stc::rt::cpu {
 
@@ -33,7 +34,11 @@ void layerNormBwd(const T *dy, const T *x, const T *mean, const T *rstd,
                   const T *gamma, T *dx, T *dgamma, T *dbeta, int64_t M,
                   int64_t C, bool accumulate) {
   // With xhat = (x - mean) rstd and g = dy * gamma:
-  //   dx = rstd (g - mean(g) - xhat mean(g xhat)).
+  //   dx = rstd (g - mean(g) - xhat mean(g xhat)),
+  //   dgamma = sum_m dy xhat, dbeta = sum_m dy (overwritten, summed in
+  //   double).
+  std::vector<double> sumG(static_cast<size_t>(C), 0.0),
+      sumB(static_cast<size_t>(C), 0.0);
   for (int64_t m = 0; m < M; ++m) {
     const T *xr = x + m * C;
     const T *dyr = dy + m * C;
@@ -44,8 +49,8 @@ void layerNormBwd(const T *dy, const T *x, const T *mean, const T *rstd,
       double g = static_cast<double>(dyr[c]) * gamma[c];
       meanG += g;
       meanGX += g * xhat;
-      dgamma[c] += static_cast<T>(dyr[c] * xhat);
-      dbeta[c] += dyr[c];
+      sumG[c] += dyr[c] * xhat;
+      sumB[c] += dyr[c];
     }
     meanG /= static_cast<double>(C);
     meanGX /= static_cast<double>(C);
@@ -55,6 +60,10 @@ void layerNormBwd(const T *dy, const T *x, const T *mean, const T *rstd,
       double d = rs * (g - meanG - xhat * meanGX);
       dx[m * C + c] = static_cast<T>(accumulate ? dx[m * C + c] + d : d);
     }
+  }
+  for (int64_t c = 0; c < C; ++c) {
+    dgamma[c] = static_cast<T>(sumG[c]);
+    dbeta[c] = static_cast<T>(sumB[c]);
   }
 }
 

@@ -219,10 +219,12 @@ void attentionMerge(const T *o1, const T *lse1, const T *o2, const T *lse2,
 }
 
 template <typename T>
-void sumsq(const T *x, T *out, int64_t count, bool accumulate) {
+void sumsq(const std::vector<const T *> &xs, const std::vector<int64_t> &counts,
+           T *out, bool accumulate) {
   double acc = 0;
-  for (int64_t i = 0; i < count; ++i)
-    acc += static_cast<double>(x[i]) * static_cast<double>(x[i]);
+  for (size_t t = 0; t < xs.size(); ++t)
+    for (int64_t i = 0; i < counts[t]; ++i)
+      acc += static_cast<double>(xs[t][i]) * static_cast<double>(xs[t][i]);
   out[0] = static_cast<T>(accumulate ? out[0] + acc : acc);
 }
 
@@ -323,7 +325,8 @@ Status adamw(T *param, const T *grad, T *m, T *v, const T *gnormSq,
   template void attentionMerge<T>(const T *, const T *, const T *, const T *, \
                                   T *, T *, int64_t, int64_t, int64_t,        \
                                   int64_t);                                   \
-  template void sumsq<T>(const T *, T *, int64_t, bool);                       \
+  template void sumsq<T>(const std::vector<const T *> &,                       \
+                         const std::vector<int64_t> &, T *, bool);             \
   template Status xent<T>(const T *, const int32_t *, T *, T *, int64_t,       \
                           int64_t, double);                                    \
   template Status adamw<T>(T *, const T *, T *, T *, const T *, int64_t,       \

@@ -134,9 +134,10 @@ template <typename T>
 void attentionMerge(const T *o1, const T *lse1, const T *o2, const T *lse2,
                     T *o, T *lse, int64_t B, int64_t Tn, int64_t H, int64_t dv);
 
-/// x (count) -> out (1) (+)= sum x^2.
+/// x_i (counts[i]) -> out (1) (+)= sum over i of sum x_i^2 (in double).
 template <typename T>
-void sumsq(const T *x, T *out, int64_t count, bool accumulate);
+void sumsq(const std::vector<const T *> &xs, const std::vector<int64_t> &counts,
+           T *out, bool accumulate);
 
 //===----------------------------------------------------------------------===//
 // Attention

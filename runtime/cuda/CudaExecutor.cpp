@@ -623,7 +623,7 @@ Status CudaExecutor::planOps() {
         idCheck(1, "targets");
         break;
       case OpKind::AdamW: {
-        p.gnorm = op.args[4];
+        p.gnorm = op.args.back();
         for (size_t j = i + 1; j < entry.ops.size(); ++j)
           if (writesOverlapping(a, entry.ops[j], p.gnorm)) {
             p.gnormNextWriter = static_cast<int>(j);

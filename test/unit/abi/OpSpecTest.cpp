@@ -91,12 +91,48 @@ TEST(OpSpec, RolesFollowAttributes) {
   ASSERT_TRUE(sig);
   EXPECT_EQ(sig->second.size(), 3u); // no bias argument
   EXPECT_EQ(sig->second[2].role, Role::InOut); // beta != 0 reads C
-  Attrs s = {{"count", int64_t(5)}, {"accumulate", true}};
+  Attrs s = {{"counts", Ints{5}}, {"accumulate", true}};
   EXPECT_EQ(checkAttrs(*findOpSpec("sumsq"), s, nullptr)->second[1].role,
             Role::InOut);
   s.erase("accumulate");
   EXPECT_EQ(checkAttrs(*findOpSpec("sumsq"), s, nullptr)->second[1].role,
             Role::Out);
+}
+
+TEST(OpSpec, IntegerListsGiveOneArgumentPerEntry) {
+  Attrs a = {{"counts", Ints{3, 7}}, {"decay", Ints{1, 0}}, {"beta1", 0.9},
+             {"beta2", 0.95},       {"eps", 1e-8},         {"weight_decay", 0.1},
+             {"clip", 1.0}};
+  auto sig = checkAttrs(*findOpSpec("adamw"), a, nullptr);
+  ASSERT_TRUE(sig);
+  // param_0, param_1, grad_0, grad_1, m_0, m_1, v_0, v_1, gnorm_sq.
+  ASSERT_EQ(sig->second.size(), 9u);
+  EXPECT_EQ(sig->second[1].name, "param_1");
+  EXPECT_EQ(sig->second[1].elements, 7);
+  EXPECT_EQ(sig->second[1].formula, "counts[1]");
+  EXPECT_EQ(sig->second[2].name, "grad_0");
+  EXPECT_EQ(sig->second[2].elements, 3);
+  EXPECT_EQ(sig->second[2].role, Role::In);
+  EXPECT_EQ(sig->second[7].name, "v_1");
+  EXPECT_EQ(sig->second[8].name, "gnorm_sq");
+  EXPECT_EQ(sig->second[8].elements, 1);
+  // Bad lists: wrong type, out of range, too long, mismatched flags.
+  EXPECT_EQ(problemOf("sumsq", {{"counts", int64_t(3)}}, {}),
+            "attrs.counts: must be a non-empty list of integers, got 3");
+  EXPECT_EQ(problemOf("sumsq", {{"counts", Ints{3, 0}}}, {}),
+            "attrs.counts: element 1 is 0; valid: 1 .. " +
+                std::to_string(kMaxCount));
+  EXPECT_EQ(problemOf("sumsq", {{"counts", Ints(kMaxGroupTensors + 1, 2)}}, {}),
+            "attrs.counts: lists " + std::to_string(kMaxGroupTensors + 1) +
+                " tensors; at most " + std::to_string(kMaxGroupTensors) +
+                " (one launch's kernel parameters)");
+  a["decay"] = Ints{1, 2};
+  EXPECT_EQ(problemOf("adamw", a, {}),
+            "attrs.decay: element 1 is 2; valid: 0 .. 1");
+  a["decay"] = Ints{1};
+  EXPECT_EQ(problemOf("adamw", a, {}),
+            "attrs.decay: lists 1 flags but counts lists 2 tensors (one flag "
+            "per tensor)");
 }
 
 TEST(OpSpec, OneArgumentPerListEntry) {
@@ -137,7 +173,8 @@ TEST(OpSpec, AttributeErrors) {
                       {}),
             "attrs.rate: is 1; valid: 0 <= rate < 1");
   EXPECT_EQ(problemOf("adamw",
-                      {{"count", int64_t(4)},
+                      {{"counts", Ints{4}},
+                       {"decay", Ints{0}},
                        {"beta1", 0.9},
                        {"beta2", 0.9},
                        {"eps", 1e-8},

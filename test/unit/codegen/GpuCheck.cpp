@@ -623,53 +623,75 @@ static void otherOps(const std::string &dt, int64_t rows, int64_t T, int64_t D,
     runGpu(mk("xent_fwd", "xf", dtsOf(b), {{"M", M}, {"V", V}}), b, Scal{});
     check(n + " xent_fwd losses", b[2].f, l, 1e-5);
   }
-  // sumsq
+  // sumsq over a group of tensors of different sizes (a tile boundary, a
+  // tensor smaller than a tile, one element)
+  const abi::Ints groupCounts = {V * D, 4096 + 37, 1};
   for (bool acc : {false, true}) {
-    const int64_t cnt = V * D;
-    std::vector<Arg> a = {F(dt, randn(cnt)), F("f32", {2.5f})};
+    std::vector<Arg> a;
+    for (int64_t c : groupCounts)
+      a.push_back(F(dt, randn(c)));
+    a.push_back(F("f32", {2.5f}));
     std::vector<Arg> r = a;
-    runGpu(mk("sumsq", "ss", dtsOf(a), {{"count", cnt}, {"accumulate", acc}}),
-           a, Scal{});
-    rt::cpu::sumsq(r[0].f.data(), r[1].f.data(), cnt, acc);
-    check(n + " sumsq" + std::string(acc ? " acc" : ""), a[1].f, r[1].f, 1e-5);
+    const std::map<std::string, AttrValue> at = {{"counts", groupCounts},
+                                                 {"accumulate", acc}};
+    runGpu(mk("sumsq", "ss", dtsOf(a), at), a, Scal{});
+    std::vector<const float *> xs;
+    for (size_t i = 0; i < groupCounts.size(); ++i)
+      xs.push_back(r[i].f.data());
+    rt::cpu::sumsq(xs, groupCounts, r.back().f.data(), acc);
+    std::string s = acc ? " acc" : "";
+    check(n + " sumsq" + s, a.back().f, r.back().f, 1e-5);
     // again: the ticket must have been reset
     std::vector<Arg> a2 = a;
-    a2[1].f[0] = 2.5f;
-    runGpu(mk("sumsq", "ss", dtsOf(a2), {{"count", cnt}, {"accumulate", acc}}),
-           a2, Scal{});
-    check(n + " sumsq again" + std::string(acc ? " acc" : ""), a2[1].f, r[1].f,
-          1e-5);
+    a2.back().f[0] = 2.5f;
+    runGpu(mk("sumsq", "ss", dtsOf(a2), at), a2, Scal{});
+    check(n + " sumsq again" + s, a2.back().f, r.back().f, 1e-5);
   }
-  // adamw
+  // adamw over the same group, the middle tensor not decayed
   for (double clip : {0.0, 1.0}) {
-    const int64_t cnt = V * D;
-    std::vector<float> vv = randn(cnt, 0.01f);
-    for (auto &x : vv)
-      x = x * x;
-    std::vector<Arg> a = {F(dt, randn(cnt)), F(dt, randn(cnt, 0.1f)),
-                          F("f32", randn(cnt, 0.01f)), F("f32", vv),
-                          F("f32", {4.0f})};
+    const size_t k = groupCounts.size();
+    const abi::Ints decay = {1, 0, 1};
+    std::vector<Arg> a;
+    for (int64_t c : groupCounts)
+      a.push_back(F(dt, randn(c)));
+    for (int64_t c : groupCounts)
+      a.push_back(F(dt, randn(c, 0.1f)));
+    for (int64_t c : groupCounts)
+      a.push_back(F("f32", randn(c, 0.01f)));
+    for (int64_t c : groupCounts) {
+      std::vector<float> vv = randn(c, 0.01f);
+      for (auto &x : vv)
+        x = x * x;
+      a.push_back(F("f32", vv));
+    }
+    a.push_back(F("f32", {4.0f}));
     std::vector<Arg> r = a;
     Scal sc;
     sc.lr = 3e-4f;
     sc.step = 7;
     std::map<std::string, AttrValue> at = {
-        {"count", cnt}, {"beta1", 0.9},        {"beta2", 0.95},
-        {"eps", 1e-8},  {"weight_decay", 0.1}, {"clip", clip}};
+        {"counts", groupCounts}, {"decay", decay},
+        {"beta1", 0.9},          {"beta2", 0.95},
+        {"eps", 1e-8},           {"weight_decay", 0.1},
+        {"clip", clip}};
     runGpu(mk("adamw", "aw", dtsOf(a), at), a, sc);
     rt::cpu::AdamWConfig cfg;
     cfg.beta1 = 0.9;
     cfg.beta2 = 0.95;
     cfg.eps = 1e-8;
-    cfg.weightDecay = 0.1;
     cfg.clip = clip;
-    (void)rt::cpu::adamw(r[0].f.data(), r[1].f.data(), r[2].f.data(),
-                         r[3].f.data(), r[4].f.data(), cnt, cfg, sc.lr,
-                         sc.step);
-    std::string s = " clip " + std::to_string(clip);
-    check(n + " adamw m" + s, a[2].f, r[2].f, 1e-5);
-    check(n + " adamw v" + s, a[3].f, r[3].f, 1e-5);
-    check(n + " adamw param" + s, a[0].f, r[0].f, tolFor(dt, 1e-6));
+    for (size_t i = 0; i < k; ++i) {
+      cfg.weightDecay = decay[i] ? 0.1 : 0.0;
+      (void)rt::cpu::adamw(r[i].f.data(), r[k + i].f.data(),
+                           r[2 * k + i].f.data(), r[3 * k + i].f.data(),
+                           r.back().f.data(), groupCounts[i], cfg, sc.lr,
+                           sc.step);
+      std::string s = " clip " + std::to_string(clip) + " tensor " +
+                      std::to_string(i);
+      check(n + " adamw m" + s, a[2 * k + i].f, r[2 * k + i].f, 1e-5);
+      check(n + " adamw v" + s, a[3 * k + i].f, r[3 * k + i].f, 1e-5);
+      check(n + " adamw param" + s, a[i].f, r[i].f, tolFor(dt, 1e-6));
+    }
   }
   // kv_store
   {

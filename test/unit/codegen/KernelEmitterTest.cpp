@@ -19,6 +19,7 @@
 namespace stc::codegen::test {
 namespace {
 
+using abi::Ints;
 using pattern::Pattern;
 
 //===----------------------------------------------------------------------===//
@@ -172,10 +173,20 @@ void addModelOps(std::vector<Case> &cases, const Shapes &s,
   add("xent_fwd", "xent_fwd", "Fif", {{"M", rows}, {"V", s.V}});
   add("xent_fwd_bwd", "xent_fwd_bwd", "FifF",
       {{"M", rows}, {"V", s.V}, {"scale", 1.0 / static_cast<double>(rows)}});
-  add("sumsq", "sumsq", "Ff", {{"count", s.V * D}, {"accumulate", false}});
-  add("sumsq_acc", "sumsq", "Ff", {{"count", D}, {"accumulate", true}});
+  add("sumsq", "sumsq", "Ff", {{"counts", Ints{s.V * D}}, {"accumulate", false}});
+  add("sumsq_acc", "sumsq", "FFFf",
+      {{"counts", Ints{D, s.V * D, 3}}, {"accumulate", true}});
+  add("adamw_group", "adamw", "FFFFfffff",
+      {{"counts", Ints{s.V * D, D}},
+       {"decay", Ints{1, 0}},
+       {"beta1", 0.9},
+       {"beta2", 0.95},
+       {"eps", 1e-8},
+       {"weight_decay", 0.1},
+       {"clip", 1.0}});
   add("adamw", "adamw", "FFfff",
-      {{"count", s.V * D},
+      {{"counts", Ints{s.V * D}},
+       {"decay", Ints{1}},
        {"beta1", 0.9},
        {"beta2", 0.95},
        {"eps", 1e-8},

@@ -274,16 +274,29 @@ std::unique_ptr<CpuExecutor> brieflyTrained(int64_t steps, uint64_t seed) {
 /// Where the memory plan lets an op after a parameter's adamw op write over
 /// bytes of that parameter's gradient buffer (so the gradient could not be
 /// read after the step): one line per clash; empty when it cannot happen.
+/// The index of the train_step adamw op that updates p with its gradient
+/// (a multi-tensor op: param_i at i, grad_i at n + i), or the op count.
+size_t adamOf(const Artifact &a, const Param &p) {
+  const Entry &tr = a.entry(EntryKind::Train);
+  size_t found = tr.ops.size();
+  for (size_t i = 0; i < tr.ops.size(); ++i) {
+    const Op &op = tr.ops[i];
+    if (op.kind != OpKind::AdamW)
+      continue;
+    const size_t n = op.attrs.counts.size();
+    for (size_t t = 0; t < n; ++t)
+      if (op.args[t] == p.buffer && op.args[n + t] == p.grad)
+        found = i;
+  }
+  return found;
+}
+
 std::vector<std::string> gradClobbers(const Artifact &a) {
   std::vector<std::string> out;
   const Entry &tr = a.entry(EntryKind::Train);
   for (const Param &p : a.params) {
     const Buffer &g = a.buffers[p.grad];
-    size_t adam = tr.ops.size();
-    for (size_t i = 0; i < tr.ops.size(); ++i)
-      if (tr.ops[i].kind == OpKind::AdamW && tr.ops[i].args[0] == p.buffer &&
-          tr.ops[i].args[1] == p.grad)
-        adam = i;
+    const size_t adam = adamOf(a, p);
     if (adam == tr.ops.size()) {
       out.push_back("param " + p.name + ": no adamw op reads its gradient " +
                     g.name);
@@ -420,11 +433,9 @@ TEST(EndToEnd, TinyGradientsMatchFiniteDifferencesInFp64) {
     for (double x : g)
       normSq += x * x;
   for (size_t p = 0; p < a.params.size(); ++p) {
-    const Op *adam = nullptr;
-    for (size_t i = firstAdam; i < tr.ops.size(); ++i)
-      if (tr.ops[i].args[0] == a.params[p].buffer)
-        adam = &tr.ops[i];
-    ASSERT_NE(adam, nullptr) << a.params[p].name;
+    const size_t at = adamOf(a, a.params[p]);
+    ASSERT_LT(at, tr.ops.size()) << a.params[p].name;
+    const Op *adam = &tr.ops[at];
     double clip = adam->attrs.clip, c = 1;
     if (clip > 0 && normSq > 0)
       c = std::min(1.0, clip / std::sqrt(normSq));

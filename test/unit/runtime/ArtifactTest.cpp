@@ -188,7 +188,7 @@ TEST_F(ArtifactDamage, UnknownOpAndAttrs) {
                   "number, got \"x\"");
   EXPECT_MENTIONS(
       loadError([](json::Value &m) {
-        opJson(m, "train_step", 11).find("attrs")->set("beta1", 1.5);
+        opJson(m, "train_step", 9).find("attrs")->set("beta1", 1.5);
       }),
       "attrs.beta1: is 1.5; valid: 0 <= beta1 < 1");
   EXPECT_MENTIONS(loadError([](json::Value &m) {
@@ -352,16 +352,31 @@ TEST_F(ArtifactDamage, EntriesAndParams) {
                                            json::Value::object());
                   }),
                   "unknown key 'warmup_step'");
-  EXPECT_MENTIONS(
-      loadError([](json::Value &m) {
-        opJson(m, "train_step", 11).find("attrs")->set("weight_decay", 0.1);
-      }),
-      "parameter 'emb' has decay false (must be 0)");
+  // Op 9 is the adamw of emb, pos0 and W (decay 0, 0, 1).
   EXPECT_MENTIONS(loadError([](json::Value &m) {
-                    auto &args = *opJson(m, "train_step", 11).find("args");
-                    args.asArray()[2] = bufferIndex(m, "W.m");
+                    json::Value decay = json::Value::array();
+                    for (int d : {1, 0, 1})
+                      decay.push(d);
+                    opJson(m, "train_step", 9).find("attrs")->set("decay",
+                                                                  decay);
                   }),
-                  "is buffer 'W.m' but parameter 'emb' lists 'emb.m'");
+                  "attrs.decay: element 0 is 1 but parameter 'emb' has decay "
+                  "false (must be 0)");
+  EXPECT_MENTIONS(loadError([](json::Value &m) {
+                    // m_0 and m_2 swapped (emb and W have V x D elements).
+                    auto &args = *opJson(m, "train_step", 9).find("args");
+                    args.asArray()[6] = bufferIndex(m, "W.m");
+                    args.asArray()[8] = bufferIndex(m, "emb.m");
+                  }),
+                  "arg 6 (m_0): is buffer 'W.m' but parameter 'emb' lists "
+                  "'emb.m'");
+  EXPECT_MENTIONS(loadError([](json::Value &m) {
+                    json::Value decay = json::Value::array();
+                    decay.push(0);
+                    opJson(m, "train_step", 9).find("attrs")->set("decay",
+                                                                  decay);
+                  }),
+                  "attrs.decay: lists 1 flags but counts lists 3 tensors");
   EXPECT_MENTIONS(
       loadError([](json::Value &m) { m.find("model")->set("param_count", 5); }),
       "model.param_count: is 5; the parameters' value buffers hold "

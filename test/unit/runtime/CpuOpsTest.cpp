@@ -56,16 +56,13 @@ TEST(CpuOps, LayerNormGradients) {
     return dotv(w, y);
   };
   loss();
-  // Analytic gradients; dx starts at 1 to check accumulate adds.
+  // Analytic gradients; dx starts at 1 to check accumulate adds, dgamma
+  // and dbeta at garbage they overwrite.
   std::vector<double> dx(M * C, 1.0), dg(C, 0.5), db(C, 0.25);
   cpu::layerNormBwd(w.data(), x.data(), mean.data(), rstd.data(), g.data(),
                     dx.data(), dg.data(), db.data(), M, C, true);
   for (auto &v : dx)
     v -= 1.0;
-  for (auto &v : dg)
-    v -= 0.5;
-  for (auto &v : db)
-    v -= 0.25;
   EXPECT_LT(relError(dx, numericGrad(x, loss)), kTol);
   EXPECT_LT(relError(dg, numericGrad(g, loss)), kTol);
   EXPECT_LT(relError(db, numericGrad(b, loss)), kTol);
@@ -157,7 +154,7 @@ TEST(CpuOps, BiasGradient) {
               1.0, 0.0);
     return dotv(w, Y);
   };
-  std::vector<double> db(N, 0.0);
+  std::vector<double> db(N, 7.0); // overwritten
   cpu::biasGrad(w.data(), db.data(), M, N);
   EXPECT_LT(relError(db, numericGrad(bias, loss)), kTol);
 }
@@ -434,11 +431,14 @@ TEST(CpuOps, AttentionMergeIsTheSoftmaxOverBothKeySets) {
 }
 
 TEST(CpuOps, SumOfSquares) {
-  std::vector<double> x = {1, -2, 3}, out = {10};
-  cpu::sumsq(x.data(), out.data(), 3, true);
+  std::vector<double> x = {1, -2, 3}, y = {0.5, 4}, out = {10};
+  cpu::sumsq<double>({x.data()}, {3}, out.data(), true);
   EXPECT_DOUBLE_EQ(out[0], 24);
-  cpu::sumsq(x.data(), out.data(), 3, false);
+  cpu::sumsq<double>({x.data()}, {3}, out.data(), false);
   EXPECT_DOUBLE_EQ(out[0], 14);
+  // Several tensors: one sum over all of them.
+  cpu::sumsq<double>({x.data(), y.data()}, {3, 2}, out.data(), false);
+  EXPECT_DOUBLE_EQ(out[0], 14 + 0.25 + 16);
 }
 
 TEST(CpuOps, AdamWMatchesHandComputation) {

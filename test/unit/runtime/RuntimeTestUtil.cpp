@@ -278,29 +278,32 @@ json::Value gemmAttrs(int64_t M, int64_t N, int64_t K, bool ta, bool tb,
   return a;
 }
 
-json::Value adamAttrs(int64_t count, double wd) {
-  return obj({{"count", count},
-              {"beta1", 0.9},
-              {"beta2", 0.99},
-              {"eps", 1e-8},
-              {"weight_decay", wd},
-              {"clip", 1.0}});
-}
-
-/// sumsq of every gradient into gnorm, then AdamW on every parameter.
-void optimizer(
-    ArtifactBuilder &b,
-    const std::vector<std::tuple<std::string, int64_t, double>> &params) {
-  bool first = true;
-  for (const auto &[name, count, wd] : params) {
-    b.op("train_step", "sumsq", {name + ".grad", "gnorm"},
-         obj({{"count", count}, {"accumulate", !first}}));
-    first = false;
+/// One sumsq of every gradient into gnorm, then one AdamW over every
+/// parameter (decayed by `wd` where its flag is set).
+void optimizer(ArtifactBuilder &b,
+               const std::vector<std::tuple<std::string, int64_t, bool>> &params,
+               double wd = 0.01) {
+  json::Value counts = json::Value::array(), decay = json::Value::array();
+  std::vector<std::string> grads, args;
+  for (const auto &[name, count, decayed] : params) {
+    counts.push(count);
+    decay.push(decayed ? 1 : 0);
+    grads.push_back(name + ".grad");
   }
-  for (const auto &[name, count, wd] : params)
-    b.op("train_step", "adamw",
-         {name, name + ".grad", name + ".m", name + ".v", "gnorm"},
-         adamAttrs(count, wd));
+  grads.push_back("gnorm");
+  b.op("train_step", "sumsq", grads, obj({{"counts", counts}}));
+  for (const char *suffix : {"", ".grad", ".m", ".v"})
+    for (const auto &[name, count, decayed] : params)
+      args.push_back(name + suffix);
+  args.push_back("gnorm");
+  b.op("train_step", "adamw", args,
+       obj({{"counts", counts},
+            {"decay", decay},
+            {"beta1", 0.9},
+            {"beta2", 0.99},
+            {"eps", 1e-8},
+            {"weight_decay", wd},
+            {"clip", 1.0}}));
 }
 
 } // namespace
@@ -347,7 +350,7 @@ ArtifactBuilder bigramBuilder(const std::string &act) {
        gemmAttrs(M, D, V, false, true));
   b.op("train_step", "embed_bwd", {"tokens", "dx", "emb.grad", "pos0.grad"},
        embed);
-  optimizer(b, {{"emb", V * D, 0.0}, {"pos0", T * D, 0.0}, {"W", D * V, 0.01}});
+  optimizer(b, {{"emb", V * D, false}, {"pos0", T * D, false}, {"W", D * V, true}});
   b.io("train_step", "inputs", "tokens", "tokens");
   b.io("train_step", "inputs", "targets", "targets");
   b.io("train_step", "outputs", "losses", "losses");
@@ -443,12 +446,12 @@ ArtifactBuilder attentionBuilder() {
     b.op(tr, "gemm", {g, W, "dh"}, gemmAttrs(M, D, D, false, true, 1.0));
   }
   b.op(tr, "embed_bwd", {"tokens", "dh", "emb.grad", "pos0.grad"}, embed);
-  optimizer(b, {{"emb", V * D, 0.0},
-                {"pos0", T * D, 0.0},
-                {"Wq", D * D, 0.01},
-                {"Wk", D * D, 0.01},
-                {"Wv", D * D, 0.01},
-                {"Wout", D * V, 0.01}});
+  optimizer(b, {{"emb", V * D, false},
+                {"pos0", T * D, false},
+                {"Wq", D * D, true},
+                {"Wk", D * D, true},
+                {"Wv", D * D, true},
+                {"Wout", D * V, true}});
   b.io(tr, "inputs", "tokens", "tokens");
   b.io(tr, "inputs", "targets", "targets");
   b.io(tr, "outputs", "losses", "losses");

@@ -440,7 +440,7 @@ TEST(Train, NonFiniteValuesAreErrorsNotResults) {
   ASSERT_FALSE(trained.hasValue());
   // The optimizer sees the NaN gradients before the loss is read back.
   EXPECT_MENTIONS(trained.status().message(),
-                  "train step 1: train_step op 11 (adamw): gradient norm "
+                  "train step 1: train_step op 9 (adamw): gradient norm "
                   "squared is nan (the loss diverged)");
 }
 
