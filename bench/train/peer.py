@@ -111,11 +111,14 @@ def main():
         def attend(q, k, v):
             return flex_attention(q, k, v, block_mask=mask)
     else:
-        from torch.nn.attention import SDPBackend, sdpa_kernel
+        # cuDNN only, chosen globally (outside the compiled graph).
+        torch.backends.cuda.enable_flash_sdp(False)
+        torch.backends.cuda.enable_mem_efficient_sdp(False)
+        torch.backends.cuda.enable_math_sdp(False)
+        torch.backends.cuda.enable_cudnn_sdp(True)
 
         def attend(q, k, v):
-            with sdpa_kernel(SDPBackend.CUDNN_ATTENTION):
-                return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            return F.scaled_dot_product_attention(q, k, v, is_causal=True)
 
     model = Model(a, attend).to(dev)
     params = sum(p.numel() for p in model.parameters())

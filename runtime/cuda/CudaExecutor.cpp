@@ -582,7 +582,8 @@ Status CudaExecutor::planOps() {
           paramsChecked[op.kernel] = true;
           size_t n = 0, off = 0, size = 0;
           bool allPointers = true;
-          while (n < 256 &&
+          // Probe one past the expected count: a longer signature fails.
+          while (n <= p.params.size() &&
                  drv_.cuFuncGetParamInfo(p.fn, n, &off, &size) == CUDA_SUCCESS) {
             allPointers &= size == sizeof(CUdeviceptr);
             ++n;
