@@ -1,11 +1,9 @@
 // bias_grad.cuh - column sums of a gradient: db[n] = sum_m dy[m,n].
 //
-// Each CTA owns Cfg::cols columns (the emitter picks 2 to 16, enough CTAs
-// to fill the card); Cfg::row_groups threads per column stride over the
-// rows (a warp reads cols consecutive values of 32 / cols rows; the sectors
-// it reads part of, the CTAs of the neighbouring columns read from L2) and
-// the partial sums are combined in shared memory in a fixed order.
-// Deterministic, and no atomics: one CTA owns each column.
+// Each CTA owns Cfg::cols columns; Cfg::row_groups threads per column stride
+// over the rows (a warp reads cols consecutive values of several rows, whole
+// 32-byte sectors) and the partial sums are combined in shared memory in a
+// fixed order. Deterministic, and no atomics: one CTA owns each column.
 
 #ifndef STC_DEVICE_BIAS_GRAD_CUH
 #define STC_DEVICE_BIAS_GRAD_CUH
