@@ -87,13 +87,16 @@ LogicalResult stc::codegen::writeArtifact(ModuleOp module,
     json::Array shape;
     for (int64_t d : type.getShape())
       shape.push_back(d);
-    bufferJson.push_back(json::Object{
+    json::Object entry{
         {"name", buffer.getSymName()},
         {"dtype", abi::dtypeName(*stk::dtypeOf(type.getElementType()))},
         {"shape", std::move(shape)},
         {"offset", *buffer.getOffset()},
         {"persistent", buffer.isPersistent()},
-    });
+    };
+    if (buffer.isSession())
+      entry["session"] = true;
+    bufferJson.push_back(std::move(entry));
     if (buffer.getRole() == "param")
       paramCount += type.getNumElements();
   }

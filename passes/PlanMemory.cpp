@@ -1,9 +1,11 @@
 //===- PlanMemory.cpp - stc-plan-memory -----------------------------------===//
 //
 // Places every stk.buffer in one arena: persistent buffers (parameters,
-// moments, caches, scalars) side by side, then the rest packed by live range
-// so that buffers never live at the same time share bytes. The peak is known
-// here, at compile time.
+// moments, scalars) side by side, then the rest packed by live range so that
+// buffers never live at the same time share bytes. Sampling caches live for
+// the whole sample program (a sampling session refills them from position
+// 0), so they share bytes with the training step's activations, not with the
+// persistent buffers. The peak is known here, at compile time.
 //
 //===----------------------------------------------------------------------===//
 
@@ -18,6 +20,7 @@
 #include "llvm/Support/Format.h"
 
 #include <algorithm>
+#include <optional>
 
 namespace stc {
 #define GEN_PASS_DEF_PLANMEMORYPASS
@@ -51,6 +54,7 @@ struct PlanMemoryPass : public stc::impl::PlanMemoryPassBase<PlanMemoryPass> {
     // different programs never overlap.
     llvm::DenseMap<StringAttr, Interval> ranges;
     int64_t clock = 0;
+    std::optional<std::pair<int64_t, int64_t>> sampleRange;
     for (auto program : module.getOps<stk::ProgramOp>()) {
       int64_t start = clock;
       auto touch = [&](Attribute ref, int64_t at) {
@@ -74,6 +78,8 @@ struct PlanMemoryPass : public stc::impl::PlanMemoryPassBase<PlanMemoryPass> {
       ++clock;
       for (NamedAttribute out : program.getOutputs())
         touch(out.getValue(), clock);
+      if (program.getSymName() == "sample_step")
+        sampleRange = {start, clock};
     }
 
     int64_t offset = 0, persistentBytes = 0;
@@ -93,6 +99,15 @@ struct PlanMemoryPass : public stc::impl::PlanMemoryPassBase<PlanMemoryPass> {
         continue;
       }
       Interval iv = it->second;
+      if (buffer.isSession()) {
+        if (!sampleRange) {
+          buffer.emitError() << "is a sampling cache but the module has no "
+                                "sample_step program";
+          return signalPassFailure();
+        }
+        iv.begin = sampleRange->first;
+        iv.end = sampleRange->second;
+      }
       iv.buffer = buffer;
       iv.size = size;
       iv.order = static_cast<int64_t>(transient.size());

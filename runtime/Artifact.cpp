@@ -220,7 +220,8 @@ Status readBuffers(const json::Value &root, Artifact &a) {
     const json::Value &b = bs->asArray()[i];
     std::string where = "buffers[" + std::to_string(i) + "]";
     STC_RETURN_IF_ERROR(
-        checkKeys(b, where, {"name", "dtype", "shape", "offset", "persistent"}));
+        checkKeys(b, where,
+                  {"name", "dtype", "shape", "offset", "persistent", "session"}));
     Buffer buf;
     STC_RETURN_IF_ERROR(getString(b, "name", where, buf.name));
     where += " " + quoted(buf.name);
@@ -240,6 +241,15 @@ Status readBuffers(const json::Value &root, Artifact &a) {
     STC_RETURN_IF_ERROR(
         getInt(b, "offset", where, buf.offset, 0, abi::kMaxArenaBytes));
     STC_RETURN_IF_ERROR(getBool(b, "persistent", where, buf.persistent));
+    if (b.find("session")) {
+      STC_RETURN_IF_ERROR(getBool(b, "session", where, buf.session));
+      if (buf.session && buf.persistent)
+        return fail(where + ".session",
+                    "is true but the buffer is persistent; a session buffer "
+                    "(a sampling cache) shares bytes with other steps' "
+                    "buffers and cannot be both",
+                    memberOf(b, "session"));
+    }
     int64_t elems = 1;
     for (int64_t s : buf.shape)
       elems = prod({elems, s});

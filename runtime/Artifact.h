@@ -50,6 +50,9 @@ struct Buffer {
   int64_t offset = 0;
   int64_t bytes = 0; ///< product(shape) x dtypeSize(dtype)
   bool persistent = false;
+  /// A sampling cache: keeps its bytes across the sample steps of one
+  /// session, shares them with other entries' buffers (never persistent).
+  bool session = false;
 
   int64_t elements() const { return bytes / dtypeSize(dtype); }
 };

@@ -309,8 +309,10 @@ Expected<int64_t> restoreCheckpoint(Executor &exec, const std::string &data,
     std::string name = data.substr(nameAt, len);
     int bi = a.findBuffer(name);
     // Version 2 also held the scalars block and the sampling caches:
-    // skipped, as long as they are persistent buffers of this artifact.
-    bool skip = version == 2 && bi >= 0 && a.buffers[bi].persistent &&
+    // skipped, as long as they are persistent or session buffers of this
+    // artifact.
+    bool skip = version == 2 && bi >= 0 &&
+                (a.buffers[bi].persistent || a.buffers[bi].session) &&
                 !wanted.count(bi);
     if (bi < 0 || (!wanted.count(bi) && !skip))
       return Status::error(ctx + ": holds buffer '" + name +

@@ -93,9 +93,10 @@ abi::Attrs stc::stk::launchAttrs(DictionaryAttr params) {
 
 bool BufferOp::isPersistent() {
   StringRef role = getRole();
-  return role == "param" || role == "moment" || role == "scalars" ||
-         role == "cache";
+  return role == "param" || role == "moment" || role == "scalars";
 }
+
+bool BufferOp::isSession() { return getRole() == "cache"; }
 
 int64_t BufferOp::sizeInBytes() {
   auto type = cast<RankedTensorType>(getType());

@@ -32,9 +32,11 @@ def Stk_BufferOp : Stk_Op<"buffer", [Symbol]> {
   let summary = "a named tensor in device memory";
   let description = [{
     `role` is one of: param, grad, moment, activation, input, output, scalars,
-    cache. Params, moments, scalars and caches are persistent (never share
-    bytes, survive across steps); stc-plan-memory gives every buffer an
-    `offset` into the arena.
+    cache. Params, moments and scalars are persistent (never share bytes,
+    survive across steps). Caches are session buffers: they keep their bytes
+    across the sample steps of one sampling session (which fills them from
+    position 0) and may share bytes with the training and evaluation steps'
+    buffers. stc-plan-memory gives every buffer an `offset` into the arena.
 
     ```mlir
     stk.buffer @x0 : tensor<4x64x64xf32> role "activation" offset 0
@@ -48,6 +50,8 @@ def Stk_BufferOp : Stk_Op<"buffer", [Symbol]> {
   let hasVerifier = 1;
   let extraClassDeclaration = [{
     bool isPersistent();
+    /// A sampling cache: live for the whole sample program.
+    bool isSession();
     int64_t sizeInBytes();
   }];
 }

@@ -5,7 +5,9 @@
 // abi/Ops.def: a value is live from the op that writes it (or the entry's
 // start, for inputs) to its last read (or the entry's end, for outputs).
 // Reading a non-persistent buffer nothing in this entry wrote is an error
-// too: its bytes may hold another buffer's data.
+// too: its bytes may hold another buffer's data. Session buffers (sampling
+// caches) are live for the whole sample step, which may read what an
+// earlier sample step wrote; no other entry may touch them.
 //
 //===----------------------------------------------------------------------===//
 
@@ -19,7 +21,7 @@
 namespace stc::rt::manifest {
 
 Status checkMemoryPlan(const Artifact &a, const std::string &where,
-                       const Entry &entry) {
+                       const Entry &entry, bool session) {
   const int numOps = static_cast<int>(entry.ops.size());
   struct Live {
     std::vector<std::pair<int, int>> segments;
@@ -46,6 +48,20 @@ Status checkMemoryPlan(const Artifact &a, const std::string &where,
       const Buffer &b = a.buffers[buf];
       if (b.persistent)
         continue;
+      if (b.session) {
+        if (!session)
+          return Status::error(
+              where + " op " + std::to_string(i) + " (" +
+              opKindName(op.kind) + ") uses buffer " + quoted(b.name) +
+              ", a sampling cache (session buffer); only sample_step may: "
+              "its bytes are shared with the other steps' buffers");
+        Live &l = live[buf];
+        if (l.start == INT_MIN) { // live from the entry's start to its end
+          l.start = -1;
+        }
+        l.end = numOps;
+        continue;
+      }
       Live &l = live[buf];
       if (rw.first) {
         if (l.start == INT_MIN) {

@@ -246,7 +246,7 @@ Status readEntry(Artifact &a, const NameIndex &names, EntryKind kind,
     STC_RETURN_IF_ERROR(readOp(a, names, where, i, ops->asArray()[i], op));
     entry.ops.push_back(std::move(op));
   }
-  return checkMemoryPlan(a, where, entry);
+  return checkMemoryPlan(a, where, entry, kind == EntryKind::Sample);
 }
 
 } // namespace

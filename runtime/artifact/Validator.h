@@ -33,8 +33,11 @@ void buildColumnViews(Artifact &a);
 Status readEntries(const json::Value &root, Artifact &a,
                    const NameIndex &names);
 /// The memory plan of one entry (called by readEntries).
+/// `session`: the entry is the sample step, for which session buffers (the
+/// sampling caches) are live from its start to its end; other entries may
+/// not use them.
 Status checkMemoryPlan(const Artifact &a, const std::string &where,
-                       const Entry &entry);
+                       const Entry &entry, bool session);
 
 } // namespace stc::rt::manifest
 

@@ -29,3 +29,43 @@ module {
     stk.launch "add" [@b, @c, @d] params {count = 64 : i64}
   }
 }
+
+// -----
+
+// Sampling caches are not persistent: they live for the whole sample program
+// (one session refills them from position 0) and share bytes with the
+// training step's buffers. @kc reuses @t's bytes; @s, live in the same
+// program as @kc, does not.
+// CHECK-LABEL: module attributes {stk.arena_bytes = 768 : i64, stk.persistent_bytes = 256 : i64}
+// CHECK: stk.buffer @t : tensor<64xf32> role "activation" offset 256
+// CHECK: stk.buffer @l : tensor<64xf32> role "output" offset 512
+// CHECK: stk.buffer @kc : tensor<64xf32> role "cache" offset 256
+// CHECK: stk.buffer @s : tensor<64xf32> role "output" offset 512
+// expected-remark @below {{arena 768 bytes: persistent 256 bytes, activations and gradients 512 bytes}}
+module {
+  stk.buffer @scalars : tensor<16xi32> role "scalars"
+  stk.buffer @t : tensor<64xf32> role "activation"
+  stk.buffer @l : tensor<64xf32> role "output"
+  stk.buffer @kc : tensor<64xf32> role "cache"
+  stk.buffer @s : tensor<64xf32> role "output"
+  stk.program @train_step inputs {} outputs {losses = @l} {
+    stk.launch "zero" [@t] params {count = 64 : i64}
+    stk.launch "add" [@t, @t, @l] params {count = 64 : i64}
+  }
+  stk.program @sample_step inputs {} outputs {logits = @s} {
+    stk.launch "add" [@kc, @kc, @s] params {count = 64 : i64}
+  }
+}
+
+// -----
+
+// A cache needs the sample program it belongs to.
+module {
+  stk.buffer @scalars : tensor<16xi32> role "scalars"
+  // expected-error @below {{is a sampling cache but the module has no sample_step program}}
+  stk.buffer @kc : tensor<64xf32> role "cache"
+  stk.buffer @l : tensor<64xf32> role "output"
+  stk.program @train_step inputs {} outputs {losses = @l} {
+    stk.launch "add" [@kc, @kc, @l] params {count = 64 : i64}
+  }
+}

@@ -271,9 +271,6 @@ std::unique_ptr<CpuExecutor> brieflyTrained(int64_t steps, uint64_t seed) {
 // Whole-model gradients in fp64
 //===----------------------------------------------------------------------===//
 
-/// Where the memory plan lets an op after a parameter's adamw op write over
-/// bytes of that parameter's gradient buffer (so the gradient could not be
-/// read after the step): one line per clash; empty when it cannot happen.
 /// The index of the train_step adamw op that updates p with its gradient
 /// (a multi-tensor op: param_i at i, grad_i at n + i), or the op count.
 size_t adamOf(const Artifact &a, const Param &p) {
@@ -291,6 +288,9 @@ size_t adamOf(const Artifact &a, const Param &p) {
   return found;
 }
 
+/// Where the memory plan lets an op after a parameter's adamw op write over
+/// bytes of that parameter's gradient buffer (so the gradient could not be
+/// read after the step): one line per clash; empty when it cannot happen.
 std::vector<std::string> gradClobbers(const Artifact &a) {
   std::vector<std::string> out;
   const Entry &tr = a.entry(EntryKind::Train);
@@ -609,6 +609,54 @@ TEST(EndToEnd, TinyTrainsOnRealText) {
 //===----------------------------------------------------------------------===//
 // Sampling
 //===----------------------------------------------------------------------===//
+
+/// How many of the artifact's session buffers share bytes with a buffer an
+/// op of `kind` uses.
+int cachesSharingBytesWith(const Artifact &a, EntryKind kind) {
+  std::set<int> used;
+  for (const Op &op : a.entry(kind).ops)
+    used.insert(op.args.begin(), op.args.end());
+  int shared = 0;
+  for (const Buffer &c : a.buffers) {
+    if (!c.session)
+      continue;
+    for (int i : used) {
+      const Buffer &b = a.buffers[static_cast<size_t>(i)];
+      if (b.offset < c.offset + c.bytes && c.offset < b.offset + b.bytes) {
+        ++shared;
+        break;
+      }
+    }
+  }
+  return shared;
+}
+
+TEST(EndToEnd, SamplingCachesShareBytesWithTheOtherSteps) {
+  REQUIRE_TINY();
+  auto e = brieflyTrained(20, 5);
+  const Artifact &a = e->artifact();
+  int caches = 0;
+  for (const Buffer &b : a.buffers)
+    caches += b.session;
+  EXPECT_EQ(caches, 2 * a.model.layers) << "a k and a v cache per layer";
+  EXPECT_EQ(cachesSharingBytesWith(a, EntryKind::Train), caches);
+  EXPECT_EQ(cachesSharingBytesWith(a, EntryKind::Eval), caches);
+  // An evaluation between two samplings overwrites the caches' bytes; each
+  // sampling session refills them from position 0, so both agree.
+  SampleOptions o;
+  o.prompt = "The ";
+  o.count = 40;
+  o.temperature = 1.0;
+  o.seed = 3;
+  auto s1 = sample(*e, o);
+  ASSERT_TRUE(s1.hasValue()) << s1.status().message();
+  EvalOptions eo;
+  eo.maxWindows = 2;
+  ASSERT_TRUE(evaluate(*e, textDataset(a.model.context), eo).hasValue());
+  auto s2 = sample(*e, o);
+  ASSERT_TRUE(s2.hasValue()) << s2.status().message();
+  EXPECT_EQ(*s1, *s2);
+}
 
 TEST(EndToEnd, SamplingIsDeterministicPerSeed) {
   REQUIRE_TINY();

@@ -97,6 +97,46 @@ TEST(Artifact, ValidAttentionModelLoads) {
             stc::pattern::Pattern::Kind::Predicate);
 }
 
+/// Loads attentionBuilder's artifact after `edit`; the error, or "" if it
+/// loads.
+std::string loadAttentionAfter(const std::function<void(json::Value &)> &edit) {
+  ArtifactBuilder b = attentionBuilder();
+  std::string dir = b.writeTemp("session");
+  json::Value m = b.manifest();
+  edit(m);
+  writeFile(dir + "/manifest.json", json::write(m, 2));
+  auto a = Artifact::load(dir);
+  return a ? std::string() : a.status().message();
+}
+
+TEST(Artifact, SamplingCachesAreSessionBuffers) {
+  // A cache that is neither persistent nor a session buffer holds nothing
+  // at the start of a sample step, which reads it.
+  EXPECT_MENTIONS(loadAttentionAfter([](json::Value &m) {
+                    bufferJson(m, "kcache").set("persistent", false);
+                  }),
+                  "reads buffer 'kcache' (arg cache) before anything in "
+                  "sample_step wrote it");
+  // As a session buffer it is live for the whole sample step.
+  EXPECT_EQ(loadAttentionAfter([](json::Value &m) {
+              for (const char *c : {"kcache", "vcache"}) {
+                bufferJson(m, c).set("persistent", false);
+                bufferJson(m, c).set("session", true);
+              }
+            }),
+            "");
+  EXPECT_MENTIONS(loadAttentionAfter([](json::Value &m) {
+                    bufferJson(m, "kcache").set("session", true);
+                  }),
+                  "'kcache'.session: is true but the buffer is persistent");
+  // Only the sample step may use one.
+  EXPECT_MENTIONS(loadAttentionAfter([](json::Value &m) {
+                    bufferJson(m, "q").set("session", true);
+                  }),
+                  "train_step op 3 (gemm) uses buffer 'q', a sampling cache "
+                  "(session buffer); only sample_step may");
+}
+
 TEST(Artifact, MissingOrMalformedManifest) {
   std::string dir = makeTempDir("empty");
   auto a = Artifact::load(dir);

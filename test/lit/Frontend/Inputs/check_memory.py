@@ -1,4 +1,6 @@
-"""Checks that stc inspect's memory plan is the arena stc compile wrote.
+"""Checks that stc inspect's memory plan is the arena stc compile wrote, and
+that the sampling caches (session buffers) lie outside the persistent
+buffers, in the bytes the training step's activations use.
 
 usage: check_memory.py ARTIFACT_DIR INSPECT_JSON
 """
@@ -10,6 +12,37 @@ memory = json.load(open(sys.argv[2]))["memory"]
 arena = manifest["arena_bytes"]
 if memory.get("arena_bytes") != arena:
     sys.exit(f"inspect plans {memory} but compile wrote an arena of {arena}")
-if not 0 < memory["persistent_bytes"] < arena:
-    sys.exit(f"persistent bytes {memory['persistent_bytes']} not in (0, {arena})")
-print(f"MEMORY-OK arena {arena} persistent {memory['persistent_bytes']}")
+persistent = memory["persistent_bytes"]
+if not 0 < persistent < arena:
+    sys.exit(f"persistent bytes {persistent} not in (0, {arena})")
+buffers = manifest["buffers"]
+caches = [b for b in buffers if b.get("session")]
+if not caches:
+    sys.exit("no session buffers (sampling caches) in the artifact")
+kept = [b for b in buffers if b["persistent"]]
+end = max(b["offset"] for b in kept)
+for c in caches:
+    if c["persistent"]:
+        sys.exit(f"cache {c['name']} is persistent")
+    if c["offset"] <= end:
+        sys.exit(f"cache {c['name']} at {c['offset']} is among the persistent "
+                 f"buffers (last at {end})")
+
+
+def extent(b):
+    n = {"f32": 4, "i32": 4, "bf16": 2}[b["dtype"]]
+    for d in b["shape"]:
+        n *= d
+    return b["offset"], b["offset"] + n
+
+
+train = manifest["entries"]["train_step"]["ops"]
+used = {a for op in train for a in op["args"]}
+shared = 0
+for c in caches:
+    lo, hi = extent(c)
+    if any(not buffers[i]["persistent"] and extent(buffers[i])[0] < hi and
+           lo < extent(buffers[i])[1] for i in used):
+        shared += 1
+print(f"MEMORY-OK arena {arena} persistent {persistent}, {len(caches)} "
+      f"caches outside it, {shared} sharing bytes with train_step buffers")
