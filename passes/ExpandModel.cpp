@@ -66,6 +66,7 @@ public:
     Value x = EmbedOp::create(builder, loc, act(width), tokens, table,
                               positions, model.getPosition(),
                               /*decode=*/false);
+    markCheckpoint(x);
 
     // Residual blocks. The output projections are scaled so the residual
     // stream's variance does not grow with depth (paper, section 5.3).
@@ -86,6 +87,7 @@ public:
       Value u = GeluOp::create(builder, loc, linear(h2, p + "ffn.1", ffn, weightStd));
       Value f = dropout(linear(u, p + "ffn.2", width, residualStd));
       x = AddOp::create(builder, loc, x, f);
+      markCheckpoint(x);
     }
     Value hf = layerNorm(x, "ln_f");
     Value logits = linear(hf, "out", model.getVocab(), weightStd);
@@ -97,6 +99,11 @@ public:
   }
 
 private:
+  /// A residual stream value stc-schedule-recompute keeps (policy paper).
+  void markCheckpoint(Value v) {
+    v.getDefiningOp()->setAttr("st.checkpoint", builder.getUnitAttr());
+  }
+
   RankedTensorType act(int64_t features) {
     return RankedTensorType::get({batch, context, features}, dtype);
   }

@@ -28,10 +28,12 @@ struct CompilePipelineOptions {
   int64_t memoryBudget = 0; ///< bytes, 0 = none
   bool unreachableIsError = false;
   bool normalizePatterns = true; ///< run stc-normalize-patterns
+  std::string recompute = "none"; ///< stc-schedule-recompute's policy
 };
 
 /// stc-verify-patterns, stc-expand-model, stc-autodiff,
-/// stc-normalize-patterns, stc-tile-attention, stc-lower-to-kernels,
+/// stc-schedule-recompute, stc-normalize-patterns, stc-tile-attention,
+/// stc-lower-to-kernels,
 /// stc-plan-memory: what `stc compile` runs before
 /// writing the artifact.
 void buildCompilePipeline(mlir::OpPassManager &pm,

@@ -116,6 +116,34 @@ def NormalizePatternsPass : Pass<"stc-normalize-patterns", "::mlir::ModuleOp"> {
   ];
 }
 
+def ScheduleRecomputePass
+    : Pass<"stc-schedule-recompute", "::mlir::ModuleOp"> {
+  let summary = "Recomputes activations in the backward instead of keeping them";
+  let description = [{
+    Decides, per forward value the training step's backward reads, whether
+    the backward keeps it (its live range spans the step) or recomputes it
+    from kept values just before its first backward use. Policies:
+
+    - `none`: every value is kept.
+    - `paper` (Child et al., section 5.4): the values marked
+      `st.checkpoint` (stc-expand-model marks the embedding and each residual
+      block's output) are kept, and every other value a block's backward
+      reads (layer norms, projections, attention output and statistics,
+      GELU, dropout) is recomputed from the block's input, once per block,
+      right before the first backward op that reads one of them. Dropout
+      replays its mask from its salt, so the recomputed values are the
+      stored ones, bit for bit.
+
+    Values after the last checkpoint (the final layer norm and logits) are
+    read at once by the backward and are kept. Reports the recomputed ops and
+    their GEMM FLOPs with a remark.
+  }];
+  let options = [
+    Option<"policy", "policy", "std::string", /*default=*/"\"none\"",
+           "none or paper">,
+  ];
+}
+
 def TileAttentionPass : Pass<"stc-tile-attention", "::mlir::ModuleOp"> {
   let summary = "Gives every attention op the block layout of its patterns";
   let description = [{

@@ -14,6 +14,8 @@ void stc::buildCompilePipeline(OpPassManager &pm,
       VerifyPatternsPassOptions{options.unreachableIsError, 2048}));
   pm.addPass(createExpandModelPass(ExpandModelPassOptions{options.batch}));
   pm.addPass(createAutodiffPass());
+  pm.addPass(createScheduleRecomputePass(
+      ScheduleRecomputePassOptions{options.recompute}));
   if (options.normalizePatterns)
     pm.addPass(createNormalizePatternsPass(
         NormalizePatternsPassOptions{options.blockSize}));
@@ -35,6 +37,10 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
   Option<bool> normalize{*this, "normalize-patterns",
                          llvm::cl::desc("Run stc-normalize-patterns"),
                          llvm::cl::init(true)};
+  Option<std::string> recompute{
+      *this, "recompute",
+      llvm::cl::desc("stc-schedule-recompute policy: none or paper"),
+      llvm::cl::init("none")};
 };
 } // namespace
 
@@ -42,7 +48,7 @@ void stc::registerCompilePipeline() {
   PassPipelineRegistration<PipelineOptions>(
       "stc-compile", "Model spec -> planned stk kernel program",
       [](OpPassManager &pm, const PipelineOptions &o) {
-        buildCompilePipeline(pm,
-                             {o.batch, o.blockSize, o.budget, false, o.normalize});
+        buildCompilePipeline(pm, {o.batch, o.blockSize, o.budget, false,
+                                  o.normalize, o.recompute});
       });
 }

@@ -36,6 +36,9 @@ const std::vector<FlagSpec> kCompileFlags = {
      "fail, not warn, when a pattern stack leaves keys unreachable"},
     {"no-normalize", false,
      "run every attention pattern as written (skip stc-normalize-patterns)"},
+    {"recompute", true,
+     "none (default: keep every activation) or paper (keep each residual "
+     "block's input, recompute the block in the backward)"},
     {"pipeline", false, "print the pass pipeline and exit"},
     {"print-ir-after-all", false, "print the IR after every pass (stderr)"},
     {"verbose", false, "also print remarks (the memory plan)"},
@@ -181,6 +184,12 @@ int stc::cli::runCompile(int argc, char **argv, int first) {
   s.pipeline.blockSize = *block;
   s.pipeline.unreachableIsError = args->has("unreachable-is-error");
   s.pipeline.normalizePatterns = !args->has("no-normalize");
+  s.pipeline.recompute = args->get("recompute", "none");
+  if (s.pipeline.recompute != "none" && s.pipeline.recompute != "paper") {
+    llvm::errs() << "stc compile: --recompute must be none or paper, got '"
+                 << s.pipeline.recompute << "'\n";
+    return 2;
+  }
   if (args->has("memory-budget")) {
     std::optional<int64_t> bytes = parseBytes(args->get("memory-budget"));
     if (!bytes || *bytes <= 0) {

@@ -44,6 +44,8 @@ const std::vector<FlagSpec> kInspectFlags = {
      "sequences per training step for the memory plan (default 4, as compile)"},
     {"no-normalize", false,
      "count blocks for the patterns as written (stc compile --no-normalize)"},
+    {"recompute", true,
+     "plan memory with this recomputation policy: none (default) or paper"},
     {"reach-limit", true,
      "analyse reachability over at most N leading positions (default 2048)"},
     {"model", true, "which model or function to inspect, if the file has several"},
@@ -170,6 +172,7 @@ struct MemoryPlan {
   int64_t batch = 0;
   int64_t arenaBytes = 0;
   int64_t persistentBytes = 0;
+  std::string recompute; ///< stc-schedule-recompute's report, if it ran
   std::string error; ///< why there is no plan (then the numbers are 0)
 };
 
@@ -181,6 +184,9 @@ MemoryPlan planMemory(ModuleOp module, const CompilePipelineOptions &options) {
   ScopedDiagnosticHandler capture(ctx, [&](Diagnostic &d) {
     if (d.getSeverity() == DiagnosticSeverity::Error && plan.error.empty())
       plan.error = d.str();
+    if (d.getSeverity() == DiagnosticSeverity::Remark &&
+        llvm::StringRef(d.str()).starts_with("recompute"))
+      plan.recompute = d.str();
     return success(); // the inspect report says it; nothing else is printed
   });
   PassManager pm(ctx, ModuleOp::getOperationName());
@@ -361,6 +367,12 @@ int stc::cli::runInspect(int argc, char **argv, int first) {
     llvm::errs() << "stc inspect: " << error << "\n";
     return 2;
   }
+  if (args->has("recompute") && args->get("recompute") != "none" &&
+      args->get("recompute") != "paper") {
+    llvm::errs() << "stc inspect: --recompute must be none or paper, got '"
+                 << args->get("recompute") << "'\n";
+    return 2;
+  }
 
   DialectRegistry registry;
   registerStcDialects(registry);
@@ -421,6 +433,7 @@ int stc::cli::runInspect(int argc, char **argv, int first) {
     options.batch = *batch;
     options.blockSize = *blockSize;
     options.normalizePatterns = !args->has("no-normalize");
+    options.recompute = args->get("recompute", "none");
     memory = planMemory(*module, options);
   }
   for (const AttentionStack *stack : chosen) {
@@ -439,6 +452,9 @@ int stc::cli::runInspect(int argc, char **argv, int first) {
         if (memory->error.empty()) {
           m["arena_bytes"] = memory->arenaBytes;
           m["persistent_bytes"] = memory->persistentBytes;
+          m["recompute_policy"] = args->get("recompute", "none");
+          if (!memory->recompute.empty())
+            m["recompute"] = memory->recompute;
         } else {
           m["error"] = memory->error;
         }
@@ -447,16 +463,23 @@ int stc::cli::runInspect(int argc, char **argv, int first) {
       llvm::outs() << llvm::formatv("{0:2}", json) << "\n";
     } else {
       printText(stats, *blockSize, llvm::outs());
-      if (memory && memory->error.empty())
+      if (memory && memory->error.empty()) {
         llvm::outs() << "memory at batch " << memory->batch << ": arena "
                      << abi::bytesText(memory->arenaBytes) << " (persistent "
                      << abi::bytesText(memory->persistentBytes)
                      << ", activations and gradients "
                      << abi::bytesText(memory->arenaBytes - memory->persistentBytes)
-                     << "), as stc compile plans it\n";
-      else if (memory)
+                     << "), as stc compile plans it"
+                     << (args->has("recompute")
+                             ? " with --recompute " + args->get("recompute")
+                             : std::string())
+                     << "\n";
+        if (!memory->recompute.empty())
+          llvm::outs() << memory->recompute << "\n";
+      } else if (memory) {
         llvm::outs() << "memory at batch " << memory->batch
                      << ": not planned: " << memory->error << "\n";
+      }
     }
     if (!args->has("png"))
       continue;

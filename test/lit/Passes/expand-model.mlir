@@ -14,7 +14,7 @@
 // CHECK: st.parameter @block0.ffn.2.w : tensor<32x16xf32> init <normal, std = 0.014142135623730952> decay
 // CHECK: st.parameter @out.w : tensor<16x256xf32>
 // CHECK: func.func @forward(%[[TOK:.*]]: tensor<2x32xi32>, %[[TGT:.*]]: tensor<2x32xi32>) -> tensor<f32> attributes {st.model = @m}
-// CHECK: %[[X:.*]] = st.embed %[[TOK]]
+// CHECK: %[[X:.*]] = st.embed %[[TOK]]{{.*}}st.checkpoint}
 // CHECK: %[[H:.*]] = st.layer_norm %[[X]]
 // CHECK: %[[Q:.*]] = st.linear %[[H]], {{.*}} -> tensor<2x32x8xf32>
 // CHECK: %[[K:.*]] = st.linear %[[H]], {{.*}} -> tensor<2x32x8xf32>
@@ -22,10 +22,13 @@
 // CHECK: %[[A:.*]] = st.attention %[[Q]], %[[K]], %[[V]] heads(2) patterns [#st.local<4>, #st.strided<4>]
 // CHECK: %[[O:.*]] = st.linear %[[A]]
 // CHECK: %[[D:.*]] = st.dropout %[[O]] {rate = 1.250000e-01 : f64, salt = 1 : i64}
-// CHECK: %[[R:.*]] = st.add %[[X]], %[[D]]
+// The block's inner residual sum is no checkpoint; the embedding and the
+// block's output are (stc-schedule-recompute keeps them).
+// CHECK: %[[R:.*]] = st.add %[[X]], %[[D]] :
 // CHECK: st.layer_norm %[[R]]
 // CHECK: st.gelu
-// CHECK: st.dropout {{.*}}salt = 2
+// CHECK: %[[D2:.*]] = st.dropout {{.*}}salt = 2
+// CHECK: st.add %[[R]], %[[D2]] {st.checkpoint}
 // CHECK: %[[LOGITS:.*]] = st.linear {{.*}} -> tensor<2x32x256xf32>
 // CHECK: %[[LOSS:.*]] = st.cross_entropy %[[LOGITS]], %[[TGT]]
 // CHECK: return %[[LOSS]]
@@ -42,7 +45,7 @@ st.model @m {vocab = 256, context = 32, width = 16, heads = 2, qk_ratio = 0.5,
 // CHECK: st.parameter @pos_emb0 : tensor<8x16xf32>
 // CHECK: st.parameter @pos_emb1 : tensor<4x16xf32>
 // CHECK-NOT: st.dropout
-// CHECK: st.embed {{.*}} positions({{.*}} : tensor<8x16xf32>, tensor<4x16xf32>) {position = #st.position<attention_aligned stride = 8>}
+// CHECK: st.embed {{.*}} positions({{.*}} : tensor<8x16xf32>, tensor<4x16xf32>) {position = #st.position<attention_aligned stride = 8>, st.checkpoint}
 st.model @aligned {vocab = 256, context = 32, width = 16, heads = 2,
                    position = #st.position<attention_aligned stride = 8>} {
   st.block attention [#st.causal]

@@ -1039,6 +1039,60 @@ TEST(Normalization, NormalizedProgramsTrainLikeTheWrittenOnes) {
   }
 }
 
+// normalize-small compiled with stc-schedule-recompute's paper policy: each
+// block's backward recomputes the block's forward (layer norms, projections,
+// normalized attention, GELU, dropout replayed from its salt) from the
+// block's input. The values are the stored ones, so a few training steps
+// give the same losses and parameters, bit for bit, in fp64 and f32, from a
+// smaller arena.
+TEST(Recompute, PaperPolicyTrainsBitIdentically) {
+  auto kept = inputArtifact("normalize-small");
+  auto recomputed = inputArtifact("normalize-small-recompute");
+  if (!kept || !recomputed)
+    GTEST_SKIP() << "no compiled normalize-small artifacts under "
+                 << artifactRoot() << " (a runtime-only build)";
+  // The forward runs again: one more attention per layer in train_step.
+  EXPECT_EQ(countOps(*recomputed, EntryKind::Eval, OpKind::AttentionFwd),
+            countOps(*kept, EntryKind::Eval, OpKind::AttentionFwd));
+  EXPECT_EQ(countOps(*recomputed, EntryKind::Train, OpKind::AttentionFwd),
+            2 * countOps(*kept, EntryKind::Train, OpKind::AttentionFwd));
+  // The attention branch's dropout runs again (the block's inner residual
+  // sum is recomputed); the feed-forward's only feeds the kept output.
+  EXPECT_EQ(2 * countOps(*recomputed, EntryKind::Train, OpKind::DropoutFwd),
+            3 * countOps(*kept, EntryKind::Train, OpKind::DropoutFwd));
+  std::printf("[ recompute] arena: kept %lld bytes, recomputed %lld bytes\n",
+              static_cast<long long>(kept->arenaBytes),
+              static_cast<long long>(recomputed->arenaBytes));
+  EXPECT_LT(recomputed->arenaBytes, kept->arenaBytes);
+  ASSERT_EQ(kept->params.size(), recomputed->params.size());
+
+  ByteDataset data = textDataset(kept->model.context);
+  for (auto precision :
+       {CpuExecutor::Precision::F64, CpuExecutor::Precision::F32}) {
+    SCOPED_TRACE(precision == CpuExecutor::Precision::F64 ? "fp64" : "f32");
+    std::vector<std::unique_ptr<CpuExecutor>> runs;
+    std::vector<std::vector<double>> losses;
+    for (const auto &artifact : {kept, recomputed}) {
+      CpuExecutor::Options o;
+      o.precision = precision;
+      runs.push_back(std::make_unique<CpuExecutor>(o));
+      ASSERT_OK(runs.back()->allocate(artifact));
+      ASSERT_OK(initParams(*runs.back(), 21));
+      auto l = trainSteps(*runs.back(), data, 3, 3e-3, 9);
+      ASSERT_TRUE(l.hasValue()) << l.status().message();
+      losses.push_back(*l);
+    }
+    EXPECT_EQ(losses[0], losses[1]);
+    for (const Param &p : kept->params) {
+      const std::string &name = kept->buffers[p.buffer].name;
+      auto a = runs[0]->downloadDoubles(name);
+      auto b = runs[1]->downloadDoubles(name);
+      ASSERT_TRUE(a.hasValue() && b.hasValue()) << name;
+      EXPECT_EQ(*a, *b) << "parameter " << name << " after 3 steps";
+    }
+  }
+}
+
 //===----------------------------------------------------------------------===//
 // Long contexts: the artifact names layouts, it does not store them
 //===----------------------------------------------------------------------===//

@@ -1,0 +1,42 @@
+// RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-autodiff -stc-schedule-recompute=policy=paper -verify-diagnostics | FileCheck %s
+// RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-autodiff -stc-schedule-recompute=policy=none | FileCheck %s --check-prefix=NONE
+// RUN: not stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-autodiff -stc-schedule-recompute=policy=all 2>&1 | FileCheck %s --check-prefix=BAD
+
+// Tests the paper policy on a two-block model: the embedding and each
+// block's output are the kept checkpoints; each block's backward starts by
+// recomputing, from the block's input, every value it reads (layer norms,
+// q, k, v, attention, the inner residual sum and its dropout, the GELU
+// input and output), and reads only the clones.
+// CHECK-LABEL: func.func @train_step
+// CHECK: %[[X0:.*]] = st.embed {{.*}} {position = #st.position<learned>, st.checkpoint}
+// CHECK: %[[X1:.*]] = st.add {{.*}} {st.checkpoint}
+// CHECK: %[[X2:.*]] = st.add {{.*}} {st.checkpoint}
+// CHECK: st.cross_entropy_grad
+// Block 1's backward: its layer norm first, from its input X1.
+// CHECK: %[[LN:.*]] = st.layer_norm %[[X1]], %{{.*}}, %{{.*}}
+// CHECK: %[[Q:.*]] = st.linear %[[LN]]
+// CHECK: %[[K:.*]] = st.linear %[[LN]]
+// CHECK: %[[V:.*]] = st.linear %[[LN]]
+// CHECK: %[[A:.*]] = st.attention %[[Q]], %[[K]], %[[V]] heads(2) patterns [#st.strided<4>]
+// CHECK: st.dropout
+// CHECK: %[[H:.*]] = st.add %[[X1]]
+// CHECK-NOT: st.checkpoint
+// CHECK: st.layer_norm_grad %{{.*}}, %[[H]],
+// CHECK: st.attention_grad %{{.*}}, %[[Q]], %[[K]], %[[V]], %[[A]]
+// CHECK: st.layer_norm_grad %{{.*}}, %[[X1]],
+// Block 0's backward, from X0.
+// CHECK: st.layer_norm %[[X0]]
+// CHECK: st.attention {{.*}} patterns [#st.local<4>]
+// CHECK: st.attention_grad {{.*}} patterns [#st.local<4>]
+// CHECK: st.layer_norm_grad %{{.*}}, %[[X0]],
+// CHECK: st.embed_grad
+// NONE-LABEL: func.func @train_step
+// NONE-COUNT-2: st.attention {{.*}} : tensor
+// NONE-NOT: st.attention {{.*}} : tensor
+// BAD: error: stc-schedule-recompute: unknown policy 'all'; valid: none, paper
+// expected-remark @+1 {{recompute (paper): 22 forward ops run again in the backward}}
+st.model @two {vocab = 256, context = 16, width = 16, heads = 2,
+               dropout = 0.1} {
+  st.block attention [#st.local<4>]
+  st.block attention [#st.strided<4>]
+}
