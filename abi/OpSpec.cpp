@@ -243,44 +243,23 @@ bool isSet(const OpAttrs &a, std::string_view name) {
   return false;
 }
 
-const Pairs *pairsField(const OpAttrs &a, std::string_view name) {
-#define STC_FIELD(Key, Type, Member) STC_PAIRS_FIELD_##Type(Key, Member)
-#define STC_PAIRS_FIELD_Pairs(Key, Member)                                     \
-  if (name == Key)                                                             \
-    return &a.Member;
-#define STC_PAIRS_FIELD_Int(Key, Member)
-#define STC_PAIRS_FIELD_Num(Key, Member)
-#define STC_PAIRS_FIELD_Bool(Key, Member)
-#define STC_PAIRS_FIELD_Names(Key, Member)
-#define STC_PAIRS_FIELD_Ints(Key, Member)
+/// The member of a list attribute (Pairs, Ints) by name, or nullptr.
+template <typename T>
+const T *listField(const OpAttrs &a, std::string_view name) {
+#define STC_FIELD(Key, Type, Member)                                           \
+  if constexpr (std::is_same_v<decltype(a.Member), T>)                         \
+    if (name == Key)                                                           \
+      return &a.Member;
 #include "abi/Ops.def"
-#undef STC_PAIRS_FIELD_Ints
-#undef STC_PAIRS_FIELD_Pairs
-#undef STC_PAIRS_FIELD_Int
-#undef STC_PAIRS_FIELD_Num
-#undef STC_PAIRS_FIELD_Bool
-#undef STC_PAIRS_FIELD_Names
   return nullptr;
 }
 
+const Pairs *pairsField(const OpAttrs &a, std::string_view name) {
+  return listField<Pairs>(a, name);
+}
+
 const Ints *intsField(const OpAttrs &a, std::string_view name) {
-#define STC_FIELD(Key, Type, Member) STC_INTS_FIELD_##Type(Key, Member)
-#define STC_INTS_FIELD_Ints(Key, Member)                                       \
-  if (name == Key)                                                             \
-    return &a.Member;
-#define STC_INTS_FIELD_Int(Key, Member)
-#define STC_INTS_FIELD_Num(Key, Member)
-#define STC_INTS_FIELD_Bool(Key, Member)
-#define STC_INTS_FIELD_Names(Key, Member)
-#define STC_INTS_FIELD_Pairs(Key, Member)
-#include "abi/Ops.def"
-#undef STC_INTS_FIELD_Ints
-#undef STC_INTS_FIELD_Int
-#undef STC_INTS_FIELD_Num
-#undef STC_INTS_FIELD_Bool
-#undef STC_INTS_FIELD_Names
-#undef STC_INTS_FIELD_Pairs
-  return nullptr;
+  return listField<Ints>(a, name);
 }
 
 //===----------------------------------------------------------------------===//

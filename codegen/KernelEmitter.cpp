@@ -145,7 +145,7 @@ private:
   bool emitLayerNormBwd();
   bool emitBiasGrad();
   bool emitXent();
-  std::string tilePlan(int64_t tile, std::string *prologue);
+  std::optional<std::string> tilePlan(int64_t tile);
   bool emitSumsq();
   bool emitAdamw();
   bool emitKvStore();
@@ -461,10 +461,10 @@ bool Emitter::emitXent() {
 }
 
 /// Multi-tensor ops (sumsq, adamw): CTA tiles of `tile` elements, each
-/// tensor's first; fills the grid and returns the preamble's table and the
+/// tensor's first; fills the grid and the preamble's table, and returns the
 /// entry's prologue, which finds the CTA's tensor `t` and first element
-/// `begin`.
-std::string Emitter::tilePlan(int64_t tile, std::string *prologue) {
+/// `begin` (nullopt, with the error set, when the grid is too large).
+std::optional<std::string> Emitter::tilePlan(int64_t tile) {
   const abi::Ints &counts = a_.counts;
   std::string first;
   int64_t tiles = 0;
@@ -475,25 +475,29 @@ std::string Emitter::tilePlan(int64_t tile, std::string *prologue) {
   first += fmt::format("{}LL", tiles);
   block_ = {kThreads, 1, 1};
   grid_ = {tiles, 1, 1};
-  *prologue = fmt::format(
+  if (tiles > std::numeric_limits<int32_t>::max()) {
+    bad(fmt::format("the tensors need more than 2^31 - 1 CTAs of {} "
+                    "elements; split them into more {} ops",
+                    tile, abi::opKindName(op_.kind())));
+    return std::nullopt;
+  }
+  preamble_ = fmt::format("// CTAs [stc_first_tile[t], stc_first_tile[t + 1]) "
+                          "run tensor t, {} elements each.\n"
+                          "__constant__ long long stc_first_tile[{}] = {{{}}};\n",
+                          tile, counts.size() + 1, first);
+  return fmt::format(
       "  const long long tile = blockIdx.x;\n"
       "  const int t = stc::tile_tensor<{0}>(stc_first_tile, tile);\n"
       "  const long long begin = (tile - stc_first_tile[t]) * stc_cfg::tile;\n",
       counts.size());
-  return fmt::format("// CTAs [stc_first_tile[t], stc_first_tile[t + 1]) "
-                     "run tensor t, {} elements each.\n"
-                     "__constant__ long long stc_first_tile[{}] = {{{}}};\n",
-                     tile, counts.size() + 1, first);
 }
 
 bool Emitter::emitSumsq() {
   files_ = {"sumsq.cuh"};
   constexpr int64_t kTile = kThreads * 16;
-  std::string prologue;
-  preamble_ = tilePlan(kTile, &prologue);
-  if (grid_[0] > std::numeric_limits<int32_t>::max())
-    return bad("the tensors need more than 2^31 - 1 CTAs of " +
-               std::to_string(kTile) + " elements; split them into more sumsq ops");
+  std::optional<std::string> prologue = tilePlan(kTile);
+  if (!prologue)
+    return false;
   cfg_ = fmt::format("  static constexpr long long tile = {}LL;\n"
                      "  static constexpr bool accumulate = {};\n"
                      "  static constexpr int threads = {};\n",
@@ -505,7 +509,7 @@ bool Emitter::emitSumsq() {
       "__device__ float stc_sumsq_partials[{}];\n"
       "__device__ unsigned stc_sumsq_ticket;\n",
       grid_[0]);
-  std::string body = prologue + "  float s = 0.f;\n  switch (t) {\n";
+  std::string body = *prologue + "  float s = 0.f;\n  switch (t) {\n";
   for (size_t i = 0; i < a_.counts.size(); ++i)
     body += fmt::format("  case {0}:\n"
                         "    s = stc::sumsq_tile<stc_cfg>(x_{0}, {1}LL, "
@@ -522,11 +526,9 @@ bool Emitter::emitSumsq() {
 bool Emitter::emitAdamw() {
   files_ = {"adamw.cuh"};
   constexpr int64_t kTile = kThreads * 8;
-  std::string prologue;
-  preamble_ = tilePlan(kTile, &prologue);
-  if (grid_[0] > std::numeric_limits<int32_t>::max())
-    return bad("the tensors need more than 2^31 - 1 CTAs of " +
-               std::to_string(kTile) + " elements; split them into more adamw ops");
+  std::optional<std::string> prologue = tilePlan(kTile);
+  if (!prologue)
+    return false;
   cfg_ = fmt::format(
       "  static constexpr long long tile = {}LL;\n"
       "  static constexpr int threads = {};\n"
@@ -534,7 +536,7 @@ bool Emitter::emitAdamw() {
       "  static constexpr double weight_decay = {}, clip = {};\n",
       kTile, kThreads, doubleLit(a_.beta1), doubleLit(a_.beta2),
       doubleLit(a_.eps), doubleLit(a_.weightDecay), doubleLit(a_.clip));
-  std::string body = prologue + "  switch (t) {\n";
+  std::string body = *prologue + "  switch (t) {\n";
   for (size_t i = 0; i < a_.counts.size(); ++i)
     body += fmt::format(
         "  case {0}:\n"

@@ -965,6 +965,36 @@ int64_t countOps(const Artifact &a, EntryKind k, OpKind kind) {
                        [&](const Op &op) { return op.kind == kind; });
 }
 
+/// Each artifact on its own CPU executor at `precision`, initialised with
+/// the same seed and trained `steps` steps on the same data; `losses` has
+/// one list per artifact (fewer on a failure, which is reported).
+struct TrainedAlike {
+  std::vector<std::unique_ptr<CpuExecutor>> runs;
+  std::vector<std::vector<double>> losses;
+};
+TrainedAlike trainAlike(
+    std::initializer_list<std::shared_ptr<const Artifact>> artifacts,
+    CpuExecutor::Precision precision, const ByteDataset &data, int64_t steps) {
+  TrainedAlike t;
+  for (const auto &artifact : artifacts) {
+    CpuExecutor::Options o;
+    o.precision = precision;
+    auto e = std::make_unique<CpuExecutor>(o);
+    Status s = e->allocate(artifact);
+    if (s.isOk())
+      s = initParams(*e, 21);
+    auto l = s.isOk() ? trainSteps(*e, data, steps, 3e-3, 9)
+                      : Expected<std::vector<double>>(s);
+    if (!l) {
+      ADD_FAILURE() << l.status().message();
+      break;
+    }
+    t.runs.push_back(std::move(e));
+    t.losses.push_back(*l);
+  }
+  return t;
+}
+
 // test/inputs/normalize-small.mlir compiled twice: its strided(2) and
 // strided(47) heads run permuted as fixed(n / l, 0), its fixed(16, 4) layer
 // split into fixed(16, 0) and the gathered summaries, in one; all as written
@@ -1001,18 +1031,8 @@ TEST(Normalization, NormalizedProgramsTrainLikeTheWrittenOnes) {
        {CpuExecutor::Precision::F64, CpuExecutor::Precision::F32}) {
     bool f64 = precision == CpuExecutor::Precision::F64;
     SCOPED_TRACE(f64 ? "fp64" : "f32");
-    std::vector<std::unique_ptr<CpuExecutor>> runs;
-    std::vector<std::vector<double>> losses;
-    for (const auto &artifact : {normalized, written}) {
-      CpuExecutor::Options o;
-      o.precision = precision;
-      runs.push_back(std::make_unique<CpuExecutor>(o));
-      ASSERT_OK(runs.back()->allocate(artifact));
-      ASSERT_OK(initParams(*runs.back(), 21));
-      auto l = trainSteps(*runs.back(), data, 4, 3e-3, 9);
-      ASSERT_TRUE(l.hasValue()) << l.status().message();
-      losses.push_back(*l);
-    }
+    auto [runs, losses] = trainAlike({normalized, written}, precision, data, 4);
+    ASSERT_EQ(losses.size(), 2u);
     double tol = f64 ? 1e-12 : 2e-5;
     ASSERT_EQ(losses[0].size(), losses[1].size());
     for (size_t i = 0; i < losses[0].size(); ++i)
@@ -1070,18 +1090,8 @@ TEST(Recompute, PaperPolicyTrainsBitIdentically) {
   for (auto precision :
        {CpuExecutor::Precision::F64, CpuExecutor::Precision::F32}) {
     SCOPED_TRACE(precision == CpuExecutor::Precision::F64 ? "fp64" : "f32");
-    std::vector<std::unique_ptr<CpuExecutor>> runs;
-    std::vector<std::vector<double>> losses;
-    for (const auto &artifact : {kept, recomputed}) {
-      CpuExecutor::Options o;
-      o.precision = precision;
-      runs.push_back(std::make_unique<CpuExecutor>(o));
-      ASSERT_OK(runs.back()->allocate(artifact));
-      ASSERT_OK(initParams(*runs.back(), 21));
-      auto l = trainSteps(*runs.back(), data, 3, 3e-3, 9);
-      ASSERT_TRUE(l.hasValue()) << l.status().message();
-      losses.push_back(*l);
-    }
+    auto [runs, losses] = trainAlike({kept, recomputed}, precision, data, 3);
+    ASSERT_EQ(losses.size(), 2u);
     EXPECT_EQ(losses[0], losses[1]);
     for (const Param &p : kept->params) {
       const std::string &name = kept->buffers[p.buffer].name;
