@@ -610,6 +610,16 @@ TEST(EndToEnd, TinyTrainsOnRealText) {
 // Sampling
 //===----------------------------------------------------------------------===//
 
+/// `count` bytes after the prompt "The " at temperature 1.
+SampleOptions samplingAfterThe(int64_t count, uint64_t seed) {
+  SampleOptions o;
+  o.prompt = "The ";
+  o.count = count;
+  o.temperature = 1.0;
+  o.seed = seed;
+  return o;
+}
+
 /// How many of the artifact's session buffers share bytes with a buffer an
 /// op of `kind` uses.
 int cachesSharingBytesWith(const Artifact &a, EntryKind kind) {
@@ -643,11 +653,7 @@ TEST(EndToEnd, SamplingCachesShareBytesWithTheOtherSteps) {
   EXPECT_EQ(cachesSharingBytesWith(a, EntryKind::Eval), caches);
   // An evaluation between two samplings overwrites the caches' bytes; each
   // sampling session refills them from position 0, so both agree.
-  SampleOptions o;
-  o.prompt = "The ";
-  o.count = 40;
-  o.temperature = 1.0;
-  o.seed = 3;
+  SampleOptions o = samplingAfterThe(40, 3);
   auto s1 = sample(*e, o);
   ASSERT_TRUE(s1.hasValue()) << s1.status().message();
   EvalOptions eo;
@@ -661,11 +667,7 @@ TEST(EndToEnd, SamplingCachesShareBytesWithTheOtherSteps) {
 TEST(EndToEnd, SamplingIsDeterministicPerSeed) {
   REQUIRE_TINY();
   auto e = brieflyTrained(60, 5);
-  SampleOptions o;
-  o.prompt = "The ";
-  o.count = 50;
-  o.temperature = 1.0;
-  o.seed = 11;
+  SampleOptions o = samplingAfterThe(50, 11);
   auto s1 = sample(*e, o);
   auto s2 = sample(*e, o);
   o.seed = 12;
