@@ -29,6 +29,7 @@ struct CompilePipelineOptions {
   bool unreachableIsError = false;
   bool normalizePatterns = true; ///< run stc-normalize-patterns
   std::string recompute = "none"; ///< stc-schedule-recompute's policy
+  int64_t recomputeBlocks = -1;   ///< ... and its blocks (-1: all)
 };
 
 /// stc-verify-patterns, stc-expand-model, stc-autodiff,

@@ -135,12 +135,16 @@ def ScheduleRecomputePass
       stored ones, bit for bit.
 
     Values after the last checkpoint (the final layer norm and logits) are
-    read at once by the backward and are kept. Reports the recomputed ops and
-    their GEMM FLOPs with a remark.
+    read at once by the backward and are kept. `blocks=N` recomputes only the
+    first N blocks (their activations live longest). Reports the recomputed
+    blocks, ops and GEMM FLOPs with a remark.
   }];
   let options = [
     Option<"policy", "policy", "std::string", /*default=*/"\"none\"",
            "none or paper">,
+    Option<"blocks", "blocks", "int64_t", /*default=*/"-1",
+           "paper: recompute only the first N blocks (-1: all); what "
+           "`stc compile --recompute auto` searches for a memory budget">,
   ];
 }
 

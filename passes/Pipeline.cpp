@@ -14,8 +14,8 @@ void stc::buildCompilePipeline(OpPassManager &pm,
       VerifyPatternsPassOptions{options.unreachableIsError, 2048}));
   pm.addPass(createExpandModelPass(ExpandModelPassOptions{options.batch}));
   pm.addPass(createAutodiffPass());
-  pm.addPass(createScheduleRecomputePass(
-      ScheduleRecomputePassOptions{options.recompute}));
+  pm.addPass(createScheduleRecomputePass(ScheduleRecomputePassOptions{
+      options.recompute, options.recomputeBlocks}));
   if (options.normalizePatterns)
     pm.addPass(createNormalizePatternsPass(
         NormalizePatternsPassOptions{options.blockSize}));
@@ -41,6 +41,10 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
       *this, "recompute",
       llvm::cl::desc("stc-schedule-recompute policy: none or paper"),
       llvm::cl::init("none")};
+  Option<int64_t> recomputeBlocks{
+      *this, "recompute-blocks",
+      llvm::cl::desc("paper: recompute only the first N blocks (-1: all)"),
+      llvm::cl::init(-1)};
 };
 } // namespace
 
@@ -49,6 +53,7 @@ void stc::registerCompilePipeline() {
       "stc-compile", "Model spec -> planned stk kernel program",
       [](OpPassManager &pm, const PipelineOptions &o) {
         buildCompilePipeline(pm, {o.batch, o.blockSize, o.budget, false,
-                                  o.normalize, o.recompute});
+                                  o.normalize, o.recompute,
+                                  o.recomputeBlocks});
       });
 }

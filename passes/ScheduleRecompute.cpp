@@ -19,6 +19,7 @@
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/SetVector.h"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace stc {
@@ -48,12 +49,14 @@ double gemmFlops(Operation *op) {
 }
 
 struct Recompute {
+  int64_t blocks = 0, totalBlocks = 0; ///< recomputed / checkpointed
   int64_t ops = 0;
   double flops = 0;
 };
 
-/// Applies the paper policy to one training step.
-FailureOr<Recompute> recomputeSegments(func::FuncOp fn) {
+/// Applies the paper policy to one training step, to the first `limit`
+/// blocks (all when negative).
+FailureOr<Recompute> recomputeSegments(func::FuncOp fn, int64_t limit) {
   Block &body = fn.getBody().front();
   // The loss splits forward from backward: autodiff puts every backward op
   // after the forward's st.cross_entropy.
@@ -80,10 +83,14 @@ FailureOr<Recompute> recomputeSegments(func::FuncOp fn) {
   }
   if (checkpoints == 0)
     return Recompute{}; // nothing marked: nothing to cut at
+  // Segment s in 1 .. checkpoints - 1 is block s - 1 (segment 0 precedes the
+  // embedding's checkpoint; the tail follows the last block's).
+  const int64_t last = limit < 0 ? checkpoints - 1
+                                 : std::min<int64_t>(limit, checkpoints - 1);
   auto recomputable = [&](Value v) -> Operation * {
     Operation *def = v.getDefiningOp();
     if (!def || !segment.count(def) || def->hasAttr("st.checkpoint") ||
-        segment[def] >= checkpoints || segment[def] == 0 || isa<LoadOp>(def))
+        segment[def] > last || segment[def] == 0 || isa<LoadOp>(def))
       return nullptr;
     // Ops whose results are a function of their operands and the step's
     // scalars (dropout: the seed and its salt): cloning them gives the same
@@ -113,6 +120,8 @@ FailureOr<Recompute> recomputeSegments(func::FuncOp fn) {
   }
 
   Recompute stats;
+  stats.blocks = last;
+  stats.totalBlocks = checkpoints - 1;
   OpBuilder builder(fn.getContext());
   for (auto &[s, roots] : needed) {
     // Everything the roots need inside the segment, cloned in forward order.
@@ -166,15 +175,19 @@ struct ScheduleRecomputePass
     auto fn = module.lookupSymbol<func::FuncOp>("train_step");
     if (!fn)
       return; // nothing trains
-    FailureOr<Recompute> stats = recomputeSegments(fn);
+    FailureOr<Recompute> stats = recomputeSegments(fn, blocks);
     if (failed(stats))
       return signalPassFailure();
     char gflops[32];
     std::snprintf(gflops, sizeof gflops, "%.2f", stats->flops / 1e9);
-    mlir::emitRemark(fn.getLoc())
-        << "recompute (paper): " << stats->ops
-        << " forward ops run again in the backward, " << gflops
-        << " GFLOP of GEMMs per step";
+    InFlightDiagnostic remark = mlir::emitRemark(fn.getLoc());
+    remark << "recompute (paper";
+    if (stats->blocks < stats->totalBlocks)
+      remark << ", the first " << stats->blocks << " of " << stats->totalBlocks
+             << " blocks";
+    remark << "): " << stats->ops
+           << " forward ops run again in the backward, " << gflops
+           << " GFLOP of GEMMs per step";
   }
 };
 

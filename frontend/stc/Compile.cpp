@@ -2,7 +2,9 @@
 
 #include "frontend/stc/Compile.h"
 
+#include "abi/Limits.h"
 #include "codegen/ArtifactWriter.h"
+#include "dialect/st/StOps.h"
 #include "frontend/stc/Args.h"
 #include "passes/Passes.h"
 #include "runtime/support/Files.h"
@@ -37,8 +39,9 @@ const std::vector<FlagSpec> kCompileFlags = {
     {"no-normalize", false,
      "run every attention pattern as written (skip stc-normalize-patterns)"},
     {"recompute", true,
-     "none (default: keep every activation) or paper (keep each residual "
-     "block's input, recompute the block in the backward)"},
+     "none (default: keep every activation), paper (keep each residual "
+     "block's input, recompute the block in the backward) or auto (with "
+     "--memory-budget: the fewest blocks recomputed that fit it)"},
     {"pipeline", false, "print the pass pipeline and exit"},
     {"print-ir-after-all", false, "print the IR after every pass (stderr)"},
     {"verbose", false, "also print remarks (the memory plan)"},
@@ -93,6 +96,78 @@ bool prepareOutput(const std::string &outDir) {
   return true;
 }
 
+/// The arena the pipeline plans for `module` under `options` (no budget),
+/// or -1 when the pipeline fails (the real run reports why).
+int64_t plannedArena(ModuleOp module, CompilePipelineOptions options) {
+  options.memoryBudget = 0;
+  OwningOpRef<ModuleOp> copy(module.clone());
+  MLIRContext *ctx = module.getContext();
+  ScopedDiagnosticHandler silence(ctx, [](Diagnostic &) { return success(); });
+  PassManager pm(ctx, ModuleOp::getOperationName());
+  buildCompilePipeline(pm, options);
+  if (failed(pm.run(*copy)))
+    return -1;
+  auto arena = (*copy)->getAttrOfType<IntegerAttr>("stk.arena_bytes");
+  return arena ? arena.getInt() : -1;
+}
+
+/// --recompute auto: the least recomputation whose arena fits the budget:
+/// none; else the first K blocks recomputed (policy paper, blocks=K) for the
+/// smallest K that fits, by bisection (recomputing more blocks never needs
+/// more memory); else an error naming the smallest arena, every block
+/// recomputed. Prints the choice; nullopt after an error.
+std::optional<CompilePipelineOptions> chooseRecompute(ModuleOp module,
+                                                      CompilePipelineOptions o) {
+  const int64_t budget = o.memoryBudget;
+  int64_t layers = 0;
+  module.walk([&](st::ModelOp m) {
+    layers = static_cast<int64_t>(m.layers().size());
+  });
+  auto with = [&](const char *policy, int64_t blocks) {
+    CompilePipelineOptions t = o;
+    t.recompute = policy;
+    t.recomputeBlocks = blocks;
+    return t;
+  };
+  const int64_t kept = plannedArena(module, with("none", -1));
+  if (kept < 0 || kept <= budget || layers == 0) {
+    if (kept >= 0 && kept <= budget)
+      llvm::errs() << "stc compile: --recompute auto: every activation kept ("
+                   << abi::bytesText(kept) << " arena) fits the budget of "
+                   << abi::bytesText(budget) << "\n";
+    return with("none", -1);
+  }
+  const int64_t all = plannedArena(module, with("paper", -1));
+  if (all < 0)
+    return with("paper", -1); // the real run reports the failure
+  if (all > budget) {
+    llvm::errs() << "stc compile: the model needs " << abi::bytesText(all)
+                 << " of device memory even with every block recomputed "
+                    "(--recompute paper; "
+                 << abi::bytesText(kept) << " keeping every activation), over "
+                 << "the budget of " << abi::bytesText(budget)
+                 << "; lower the batch or the context, or raise the budget\n";
+    return std::nullopt;
+  }
+  int64_t lo = 1, hi = layers, arena = all; // hi fits
+  while (lo < hi) {
+    int64_t mid = lo + (hi - lo) / 2;
+    int64_t a = plannedArena(module, with("paper", mid));
+    if (a >= 0 && a <= budget) {
+      hi = mid;
+      arena = a;
+    } else {
+      lo = mid + 1;
+    }
+  }
+  llvm::errs() << "stc compile: --recompute auto: recomputing the first " << hi
+               << " of " << layers << " blocks fits the budget of "
+               << abi::bytesText(budget) << " (arena " << abi::bytesText(arena)
+               << "; " << abi::bytesText(kept)
+               << " keeping every activation)\n";
+  return with("paper", hi);
+}
+
 int compile(const CompileSettings &s) {
   // The output is checked before any work, and written beside its place
   // first: a failed or interrupted compile leaves an old artifact whole and
@@ -121,8 +196,16 @@ int compile(const CompileSettings &s) {
   OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
   if (!module)
     return 1;
+  CompilePipelineOptions pipeline = s.pipeline;
+  if (pipeline.recompute == "auto") {
+    std::optional<CompilePipelineOptions> chosen =
+        chooseRecompute(*module, pipeline);
+    if (!chosen)
+      return 1;
+    pipeline = *chosen;
+  }
   PassManager pm(&context, ModuleOp::getOperationName());
-  buildCompilePipeline(pm, s.pipeline);
+  buildCompilePipeline(pm, pipeline);
   if (s.printIrAfterAll) {
     context.disableMultithreading();
     pm.enableIRPrinting();
@@ -185,9 +268,16 @@ int stc::cli::runCompile(int argc, char **argv, int first) {
   s.pipeline.unreachableIsError = args->has("unreachable-is-error");
   s.pipeline.normalizePatterns = !args->has("no-normalize");
   s.pipeline.recompute = args->get("recompute", "none");
-  if (s.pipeline.recompute != "none" && s.pipeline.recompute != "paper") {
-    llvm::errs() << "stc compile: --recompute must be none or paper, got '"
+  if (s.pipeline.recompute != "none" && s.pipeline.recompute != "paper" &&
+      s.pipeline.recompute != "auto") {
+    llvm::errs() << "stc compile: --recompute must be none, paper or auto, "
+                    "got '"
                  << s.pipeline.recompute << "'\n";
+    return 2;
+  }
+  if (s.pipeline.recompute == "auto" && !args->has("memory-budget")) {
+    llvm::errs() << "stc compile: --recompute auto needs --memory-budget "
+                    "(it recomputes as few blocks as fit the budget)\n";
     return 2;
   }
   if (args->has("memory-budget")) {
@@ -207,6 +297,9 @@ int stc::cli::runCompile(int argc, char **argv, int first) {
     PassManager pm(&context, ModuleOp::getOperationName());
     buildCompilePipeline(pm, s.pipeline);
     pm.printAsTextualPipeline(llvm::outs());
+    if (s.pipeline.recompute == "auto")
+      llvm::outs() << "\n  with stc-schedule-recompute's policy chosen for the "
+                      "budget: none, or paper with the fewest blocks that fit";
     llvm::outs() << "\n  then: write the artifact (manifest.json + kernels/*.cu)\n";
     return 0;
   }

@@ -370,7 +370,12 @@ int stc::cli::runInspect(int argc, char **argv, int first) {
   if (args->has("recompute") && args->get("recompute") != "none" &&
       args->get("recompute") != "paper") {
     llvm::errs() << "stc inspect: --recompute must be none or paper, got '"
-                 << args->get("recompute") << "'\n";
+                 << args->get("recompute") << "'"
+                 << (args->get("recompute") == "auto"
+                         ? " (auto chooses for a memory budget: stc compile "
+                           "--recompute auto --memory-budget B)"
+                         : "")
+                 << "\n";
     return 2;
   }
 

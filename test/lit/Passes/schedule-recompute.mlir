@@ -1,5 +1,6 @@
 // RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-autodiff -stc-schedule-recompute=policy=paper -verify-diagnostics | FileCheck %s
 // RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-autodiff -stc-schedule-recompute=policy=none | FileCheck %s --check-prefix=NONE
+// RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-autodiff "-stc-schedule-recompute=policy=paper blocks=1" 2>&1 | FileCheck %s --check-prefix=FIRST
 // RUN: not stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-autodiff -stc-schedule-recompute=policy=all 2>&1 | FileCheck %s --check-prefix=BAD
 
 // Tests the paper policy on a two-block model: the embedding and each
@@ -33,6 +34,14 @@
 // NONE-LABEL: func.func @train_step
 // NONE-COUNT-2: st.attention {{.*}} : tensor
 // NONE-NOT: st.attention {{.*}} : tensor
+// Only the first block: its 11 ops, once, before its backward (the last
+// backward in program order); the second block's values are kept.
+// FIRST: remark: recompute (paper, the first 1 of 2 blocks): 11 forward ops run again in the backward
+// FIRST-LABEL: func.func @train_step
+// FIRST-COUNT-2: st.attention {{.*}} : tensor
+// FIRST: st.attention_grad {{.*}} patterns [#st.strided<4>]
+// FIRST: st.attention {{.*}} patterns [#st.local<4>]
+// FIRST: st.attention_grad {{.*}} patterns [#st.local<4>]
 // BAD: error: stc-schedule-recompute: unknown policy 'all'; valid: none, paper
 // expected-remark @+1 {{recompute (paper): 22 forward ops run again in the backward}}
 st.model @two {vocab = 256, context = 16, width = 16, heads = 2,
