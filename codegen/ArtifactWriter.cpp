@@ -271,6 +271,16 @@ LogicalResult stc::codegen::writeArtifact(ModuleOp module,
       {"batch", batch},
       {"dtype", dtype},
       {"param_count", paramCount}};
+  // A model of data-aligned positions over [height, width(, channels)] is an
+  // image model: stc sample --png draws its samples.
+  st::PositionAttr position = model.getPosition();
+  if (position.getKind() == st::PositionKind::DataAligned) {
+    ArrayRef<int64_t> dims = position.getDims();
+    int64_t channels = dims.size() == 3 ? dims[2] : 1;
+    if ((dims.size() == 2 || dims.size() == 3) &&
+        (channels == 1 || channels == 3 || channels == 4))
+      modelJson["image"] = json::Array{dims[0], dims[1], channels};
+  }
 
   std::string text;
   llvm::raw_string_ostream os(text);

@@ -206,6 +206,18 @@ Status readModel(const json::Value &root, Artifact &a) {
     return fail("model.dtype", "is " + quoted(dt) + "; valid: f32, bf16",
                 memberOf(*m, "dtype"));
   mi.dtype = *d;
+  if (m->find("image")) {
+    STC_RETURN_IF_ERROR(
+        getIntArray(*m, "image", "model", mi.image, 1, abi::kMaxContext));
+    if (mi.image.size() != 3 ||
+        (mi.image[2] != 1 && mi.image[2] != 3 && mi.image[2] != 4) ||
+        mi.image[0] * mi.image[1] * mi.image[2] != mi.context)
+      return fail("model.image",
+                  "must be [height, width, channels] with 1, 3 or 4 channels "
+                  "and height x width x channels = context (" +
+                      std::to_string(mi.context) + ")",
+                  memberOf(*m, "image"));
+  }
   return Status::ok();
 }
 

@@ -130,6 +130,9 @@ struct ModelInfo {
   int64_t batch = 0;
   DType dtype = DType::F32;
   int64_t paramCount = 0;
+  /// [height, width, channels] of an image model (data-aligned positions
+  /// over rows, columns and 1, 3 or 4 channels); empty otherwise.
+  std::vector<int64_t> image;
 };
 
 struct LoadOptions {

@@ -4,6 +4,7 @@
 #include "RuntimeTestUtil.h"
 
 #include "runtime/support/Files.h"
+#include "runtime/support/Media.h"
 
 #include <gtest/gtest.h>
 
@@ -130,4 +131,32 @@ TEST(Files, ReplaceDirectoryDropsOldFiles) {
   ASSERT_TRUE(replaceDirectory(staged, dir + "/fresh").isOk());
   removeTree(dir + "/fresh");
   EXPECT_FALSE(exists(dir + "/fresh"));
+}
+
+TEST(Media, PngAndWavHeaders) {
+  // CRC-32 check value, and PNG's IEND chunk CRC.
+  EXPECT_EQ(crc32("123456789"), 0xCBF43926u);
+  EXPECT_EQ(crc32("IEND"), 0xAE426082u);
+  auto png = encodePng(std::string(2 * 3 * 3, '\x7f'), 3, 2, 3);
+  ASSERT_TRUE(png.hasValue()) << png.status().message();
+  EXPECT_EQ(png->substr(0, 8), std::string("\x89PNG\r\n\x1a\n"));
+  EXPECT_EQ(png->substr(12, 4), "IHDR");
+  EXPECT_EQ(png->substr(png->size() - 8, 4), "IEND");
+  EXPECT_MENTIONS(encodePng("abc", 2, 2, 3).status().message(),
+                  "3 bytes do not make a 2 x 2 x 3 image (12 bytes)");
+  EXPECT_MENTIONS(encodePng("abcd", 2, 2, 1 + 1).status().message(),
+                  "1 (gray), 3 (RGB) or 4 (RGBA) channels, not 2");
+  // A stored deflate block holds at most 65535 bytes: a larger image spans
+  // several, and the file grows by the rows' filter bytes and the headers.
+  auto big = encodePng(std::string(300 * 300, 'x'), 300, 300, 1);
+  ASSERT_TRUE(big.hasValue());
+  EXPECT_GT(big->size(), 300u * 301u);
+  auto wav = encodeWav("abc", 8000);
+  ASSERT_TRUE(wav.hasValue());
+  EXPECT_EQ(wav->size(), 44u + 3u);
+  EXPECT_EQ(wav->substr(0, 4), "RIFF");
+  EXPECT_EQ(wav->substr(8, 8), "WAVEfmt ");
+  EXPECT_EQ(wav->substr(44), "abc");
+  EXPECT_MENTIONS(encodeWav("a", 0).status().message(),
+                  "sample rate 0 Hz is out of range");
 }
