@@ -237,6 +237,7 @@ bool stc::cli::compileModel(const CompileRequest &request) {
   s.outDir = request.outDir;
   s.pipeline.batch = request.batch;
   s.pipeline.blockSize = request.blockSize;
+  s.pipeline.recompute = request.recompute;
   return compile(s) == 0;
 }
 

@@ -17,6 +17,7 @@ struct CompileRequest {
   std::string outDir;
   int64_t batch = 4;
   int64_t blockSize = abi::kDefaultAttentionBlockSize;
+  std::string recompute = "none"; ///< stc-schedule-recompute's policy
 };
 
 /// Compiles `request.input` into an artifact at `request.outDir` with the

@@ -99,7 +99,8 @@ Expected<int64_t> removeCountingFiles(const std::string &dir) {
 
 /// MODEL -> artifact directory: as given, or compiled from a .mlir.
 Expected<std::string> resolveModel(const std::string &model, int64_t batch,
-                                   int64_t blockSize) {
+                                   int64_t blockSize,
+                                   const std::string &recompute = "none") {
   if (isDirectory(model)) {
     if (!isFile(model + "/manifest.json"))
       return Status::error("'" + model + "' is a directory without "
@@ -116,7 +117,9 @@ Expected<std::string> resolveModel(const std::string &model, int64_t batch,
   if (!text)
     return text.status();
   std::string key = *text + "|batch=" + std::to_string(batch) +
-                    "|block=" + std::to_string(blockSize) + "|artifact v" +
+                    "|block=" + std::to_string(blockSize) +
+                    (recompute == "none" ? "" : "|recompute=" + recompute) +
+                    "|artifact v" +
                     std::to_string(abi::kArtifactVersion) + "|stc " + abi::kStcVersion;
   std::string dir = artifactCacheDir() + "/" + abi::hex64(abi::fnv1a64(key));
   if (isFile(dir + "/manifest.json"))
@@ -131,7 +134,7 @@ Expected<std::string> resolveModel(const std::string &model, int64_t batch,
                static_cast<long long>(batch), dir.c_str());
   // Compile into a fresh directory, then move it in place atomically.
   std::string tmp = dir + ".tmp" + std::to_string(::getpid());
-  CompileRequest request{model, tmp, batch, blockSize};
+  CompileRequest request{model, tmp, batch, blockSize, recompute};
   if (!compileModel(request))
     return Status::error("compiling " + model + " failed (see above)");
   if (std::rename(tmp.c_str(), dir.c_str()) != 0 && !isFile(dir + "/manifest.json"))
@@ -140,6 +143,7 @@ Expected<std::string> resolveModel(const std::string &model, int64_t batch,
 #else
   (void)batch;
   (void)blockSize;
+  (void)recompute;
   return Status::error("this stc was built without the compiler "
                        "(STC_BUILD_COMPILER=OFF) and runs artifacts only; "
                        "compile '" + model + "' with a full stc (stc compile " +
@@ -356,6 +360,9 @@ int stc::cli::runTrain(int argc, char **argv, int first) {
                     "5% of --data, which training then leaves out)"},
       {"eval-windows", true, "held-out windows per evaluation (default 16)"},
       {"block-size", true, blockSizeHelp() + ", for a .mlir model"},
+      {"recompute", true, "none (default) or paper: recompute each block in "
+                          "the backward, for a .mlir model (stc compile "
+                          "--recompute)"},
       {"profile", true, "after training (and --save), time every op of the "
                         "training step; print the time by op kind and "
                         "write each op's to FILE (JSON)"},
@@ -409,7 +416,12 @@ int stc::cli::runTrain(int argc, char **argv, int first) {
       if (Status s = checkOutputFile(args->get(flag), std::string("--") + flag); !s)
         return fail("train", s.message());
 
-  Expected<std::string> dir = resolveModel(args->positional()[0], *batch, *block);
+  const std::string recompute = args->get("recompute", "none");
+  if (recompute != "none" && recompute != "paper")
+    return fail("train", "--recompute must be none or paper, got '" +
+                             recompute + "'");
+  Expected<std::string> dir =
+      resolveModel(args->positional()[0], *batch, *block, recompute);
   if (!dir)
     return fail("train", dir.status().message());
   Expected<std::unique_ptr<Executor>> exec = openExecutor(*args, *dir);
