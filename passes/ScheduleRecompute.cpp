@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 
 namespace stc {
 #define GEN_PASS_DEF_SCHEDULERECOMPUTEPASS
@@ -100,9 +101,10 @@ FailureOr<Recompute> recomputeSegments(func::FuncOp fn, int64_t limit) {
     return def;
   };
 
-  // Backward reads of recomputable values, by segment, in program order.
-  llvm::DenseMap<int64_t, Operation *> firstUse;
-  llvm::DenseMap<int64_t, llvm::SetVector<Operation *>> needed;
+  // Backward reads of recomputable values, by segment (ordered maps: the
+  // clones go in in a deterministic order), in program order.
+  std::map<int64_t, Operation *> firstUse;
+  std::map<int64_t, llvm::SetVector<Operation *>> needed;
   bool backward = false;
   for (Operation &op : body) {
     if (&op == loss) {
