@@ -125,6 +125,10 @@ def ScheduleRecomputePass
     from kept values just before its first backward use. Policies:
 
     - `none`: every value is kept.
+    - `cheap`: only layer norms and elementwise ops (residual sums, dropout,
+      GELU) are recomputed from the values around them; GEMM and attention
+      outputs are kept. Almost no extra work, about half the activations of
+      a block.
     - `paper` (Child et al., section 5.4): the values marked
       `st.checkpoint` (stc-expand-model marks the embedding and each residual
       block's output) are kept, and every other value a block's backward
@@ -141,7 +145,7 @@ def ScheduleRecomputePass
   }];
   let options = [
     Option<"policy", "policy", "std::string", /*default=*/"\"none\"",
-           "none or paper">,
+           "none, cheap or paper">,
     Option<"blocks", "blocks", "int64_t", /*default=*/"-1",
            "paper: recompute only the first N blocks (-1: all); what "
            "`stc compile --recompute auto` searches for a memory budget">,

@@ -55,9 +55,11 @@ struct Recompute {
   double flops = 0;
 };
 
-/// Applies the paper policy to one training step, to the first `limit`
-/// blocks (all when negative).
-FailureOr<Recompute> recomputeSegments(func::FuncOp fn, int64_t limit) {
+/// Applies the paper policy (or, with `cheapOnly`, the cheap one: layer
+/// norms and elementwise ops only, GEMM and attention outputs kept) to one
+/// training step, to the first `limit` blocks (all when negative).
+FailureOr<Recompute> recomputeSegments(func::FuncOp fn, int64_t limit,
+                                       bool cheapOnly) {
   Block &body = fn.getBody().front();
   // The loss splits forward from backward: autodiff puts every backward op
   // after the forward's st.cross_entropy.
@@ -98,6 +100,8 @@ FailureOr<Recompute> recomputeSegments(func::FuncOp fn, int64_t limit) {
     // values. Anything else the backward reads is kept.
     if (!isa<LayerNormOp, LinearOp, GeluOp, AddOp, DropoutOp, AttentionOp>(def))
       return nullptr;
+    if (cheapOnly && isa<LinearOp, AttentionOp>(def))
+      return nullptr; // kept: a GEMM or attention costs more than its bytes
     return def;
   };
 
@@ -167,9 +171,9 @@ struct ScheduleRecomputePass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    if (policy != "none" && policy != "paper") {
+    if (policy != "none" && policy != "paper" && policy != "cheap") {
       module.emitError() << "stc-schedule-recompute: unknown policy '"
-                         << policy << "'; valid: none, paper";
+                         << policy << "'; valid: none, cheap, paper";
       return signalPassFailure();
     }
     if (policy == "none")
@@ -177,13 +181,14 @@ struct ScheduleRecomputePass
     auto fn = module.lookupSymbol<func::FuncOp>("train_step");
     if (!fn)
       return; // nothing trains
-    FailureOr<Recompute> stats = recomputeSegments(fn, blocks);
+    FailureOr<Recompute> stats =
+        recomputeSegments(fn, blocks, policy == "cheap");
     if (failed(stats))
       return signalPassFailure();
     char gflops[32];
     std::snprintf(gflops, sizeof gflops, "%.2f", stats->flops / 1e9);
     InFlightDiagnostic remark = mlir::emitRemark(fn.getLoc());
-    remark << "recompute (paper";
+    remark << "recompute (" << policy;
     if (stats->blocks < stats->totalBlocks)
       remark << ", the first " << stats->blocks << " of " << stats->totalBlocks
              << " blocks";

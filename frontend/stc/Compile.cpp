@@ -39,9 +39,11 @@ const std::vector<FlagSpec> kCompileFlags = {
     {"no-normalize", false,
      "run every attention pattern as written (skip stc-normalize-patterns)"},
     {"recompute", true,
-     "none (default: keep every activation), paper (keep each residual "
-     "block's input, recompute the block in the backward) or auto (with "
-     "--memory-budget: the fewest blocks recomputed that fit it)"},
+     "none (default: keep every activation), cheap (recompute layer norms "
+     "and elementwise ops, keep GEMM and attention outputs), paper (keep "
+     "each residual block's input, recompute the block in the backward) or "
+     "auto (with --memory-budget: none, else cheap, else the fewest blocks "
+     "recomputed that fit it)"},
     {"pipeline", false, "print the pass pipeline and exit"},
     {"print-ir-after-all", false, "print the IR after every pass (stderr)"},
     {"verbose", false, "also print remarks (the memory plan)"},
@@ -112,9 +114,10 @@ int64_t plannedArena(ModuleOp module, CompilePipelineOptions options) {
 }
 
 /// --recompute auto: the least recomputation whose arena fits the budget:
-/// none; else the first K blocks recomputed (policy paper, blocks=K) for the
-/// smallest K that fits, by bisection (recomputing more blocks never needs
-/// more memory); else an error naming the smallest arena, every block
+/// none; else cheap (layer norms and elementwise ops: no GEMM work); else
+/// the first K blocks recomputed (policy paper, blocks=K) for the smallest K
+/// that fits, by bisection (recomputing more blocks never needs more
+/// memory); else an error naming the smallest arena, every block
 /// recomputed. Prints the choice; nullopt after an error.
 std::optional<CompilePipelineOptions> chooseRecompute(ModuleOp module,
                                                       CompilePipelineOptions o) {
@@ -136,6 +139,15 @@ std::optional<CompilePipelineOptions> chooseRecompute(ModuleOp module,
                    << abi::bytesText(kept) << " arena) fits the budget of "
                    << abi::bytesText(budget) << "\n";
     return with("none", -1);
+  }
+  const int64_t cheap = plannedArena(module, with("cheap", -1));
+  if (cheap >= 0 && cheap <= budget) {
+    llvm::errs() << "stc compile: --recompute auto: recomputing layer norms "
+                    "and elementwise ops (cheap) fits the budget of "
+                 << abi::bytesText(budget) << " (arena " << abi::bytesText(cheap)
+                 << "; " << abi::bytesText(kept)
+                 << " keeping every activation)\n";
+    return with("cheap", -1);
   }
   const int64_t all = plannedArena(module, with("paper", -1));
   if (all < 0)
@@ -269,10 +281,10 @@ int stc::cli::runCompile(int argc, char **argv, int first) {
   s.pipeline.unreachableIsError = args->has("unreachable-is-error");
   s.pipeline.normalizePatterns = !args->has("no-normalize");
   s.pipeline.recompute = args->get("recompute", "none");
-  if (s.pipeline.recompute != "none" && s.pipeline.recompute != "paper" &&
-      s.pipeline.recompute != "auto") {
-    llvm::errs() << "stc compile: --recompute must be none, paper or auto, "
-                    "got '"
+  if (s.pipeline.recompute != "none" && s.pipeline.recompute != "cheap" &&
+      s.pipeline.recompute != "paper" && s.pipeline.recompute != "auto") {
+    llvm::errs() << "stc compile: --recompute must be none, cheap, paper or "
+                    "auto, got '"
                  << s.pipeline.recompute << "'\n";
     return 2;
   }

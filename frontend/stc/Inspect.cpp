@@ -45,7 +45,8 @@ const std::vector<FlagSpec> kInspectFlags = {
     {"no-normalize", false,
      "count blocks for the patterns as written (stc compile --no-normalize)"},
     {"recompute", true,
-     "plan memory with this recomputation policy: none (default) or paper"},
+     "plan memory with this recomputation policy: none (default), cheap or "
+     "paper"},
     {"reach-limit", true,
      "analyse reachability over at most N leading positions (default 2048)"},
     {"model", true, "which model or function to inspect, if the file has several"},
@@ -368,8 +369,9 @@ int stc::cli::runInspect(int argc, char **argv, int first) {
     return 2;
   }
   if (args->has("recompute") && args->get("recompute") != "none" &&
-      args->get("recompute") != "paper") {
-    llvm::errs() << "stc inspect: --recompute must be none or paper, got '"
+      args->get("recompute") != "cheap" && args->get("recompute") != "paper") {
+    llvm::errs() << "stc inspect: --recompute must be none, cheap or paper, "
+                    "got '"
                  << args->get("recompute") << "'"
                  << (args->get("recompute") == "auto"
                          ? " (auto chooses for a memory budget: stc compile "

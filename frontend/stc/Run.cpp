@@ -360,9 +360,8 @@ int stc::cli::runTrain(int argc, char **argv, int first) {
                     "5% of --data, which training then leaves out)"},
       {"eval-windows", true, "held-out windows per evaluation (default 16)"},
       {"block-size", true, blockSizeHelp() + ", for a .mlir model"},
-      {"recompute", true, "none (default) or paper: recompute each block in "
-                          "the backward, for a .mlir model (stc compile "
-                          "--recompute)"},
+      {"recompute", true, "none (default), cheap or paper, for a .mlir "
+                          "model (stc compile --recompute)"},
       {"profile", true, "after training (and --save), time every op of the "
                         "training step; print the time by op kind and "
                         "write each op's to FILE (JSON)"},
@@ -417,8 +416,8 @@ int stc::cli::runTrain(int argc, char **argv, int first) {
         return fail("train", s.message());
 
   const std::string recompute = args->get("recompute", "none");
-  if (recompute != "none" && recompute != "paper")
-    return fail("train", "--recompute must be none or paper, got '" +
+  if (recompute != "none" && recompute != "cheap" && recompute != "paper")
+    return fail("train", "--recompute must be none, cheap or paper, got '" +
                              recompute + "'");
   Expected<std::string> dir =
       resolveModel(args->positional()[0], *batch, *block, recompute);

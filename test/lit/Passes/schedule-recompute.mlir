@@ -1,6 +1,7 @@
 // RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-autodiff -stc-schedule-recompute=policy=paper -verify-diagnostics | FileCheck %s
 // RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-autodiff -stc-schedule-recompute=policy=none | FileCheck %s --check-prefix=NONE
 // RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-autodiff "-stc-schedule-recompute=policy=paper blocks=1" 2>&1 | FileCheck %s --check-prefix=FIRST
+// RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-autodiff -stc-schedule-recompute=policy=cheap 2>&1 | FileCheck %s --check-prefix=CHEAP
 // RUN: not stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-autodiff -stc-schedule-recompute=policy=all 2>&1 | FileCheck %s --check-prefix=BAD
 
 // Tests the paper policy on a two-block model: the embedding and each
@@ -42,7 +43,19 @@
 // FIRST: st.attention_grad {{.*}} patterns [#st.strided<4>]
 // FIRST: st.attention {{.*}} patterns [#st.local<4>]
 // FIRST: st.attention_grad {{.*}} patterns [#st.local<4>]
-// BAD: error: stc-schedule-recompute: unknown policy 'all'; valid: none, paper
+// The cheap policy recomputes the layer norms, the inner residual sum with
+// its dropout, and the GELU of each block (5 ops each), and keeps every GEMM
+// and attention output: no st.linear or st.attention after the loss.
+// CHEAP: remark: recompute (cheap): 10 forward ops run again in the backward, 0.00 GFLOP
+// CHEAP-LABEL: func.func @train_step
+// CHEAP: st.cross_entropy_grad
+// CHEAP-NOT: st.linear %
+// CHEAP-NOT: st.attention %
+// CHEAP: st.layer_norm
+// CHEAP-NOT: st.linear %
+// CHEAP-NOT: st.attention %
+// CHEAP: st.embed_grad
+// BAD: error: stc-schedule-recompute: unknown policy 'all'; valid: none, cheap, paper
 // expected-remark @+1 {{recompute (paper): 22 forward ops run again in the backward}}
 st.model @two {vocab = 256, context = 16, width = 16, heads = 2,
                dropout = 0.1} {

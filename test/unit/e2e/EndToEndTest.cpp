@@ -1061,13 +1061,14 @@ TEST(Normalization, NormalizedProgramsTrainLikeTheWrittenOnes) {
   }
 }
 
-// normalize-small compiled with stc-schedule-recompute's paper policy: each
-// block's backward recomputes the block's forward (layer norms, projections,
-// normalized attention, GELU, dropout replayed from its salt) from the
-// block's input. The values are the stored ones, so a few training steps
-// give the same losses and parameters, bit for bit, in fp64 and f32, from a
-// smaller arena.
-TEST(Recompute, PaperPolicyTrainsBitIdentically) {
+// normalize-small compiled with stc-schedule-recompute's paper policy (each
+// block's backward recomputes the block's forward: layer norms,
+// projections, normalized attention, GELU, dropout replayed from its salt,
+// from the block's input) and its cheap policy (layer norms and elementwise
+// ops only). The values are the stored ones, so a few training steps give
+// the same losses and parameters, bit for bit, in fp64 and f32, from smaller
+// arenas.
+TEST(Recompute, PoliciesTrainBitIdentically) {
   auto kept = inputArtifact("normalize-small");
   auto recomputed = inputArtifact("normalize-small-recompute");
   if (!kept || !recomputed)
@@ -1088,19 +1089,37 @@ TEST(Recompute, PaperPolicyTrainsBitIdentically) {
   EXPECT_LT(recomputed->arenaBytes, kept->arenaBytes);
   ASSERT_EQ(kept->params.size(), recomputed->params.size());
 
+  // The cheap policy: layer norms, residual sums, dropout and GELU only.
+  auto cheap = inputArtifact("normalize-small-cheap");
+  ASSERT_TRUE(cheap);
+  EXPECT_EQ(countOps(*cheap, EntryKind::Train, OpKind::AttentionFwd),
+            countOps(*kept, EntryKind::Train, OpKind::AttentionFwd));
+  EXPECT_EQ(countOps(*cheap, EntryKind::Train, OpKind::Gemm),
+            countOps(*kept, EntryKind::Train, OpKind::Gemm));
+  EXPECT_GT(countOps(*cheap, EntryKind::Train, OpKind::LayerNormFwd),
+            countOps(*kept, EntryKind::Train, OpKind::LayerNormFwd));
+  std::printf("[ recompute] arena with the cheap policy: %lld bytes\n",
+              static_cast<long long>(cheap->arenaBytes));
+  EXPECT_LT(cheap->arenaBytes, kept->arenaBytes);
+
   ByteDataset data = textDataset(kept->model.context);
   for (auto precision :
        {CpuExecutor::Precision::F64, CpuExecutor::Precision::F32}) {
     SCOPED_TRACE(precision == CpuExecutor::Precision::F64 ? "fp64" : "f32");
-    auto [runs, losses] = trainAlike({kept, recomputed}, precision, data, 3);
-    ASSERT_EQ(losses.size(), 2u);
+    auto [runs, losses] =
+        trainAlike({kept, recomputed, cheap}, precision, data, 3);
+    ASSERT_EQ(losses.size(), 3u);
     EXPECT_EQ(losses[0], losses[1]);
+    EXPECT_EQ(losses[0], losses[2]);
     for (const Param &p : kept->params) {
       const std::string &name = kept->buffers[p.buffer].name;
       auto a = runs[0]->downloadDoubles(name);
-      auto b = runs[1]->downloadDoubles(name);
-      ASSERT_TRUE(a.hasValue() && b.hasValue()) << name;
-      EXPECT_EQ(*a, *b) << "parameter " << name << " after 3 steps";
+      for (size_t r = 1; r < runs.size(); ++r) {
+        auto b = runs[r]->downloadDoubles(name);
+        ASSERT_TRUE(a.hasValue() && b.hasValue()) << name;
+        EXPECT_EQ(*a, *b) << "parameter " << name << " after 3 steps, run "
+                          << r;
+      }
     }
   }
 }
