@@ -140,7 +140,8 @@ def ScheduleRecomputePass
 
     Values after the last checkpoint (the final layer norm and logits) are
     read at once by the backward and are kept. `blocks=N` recomputes only the
-    first N blocks (their activations live longest). Reports the recomputed
+    first N blocks (their activations live longest); with `cheap-rest`, the
+    other blocks get the cheap policy. Reports the recomputed
     blocks, ops and GEMM FLOPs with a remark.
   }];
   let options = [
@@ -149,6 +150,8 @@ def ScheduleRecomputePass
     Option<"blocks", "blocks", "int64_t", /*default=*/"-1",
            "paper: recompute only the first N blocks (-1: all); what "
            "`stc compile --recompute auto` searches for a memory budget">,
+    Option<"cheapRest", "cheap-rest", "bool", /*default=*/"false",
+           "paper with blocks=N: the other blocks get the cheap policy">,
   ];
 }
 

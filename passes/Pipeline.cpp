@@ -15,7 +15,7 @@ void stc::buildCompilePipeline(OpPassManager &pm,
   pm.addPass(createExpandModelPass(ExpandModelPassOptions{options.batch}));
   pm.addPass(createAutodiffPass());
   pm.addPass(createScheduleRecomputePass(ScheduleRecomputePassOptions{
-      options.recompute, options.recomputeBlocks}));
+      options.recompute, options.recomputeBlocks, options.recomputeCheapRest}));
   if (options.normalizePatterns)
     pm.addPass(createNormalizePatternsPass(
         NormalizePatternsPassOptions{options.blockSize}));
@@ -45,6 +45,10 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
       *this, "recompute-blocks",
       llvm::cl::desc("paper: recompute only the first N blocks (-1: all)"),
       llvm::cl::init(-1)};
+  Option<bool> recomputeCheapRest{
+      *this, "recompute-cheap-rest",
+      llvm::cl::desc("paper with recompute-blocks: the other blocks cheap"),
+      llvm::cl::init(false)};
 };
 } // namespace
 
@@ -54,6 +58,6 @@ void stc::registerCompilePipeline() {
       [](OpPassManager &pm, const PipelineOptions &o) {
         buildCompilePipeline(pm, {o.batch, o.blockSize, o.budget, false,
                                   o.normalize, o.recompute,
-                                  o.recomputeBlocks});
+                                  o.recomputeBlocks, o.recomputeCheapRest});
       });
 }

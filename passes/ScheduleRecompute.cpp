@@ -57,9 +57,10 @@ struct Recompute {
 
 /// Applies the paper policy (or, with `cheapOnly`, the cheap one: layer
 /// norms and elementwise ops only, GEMM and attention outputs kept) to one
-/// training step, to the first `limit` blocks (all when negative).
+/// training step, to the first `limit` blocks (all when negative); with
+/// `cheapRest`, the blocks after them get the cheap policy.
 FailureOr<Recompute> recomputeSegments(func::FuncOp fn, int64_t limit,
-                                       bool cheapOnly) {
+                                       bool cheapOnly, bool cheapRest) {
   Block &body = fn.getBody().front();
   // The loss splits forward from backward: autodiff puts every backward op
   // after the forward's st.cross_entropy.
@@ -93,14 +94,17 @@ FailureOr<Recompute> recomputeSegments(func::FuncOp fn, int64_t limit,
   auto recomputable = [&](Value v) -> Operation * {
     Operation *def = v.getDefiningOp();
     if (!def || !segment.count(def) || def->hasAttr("st.checkpoint") ||
-        segment[def] > last || segment[def] == 0 || isa<LoadOp>(def))
+        segment[def] == 0 || segment[def] >= checkpoints || isa<LoadOp>(def))
+      return nullptr;
+    const bool full = segment[def] <= last;
+    if (!full && !cheapRest)
       return nullptr;
     // Ops whose results are a function of their operands and the step's
     // scalars (dropout: the seed and its salt): cloning them gives the same
     // values. Anything else the backward reads is kept.
     if (!isa<LayerNormOp, LinearOp, GeluOp, AddOp, DropoutOp, AttentionOp>(def))
       return nullptr;
-    if (cheapOnly && isa<LinearOp, AttentionOp>(def))
+    if ((cheapOnly || !full) && isa<LinearOp, AttentionOp>(def))
       return nullptr; // kept: a GEMM or attention costs more than its bytes
     return def;
   };
@@ -182,7 +186,7 @@ struct ScheduleRecomputePass
     if (!fn)
       return; // nothing trains
     FailureOr<Recompute> stats =
-        recomputeSegments(fn, blocks, policy == "cheap");
+        recomputeSegments(fn, blocks, policy == "cheap", cheapRest);
     if (failed(stats))
       return signalPassFailure();
     char gflops[32];
@@ -191,7 +195,7 @@ struct ScheduleRecomputePass
     remark << "recompute (" << policy;
     if (stats->blocks < stats->totalBlocks)
       remark << ", the first " << stats->blocks << " of " << stats->totalBlocks
-             << " blocks";
+             << " blocks" << (cheapRest ? ", cheap in the others" : "");
     remark << "): " << stats->ops
            << " forward ops run again in the backward, " << gflops
            << " GFLOP of GEMMs per step";

@@ -115,10 +115,11 @@ int64_t plannedArena(ModuleOp module, CompilePipelineOptions options) {
 
 /// --recompute auto: the least recomputation whose arena fits the budget:
 /// none; else cheap (layer norms and elementwise ops: no GEMM work); else
-/// the first K blocks recomputed (policy paper, blocks=K) for the smallest K
-/// that fits, by bisection (recomputing more blocks never needs more
-/// memory); else an error naming the smallest arena, every block
-/// recomputed. Prints the choice; nullopt after an error.
+/// the first K blocks recomputed whole and the others cheap (policy paper,
+/// blocks=K, cheap-rest) for the smallest K that fits, by bisection
+/// (recomputing more blocks never needs more memory); else an error naming
+/// the smallest arena, every block recomputed. Prints the choice; nullopt
+/// after an error.
 std::optional<CompilePipelineOptions> chooseRecompute(ModuleOp module,
                                                       CompilePipelineOptions o) {
   const int64_t budget = o.memoryBudget;
@@ -130,6 +131,8 @@ std::optional<CompilePipelineOptions> chooseRecompute(ModuleOp module,
     CompilePipelineOptions t = o;
     t.recompute = policy;
     t.recomputeBlocks = blocks;
+    // Blocks not recomputed whole still recompute their cheap ops.
+    t.recomputeCheapRest = blocks >= 0;
     return t;
   };
   const int64_t kept = plannedArena(module, with("none", -1));
@@ -173,7 +176,8 @@ std::optional<CompilePipelineOptions> chooseRecompute(ModuleOp module,
     }
   }
   llvm::errs() << "stc compile: --recompute auto: recomputing the first " << hi
-               << " of " << layers << " blocks fits the budget of "
+               << " of " << layers
+               << " blocks (the others' cheap ops) fits the budget of "
                << abi::bytesText(budget) << " (arena " << abi::bytesText(arena)
                << "; " << abi::bytesText(kept)
                << " keeping every activation)\n";

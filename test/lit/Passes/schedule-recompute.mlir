@@ -1,6 +1,7 @@
 // RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-autodiff -stc-schedule-recompute=policy=paper -verify-diagnostics | FileCheck %s
 // RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-autodiff -stc-schedule-recompute=policy=none | FileCheck %s --check-prefix=NONE
 // RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-autodiff "-stc-schedule-recompute=policy=paper blocks=1" 2>&1 | FileCheck %s --check-prefix=FIRST
+// RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-autodiff "-stc-schedule-recompute=policy=paper blocks=1 cheap-rest=true" 2>&1 | FileCheck %s --check-prefix=MIXED
 // RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-autodiff -stc-schedule-recompute=policy=cheap 2>&1 | FileCheck %s --check-prefix=CHEAP
 // RUN: not stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-autodiff -stc-schedule-recompute=policy=all 2>&1 | FileCheck %s --check-prefix=BAD
 
@@ -55,6 +56,15 @@
 // CHEAP-NOT: st.linear %
 // CHEAP-NOT: st.attention %
 // CHEAP: st.embed_grad
+// The first block whole (11 ops), the second's cheap ops (5): the second
+// block's backward recomputes no GEMM or attention, the first's does.
+// MIXED: remark: recompute (paper, the first 1 of 2 blocks, cheap in the others): 16 forward ops run again in the backward
+// MIXED-LABEL: func.func @train_step
+// MIXED: st.cross_entropy_grad
+// MIXED-NOT: st.attention %
+// MIXED: st.attention_grad {{.*}} patterns [#st.strided<4>]
+// MIXED: st.attention {{.*}} patterns [#st.local<4>]
+// MIXED: st.attention_grad {{.*}} patterns [#st.local<4>]
 // BAD: error: stc-schedule-recompute: unknown policy 'all'; valid: none, cheap, paper
 // expected-remark @+1 {{recompute (paper): 22 forward ops run again in the backward}}
 st.model @two {vocab = 256, context = 16, width = 16, heads = 2,
