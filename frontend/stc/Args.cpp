@@ -134,6 +134,22 @@ std::optional<int64_t> Args::getBlockSize(const std::string &name,
   return static_cast<int64_t>(v);
 }
 
+std::optional<std::string>
+Args::getChoice(const std::string &name, const std::string &dflt,
+                const std::vector<std::string> &choices,
+                std::string *error) const {
+  std::string value = get(name, dflt);
+  std::string valid;
+  for (size_t i = 0; i < choices.size(); ++i) {
+    if (choices[i] == value)
+      return value;
+    valid += (i == 0 ? "" : i + 1 == choices.size() ? " or " : ", ") +
+             choices[i];
+  }
+  *error = flagSpelling(name) + " must be " + valid + ", got '" + value + "'";
+  return std::nullopt;
+}
+
 std::string stc::cli::blockSizeHelp() {
   return "attention block size: " + abi::attentionBlockSizesText() +
          " (default " + std::to_string(abi::kDefaultAttentionBlockSize) + ")";

@@ -47,6 +47,12 @@ public:
   /// one of abi::kAttentionBlockSizes, default abi::kDefaultAttentionBlockSize.
   std::optional<int64_t> getBlockSize(const std::string &name,
                                       std::string *error) const;
+  /// A flag whose value is one of `choices` (default `dflt`); on error sets
+  /// *error to "--name must be a, b or c, got 'x'".
+  std::optional<std::string> getChoice(const std::string &name,
+                                       const std::string &dflt,
+                                       const std::vector<std::string> &choices,
+                                       std::string *error) const;
 
 private:
   std::map<std::string, std::string> flags_;

@@ -284,14 +284,13 @@ int stc::cli::runCompile(int argc, char **argv, int first) {
   s.pipeline.blockSize = *block;
   s.pipeline.unreachableIsError = args->has("unreachable-is-error");
   s.pipeline.normalizePatterns = !args->has("no-normalize");
-  s.pipeline.recompute = args->get("recompute", "none");
-  if (s.pipeline.recompute != "none" && s.pipeline.recompute != "cheap" &&
-      s.pipeline.recompute != "paper" && s.pipeline.recompute != "auto") {
-    llvm::errs() << "stc compile: --recompute must be none, cheap, paper or "
-                    "auto, got '"
-                 << s.pipeline.recompute << "'\n";
+  std::optional<std::string> recompute = args->getChoice(
+      "recompute", "none", {"none", "cheap", "paper", "auto"}, &error);
+  if (!recompute) {
+    llvm::errs() << "stc compile: " << error << "\n";
     return 2;
   }
+  s.pipeline.recompute = *recompute;
   if (s.pipeline.recompute == "auto" && !args->has("memory-budget")) {
     llvm::errs() << "stc compile: --recompute auto needs --memory-budget "
                     "(it recomputes as few blocks as fit the budget)\n";

@@ -368,11 +368,10 @@ int stc::cli::runInspect(int argc, char **argv, int first) {
     llvm::errs() << "stc inspect: " << error << "\n";
     return 2;
   }
-  if (args->has("recompute") && args->get("recompute") != "none" &&
-      args->get("recompute") != "cheap" && args->get("recompute") != "paper") {
-    llvm::errs() << "stc inspect: --recompute must be none, cheap or paper, "
-                    "got '"
-                 << args->get("recompute") << "'"
+  std::optional<std::string> recompute =
+      args->getChoice("recompute", "none", {"none", "cheap", "paper"}, &error);
+  if (!recompute) {
+    llvm::errs() << "stc inspect: " << error
                  << (args->get("recompute") == "auto"
                          ? " (auto chooses for a memory budget: stc compile "
                            "--recompute auto --memory-budget B)"
@@ -440,7 +439,7 @@ int stc::cli::runInspect(int argc, char **argv, int first) {
     options.batch = *batch;
     options.blockSize = *blockSize;
     options.normalizePatterns = !args->has("no-normalize");
-    options.recompute = args->get("recompute", "none");
+    options.recompute = *recompute;
     memory = planMemory(*module, options);
   }
   for (const AttentionStack *stack : chosen) {
@@ -459,7 +458,7 @@ int stc::cli::runInspect(int argc, char **argv, int first) {
         if (memory->error.empty()) {
           m["arena_bytes"] = memory->arenaBytes;
           m["persistent_bytes"] = memory->persistentBytes;
-          m["recompute_policy"] = args->get("recompute", "none");
+          m["recompute_policy"] = *recompute;
           if (!memory->recompute.empty())
             m["recompute"] = memory->recompute;
         } else {

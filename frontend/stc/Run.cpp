@@ -158,9 +158,12 @@ const FlagSpec kHelpFlag = {"help", false, "show this help"};
 /// The executor for --device, with the artifact allocated on it.
 Expected<std::unique_ptr<Executor>> openExecutor(const Args &args,
                                                  const std::string &dir) {
-  std::string device = args.get("device", "auto");
-  if (device != "cpu" && device != "cuda" && device != "auto")
-    return Status::error("--device must be cpu, cuda or auto, got '" + device + "'");
+  std::string error;
+  std::optional<std::string> choice =
+      args.getChoice("device", "auto", {"cpu", "cuda", "auto"}, &error);
+  if (!choice)
+    return Status::error(error);
+  const std::string &device = *choice;
   Expected<Artifact> artifact = Artifact::load(dir);
   if (!artifact)
     return artifact.status();
@@ -415,12 +418,12 @@ int stc::cli::runTrain(int argc, char **argv, int first) {
       if (Status s = checkOutputFile(args->get(flag), std::string("--") + flag); !s)
         return fail("train", s.message());
 
-  const std::string recompute = args->get("recompute", "none");
-  if (recompute != "none" && recompute != "cheap" && recompute != "paper")
-    return fail("train", "--recompute must be none, cheap or paper, got '" +
-                             recompute + "'");
+  std::optional<std::string> recompute =
+      args->getChoice("recompute", "none", {"none", "cheap", "paper"}, &error);
+  if (!recompute)
+    return fail("train", error);
   Expected<std::string> dir =
-      resolveModel(args->positional()[0], *batch, *block, recompute);
+      resolveModel(args->positional()[0], *batch, *block, *recompute);
   if (!dir)
     return fail("train", dir.status().message());
   Expected<std::unique_ptr<Executor>> exec = openExecutor(*args, *dir);
