@@ -411,6 +411,7 @@ bool Emitter::emitLayerNormFwd() {
 bool Emitter::emitLayerNormBwd() {
   files_ = {"layernorm.cuh"};
   const int64_t rowBlocks = ceilDiv(a_.M, kThreads / 32);
+  const int64_t cols = colSumCols(a_.C);
   cfg_ = fmt::format(
       "  static constexpr long long M = {}LL;\n"
       "  static constexpr int C = {};\n"
@@ -418,10 +419,10 @@ bool Emitter::emitLayerNormBwd() {
       "  static constexpr int threads = {};\n"
       "  static constexpr unsigned row_blocks = {}u; // dx: a warp per row\n"
       "  static constexpr int cols = {}, row_groups = {}; // dgamma, dbeta\n",
-      a_.M, a_.C, boolLit(a_.accumulate), kThreads, rowBlocks,
-      colSumCols(a_.C), kThreads / colSumCols(a_.C));
+      a_.M, a_.C, boolLit(a_.accumulate), kThreads, rowBlocks, cols,
+      kThreads / cols);
   block_ = {kThreads, 1, 1};
-  grid_ = {rowBlocks + ceilDiv(a_.C, colSumCols(a_.C)), 1, 1};
+  grid_ = {rowBlocks + ceilDiv(a_.C, cols), 1, 1};
   entry("  stc::layer_norm_bwd_kernel<stc_cfg>(dy, x, mean, rstd, gamma, dx, "
         "dgamma, dbeta);\n");
   return true;

@@ -55,10 +55,8 @@ Status checkMemoryPlan(const Artifact &a, const std::string &where,
               opKindName(op.kind) + ") uses buffer " + quoted(b.name) +
               ", a sampling cache (session buffer); only sample_step may: "
               "its bytes are shared with the other steps' buffers");
-        Live &l = live[buf];
-        if (l.start == INT_MIN) { // live from the entry's start to its end
-          l.start = -1;
-        }
+        Live &l = live[buf]; // live from the entry's start to its end
+        l.start = -1;
         l.end = numOps;
         continue;
       }
