@@ -81,6 +81,20 @@ inline bool isAttentionBlockSize(int64_t b) {
   return false;
 }
 
+/// Whether attention of these head sizes over layouts of these blocks runs
+/// on the tensor-core kernels (codegen/device/attention_*_mma.cuh) when its
+/// tensors are bf16: head sizes equal and 32, 64 or 128, every block a
+/// multiple of their 64-row tiles. Everything else runs the fp32 kernels.
+/// The kernel emitter picks kernels by it; stc-lower-to-kernels lowers the
+/// fast (atomic) backward only where it holds.
+inline bool attentionOnTensorCores(int64_t dk, int64_t dv,
+                                   const int64_t *blocks, size_t numBlocks) {
+  bool ok = dk == dv && (dk == 32 || dk == 64 || dk == 128);
+  for (size_t i = 0; i < numBlocks; ++i)
+    ok &= blocks[i] % 64 == 0;
+  return ok;
+}
+
 /// "16, 32, 64, 128", for messages.
 inline std::string attentionBlockSizesText() {
   std::string s;

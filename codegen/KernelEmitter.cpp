@@ -150,6 +150,7 @@ private:
   bool emitAdamw();
   bool emitKvStore();
   bool emitAttention();
+  bool emitAttentionBwdPrep();
 
   /// The entry: `extern "C" __global__` with the ABI's parameters.
   void entry(const std::string &body,
@@ -228,6 +229,10 @@ bool Emitter::emitElementwise() {
   case abi::OpKind::Add:
     files_ = {"elementwise.cuh"};
     call = "stc::add_kernel<stc_cfg>(a, b, out)";
+    break;
+  case abi::OpKind::Cast:
+    files_ = {"elementwise.cuh"};
+    call = "stc::cast_kernel<stc_cfg>(x, y)";
     break;
   default: // accumulate
     files_ = {"elementwise.cuh"};
@@ -563,9 +568,20 @@ bool Emitter::emitKvStore() {
 // ---- attention
 // ----------------------------------------------------------------------
 
+bool Emitter::emitAttentionBwdPrep() {
+  files_ = {"attention_common.cuh"};
+  cfg_ = fmt::format("  static constexpr int B = {}, T = {}, H = {}, DK = {}, "
+                     "DV = {};\n",
+                     a_.B, a_.T, a_.H, a_.dk, a_.dv);
+  gridStride(a_.B * a_.T * a_.H * 32); // a warp per (b, t, h)
+  entry("  stc::attention_bwd_prep_kernel<stc_cfg>(o, dout, delta, dq_acc);\n");
+  return true;
+}
+
 bool Emitter::emitAttention() {
   const bool decode = op_.kind() == abi::OpKind::AttentionDecode,
-             bwd = op_.kind() == abi::OpKind::AttentionBwd;
+             atomic = op_.kind() == abi::OpKind::AttentionBwdAtomic,
+             bwd = op_.kind() == abi::OpKind::AttentionBwd || atomic;
   const int64_t B = decode ? 1 : a_.B, T = a_.T, H = a_.H, dk = a_.dk,
                 dv = a_.dv, hpl = a_.headsPerLayout;
   const double scale = a_.scale;
@@ -614,14 +630,26 @@ bool Emitter::emitAttention() {
       layoutParams.push_back(fmt::format("const int *L{}_{}", i, a));
   }
 
-  // The tensor-core kernels take bf16 throughout, one head size of 32, 64
-  // or 128, and layout blocks that their 64-row tiles divide; everything
-  // else (f32 models among them) runs the fp32 kernels.
-  bool useMma = !decode && dk == dv && (dk == 32 || dk == 64 || dk == 128);
-  for (size_t i = 0; i < op_.args.size(); ++i)
-    useMma &= op_.args[i].name == "lse" || op_.argDtypes[i] == DType::BF16;
+  // The tensor-core kernels take bf16 tensors (f32 statistics) and the
+  // shapes abi::attentionOnTensorCores names; everything else (f32 models
+  // among them) runs the fp32 kernels.
+  std::vector<int64_t> blocks;
   for (const LayoutDesc &l : req_.layouts)
-    useMma &= l.block % 64 == 0;
+    blocks.push_back(l.block);
+  bool useMma = !decode && abi::attentionOnTensorCores(dk, dv, blocks.data(),
+                                                       blocks.size());
+  for (size_t i = 0; i < op_.args.size(); ++i)
+    useMma &= op_.argDtypes[i] == DType::F32
+                  ? op_.args[i].name == "lse" || op_.args[i].name == "delta" ||
+                        op_.args[i].name == "dq_acc"
+                  : op_.argDtypes[i] == DType::BF16;
+  if (atomic && !useMma)
+    return bad(fmt::format(
+        "runs only on the tensor-core kernels: bf16 q, k, v, dout, dk, dv, "
+        "head sizes dk = dv in {{32, 64, 128}} and layout blocks that are "
+        "multiples of 64 (got dk = {}, dv = {}); attention_bwd computes the "
+        "other cases",
+        dk, dv));
 
   const int64_t kstr = dk | 1,
                 vstr = dv | 1; // odd row strides: no bank conflicts
@@ -652,10 +680,42 @@ bool Emitter::emitAttention() {
       all128 &= l.block % 128 == 0;
     files_ = {"attention_common.cuh", "attention_mma.cuh",
               bwd ? "attention_bwd_mma.cuh" : "attention_fwd_mma.cuh"};
+    const char *smemFn = bwd ? "attention_bwd_mma" : "attention_fwd_mma";
     // The defaults; STC_TUNE_ATTN_* override them for tuning sweeps
     // (bench/attention/README.md).
     std::string badKnob;
-    if (!bwd) {
+    if (atomic) {
+      // NK key rows per CTA (16 per warp), query tiles of BQ; D = 128
+      // takes smaller query tiles to stay within the registers.
+      const int64_t nk = tuning("STC_TUNE_ATTN_ATOMIC_NK", 64, {64, 128},
+                                &badKnob),
+                    bq = tuning("STC_TUNE_ATTN_ATOMIC_BQ", D == 128 ? 32 : 64,
+                                {32, 64}, &badKnob);
+      minBlocks_ = static_cast<int>(tuning("STC_TUNE_ATTN_ATOMIC_MINB",
+                                           nk == 64 ? 2 : 1, {0, 1, 2, 3, 4},
+                                           &badKnob));
+      for (const LayoutDesc &l : req_.layouts)
+        if (l.block % nk != 0)
+          badKnob = fmt::format("STC_TUNE_ATTN_ATOMIC_NK {} does not divide "
+                                "the block {} of layout '{}'",
+                                nk, l.block, l.name);
+      if (!badKnob.empty())
+        return bad(badKnob);
+      cfg_ = fmt::format(
+          "  static constexpr int T = {}, H = {}, D = {};\n"
+          "  static constexpr int HPL = {}; // heads per layout\n"
+          "  static constexpr int NK = {}, BQ = {}; // key rows per CTA, "
+          "query tile\n"
+          "  static constexpr float scale = {};\n",
+          T, H, D, hpl, nk, bq, floatLit(scale));
+      smem_ = 2 * nk * D * 2 + 4 * bq * D * 2 + nk * bq * 2 + 4 * bq * 4;
+      block_ = {nk * 2, 1, 1};
+      grid_ = {ceilDiv(T, nk), H, B};
+      smemFn = "attention_bwd_atomic";
+      call = "stc::attention_bwd_atomic<stc_cfg, stc_layout_{0}>(q, k, v, "
+             "lse, dout, delta, dq_acc, dk, dv, L{0}_col_ptr, L{0}_row_idx, "
+             "L{0}_col_classes, stc_smem)";
+    } else if (!bwd) {
       const int64_t bm =
           tuning("STC_TUNE_ATTN_FWD_BM", all128 ? 128 : 64, {64, 128}, &badKnob);
       const int64_t bn = 64;
@@ -707,9 +767,9 @@ bool Emitter::emitAttention() {
     }
     dispatchVar = "blockIdx.y";
     preamble_ += fmt::format(
-        "static_assert(stc::attention_{}_mma_smem_bytes<stc_cfg>() == {}, "
+        "static_assert(stc::{}_smem_bytes<stc_cfg>() == {}, "
         "\"emitted dynamic shared memory size disagrees with the kernel\");\n",
-        bwd ? "bwd" : "fwd", smem_);
+        smemFn, smem_);
   } else {
     // QT query (or key) rows per CTA, one per warp; QT must divide every
     // layout's block (or the block covers all of T) so a CTA's rows lie in
@@ -811,6 +871,7 @@ std::optional<KernelSource> Emitter::run() {
   case K::GeluBwd:
   case K::Add:
   case K::Accumulate:
+  case K::Cast:
     ok = emitElementwise();
     break;
   case K::DropoutFwd:
@@ -855,8 +916,12 @@ std::optional<KernelSource> Emitter::run() {
     break;
   case K::AttentionFwd:
   case K::AttentionBwd:
+  case K::AttentionBwdAtomic:
   case K::AttentionDecode:
     ok = emitAttention();
+    break;
+  case K::AttentionBwdPrep:
+    ok = emitAttentionBwdPrep();
     break;
   default:
     ok = bad("has no kernel template in codegen/device");

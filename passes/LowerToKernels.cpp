@@ -40,9 +40,9 @@ int64_t rowsOf(Type t) { return numElements(t) / lastDim(t); }
 /// Lowers the module's step functions into stk programs. The per-op
 /// lowerings below use its helpers (buffers, launches, attributes).
 struct KernelLowering {
-  explicit KernelLowering(ModuleOp module)
-      : module(module), builder(module.getContext()),
-        loc(module.getLoc()) {}
+  KernelLowering(ModuleOp module, bool deterministic)
+      : module(module), builder(module.getContext()), loc(module.getLoc()),
+        deterministic(deterministic) {}
 
   LogicalResult run() {
     builder.setInsertionPointToEnd(module.getBody());
@@ -162,6 +162,21 @@ struct KernelLowering {
     return ref;
   }
 
+  /// attention_bwd_prep for the atomic backward of an attention with output
+  /// `out`, its gradient `dout` and queries of type `q`: the delta and
+  /// (zeroed) fp32 dq buffers.
+  std::pair<FlatSymbolRefAttr, FlatSymbolRefAttr>
+  attentionBwdPrep(Value out, Value dout, RankedTensorType q, int64_t heads,
+                   int64_t vWidth) {
+    int64_t b = q.getDimSize(0), t = q.getDimSize(1);
+    auto delta = f32Buffer({b, heads, t}, "attn_delta");
+    auto dqAcc = f32Buffer(q.getShape(), "dq_acc");
+    launch("attention_bwd_prep", {of(out), of(dout), delta, dqAcc},
+           {i64("B", b), i64("T", t), i64("H", heads),
+            i64("dk", q.getDimSize(2) / heads), i64("dv", vWidth / heads)});
+    return {delta, dqAcc};
+  }
+
   void zero(FlatSymbolRefAttr buf, Type type) {
     launch("zero", {buf}, {i64("count", numElements(type))});
   }
@@ -192,6 +207,23 @@ struct KernelLowering {
         i64("dv", dv), f64("scale", scale.value_or(1.0 / std::sqrt(double(dk)))),
         builder.getNamedAttr("layouts", builder.getArrayAttr(names)),
         i64("heads_per_layout", heads / static_cast<int64_t>(patterns.size()))};
+  }
+
+  /// Whether the backward of attention op `op` (q of type `q`, head sizes
+  /// dk and dv, layouts in `layoutsAttr`) lowers to the fast atomic ops:
+  /// not --deterministic, and the tensor-core kernels run it.
+  bool atomicBackward(Operation *op, RankedTensorType q, int64_t dk, int64_t dv,
+                      ArrayRef<StringRef> layoutsAttrs) {
+    if (deterministic || !q.getElementType().isBF16())
+      return false;
+    SmallVector<int64_t> blocks;
+    for (StringRef name : layoutsAttrs)
+      if (auto layouts = op->getAttrOfType<ArrayAttr>(name))
+        for (Attribute l : layouts)
+          if (auto layout = module.lookupSymbol<st::LayoutOp>(
+                  cast<FlatSymbolRefAttr>(l).getValue()))
+            blocks.push_back(static_cast<int64_t>(layout.getBlock()));
+    return abi::attentionOnTensorCores(dk, dv, blocks.data(), blocks.size());
   }
 
   LogicalResult lowerFunction(func::FuncOp fn) {
@@ -244,6 +276,7 @@ struct KernelLowering {
   std::string prefix;
   int64_t counter = 0;
   FlatSymbolRefAttr scalars;
+  bool deterministic; ///< attention backward without atomics
   SmallVector<stk::ProgramOp> programs;
   SmallVector<ParamInfo> params;
   llvm::DenseMap<Attribute, FlatSymbolRefAttr> paramBuffers;
@@ -492,12 +525,23 @@ LogicalResult lowerAttentionGrad(L &l, AttentionGradOp g) {
   if (lse == l.attnLse.end())
     return g.emitOpError() << "has no forward st.attention in this step";
   auto q = cast<RankedTensorType>(g.getQ().getType());
-  auto params = l.attentionParams(g, q.getDimSize(0), q.getDimSize(1),
-                                  g.getHeads(), q.getDimSize(2),
-                                  lastDim(g.getV().getType()),
-                                  scaleOf(g.getScale()), g.getPatterns());
+  int64_t h = g.getHeads(), dv = lastDim(g.getV().getType());
+  auto params = l.attentionParams(g, q.getDimSize(0), q.getDimSize(1), h,
+                                  q.getDimSize(2), dv, scaleOf(g.getScale()),
+                                  g.getPatterns());
   if (failed(params))
     return failure();
+  if (l.atomicBackward(g, q, q.getDimSize(2) / h, dv / h, {"st.layouts"})) {
+    auto [delta, dqAcc] = l.attentionBwdPrep(g.getOut(), g.getDout(), q, h, dv);
+    l.launch("attention_bwd_atomic",
+             {l.of(g.getQ()), l.of(g.getK()), l.of(g.getV()), lse->second,
+              l.of(g.getDout()), delta, dqAcc, l.def(g.getDk(), "dk"),
+              l.def(g.getDv(), "dv")},
+             *params);
+    l.launch("cast", {dqAcc, l.def(g.getDq(), "dq")},
+             {l.i64("count", numElements(q))});
+    return success();
+  }
   l.launch("attention_bwd",
            {l.of(g.getQ()), l.of(g.getK()), l.of(g.getV()), l.of(g.getOut()),
             lse->second, l.of(g.getDout()), l.def(g.getDq(), "dq"),
@@ -566,6 +610,25 @@ LogicalResult lowerAttentionSummariesGrad(L &l, AttentionSummariesGradOp g) {
     return failure();
   auto &[local, summaries] = *params;
   auto q = cast<RankedTensorType>(g.getQ().getType());
+  int64_t h = g.getHeads(), dv = lastDim(g.getV().getType());
+  if (l.atomicBackward(g, q, q.getDimSize(2) / h, dv / h,
+                       {"st.layouts", "st.summary_layouts"})) {
+    // Both halves add into one fp32 dq.
+    auto [delta, dqAcc] = l.attentionBwdPrep(g.getOut(), g.getDout(), q, h, dv);
+    l.launch("attention_bwd_atomic",
+             {l.of(g.getQ()), l.of(g.getK()), l.of(g.getV()), lse->second,
+              l.of(g.getDout()), delta, dqAcc, l.def(g.getDk(), "dk"),
+              l.def(g.getDv(), "dv")},
+             local);
+    l.launch("attention_bwd_atomic",
+             {l.of(g.getQ()), l.of(g.getKs()), l.of(g.getVs()), lse->second,
+              l.of(g.getDout()), delta, dqAcc, l.def(g.getDks(), "dks"),
+              l.def(g.getDvs(), "dvs")},
+             summaries);
+    l.launch("cast", {dqAcc, l.def(g.getDq(), "dq")},
+             {l.i64("count", numElements(q))});
+    return success();
+  }
   auto dq = l.def(g.getDq(), "dq");
   l.launch("attention_bwd",
            {l.of(g.getQ()), l.of(g.getK()), l.of(g.getV()), l.of(g.getOut()),
@@ -792,8 +855,10 @@ LogicalResult KernelLowering::lower(Operation *op) { return lowerOp(*this, op); 
 
 struct LowerToKernelsPass
     : public stc::impl::LowerToKernelsPassBase<LowerToKernelsPass> {
+  using Base::Base;
+
   void runOnOperation() override {
-    if (failed(KernelLowering(getOperation()).run()))
+    if (failed(KernelLowering(getOperation(), deterministic).run()))
       signalPassFailure();
   }
 };

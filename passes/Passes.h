@@ -31,6 +31,7 @@ struct CompilePipelineOptions {
   std::string recompute = "none"; ///< stc-schedule-recompute's policy
   int64_t recomputeBlocks = -1;   ///< ... and its blocks (-1: all)
   bool recomputeCheapRest = false; ///< ... the other blocks cheap
+  bool deterministic = false; ///< no atomics (stc-lower-to-kernels)
 };
 
 /// stc-verify-patterns, stc-expand-model, stc-autodiff,

@@ -180,7 +180,18 @@ def LowerToKernelsPass : Pass<"stc-lower-to-kernels", "::mlir::ModuleOp"> {
     `stk.buffer`, every st op one or more `stk.launch`es (kernels, cuBLASLt
     GEMMs), every parameter an `stk.parameter` with gradient and AdamW
     moment buffers. Checks what the kernels support (head sizes) first.
+
+    Attention gradients that run on the tensor-core kernels (bf16,
+    abi::attentionOnTensorCores) lower to the fast backward:
+    `attention_bwd_prep` (delta, zeroed fp32 dq), `attention_bwd_atomic`
+    per key set (dq added with fp32 atomics) and a `cast` to dq. With
+    `deterministic`, and everywhere else, `attention_bwd` computes them
+    without atomics: bit-identical from run to run.
   }];
+  let options = [
+    Option<"deterministic", "deterministic", "bool", /*default=*/"false",
+           "Attention backward without atomics (bit-reproducible steps)">,
+  ];
 }
 
 def PlanMemoryPass : Pass<"stc-plan-memory", "::mlir::ModuleOp"> {

@@ -20,7 +20,8 @@ void stc::buildCompilePipeline(OpPassManager &pm,
     pm.addPass(createNormalizePatternsPass(
         NormalizePatternsPassOptions{options.blockSize}));
   pm.addPass(createTileAttentionPass(TileAttentionPassOptions{options.blockSize}));
-  pm.addPass(createLowerToKernelsPass());
+  pm.addPass(createLowerToKernelsPass(
+      LowerToKernelsPassOptions{options.deterministic}));
   pm.addPass(createPlanMemoryPass(PlanMemoryPassOptions{options.memoryBudget}));
 }
 
@@ -49,6 +50,10 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
       *this, "recompute-cheap-rest",
       llvm::cl::desc("paper with recompute-blocks: the other blocks cheap"),
       llvm::cl::init(false)};
+  Option<bool> deterministic{
+      *this, "deterministic",
+      llvm::cl::desc("Attention backward without atomics"),
+      llvm::cl::init(false)};
 };
 } // namespace
 
@@ -58,6 +63,7 @@ void stc::registerCompilePipeline() {
       [](OpPassManager &pm, const PipelineOptions &o) {
         buildCompilePipeline(pm, {o.batch, o.blockSize, o.budget, false,
                                   o.normalize, o.recompute,
-                                  o.recomputeBlocks, o.recomputeCheapRest});
+                                  o.recomputeBlocks, o.recomputeCheapRest,
+                                  o.deterministic});
       });
 }

@@ -81,7 +81,7 @@ struct Layout {
   pattern::Pattern pattern = pattern::Pattern::causal(); ///< parsed
   pattern::BlockLayout blocks; ///< by query-block row (CSR)
   /// The same blocks by key-block column (CSC), rows ascending per column:
-  /// built only for layouts an attention_bwd op reads (the backward kernels
+  /// built only for layouts an attention_bwd(_atomic) op reads (the backward kernels
   /// walk key-block columns); empty, with hasColumns false, elsewhere.
   bool hasColumns = false;
   std::vector<int64_t> colPtr, rowIdx;

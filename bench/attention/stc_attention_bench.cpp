@@ -5,7 +5,8 @@
 //
 // For each artifact (a single-layer model from bench/attention/prepare): fill
 // q, k, v and the output gradient with random values, time the train step's
-// attention_fwd op and its attention_bwd op on the CUDA executor (device
+// attention_fwd op and its backward (attention_bwd, or attention_bwd_prep,
+// attention_bwd_atomic and cast) on the CUDA executor (device
 // events, repeats back to back, median), each with the stride_permute ops
 // around it where stc-normalize-patterns put some, and write one JSON line. With
 // --dump, also write the inputs and outputs (raw bf16, (B, T, H, D)) so that
@@ -84,11 +85,14 @@ Status benchOne(const std::string &dir, const std::string &device, int repeats,
   for (size_t i = 0; i < train.ops.size(); ++i) {
     if (train.ops[i].kind == OpKind::AttentionFwd && fwd < 0)
       fwd = static_cast<int>(i);
-    if (train.ops[i].kind == OpKind::AttentionBwd && bwd < 0)
+    if ((train.ops[i].kind == OpKind::AttentionBwd ||
+         train.ops[i].kind == OpKind::AttentionBwdAtomic) &&
+        bwd < 0)
       bwd = static_cast<int>(i);
   }
   if (fwd < 0 || bwd < 0)
-    return Status::error("no attention_fwd / attention_bwd op in train_step");
+    return Status::error(
+        "no attention_fwd / attention_bwd(_atomic) op in train_step");
   const Op &f = train.ops[fwd], &g = train.ops[bwd];
   const OpAttrs &at = f.attrs;
   // The attention ops with the ops stc-normalize-patterns put around them:
@@ -96,9 +100,12 @@ Status benchOne(const std::string &dir, const std::string &device, int repeats,
   // order.
   const stc::bench::AttentionRange fr(train, static_cast<size_t>(fwd));
   const stc::bench::AttentionRange br(train, static_cast<size_t>(bwd));
-  // Inputs: q, k, v of the forward, dout of the backward.
+  // Inputs: q, k, v of the forward, dout of the backward. Both backward
+  // ops have dq (attention_bwd_atomic: dq_acc, cast to dq), dk, dv at 6, 7,
+  // 8.
+  const int doutArg = g.kind == OpKind::AttentionBwdAtomic ? 4 : 5;
   const int inputs[] = {fr.original(f.args[0]), fr.original(f.args[1]),
-                        fr.original(f.args[2]), br.original(g.args[5])};
+                        fr.original(f.args[2]), br.original(g.args[doutArg])};
   auto upload = [&](int i) {
     const Buffer &b = art->buffers[inputs[i]];
     return e.uploadFloats(

@@ -5,7 +5,8 @@
 // summary_gather before and attention_merge after (fixed split into its own
 // blocks and the gathered summaries; the backward adds the second dq with
 // accumulate and takes the summaries' dk, dv back with summary_scatter and
-// add). The benchmark and the row check both need the whole range, and the
+// add). The fast backward adds attention_bwd_prep before its
+// attention_bwd_atomic ops and a cast of dq after them. The benchmark and the row check both need the whole range, and the
 // tensors in their original order: this finds them.
 //
 //===----------------------------------------------------------------------===//
@@ -29,15 +30,17 @@ struct AttentionRange {
     using rt::OpKind;
     auto pre = [&](size_t i) {
       OpKind k = e.ops[i].kind;
-      return k == OpKind::StridePermute || k == OpKind::SummaryGather;
+      return k == OpKind::StridePermute || k == OpKind::SummaryGather ||
+             k == OpKind::AttentionBwdPrep;
     };
     auto post = [&](size_t i) {
       OpKind k = e.ops[i].kind;
       if (k == OpKind::Add) // only the adds of scattered summary gradients
         return e.ops[i - 1].kind == OpKind::SummaryScatter;
       return k == OpKind::StridePermute || k == OpKind::AttentionFwd ||
-             k == OpKind::AttentionBwd || k == OpKind::AttentionMerge ||
-             k == OpKind::Accumulate || k == OpKind::SummaryScatter;
+             k == OpKind::AttentionBwd || k == OpKind::AttentionBwdAtomic ||
+             k == OpKind::AttentionMerge || k == OpKind::Accumulate ||
+             k == OpKind::SummaryScatter || k == OpKind::Cast;
     };
     begin = at;
     end = at + 1;
@@ -69,6 +72,8 @@ struct AttentionRange {
         buf = a[1];
       else if (o.kind == rt::OpKind::AttentionMerge && a[0] == buf)
         buf = a[4];
+      else if (o.kind == rt::OpKind::Cast && a[0] == buf)
+        buf = a[1];
       else if (o.kind == rt::OpKind::Add && (a[0] == buf || a[1] == buf))
         buf = a[2];
     }

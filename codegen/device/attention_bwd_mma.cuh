@@ -410,6 +410,253 @@ __device__ __forceinline__ void attention_bwd_mma(
                                    col_ptr, row_idx, col_classes, smem);
 }
 
+// ---- the fast backward: dk, dv per key tile, dq by fp32 atomics -------------
+//
+// attention_bwd_atomic: one CTA per NK key rows (16 per warp), walking its
+// block column (CSC) in query tiles of BQ, five products per tile pair
+// instead of the deterministic kernel's seven:
+//   S^T = K Q^T, P^T, dP^T = V dO^T, dS^T = P^T (dP^T - delta)
+//   dV += P^T dO, dK += dS^T Q                (registers, as above)
+//   dQ_tile = dS K                            (dS^T through shared memory;
+//                                              warps split the tile's rows
+//                                              and columns)
+//   dq_acc[tile rows] += scale dQ_tile        (fp32 atomics)
+// delta = rowsum(dO * O) comes from attention_bwd_prep, which also zeroes
+// dq_acc; a cast turns dq_acc into dq. The atomics make the order of dq's
+// additions (its low bits) vary between runs: `stc compile --deterministic`
+// keeps attention_bwd_mma instead.
+//
+// Shared memory (bytes): K, V [NK][D]; Q, dO [2][BQ][D]; dS^T [NK][BQ];
+// lse2, delta [2][BQ] f32.
+
+template <class Cfg>
+__host__ __device__ constexpr int attention_bwd_atomic_smem_bytes() {
+  return 2 * Cfg::NK * Cfg::D * 2 + 4 * Cfg::BQ * Cfg::D * 2 +
+         Cfg::NK * Cfg::BQ * 2 + 4 * Cfg::BQ * 4;
+}
+
+// The A fragment (16 x 16) of A = X^T, rows m0 .. m0 + 15, columns 16 kk ..
+// 16 kk + 15, where X is a swizzled bf16 tile [k][COLS] (X's rows are A's
+// columns): ldmatrix.trans of X's rows 16 kk ...
+template <int COLS>
+__device__ __forceinline__ void load_a_trans(unsigned (&a)[4], unsigned tile,
+                                             int m0, int kk) {
+  const int lane = threadIdx.x & 31, mi = lane >> 3;
+  const int row = 16 * kk + (mi >> 1) * 8 + (lane & 7),
+            unit = m0 / 8 + (mi & 1);
+  mma::ldsm_x4_trans(
+      a, tile + mma::swz(static_cast<unsigned>(row * (COLS / 8) + unit) * 16u));
+}
+
+// p[0] += x, p[1] += y (one 8-byte atomic on sm_90).
+__device__ __forceinline__ void atomic_add2(float *p, float x, float y) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  atomicAdd(reinterpret_cast<float2 *>(p), make_float2(x, y));
+#else
+  atomicAdd(p, x);
+  atomicAdd(p + 1, y);
+#endif
+}
+
+template <class Cfg, class L>
+__device__ __forceinline__ void attention_bwd_atomic(
+    const mma::bf16 *__restrict__ q, const mma::bf16 *__restrict__ k,
+    const mma::bf16 *__restrict__ v, const float *__restrict__ lse,
+    const mma::bf16 *__restrict__ dO, const float *__restrict__ delta,
+    float *__restrict__ dq_acc, mma::bf16 *__restrict__ dk,
+    mma::bf16 *__restrict__ dv, const int *__restrict__ col_ptr,
+    const int *__restrict__ row_idx, const int *__restrict__ col_classes,
+    unsigned char *smem) {
+  using namespace mma;
+  constexpr int T = Cfg::T, H = Cfg::H, D = Cfg::D, BM = Cfg::BQ,
+                BN = Cfg::NK, NT = BN * 2, WARPS = BN / 16;
+  constexpr int KD = D / 16, NQ = BM / 8, ND = D / 8;
+  // dQ = dS K: RG groups of 16 query rows x CG groups of DC columns.
+  constexpr int RG = BM / 16, CG = WARPS / RG, DC = D / CG, NDQ = DC / 8;
+  static_assert(L::block % BN == 0, "a CTA's keys lie in one block column");
+  static_assert(WARPS % RG == 0 && DC % 16 == 0, "dQ tiling");
+  constexpr unsigned TILE_K = BN * D * 2, TILE_Q = BM * D * 2;
+  const unsigned sK = smem_addr(smem), sV = sK + TILE_K, sQ = sV + TILE_K,
+                 sdO = sQ + 2 * TILE_Q, sdS = sdO + 2 * TILE_Q;
+  unsigned char *dS_bytes = smem + (sdS - sK);
+  float *sLse = reinterpret_cast<float *>(smem + 2 * TILE_K + 4 * TILE_Q +
+                                          BN * BM * 2);
+  float *sDelta = sLse + 2 * BM;
+
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int g = lane >> 2, t4 = lane & 3;
+  const int h = blockIdx.y, b = blockIdx.z, k0 = blockIdx.x * BN;
+  const int key0 = k0 + warp * 16 + g, key1 = key0 + 8;
+  const float sl2 = Cfg::scale * kLog2e, sc = Cfg::scale;
+  const long long bh = (static_cast<long long>(b) * H + h) * T;
+  const float *lse_bh = lse + bh, *delta_bh = delta + bh;
+
+  ColTiles<T, BM, BN, NT, L> tiles(col_ptr, row_idx, col_classes, k0);
+  load_tile<NT, BN, T, H, D>(sK, k, b, h, k0);
+  load_tile<NT, BN, T, H, D>(sV, v, b, h, k0);
+  auto loadQueries = [&](int stage, int qc) {
+    load_tile<NT, BM, T, H, D>(sQ + stage * TILE_Q, q, b, h, qc);
+    load_tile<NT, BM, T, H, D>(sdO + stage * TILE_Q, dO, b, h, qc);
+    for (int i = threadIdx.x; i < BM; i += NT) {
+      sLse[stage * BM + i] = lse2_of<T>(lse_bh, qc + i);
+      sDelta[stage * BM + i] = qc + i < T ? delta_bh[qc + i] : 0.f;
+    }
+  };
+  bool have = tiles.next();
+  if (have)
+    loadQueries(0, tiles.qc);
+  cp_async_commit();
+  if (!have)
+    cp_async_wait<0>();
+
+  float dkAcc[ND][4], dvAcc[ND][4];
+#pragma unroll
+  for (int j = 0; j < ND; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      dkAcc[j][e] = dvAcc[j][e] = 0.f;
+  int stage = 0;
+
+  while (have) {
+    const int qc = tiles.qc;
+    const bool full = tiles.full;
+    const bool haveNext = tiles.next();
+    cp_async_wait<0>();
+    __syncthreads(); // this stage is in; the other stage and dS^T are free
+    if (haveNext)
+      loadQueries(stage ^ 1, tiles.qc);
+    cp_async_commit();
+    const unsigned tQ = sQ + stage * TILE_Q, tdO = sdO + stage * TILE_Q;
+
+    // S^T = K Q^T and dP^T = V dO^T for this warp's 16 keys x BM queries.
+    float s[NQ][4], dp[NQ][4];
+#pragma unroll
+    for (int j = 0; j < NQ; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        s[j][e] = dp[j][e] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < KD; ++kk) {
+      unsigned kf[4], vf[4];
+      load_a<D>(kf, sK, warp * 16, kk);
+      load_a<D>(vf, sV, warp * 16, kk);
+#pragma unroll
+      for (int j = 0; j < NQ; j += 2) {
+        unsigned bq[4], bo[4];
+        load_b_rows<D>(bq, tQ, j * 8, kk);
+        mma16816(s[j], kf, bq[0], bq[1]);
+        mma16816(s[j + 1], kf, bq[2], bq[3]);
+        load_b_rows<D>(bo, tdO, j * 8, kk);
+        mma16816(dp[j], vf, bo[0], bo[1]);
+        mma16816(dp[j + 1], vf, bo[2], bo[3]);
+      }
+    }
+    // P^T and dS^T (columns are queries); dS^T also to shared memory, as
+    // bf16 rows of BM queries, for dQ.
+    const float *lse2 = sLse + stage * BM, *dl = sDelta + stage * BM;
+#pragma unroll
+    for (int j = 0; j < NQ; ++j) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int col = j * 8 + 2 * t4 + (e & 1);
+        const int qq = qc + col, kk = e < 2 ? key0 : key1;
+        float p = exp2f(s[j][e] * sl2 - lse2[col]);
+        if (!full && !(kk <= qq && L::allowed(qq, kk)))
+          p = 0.f;
+        s[j][e] = p;
+        dp[j][e] = p * (dp[j][e] - dl[col]);
+      }
+      const unsigned r0 = static_cast<unsigned>(warp * 16 + g),
+                     c = static_cast<unsigned>(j * 8 + 2 * t4) * 2u;
+      *reinterpret_cast<unsigned *>(dS_bytes + swz(r0 * BM * 2u + c)) =
+          pack_bf16(dp[j][0], dp[j][1]);
+      *reinterpret_cast<unsigned *>(dS_bytes + swz((r0 + 8) * BM * 2u + c)) =
+          pack_bf16(dp[j][2], dp[j][3]);
+    }
+    // dV += P^T dO and dK += dS^T Q.
+#pragma unroll
+    for (int kk = 0; kk < NQ / 2; ++kk) {
+      unsigned pa[4] = {pack_bf16(s[2 * kk][0], s[2 * kk][1]),
+                        pack_bf16(s[2 * kk][2], s[2 * kk][3]),
+                        pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                        pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+      unsigned da[4] = {pack_bf16(dp[2 * kk][0], dp[2 * kk][1]),
+                        pack_bf16(dp[2 * kk][2], dp[2 * kk][3]),
+                        pack_bf16(dp[2 * kk + 1][0], dp[2 * kk + 1][1]),
+                        pack_bf16(dp[2 * kk + 1][2], dp[2 * kk + 1][3])};
+#pragma unroll
+      for (int j = 0; j < ND; j += 2) {
+        unsigned bo[4], bq[4];
+        load_b_cols<D>(bo, tdO, kk, j);
+        mma16816(dvAcc[j], pa, bo[0], bo[1]);
+        mma16816(dvAcc[j + 1], pa, bo[2], bo[3]);
+        load_b_cols<D>(bq, tQ, kk, j);
+        mma16816(dkAcc[j], da, bq[0], bq[1]);
+        mma16816(dkAcc[j + 1], da, bq[2], bq[3]);
+      }
+    }
+    __syncthreads(); // dS^T complete
+
+    // dQ rows 16 rg .. 16 rg + 15, columns cg DC .. cg DC + DC - 1 of the
+    // tile, over the CTA's BN keys.
+    {
+      const int rg = warp % RG, cg = warp / RG;
+      float acc[NDQ][4];
+#pragma unroll
+      for (int j = 0; j < NDQ; ++j)
+        acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
+#pragma unroll
+      for (int kk = 0; kk < BN / 16; ++kk) {
+        unsigned a[4];
+        load_a_trans<BM>(a, sdS, rg * 16, kk);
+#pragma unroll
+        for (int j = 0; j < NDQ; j += 2) {
+          unsigned bk[4];
+          load_b_cols<D>(bk, sK, kk, cg * (DC / 8) + j);
+          mma16816(acc[j], a, bk[0], bk[1]);
+          mma16816(acc[j + 1], a, bk[2], bk[3]);
+        }
+      }
+      const int row0 = qc + rg * 16 + g, row1 = row0 + 8;
+      if (row0 < T) {
+        float *out = dq_acc + row_offset<T, H, D>(b, row0, h) + cg * DC + 2 * t4;
+#pragma unroll
+        for (int j = 0; j < NDQ; ++j)
+          atomic_add2(out + j * 8, acc[j][0] * sc, acc[j][1] * sc);
+      }
+      if (row1 < T) {
+        float *out = dq_acc + row_offset<T, H, D>(b, row1, h) + cg * DC + 2 * t4;
+#pragma unroll
+        for (int j = 0; j < NDQ; ++j)
+          atomic_add2(out + j * 8, acc[j][2] * sc, acc[j][3] * sc);
+      }
+    }
+    stage ^= 1;
+    have = haveNext;
+  }
+
+  if (key0 < T) {
+    const long long off = row_offset<T, H, D>(b, key0, h) + 2 * t4;
+#pragma unroll
+    for (int j = 0; j < ND; ++j) {
+      *reinterpret_cast<unsigned *>(dk + off + j * 8) =
+          pack_bf16(dkAcc[j][0] * sc, dkAcc[j][1] * sc);
+      *reinterpret_cast<unsigned *>(dv + off + j * 8) =
+          pack_bf16(dvAcc[j][0], dvAcc[j][1]);
+    }
+  }
+  if (key1 < T) {
+    const long long off = row_offset<T, H, D>(b, key1, h) + 2 * t4;
+#pragma unroll
+    for (int j = 0; j < ND; ++j) {
+      *reinterpret_cast<unsigned *>(dk + off + j * 8) =
+          pack_bf16(dkAcc[j][2] * sc, dkAcc[j][3] * sc);
+      *reinterpret_cast<unsigned *>(dv + off + j * 8) =
+          pack_bf16(dvAcc[j][2], dvAcc[j][3]);
+    }
+  }
+}
+
 } // namespace stc
 
 #endif // STC_DEVICE_ATTENTION_BWD_MMA_CUH

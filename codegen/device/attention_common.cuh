@@ -80,6 +80,33 @@ __device__ __forceinline__ float smem_dot(const float *a, const float *b) {
   return s;
 }
 
+// attention_bwd_prep: delta[b, h, t] = rowsum(dO * O) (over dv) and
+// dq_acc = 0, for the atomic backward (attention_bwd_mma.cuh). A warp per
+// (b, t, h) row, grid-stride.
+template <class Cfg, typename TO, typename TDO>
+__device__ __forceinline__ void
+attention_bwd_prep_kernel(const TO *__restrict__ o, const TDO *__restrict__ dO,
+                          float *__restrict__ delta,
+                          float *__restrict__ dq_acc) {
+  constexpr long long ROWS =
+      static_cast<long long>(Cfg::B) * Cfg::T * Cfg::H;
+  const int lane = threadIdx.x & 31;
+  const long long warps = global_stride() >> 5;
+  for (long long r = global_thread() >> 5; r < ROWS; r += warps) {
+    const long long ob = r * Cfg::DV; // r = (b T + t) H + h
+    float s = 0.f;
+    for (int d = lane; d < Cfg::DV; d += 32)
+      s += load(dO, ob + d) * load(o, ob + d);
+    s = warp_sum(s);
+    const long long h = r % Cfg::H, bt = r / Cfg::H;
+    if (lane == 0)
+      delta[((bt / Cfg::T) * Cfg::H + h) * Cfg::T + bt % Cfg::T] = s;
+    float *z = dq_acc + r * Cfg::DK;
+    for (int d = lane; d < Cfg::DK; d += 32)
+      z[d] = 0.f;
+  }
+}
+
 } // namespace stc
 
 #endif // STC_DEVICE_ATTENTION_COMMON_CUH

@@ -1,4 +1,4 @@
-// elementwise.cuh - zero, add, accumulate.
+// elementwise.cuh - zero, add, accumulate, cast.
 //
 // Grid-stride loops: the emitter caps the grid, so any count fits one launch.
 // `out` may alias `a` or `b` (and `dst` may equal `src`): every element is
@@ -33,6 +33,14 @@ template <class Cfg, typename TD, typename TS>
 __device__ __forceinline__ void accumulate_kernel(TD *dst, const TS *src) {
   for (long long i = global_thread(); i < Cfg::count; i += global_stride())
     store(dst, i, load(dst, i) + load(src, i));
+}
+
+// x (count, f32) -> y (count): y = x, rounded to y's type
+template <class Cfg, typename TY>
+__device__ __forceinline__ void cast_kernel(const float *__restrict__ x,
+                                            TY *__restrict__ y) {
+  for (long long i = global_thread(); i < Cfg::count; i += global_stride())
+    store(y, i, x[i]);
 }
 
 } // namespace stc

@@ -44,6 +44,10 @@ const std::vector<FlagSpec> kCompileFlags = {
      "each residual block's input, recompute the block in the backward) or "
      "auto (with --memory-budget: none, else cheap, else the fewest blocks "
      "recomputed that fit it)"},
+    {"deterministic", false,
+     "attention backward without atomics: every training step bit-"
+     "reproducible, somewhat slower (default: fp32 atomics for dq where the "
+     "tensor-core kernels run)"},
     {"pipeline", false, "print the pass pipeline and exit"},
     {"print-ir-after-all", false, "print the IR after every pass (stderr)"},
     {"verbose", false, "also print remarks (the memory plan)"},
@@ -254,6 +258,7 @@ bool stc::cli::compileModel(const CompileRequest &request) {
   s.pipeline.batch = request.batch;
   s.pipeline.blockSize = request.blockSize;
   s.pipeline.recompute = request.recompute;
+  s.pipeline.deterministic = request.deterministic;
   return compile(s) == 0;
 }
 
@@ -284,6 +289,7 @@ int stc::cli::runCompile(int argc, char **argv, int first) {
   s.pipeline.blockSize = *block;
   s.pipeline.unreachableIsError = args->has("unreachable-is-error");
   s.pipeline.normalizePatterns = !args->has("no-normalize");
+  s.pipeline.deterministic = args->has("deterministic");
   std::optional<std::string> recompute = args->getChoice(
       "recompute", "none", {"none", "cheap", "paper", "auto"}, &error);
   if (!recompute) {

@@ -18,6 +18,7 @@ struct CompileRequest {
   int64_t batch = 4;
   int64_t blockSize = abi::kDefaultAttentionBlockSize;
   std::string recompute = "none"; ///< stc-schedule-recompute's policy
+  bool deterministic = false;     ///< attention backward without atomics
 };
 
 /// Compiles `request.input` into an artifact at `request.outDir` with the

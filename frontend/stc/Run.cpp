@@ -100,7 +100,8 @@ Expected<int64_t> removeCountingFiles(const std::string &dir) {
 /// MODEL -> artifact directory: as given, or compiled from a .mlir.
 Expected<std::string> resolveModel(const std::string &model, int64_t batch,
                                    int64_t blockSize,
-                                   const std::string &recompute = "none") {
+                                   const std::string &recompute = "none",
+                                   bool deterministic = false) {
   if (isDirectory(model)) {
     if (!isFile(model + "/manifest.json"))
       return Status::error("'" + model + "' is a directory without "
@@ -119,6 +120,7 @@ Expected<std::string> resolveModel(const std::string &model, int64_t batch,
   std::string key = *text + "|batch=" + std::to_string(batch) +
                     "|block=" + std::to_string(blockSize) +
                     (recompute == "none" ? "" : "|recompute=" + recompute) +
+                    (deterministic ? "|deterministic" : "") +
                     "|artifact v" +
                     std::to_string(abi::kArtifactVersion) + "|stc " + abi::kStcVersion;
   std::string dir = artifactCacheDir() + "/" + abi::hex64(abi::fnv1a64(key));
@@ -134,7 +136,8 @@ Expected<std::string> resolveModel(const std::string &model, int64_t batch,
                static_cast<long long>(batch), dir.c_str());
   // Compile into a fresh directory, then move it in place atomically.
   std::string tmp = dir + ".tmp" + std::to_string(::getpid());
-  CompileRequest request{model, tmp, batch, blockSize, recompute};
+  CompileRequest request{model, tmp, batch, blockSize, recompute,
+                         deterministic};
   if (!compileModel(request))
     return Status::error("compiling " + model + " failed (see above)");
   if (std::rename(tmp.c_str(), dir.c_str()) != 0 && !isFile(dir + "/manifest.json"))
@@ -144,6 +147,7 @@ Expected<std::string> resolveModel(const std::string &model, int64_t batch,
   (void)batch;
   (void)blockSize;
   (void)recompute;
+  (void)deterministic;
   return Status::error("this stc was built without the compiler "
                        "(STC_BUILD_COMPILER=OFF) and runs artifacts only; "
                        "compile '" + model + "' with a full stc (stc compile " +
@@ -365,6 +369,9 @@ int stc::cli::runTrain(int argc, char **argv, int first) {
       {"block-size", true, blockSizeHelp() + ", for a .mlir model"},
       {"recompute", true, "none (default), cheap or paper, for a .mlir "
                           "model (stc compile --recompute)"},
+      {"deterministic", false, "bit-reproducible steps: a .mlir model is "
+                               "compiled with stc compile --deterministic; "
+                               "an artifact must have been"},
       {"profile", true, "after training (and --save), time every op of the "
                         "training step; print the time by op kind and "
                         "write each op's to FILE (JSON)"},
@@ -422,8 +429,9 @@ int stc::cli::runTrain(int argc, char **argv, int first) {
       args->getChoice("recompute", "none", {"none", "cheap", "paper"}, &error);
   if (!recompute)
     return fail("train", error);
-  Expected<std::string> dir =
-      resolveModel(args->positional()[0], *batch, *block, *recompute);
+  const bool deterministic = args->has("deterministic");
+  Expected<std::string> dir = resolveModel(args->positional()[0], *batch,
+                                           *block, *recompute, deterministic);
   if (!dir)
     return fail("train", dir.status().message());
   Expected<std::unique_ptr<Executor>> exec = openExecutor(*args, *dir);
@@ -431,6 +439,14 @@ int stc::cli::runTrain(int argc, char **argv, int first) {
     return fail("train", exec.status().message());
   Executor &e = **exec;
   const ModelInfo &model = e.artifact().model;
+  if (deterministic)
+    for (const Entry &entry : e.artifact().entries)
+      for (const Op &op : entry.ops)
+        if (op.kind == OpKind::AttentionBwdAtomic)
+          return fail("train", "--deterministic: the artifact " + *dir +
+                                   " adds attention gradients with atomics "
+                                   "(attention_bwd_atomic); recompile it "
+                                   "with stc compile --deterministic");
   if (args->has("batch") && *batch != model.batch)
     return fail("train", "the artifact was compiled for batch " +
                              std::to_string(model.batch) + ", not " +

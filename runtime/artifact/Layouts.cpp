@@ -76,7 +76,8 @@ Status readLayouts(const json::Value &root, Artifact &a, NameIndex &names) {
 void buildColumnViews(Artifact &a) {
   for (const Entry &e : a.entries)
     for (const Op &op : e.ops)
-      if (op.kind == OpKind::AttentionBwd)
+      if (op.kind == OpKind::AttentionBwd ||
+          op.kind == OpKind::AttentionBwdAtomic)
         for (int li : op.layouts) {
           Layout &l = a.layouts[static_cast<size_t>(li)];
           if (l.hasColumns)

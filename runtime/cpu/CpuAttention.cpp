@@ -8,6 +8,7 @@
 
 #include "runtime/cpu/CpuOps.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -89,7 +90,8 @@ void attentionFwd(const T *q, const T *k, const T *v, T *o, T *lse,
 template <typename T>
 void attentionBwd(const T *q, const T *k, const T *v, const T *o, const T *lse,
                   const T *dO, T *dq, T *dk, T *dv, const AttentionShape &s,
-                  const std::vector<const AttentionMask *> &masks) {
+                  const std::vector<const AttentionMask *> &masks,
+                  const T *delta, bool accumulateDq) {
   Index ix{s};
   // Accumulate in double, then store: dk and dv gather from many queries.
   std::vector<double> gq(static_cast<size_t>(s.B * s.T * s.H * s.dk), 0.0);
@@ -106,7 +108,8 @@ void attentionBwd(const T *q, const T *k, const T *v, const T *o, const T *lse,
         const T *qi = q + ix.qk(b, i, h);
         const T *doi = dO + ix.vo(b, i, h);
         // D_i = dO_i . O_i = sum_j P_ij (dO_i . v_j).
-        double Di = dot(doi, o + ix.vo(b, i, h), s.dv);
+        double Di = delta ? static_cast<double>(delta[ix.row(b, h, i)])
+                          : dot(doi, o + ix.vo(b, i, h), s.dv);
         mask.keys(i, keys);
         for (int64_t j : keys) {
           const T *kj = k + ix.qk(b, j, h);
@@ -124,11 +127,23 @@ void attentionBwd(const T *q, const T *k, const T *v, const T *o, const T *lse,
       }
     }
   for (size_t i = 0; i < gq.size(); ++i) {
-    dq[i] = static_cast<T>(gq[i]);
+    dq[i] = static_cast<T>(accumulateDq ? dq[i] + gq[i] : gq[i]);
     dk[i] = static_cast<T>(gk[i]);
   }
   for (size_t i = 0; i < gv.size(); ++i)
     dv[i] = static_cast<T>(gv[i]);
+}
+
+template <typename T>
+void attentionBwdPrep(const T *o, const T *dO, T *delta, T *dqAcc,
+                      const AttentionShape &s) {
+  Index ix{s};
+  for (int64_t b = 0; b < s.B; ++b)
+    for (int64_t t = 0; t < s.T; ++t)
+      for (int64_t h = 0; h < s.H; ++h)
+        delta[ix.row(b, h, t)] = static_cast<T>(
+            dot(dO + ix.vo(b, t, h), o + ix.vo(b, t, h), s.dv));
+  std::fill(dqAcc, dqAcc + s.B * s.T * s.H * s.dk, T(0));
 }
 
 template <typename T>
@@ -191,7 +206,10 @@ Status attentionDecode(const T *q, const T *kcache, const T *vcache, T *o,
   template void attentionBwd<T>(const T *, const T *, const T *, const T *,    \
                                 const T *, const T *, T *, T *, T *,           \
                                 const AttentionShape &,                        \
-                                const std::vector<const AttentionMask *> &);       \
+                                const std::vector<const AttentionMask *> &,    \
+                                const T *, bool);                              \
+  template void attentionBwdPrep<T>(const T *, const T *, T *, T *,            \
+                                    const AttentionShape &);                   \
   template Status kvStore<T>(const T *, T *, int64_t, int64_t, int64_t);       \
   template Status attentionDecode<T>(                                          \
       const T *, const T *, const T *, T *, int64_t, int64_t, int64_t,         \

@@ -2,6 +2,7 @@
 
 #include "runtime/cpu/CpuExecutor.h"
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 
@@ -342,6 +343,20 @@ Status CpuExecutor::runOp(const Op &op, Args &fa) {
     cpu::attentionBwd(F(0), F(1), F(2), F(3), F(4), F(5), F(6), F(7), F(8),
                       cpu::attentionShape(at), masksOf());
     break;
+  case OpKind::AttentionBwdPrep:
+    cpu::attentionBwdPrep(F(0), F(1), F(2), F(3), cpu::attentionShape(at));
+    break;
+  case OpKind::AttentionBwdAtomic: // q k v lse dout delta dq_acc dk dv
+    cpu::attentionBwd(F(0), F(1), F(2), static_cast<const T *>(nullptr), F(3),
+                      F(4), F(6), F(7), F(8), cpu::attentionShape(at),
+                      masksOf(), F(5), true);
+    break;
+  case OpKind::Cast: {
+    const T *x = F(0);
+    T *y = F(1);
+    std::copy(x, x + at.count, y);
+    break;
+  }
   case OpKind::XentFwd:
     st =
         cpu::xent(F(0), I(1), F(2), static_cast<T *>(nullptr), at.M, at.V, 1.0);

@@ -179,11 +179,20 @@ void attentionFwd(const T *q, const T *k, const T *v, T *o, T *lse,
 
 /// q, k (B,T,H,dk), v, o, do (B,T,H,dv), lse (B,H,T)
 /// -> dq, dk (B,T,H,dk), dv (B,T,H,dv), all overwritten. Uses the saved lse
-/// and D_i = rowsum(dO_i * O_i), as a flash-attention backward does.
+/// and D_i = rowsum(dO_i * O_i), as a flash-attention backward does; with
+/// `delta` (B,H,T), D_i is read from it (o is not read). With
+/// `accumulateDq`, dq += the gradient (attention_bwd_atomic).
 template <typename T>
 void attentionBwd(const T *q, const T *k, const T *v, const T *o, const T *lse,
                   const T *dO, T *dq, T *dk, T *dv, const AttentionShape &s,
-                  const std::vector<const AttentionMask *> &masks);
+                  const std::vector<const AttentionMask *> &masks,
+                  const T *delta = nullptr, bool accumulateDq = false);
+
+/// o, dO (B,T,H,dv) -> delta (B,H,T) = rowsum(dO * o); dqAcc (B,T,H,dk) = 0
+/// (attention_bwd_prep).
+template <typename T>
+void attentionBwdPrep(const T *o, const T *dO, T *delta, T *dqAcc,
+                      const AttentionShape &s);
 
 /// src (D) -> cache (T,D) row pos.
 template <typename T>

@@ -49,11 +49,6 @@ bool envFlag(const char *name) {
   return v && *v && std::strcmp(v, "0") != 0;
 }
 
-bool isAttention(OpKind k) {
-  return k == OpKind::AttentionFwd || k == OpKind::AttentionBwd ||
-         k == OpKind::AttentionDecode;
-}
-
 bool overlaps(const Buffer &a, const Buffer &b) {
   return a.offset < b.offset + b.bytes && b.offset < a.offset + a.bytes;
 }
@@ -570,10 +565,9 @@ Status CudaExecutor::planOps() {
         p.smem = static_cast<unsigned>(k.smem);
         for (int buf : op.args)
           p.params.push_back(ptr(buf));
-        if (isAttention(op.kind))
-          for (int l : op.layouts)
-            for (CUdeviceptr t : layoutPtrs_[l])
-              p.params.push_back(t);
+        for (int l : op.layouts) // attention ops: their layouts' tables
+          for (CUdeviceptr t : layoutPtrs_[l])
+            p.params.push_back(t);
         p.params.push_back(scalars);
 
         // The kernel's signature, where the driver can tell (CUDA 12.4+):
@@ -596,7 +590,7 @@ Status CudaExecutor::planOps() {
                 " but the executor passes " + std::to_string(p.params.size()) +
                 " pointers: the op's " + std::to_string(op.args.size()) +
                 " args" +
-                (isAttention(op.kind)
+                (!op.layouts.empty()
                      ? ", 6 per layout x " + std::to_string(op.layouts.size())
                      : std::string()) +
                 " and scalars (docs/artifact-format.md, Layouts)");
