@@ -15,6 +15,7 @@
 #include "codegen/KernelEmitter.h"
 #include "pattern/Pattern.h"
 #include "abi/DType.h"
+#include "abi/Limits.h"
 #include "runtime/cpu/CpuOps.h"
 
 #include <cuda.h>
@@ -382,6 +383,46 @@ static void attention(const AttnCase &c, const std::string &dt) {
     std::fill(b2[i].f.begin(), b2[i].f.end(), -3.f);
   runGpu(mk("attention_bwd", "bwd", dtsOf(b2), at, c.layouts), b2, Scal{});
   checkExact(n + " bwd deterministic", b2[7].f, b[7].f);
+
+  // The fast backward where the tensor-core kernels run it:
+  // attention_bwd_prep (delta, dq_acc zeroed), attention_bwd_atomic twice
+  // into one dq_acc (as for a split fixed layer's two key sets), cast.
+  std::vector<int64_t> blocks;
+  for (auto &l : c.layouts)
+    blocks.push_back(l.block);
+  if (dt == "bf16" &&
+      abi::attentionOnTensorCores(dk, dv, blocks.data(), blocks.size())) {
+    std::vector<Arg> p = {oa, dO, F("f32", std::vector<float>(nl, 7.f)),
+                          F("f32", std::vector<float>(nq, 7.f))};
+    runGpu(mk("attention_bwd_prep", "prep", dtsOf(p),
+              {{"B", B}, {"T", T}, {"H", H}, {"dk", dk}, {"dv", dv}}),
+           p, Scal{});
+    std::vector<float> delta(nl), zeros(nq, 7.f);
+    rt::cpu::attentionBwdPrep(oa.f.data(), dO.f.data(), delta.data(),
+                              zeros.data(), s);
+    check(n + " bwd_prep delta", p[2].f, delta, 1e-5);
+    checkExact(n + " bwd_prep dq_acc zeroed", p[3].f, zeros);
+    std::vector<Arg> x = {q,    k,    v,
+                          la,   dO,   p[2],
+                          p[3], F(dt, std::vector<float>(nq, 7.f)),
+                          F(dt, std::vector<float>(nv, 7.f))};
+    runGpu(mk("attention_bwd_atomic", "atomic", dtsOf(x), at, c.layouts), x,
+           Scal{});
+    check(n + " bwd_atomic dq", x[6].f, gq, tolFor(dt, 1e-4));
+    check(n + " bwd_atomic dk", x[7].f, gk, tolFor(dt, 1e-4));
+    check(n + " bwd_atomic dv", x[8].f, gv, tolFor(dt, 1e-4));
+    std::vector<Arg> x2 = x;
+    runGpu(mk("attention_bwd_atomic", "atomic", dtsOf(x2), at, c.layouts), x2,
+           Scal{});
+    std::vector<float> gq2(gq);
+    for (float &g : gq2)
+      g *= 2;
+    check(n + " bwd_atomic dq accumulates", x2[6].f, gq2, tolFor(dt, 1e-4));
+    std::vector<Arg> cs = {F("f32", x[6].f), F(dt, std::vector<float>(nq, 7.f))};
+    runGpu(mk("cast", "cast", dtsOf(cs), {{"count", static_cast<int64_t>(nq)}}),
+           cs, Scal{});
+    checkExact(n + " cast", cs[1].f, F(dt, x[6].f).f);
+  }
 
   // decode: batch 0's keys/values as the caches, a few positions
   at.erase("B");

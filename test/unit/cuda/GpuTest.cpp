@@ -331,8 +331,11 @@ void compareOp(const Artifact &a, EntryKind kind, size_t i, Executor &cpu,
     bytes[op.args[2]] = encode(mean, DType::F32);
     bytes[op.args[3]] = encode(rstd, DType::F32);
   }
-  if (op.kind == OpKind::AttentionBwd) {
-    // o and lse from the forward pass of these q, k, v.
+  if (op.kind == OpKind::AttentionBwd ||
+      op.kind == OpKind::AttentionBwdAtomic) {
+    // o and lse from the forward pass of these q, k, v (attention_bwd_atomic:
+    // lse and delta = rowsum(dout * o); it reads no o).
+    const bool atomic = op.kind == OpKind::AttentionBwdAtomic;
     std::vector<cpu::AttentionMask> masks;
     std::vector<const cpu::AttentionMask *> mp;
     for (int l : op.layouts)
@@ -340,13 +343,23 @@ void compareOp(const Artifact &a, EntryKind kind, size_t i, Executor &cpu,
     for (auto &m : masks)
       mp.push_back(&m);
     cpu::AttentionShape s = cpu::attentionShape(at);
-    const Buffer &ob = a.buffers[op.args[3]];
+    const Buffer &ob = a.buffers[op.args[atomic ? 2 : 3]]; // v: o's shape
     std::vector<float> o(static_cast<size_t>(ob.elements()));
     std::vector<float> lse(static_cast<size_t>(at.B * at.H * at.T));
     cpu::attentionFwd(values[op.args[0]].data(), values[op.args[1]].data(),
                       values[op.args[2]].data(), o.data(), lse.data(), s, mp);
-    bytes[op.args[3]] = encode(o, ob.dtype);
-    bytes[op.args[4]] = encode(lse, DType::F32);
+    o = decode(encode(o, ob.dtype), ob.dtype); // as the forward stores it
+    if (atomic) {
+      std::vector<float> delta(lse.size()),
+          unused(static_cast<size_t>(at.B * at.T * at.H * at.dk));
+      cpu::attentionBwdPrep(o.data(), values[op.args[4]].data(), delta.data(),
+                            unused.data(), s);
+      bytes[op.args[3]] = encode(lse, DType::F32);
+      bytes[op.args[5]] = encode(delta, DType::F32);
+    } else {
+      bytes[op.args[3]] = encode(o, ob.dtype);
+      bytes[op.args[4]] = encode(lse, DType::F32);
+    }
   }
 
   Scalars sc;
@@ -378,7 +391,11 @@ void compareOp(const Artifact &a, EntryKind kind, size_t i, Executor &cpu,
     std::vector<uint8_t> cb(static_cast<size_t>(buf.bytes)), gb(cb.size());
     ASSERT_TRUE(cpu.download(buf.name, cb.data(), cb.size()).isOk());
     ASSERT_TRUE(gpu.download(buf.name, gb.data(), gb.size()).isOk());
-    double tol = buf.dtype == DType::BF16 ? 2e-2 : 1e-4;
+    // attention_bwd_atomic's dq_acc is f32, but sums bf16 products.
+    double tol = buf.dtype == DType::BF16 ||
+                         op.kind == OpKind::AttentionBwdAtomic
+                     ? 2e-2
+                     : 1e-4;
     CompareResult r = compareBuffer(cb, gb, buf.dtype, tol);
     if (r.relErr > st.maxErr || !r.problem.empty()) {
       st.maxErr = std::max(st.maxErr, r.relErr);
