@@ -1124,6 +1124,54 @@ TEST(Recompute, PoliciesTrainBitIdentically) {
   }
 }
 
+// test/inputs/atomic-small.mlir compiled with the fast attention backward
+// (attention_bwd_prep, attention_bwd_atomic per key set, cast) and with
+// --deterministic (attention_bwd, and accumulate for the split fixed
+// layer's second dq): the same sums in the same order on the CPU reference,
+// so fp64 training is bit-identical; in f32 only dq's rounding differs (fp32
+// sum, then bf16, against bf16 directly).
+TEST(AttentionBackward, AtomicAndDeterministicTrainAlike) {
+  auto atomic = inputArtifact("atomic-small");
+  auto det = inputArtifact("atomic-small-deterministic");
+  if (!atomic || !det)
+    GTEST_SKIP() << "no compiled atomic-small artifacts under "
+                 << artifactRoot() << " (a runtime-only build)";
+  // Two layers, the second split: 3 atomic backwards after 2 preps, one
+  // cast per layer; the deterministic program has none of them.
+  EXPECT_EQ(countOps(*atomic, EntryKind::Train, OpKind::AttentionBwdPrep), 2);
+  EXPECT_EQ(countOps(*atomic, EntryKind::Train, OpKind::AttentionBwdAtomic), 3);
+  EXPECT_EQ(countOps(*atomic, EntryKind::Train, OpKind::Cast), 2);
+  EXPECT_EQ(countOps(*atomic, EntryKind::Train, OpKind::AttentionBwd), 0);
+  EXPECT_EQ(countOps(*det, EntryKind::Train, OpKind::AttentionBwd), 3);
+  EXPECT_EQ(countOps(*det, EntryKind::Train, OpKind::AttentionBwdAtomic), 0);
+
+  ByteDataset data = textDataset(atomic->model.context);
+  for (auto precision :
+       {CpuExecutor::Precision::F64, CpuExecutor::Precision::F32}) {
+    const bool f64 = precision == CpuExecutor::Precision::F64;
+    SCOPED_TRACE(f64 ? "fp64" : "f32");
+    auto [runs, losses] = trainAlike({atomic, det}, precision, data, 3);
+    ASSERT_EQ(losses.size(), 2u);
+    ASSERT_EQ(losses[0].size(), losses[1].size());
+    for (size_t i = 0; i < losses[0].size(); ++i) {
+      if (f64)
+        EXPECT_EQ(losses[0][i], losses[1][i]) << "step " << i;
+      else
+        EXPECT_NEAR(losses[0][i], losses[1][i], 1e-3 * losses[1][i])
+            << "step " << i;
+    }
+    if (!f64)
+      continue;
+    for (const Param &p : atomic->params) {
+      const std::string &name = atomic->buffers[p.buffer].name;
+      auto a = runs[0]->downloadDoubles(name);
+      auto b = runs[1]->downloadDoubles(name);
+      ASSERT_TRUE(a.hasValue() && b.hasValue()) << name;
+      EXPECT_EQ(*a, *b) << "parameter " << name << " after 3 steps";
+    }
+  }
+}
+
 //===----------------------------------------------------------------------===//
 // Long contexts: the artifact names layouts, it does not store them
 //===----------------------------------------------------------------------===//
