@@ -387,10 +387,15 @@ bool Emitter::emitEmbedBwd() {
 /// row of its columns, so the widest tile that still gives the card ~128
 /// CTAs. Measured on the enwik8 model (H200, bench/train, C = 512): 16
 /// columns (32 CTAs) 0.39 ms per layer-norm backward, 4 columns (128 CTAs)
-/// 0.14 ms. bias_grad, which reads one tensor instead of two, measured the
-/// other way (10.5 ms for its 181 ops with 16 columns, 13.5 ms with 2 to
-/// 4): it keeps 16-column tiles, whole 32-byte sectors per row.
-constexpr int64_t kBiasGradCols = 16;
+/// 0.14 ms.
+/// bias_grad reads one tensor: 64-column tiles (a warp reads 32 consecutive
+/// values of a row), and its rows split into chunks until the grid has
+/// kBiasGradCtas CTAs (4 per SM of an H100/H200), each of at least
+/// kBiasGradMinRows rows. With one CTA per 16 columns and no split it took
+/// 30 ms for the enwik8 step's 181 ops (165 us each at M = 24576; H200,
+/// bench/results/2026-12-02-h200-atomic-bwd).
+constexpr int64_t kBiasGradCols = 64;
+constexpr int64_t kBiasGradCtas = 528, kBiasGradMinRows = 64;
 int64_t colSumCols(int64_t columns) {
   constexpr int64_t kTargetCtas = 128;
   for (int64_t cols : {16, 8, 4})
@@ -435,12 +440,30 @@ bool Emitter::emitLayerNormBwd() {
 
 bool Emitter::emitBiasGrad() {
   files_ = {"bias_grad.cuh"};
+  // Column tiles of kBiasGradCols, and the rows split into chunks until the
+  // grid fills the GPU (kBiasGradCtas), at least kBiasGradMinRows rows each.
+  const int64_t tiles = ceilDiv(a_.N, kBiasGradCols);
+  const int64_t chunks = std::clamp<int64_t>(
+      ceilDiv(kBiasGradCtas, tiles), 1,
+      std::max<int64_t>(1, a_.M / kBiasGradMinRows));
+  const int64_t rows = ceilDiv(a_.M, chunks);
   cfg_ = fmt::format("  static constexpr long long M = {}LL, N = {}LL;\n"
-                     "  static constexpr int cols = {}, row_groups = {};\n",
-                     a_.M, a_.N, kBiasGradCols, kThreads / kBiasGradCols);
+                     "  static constexpr int cols = {}, row_groups = {};\n"
+                     "  static constexpr int chunks = {};\n"
+                     "  static constexpr long long rows_per_chunk = {}LL;\n",
+                     a_.M, a_.N, kBiasGradCols, kThreads / kBiasGradCols,
+                     ceilDiv(a_.M, rows), rows);
   block_ = {kThreads, 1, 1};
-  grid_ = {ceilDiv(a_.N, kBiasGradCols), 1, 1};
-  entry("  stc::bias_grad_kernel<stc_cfg>(dy, db);\n");
+  grid_ = {tiles, ceilDiv(a_.M, rows), 1};
+  preamble_ += fmt::format(
+      "// The chunks' column sums and each column tile's last-CTA ticket\n"
+      "// (bias_grad.cuh); module globals start zeroed, the last CTA resets "
+      "its ticket.\n"
+      "__device__ float stc_bias_partials[{}];\n"
+      "__device__ unsigned stc_bias_tickets[{}];\n",
+      grid_[1] > 1 ? grid_[1] * a_.N : 1, tiles);
+  entry("  stc::bias_grad_kernel<stc_cfg>(dy, db, stc_bias_partials, "
+        "stc_bias_tickets);\n");
   return true;
 }
 

@@ -458,13 +458,23 @@ TEST(KernelEmitter, ElementwiseLaunchShapes) {
                            &err);
     ASSERT_TRUE(wide) << err;
     EXPECT_EQ(wide->grid[0], 13 + C / cols) << "C = " << C;
-    // bias_grad keeps 16-column tiles (measured faster for it).
+    // bias_grad: 64-column tiles; 100 rows are one chunk of rows.
     auto bias = emitKernel(makeOp("bias_grad", "b", "FF", "f32",
                                   {{"M", int64_t(100)}, {"N", C}}),
                            &err);
     ASSERT_TRUE(bias) << err;
-    EXPECT_EQ(bias->grid[0], C / 16) << "N = " << C;
+    EXPECT_EQ(bias->grid[0], C / 64) << "N = " << C;
+    EXPECT_EQ(bias->grid[1], 1) << "N = " << C;
   }
+  // ... and the enwik8 step's rows split until about 528 CTAs: 66 chunks
+  // of 373 rows at N = 512, a ragged last one.
+  auto split = emitKernel(makeOp("bias_grad", "b", "FF", "bf16",
+                                 {{"M", int64_t(24576)}, {"N", int64_t(512)}}),
+                          &err);
+  ASSERT_TRUE(split) << err;
+  EXPECT_EQ(split->grid[0], 8);
+  EXPECT_EQ(split->grid[1], 66);
+  EXPECT_NE(split->source.find("rows_per_chunk = 373LL"), std::string::npos);
 
   auto xe = emitKernel(makeOp("xent_fwd", "x", "Fif", "f32",
                               {{"M", int64_t(77)}, {"V", int64_t(50257)}}),
