@@ -13,7 +13,10 @@ import glob
 import json
 import os
 
-ATTENTION = {"attention_fwd", "attention_bwd", "attention_merge",
+# Op kinds counted as attention (cast: only the attention backward's dq
+# conversion casts today).
+ATTENTION = {"attention_fwd", "attention_bwd", "attention_bwd_prep",
+             "attention_bwd_atomic", "cast", "attention_merge",
              "summary_gather", "summary_scatter", "stride_permute"}
 
 
