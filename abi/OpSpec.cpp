@@ -137,6 +137,8 @@ std::vector<OpSpec> builtinSpecs() {
   specs.back().args.push_back(argRow(Name, D, R, E, Attr));
 #define STC_ARG_EACH(Attr, Name, D, R, E)                                      \
   specs.back().args.push_back(argRow(Name, D, R, E, "", Attr));
+#define STC_ARG_EACH_IF(Flag, Attr, Name, D, R, E)                             \
+  specs.back().args.push_back(argRow(Name, D, R, E, Flag, Attr));
 #define STC_INT(Name, Lo, Hi) specs.back().attrs.push_back(intRow(Name, Lo, Hi));
 #define STC_INT_STEP(Name, Lo, Hi, Step)                                       \
   specs.back().attrs.push_back(intRow(Name, Lo, Hi, Step));

@@ -111,7 +111,7 @@ LogicalResult stc::codegen::writeArtifact(ModuleOp module,
     json::Object initJson{{"dist", st::stringifyInitKind(init.getKind())}};
     if (init.getKind() == st::InitKind::Normal)
       initJson["std"] = init.getStd().convertToDouble();
-    params.push_back(json::Object{
+    json::Object entry{
         {"name", param.getSymName().drop_front(strlen("param."))},
         {"buffer", indexOf(param.getValueAttr())},
         {"grad", indexOf(param.getGradAttr())},
@@ -119,7 +119,10 @@ LogicalResult stc::codegen::writeArtifact(ModuleOp module,
         {"adam_v", indexOf(param.getAdamVAttr())},
         {"init", std::move(initJson)},
         {"decay", param.getDecay()},
-    });
+    };
+    if (param.getMasterAttr())
+      entry["master"] = indexOf(param.getMasterAttr());
+    params.push_back(std::move(entry));
   }
 
   // Layouts: named by pattern, n, block and fingerprint; the runtime

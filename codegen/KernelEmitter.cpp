@@ -569,10 +569,11 @@ bool Emitter::emitAdamw() {
   for (size_t i = 0; i < a_.counts.size(); ++i)
     body += fmt::format(
         "  case {0}:\n"
-        "    stc::adamw_tile<stc_cfg>(param_{0}, grad_{0}, m_{0}, v_{0}, "
+        "    stc::adamw_tile<stc_cfg>(param_{0}, grad_{0}, m_{0}, v_{0}, {3}, "
         "{1}LL, {2}, begin, gnorm_sq, scalars);\n"
         "    break;\n",
-        i, a_.counts[i], boolLit(a_.decay[i] != 0));
+        i, a_.counts[i], boolLit(a_.decay[i] != 0),
+        a_.master ? fmt::format("master_{}", i) : std::string("nullptr"));
   body += "  }\n";
   entry(body);
   return true;

@@ -36,6 +36,11 @@ int64_t lastDim(Type t) {
 }
 int64_t numElements(Type t) { return cast<RankedTensorType>(t).getNumElements(); }
 int64_t rowsOf(Type t) { return numElements(t) / lastDim(t); }
+/// Parameters stored below f32 (bf16) get f32 master weights: AdamW
+/// updates those, so updates smaller than the stored precision add up.
+bool hasMaster(Type t) {
+  return !cast<RankedTensorType>(t).getElementType().isF32();
+}
 
 /// Lowers the module's step functions into stk programs. The per-op
 /// lowerings below use its helpers (buffers, launches, attributes).
@@ -86,6 +91,10 @@ struct KernelLowering {
       std::string name = param.name.str();
       auto m = buffer(name + ".adam_m", f32(param.type), "moment");
       auto v = buffer(name + ".adam_v", f32(param.type), "moment");
+      // bf16 parameters: AdamW updates an f32 master copy (lowerAdamW).
+      FlatSymbolRefAttr master;
+      if (hasMaster(param.type))
+        master = buffer(name + ".master", f32(param.type), "moment");
       // The table entry is named after the parameter, like its value buffer,
       // so it lives in the programs' namespace: prefix it.
       builder.setInsertionPointToEnd(module.getBody());
@@ -93,7 +102,8 @@ struct KernelLowering {
                                builder.getStringAttr("param." + name),
                                paramBuffers[param.name], grad->second, m, v,
                                param.init,
-                               param.decay ? builder.getUnitAttr() : UnitAttr());
+                               param.decay ? builder.getUnitAttr() : UnitAttr(),
+                               master);
     }
     for (auto fn : llvm::to_vector(module.getOps<func::FuncOp>()))
       fn.erase();
@@ -756,7 +766,7 @@ LogicalResult lowerGradNormSq(L &l, GradNormSqOp g) {
 }
 
 /// Whether two st.adamw ops can share a launch: the same norm, settings and
-/// parameter dtype.
+/// parameter dtype (so all or none of a group has master weights).
 bool sameAdamGroup(AdamWOp a, AdamWOp b) {
   return a.getGnormSq() == b.getGnormSq() && a.getBeta1() == b.getBeta1() &&
          a.getBeta2() == b.getBeta2() && a.getEps() == b.getEps() &&
@@ -774,9 +784,10 @@ LogicalResult lowerAdamW(L &l, AdamWOp adam) {
   if (next && sameAdamGroup(adam, next) &&
       static_cast<int64_t>(l.adamGroup.size()) < abi::kMaxGroupTensors)
     return success();
-  SmallVector<FlatSymbolRefAttr> params, grads, ms, vs;
+  SmallVector<FlatSymbolRefAttr> params, grads, ms, vs, masters;
   SmallVector<int64_t> counts, decay;
   MLIRContext *ctx = l.builder.getContext();
+  const bool master = hasMaster(adam.getGrad().getType());
   for (AdamWOp op : l.adamGroup) {
     StringAttr name = op.getParamAttr().getAttr();
     l.paramGrads[name] = l.of(op.getGrad());
@@ -784,22 +795,26 @@ LogicalResult lowerAdamW(L &l, AdamWOp adam) {
     grads.push_back(l.of(op.getGrad()));
     ms.push_back(FlatSymbolRefAttr::get(ctx, name.str() + ".adam_m"));
     vs.push_back(FlatSymbolRefAttr::get(ctx, name.str() + ".adam_v"));
+    if (master)
+      masters.push_back(FlatSymbolRefAttr::get(ctx, name.str() + ".master"));
     counts.push_back(numElements(op.getGrad().getType()));
     decay.push_back(llvm::any_of(l.params, [&](const L::ParamInfo &p) {
       return p.name == name && p.decay;
     }));
   }
   SmallVector<FlatSymbolRefAttr> args;
-  for (auto *list : {&params, &grads, &ms, &vs})
+  for (auto *list : {&params, &grads, &ms, &vs, &masters})
     args.append(list->begin(), list->end());
   args.push_back(l.of(adam.getGnormSq()));
-  l.launch("adamw", args,
-           {i64s(l, "counts", counts), i64s(l, "decay", decay),
-            l.f64("beta1", adam.getBeta1().convertToDouble()),
-            l.f64("beta2", adam.getBeta2().convertToDouble()),
-            l.f64("eps", adam.getEps().convertToDouble()),
-            l.f64("weight_decay", adam.getWeightDecay().convertToDouble()),
-            l.f64("clip", adam.getClip().convertToDouble())});
+  SmallVector<NamedAttribute> attrs = {
+      i64s(l, "counts", counts), i64s(l, "decay", decay),
+      l.f64("beta1", adam.getBeta1().convertToDouble()),
+      l.f64("beta2", adam.getBeta2().convertToDouble()),
+      l.f64("eps", adam.getEps().convertToDouble()),
+      l.f64("weight_decay", adam.getWeightDecay().convertToDouble()),
+      l.f64("clip", adam.getClip().convertToDouble())};
+  l.flag(attrs, "master", master);
+  l.launch("adamw", args, attrs);
   l.adamGroup.clear();
   return success();
 }

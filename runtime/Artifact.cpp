@@ -347,7 +347,8 @@ Status readParams(const json::Value &root, Artifact &a) {
     std::string where = "params[" + std::to_string(i) + "]";
     STC_RETURN_IF_ERROR(checkKeys(
         pj, where,
-        {"name", "buffer", "grad", "adam_m", "adam_v", "init", "decay"}));
+        {"name", "buffer", "grad", "adam_m", "adam_v", "master", "init",
+         "decay"}));
     Param p;
     STC_RETURN_IF_ERROR(getString(pj, "name", where, p.name));
     where += " " + quoted(p.name);
@@ -357,6 +358,8 @@ Status readParams(const json::Value &root, Artifact &a) {
     STC_RETURN_IF_ERROR(bufferRef(a, pj, "grad", where, p.grad));
     STC_RETURN_IF_ERROR(bufferRef(a, pj, "adam_m", where, p.adamM));
     STC_RETURN_IF_ERROR(bufferRef(a, pj, "adam_v", where, p.adamV));
+    if (pj.find("master"))
+      STC_RETURN_IF_ERROR(bufferRef(a, pj, "master", where, p.master));
     STC_RETURN_IF_ERROR(getBool(pj, "decay", where, p.decay));
     const Buffer &value = a.buffers[p.buffer];
     struct Role {
@@ -367,8 +370,11 @@ Status readParams(const json::Value &root, Artifact &a) {
     } roles[] = {{"buffer", p.buffer, true, false},
                  {"grad", p.grad, false, false},
                  {"adam_m", p.adamM, true, true},
-                 {"adam_v", p.adamV, true, true}};
+                 {"adam_v", p.adamV, true, true},
+                 {"master", p.master, true, true}};
     for (const Role &r : roles) {
+      if (r.buf < 0) // an optional one that is absent
+        continue;
       const Buffer &b = a.buffers[r.buf];
       std::string w = where + "." + r.key;
       if (b.elements() != value.elements())

@@ -69,6 +69,7 @@ struct Param {
   int grad = -1;
   int adamM = -1;
   int adamV = -1;
+  int master = -1; ///< f32 master weights that AdamW updates (bf16), or -1
   InitSpec init;
   bool decay = false;
 };

@@ -3,6 +3,7 @@
 #include "runtime/Checkpoint.h"
 
 #include "abi/Hash.h"
+#include "runtime/Init.h"
 #include "runtime/support/Files.h"
 
 #include <cerrno>
@@ -162,13 +163,14 @@ std::string nonFiniteMessage(const Buffer &b, int64_t index) {
          "); the run diverged (try a lower learning rate)";
 }
 
-/// What a checkpoint holds: every parameter's value and AdamW moments, in
-/// parameter order. Not the scalars block (the host writes it before every
-/// run) nor the sampling caches (sample() refills them from position 0).
+/// What a checkpoint holds: every parameter's value, AdamW moments and
+/// master weights (bf16 parameters), in parameter order. Not the scalars
+/// block (the host writes it before every run) nor the sampling caches
+/// (sample() refills them from position 0).
 std::vector<int> stateBuffers(const Artifact &a) {
   std::vector<int> out;
   for (const Param &p : a.params)
-    for (int b : {p.buffer, p.adamM, p.adamV})
+    for (int b : {p.buffer, p.adamM, p.adamV, p.master})
       if (b >= 0)
         out.push_back(b);
   return out;
@@ -340,6 +342,14 @@ Expected<int64_t> restoreCheckpoint(Executor &exec, const std::string &data,
   if (r.pos() != body)
     return Status::error(ctx + ": " + std::to_string(body - r.pos()) +
                          " unexpected bytes after the last buffer");
+  // A checkpoint written before parameters had master weights lacks them:
+  // they start from the values it holds.
+  std::vector<const Param *> mastersFromValues;
+  for (const Param &p : a.params)
+    if (p.master >= 0 && !seen[p.master]) {
+      mastersFromValues.push_back(&p);
+      seen[p.master] = true;
+    }
   for (const auto &[index, unused] : wanted)
     if (!seen[index])
       return Status::error(ctx + ": lacks buffer '" + a.buffers[index].name +
@@ -350,6 +360,8 @@ Expected<int64_t> restoreCheckpoint(Executor &exec, const std::string &data,
     STC_RETURN_IF_ERROR(
         exec.upload(b.name, data.data() + rec.at, b.bytes).withContext(ctx));
   }
+  for (const Param *p : mastersFromValues)
+    STC_RETURN_IF_ERROR(copyToMaster(exec, *p).withContext(ctx));
   if (run)
     *run = record;
   return static_cast<int64_t>(step);

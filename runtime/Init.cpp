@@ -32,6 +32,17 @@ std::vector<float> initialValues(const InitSpec &spec, int64_t count,
   return out;
 }
 
+Status copyToMaster(Executor &exec, const Param &p) {
+  if (p.master < 0)
+    return Status::ok();
+  const Artifact &a = exec.artifact();
+  Expected<std::vector<float>> value =
+      exec.downloadFloats(a.buffers[p.buffer].name);
+  if (!value)
+    return value.status();
+  return exec.uploadFloats(a.buffers[p.master].name, *value);
+}
+
 Status initParams(Executor &exec, uint64_t seed) {
   if (!exec.allocated())
     return Status::error("initParams: allocate() an artifact first");
@@ -43,6 +54,7 @@ Status initParams(Executor &exec, uint64_t seed) {
     std::vector<float> zeros(static_cast<size_t>(b.elements()), 0.0f);
     STC_RETURN_IF_ERROR(exec.uploadFloats(a.buffers[p.adamM].name, zeros));
     STC_RETURN_IF_ERROR(exec.uploadFloats(a.buffers[p.adamV].name, zeros));
+    STC_RETURN_IF_ERROR(copyToMaster(exec, p));
   }
   return Status::ok();
 }

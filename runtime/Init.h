@@ -25,8 +25,12 @@ namespace stc::rt {
 std::vector<float> initialValues(const InitSpec &spec, int64_t count,
                                  uint64_t seed, std::string_view paramName);
 
-/// Writes every parameter's initial values and zeroes its AdamW moments.
+/// Writes every parameter's initial values, zeroes its AdamW moments and
+/// sets its master weights (if any) to its value.
 Status initParams(Executor &exec, uint64_t seed);
+
+/// Sets parameter p's master weights (if it has any) to its current value.
+Status copyToMaster(Executor &exec, const Param &p);
 
 } // namespace stc::rt
 

@@ -40,6 +40,8 @@ Status saveSafetensors(const Executor &exec, const std::string &path,
     if (options.optimizer) {
       tensors.push_back({p.name + ".adam_m", p.adamM});
       tensors.push_back({p.name + ".adam_v", p.adamV});
+      if (p.master >= 0)
+        tensors.push_back({p.name + ".master", p.master});
     }
   }
   json::Value header = json::Value::object();

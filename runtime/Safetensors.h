@@ -18,7 +18,8 @@
 namespace stc::rt {
 
 struct SafetensorsOptions {
-  /// Also the AdamW moments, as "<param>.adam_m" and "<param>.adam_v".
+  /// Also the AdamW moments, as "<param>.adam_m" and "<param>.adam_v", and
+  /// a bf16 parameter's f32 master weights as "<param>.master".
   bool optimizer = false;
   /// The training step, recorded in the header's __metadata__.
   int64_t step = 0;

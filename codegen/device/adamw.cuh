@@ -5,7 +5,9 @@
 // m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
 // param -= lr (wd param + (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)),
 // lr = scalars[0], t = scalars[1], wd = Cfg::weight_decay for tensors
-// marked decay, 0 for the others. The bias corrections are computed in
+// marked decay, 0 for the others. With a master copy (f32 master weights of
+// a bf16 parameter), param in that formula is the master's value: the
+// master gets the result, param the result rounded. The bias corrections are computed in
 // double once per thread (like the CPU reference), the rest in fp32.
 //
 // The generated entry maps each CTA to one tile of Cfg::tile elements of one
@@ -22,12 +24,13 @@
 namespace stc {
 
 // Elements [begin, begin + Cfg::tile) of one tensor of `count` elements:
-// param, grad, m f32, v f32 updated in place.
+// param, grad, m f32, v f32 (and master f32, unless null) updated in place.
 template <class Cfg, typename TP, typename TG>
 __device__ __forceinline__ void
 adamw_tile(TP *__restrict__ param, const TG *__restrict__ grad,
-           float *__restrict__ m, float *__restrict__ v, long long count,
-           bool decay, long long begin, const float *__restrict__ gnorm_sq,
+           float *__restrict__ m, float *__restrict__ v,
+           float *__restrict__ master, long long count, bool decay,
+           long long begin, const float *__restrict__ gnorm_sq,
            const void *scalars) {
   const int step = scalar_step(scalars);
   const float gn = gnorm_sq[0];
@@ -57,9 +60,12 @@ adamw_tile(TP *__restrict__ param, const TG *__restrict__ grad,
     const float vi = b2 * v[i] + (1.f - b2) * g * g;
     m[i] = mi;
     v[i] = vi;
-    const float p = load(param, i);
+    const float p = master ? master[i] : load(param, i);
     const float update = (mi * inv_bc1) / (sqrtf(vi * inv_bc2) + eps);
-    store(param, i, p - lr * (wd * p + update));
+    const float next = p - lr * (wd * p + update);
+    if (master)
+      master[i] = next;
+    store(param, i, next);
   }
 }
 

@@ -57,8 +57,11 @@ def Stk_BufferOp : Stk_Op<"buffer", [Symbol]> {
 }
 
 def Stk_ParameterOp : Stk_Op<"parameter", [Symbol]> {
-  let summary = "a parameter's value, gradient and optimizer moments";
+  let summary = "a parameter's value, gradient and optimizer state";
   let description = [{
+    `master` (bf16 parameters): an f32 copy of the value that AdamW updates,
+    writing the value rounded from it.
+
     ```mlir
     stk.parameter @w {value = @w_value, grad = @w_grad, adam_m = @w_m,
                       adam_v = @w_v, init = #st.init<normal, std = 0.02>, decay}
@@ -67,7 +70,7 @@ def Stk_ParameterOp : Stk_Op<"parameter", [Symbol]> {
   let arguments = (ins SymbolNameAttr:$sym_name, FlatSymbolRefAttr:$value,
                        FlatSymbolRefAttr:$grad, FlatSymbolRefAttr:$adam_m,
                        FlatSymbolRefAttr:$adam_v, AnyAttr:$init,
-                       UnitAttr:$decay);
+                       UnitAttr:$decay, OptionalAttr<FlatSymbolRefAttr>:$master);
   let assemblyFormat = "$sym_name attr-dict";
 }
 

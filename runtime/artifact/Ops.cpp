@@ -71,8 +71,8 @@ Status readRoles(const Artifact &a, const json::Value &entry, const char *key,
 }
 
 /// The optimizer must update each parameter of its group with its own
-/// gradient and moments, and decay it exactly where the parameter table
-/// says so.
+/// gradient, moments and master weights (exactly the parameters that have
+/// them), and decay it exactly where the parameter table says so.
 Status checkAdamW(const Artifact &a, const Op &op, const std::string &where,
                   const json::Value &oj) {
   const json::Value *args = oj.find("args");
@@ -104,6 +104,22 @@ Status checkAdamW(const Artifact &a, const Op &op, const std::string &where,
                         " but parameter " + quoted(p->name) + " lists " +
                         quoted(a.buffers[part.want].name),
                     args);
+    if (op.attrs.master != (p->master >= 0))
+      return fail(where + ": attrs.master",
+                  std::string("is ") + (op.attrs.master ? "true" : "false") +
+                      " but parameter " + quoted(p->name) +
+                      (p->master >= 0 ? " has master weights (buffer " +
+                                            quoted(a.buffers[p->master].name) +
+                                            ")"
+                                      : " has none"),
+                  oj.find("attrs"));
+    if (op.attrs.master && op.args[4 * n + i] != p->master)
+      return fail(where + ": arg " + std::to_string(4 * n + i) + " (master_" +
+                      std::to_string(i) + ")",
+                  "is buffer " + quoted(a.buffers[op.args[4 * n + i]].name) +
+                      " but parameter " + quoted(p->name) + " lists " +
+                      quoted(a.buffers[p->master].name),
+                  args);
     if ((op.attrs.decay[i] != 0) != p->decay)
       return fail(where + ": attrs.decay",
                   "element " + std::to_string(i) + " is " +

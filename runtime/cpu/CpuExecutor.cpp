@@ -373,8 +373,10 @@ Status CpuExecutor::runOp(const Op &op, Args &fa) {
     break;
   }
   case OpKind::AdamW: {
-    // Tensor i: param_i, grad_i, m_i, v_i at i, n + i, 2n + i, 3n + i.
+    // Tensor i: param_i, grad_i, m_i, v_i (, master_i) at i, n + i, 2n + i,
+    // 3n + i (, 4n + i); then gnorm_sq.
     const int n = static_cast<int>(at.counts.size());
+    const int gnorm = (at.master ? 5 : 4) * n;
     cpu::AdamWConfig cfg;
     cfg.beta1 = at.beta1;
     cfg.beta2 = at.beta2;
@@ -382,9 +384,9 @@ Status CpuExecutor::runOp(const Op &op, Args &fa) {
     cfg.clip = at.clip;
     for (int i = 0; i < n && st.isOk(); ++i) {
       cfg.weightDecay = at.decay[i] ? at.weightDecay : 0.0;
-      st = cpu::adamw(F(i), F(n + i), F(2 * n + i), F(3 * n + i), F(4 * n),
+      st = cpu::adamw(F(i), F(n + i), F(2 * n + i), F(3 * n + i), F(gnorm),
                       at.counts[i], cfg, static_cast<double>(sc.learningRate),
-                      sc.step);
+                      sc.step, at.master ? F(4 * n + i) : nullptr);
     }
     break;
   }

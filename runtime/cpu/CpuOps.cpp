@@ -267,7 +267,8 @@ Status xent(const T *logits, const int32_t *targets, T *losses, T *dlogits,
 
 template <typename T>
 Status adamw(T *param, const T *grad, T *m, T *v, const T *gnormSq,
-             int64_t count, const AdamWConfig &cfg, double lr, int64_t step) {
+             int64_t count, const AdamWConfig &cfg, double lr, int64_t step,
+             T *master) {
   if (step < 1)
     return Status::error("optimizer step (scalars[1]) is " +
                          std::to_string(step) + "; it must be >= 1");
@@ -289,9 +290,12 @@ Status adamw(T *param, const T *grad, T *m, T *v, const T *gnormSq,
     double vi = cfg.beta2 * v[i] + (1.0 - cfg.beta2) * g * g;
     m[i] = static_cast<T>(mi);
     v[i] = static_cast<T>(vi);
-    double p = param[i];
+    double p = master ? master[i] : param[i];
     double update = (mi / bc1) / (std::sqrt(vi / bc2) + cfg.eps);
-    param[i] = static_cast<T>(p - lr * (cfg.weightDecay * p + update));
+    const T next = static_cast<T>(p - lr * (cfg.weightDecay * p + update));
+    if (master)
+      master[i] = next;
+    param[i] = next; // a bf16 param is rounded when written back
   }
   return Status::ok();
 }
@@ -330,7 +334,7 @@ Status adamw(T *param, const T *grad, T *m, T *v, const T *gnormSq,
   template Status xent<T>(const T *, const int32_t *, T *, T *, int64_t,       \
                           int64_t, double);                                    \
   template Status adamw<T>(T *, const T *, T *, T *, const T *, int64_t,       \
-                           const AdamWConfig &, double, int64_t);
+                           const AdamWConfig &, double, int64_t, T *);
 
 STC_INSTANTIATE(float)
 STC_INSTANTIATE(double)

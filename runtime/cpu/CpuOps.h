@@ -225,9 +225,12 @@ struct AdamWConfig {
 /// g = grad * min(1, clip / sqrt(gnormSq)) (clip 0 or gnormSq 0: no clip);
 /// m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
 /// param -= lr * (wd * param + (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)).
+/// With `master` (f32 master weights of a bf16 param), the update reads and
+/// writes master, and param gets the new value (rounded on write-back).
 template <typename T>
 Status adamw(T *param, const T *grad, T *m, T *v, const T *gnormSq,
-             int64_t count, const AdamWConfig &cfg, double lr, int64_t step);
+             int64_t count, const AdamWConfig &cfg, double lr, int64_t step,
+             T *master = nullptr);
 
 } // namespace stc::rt::cpu
 
