@@ -43,6 +43,8 @@
 // CHECK: stk.launch "kv_store" [@{{.*}}, @cache.v0] params {D = 16 : i64, T = 32 : i64}
 // CHECK: stk.launch "attention_decode" [@{{.*}}, @cache.k0, @cache.v0, @{{.*}}] params {H = 2 : i64, T = 32 : i64, dk = 8 : i64, dv = 8 : i64, heads_per_layout = 2 : i64, layouts = ["layout0"], scale = 0.35355339059327373 : f64}
 // CHECK: stk.parameter @param.tok_emb {adam_m = @tok_emb.adam_m, adam_v = @tok_emb.adam_v, decay, grad = @train.demb{{[0-9]+}}, init = #st.init<normal, std = 2.000000e-02>, value = @tok_emb}
+// An f32 parameter has no master weights.
+// CHECK-NOT: master
 // CHECK-NOT: func.func
 // CHECK-NOT: st.parameter
 st.model @m {vocab = 256, context = 32, width = 16, heads = 2} {
@@ -52,12 +54,17 @@ st.model @m {vocab = 256, context = 32, width = 16, heads = 2} {
 // -----
 
 // Tests that a bf16 model keeps bf16 activations but samples into f32 logits,
-// as the artifact format requires.
+// as the artifact format requires, and that AdamW updates f32 master weights
+// of its bf16 parameters.
 // CHECK-LABEL: module
 // CHECK: stk.buffer @sample.[[LOGITS:linear[0-9]+]] : tensor<1x1x256xf32> role "activation"
+// CHECK: stk.buffer @tok_emb.master : tensor<256x16xf32> role "moment"
+// CHECK-LABEL: stk.program @train_step
+// CHECK: stk.launch "adamw" [@out.b, {{.*}}, @out.b.master, {{.*}}] params {{{.*}}master = true
 // CHECK-LABEL: stk.program @sample_step
 // CHECK-SAME: outputs {logits = @sample.[[LOGITS]]}
 // CHECK: stk.launch "gemm" [@{{.*}}, @out.w, @sample.[[LOGITS]], @out.b]
+// CHECK: stk.parameter @param.tok_emb {{{.*}}master = @tok_emb.master
 st.model @half {vocab = 256, context = 32, width = 16, heads = 2, dtype = bf16} {
   st.block attention [#st.causal]
 }

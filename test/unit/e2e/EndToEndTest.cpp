@@ -21,6 +21,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "test/unit/Support.h"
+#include "abi/DType.h"
 #include "runtime/Artifact.h"
 #include "runtime/Checkpoint.h"
 #include "runtime/Data.h"
@@ -1170,6 +1171,64 @@ TEST(AttentionBackward, AtomicAndDeterministicTrainAlike) {
       EXPECT_EQ(*a, *b) << "parameter " << name << " after 3 steps";
     }
   }
+}
+
+// A bf16 model keeps f32 master weights: AdamW updates them, the bf16
+// values are them rounded, and updates far below bf16's resolution add up
+// instead of vanishing. Checkpoints carry them.
+TEST(MasterWeights, SmallUpdatesAccumulateAndCheckpointsKeepThem) {
+  auto art = inputArtifact("atomic-small");
+  if (!art)
+    GTEST_SKIP() << "no compiled atomic-small artifact under "
+                 << artifactRoot() << " (a runtime-only build)";
+  for (const Param &p : art->params) {
+    ASSERT_GE(p.master, 0) << p.name;
+    EXPECT_EQ(art->buffers[p.master].dtype, DType::F32);
+  }
+  CpuExecutor::Options o;
+  auto e = std::make_unique<CpuExecutor>(o);
+  ASSERT_OK(e->allocate(art));
+  ASSERT_OK(initParams(*e, 5));
+  const Param *wp = nullptr;
+  for (const Param &p : art->params)
+    if (p.name == "block0.attn.q.w")
+      wp = &p;
+  ASSERT_NE(wp, nullptr);
+  const Param &w = *wp;
+  const std::string value = art->buffers[w.buffer].name,
+                    master = art->buffers[w.master].name;
+  auto v0 = e->downloadFloats(value);
+  auto m0 = e->downloadFloats(master);
+  ASSERT_TRUE(v0.hasValue() && m0.hasValue());
+  EXPECT_EQ(*v0, *m0) << "master weights start at the values";
+
+  // lr 1e-5: each step moves a weight by about 1e-5, far below half a bf16
+  // ulp of weights of size 0.02 (6e-5).
+  ByteDataset data = textDataset(art->model.context);
+  auto losses = trainSteps(*e, data, 3, 1e-5, 7);
+  ASSERT_TRUE(losses.hasValue()) << losses.status().message();
+  auto v1 = e->downloadFloats(value);
+  auto m1 = e->downloadFloats(master);
+  ASSERT_TRUE(v1.hasValue() && m1.hasValue());
+  size_t masterMoved = 0;
+  for (size_t i = 0; i < m1->size(); ++i) {
+    masterMoved += (*m1)[i] != (*m0)[i];
+    EXPECT_EQ((*v1)[i], stc::abi::bf16ToFloat(stc::abi::floatToBf16((*m1)[i])))
+        << "value " << i << " is not its master weight rounded";
+  }
+  std::printf("[ master   ] %s: %zu of %zu master weights moved\n",
+              w.name.c_str(), masterMoved, m1->size());
+  EXPECT_GT(masterMoved, m1->size() * 9 / 10);
+
+  std::string path = tempDir("master") + "/m.ckpt";
+  ASSERT_OK(saveCheckpoint(*e, path, 3));
+  auto fresh = std::make_unique<CpuExecutor>(o);
+  ASSERT_OK(fresh->allocate(art));
+  ASSERT_OK(initParams(*fresh, 6));
+  ASSERT_TRUE(loadCheckpoint(*fresh, path).hasValue());
+  auto m2 = fresh->downloadFloats(master);
+  ASSERT_TRUE(m2.hasValue());
+  EXPECT_EQ(*m2, *m1) << "the checkpoint restores the master weights";
 }
 
 //===----------------------------------------------------------------------===//

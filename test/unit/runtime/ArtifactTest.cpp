@@ -410,6 +410,26 @@ TEST_F(ArtifactDamage, EntriesAndParams) {
                   }),
                   "arg 6 (m_0): is buffer 'W.m' but parameter 'emb' lists "
                   "'emb.m'");
+  // emb given f32 master weights (a new persistent buffer at the arena's
+  // end) that its adamw op does not update.
+  EXPECT_MENTIONS(loadError([](json::Value &m) {
+                    const int64_t end = m.find("arena_bytes")->asInt();
+                    json::Value b = json::Value::object();
+                    b.set("name", "emb.master");
+                    b.set("dtype", "f32");
+                    json::Value shape = json::Value::array();
+                    shape.push(256);
+                    shape.push(32);
+                    b.set("shape", shape);
+                    b.set("offset", end);
+                    b.set("persistent", true);
+                    m.find("buffers")->push(b);
+                    m.set("arena_bytes", end + 256 * 32 * 4);
+                    m.find("params")->asArray()[0].set(
+                        "master", bufferIndex(m, "emb.master"));
+                  }),
+                  "attrs.master: is false but parameter 'emb' has master "
+                  "weights (buffer 'emb.master')");
   EXPECT_MENTIONS(loadError([](json::Value &m) {
                     json::Value decay = json::Value::array();
                     decay.push(0);

@@ -479,4 +479,21 @@ TEST(CpuOps, AdamWMatchesHandComputation) {
   EXPECT_NE(s.message().find("must be >= 1"), std::string::npos);
 }
 
+// With master weights the update starts from the master, not from the
+// (possibly rounded) value, and both get the result.
+TEST(CpuOps, AdamWUpdatesTheMasterWeights) {
+  cpu::AdamWConfig cfg;
+  std::vector<double> p = {0.5, -0.25}, master = {0.5000001, -0.2500001},
+                      m = {0, 0}, v = {0, 0}, g = {1.0, -1.0};
+  double gn = 2;
+  ASSERT_TRUE(cpu::adamw(p.data(), g.data(), m.data(), v.data(), &gn, 2, cfg,
+                         1e-3, 1, master.data())
+                  .isOk());
+  // Step 1: m' = g, v' = g^2, so the update is lr * sign(g) (eps aside).
+  EXPECT_NEAR(master[0], 0.5000001 - 1e-3, 1e-10);
+  EXPECT_NEAR(master[1], -0.2500001 + 1e-3, 1e-10);
+  EXPECT_EQ(p[0], master[0]);
+  EXPECT_EQ(p[1], master[1]);
+}
+
 } // namespace
