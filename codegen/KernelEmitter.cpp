@@ -383,25 +383,18 @@ bool Emitter::emitEmbedBwd() {
 // ---- layer norm and column sums
 // --------------------------------------------------------
 
-/// Columns per CTA of layer_norm_bwd's dgamma / dbeta: each CTA reads every
-/// row of its columns, so the widest tile that still gives the card ~128
-/// CTAs. Measured on the enwik8 model (H200, bench/train, C = 512): 16
-/// columns (32 CTAs) 0.39 ms per layer-norm backward, 4 columns (128 CTAs)
-/// 0.14 ms.
-/// bias_grad reads one tensor: 64-column tiles (a warp reads 32 consecutive
-/// values of a row), and its rows split into chunks until the grid has
-/// kBiasGradCtas CTAs (4 per SM of an H100/H200), each of at least
-/// kBiasGradMinRows rows. With one CTA per 16 columns and no split it took
-/// 30 ms for the enwik8 step's 181 ops (165 us each at M = 24576; H200,
-/// bench/results/2026-12-02-h200-atomic-bwd).
-constexpr int64_t kBiasGradCols = 64;
-constexpr int64_t kBiasGradCtas = 528, kBiasGradMinRows = 64;
-int64_t colSumCols(int64_t columns) {
-  constexpr int64_t kTargetCtas = 128;
-  for (int64_t cols : {16, 8, 4})
-    if (ceilDiv(columns, cols) >= kTargetCtas)
-      return cols;
-  return 2;
+/// Column sums (bias_grad's db; layer_norm_bwd's dgamma and dbeta): tiles
+/// of kColSumCols columns (a warp reads 32 consecutive values of a row),
+/// the rows split into chunks until there are about kColSumCtas CTAs (4 per
+/// SM of an H100/H200), each of at least kColSumMinRows rows; the last CTA
+/// of a column tile adds the chunks in order (bias_grad.cuh). Measured on
+/// the enwik8 step (H200, M = 24576, N = 512; bench/train/LOG.md): one CTA
+/// per 16 columns over all rows took 30 ms for the 181 bias_grad ops, the
+/// split 4.6 ms.
+constexpr int64_t kColSumCols = 64, kColSumCtas = 528, kColSumMinRows = 64;
+int64_t colSumChunks(int64_t rows, int64_t tiles) {
+  return std::clamp<int64_t>(ceilDiv(kColSumCtas, tiles), 1,
+                             std::max<int64_t>(1, rows / kColSumMinRows));
 }
 
 bool Emitter::emitLayerNormFwd() {
@@ -421,37 +414,44 @@ bool Emitter::emitLayerNormFwd() {
 bool Emitter::emitLayerNormBwd() {
   files_ = {"layernorm.cuh"};
   const int64_t rowBlocks = ceilDiv(a_.M, kThreads / 32);
-  const int64_t cols = colSumCols(a_.C);
+  const int64_t cols = kColSumCols;
+  const int64_t tiles = ceilDiv(a_.C, cols);
+  const int64_t chunks = colSumChunks(a_.M, tiles);
+  const int64_t rows = ceilDiv(a_.M, chunks);
   cfg_ = fmt::format(
       "  static constexpr long long M = {}LL;\n"
       "  static constexpr int C = {};\n"
       "  static constexpr bool accumulate = {};\n"
       "  static constexpr int threads = {};\n"
       "  static constexpr unsigned row_blocks = {}u; // dx: a warp per row\n"
-      "  static constexpr int cols = {}, row_groups = {}; // dgamma, dbeta\n",
+      "  static constexpr int cols = {}, row_groups = {}; // dgamma, dbeta\n"
+      "  static constexpr unsigned col_tiles = {}u;\n"
+      "  static constexpr int chunks = {};\n"
+      "  static constexpr long long rows_per_chunk = {}LL;\n",
       a_.M, a_.C, boolLit(a_.accumulate), kThreads, rowBlocks, cols,
-      kThreads / cols);
+      kThreads / cols, tiles, ceilDiv(a_.M, rows), rows);
   block_ = {kThreads, 1, 1};
-  grid_ = {rowBlocks + ceilDiv(a_.C, cols), 1, 1};
+  grid_ = {rowBlocks + tiles * ceilDiv(a_.M, rows), 1, 1};
+  preamble_ += fmt::format(
+      "// The chunks' dgamma and dbeta sums and each column tile's last-CTA\n"
+      "// ticket (layernorm.cuh); module globals start zeroed.\n"
+      "__device__ float stc_ln_partials[{}];\n"
+      "__device__ unsigned stc_ln_tickets[{}];\n",
+      ceilDiv(a_.M, rows) > 1 ? 2 * ceilDiv(a_.M, rows) * a_.C : 1, tiles);
   entry("  stc::layer_norm_bwd_kernel<stc_cfg>(dy, x, mean, rstd, gamma, dx, "
-        "dgamma, dbeta);\n");
+        "dgamma, dbeta, stc_ln_partials, stc_ln_tickets);\n");
   return true;
 }
 
 bool Emitter::emitBiasGrad() {
   files_ = {"bias_grad.cuh"};
-  // Column tiles of kBiasGradCols, and the rows split into chunks until the
-  // grid fills the GPU (kBiasGradCtas), at least kBiasGradMinRows rows each.
-  const int64_t tiles = ceilDiv(a_.N, kBiasGradCols);
-  const int64_t chunks = std::clamp<int64_t>(
-      ceilDiv(kBiasGradCtas, tiles), 1,
-      std::max<int64_t>(1, a_.M / kBiasGradMinRows));
-  const int64_t rows = ceilDiv(a_.M, chunks);
+  const int64_t tiles = ceilDiv(a_.N, kColSumCols);
+  const int64_t rows = ceilDiv(a_.M, colSumChunks(a_.M, tiles));
   cfg_ = fmt::format("  static constexpr long long M = {}LL, N = {}LL;\n"
                      "  static constexpr int cols = {}, row_groups = {};\n"
                      "  static constexpr int chunks = {};\n"
                      "  static constexpr long long rows_per_chunk = {}LL;\n",
-                     a_.M, a_.N, kBiasGradCols, kThreads / kBiasGradCols,
+                     a_.M, a_.N, kColSumCols, kThreads / kColSumCols,
                      ceilDiv(a_.M, rows), rows);
   block_ = {kThreads, 1, 1};
   grid_ = {tiles, ceilDiv(a_.M, rows), 1};

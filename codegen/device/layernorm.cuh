@@ -9,10 +9,13 @@
 //  - CTAs [0, Cfg::row_blocks): dx, one warp per row:
 //      xhat = (x - mean) rstd, g = dy gamma,
 //      dx (+)= rstd (g - mean(g) - xhat mean(g xhat)).
-//  - CTAs [Cfg::row_blocks, +Cfg::col_blocks): dgamma = sum_m dy xhat and
-//    dbeta = sum_m dy for Cfg::cols columns each, Cfg::row_groups threads
-//    per column striding over rows, reduced in shared memory in a fixed
-//    order: deterministic, no atomics, and each column is owned by one CTA.
+//  - the other CTAs: dgamma = sum_m dy xhat and dbeta = sum_m dy, one CTA
+//    per tile of Cfg::cols columns and chunk of Cfg::rows_per_chunk rows,
+//    Cfg::row_groups threads per column striding over the chunk, reduced
+//    in shared memory in a fixed order; with several chunks, the last CTA
+//    of a column tile (a ticket, as in bias_grad.cuh) adds the chunks'
+//    sums from a module-global scratch in chunk order. Deterministic, no
+//    atomics on data, dgamma and dbeta overwritten.
 
 #ifndef STC_DEVICE_LAYERNORM_CUH
 #define STC_DEVICE_LAYERNORM_CUH
@@ -63,7 +66,8 @@ layer_norm_bwd_kernel(const TDY *__restrict__ dy, const TX *__restrict__ x,
                       const float *__restrict__ mean,
                       const float *__restrict__ rstd,
                       const TG *__restrict__ gamma, TDX *__restrict__ dx,
-                      TDG *__restrict__ dgamma, TDB *__restrict__ dbeta) {
+                      TDG *__restrict__ dgamma, TDB *__restrict__ dbeta,
+                      float *partials, unsigned *tickets) {
   constexpr int C = Cfg::C;
   if (blockIdx.x < Cfg::row_blocks) {
     const int lane = threadIdx.x & 31;
@@ -90,17 +94,22 @@ layer_norm_bwd_kernel(const TDY *__restrict__ dy, const TX *__restrict__ x,
     }
     return;
   }
-  // Column part: threadIdx.x = group * cols + col.
+  // Column part: threadIdx.x = group * cols + col; CTA (tile, chunk).
   constexpr int COLS = Cfg::cols, GROUPS = Cfg::row_groups;
   __shared__ float red_g[GROUPS][COLS];
   __shared__ float red_b[GROUPS][COLS];
+  __shared__ bool last;
   const int col = threadIdx.x % COLS, group = threadIdx.x / COLS;
-  const long long c =
-      static_cast<long long>(blockIdx.x - Cfg::row_blocks) * COLS + col;
+  const unsigned k = blockIdx.x - Cfg::row_blocks;
+  const unsigned tile = k % Cfg::col_tiles, chunk = k / Cfg::col_tiles;
+  const long long c = static_cast<long long>(tile) * COLS + col;
+  const long long m0 = static_cast<long long>(chunk) * Cfg::rows_per_chunk;
+  const long long m1 =
+      m0 + Cfg::rows_per_chunk < Cfg::M ? m0 + Cfg::rows_per_chunk : Cfg::M;
   float sg = 0.f, sb = 0.f;
   if (c < C) {
 #pragma unroll 4
-    for (long long m = group; m < Cfg::M; m += GROUPS) {
+    for (long long m = m0 + group; m < m1; m += GROUPS) {
       const float d = load(dy, m * C + c);
       sg += d * (load(x, m * C + c) - mean[m]) * rstd[m];
       sb += d;
@@ -115,9 +124,35 @@ layer_norm_bwd_kernel(const TDY *__restrict__ dy, const TX *__restrict__ x,
       tg += red_g[g][col];
       tb += red_b[g][col];
     }
+    if (Cfg::chunks == 1) {
+      store(dgamma, c, tg);
+      store(dbeta, c, tb);
+    } else {
+      partials[(2 * chunk) * C + c] = tg;
+      partials[(2 * chunk + 1) * C + c] = tb;
+      __threadfence(); // publish the partials before the ticket
+    }
+  }
+  if (Cfg::chunks == 1)
+    return;
+  __syncthreads();
+  if (threadIdx.x == 0)
+    last = atomicAdd(tickets + tile, 1u) == Cfg::chunks - 1;
+  __syncthreads();
+  if (!last)
+    return;
+  __threadfence();
+  if (group == 0 && c < C) {
+    float tg = 0.f, tb = 0.f;
+    for (int j = 0; j < Cfg::chunks; ++j) {
+      tg += __ldcg(partials + (2 * j) * C + c); // L2: skip a stale L1
+      tb += __ldcg(partials + (2 * j + 1) * C + c);
+    }
     store(dgamma, c, tg);
     store(dbeta, c, tb);
   }
+  if (threadIdx.x == 0)
+    tickets[tile] = 0u; // ready for the next launch
 }
 
 } // namespace stc

@@ -444,21 +444,19 @@ TEST(KernelEmitter, ElementwiseLaunchShapes) {
              {{"M", int64_t(100)}, {"C", int64_t(40)}, {"accumulate", false}}),
       &err);
   ASSERT_TRUE(ln) << err;
-  // 13 CTAs of 8 rows for dx, then 20 CTAs of 2 columns for dgamma / dbeta
-  // (few columns: the narrowest tile, for the most CTAs).
-  EXPECT_EQ(ln->grid[0], 13 + 20);
-  // Layer norm: wide enough for 128 CTAs of 4 columns (the enwik8 width)
-  // or of 16.
-  for (auto [C, cols] : {std::pair<int64_t, int64_t>{512, 4}, {2048, 16},
-                         {8192, 16}}) {
+  // 13 CTAs of 8 rows for dx, then one CTA for dgamma / dbeta: one 64-column
+  // tile, and 100 rows are too few to split (at least 64 per chunk).
+  EXPECT_EQ(ln->grid[0], 13 + 1);
+  // Column sums: 64-column tiles; 100 rows are one chunk (layer norm: 13
+  // CTAs of 8 rows for dx first).
+  for (int64_t C : {512, 2048, 8192}) {
     auto wide = emitKernel(makeOp("layer_norm_bwd", "l", "FFffFFFF", "f32",
                                   {{"M", int64_t(100)},
                                    {"C", C},
                                    {"accumulate", false}}),
                            &err);
     ASSERT_TRUE(wide) << err;
-    EXPECT_EQ(wide->grid[0], 13 + C / cols) << "C = " << C;
-    // bias_grad: 64-column tiles; 100 rows are one chunk of rows.
+    EXPECT_EQ(wide->grid[0], 13 + C / 64) << "C = " << C;
     auto bias = emitKernel(makeOp("bias_grad", "b", "FF", "f32",
                                   {{"M", int64_t(100)}, {"N", C}}),
                            &err);
@@ -467,7 +465,14 @@ TEST(KernelEmitter, ElementwiseLaunchShapes) {
     EXPECT_EQ(bias->grid[1], 1) << "N = " << C;
   }
   // ... and the enwik8 step's rows split until about 528 CTAs: 66 chunks
-  // of 373 rows at N = 512, a ragged last one.
+  // of 373 rows at N = 512, a ragged last one; the same for layer norm.
+  auto lnSplit = emitKernel(makeOp("layer_norm_bwd", "l", "FFffFFFF", "bf16",
+                                   {{"M", int64_t(24576)},
+                                    {"C", int64_t(512)},
+                                    {"accumulate", false}}),
+                            &err);
+  ASSERT_TRUE(lnSplit) << err;
+  EXPECT_EQ(lnSplit->grid[0], 24576 / 8 + 8 * 66);
   auto split = emitKernel(makeOp("bias_grad", "b", "FF", "bf16",
                                  {{"M", int64_t(24576)}, {"N", int64_t(512)}}),
                           &err);
