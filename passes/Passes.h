@@ -30,7 +30,7 @@ struct CompilePipelineOptions {
   bool normalizePatterns = true; ///< run stc-normalize-patterns
   std::string recompute = "none"; ///< stc-schedule-recompute's policy
   int64_t recomputeBlocks = -1;   ///< ... and its blocks (-1: all)
-  bool recomputeCheapRest = false; ///< ... the other blocks cheap
+  std::string recomputeRest = "none"; ///< ... the other blocks' policy
   bool deterministic = false; ///< no atomics (stc-lower-to-kernels)
 };
 

@@ -129,6 +129,10 @@ def ScheduleRecomputePass
       GELU) are recomputed from the values around them; GEMM and attention
       outputs are kept. Almost no extra work, about half the activations of
       a block.
+    - `gemm`: the paper policy without recomputing attention: each block's
+      attention output (and its statistics) is kept, everything else the
+      backward reads is recomputed from the block's input and it. The GEMMs
+      run again; attention, the costliest op per byte, does not.
     - `paper` (Child et al., section 5.4): the values marked
       `st.checkpoint` (stc-expand-model marks the embedding and each residual
       block's output) are kept, and every other value a block's backward
@@ -139,19 +143,21 @@ def ScheduleRecomputePass
       stored ones, bit for bit.
 
     Values after the last checkpoint (the final layer norm and logits) are
-    read at once by the backward and are kept. `blocks=N` recomputes only the
-    first N blocks (their activations live longest); with `cheap-rest`, the
-    other blocks get the cheap policy. Reports the recomputed
-    blocks, ops and GEMM FLOPs with a remark.
+    read at once by the backward and are kept. `blocks=N` applies the policy
+    to the first N blocks only (their activations live longest); `rest`
+    (none, cheap or gemm, no more than the policy) is what the other blocks
+    recompute. Reports the recomputed blocks, ops and GEMM FLOPs with a
+    remark.
   }];
   let options = [
     Option<"policy", "policy", "std::string", /*default=*/"\"none\"",
-           "none, cheap or paper">,
+           "none, cheap, gemm or paper">,
     Option<"blocks", "blocks", "int64_t", /*default=*/"-1",
            "paper: recompute only the first N blocks (-1: all); what "
            "`stc compile --recompute auto` searches for a memory budget">,
-    Option<"cheapRest", "cheap-rest", "bool", /*default=*/"false",
-           "paper with blocks=N: the other blocks get the cheap policy">,
+    Option<"rest", "rest", "std::string", /*default=*/"\"none\"",
+           "with blocks=N: the policy of the other blocks: none, cheap or "
+           "gemm">,
   ];
 }
 

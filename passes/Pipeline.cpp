@@ -15,7 +15,7 @@ void stc::buildCompilePipeline(OpPassManager &pm,
   pm.addPass(createExpandModelPass(ExpandModelPassOptions{options.batch}));
   pm.addPass(createAutodiffPass());
   pm.addPass(createScheduleRecomputePass(ScheduleRecomputePassOptions{
-      options.recompute, options.recomputeBlocks, options.recomputeCheapRest}));
+      options.recompute, options.recomputeBlocks, options.recomputeRest}));
   if (options.normalizePatterns)
     pm.addPass(createNormalizePatternsPass(
         NormalizePatternsPassOptions{options.blockSize}));
@@ -40,16 +40,18 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
                          llvm::cl::init(true)};
   Option<std::string> recompute{
       *this, "recompute",
-      llvm::cl::desc("stc-schedule-recompute policy: none or paper"),
+      llvm::cl::desc("stc-schedule-recompute policy: none, cheap, gemm or "
+                     "paper"),
       llvm::cl::init("none")};
   Option<int64_t> recomputeBlocks{
       *this, "recompute-blocks",
       llvm::cl::desc("paper: recompute only the first N blocks (-1: all)"),
       llvm::cl::init(-1)};
-  Option<bool> recomputeCheapRest{
-      *this, "recompute-cheap-rest",
-      llvm::cl::desc("paper with recompute-blocks: the other blocks cheap"),
-      llvm::cl::init(false)};
+  Option<std::string> recomputeRest{
+      *this, "recompute-rest",
+      llvm::cl::desc("with recompute-blocks: the other blocks' policy (none, "
+                     "cheap or gemm)"),
+      llvm::cl::init("none")};
   Option<bool> deterministic{
       *this, "deterministic",
       llvm::cl::desc("Attention backward without atomics"),
@@ -63,7 +65,7 @@ void stc::registerCompilePipeline() {
       [](OpPassManager &pm, const PipelineOptions &o) {
         buildCompilePipeline(pm, {o.batch, o.blockSize, o.budget, false,
                                   o.normalize, o.recompute,
-                                  o.recomputeBlocks, o.recomputeCheapRest,
+                                  o.recomputeBlocks, o.recomputeRest,
                                   o.deterministic});
       });
 }

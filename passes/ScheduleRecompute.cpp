@@ -20,6 +20,7 @@
 #include "llvm/ADT/SetVector.h"
 
 #include <algorithm>
+#include <optional>
 #include <cstdio>
 #include <map>
 
@@ -55,12 +56,17 @@ struct Recompute {
   double flops = 0;
 };
 
-/// Applies the paper policy (or, with `cheapOnly`, the cheap one: layer
-/// norms and elementwise ops only, GEMM and attention outputs kept) to one
-/// training step, to the first `limit` blocks (all when negative); with
-/// `cheapRest`, the blocks after them get the cheap policy.
+/// What a block recomputes, cheapest per byte first: layer norms and
+/// elementwise ops (cheap), and its GEMMs (gemm), and its attention
+/// (paper: the whole block).
+enum class Level { Cheap, Gemm, Paper };
+
+/// Applies policy `level` to one training step, to the first `limit` blocks
+/// (all when negative); the blocks after them get `rest` (none: nothing
+/// recomputed).
 FailureOr<Recompute> recomputeSegments(func::FuncOp fn, int64_t limit,
-                                       bool cheapOnly, bool cheapRest) {
+                                       Level level,
+                                       std::optional<Level> rest) {
   Block &body = fn.getBody().front();
   // The loss splits forward from backward: autodiff puts every backward op
   // after the forward's st.cross_entropy.
@@ -97,15 +103,18 @@ FailureOr<Recompute> recomputeSegments(func::FuncOp fn, int64_t limit,
         segment[def] == 0 || segment[def] >= checkpoints || isa<LoadOp>(def))
       return nullptr;
     const bool full = segment[def] <= last;
-    if (!full && !cheapRest)
+    if (!full && !rest)
       return nullptr;
     // Ops whose results are a function of their operands and the step's
     // scalars (dropout: the seed and its salt): cloning them gives the same
     // values. Anything else the backward reads is kept.
     if (!isa<LayerNormOp, LinearOp, GeluOp, AddOp, DropoutOp, AttentionOp>(def))
       return nullptr;
-    if ((cheapOnly || !full) && isa<LinearOp, AttentionOp>(def))
+    const Level l = full ? level : *rest;
+    if (l == Level::Cheap && isa<LinearOp, AttentionOp>(def))
       return nullptr; // kept: a GEMM or attention costs more than its bytes
+    if (l == Level::Gemm && isa<AttentionOp>(def))
+      return nullptr; // kept: attention costs the most per byte
     return def;
   };
 
@@ -175,9 +184,27 @@ struct ScheduleRecomputePass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    if (policy != "none" && policy != "paper" && policy != "cheap") {
+    auto levelOf = [](StringRef name) -> std::optional<Level> {
+      if (name == "cheap")
+        return Level::Cheap;
+      if (name == "gemm")
+        return Level::Gemm;
+      if (name == "paper")
+        return Level::Paper;
+      return std::nullopt;
+    };
+    if (policy != "none" && !levelOf(policy)) {
       module.emitError() << "stc-schedule-recompute: unknown policy '"
-                         << policy << "'; valid: none, cheap, paper";
+                         << policy << "'; valid: none, cheap, gemm, paper";
+      return signalPassFailure();
+    }
+    const std::optional<Level> restLevel = levelOf(rest);
+    if ((rest != "none" && (!restLevel || *restLevel == Level::Paper)) ||
+        (restLevel && policy != "none" && *restLevel > *levelOf(policy))) {
+      module.emitError() << "stc-schedule-recompute: rest is '" << rest
+                         << "'; valid: none, cheap or gemm, and no more than "
+                            "the policy ('"
+                         << policy << "')";
       return signalPassFailure();
     }
     if (policy == "none")
@@ -186,7 +213,7 @@ struct ScheduleRecomputePass
     if (!fn)
       return; // nothing trains
     FailureOr<Recompute> stats =
-        recomputeSegments(fn, blocks, policy == "cheap", cheapRest);
+        recomputeSegments(fn, blocks, *levelOf(policy), restLevel);
     if (failed(stats))
       return signalPassFailure();
     char gflops[32];
@@ -195,7 +222,8 @@ struct ScheduleRecomputePass
     remark << "recompute (" << policy;
     if (stats->blocks < stats->totalBlocks)
       remark << ", the first " << stats->blocks << " of " << stats->totalBlocks
-             << " blocks" << (cheapRest ? ", cheap in the others" : "");
+             << " blocks"
+             << (restLevel ? ", " + rest + " in the others" : std::string());
     remark << "): " << stats->ops
            << " forward ops run again in the backward, " << gflops
            << " GFLOP of GEMMs per step";

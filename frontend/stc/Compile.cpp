@@ -40,10 +40,11 @@ const std::vector<FlagSpec> kCompileFlags = {
      "run every attention pattern as written (skip stc-normalize-patterns)"},
     {"recompute", true,
      "none (default: keep every activation), cheap (recompute layer norms "
-     "and elementwise ops, keep GEMM and attention outputs), paper (keep "
-     "each residual block's input, recompute the block in the backward) or "
-     "auto (with --memory-budget: none, else cheap, else the fewest blocks "
-     "recomputed that fit it)"},
+     "and elementwise ops, keep GEMM and attention outputs), gemm (also "
+     "recompute the GEMMs, keep attention outputs), paper (keep each "
+     "residual block's input, recompute the whole block in the backward) or "
+     "auto (with --memory-budget: none, else cheap, else gemm, else the "
+     "fewest blocks recomputed whole that fit it)"},
     {"deterministic", false,
      "attention backward without atomics: every training step bit-"
      "reproducible, somewhat slower (default: fp32 atomics for dq where the "
@@ -117,13 +118,14 @@ int64_t plannedArena(ModuleOp module, CompilePipelineOptions options) {
   return arena ? arena.getInt() : -1;
 }
 
-/// --recompute auto: the least recomputation whose arena fits the budget:
-/// none; else cheap (layer norms and elementwise ops: no GEMM work); else
-/// the first K blocks recomputed whole and the others cheap (policy paper,
-/// blocks=K, cheap-rest) for the smallest K that fits, by bisection
-/// (recomputing more blocks never needs more memory); else an error naming
-/// the smallest arena, every block recomputed. Prints the choice; nullopt
-/// after an error.
+/// --recompute auto: the least recomputation whose arena fits the budget,
+/// cheapest work per byte first: none; else cheap (layer norms and
+/// elementwise ops: no GEMM work); else gemm (the GEMMs too, attention
+/// outputs kept: no attention work) on the first K blocks and cheap on the
+/// others; else every block gemm and the first K whole (paper); K the
+/// smallest that fits, by bisection (recomputing more blocks never needs
+/// more memory); else an error naming the smallest arena, every block
+/// recomputed whole. Prints the choice; nullopt after an error.
 std::optional<CompilePipelineOptions> chooseRecompute(ModuleOp module,
                                                       CompilePipelineOptions o) {
   const int64_t budget = o.memoryBudget;
@@ -131,36 +133,64 @@ std::optional<CompilePipelineOptions> chooseRecompute(ModuleOp module,
   module.walk([&](st::ModelOp m) {
     layers = static_cast<int64_t>(m.layers().size());
   });
-  auto with = [&](const char *policy, int64_t blocks) {
+  auto with = [&](const char *policy, int64_t blocks, const char *rest) {
     CompilePipelineOptions t = o;
     t.recompute = policy;
     t.recomputeBlocks = blocks;
-    // Blocks not recomputed whole still recompute their cheap ops.
-    t.recomputeCheapRest = blocks >= 0;
+    t.recomputeRest = rest;
     return t;
   };
-  const int64_t kept = plannedArena(module, with("none", -1));
+  const int64_t kept = plannedArena(module, with("none", -1, "none"));
+  auto fits = [&](int64_t arena) { return arena >= 0 && arena <= budget; };
+  auto report = [&](const std::string &what, int64_t arena) {
+    llvm::errs() << "stc compile: --recompute auto: " << what
+                 << " fits the budget of " << abi::bytesText(budget)
+                 << " (arena " << abi::bytesText(arena) << "; "
+                 << abi::bytesText(kept) << " keeping every activation)\n";
+  };
   if (kept < 0 || kept <= budget || layers == 0) {
     if (kept >= 0 && kept <= budget)
       llvm::errs() << "stc compile: --recompute auto: every activation kept ("
                    << abi::bytesText(kept) << " arena) fits the budget of "
                    << abi::bytesText(budget) << "\n";
-    return with("none", -1);
+    return with("none", -1, "none");
   }
-  const int64_t cheap = plannedArena(module, with("cheap", -1));
-  if (cheap >= 0 && cheap <= budget) {
-    llvm::errs() << "stc compile: --recompute auto: recomputing layer norms "
-                    "and elementwise ops (cheap) fits the budget of "
-                 << abi::bytesText(budget) << " (arena " << abi::bytesText(cheap)
-                 << "; " << abi::bytesText(kept)
-                 << " keeping every activation)\n";
-    return with("cheap", -1);
+  const int64_t cheap = plannedArena(module, with("cheap", -1, "none"));
+  if (fits(cheap)) {
+    report("recomputing layer norms and elementwise ops (cheap)", cheap);
+    return with("cheap", -1, "none");
   }
-  const int64_t all = plannedArena(module, with("paper", -1));
-  if (all < 0)
-    return with("paper", -1); // the real run reports the failure
-  if (all > budget) {
-    llvm::errs() << "stc compile: the model needs " << abi::bytesText(all)
+  // The smallest K in [1, layers] for which `policy` on the first K blocks
+  // and `rest` on the others fits, given that K = layers fits.
+  auto fewest = [&](const char *policy, const char *rest, int64_t &arena) {
+    int64_t lo = 1, hi = layers;
+    while (lo < hi) {
+      int64_t mid = lo + (hi - lo) / 2;
+      int64_t a = plannedArena(module, with(policy, mid, rest));
+      if (fits(a)) {
+        hi = mid;
+        arena = a;
+      } else {
+        lo = mid + 1;
+      }
+    }
+    return hi;
+  };
+  int64_t arena = plannedArena(module, with("gemm", -1, "none"));
+  if (fits(arena)) {
+    int64_t k = fewest("gemm", "cheap", arena);
+    report("recomputing the GEMMs, layer norms and elementwise ops of the "
+           "first " + std::to_string(k) + " of " + std::to_string(layers) +
+               " blocks, keeping their attention outputs (gemm; the others' "
+               "cheap ops)",
+           arena);
+    return with("gemm", k, "cheap");
+  }
+  arena = plannedArena(module, with("paper", -1, "none"));
+  if (arena < 0)
+    return with("paper", -1, "none"); // the real run reports the failure
+  if (arena > budget) {
+    llvm::errs() << "stc compile: the model needs " << abi::bytesText(arena)
                  << " of device memory even with every block recomputed "
                     "(--recompute paper; "
                  << abi::bytesText(kept) << " keeping every activation), over "
@@ -168,24 +198,12 @@ std::optional<CompilePipelineOptions> chooseRecompute(ModuleOp module,
                  << "; lower the batch or the context, or raise the budget\n";
     return std::nullopt;
   }
-  int64_t lo = 1, hi = layers, arena = all; // hi fits
-  while (lo < hi) {
-    int64_t mid = lo + (hi - lo) / 2;
-    int64_t a = plannedArena(module, with("paper", mid));
-    if (a >= 0 && a <= budget) {
-      hi = mid;
-      arena = a;
-    } else {
-      lo = mid + 1;
-    }
-  }
-  llvm::errs() << "stc compile: --recompute auto: recomputing the first " << hi
-               << " of " << layers
-               << " blocks (the others' cheap ops) fits the budget of "
-               << abi::bytesText(budget) << " (arena " << abi::bytesText(arena)
-               << "; " << abi::bytesText(kept)
-               << " keeping every activation)\n";
-  return with("paper", hi);
+  int64_t k = fewest("paper", "gemm", arena);
+  report("recomputing the first " + std::to_string(k) + " of " +
+             std::to_string(layers) +
+             " blocks whole (paper; the others all but their attention)",
+         arena);
+  return with("paper", k, "gemm");
 }
 
 int compile(const CompileSettings &s) {
@@ -291,7 +309,7 @@ int stc::cli::runCompile(int argc, char **argv, int first) {
   s.pipeline.normalizePatterns = !args->has("no-normalize");
   s.pipeline.deterministic = args->has("deterministic");
   std::optional<std::string> recompute = args->getChoice(
-      "recompute", "none", {"none", "cheap", "paper", "auto"}, &error);
+      "recompute", "none", {"none", "cheap", "gemm", "paper", "auto"}, &error);
   if (!recompute) {
     llvm::errs() << "stc compile: " << error << "\n";
     return 2;

@@ -45,8 +45,8 @@ const std::vector<FlagSpec> kInspectFlags = {
     {"no-normalize", false,
      "count blocks for the patterns as written (stc compile --no-normalize)"},
     {"recompute", true,
-     "plan memory with this recomputation policy: none (default), cheap or "
-     "paper"},
+     "plan memory with this recomputation policy: none (default), cheap, "
+     "gemm or paper"},
     {"reach-limit", true,
      "analyse reachability over at most N leading positions (default 2048)"},
     {"model", true, "which model or function to inspect, if the file has several"},
@@ -369,7 +369,8 @@ int stc::cli::runInspect(int argc, char **argv, int first) {
     return 2;
   }
   std::optional<std::string> recompute =
-      args->getChoice("recompute", "none", {"none", "cheap", "paper"}, &error);
+      args->getChoice("recompute", "none", {"none", "cheap", "gemm", "paper"},
+                      &error);
   if (!recompute) {
     llvm::errs() << "stc inspect: " << error
                  << (args->get("recompute") == "auto"

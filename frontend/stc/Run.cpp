@@ -367,8 +367,8 @@ int stc::cli::runTrain(int argc, char **argv, int first) {
                     "5% of --data, which training then leaves out)"},
       {"eval-windows", true, "held-out windows per evaluation (default 16)"},
       {"block-size", true, blockSizeHelp() + ", for a .mlir model"},
-      {"recompute", true, "none (default), cheap or paper, for a .mlir "
-                          "model (stc compile --recompute)"},
+      {"recompute", true, "none (default), cheap, gemm or paper, for a "
+                          ".mlir model (stc compile --recompute)"},
       {"deterministic", false, "bit-reproducible steps: a .mlir model is "
                                "compiled with stc compile --deterministic; "
                                "an artifact must have been"},
@@ -426,7 +426,8 @@ int stc::cli::runTrain(int argc, char **argv, int first) {
         return fail("train", s.message());
 
   std::optional<std::string> recompute =
-      args->getChoice("recompute", "none", {"none", "cheap", "paper"}, &error);
+      args->getChoice("recompute", "none", {"none", "cheap", "gemm", "paper"},
+                      &error);
   if (!recompute)
     return fail("train", error);
   const bool deterministic = args->has("deterministic");

@@ -1,7 +1,10 @@
 // RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-autodiff -stc-schedule-recompute=policy=paper -verify-diagnostics | FileCheck %s
 // RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-autodiff -stc-schedule-recompute=policy=none | FileCheck %s --check-prefix=NONE
 // RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-autodiff "-stc-schedule-recompute=policy=paper blocks=1" 2>&1 | FileCheck %s --check-prefix=FIRST
-// RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-autodiff "-stc-schedule-recompute=policy=paper blocks=1 cheap-rest=true" 2>&1 | FileCheck %s --check-prefix=MIXED
+// RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-autodiff "-stc-schedule-recompute=policy=paper blocks=1 rest=cheap" 2>&1 | FileCheck %s --check-prefix=MIXED
+// RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-autodiff -stc-schedule-recompute=policy=gemm 2>&1 | FileCheck %s --check-prefix=GEMM
+// RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-autodiff "-stc-schedule-recompute=policy=paper blocks=1 rest=gemm" 2>&1 | FileCheck %s --check-prefix=PAPER-GEMM
+// RUN: not stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-autodiff "-stc-schedule-recompute=policy=cheap blocks=1 rest=gemm" 2>&1 | FileCheck %s --check-prefix=BAD-REST
 // RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-autodiff -stc-schedule-recompute=policy=cheap 2>&1 | FileCheck %s --check-prefix=CHEAP
 // RUN: not stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-autodiff -stc-schedule-recompute=policy=all 2>&1 | FileCheck %s --check-prefix=BAD
 
@@ -65,7 +68,29 @@
 // MIXED: st.attention_grad {{.*}} patterns [#st.strided<4>]
 // MIXED: st.attention {{.*}} patterns [#st.local<4>]
 // MIXED: st.attention_grad {{.*}} patterns [#st.local<4>]
-// BAD: error: stc-schedule-recompute: unknown policy 'all'; valid: none, cheap, paper
+// The gemm policy recomputes everything the paper policy does but the
+// attention (10 ops per block, 20 instead of 22): the backward reads each
+// block's kept attention output.
+// GEMM: remark: recompute (gemm): 20 forward ops run again in the backward
+// GEMM-LABEL: func.func @train_step
+// GEMM: st.cross_entropy_grad
+// GEMM-NOT: st.attention %
+// GEMM: st.linear
+// GEMM-NOT: st.attention %
+// GEMM: st.attention_grad {{.*}} patterns [#st.strided<4>]
+// GEMM-NOT: st.attention %
+// GEMM: st.attention_grad {{.*}} patterns [#st.local<4>]
+// GEMM: st.embed_grad
+// The first block whole (11 ops), the second all but its attention (10).
+// PAPER-GEMM: remark: recompute (paper, the first 1 of 2 blocks, gemm in the others): 21 forward ops run again in the backward
+// PAPER-GEMM-LABEL: func.func @train_step
+// PAPER-GEMM: st.cross_entropy_grad
+// PAPER-GEMM-NOT: st.attention %
+// PAPER-GEMM: st.attention_grad {{.*}} patterns [#st.strided<4>]
+// PAPER-GEMM: st.attention {{.*}} patterns [#st.local<4>]
+// PAPER-GEMM: st.attention_grad {{.*}} patterns [#st.local<4>]
+// BAD-REST: error: stc-schedule-recompute: rest is 'gemm'; valid: none, cheap or gemm, and no more than the policy ('cheap')
+// BAD: error: stc-schedule-recompute: unknown policy 'all'; valid: none, cheap, gemm, paper
 // expected-remark @+1 {{recompute (paper): 22 forward ops run again in the backward}}
 st.model @two {vocab = 256, context = 16, width = 16, heads = 2,
                dropout = 0.1} {

@@ -1103,15 +1103,27 @@ TEST(Recompute, PoliciesTrainBitIdentically) {
               static_cast<long long>(cheap->arenaBytes));
   EXPECT_LT(cheap->arenaBytes, kept->arenaBytes);
 
+  // The gemm policy: the GEMMs too, but no attention.
+  auto gemm = inputArtifact("normalize-small-gemm");
+  ASSERT_TRUE(gemm);
+  EXPECT_EQ(countOps(*gemm, EntryKind::Train, OpKind::AttentionFwd),
+            countOps(*kept, EntryKind::Train, OpKind::AttentionFwd));
+  EXPECT_GT(countOps(*gemm, EntryKind::Train, OpKind::Gemm),
+            countOps(*kept, EntryKind::Train, OpKind::Gemm));
+  std::printf("[ recompute] arena with the gemm policy: %lld bytes\n",
+              static_cast<long long>(gemm->arenaBytes));
+  EXPECT_LT(gemm->arenaBytes, cheap->arenaBytes);
+
   ByteDataset data = textDataset(kept->model.context);
   for (auto precision :
        {CpuExecutor::Precision::F64, CpuExecutor::Precision::F32}) {
     SCOPED_TRACE(precision == CpuExecutor::Precision::F64 ? "fp64" : "f32");
     auto [runs, losses] =
-        trainAlike({kept, recomputed, cheap}, precision, data, 3);
-    ASSERT_EQ(losses.size(), 3u);
+        trainAlike({kept, recomputed, cheap, gemm}, precision, data, 3);
+    ASSERT_EQ(losses.size(), 4u);
     EXPECT_EQ(losses[0], losses[1]);
     EXPECT_EQ(losses[0], losses[2]);
+    EXPECT_EQ(losses[0], losses[3]);
     for (const Param &p : kept->params) {
       const std::string &name = kept->buffers[p.buffer].name;
       auto a = runs[0]->downloadDoubles(name);
