@@ -1241,6 +1241,28 @@ TEST(MasterWeights, SmallUpdatesAccumulateAndCheckpointsKeepThem) {
   auto m2 = fresh->downloadFloats(master);
   ASSERT_TRUE(m2.hasValue());
   EXPECT_EQ(*m2, *m1) << "the checkpoint restores the master weights";
+
+  // A checkpoint without master weights (as an artifact compiled before
+  // they existed writes: the same model, no `master` in its parameter
+  // table) loads, and the master weights start from its values.
+  auto noMaster = std::make_shared<Artifact>(*art);
+  for (Param &p : noMaster->params)
+    p.master = -1;
+  auto old = std::make_unique<CpuExecutor>(o);
+  ASSERT_OK(old->allocate(noMaster));
+  ASSERT_OK(initParams(*old, 8));
+  std::string oldPath = tempDir("master-old") + "/old.ckpt";
+  ASSERT_OK(saveCheckpoint(*old, oldPath, 1));
+  auto oldValue = old->downloadFloats(value);
+  ASSERT_TRUE(oldValue.hasValue());
+  auto reader = std::make_unique<CpuExecutor>(o);
+  ASSERT_OK(reader->allocate(art));
+  ASSERT_OK(initParams(*reader, 9));
+  auto step = loadCheckpoint(*reader, oldPath);
+  ASSERT_TRUE(step.hasValue()) << step.status().message();
+  auto m3 = reader->downloadFloats(master);
+  ASSERT_TRUE(m3.hasValue());
+  EXPECT_EQ(*m3, *oldValue) << "master weights start from the values";
 }
 
 // The bf16 numerics target on the CPU reference (which stores bf16 buffers
