@@ -43,8 +43,8 @@ const std::vector<FlagSpec> kCompileFlags = {
      "and elementwise ops, keep GEMM and attention outputs), gemm (also "
      "recompute the GEMMs, keep attention outputs), paper (keep each "
      "residual block's input, recompute the whole block in the backward) or "
-     "auto (with --memory-budget: none, else cheap, else gemm, else the "
-     "fewest blocks recomputed whole that fit it)"},
+     "auto (with --memory-budget: the least that fits it: none, cheap, gemm "
+     "on the fewest leading blocks, or paper on the fewest)"},
     {"deterministic", false,
      "attention backward without atomics: every training step bit-"
      "reproducible, somewhat slower (default: fp32 atomics for dq where the "
