@@ -392,9 +392,28 @@ bool Emitter::emitEmbedBwd() {
 /// per 16 columns over all rows took 30 ms for the 181 bias_grad ops, the
 /// split 4.6 ms.
 constexpr int64_t kColSumCols = 64, kColSumCtas = 528, kColSumMinRows = 64;
-int64_t colSumChunks(int64_t rows, int64_t tiles) {
-  return std::clamp<int64_t>(ceilDiv(kColSumCtas, tiles), 1,
-                             std::max<int64_t>(1, rows / kColSumMinRows));
+struct ColSumPlan {
+  int64_t tiles;        ///< column tiles of kColSumCols
+  int64_t chunks;       ///< row chunks per column tile
+  int64_t rowsPerChunk; ///< the last chunk may be shorter
+};
+ColSumPlan colSumPlan(int64_t rows, int64_t columns) {
+  const int64_t tiles = ceilDiv(columns, kColSumCols);
+  const int64_t perChunk = ceilDiv(
+      rows, std::clamp<int64_t>(ceilDiv(kColSumCtas, tiles), 1,
+                                std::max<int64_t>(1, rows / kColSumMinRows)));
+  return {tiles, ceilDiv(rows, perChunk), perChunk};
+}
+/// The module globals of a column sum's chunks (`floats` of them; one when
+/// there is a single chunk) and of each column tile's last-CTA ticket.
+std::string colSumScratch(const char *name, int64_t floats, int64_t tiles) {
+  return fmt::format("// The chunks' column sums and each column tile's "
+                     "last-CTA ticket; module\n"
+                     "// globals start zeroed, the last CTA resets its "
+                     "ticket.\n"
+                     "__device__ float stc_{0}_partials[{1}];\n"
+                     "__device__ unsigned stc_{0}_tickets[{2}];\n",
+                     name, floats, tiles);
 }
 
 bool Emitter::emitLayerNormFwd() {
@@ -414,10 +433,7 @@ bool Emitter::emitLayerNormFwd() {
 bool Emitter::emitLayerNormBwd() {
   files_ = {"layernorm.cuh"};
   const int64_t rowBlocks = ceilDiv(a_.M, kThreads / 32);
-  const int64_t cols = kColSumCols;
-  const int64_t tiles = ceilDiv(a_.C, cols);
-  const int64_t chunks = colSumChunks(a_.M, tiles);
-  const int64_t rows = ceilDiv(a_.M, chunks);
+  const ColSumPlan plan = colSumPlan(a_.M, a_.C);
   cfg_ = fmt::format(
       "  static constexpr long long M = {}LL;\n"
       "  static constexpr int C = {};\n"
@@ -428,16 +444,13 @@ bool Emitter::emitLayerNormBwd() {
       "  static constexpr unsigned col_tiles = {}u;\n"
       "  static constexpr int chunks = {};\n"
       "  static constexpr long long rows_per_chunk = {}LL;\n",
-      a_.M, a_.C, boolLit(a_.accumulate), kThreads, rowBlocks, cols,
-      kThreads / cols, tiles, ceilDiv(a_.M, rows), rows);
+      a_.M, a_.C, boolLit(a_.accumulate), kThreads, rowBlocks, kColSumCols,
+      kThreads / kColSumCols, plan.tiles, plan.chunks, plan.rowsPerChunk);
   block_ = {kThreads, 1, 1};
-  grid_ = {rowBlocks + tiles * ceilDiv(a_.M, rows), 1, 1};
-  preamble_ += fmt::format(
-      "// The chunks' dgamma and dbeta sums and each column tile's last-CTA\n"
-      "// ticket (layernorm.cuh); module globals start zeroed.\n"
-      "__device__ float stc_ln_partials[{}];\n"
-      "__device__ unsigned stc_ln_tickets[{}];\n",
-      ceilDiv(a_.M, rows) > 1 ? 2 * ceilDiv(a_.M, rows) * a_.C : 1, tiles);
+  grid_ = {rowBlocks + plan.tiles * plan.chunks, 1, 1};
+  // dgamma and dbeta: two rows of C per chunk.
+  preamble_ += colSumScratch(
+      "ln", plan.chunks > 1 ? 2 * plan.chunks * a_.C : 1, plan.tiles);
   entry("  stc::layer_norm_bwd_kernel<stc_cfg>(dy, x, mean, rstd, gamma, dx, "
         "dgamma, dbeta, stc_ln_partials, stc_ln_tickets);\n");
   return true;
@@ -445,23 +458,17 @@ bool Emitter::emitLayerNormBwd() {
 
 bool Emitter::emitBiasGrad() {
   files_ = {"bias_grad.cuh"};
-  const int64_t tiles = ceilDiv(a_.N, kColSumCols);
-  const int64_t rows = ceilDiv(a_.M, colSumChunks(a_.M, tiles));
+  const ColSumPlan plan = colSumPlan(a_.M, a_.N);
   cfg_ = fmt::format("  static constexpr long long M = {}LL, N = {}LL;\n"
                      "  static constexpr int cols = {}, row_groups = {};\n"
                      "  static constexpr int chunks = {};\n"
                      "  static constexpr long long rows_per_chunk = {}LL;\n",
                      a_.M, a_.N, kColSumCols, kThreads / kColSumCols,
-                     ceilDiv(a_.M, rows), rows);
+                     plan.chunks, plan.rowsPerChunk);
   block_ = {kThreads, 1, 1};
-  grid_ = {tiles, ceilDiv(a_.M, rows), 1};
-  preamble_ += fmt::format(
-      "// The chunks' column sums and each column tile's last-CTA ticket\n"
-      "// (bias_grad.cuh); module globals start zeroed, the last CTA resets "
-      "its ticket.\n"
-      "__device__ float stc_bias_partials[{}];\n"
-      "__device__ unsigned stc_bias_tickets[{}];\n",
-      grid_[1] > 1 ? grid_[1] * a_.N : 1, tiles);
+  grid_ = {plan.tiles, plan.chunks, 1};
+  preamble_ += colSumScratch(
+      "bias", plan.chunks > 1 ? plan.chunks * a_.N : 1, plan.tiles);
   entry("  stc::bias_grad_kernel<stc_cfg>(dy, db, stc_bias_partials, "
         "stc_bias_tickets);\n");
   return true;
@@ -654,19 +661,18 @@ bool Emitter::emitAttention() {
       layoutParams.push_back(fmt::format("const int *L{}_{}", i, a));
   }
 
-  // The tensor-core kernels take bf16 tensors (f32 statistics) and the
-  // shapes abi::attentionOnTensorCores names; everything else (f32 models
-  // among them) runs the fp32 kernels.
+  // The tensor-core kernels take bf16 tensors (the args abi/Ops.def
+  // declares f32, statistics and accumulators, stay f32) and the shapes
+  // abi::attentionOnTensorCores names; everything else (f32 models among
+  // them) runs the fp32 kernels.
   std::vector<int64_t> blocks;
   for (const LayoutDesc &l : req_.layouts)
     blocks.push_back(l.block);
   bool useMma = !decode && abi::attentionOnTensorCores(dk, dv, blocks.data(),
                                                        blocks.size());
   for (size_t i = 0; i < op_.args.size(); ++i)
-    useMma &= op_.argDtypes[i] == DType::F32
-                  ? op_.args[i].name == "lse" || op_.args[i].name == "delta" ||
-                        op_.args[i].name == "dq_acc"
-                  : op_.argDtypes[i] == DType::BF16;
+    useMma &= op_.args[i].dtypes == abi::DTypes::F32 ||
+              op_.argDtypes[i] == DType::BF16;
   if (atomic && !useMma)
     return bad(fmt::format(
         "runs only on the tensor-core kernels: bf16 q, k, v, dout, dk, dv, "

@@ -172,19 +172,35 @@ struct KernelLowering {
     return ref;
   }
 
-  /// attention_bwd_prep for the atomic backward of an attention with output
-  /// `out`, its gradient `dout` and queries of type `q`: the delta and
-  /// (zeroed) fp32 dq buffers.
-  std::pair<FlatSymbolRefAttr, FlatSymbolRefAttr>
-  attentionBwdPrep(Value out, Value dout, RankedTensorType q, int64_t heads,
-                   int64_t vWidth) {
-    int64_t b = q.getDimSize(0), t = q.getDimSize(1);
+  /// One key set of an attention gradient: keys, values, their gradients
+  /// (and buffer name hints), and the attention attributes over them.
+  struct KeySet {
+    Value k, v, dk, dv;
+    StringRef dkHint, dvHint;
+    ArrayRef<NamedAttribute> params;
+  };
+
+  /// The fast attention backward of an attention with queries `q`, output
+  /// `out` and statistics `lse`: attention_bwd_prep (delta, a zeroed fp32
+  /// dq), one attention_bwd_atomic per key set (each adds its dq into it),
+  /// and a cast into dq's buffer.
+  void atomicAttentionBackward(Value q, Value out, Value dout, Value dq,
+                               FlatSymbolRefAttr lse, int64_t heads,
+                               int64_t vWidth, ArrayRef<KeySet> sets) {
+    auto qType = cast<RankedTensorType>(q.getType());
+    int64_t b = qType.getDimSize(0), t = qType.getDimSize(1);
     auto delta = f32Buffer({b, heads, t}, "attn_delta");
-    auto dqAcc = f32Buffer(q.getShape(), "dq_acc");
+    auto dqAcc = f32Buffer(qType.getShape(), "dq_acc");
     launch("attention_bwd_prep", {of(out), of(dout), delta, dqAcc},
            {i64("B", b), i64("T", t), i64("H", heads),
-            i64("dk", q.getDimSize(2) / heads), i64("dv", vWidth / heads)});
-    return {delta, dqAcc};
+            i64("dk", qType.getDimSize(2) / heads), i64("dv", vWidth / heads)});
+    for (const KeySet &s : sets)
+      launch("attention_bwd_atomic",
+             {of(q), of(s.k), of(s.v), lse, of(dout), delta, dqAcc,
+              def(s.dk, s.dkHint), def(s.dv, s.dvHint)},
+             s.params);
+    launch("cast", {dqAcc, def(dq, "dq")},
+           {i64("count", numElements(qType))});
   }
 
   void zero(FlatSymbolRefAttr buf, Type type) {
@@ -542,14 +558,9 @@ LogicalResult lowerAttentionGrad(L &l, AttentionGradOp g) {
   if (failed(params))
     return failure();
   if (l.atomicBackward(g, q, q.getDimSize(2) / h, dv / h, {"st.layouts"})) {
-    auto [delta, dqAcc] = l.attentionBwdPrep(g.getOut(), g.getDout(), q, h, dv);
-    l.launch("attention_bwd_atomic",
-             {l.of(g.getQ()), l.of(g.getK()), l.of(g.getV()), lse->second,
-              l.of(g.getDout()), delta, dqAcc, l.def(g.getDk(), "dk"),
-              l.def(g.getDv(), "dv")},
-             *params);
-    l.launch("cast", {dqAcc, l.def(g.getDq(), "dq")},
-             {l.i64("count", numElements(q))});
+    l.atomicAttentionBackward(
+        g.getQ(), g.getOut(), g.getDout(), g.getDq(), lse->second, h, dv,
+        {{g.getK(), g.getV(), g.getDk(), g.getDv(), "dk", "dv", *params}});
     return success();
   }
   l.launch("attention_bwd",
@@ -624,19 +635,11 @@ LogicalResult lowerAttentionSummariesGrad(L &l, AttentionSummariesGradOp g) {
   if (l.atomicBackward(g, q, q.getDimSize(2) / h, dv / h,
                        {"st.layouts", "st.summary_layouts"})) {
     // Both halves add into one fp32 dq.
-    auto [delta, dqAcc] = l.attentionBwdPrep(g.getOut(), g.getDout(), q, h, dv);
-    l.launch("attention_bwd_atomic",
-             {l.of(g.getQ()), l.of(g.getK()), l.of(g.getV()), lse->second,
-              l.of(g.getDout()), delta, dqAcc, l.def(g.getDk(), "dk"),
-              l.def(g.getDv(), "dv")},
-             local);
-    l.launch("attention_bwd_atomic",
-             {l.of(g.getQ()), l.of(g.getKs()), l.of(g.getVs()), lse->second,
-              l.of(g.getDout()), delta, dqAcc, l.def(g.getDks(), "dks"),
-              l.def(g.getDvs(), "dvs")},
-             summaries);
-    l.launch("cast", {dqAcc, l.def(g.getDq(), "dq")},
-             {l.i64("count", numElements(q))});
+    l.atomicAttentionBackward(
+        g.getQ(), g.getOut(), g.getDout(), g.getDq(), lse->second, h, dv,
+        {{g.getK(), g.getV(), g.getDk(), g.getDv(), "dk", "dv", local},
+         {g.getKs(), g.getVs(), g.getDks(), g.getDvs(), "dks", "dvs",
+          summaries}});
     return success();
   }
   auto dq = l.def(g.getDq(), "dq");

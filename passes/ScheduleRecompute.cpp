@@ -193,14 +193,15 @@ struct ScheduleRecomputePass
         return Level::Paper;
       return std::nullopt;
     };
-    if (policy != "none" && !levelOf(policy)) {
+    const std::optional<Level> level = levelOf(policy);
+    if (policy != "none" && !level) {
       module.emitError() << "stc-schedule-recompute: unknown policy '"
                          << policy << "'; valid: none, cheap, gemm, paper";
       return signalPassFailure();
     }
     const std::optional<Level> restLevel = levelOf(rest);
     if ((rest != "none" && (!restLevel || *restLevel == Level::Paper)) ||
-        (restLevel && policy != "none" && *restLevel > *levelOf(policy))) {
+        (restLevel && level && *restLevel > *level)) {
       module.emitError() << "stc-schedule-recompute: rest is '" << rest
                          << "'; valid: none, cheap or gemm, and no more than "
                             "the policy ('"
@@ -213,7 +214,7 @@ struct ScheduleRecomputePass
     if (!fn)
       return; // nothing trains
     FailureOr<Recompute> stats =
-        recomputeSegments(fn, blocks, *levelOf(policy), restLevel);
+        recomputeSegments(fn, blocks, *level, restLevel);
     if (failed(stats))
       return signalPassFailure();
     char gflops[32];

@@ -339,7 +339,8 @@ int stc::cli::runCompile(int argc, char **argv, int first) {
     pm.printAsTextualPipeline(llvm::outs());
     if (s.pipeline.recompute == "auto")
       llvm::outs() << "\n  with stc-schedule-recompute's policy chosen for the "
-                      "budget: none, or paper with the fewest blocks that fit";
+                      "budget: none, cheap, gemm on the fewest leading "
+                      "blocks, or paper on the fewest";
     llvm::outs() << "\n  then: write the artifact (manifest.json + kernels/*.cu)\n";
     return 0;
   }

@@ -89,21 +89,6 @@ Status checkAdamW(const Artifact &a, const Op &op, const std::string &where,
                   "buffer " + quoted(a.buffers[param].name) +
                       " is not the value buffer of any entry of params",
                   args);
-    struct {
-      const char *name;
-      size_t at;
-      int want;
-    } parts[] = {{"grad", n + i, p->grad},
-                 {"m", 2 * n + i, p->adamM},
-                 {"v", 3 * n + i, p->adamV}};
-    for (const auto &part : parts)
-      if (op.args[part.at] != part.want)
-        return fail(where + ": arg " + std::to_string(part.at) + " (" +
-                        part.name + "_" + std::to_string(i) + ")",
-                    "is buffer " + quoted(a.buffers[op.args[part.at]].name) +
-                        " but parameter " + quoted(p->name) + " lists " +
-                        quoted(a.buffers[part.want].name),
-                    args);
     if (op.attrs.master != (p->master >= 0))
       return fail(where + ": attrs.master",
                   std::string("is ") + (op.attrs.master ? "true" : "false") +
@@ -113,13 +98,24 @@ Status checkAdamW(const Artifact &a, const Op &op, const std::string &where,
                                             ")"
                                       : " has none"),
                   oj.find("attrs"));
-    if (op.attrs.master && op.args[4 * n + i] != p->master)
-      return fail(where + ": arg " + std::to_string(4 * n + i) + " (master_" +
-                      std::to_string(i) + ")",
-                  "is buffer " + quoted(a.buffers[op.args[4 * n + i]].name) +
-                      " but parameter " + quoted(p->name) + " lists " +
-                      quoted(a.buffers[p->master].name),
-                  args);
+    struct Part {
+      const char *name;
+      size_t at;
+      int want;
+    };
+    std::vector<Part> parts = {{"grad", n + i, p->grad},
+                               {"m", 2 * n + i, p->adamM},
+                               {"v", 3 * n + i, p->adamV}};
+    if (op.attrs.master)
+      parts.push_back({"master", 4 * n + i, p->master});
+    for (const Part &part : parts)
+      if (op.args[part.at] != part.want)
+        return fail(where + ": arg " + std::to_string(part.at) + " (" +
+                        part.name + "_" + std::to_string(i) + ")",
+                    "is buffer " + quoted(a.buffers[op.args[part.at]].name) +
+                        " but parameter " + quoted(p->name) + " lists " +
+                        quoted(a.buffers[part.want].name),
+                    args);
     if ((op.attrs.decay[i] != 0) != p->decay)
       return fail(where + ": attrs.decay",
                   "element " + std::to_string(i) + " is " +
