@@ -39,17 +39,21 @@ def main():
     rows = []
     manifest = json.load(open(os.path.join(a.artifact, "manifest.json")))
     model = manifest["model"]
-    stc = {"run": "stc", "params": model["param_count"],
-           "batch": model["batch"], "context": model["context"]}
-    try:
-        steps = [json.loads(l) for l in open(os.path.join(a.out, "stc.jsonl"))]
-        steady = sorted(s["tokens_per_s"] for s in steps[a.warmup:])
-        stc["tokens_per_s"] = steady[len(steady) // 2]
-        stc["step_ms"] = 1e3 * model["batch"] * model["context"] / stc["tokens_per_s"]
-        stc["losses"] = [s["loss"] for s in steps]
-        stc["arena_bytes"] = steps[-1].get("arena_bytes")
-    except (OSError, ValueError, IndexError, KeyError):
-        stc["error"] = "no stc.jsonl (see stc-train.log)"
+    def stc_row(run, log):
+        r = {"run": run, "params": model["param_count"],
+             "batch": model["batch"], "context": model["context"]}
+        try:
+            steps = [json.loads(l) for l in open(os.path.join(a.out, log))]
+            steady = sorted(s["tokens_per_s"] for s in steps[a.warmup:])
+            r["tokens_per_s"] = steady[len(steady) // 2]
+            r["step_ms"] = 1e3 * model["batch"] * model["context"] / r["tokens_per_s"]
+            r["losses"] = [s["loss"] for s in steps]
+            r["arena_bytes"] = steps[-1].get("arena_bytes")
+        except (OSError, ValueError, IndexError, KeyError):
+            r["error"] = "no %s (see the train log)" % log
+        return r
+
+    stc = stc_row("stc", "stc.jsonl")
     stc["peak_mib"] = peak_mib(a.out, "stc")
     try:
         prof = json.load(open(os.path.join(a.out, "stc-profile.json")))
@@ -66,6 +70,11 @@ def main():
     except (OSError, ValueError, KeyError):
         pass
     rows.append(stc)
+    if os.path.exists(os.path.join(a.out, "stc-opbyop.jsonl")):
+        # The same artifact launched op by op (STC_CUDA_GRAPHS=0).
+        r = stc_row("stc-op-by-op", "stc-opbyop.jsonl")
+        r["peak_mib"] = peak_mib(a.out, "stc-opbyop")
+        rows.append(r)
     for path in sorted(glob.glob(os.path.join(a.out, "peer-*.json"))):
         p = json.load(open(path))
         p["run"] = p.pop("peer")

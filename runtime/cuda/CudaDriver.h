@@ -55,6 +55,15 @@ namespace stc::rt::cuda {
   X(cuEventDestroy, true)                                                      \
   X(cuGetErrorName, true)                                                      \
   X(cuGetErrorString, true)                                                    \
+  X(cuStreamCreate, true)                                                      \
+  X(cuStreamDestroy, true)                                                     \
+  X(cuStreamSynchronize, true)                                                 \
+  X(cuStreamBeginCapture, true)                                                \
+  X(cuStreamEndCapture, true)                                                  \
+  X(cuGraphInstantiateWithFlags, true)                                         \
+  X(cuGraphLaunch, true)                                                       \
+  X(cuGraphDestroy, true)                                                      \
+  X(cuGraphExecDestroy, true)                                                  \
   X(cuFuncGetParamInfo, false) /* CUDA 12.4+: checks kernel signatures */
 
 struct DriverApi {

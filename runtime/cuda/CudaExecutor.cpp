@@ -210,6 +210,8 @@ CudaExecutor::CudaExecutor(const DriverApi &drv, CudaDeviceInfo dev,
                            CUdevice device, CUcontext ctx)
     : drv_(drv), dev_(std::move(dev)), device_(device), ctx_(ctx) {
   syncEachOp_ = envFlag("STC_CUDA_SYNC");
+  const char *g = std::getenv("STC_CUDA_GRAPHS");
+  graphsEnabled_ = !(g && std::strcmp(g, "0") == 0);
 }
 
 Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::create() {
@@ -230,14 +232,35 @@ Expected<std::unique_ptr<CudaExecutor>> CudaExecutor::create() {
     d.cuDevicePrimaryCtxRelease(dev);
     return d.check(r, "cuCtxSetCurrent", info->name);
   }
-  return std::unique_ptr<CudaExecutor>(
+  // A blocking stream: the synchronous copies and memsets of the legacy
+  // stream stay ordered with its launches.
+  CUstream stream = nullptr;
+  r = d.cuStreamCreate(&stream, CU_STREAM_DEFAULT);
+  if (r != CUDA_SUCCESS) {
+    d.cuDevicePrimaryCtxRelease(dev);
+    return d.check(r, "cuStreamCreate", info->name);
+  }
+  auto e = std::unique_ptr<CudaExecutor>(
       new CudaExecutor(d, std::move(*info), dev, ctx));
+  e->stream_ = stream;
+  return e;
 }
 
 CudaExecutor::~CudaExecutor() {
   release();
-  if (ctx_)
+  if (ctx_) {
+    if (stream_)
+      drv_.cuStreamDestroy(stream_);
     drv_.cuDevicePrimaryCtxRelease(device_);
+  }
+}
+
+void CudaExecutor::destroyGraphs() {
+  for (CUgraphExec &g : graphs_)
+    if (g) {
+      drv_.cuGraphExecDestroy(g);
+      g = nullptr;
+    }
 }
 
 void CudaExecutor::release() {
@@ -245,6 +268,7 @@ void CudaExecutor::release() {
     return;
   drv_.cuCtxSetCurrent(ctx_);
   drv_.cuCtxSynchronize();
+  destroyGraphs();
   gemm_.reset();
   for (CUmodule m : modules_)
     if (m)
@@ -469,7 +493,7 @@ Status CudaExecutor::compileAndLoad() {
                                  GemmEngine::kFinishEntry));
   size_t scratch = gemm_->scratchBytes();
   gemm_->bind(aux_, scratch ? aux_ + alignUp(GemmEngine::kWorkspaceBytes) : 0,
-              widen, finish);
+              widen, finish, stream_);
 
   // Per kernel: the largest dynamic shared memory any op asks for, and the
   // function's own limits.
@@ -755,9 +779,42 @@ Status CudaExecutor::launch(const OpPlan &p) {
     params[j] = const_cast<CUdeviceptr *>(&p.params[j]);
   CUresult r = drv_.cuLaunchKernel(p.fn, p.grid[0], p.grid[1], p.grid[2],
                                    p.block[0], p.block[1], p.block[2], p.smem,
-                                   nullptr, params, nullptr);
+                                   stream_, params, nullptr);
   return drv_.check(r, "cuLaunchKernel",
                     artifact().kernels[p.kernel].name + ", " + p.label);
+}
+
+Status CudaExecutor::launchGraph(EntryKind kind) {
+  const std::vector<OpPlan> &plans = plans_[static_cast<int>(kind)];
+  CUgraphExec &exec = graphs_[static_cast<int>(kind)];
+  if (!exec) {
+    STC_RETURN_IF_ERROR(drv_.check(
+        drv_.cuStreamBeginCapture(stream_, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
+        "cuStreamBeginCapture", entryKindName(kind)));
+    Status s;
+    for (size_t i = 0; s && i < plans.size(); ++i)
+      s = launch(plans[i]);
+    CUgraph graph = nullptr;
+    CUresult r = drv_.cuStreamEndCapture(stream_, &graph);
+    if (s)
+      s = drv_.check(r, "cuStreamEndCapture", entryKindName(kind));
+    if (s)
+      s = drv_.check(drv_.cuGraphInstantiateWithFlags(&exec, graph, 0),
+                     "cuGraphInstantiate", entryKindName(kind));
+    if (graph)
+      drv_.cuGraphDestroy(graph);
+    if (!s) {
+      exec = nullptr;
+      return s.withContext(std::string("capturing the ") +
+                           entryKindName(kind) +
+                           " program as a CUDA graph (STC_CUDA_GRAPHS=0 "
+                           "launches op by op)");
+    }
+    ++graphCaptures_;
+  }
+  ++graphReplays_;
+  return drv_.check(drv_.cuGraphLaunch(exec, stream_), "cuGraphLaunch",
+                    entryKindName(kind));
 }
 
 Status CudaExecutor::runImpl(EntryKind kind, const Entry &entry, size_t begin,
@@ -767,28 +824,27 @@ Status CudaExecutor::runImpl(EntryKind kind, const Entry &entry, size_t begin,
   const std::vector<OpPlan> &plans = plans_[static_cast<int>(kind)];
   const Scalars sc = unpackScalars(scalarsShadow_.data());
 
-  // Token ids and targets nothing in [begin, end) writes before reading are
-  // checked up front, in one pass, before anything is launched.
+  // Every check that needs no device state written by this run is made up
+  // front, before anything is launched: token ids nothing in [begin, end)
+  // writes, positions, the optimizer step. The others (ids written by an op
+  // of the run, a gradient norm an op of the run rewrites after an adamw
+  // reads it) are made between ops, which keeps the run off the graph.
   std::set<std::pair<int, int64_t>> checked;
-  for (size_t i = begin; i < end; ++i)
-    for (const auto &c : plans[i].ids)
-      if (c.lastWriter < static_cast<int>(begin) &&
-          checked.insert({c.buffer, c.V}).second) {
-        Status s = checkIds(c.buffer, c.V, c.what);
-        if (!s)
-          return s.withContext(plans[i].label);
-      }
-
   std::map<int, size_t> deferredGnorm; // buffer -> first adamw op reading it
-  size_t lastLaunched = begin;
+  bool midRunChecks = false;
   for (size_t i = begin; i < end; ++i) {
     const OpPlan &p = plans[i];
-    for (const auto &c : p.ids)
-      if (c.lastWriter >= static_cast<int>(begin)) { // written in this run
+    for (const auto &c : p.ids) {
+      if (c.lastWriter >= static_cast<int>(begin)) {
+        midRunChecks = true;
+        continue;
+      }
+      if (checked.insert({c.buffer, c.V}).second) {
         Status s = checkIds(c.buffer, c.V, c.what);
         if (!s)
           return s.withContext(p.label);
       }
+    }
     if (p.needsPosition && (sc.position < 0 || sc.position >= p.T))
       return Status::error("position (scalars[3]) is " +
                            std::to_string(sc.position) + "; valid: 0 .. " +
@@ -801,13 +857,32 @@ Status CudaExecutor::runImpl(EntryKind kind, const Entry &entry, size_t begin,
             .withContext(p.label);
       // The kernel leaves everything untouched when gnorm_sq is not finite;
       // check after the run unless a later op of this run rewrites it.
-      if (p.gnormNextWriter >= static_cast<int>(end)) {
+      if (p.gnormNextWriter >= static_cast<int>(end))
         deferredGnorm.emplace(p.gnorm, i);
-      } else {
-        Status s = checkGnorm(p.gnorm);
+      else
+        midRunChecks = true;
+    }
+  }
+
+  const bool graph = graphsEnabled_ && !syncEachOp_ && !midRunChecks &&
+                     begin == 0 && end == plans.size() && begin < end;
+  size_t lastLaunched = begin;
+  if (graph) {
+    STC_RETURN_IF_ERROR(launchGraph(kind));
+    lastLaunched = end - 1;
+  }
+  for (size_t i = begin; !graph && i < end; ++i) {
+    const OpPlan &p = plans[i];
+    for (const auto &c : p.ids)
+      if (c.lastWriter >= static_cast<int>(begin)) { // written in this run
+        Status s = checkIds(c.buffer, c.V, c.what);
         if (!s)
           return s.withContext(p.label);
       }
+    if (p.kind == OpKind::AdamW && p.gnormNextWriter < static_cast<int>(end)) {
+      Status s = checkGnorm(p.gnorm);
+      if (!s)
+        return s.withContext(p.label);
     }
     Status s = launch(p);
     if (!s)
@@ -830,6 +905,7 @@ Status CudaExecutor::runImpl(EntryKind kind, const Entry &entry, size_t begin,
                         std::to_string(lastLaunched + 1) + ")";
     return Status::error(
         drv_.check(r, "cuCtxSynchronize", "after " + range).message() +
+        (graph ? " (replayed as a CUDA graph)" : "") +
         "; a kernel of these ops failed (run with STC_CUDA_SYNC=1 to "
         "synchronize after every op and name it)");
   }
@@ -862,12 +938,12 @@ Expected<std::vector<double>> CudaExecutor::timeImpl(EntryKind kind,
                          "cuEventCreate", "timing")))
       break;
   for (int r = 0; s && r < repeats; ++r) {
-    s = drv_.check(drv_.cuEventRecord(events[2 * r], nullptr), "cuEventRecord",
+    s = drv_.check(drv_.cuEventRecord(events[2 * r], stream_), "cuEventRecord",
                    "timing");
     for (size_t i = begin; s && i < end; ++i)
       s = launch(plans[i]);
     if (s)
-      s = drv_.check(drv_.cuEventRecord(events[2 * r + 1], nullptr),
+      s = drv_.check(drv_.cuEventRecord(events[2 * r + 1], stream_),
                      "cuEventRecord", "timing");
   }
   if (s)
@@ -900,12 +976,12 @@ Expected<std::vector<double>> CudaExecutor::profileImpl(EntryKind kind,
                          "cuEventCreate", "profile")))
       break;
   if (s)
-    s = drv_.check(drv_.cuEventRecord(events[0], nullptr), "cuEventRecord",
+    s = drv_.check(drv_.cuEventRecord(events[0], stream_), "cuEventRecord",
                    "profile");
   for (size_t i = 0; s && i < plans.size(); ++i) {
     s = launch(plans[i]);
     if (s)
-      s = drv_.check(drv_.cuEventRecord(events[i + 1], nullptr),
+      s = drv_.check(drv_.cuEventRecord(events[i + 1], stream_),
                      "cuEventRecord", "profile");
   }
   if (s)

@@ -4,10 +4,19 @@
 // (zero-filled at allocate), the layouts' block tables uploaded once as
 // int32, every kernel of the artifact compiled with NVRTC for the device's
 // exact architecture (through the on-disk KernelCache) and loaded at allocate
-// time, gemm through cuBLASLt (Gemm.h). Ops are launched in order on the
-// default stream; run() ends with cuCtxSynchronize, so a kernel fault is
-// reported by the run that caused it (STC_CUDA_SYNC=1 synchronizes after
-// every op, naming the faulting op exactly).
+// time, gemm through cuBLASLt (Gemm.h). Ops are launched in order on one
+// stream of the executor's; run() ends with cuCtxSynchronize, so a kernel
+// fault is reported by the run that caused it (STC_CUDA_SYNC=1 synchronizes
+// after every op, naming the faulting op exactly).
+//
+// Replay: a run of a whole entry whose host checks can all be made before
+// its first op (token ids uploaded by the host, positions and the step read
+// off the scalars, gradient norms read after the run) is captured as a CUDA
+// graph the first time and replayed as one graph launch after that. Every
+// kernel parameter is a device pointer fixed at allocate time and every
+// value that changes between runs (tokens, scalars) lives in the arena, so
+// one capture serves every later run. Runs of part of an entry, runs with a
+// check between ops, STC_CUDA_SYNC=1 and STC_CUDA_GRAPHS=0 launch op by op.
 //
 // Kernel parameters (docs/artifact-format.md, "Layouts"): the op's buffers in
 // `args` order as device pointers; for attention ops then, per layout named
@@ -20,7 +29,7 @@
 // non-finite gradient norm) are checked on the host with the same messages.
 //
 // Environment: STC_CUDA_DEVICE (device ordinal, default 0), STC_CUDA_SYNC=1,
-// and those of KernelCache.h and Nvrtc.h.
+// STC_CUDA_GRAPHS=0, and those of KernelCache.h and Nvrtc.h.
 //
 //===----------------------------------------------------------------------===//
 
@@ -75,6 +84,9 @@ public:
   const CudaDeviceInfo &device() const { return dev_; }
   /// Of the allocate() that compiled the kernels.
   const CompileStats &compileStats() const { return compileStats_; }
+  /// Runs so far that replayed a captured graph, and captures made.
+  int64_t graphReplays() const { return graphReplays_; }
+  int64_t graphCaptures() const { return graphCaptures_; }
 
 protected:
   Status allocateImpl() override;
@@ -102,6 +114,9 @@ private:
   Status compileAndLoad();
   Status planOps();
   Status launch(const OpPlan &op);
+  /// Captures the whole entry's ops the first time, then launches the graph.
+  Status launchGraph(EntryKind kind);
+  void destroyGraphs();
   Status checkIds(int buffer, int64_t V, const char *what) const;
   Status checkGnorm(int buffer) const;
   void release();
@@ -111,6 +126,10 @@ private:
   CUdevice device_ = 0;
   CUcontext ctx_ = nullptr;
   bool syncEachOp_ = false;
+  bool graphsEnabled_ = true; ///< STC_CUDA_GRAPHS unset or not "0"
+  CUstream stream_ = nullptr; ///< every launch; blocking w.r.t. stream 0
+  std::array<CUgraphExec, kNumEntryKinds> graphs_{};
+  int64_t graphReplays_ = 0, graphCaptures_ = 0;
 
   CUdeviceptr arena_ = 0;  ///< the manifest's arena
   CUdeviceptr tables_ = 0; ///< layout tables (int32)

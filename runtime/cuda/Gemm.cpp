@@ -272,8 +272,9 @@ Expected<int> GemmEngine::plan(const GemmProblem &p, const std::string &label) {
 }
 
 void GemmEngine::bind(CUdeviceptr workspace, CUdeviceptr scratch,
-                      CUfunction widen, CUfunction finish) {
+                      CUfunction widen, CUfunction finish, CUstream stream) {
   workspace_ = workspace;
+  stream_ = stream;
   scratch_ = scratch;
   widen_ = widen;
   finish_ = finish;
@@ -284,7 +285,7 @@ Status GemmEngine::launchWiden(CUdeviceptr in, CUdeviceptr out, int64_t n,
   long long count = n;
   void *params[] = {&in, &out, &count};
   return drv_.check(drv_.cuLaunchKernel(widen_, helperBlocks(n), 1, 1,
-                                        kHelperThreads, 1, 1, 0, nullptr,
+                                        kHelperThreads, 1, 1, 0, stream_,
                                         params, nullptr),
                     "cuLaunchKernel", std::string(kWidenEntry) + ", " + label);
 }
@@ -309,7 +310,7 @@ Status GemmEngine::run(int index, CUdeviceptr A, CUdeviceptr B, CUdeviceptr C,
     STC_LT(cublasLtMatmul(h, pl.desc, &alpha, reinterpret_cast<void *>(B),
                           pl.aDesc, reinterpret_cast<void *>(A), pl.bDesc,
                           &beta, c, pl.cDesc, c, pl.cDesc, &pl.algo, ws,
-                          kWorkspaceBytes, nullptr),
+                          kWorkspaceBytes, static_cast<cudaStream_t>(stream_)),
            label);
     return Status::ok();
   }
@@ -332,7 +333,7 @@ Status GemmEngine::run(int index, CUdeviceptr A, CUdeviceptr B, CUdeviceptr C,
   STC_LT(cublasLtMatmul(h, pl.desc, &alpha, reinterpret_cast<void *>(b32),
                         pl.aDesc, reinterpret_cast<void *>(a32), pl.bDesc,
                         &beta, c, pl.cDesc, c, pl.cDesc, &pl.algo, ws,
-                        kWorkspaceBytes, nullptr),
+                        kWorkspaceBytes, static_cast<cudaStream_t>(stream_)),
          label);
   if (p.c == DType::BF16 || p.hasBias) {
     CUdeviceptr d = c32, out = C, bp = p.hasBias ? bias : 0;
@@ -342,7 +343,7 @@ Status GemmEngine::run(int index, CUdeviceptr A, CUdeviceptr B, CUdeviceptr C,
     void *params[] = {&d, &out, &cBf16, &bp, &biasKind, &M, &N};
     STC_RETURN_IF_ERROR(drv_.check(
         drv_.cuLaunchKernel(finish_, helperBlocks(p.M * p.N), 1, 1,
-                            kHelperThreads, 1, 1, 0, nullptr, params, nullptr),
+                            kHelperThreads, 1, 1, 0, stream_, params, nullptr),
         "cuLaunchKernel", std::string(kFinishEntry) + ", " + label));
   }
   return Status::ok();

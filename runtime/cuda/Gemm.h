@@ -75,11 +75,13 @@ public:
   /// How many plans took the widened path.
   int widenedPlans() const;
 
-  /// Device memory and helper kernels, once allocated and compiled.
+  /// Device memory, helper kernels (once allocated and compiled) and the
+  /// stream every run() enqueues on.
   void bind(CUdeviceptr workspace, CUdeviceptr scratch, CUfunction widen,
-            CUfunction finish);
+            CUfunction finish, CUstream stream);
 
-  /// Enqueues plan `plan` on the default stream.
+  /// Enqueues plan `plan` on the bound stream (capturable: no host sync, no
+  /// allocation).
   Status run(int plan, CUdeviceptr A, CUdeviceptr B, CUdeviceptr C,
              CUdeviceptr bias, const std::string &label);
 
@@ -95,6 +97,7 @@ private:
   size_t scratchBytes_ = 0;
   CUdeviceptr workspace_ = 0, scratch_ = 0;
   CUfunction widen_ = nullptr, finish_ = nullptr;
+  CUstream stream_ = nullptr;
 };
 
 } // namespace stc::rt::cuda
