@@ -290,10 +290,15 @@ bool Emitter::emitSummary() {
     entry("  stc::attention_merge_kernel<stc_cfg>(o1, lse1, o2, lse2, o, lse);\n");
     return true;
   }
+  // An accumulating scatter touches the summary columns alone.
+  const bool acc = op_.kind() == abi::OpKind::SummaryScatter && a_.accumulate;
+  const int64_t l = a_.block, c = a_.summary;
+  const int64_t count = a_.T / l * c + std::max<int64_t>(0, a_.T % l - (l - c));
   cfg_ = fmt::format("  static constexpr long long B = {}LL, T = {}LL, D = {}LL;\n"
-                     "  static constexpr long long block = {}LL, summary = {}LL;\n",
-                     a_.B, a_.T, a_.D, a_.block, a_.summary);
-  gridStride(a_.B * a_.T * a_.D);
+                     "  static constexpr long long block = {}LL, summary = {}LL;\n"
+                     "  static constexpr bool accumulate = {};\n",
+                     a_.B, a_.T, a_.D, a_.block, a_.summary, boolLit(acc));
+  gridStride(a_.B * (acc ? count : a_.T) * a_.D);
   entry(op_.kind() == abi::OpKind::SummaryGather
             ? "  stc::summary_gather_kernel<stc_cfg>(x, y);\n"
             : "  stc::summary_scatter_kernel<stc_cfg>(y, x);\n");

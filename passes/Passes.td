@@ -200,6 +200,19 @@ def LowerToKernelsPass : Pass<"stc-lower-to-kernels", "::mlir::ModuleOp"> {
   ];
 }
 
+def FuseAccumulatePass : Pass<"stc-fuse-accumulate", "::mlir::ModuleOp"> {
+  let summary = "Folds gradient sums into the ops that produce them";
+  let description = [{
+    An `add` of two activations whose later operand has a single writer
+    with an accumulating form (an OutAcc argument in abi/Ops.def: gemm
+    `beta`, layer_norm_bwd / gelu_bwd / summary_scatter `accumulate`)
+    becomes that writer accumulating into the other operand's buffer, when
+    nothing else reads the folded operand and nothing touches the other
+    between the writer and the add or after it. The add and two buffers
+    disappear; the module gets `stk.folded_adds`.
+  }];
+}
+
 def PlanMemoryPass : Pass<"stc-plan-memory", "::mlir::ModuleOp"> {
   let summary = "Packs buffers into one arena by lifetime";
   let description = [{

@@ -22,6 +22,7 @@ void stc::buildCompilePipeline(OpPassManager &pm,
   pm.addPass(createTileAttentionPass(TileAttentionPassOptions{options.blockSize}));
   pm.addPass(createLowerToKernelsPass(
       LowerToKernelsPassOptions{options.deterministic}));
+  pm.addPass(createFuseAccumulatePass());
   pm.addPass(createPlanMemoryPass(PlanMemoryPassOptions{options.memoryBudget}));
 }
 

@@ -37,11 +37,25 @@ __device__ __forceinline__ void summary_gather_kernel(const TX *__restrict__ x,
 }
 
 // x row t = y row s where t is the s-th summary column; 0 elsewhere.
+// Cfg::accumulate: x row t += y row s, over the summary columns alone.
 template <class Cfg, typename TY, typename TX>
 __device__ __forceinline__ void summary_scatter_kernel(const TY *__restrict__ y,
                                                        TX *__restrict__ x) {
-  constexpr long long total = Cfg::B * Cfg::T * Cfg::D;
   constexpr long long l = Cfg::block, c = Cfg::summary;
+  if constexpr (Cfg::accumulate) {
+    const long long count = summary_count<Cfg>();
+    const long long total = Cfg::B * count * Cfg::D;
+    for (long long e = global_thread(); e < total; e += global_stride()) {
+      const long long d = e % Cfg::D, row = e / Cfg::D;
+      const long long s = row % count, b = row / count;
+      const long long src = (b * Cfg::T + s) * Cfg::D + d;
+      const long long dst =
+          (b * Cfg::T + s / c * l + (l - c) + s % c) * Cfg::D + d;
+      store(x, dst, load(x, dst) + load(y, src));
+    }
+    return;
+  }
+  constexpr long long total = Cfg::B * Cfg::T * Cfg::D;
   for (long long e = global_thread(); e < total; e += global_stride()) {
     const long long d = e % Cfg::D, row = e / Cfg::D;
     const long long t = row % Cfg::T, base = row - t;

@@ -330,7 +330,8 @@ Status CpuExecutor::runOp(const Op &op, Args &fa) {
     cpu::summaryGather(F(0), F(1), at.B, at.T, at.D, at.block, at.summary);
     break;
   case OpKind::SummaryScatter:
-    cpu::summaryScatter(F(0), F(1), at.B, at.T, at.D, at.block, at.summary);
+    cpu::summaryScatter(F(0), F(1), at.B, at.T, at.D, at.accumulate, at.block,
+                        at.summary);
     break;
   case OpKind::AttentionMerge:
     cpu::attentionMerge(F(0), F(1), F(2), F(3), F(4), F(5), at.B, at.T, at.H,

@@ -57,16 +57,25 @@ template <typename T>
 template <typename T>
 void gemm(const T *A, const T *B, T *C, const T *bias, int64_t M, int64_t N,
           int64_t K, bool transA, bool transB, double alpha, double beta) {
-  if (beta == 0) {
-    // BLAS promises to ignore C when beta is 0, but be explicit: the arena
-    // may hold another buffer's bytes here, including NaN patterns.
+  if (beta != 0) {
+    // The product (and bias) rounded to T first, then beta C added in T: a
+    // gemm that accumulates (stc-fuse-accumulate) gives exactly what the
+    // gemm and a separate add gave, whatever order BLAS sums in.
+    std::vector<T> product(static_cast<size_t>(M * N));
+    gemm(A, B, product.data(), bias, M, N, K, transA, transB, alpha, 0.0);
     for (int64_t i = 0; i < M * N; ++i)
-      C[i] = T(0);
+      C[i] = beta == 1 ? static_cast<T>(C[i] + product[i])
+                       : static_cast<T>(beta * C[i] + product[i]);
+    return;
   }
+  // BLAS promises to ignore C when beta is 0, but be explicit: the arena
+  // may hold another buffer's bytes here, including NaN patterns.
+  for (int64_t i = 0; i < M * N; ++i)
+    C[i] = T(0);
 #if STC_HAVE_CBLAS
-  blasGemm(A, B, C, M, N, K, transA, transB, alpha, beta);
+  blasGemm(A, B, C, M, N, K, transA, transB, alpha, 0.0);
 #else
-  loopGemm(A, B, C, M, N, K, transA, transB, alpha, beta);
+  loopGemm(A, B, C, M, N, K, transA, transB, alpha, 0.0);
 #endif
   if (bias)
     for (int64_t m = 0; m < M; ++m)

@@ -57,8 +57,9 @@ void layerNormBwd(const T *dy, const T *x, const T *mean, const T *rstd,
     for (int64_t c = 0; c < C; ++c) {
       double xhat = (xr[c] - mu) * rs;
       double g = static_cast<double>(dyr[c]) * gamma[c];
-      double d = rs * (g - meanG - xhat * meanGX);
-      dx[m * C + c] = static_cast<T>(accumulate ? dx[m * C + c] + d : d);
+      // Accumulating: rounded to T, then added in T, like a separate add.
+      T d = static_cast<T>(rs * (g - meanG - xhat * meanGX));
+      dx[m * C + c] = accumulate ? static_cast<T>(dx[m * C + c] + d) : d;
     }
   }
   for (int64_t c = 0; c < C; ++c) {

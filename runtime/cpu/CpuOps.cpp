@@ -101,8 +101,10 @@ void geluBwd(const T *x, const T *dy, T *dx, int64_t count, bool accumulate) {
     double th = std::tanh(u);
     double du = kGeluC * (1.0 + 3.0 * kGeluA * xi * xi);
     double d = 0.5 * (1.0 + th) + 0.5 * xi * (1.0 - th * th) * du;
-    double g = dy[i] * d;
-    dx[i] = static_cast<T>(accumulate ? dx[i] + g : g);
+    // Accumulating: the gradient rounded to T, then added in T, exactly as
+    // a separate add of the two stored values (stc-fuse-accumulate).
+    T g = static_cast<T>(dy[i] * d);
+    dx[i] = accumulate ? static_cast<T>(dx[i] + g) : g;
   }
 }
 
@@ -179,13 +181,16 @@ void summaryGather(const T *x, T *y, int64_t B, int64_t Tn, int64_t D,
 
 template <typename T>
 void summaryScatter(const T *y, T *x, int64_t B, int64_t Tn, int64_t D,
-                    int64_t block, int64_t summary) {
+                    bool accumulate, int64_t block, int64_t summary) {
   pattern::SummaryGather g{Tn, block, summary};
-  std::fill(x, x + B * Tn * D, T(0));
+  if (!accumulate)
+    std::fill(x, x + B * Tn * D, T(0));
   for (int64_t b = 0; b < B; ++b)
     for (int64_t s = 0; s < g.count(); ++s) {
       const T *src = y + (b * Tn + s) * D;
-      std::copy(src, src + D, x + (b * Tn + g.position(s)) * D);
+      T *dst = x + (b * Tn + g.position(s)) * D;
+      for (int64_t d = 0; d < D; ++d)
+        dst[d] = accumulate ? dst[d] + src[d] : src[d];
     }
 }
 
@@ -325,7 +330,7 @@ Status adamw(T *param, const T *grad, T *m, T *v, const T *gnormSq,
   template void summaryGather<T>(const T *, T *, int64_t, int64_t, int64_t,   \
                                  int64_t, int64_t);                           \
   template void summaryScatter<T>(const T *, T *, int64_t, int64_t, int64_t,  \
-                                  int64_t, int64_t);                          \
+                                  bool, int64_t, int64_t);                    \
   template void attentionMerge<T>(const T *, const T *, const T *, const T *, \
                                   T *, T *, int64_t, int64_t, int64_t,        \
                                   int64_t);                                   \

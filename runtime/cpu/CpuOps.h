@@ -125,7 +125,7 @@ void summaryGather(const T *x, T *y, int64_t B, int64_t Tn, int64_t D,
 /// The adjoint: y [B, T, D] row s < S -> row position(s) of x [B, T, D];
 /// every other row of x is zero.
 template <typename T>
-void summaryScatter(const T *y, T *x, int64_t B, int64_t Tn, int64_t D,
+void summaryScatter(const T *y, T *x, int64_t B, int64_t Tn, int64_t D, bool accumulate,
                     int64_t block, int64_t summary);
 
 /// o1, o2 [B, T, H, dv], lse1, lse2 [B, H, T] (attentions over disjoint key

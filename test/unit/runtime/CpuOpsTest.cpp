@@ -354,7 +354,7 @@ TEST(CpuOps, SummaryGatherAndScatterAreAdjoint) {
   std::vector<double> x = randomVec(B * T * D, 41), y = randomVec(B * T * D, 42);
   std::vector<double> gx(x.size()), sy(x.size());
   cpu::summaryGather(x.data(), gx.data(), B, T, D, l, c);
-  cpu::summaryScatter(y.data(), sy.data(), B, T, D, l, c);
+  cpu::summaryScatter(y.data(), sy.data(), B, T, D, false, l, c);
   for (int64_t b = 0; b < B; ++b) {
     int64_t s = 0;
     for (int64_t t = 0; t < T; ++t)
@@ -374,6 +374,12 @@ TEST(CpuOps, SummaryGatherAndScatterAreAdjoint) {
     rhs += y[i] * gx[i];
   }
   EXPECT_NEAR(lhs, rhs, 1e-12 * std::max(1.0, std::fabs(lhs)));
+
+  // The accumulating form adds the same scatter into what x holds.
+  std::vector<double> acc = x;
+  cpu::summaryScatter(y.data(), acc.data(), B, T, D, true, l, c);
+  for (size_t i = 0; i < x.size(); ++i)
+    EXPECT_EQ(acc[i], x[i] + sy[i]) << i;
 }
 
 // Two softmaxes over disjoint key sets, merged by their lse, are the softmax

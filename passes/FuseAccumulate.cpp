@@ -1,0 +1,256 @@
+//===- FuseAccumulate.cpp - stc-fuse-accumulate ---------------------------===//
+//
+// Autodiff sums the gradients of a value used twice with `add`: the three
+// projections' input gradients, the residual stream around each layer norm,
+// the keys and values of a split attention. Each such add reads two buffers
+// and writes a third; most of them can instead be the accumulating form of
+// the op that produces one of the two (a gemm with beta = 1, a layer norm
+// backward or gelu backward with `accumulate`, a summary scatter with
+// `accumulate`): that op adds into the other operand's buffer, the add and
+// two buffers disappear. Which arguments can accumulate, and under which
+// attribute, is read off abi/Ops.def (OutAcc rows), so a new op kind with an
+// accumulating output takes part without a change here.
+//
+// add(x, y) -> out folds into P, the only writer of x (or of y, the other
+// operand being b), when
+//   - x is an activation of this program read only by the add and written
+//     only by P, whose argument for it is OutAcc and off;
+//   - b is an activation of this program, completely written before P, not
+//     an argument of P, and not touched between P and the add nor after it;
+//   - x, y and out have one type.
+// P then writes into b with its accumulating attribute on, and every later
+// use of out names b. Each rewrite is exact in real arithmetic; in floating
+// point the sum is rounded once (inside P) instead of twice.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Passes.h"
+
+#include "dialect/stk/StkOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/SymbolTable.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/StringMap.h"
+
+namespace stc {
+#define GEN_PASS_DEF_FUSEACCUMULATEPASS
+#include "passes/Passes.h.inc"
+} // namespace stc
+
+using namespace mlir;
+using namespace stc;
+
+namespace {
+
+/// One launch's arguments with their roles under its current attributes.
+struct LaunchInfo {
+  stk::LaunchOp op;
+  const abi::OpSpec *spec = nullptr;
+  SmallVector<StringAttr> args;
+  SmallVector<abi::Role> roles;
+  SmallVector<int> rows; ///< the ArgRow of each argument (-1: unknown)
+};
+
+/// The ArgRow index of every argument: each row once, EACH rows once per
+/// list entry, rows with presentIf only when their flag is on.
+SmallVector<int> argRows(const abi::OpSpec &spec, const abi::OpAttrs &attrs,
+                         size_t count) {
+  // Only EACH rows repeat; a row's repeat count is the list size, which
+  // abi::signature already expanded. Map by name: "x" or "x_3" -> row "x".
+  SmallVector<int> rows;
+  std::vector<abi::Arg> sig = abi::signature(spec.kind, attrs);
+  for (size_t i = 0; i < count; ++i) {
+    int found = -1;
+    if (i < sig.size())
+      for (size_t r = 0; r < spec.args.size(); ++r) {
+        StringRef row = spec.args[r].name, name = sig[i].name;
+        if (name == row ||
+            (spec.args[r].eachOf[0] && name.starts_with(row) &&
+             name.size() > row.size() && name[row.size()] == '_')) {
+          found = static_cast<int>(r);
+          break;
+        }
+      }
+    rows.push_back(found);
+  }
+  return rows;
+}
+
+std::optional<LaunchInfo> describe(stk::LaunchOp op) {
+  LaunchInfo info;
+  info.op = op;
+  info.spec = abi::findOpSpec(op.getKind());
+  if (!info.spec)
+    return std::nullopt;
+  abi::Problem problem;
+  auto checked =
+      abi::checkAttrs(*info.spec, stk::launchAttrs(op.getParams()), &problem);
+  if (!checked || checked->second.size() != op.getArgs().size())
+    return std::nullopt;
+  for (auto [i, arg] : llvm::enumerate(op.getArgs())) {
+    info.args.push_back(cast<FlatSymbolRefAttr>(arg).getAttr());
+    info.roles.push_back(checked->second[i].role);
+  }
+  info.rows = argRows(*info.spec, checked->first, info.args.size());
+  return info;
+}
+
+struct FuseAccumulatePass
+    : public stc::impl::FuseAccumulatePassBase<FuseAccumulatePass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    // Buffers any non-launch op names (parameter table, program inputs and
+    // outputs): never folded away or written early.
+    llvm::DenseSet<StringAttr> pinned;
+    module.walk([&](Operation *op) {
+      if (isa<stk::LaunchOp, stk::BufferOp>(op))
+        return;
+      for (NamedAttribute a : op->getAttrs())
+        a.getValue().walk([&](FlatSymbolRefAttr ref) {
+          pinned.insert(ref.getAttr());
+        });
+    });
+    llvm::DenseMap<StringAttr, stk::BufferOp> buffers;
+    for (auto b : module.getOps<stk::BufferOp>())
+      buffers[b.getSymNameAttr()] = b;
+
+    int64_t folded = 0;
+    for (auto program : module.getOps<stk::ProgramOp>()) {
+      for (bool changed = true; changed;) {
+        changed = false;
+        SmallVector<LaunchInfo> ops;
+        for (auto op : program.getBody().front().getOps<stk::LaunchOp>()) {
+          auto info = describe(op);
+          if (!info)
+            return signalPassFailure(); // the verifier has said why
+          ops.push_back(std::move(*info));
+        }
+        for (size_t i = 0; i < ops.size() && !changed; ++i)
+          if (ops[i].op.getKind() == "add" &&
+              succeeded(fold(module, ops, i, pinned, buffers))) {
+            changed = true;
+            ++folded;
+          }
+      }
+    }
+    if (folded)
+      module->setAttr("stk.folded_adds",
+                      IntegerAttr::get(IntegerType::get(&getContext(), 64),
+                                       folded));
+  }
+
+  /// Every (op index, arg index) naming `name`.
+  static SmallVector<std::pair<size_t, size_t>>
+  usesOf(ArrayRef<LaunchInfo> ops, StringAttr name) {
+    SmallVector<std::pair<size_t, size_t>> uses;
+    for (auto [i, op] : llvm::enumerate(ops))
+      for (auto [j, arg] : llvm::enumerate(op.args))
+        if (arg == name)
+          uses.push_back({i, j});
+    return uses;
+  }
+
+  LogicalResult fold(ModuleOp module, ArrayRef<LaunchInfo> ops, size_t i,
+                     llvm::DenseSet<StringAttr> &pinned,
+                     llvm::DenseMap<StringAttr, stk::BufferOp> &buffers) {
+    const LaunchInfo &add = ops[i];
+    StringAttr x = add.args[0], y = add.args[1], out = add.args[2];
+    if (x == y || x == out || y == out)
+      return failure();
+    auto isActivation = [&](StringAttr n) {
+      auto b = buffers.lookup(n);
+      return b && b.getRole() == "activation" && !pinned.contains(n);
+    };
+    Type type = buffers.lookup(out) ? buffers.lookup(out).getType() : Type();
+    if (!type || !isActivation(x) || !isActivation(y) ||
+        buffers.lookup(x).getType() != type ||
+        buffers.lookup(y).getType() != type)
+      return failure();
+
+    // Try the operand produced later first: its producer runs after the
+    // other operand is complete.
+    auto writer = [&](StringAttr n) -> std::optional<size_t> {
+      std::optional<size_t> w;
+      for (auto [k, j] : usesOf(ops, n))
+        if (ops[k].roles[j] != abi::Role::In) {
+          if (w)
+            return std::nullopt; // more than one writer
+          w = k;
+        }
+      return w;
+    };
+    auto wx = writer(x), wy = writer(y);
+    SmallVector<std::pair<StringAttr, StringAttr>, 2> order;
+    if (wx && wy && *wy > *wx)
+      order = {{y, x}, {x, y}};
+    else
+      order = {{x, y}, {y, x}};
+    for (auto [a, b] : order) {
+      auto p = writer(a);
+      if (!p || *p >= i)
+        continue;
+      const LaunchInfo &prod = ops[*p];
+      // a: written by P (Out, accumulating form available and off), read
+      // only by the add.
+      auto usesA = usesOf(ops, a);
+      if (usesA.size() != 2)
+        continue;
+      size_t argA = 0;
+      for (auto [k, j] : usesA)
+        if (k == *p)
+          argA = j;
+      if (prod.roles[argA] != abi::Role::Out || prod.rows[argA] < 0)
+        continue;
+      const abi::ArgRow &row = prod.spec->args[prod.rows[argA]];
+      if (!row.accumulateIf || !row.accumulateIf[0])
+        continue;
+      const abi::AttrRow *attr = prod.spec->attr(row.accumulateIf);
+      if (!attr ||
+          (attr->type != abi::AttrType::Bool && attr->type != abi::AttrType::Num))
+        continue;
+      // b: complete before P, untouched by P, between P and the add, and
+      // after the add.
+      bool ok = true, written = false;
+      for (auto [k, j] : usesOf(ops, b)) {
+        if (k < *p)
+          written |= ops[k].roles[j] != abi::Role::In;
+        else if (k != i)
+          ok = false;
+      }
+      if (!ok || !written)
+        continue;
+
+      // Rewrite: P accumulates into b; the add goes; out is b from here on.
+      stk::LaunchOp pop = prod.op;
+      OpBuilder builder(pop);
+      SmallVector<Attribute> args(pop.getArgs().begin(), pop.getArgs().end());
+      args[argA] = FlatSymbolRefAttr::get(b);
+      pop.setArgsAttr(builder.getArrayAttr(args));
+      NamedAttrList params(pop.getParams());
+      params.set(row.accumulateIf,
+                 attr->type == abi::AttrType::Bool
+                     ? Attribute(builder.getBoolAttr(true))
+                     : Attribute(builder.getF64FloatAttr(1.0)));
+      pop.setParamsAttr(params.getDictionary(builder.getContext()));
+      stk::LaunchOp addOp = add.op;
+      addOp.erase();
+      stk::BufferOp outBuf = buffers.lookup(out), aBuf = buffers.lookup(a);
+      if (failed(SymbolTable::replaceAllSymbolUses(outBuf.getSymNameAttr(), b,
+                                                    module)))
+        return failure();
+      if (pinned.contains(out))
+        pinned.insert(b);
+      buffers.erase(out);
+      buffers.erase(a);
+      outBuf.erase();
+      aBuf.erase();
+      return success();
+    }
+    return failure();
+  }
+};
+
+} // namespace
