@@ -103,6 +103,26 @@ inline std::string attentionBlockSizesText() {
   return s;
 }
 
+/// Device memory an executor takes besides the arena, known at compile time
+/// (stc inspect predicts it, the CUDA executor allocates exactly this):
+/// the cuBLASLt workspace, and per attention layout its six int32 block
+/// tables: row_ptr (a block row count plus one entries), col_idx and
+/// classes (one per computed block), and for a layout a backward reads
+/// (`columns`) the same by key-block column: col_ptr, row_idx, col_classes
+/// (empty otherwise). Each array starts at an offset aligned to
+/// kBufferAlignment; all layouts share one allocation of at least
+/// kBufferAlignment bytes.
+constexpr int64_t kGemmWorkspaceBytes = int64_t(32) << 20;
+inline int64_t layoutTableBytes(int64_t blockRows, int64_t blocks,
+                                bool columns) {
+  auto aligned = [](int64_t entries) {
+    int64_t bytes = entries > 0 ? entries * 4 : 4;
+    return (bytes + kBufferAlignment - 1) / kBufferAlignment * kBufferAlignment;
+  };
+  const int64_t side = aligned(blockRows + 1) + 2 * aligned(blocks);
+  return side + (columns ? side : 3 * aligned(0));
+}
+
 /// "1280 bytes", "4.34 MiB", "12.50 GiB": sizes in messages and reports
 /// (the memory plan, stc inspect, stc train's progress line).
 inline std::string bytesText(int64_t bytes) {

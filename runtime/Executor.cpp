@@ -2,6 +2,8 @@
 
 #include "runtime/Executor.h"
 
+#include "abi/Limits.h"
+
 #include <algorithm>
 #include <chrono>
 
@@ -275,6 +277,17 @@ Expected<std::vector<double>> Executor::profileImpl(EntryKind kind,
                      .count());
   }
   return ms;
+}
+
+int64_t plannedDeviceBytes(const Artifact &a) {
+  int64_t tables = 0;
+  for (const Layout &l : a.layouts)
+    tables += abi::layoutTableBytes(
+        static_cast<int64_t>(l.blocks.rowPtr.size()) - 1,
+        static_cast<int64_t>(l.blocks.colIdx.size()), l.hasColumns);
+  return std::max<int64_t>(a.arenaBytes, abi::kBufferAlignment) +
+         std::max<int64_t>(tables, abi::kBufferAlignment) +
+         abi::kGemmWorkspaceBytes;
 }
 
 std::vector<std::string> availableExecutors() {

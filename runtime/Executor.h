@@ -104,6 +104,13 @@ public:
   };
   Expected<OpTimes> profileOps(EntryKind entry, int repeats);
 
+  /// Device memory this executor has taken for the artifact, measured (not
+  /// what it asked for): for the CUDA executor the growth of the device's
+  /// used memory from before allocate to the largest seen after a run
+  /// (arena, layout tables, cuBLASLt workspace, kernel code, graphs); -1
+  /// where there is no device.
+  virtual int64_t deviceBytesInUse() const { return -1; }
+
 protected:
   /// Allocate the arena (zero-filled) and prepare. artifact() is set.
   virtual Status allocateImpl() = 0;
@@ -131,6 +138,11 @@ private:
   Expected<const Buffer *> lookup(std::string_view name, size_t bytes) const;
   std::shared_ptr<const Artifact> artifact_;
 };
+
+/// Device memory an executor plans for the artifact: the arena, the layout
+/// tables and the cuBLASLt workspace (abi/Limits.h); what stc inspect
+/// predicts from the model.
+int64_t plannedDeviceBytes(const Artifact &a);
 
 /// Executors this build knows: "cpu" always, "cuda" when built with CUDA.
 std::vector<std::string> availableExecutors();

@@ -166,6 +166,10 @@ Expected<TrainResult> train(Executor &exec, const ByteDataset &data,
       line.set("tokens_per_s", rep.tokensPerSecond);
       line.set("elapsed_s", rep.elapsedSeconds);
       line.set("arena_bytes", exec.artifact().arenaBytes);
+      if (int64_t used = exec.deviceBytesInUse(); used >= 0) {
+        line.set("device_bytes", used);
+        line.set("planned_device_bytes", plannedDeviceBytes(exec.artifact()));
+      }
       if (std::isfinite(rep.validationBitsPerByte))
         line.set("val_bits_per_byte", rep.validationBitsPerByte);
       log << json::write(line) << '\n';

@@ -126,8 +126,8 @@ int64_t plannedArena(ModuleOp module, CompilePipelineOptions options) {
 /// smallest that fits, by bisection (recomputing more blocks never needs
 /// more memory); else an error naming the smallest arena, every block
 /// recomputed whole. Prints the choice; nullopt after an error.
-std::optional<CompilePipelineOptions> chooseRecompute(ModuleOp module,
-                                                      CompilePipelineOptions o) {
+std::optional<CompilePipelineOptions>
+chooseRecomputeIn(ModuleOp module, CompilePipelineOptions o, StringRef tool) {
   const int64_t budget = o.memoryBudget;
   int64_t layers = 0;
   module.walk([&](st::ModelOp m) {
@@ -143,14 +143,14 @@ std::optional<CompilePipelineOptions> chooseRecompute(ModuleOp module,
   const int64_t kept = plannedArena(module, with("none", -1, "none"));
   auto fits = [&](int64_t arena) { return arena >= 0 && arena <= budget; };
   auto report = [&](const std::string &what, int64_t arena) {
-    llvm::errs() << "stc compile: --recompute auto: " << what
+    llvm::errs() << tool << ": --recompute auto: " << what
                  << " fits the budget of " << abi::bytesText(budget)
                  << " (arena " << abi::bytesText(arena) << "; "
                  << abi::bytesText(kept) << " keeping every activation)\n";
   };
   if (kept < 0 || kept <= budget || layers == 0) {
     if (kept >= 0 && kept <= budget)
-      llvm::errs() << "stc compile: --recompute auto: every activation kept ("
+      llvm::errs() << tool << ": --recompute auto: every activation kept ("
                    << abi::bytesText(kept) << " arena) fits the budget of "
                    << abi::bytesText(budget) << "\n";
     return with("none", -1, "none");
@@ -190,7 +190,7 @@ std::optional<CompilePipelineOptions> chooseRecompute(ModuleOp module,
   if (arena < 0)
     return with("paper", -1, "none"); // the real run reports the failure
   if (arena > budget) {
-    llvm::errs() << "stc compile: the model needs " << abi::bytesText(arena)
+    llvm::errs() << tool << ": the model needs " << abi::bytesText(arena)
                  << " of device memory even with every block recomputed "
                     "(--recompute paper; "
                  << abi::bytesText(kept) << " keeping every activation), over "
@@ -237,7 +237,7 @@ int compile(const CompileSettings &s) {
   CompilePipelineOptions pipeline = s.pipeline;
   if (pipeline.recompute == "auto") {
     std::optional<CompilePipelineOptions> chosen =
-        chooseRecompute(*module, pipeline);
+        chooseRecomputeIn(*module, pipeline, "stc compile");
     if (!chosen)
       return 1;
     pipeline = *chosen;
@@ -366,4 +366,14 @@ int stc::cli::runCompile(int argc, char **argv, int first) {
   if (rc == 0)
     llvm::errs() << "stc compile: wrote " << s.outDir << "\n";
   return rc;
+}
+
+std::optional<int64_t> stc::cli::parseByteSize(const std::string &text) {
+  return parseBytes(text);
+}
+
+std::optional<CompilePipelineOptions>
+stc::cli::chooseRecompute(ModuleOp module, const CompilePipelineOptions &o,
+                          llvm::StringRef tool) {
+  return chooseRecomputeIn(module, o, tool);
 }

@@ -12,7 +12,9 @@
 #include "abi/Limits.h"
 
 #include "dialect/st/StOps.h"
+#include "dialect/stk/StkOps.h"
 #include "frontend/stc/Args.h"
+#include "frontend/stc/Compile.h"
 #include "frontend/stc/PatternImage.h"
 #include "passes/Passes.h"
 #include "passes/PatternAnalysis.h"
@@ -22,6 +24,7 @@
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/JSON.h"
@@ -46,7 +49,9 @@ const std::vector<FlagSpec> kInspectFlags = {
      "count blocks for the patterns as written (stc compile --no-normalize)"},
     {"recompute", true,
      "plan memory with this recomputation policy: none (default), cheap, "
-     "gemm or paper"},
+     "gemm, paper or auto (with --memory-budget, as stc compile chooses)"},
+    {"memory-budget", true,
+     "the budget --recompute auto plans for, e.g. 8GiB (as stc compile)"},
     {"reach-limit", true,
      "analyse reachability over at most N leading positions (default 2048)"},
     {"model", true, "which model or function to inspect, if the file has several"},
@@ -173,6 +178,10 @@ struct MemoryPlan {
   int64_t batch = 0;
   int64_t arenaBytes = 0;
   int64_t persistentBytes = 0;
+  /// What a device executor allocates besides the arena (abi/Limits.h):
+  /// the layouts' block tables and the cuBLASLt workspace.
+  int64_t tableBytes = 0;
+  int64_t deviceBytes = 0; ///< arena + tables + workspace
   std::string recompute; ///< stc-schedule-recompute's report, if it ran
   std::string error; ///< why there is no plan (then the numbers are 0)
 };
@@ -202,6 +211,27 @@ MemoryPlan planMemory(ModuleOp module, const CompilePipelineOptions &options) {
     plan.arenaBytes = arena.getInt();
   if (auto kept = (*copy)->getAttrOfType<IntegerAttr>("stk.persistent_bytes"))
     plan.persistentBytes = kept.getInt();
+  // Layouts a backward reads also get tables by key-block column.
+  llvm::StringSet<> columns;
+  copy->walk([&](stk::LaunchOp launch) {
+    if (launch.getKind() != "attention_bwd" &&
+        launch.getKind() != "attention_bwd_atomic")
+      return;
+    if (auto names = launch.getParams().getAs<ArrayAttr>("layouts"))
+      for (Attribute n : names)
+        columns.insert(cast<StringAttr>(n).getValue());
+  });
+  copy->walk([&](st::LayoutOp layout) {
+    const int64_t rows =
+        (static_cast<int64_t>(layout.getN()) + layout.getBlock() - 1) /
+        static_cast<int64_t>(layout.getBlock());
+    plan.tableBytes += abi::layoutTableBytes(
+        rows, static_cast<int64_t>(layout.getBlocks()),
+        columns.contains(layout.getSymName()));
+  });
+  plan.deviceBytes = std::max<int64_t>(plan.arenaBytes, abi::kBufferAlignment) +
+                     std::max<int64_t>(plan.tableBytes, abi::kBufferAlignment) +
+                     abi::kGemmWorkspaceBytes;
   return plan;
 }
 
@@ -368,15 +398,22 @@ int stc::cli::runInspect(int argc, char **argv, int first) {
     llvm::errs() << "stc inspect: " << error << "\n";
     return 2;
   }
-  std::optional<std::string> recompute =
-      args->getChoice("recompute", "none", {"none", "cheap", "gemm", "paper"},
-                      &error);
+  std::optional<std::string> recompute = args->getChoice(
+      "recompute", "none", {"none", "cheap", "gemm", "paper", "auto"}, &error);
   if (!recompute) {
-    llvm::errs() << "stc inspect: " << error
-                 << (args->get("recompute") == "auto"
-                         ? " (auto chooses for a memory budget: stc compile "
-                           "--recompute auto --memory-budget B)"
-                         : "")
+    llvm::errs() << "stc inspect: " << error << "\n";
+    return 2;
+  }
+  std::optional<int64_t> budget = 0;
+  if (args->has("memory-budget"))
+    budget = parseByteSize(args->get("memory-budget"));
+  if (!budget || (*recompute == "auto") != args->has("memory-budget")) {
+    llvm::errs() << "stc inspect: "
+                 << (!budget ? "--memory-budget must be a size like 8GiB or "
+                               "512MiB, not '" +
+                                   args->get("memory-budget") + "'"
+                             : "--recompute auto and --memory-budget go "
+                               "together (the budget is what auto plans for)")
                  << "\n";
     return 2;
   }
@@ -441,6 +478,15 @@ int stc::cli::runInspect(int argc, char **argv, int first) {
     options.blockSize = *blockSize;
     options.normalizePatterns = !args->has("no-normalize");
     options.recompute = *recompute;
+    if (*recompute == "auto") {
+      options.memoryBudget = *budget;
+      std::optional<CompilePipelineOptions> chosen =
+          chooseRecompute(*module, options, "stc inspect");
+      if (!chosen)
+        return 1;
+      options = *chosen;
+      options.memoryBudget = 0;
+    }
     memory = planMemory(*module, options);
   }
   for (const AttentionStack *stack : chosen) {
@@ -459,6 +505,9 @@ int stc::cli::runInspect(int argc, char **argv, int first) {
         if (memory->error.empty()) {
           m["arena_bytes"] = memory->arenaBytes;
           m["persistent_bytes"] = memory->persistentBytes;
+          m["layout_table_bytes"] = memory->tableBytes;
+          m["gemm_workspace_bytes"] = abi::kGemmWorkspaceBytes;
+          m["device_bytes"] = memory->deviceBytes;
           m["recompute_policy"] = *recompute;
           if (!memory->recompute.empty())
             m["recompute"] = memory->recompute;
@@ -481,6 +530,12 @@ int stc::cli::runInspect(int argc, char **argv, int first) {
                              ? " with --recompute " + args->get("recompute")
                              : std::string())
                      << "\n";
+        llvm::outs() << "device memory: " << abi::bytesText(memory->deviceBytes)
+                     << " (the arena, layout tables "
+                     << abi::bytesText(memory->tableBytes)
+                     << ", GEMM workspace "
+                     << abi::bytesText(abi::kGemmWorkspaceBytes)
+                     << "; stc train --device cuda reports what it measures)\n";
         if (!memory->recompute.empty())
           llvm::outs() << memory->recompute << "\n";
       } else if (memory) {

@@ -581,6 +581,16 @@ int stc::cli::runTrain(int argc, char **argv, int first) {
   if (!callbackError.isOk())
     return fail("train", callbackError.message());
   const int signal = stopSignal;
+  if (int64_t used = e.deviceBytesInUse(); used >= 0) {
+    // What the device gave the run, against what the compiler planned.
+    const int64_t planned = plannedDeviceBytes(e.artifact());
+    std::fprintf(stderr,
+                 "stc train: device memory %s in use (measured), %s planned "
+                 "(arena %s, layout tables and GEMM workspace): %+.1f%%\n",
+                 abi::bytesText(used).c_str(), abi::bytesText(planned).c_str(),
+                 abi::bytesText(e.artifact().arenaBytes).c_str(),
+                 100.0 * double(used - planned) / double(planned));
+  }
   if (signal != 0)
     std::fprintf(stderr, "stc train: stopped by %s after step %lld%s\n",
                  signal == SIGINT ? "SIGINT" : "SIGTERM",

@@ -665,6 +665,8 @@ Status CudaExecutor::planOps() {
 
 Status CudaExecutor::allocateImpl() {
   STC_RETURN_IF_ERROR(makeCurrent());
+  usedBeforeAllocate_ = usedDeviceBytes();
+  deviceBytes_ = -1;
   Status s = [&]() -> Status {
     const Artifact &a = artifact();
     STC_RETURN_IF_ERROR(checkLaunchShapes());
@@ -914,7 +916,19 @@ Status CudaExecutor::runImpl(EntryKind kind, const Entry &entry, size_t begin,
     if (!s)
       return s.withContext(plans[i].label);
   }
+  if (usedBeforeAllocate_ >= 0) {
+    int64_t used = usedDeviceBytes();
+    if (used >= 0)
+      deviceBytes_ = std::max(deviceBytes_, used - usedBeforeAllocate_);
+  }
   return Status::ok();
+}
+
+int64_t CudaExecutor::usedDeviceBytes() const {
+  size_t freeB = 0, totalB = 0;
+  if (drv_.cuMemGetInfo(&freeB, &totalB) != CUDA_SUCCESS)
+    return -1;
+  return static_cast<int64_t>(totalB - freeB);
 }
 
 Expected<std::vector<double>> CudaExecutor::timeImpl(EntryKind kind,

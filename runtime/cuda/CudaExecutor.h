@@ -87,6 +87,10 @@ public:
   /// Runs so far that replayed a captured graph, and captures made.
   int64_t graphReplays() const { return graphReplays_; }
   int64_t graphCaptures() const { return graphCaptures_; }
+  /// cuMemGetInfo's used bytes after the largest run, less before allocate:
+  /// everything this executor took (other processes on the device count
+  /// too, so measure on an otherwise idle GPU).
+  int64_t deviceBytesInUse() const override { return deviceBytes_; }
 
 protected:
   Status allocateImpl() override;
@@ -130,6 +134,8 @@ private:
   CUstream stream_ = nullptr; ///< every launch; blocking w.r.t. stream 0
   std::array<CUgraphExec, kNumEntryKinds> graphs_{};
   int64_t graphReplays_ = 0, graphCaptures_ = 0;
+  int64_t usedBeforeAllocate_ = -1, deviceBytes_ = -1;
+  int64_t usedDeviceBytes() const; ///< the device's, -1 if unknown
 
   CUdeviceptr arena_ = 0;  ///< the manifest's arena
   CUdeviceptr tables_ = 0; ///< layout tables (int32)

@@ -25,6 +25,7 @@
 #define STC_RUNTIME_CUDA_GEMM_H
 
 #include "abi/DType.h"
+#include "abi/Limits.h"
 #include "runtime/Status.h"
 #include "runtime/cuda/CudaDriver.h"
 
@@ -51,7 +52,8 @@ struct GemmProblem {
 class GemmEngine {
 public:
   /// cuBLASLt's workspace (device memory the executor allocates).
-  static constexpr size_t kWorkspaceBytes = size_t(32) << 20;
+  static constexpr size_t kWorkspaceBytes =
+      static_cast<size_t>(abi::kGemmWorkspaceBytes);
 
   /// The helper kernels (widen bf16 -> f32; add bias and round), compiled
   /// by the executor with the artifact's kernels.

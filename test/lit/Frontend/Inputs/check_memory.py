@@ -1,5 +1,8 @@
-"""Checks that stc inspect's memory plan is the arena stc compile wrote, and
-that the sampling caches (session buffers) lie outside the persistent
+"""Checks that stc inspect's memory plan is the arena stc compile wrote, that
+its device total adds exactly what the CUDA executor allocates besides (the
+layouts' six int32 block tables, each 256-byte aligned, the column three
+empty unless a backward reads the layout; the 32 MiB cuBLASLt workspace),
+and that the sampling caches (session buffers) lie outside the persistent
 buffers, in the bytes the training step's activations use.
 
 usage: check_memory.py ARTIFACT_DIR INSPECT_JSON
@@ -44,5 +47,22 @@ for c in caches:
     if any(not buffers[i]["persistent"] and extent(buffers[i])[0] < hi and
            lo < extent(buffers[i])[1] for i in used):
         shared += 1
-print(f"MEMORY-OK arena {arena} persistent {persistent}, {len(caches)} "
+
+def aligned(entries):
+    return (max(entries * 4, 4) + 255) // 256 * 256
+
+
+read_by_backward = {name for e in manifest["entries"].values() for op in e["ops"]
+                    if op["op"] in ("attention_bwd", "attention_bwd_atomic")
+                    for name in op["attrs"].get("layouts", [])}
+tables = 0
+for l in manifest["layouts"]:
+    side = aligned((l["n"] + l["block"] - 1) // l["block"] + 1) + 2 * aligned(l["blocks"])
+    tables += 2 * side if l["name"] in read_by_backward else side + 3 * aligned(0)
+device = max(arena, 256) + max(tables, 256) + (32 << 20)
+if (memory.get("layout_table_bytes"), memory.get("device_bytes")) != (tables, device):
+    sys.exit(f"inspect plans tables {memory.get('layout_table_bytes')} and "
+             f"device {memory.get('device_bytes')}; the artifact needs {tables} "
+             f"and {device}")
+print(f"MEMORY-OK arena {arena} persistent {persistent} device {device}, {len(caches)} "
       f"caches outside it, {shared} sharing bytes with train_step buffers")
