@@ -123,6 +123,29 @@ inline int64_t layoutTableBytes(int64_t blockRows, int64_t blocks,
   return side + (columns ? side : 3 * aligned(0));
 }
 
+/// What the device gives an allocation: whole 2 MiB pages (cuMemAlloc on
+/// current NVIDIA GPUs).
+constexpr int64_t kDeviceAllocationGranularity = int64_t(2) << 20;
+/// An estimate, not a plan: device memory the kernels' code and module
+/// globals and the cuBLASLt kernels a run loads take. Measured 6 to 14 MiB
+/// on an H200 for the examples (bench/results/2026-12-02-h200-memory).
+constexpr int64_t kKernelCodeAllowance = int64_t(8) << 20;
+
+/// The device memory an executor takes for an artifact whose arena and
+/// layout tables (summed layoutTableBytes) are given: three allocations
+/// (arena; tables; cuBLASLt workspace), each whole pages, and the kernel
+/// code allowance. stc inspect predicts it, stc train compares it with what
+/// the CUDA executor measures.
+inline int64_t plannedDeviceBytes(int64_t arenaBytes, int64_t tableBytes) {
+  auto pages = [](int64_t bytes) {
+    bytes = bytes > kBufferAlignment ? bytes : kBufferAlignment;
+    return (bytes + kDeviceAllocationGranularity - 1) /
+           kDeviceAllocationGranularity * kDeviceAllocationGranularity;
+  };
+  return pages(arenaBytes) + pages(tableBytes) + pages(kGemmWorkspaceBytes) +
+         kKernelCodeAllowance;
+}
+
 /// "1280 bytes", "4.34 MiB", "12.50 GiB": sizes in messages and reports
 /// (the memory plan, stc inspect, stc train's progress line).
 inline std::string bytesText(int64_t bytes) {

@@ -285,9 +285,7 @@ int64_t plannedDeviceBytes(const Artifact &a) {
     tables += abi::layoutTableBytes(
         static_cast<int64_t>(l.blocks.rowPtr.size()) - 1,
         static_cast<int64_t>(l.blocks.colIdx.size()), l.hasColumns);
-  return std::max<int64_t>(a.arenaBytes, abi::kBufferAlignment) +
-         std::max<int64_t>(tables, abi::kBufferAlignment) +
-         abi::kGemmWorkspaceBytes;
+  return abi::plannedDeviceBytes(a.arenaBytes, tables);
 }
 
 std::vector<std::string> availableExecutors() {

@@ -140,8 +140,9 @@ private:
 };
 
 /// Device memory an executor plans for the artifact: the arena, the layout
-/// tables and the cuBLASLt workspace (abi/Limits.h); what stc inspect
-/// predicts from the model.
+/// tables and the cuBLASLt workspace in whole pages, and an allowance for
+/// kernel code (abi::plannedDeviceBytes); what stc inspect predicts from
+/// the model.
 int64_t plannedDeviceBytes(const Artifact &a);
 
 /// Executors this build knows: "cpu" always, "cuda" when built with CUDA.

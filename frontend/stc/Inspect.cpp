@@ -229,9 +229,7 @@ MemoryPlan planMemory(ModuleOp module, const CompilePipelineOptions &options) {
         rows, static_cast<int64_t>(layout.getBlocks()),
         columns.contains(layout.getSymName()));
   });
-  plan.deviceBytes = std::max<int64_t>(plan.arenaBytes, abi::kBufferAlignment) +
-                     std::max<int64_t>(plan.tableBytes, abi::kBufferAlignment) +
-                     abi::kGemmWorkspaceBytes;
+  plan.deviceBytes = abi::plannedDeviceBytes(plan.arenaBytes, plan.tableBytes);
   return plan;
 }
 
@@ -507,6 +505,7 @@ int stc::cli::runInspect(int argc, char **argv, int first) {
           m["persistent_bytes"] = memory->persistentBytes;
           m["layout_table_bytes"] = memory->tableBytes;
           m["gemm_workspace_bytes"] = abi::kGemmWorkspaceBytes;
+          m["kernel_code_allowance_bytes"] = abi::kKernelCodeAllowance;
           m["device_bytes"] = memory->deviceBytes;
           m["recompute_policy"] = *recompute;
           if (!memory->recompute.empty())
@@ -535,7 +534,10 @@ int stc::cli::runInspect(int argc, char **argv, int first) {
                      << abi::bytesText(memory->tableBytes)
                      << ", GEMM workspace "
                      << abi::bytesText(abi::kGemmWorkspaceBytes)
-                     << "; stc train --device cuda reports what it measures)\n";
+                     << ", in whole 2 MiB pages, and about "
+                     << abi::bytesText(abi::kKernelCodeAllowance)
+                     << " of kernel code; stc train --device cuda reports "
+                        "what it measures)\n";
         if (!memory->recompute.empty())
           llvm::outs() << memory->recompute << "\n";
       } else if (memory) {

@@ -1,7 +1,8 @@
 """Checks that stc inspect's memory plan is the arena stc compile wrote, that
 its device total adds exactly what the CUDA executor allocates besides (the
 layouts' six int32 block tables, each 256-byte aligned, the column three
-empty unless a backward reads the layout; the 32 MiB cuBLASLt workspace),
+empty unless a backward reads the layout; the 32 MiB cuBLASLt workspace;
+each of the three allocations in whole 2 MiB pages; 8 MiB for kernel code),
 and that the sampling caches (session buffers) lie outside the persistent
 buffers, in the bytes the training step's activations use.
 
@@ -59,7 +60,11 @@ tables = 0
 for l in manifest["layouts"]:
     side = aligned((l["n"] + l["block"] - 1) // l["block"] + 1) + 2 * aligned(l["blocks"])
     tables += 2 * side if l["name"] in read_by_backward else side + 3 * aligned(0)
-device = max(arena, 256) + max(tables, 256) + (32 << 20)
+def pages(b):
+    return (max(b, 256) + (2 << 20) - 1) // (2 << 20) * (2 << 20)
+
+
+device = pages(arena) + pages(tables) + pages(32 << 20) + (8 << 20)
 if (memory.get("layout_table_bytes"), memory.get("device_bytes")) != (tables, device):
     sys.exit(f"inspect plans tables {memory.get('layout_table_bytes')} and "
              f"device {memory.get('device_bytes')}; the artifact needs {tables} "
