@@ -261,9 +261,11 @@ bool Emitter::emitDropout() {
                      a_.count, a_.salt, threshold, doubleLit(a_.rate),
                      floatLit(scale));
   gridStride(a_.count);
-  entry(op_.kind() == abi::OpKind::DropoutFwd
-            ? "  stc::dropout_kernel<stc_cfg>(x, y, scalars);\n"
-            : "  stc::dropout_kernel<stc_cfg>(dy, dx, scalars);\n");
+  entry(op_.kind() != abi::OpKind::DropoutFwd
+            ? "  stc::dropout_kernel<stc_cfg>(dy, dx, scalars);\n"
+        : a_.residual
+            ? "  stc::dropout_residual_kernel<stc_cfg>(x, y, residual, scalars);\n"
+            : "  stc::dropout_kernel<stc_cfg>(x, y, scalars);\n");
   return true;
 }
 

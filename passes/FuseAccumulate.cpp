@@ -19,8 +19,18 @@
 //     an argument of P, and not touched between P and the add nor after it;
 //   - x, y and out have one type.
 // P then writes into b with its accumulating attribute on, and every later
-// use of out names b. Each rewrite is exact in real arithmetic; in floating
-// point the sum is rounded once (inside P) instead of twice.
+// use of out names b.
+//
+// When b is still read after the add (the forward's residual stream: the
+// layer norm backward reads the block's input), accumulating into it is
+// wrong; an op with a `residual` input (an In argument of that name, present
+// under the bool attribute `residual`: dropout_fwd) takes b there instead
+// and writes out itself: out = b + P(...). That needs only that x is P's
+// alone and read only by the add, and that nothing writes b between P and
+// the add.
+//
+// Each rewrite is exact in real arithmetic; in floating point the sum is
+// rounded once (inside P) instead of twice.
 //
 //===----------------------------------------------------------------------===//
 
@@ -246,6 +256,88 @@ struct FuseAccumulatePass
       buffers.erase(out);
       buffers.erase(a);
       outBuf.erase();
+      aBuf.erase();
+      return success();
+    }
+    return foldResidual(ops, i, order, writer, pinned, buffers);
+  }
+
+  /// add(x, y) -> out as P(..., residual = b) -> out (see the file comment).
+  template <typename Writer>
+  LogicalResult
+  foldResidual(ArrayRef<LaunchInfo> ops, size_t i,
+               ArrayRef<std::pair<StringAttr, StringAttr>> order,
+               Writer &writer, llvm::DenseSet<StringAttr> &pinned,
+               llvm::DenseMap<StringAttr, stk::BufferOp> &buffers) {
+    const LaunchInfo &add = ops[i];
+    StringAttr out = add.args[2];
+    if (writer(out) != std::optional<size_t>(i))
+      return failure();
+    for (auto [a, b] : order) {
+      auto p = writer(a);
+      if (!p || *p >= i || pinned.contains(a))
+        continue;
+      const LaunchInfo &prod = ops[*p];
+      const abi::ArgRow *row = nullptr;
+      for (const abi::ArgRow &r : prod.spec->args)
+        if (StringRef(r.name) == "residual" && r.role == abi::Role::In &&
+            r.presentIf && r.presentIf[0])
+          row = &r;
+      if (!row)
+        continue;
+      NamedAttrList params(prod.op.getParams());
+      if (auto on = params.getNamed(row->presentIf);
+          on && cast<BoolAttr>(on->getValue()).getValue())
+        continue; // already takes a residual
+      auto usesA = usesOf(ops, a);
+      if (usesA.size() != 2)
+        continue;
+      size_t argA = 0;
+      for (auto [k, j] : usesA)
+        if (k == *p)
+          argA = j;
+      if (prod.roles[argA] != abi::Role::Out)
+        continue;
+      bool ok = true;
+      for (auto [k, j] : usesOf(ops, b))
+        if (k >= *p && k < i && ops[k].roles[j] != abi::Role::In)
+          ok = false;
+      if (!ok || llvm::is_contained(prod.args, b))
+        continue;
+
+      // The new argument list: the old one by name, with the residual.
+      stk::LaunchOp pop = prod.op;
+      OpBuilder builder(pop);
+      params.set(row->presentIf, builder.getBoolAttr(true));
+      abi::Problem problem;
+      auto before =
+          abi::checkAttrs(*prod.spec, stk::launchAttrs(pop.getParams()), &problem);
+      auto after = abi::checkAttrs(
+          *prod.spec,
+          stk::launchAttrs(params.getDictionary(builder.getContext())),
+          &problem);
+      if (!before || !after)
+        continue;
+      SmallVector<Attribute> args;
+      for (const abi::Arg &arg : after->second) {
+        if (arg.name == "residual") {
+          args.push_back(FlatSymbolRefAttr::get(b));
+          continue;
+        }
+        size_t k = 0;
+        while (k < before->second.size() && before->second[k].name != arg.name)
+          ++k;
+        if (k == before->second.size())
+          return failure();
+        args.push_back(k == argA ? FlatSymbolRefAttr::get(out)
+                                 : pop.getArgs()[k]);
+      }
+      pop.setArgsAttr(builder.getArrayAttr(args));
+      pop.setParamsAttr(params.getDictionary(builder.getContext()));
+      stk::LaunchOp addOp = add.op;
+      addOp.erase();
+      stk::BufferOp aBuf = buffers.lookup(a);
+      buffers.erase(a);
       aBuf.erase();
       return success();
     }

@@ -208,8 +208,11 @@ def FuseAccumulatePass : Pass<"stc-fuse-accumulate", "::mlir::ModuleOp"> {
     `beta`, layer_norm_bwd / gelu_bwd / summary_scatter `accumulate`)
     becomes that writer accumulating into the other operand's buffer, when
     nothing else reads the folded operand and nothing touches the other
-    between the writer and the add or after it. The add and two buffers
-    disappear; the module gets `stk.folded_adds`.
+    between the writer and the add or after it. Where the other operand is
+    still read after the add (the forward's residual stream), a writer with
+    a `residual` input (dropout_fwd) takes it there and writes the sum
+    itself. The add and its buffers disappear; the module gets
+    `stk.folded_adds`.
   }];
 }
 

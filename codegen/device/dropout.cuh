@@ -26,6 +26,20 @@ __device__ __forceinline__ void dropout_kernel(const TX *x, TY *y,
   }
 }
 
+// x (count), residual (count) -> y = residual + dropout(x): the residual
+// stream's add, folded in by stc-fuse-accumulate.
+template <class Cfg, typename TX, typename TY, typename TR>
+__device__ __forceinline__ void dropout_residual_kernel(const TX *x, TY *y,
+                                                        const TR *residual,
+                                                        const void *scalars) {
+  const unsigned base = stc::abi::dropoutBase(scalar_seed(scalars), Cfg::salt);
+  for (long long i = global_thread(); i < Cfg::count; i += global_stride()) {
+    const bool keep = stc::abi::dropoutKeep(
+        base, static_cast<unsigned long long>(i), Cfg::threshold);
+    store(y, i, load(residual, i) + (keep ? load(x, i) * Cfg::scale : 0.f));
+  }
+}
+
 } // namespace stc
 
 #endif // STC_DEVICE_DROPOUT_CUH

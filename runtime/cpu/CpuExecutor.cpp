@@ -317,7 +317,8 @@ Status CpuExecutor::runOp(const Op &op, Args &fa) {
     cpu::accumulate(F(0), F(1), at.count);
     break;
   case OpKind::DropoutFwd:
-    cpu::dropoutFwd(F(0), F(1), at.count, at.rate, at.salt, sc.dropoutSeed);
+    cpu::dropoutFwd(F(0), F(1), at.count, at.rate, at.salt, sc.dropoutSeed,
+                    at.residual ? F(2) : nullptr);
     break;
   case OpKind::DropoutBwd:
     cpu::dropoutBwd(F(0), F(1), at.count, at.rate, at.salt, sc.dropoutSeed);

@@ -134,8 +134,11 @@ void dropoutApply(const T *x, T *y, int64_t count, double rate, uint32_t salt,
 
 template <typename T>
 void dropoutFwd(const T *x, T *y, int64_t count, double rate, uint32_t salt,
-                uint32_t seed) {
+                uint32_t seed, const T *residual) {
   dropoutApply(x, y, count, rate, salt, seed);
+  if (residual)
+    for (int64_t i = 0; i < count; ++i)
+      y[i] = static_cast<T>(residual[i] + y[i]);
 }
 
 template <typename T>
@@ -322,7 +325,7 @@ Status adamw(T *param, const T *grad, T *m, T *v, const T *gnormSq,
   template void add<T>(const T *, const T *, T *, int64_t);                    \
   template void accumulate<T>(T *, const T *, int64_t);                        \
   template void dropoutFwd<T>(const T *, T *, int64_t, double, uint32_t,       \
-                              uint32_t);                                       \
+                              uint32_t, const T *);                            \
   template void dropoutBwd<T>(const T *, T *, int64_t, double, uint32_t,       \
                               uint32_t);                                       \
   template void stridePermute<T>(const T *, T *, int64_t, int64_t, int64_t,   \

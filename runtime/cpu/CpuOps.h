@@ -99,10 +99,11 @@ template <typename T> void add(const T *a, const T *b, T *out, int64_t count);
 template <typename T> void accumulate(T *dst, const T *src, int64_t count);
 
 /// x (count) -> y (count) = keep ? x / (1 - rate) : 0, keep from
-/// DropoutHash.h with (seed, salt, i). y may be x.
+/// DropoutHash.h with (seed, salt, i), plus residual[i] when residual is
+/// given (that sum in T, as a separate add would make it). y may be x.
 template <typename T>
 void dropoutFwd(const T *x, T *y, int64_t count, double rate, uint32_t salt,
-                uint32_t seed);
+                uint32_t seed, const T *residual = nullptr);
 
 /// dy (count) -> dx (count): the same mask and scale as dropoutFwd.
 template <typename T>

@@ -127,3 +127,30 @@ module {
   }
   stk.parameter @param.w {adam_m = @m, adam_v = @m, grad = @b5, init = #st.init<zeros>, value = @w}
 }
+
+// -----
+
+// The forward's residual stream: @x is read again after the add (a layer
+// norm backward would), so nothing accumulates into it; the dropout takes
+// it as its residual and writes the sum into @sum itself.
+// CHECK-LABEL: module attributes {stk.folded_adds = 1 : i64}
+// CHECK-NOT: stk.buffer @d :
+// CHECK: stk.launch "dropout_fwd" [@h, @sum, @x] params {count = 16 : i64, rate = 1.000000e-01 : f64, residual = true, salt = 3 : i64}
+// CHECK-NEXT: stk.launch "gelu_fwd" [@x, @r]
+// CHECK-NEXT: stk.launch "gelu_fwd" [@sum, @r2]
+module {
+  stk.buffer @scalars : tensor<16xi32> role "scalars"
+  stk.buffer @h : tensor<16xf32> role "input"
+  stk.buffer @x : tensor<16xf32> role "activation"
+  stk.buffer @d : tensor<16xf32> role "activation"
+  stk.buffer @sum : tensor<16xf32> role "activation"
+  stk.buffer @r : tensor<16xf32> role "output"
+  stk.buffer @r2 : tensor<16xf32> role "output"
+  stk.program @train_step inputs {} outputs {losses = @r, logits = @r2} {
+    stk.launch "gelu_fwd" [@h, @x] params {count = 16 : i64}
+    stk.launch "dropout_fwd" [@h, @d] params {count = 16 : i64, rate = 1.000000e-01 : f64, salt = 3 : i64}
+    stk.launch "add" [@x, @d, @sum] params {count = 16 : i64}
+    stk.launch "gelu_fwd" [@x, @r] params {count = 16 : i64}
+    stk.launch "gelu_fwd" [@sum, @r2] params {count = 16 : i64}
+  }
+}
