@@ -285,7 +285,8 @@ struct FuseAccumulatePass
           row = &r;
       if (!row)
         continue;
-      NamedAttrList params(prod.op.getParams());
+      stk::LaunchOp pop = prod.op;
+      NamedAttrList params(pop.getParams());
       if (auto on = params.getNamed(row->presentIf);
           on && cast<BoolAttr>(on->getValue()).getValue())
         continue; // already takes a residual
@@ -306,7 +307,6 @@ struct FuseAccumulatePass
         continue;
 
       // The new argument list: the old one by name, with the residual.
-      stk::LaunchOp pop = prod.op;
       OpBuilder builder(pop);
       params.set(row->presentIf, builder.getBoolAttr(true));
       abi::Problem problem;
