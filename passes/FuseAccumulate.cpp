@@ -163,6 +163,19 @@ struct FuseAccumulatePass
     return uses;
   }
 
+  /// The argument through which op p writes `a`, when p overwrites it (Out)
+  /// and nothing but the add (one other use) reads it.
+  static std::optional<size_t> foldableOutput(ArrayRef<LaunchInfo> ops,
+                                              StringAttr a, size_t p) {
+    auto uses = usesOf(ops, a);
+    if (uses.size() != 2)
+      return std::nullopt;
+    for (auto [k, j] : uses)
+      if (k == p && ops[p].roles[j] == abi::Role::Out)
+        return j;
+    return std::nullopt;
+  }
+
   LogicalResult fold(ModuleOp module, ArrayRef<LaunchInfo> ops, size_t i,
                      llvm::DenseSet<StringAttr> &pinned,
                      llvm::DenseMap<StringAttr, stk::BufferOp> &buffers) {
@@ -205,15 +218,10 @@ struct FuseAccumulatePass
       const LaunchInfo &prod = ops[*p];
       // a: written by P (Out, accumulating form available and off), read
       // only by the add.
-      auto usesA = usesOf(ops, a);
-      if (usesA.size() != 2)
+      std::optional<size_t> slot = foldableOutput(ops, a, *p);
+      if (!slot || prod.rows[*slot] < 0)
         continue;
-      size_t argA = 0;
-      for (auto [k, j] : usesA)
-        if (k == *p)
-          argA = j;
-      if (prod.roles[argA] != abi::Role::Out || prod.rows[argA] < 0)
-        continue;
+      const size_t argA = *slot;
       const abi::ArgRow &row = prod.spec->args[prod.rows[argA]];
       if (!row.accumulateIf || !row.accumulateIf[0])
         continue;
@@ -290,15 +298,10 @@ struct FuseAccumulatePass
       if (auto on = params.getNamed(row->presentIf);
           on && cast<BoolAttr>(on->getValue()).getValue())
         continue; // already takes a residual
-      auto usesA = usesOf(ops, a);
-      if (usesA.size() != 2)
+      std::optional<size_t> slot = foldableOutput(ops, a, *p);
+      if (!slot)
         continue;
-      size_t argA = 0;
-      for (auto [k, j] : usesA)
-        if (k == *p)
-          argA = j;
-      if (prod.roles[argA] != abi::Role::Out)
-        continue;
+      const size_t argA = *slot;
       bool ok = true;
       for (auto [k, j] : usesOf(ops, b))
         if (k >= *p && k < i && ops[k].roles[j] != abi::Role::In)
