@@ -52,16 +52,19 @@ void ByteDataset::window(int64_t start, int32_t *tokens,
   }
 }
 
-void ByteDataset::sampleBatch(int64_t batch, SplitMix64 &rng,
-                              std::vector<int32_t> &tokens,
-                              std::vector<int32_t> &targets) const {
+std::vector<int64_t> ByteDataset::sampleBatch(int64_t batch, SplitMix64 &rng,
+                                              std::vector<int32_t> &tokens,
+                                              std::vector<int32_t> &targets) const {
   tokens.resize(static_cast<size_t>(batch * context_));
   targets.resize(tokens.size());
+  std::vector<int64_t> starts;
   for (int64_t b = 0; b < batch; ++b) {
     int64_t start =
         static_cast<int64_t>(rng.below(static_cast<uint64_t>(numWindows())));
     window(start, tokens.data() + b * context_, targets.data() + b * context_);
+    starts.push_back(start);
   }
+  return starts;
 }
 
 } // namespace stc::rt

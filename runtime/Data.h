@@ -42,9 +42,10 @@ public:
   void window(int64_t start, int32_t *tokens, int32_t *targets) const;
 
   /// `batch` windows with starts drawn uniformly by rng.below(numWindows()),
-  /// one after another: tokens, targets (batch, T).
-  void sampleBatch(int64_t batch, SplitMix64 &rng, std::vector<int32_t> &tokens,
-                   std::vector<int32_t> &targets) const;
+  /// one after another: tokens, targets (batch, T). Returns the starts.
+  std::vector<int64_t> sampleBatch(int64_t batch, SplitMix64 &rng,
+                                   std::vector<int32_t> &tokens,
+                                   std::vector<int32_t> &targets) const;
 
 private:
   std::string name_;

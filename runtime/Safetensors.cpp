@@ -29,6 +29,9 @@ Status saveSafetensors(const Executor &exec, const std::string &path,
   const std::string ctx = "exporting '" + path + "'";
   if (!exec.allocated())
     return Status::error(ctx + ": allocate() an artifact first");
+  if (options.gradients && options.optimizer)
+    return Status::error(ctx + ": gradients and optimizer state go to "
+                               "separate files");
   const Artifact &a = exec.artifact();
   struct Tensor {
     std::string name;
@@ -36,7 +39,11 @@ Status saveSafetensors(const Executor &exec, const std::string &path,
   };
   std::vector<Tensor> tensors;
   for (const Param &p : a.params) {
-    tensors.push_back({p.name, p.buffer});
+    if (options.gradients && p.grad < 0)
+      return Status::error(ctx + ": parameter '" + p.name +
+                           "' has no gradient buffer (the artifact has no "
+                           "training step)");
+    tensors.push_back({p.name, options.gradients ? p.grad : p.buffer});
     if (options.optimizer) {
       tensors.push_back({p.name + ".adam_m", p.adamM});
       tensors.push_back({p.name + ".adam_v", p.adamV});
@@ -48,6 +55,7 @@ Status saveSafetensors(const Executor &exec, const std::string &path,
   json::Value meta = json::Value::object();
   meta.set("format", "stc");
   meta.set("step", std::to_string(options.step));
+  meta.set("contents", options.gradients ? "gradients" : "parameters");
   meta.set("model", a.modelIdentity());
   header.set("__metadata__", meta);
   std::string data;

@@ -23,12 +23,17 @@ struct SafetensorsOptions {
   bool optimizer = false;
   /// The training step, recorded in the header's __metadata__.
   int64_t step = 0;
+  /// Instead of the parameters, their gradients as the last training step
+  /// left them (before clipping), under the parameter names; __metadata__
+  /// says "contents": "gradients". Excludes `optimizer`.
+  bool gradients = false;
 };
 
 /// The executor's parameters by their model names (the manifest's `params`),
 /// in their dtypes (F32 or BF16) and shapes; __metadata__ holds the format,
 /// the step and the model's identity. Written atomically. Refuses NaN and
-/// infinity like a checkpoint.
+/// infinity like a checkpoint (gradients too: they would poison any
+/// comparison).
 Status saveSafetensors(const Executor &exec, const std::string &path,
                        const SafetensorsOptions &options = {});
 

@@ -84,12 +84,16 @@ Status validateTrainOptions(const TrainOptions &o) {
 }
 
 Expected<Scalars> uploadTrainStep(Executor &exec, const ByteDataset &data,
-                                  const TrainOptions &o, int64_t step) {
+                                  const TrainOptions &o, int64_t step,
+                                  std::vector<int64_t> *windows) {
   const Artifact &a = exec.artifact();
   std::vector<int32_t> tokens, targets;
   SplitMix64 rng(
       deriveSeed(o.seed ^ kDataStream, static_cast<uint64_t>(step)));
-  data.sampleBatch(a.model.batch, rng, tokens, targets);
+  std::vector<int64_t> starts =
+      data.sampleBatch(a.model.batch, rng, tokens, targets);
+  if (windows)
+    *windows = std::move(starts);
   STC_RETURN_IF_ERROR(exec.uploadInts(
       roleBuffer(a, EntryKind::Train, true, "tokens"), tokens));
   STC_RETURN_IF_ERROR(exec.uploadInts(
@@ -130,7 +134,8 @@ Expected<TrainResult> train(Executor &exec, const ByteDataset &data,
   const int64_t last = o.stopAfter > 0 ? o.stopAfter : o.steps;
   for (int64_t step = o.startStep + 1; step <= last; ++step) {
     const auto t0 = Clock::now();
-    Expected<Scalars> sc = uploadTrainStep(exec, data, o, step);
+    StepReport rep;
+    Expected<Scalars> sc = uploadTrainStep(exec, data, o, step, &rep.windows);
     if (!sc)
       return sc.status();
     STC_RETURN_IF_ERROR(exec.run(EntryKind::Train)
@@ -147,7 +152,6 @@ Expected<TrainResult> train(Executor &exec, const ByteDataset &data,
                            ": the loss is " + std::to_string(loss) +
                            " (training diverged; try a lower learning rate)");
     const auto t1 = Clock::now();
-    StepReport rep;
     rep.step = step;
     rep.loss = loss;
     rep.learningRate = sc->learningRate;
@@ -165,6 +169,10 @@ Expected<TrainResult> train(Executor &exec, const ByteDataset &data,
       line.set("lr", rep.learningRate);
       line.set("tokens_per_s", rep.tokensPerSecond);
       line.set("elapsed_s", rep.elapsedSeconds);
+      json::Value windows = json::Value::array();
+      for (int64_t w : rep.windows)
+        windows.push(w);
+      line.set("windows", windows);
       line.set("arena_bytes", exec.artifact().arenaBytes);
       if (int64_t used = exec.deviceBytesInUse(); used >= 0) {
         line.set("device_bytes", used);

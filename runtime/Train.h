@@ -25,6 +25,9 @@ struct StepReport {
   double learningRate = 0;
   double tokensPerSecond = 0; ///< this step's tokens over its wall time
   double elapsedSeconds = 0;  ///< since train() started
+  /// Where the step's windows start in the data (one per sequence): with
+  /// the data file, they say exactly what the step trained on.
+  std::vector<int64_t> windows;
   /// Set by onStep when it evaluated held-out data (logged when finite).
   double validationBitsPerByte = std::numeric_limits<double>::quiet_NaN();
 };
@@ -63,9 +66,11 @@ Expected<TrainResult> train(Executor &exec, const ByteDataset &data,
                             const TrainOptions &options);
 
 /// Uploads what train() gives step `step` (1-based): its batch of windows,
-/// its learning rate, step number and dropout seed. Returns the scalars.
+/// its learning rate, step number and dropout seed. Returns the scalars
+/// (and, if `windows` is given, where the batch's windows start).
 Expected<Scalars> uploadTrainStep(Executor &exec, const ByteDataset &data,
-                                  const TrainOptions &options, int64_t step);
+                                  const TrainOptions &options, int64_t step,
+                                  std::vector<int64_t> *windows = nullptr);
 
 struct EvalOptions {
   /// Evaluate at most this many windows (0: all). Windows are the

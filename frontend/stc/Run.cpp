@@ -372,6 +372,9 @@ int stc::cli::runTrain(int argc, char **argv, int first) {
       {"deterministic", false, "bit-reproducible steps: a .mlir model is "
                                "compiled with stc compile --deterministic; "
                                "an artifact must have been"},
+      {"save-grads", true, "write the first step's gradients (before "
+                           "clipping) to FILE as safetensors, by parameter "
+                           "name: to compare with another framework"},
       {"profile", true, "after training (and --save), time every op of the "
                         "training step; print the time by op kind and "
                         "write each op's to FILE (JSON)"},
@@ -420,7 +423,7 @@ int stc::cli::runTrain(int argc, char **argv, int first) {
   if (args->has("resume"))
     if (Status s = checkInputFile(args->get("resume"), "checkpoint"); !s)
       return fail("train", "--resume: " + s.message());
-  for (const char *flag : {"save", "log-json", "profile"})
+  for (const char *flag : {"save", "log-json", "profile", "save-grads"})
     if (args->has(flag))
       if (Status s = checkOutputFile(args->get(flag), std::string("--") + flag); !s)
         return fail("train", s.message());
@@ -537,6 +540,18 @@ int stc::cli::runTrain(int argc, char **argv, int first) {
   evalOptions.maxWindows = *evalWindows;
   options.onStep = [&](StepReport &r) {
     bool last = r.step == lastStep;
+    if (args->has("save-grads") && r.step == options.startStep + 1) {
+      SafetensorsOptions grads;
+      grads.gradients = true;
+      grads.step = r.step;
+      if (Status s = saveSafetensors(e, args->get("save-grads"), grads); !s) {
+        callbackError = s.withContext("--save-grads");
+        return false;
+      }
+      std::fprintf(stderr, "stc train: wrote the gradients of step %lld to %s\n",
+                   static_cast<long long>(r.step),
+                   args->get("save-grads").c_str());
+    }
     if (val && (r.step % *evalEvery == 0 || last)) {
       Expected<EvalResult> v = evaluate(e, *val, evalOptions);
       if (!v) {
@@ -833,7 +848,9 @@ int stc::cli::runSample(int argc, char **argv, int first) {
 
 int stc::cli::runExport(int argc, char **argv, int first) {
   const std::vector<FlagSpec> flags = {
-      {"ckpt", true, "checkpoint to export (required)"},
+      {"ckpt", true, "checkpoint to export (default: the initial parameters "
+                     "stc train --seed would start from)"},
+      {"seed", true, "without --ckpt: the initialisation seed (default 1)"},
       {"o", true, "the .safetensors file to write (required)"},
       {"optimizer", false, "also the AdamW moments (<param>.adam_m, .adam_v)"},
       {"batch", true, "for a .mlir model (default 4)"},
@@ -842,7 +859,7 @@ int stc::cli::runExport(int argc, char **argv, int first) {
   };
   std::string error;
   std::optional<Args> args = Args::parse(argc, argv, first, flags, &error);
-  std::string usage = "usage: stc export MODEL --ckpt CKPT -o OUT.safetensors "
+  std::string usage = "usage: stc export MODEL [--ckpt CKPT] -o OUT.safetensors "
                       "[flags]\n" + describeFlags(flags) +
                       "Writes the parameters by their model names in the "
                       "safetensors format (PyTorch, JAX, numpy read it).\n";
@@ -853,13 +870,22 @@ int stc::cli::runExport(int argc, char **argv, int first) {
     return 0;
   }
   if (args->positional().size() != 1 || !args->has("o"))
-    return fail("export", "expected MODEL, --ckpt CKPT and -o OUT\n" + usage);
+    return fail("export", "expected MODEL and -o OUT\n" + usage);
   auto batch = args->getInt("batch", 4, 1, abi::kMaxBatch, &error);
   auto block = batch ? args->getBlockSize("block-size", &error) : std::nullopt;
-  if (!block)
+  auto seed = block ? args->getInt("seed", 1, 0, INT64_MAX, &error) : std::nullopt;
+  if (!seed)
     return fail("export", error);
-  if (Status s = checkCheckpointFlag(*args, "export"); !s)
-    return fail("export", s.message());
+  const bool fromCheckpoint = args->has("ckpt");
+  if (fromCheckpoint && args->has("seed"))
+    return fail("export", "--seed chooses the initial parameters; a "
+                          "checkpoint (--ckpt) has its own");
+  if (fromCheckpoint)
+    if (Status s = checkCheckpointFlag(*args, "export"); !s)
+      return fail("export", s.message());
+  if ((args->has("optimizer")) && !fromCheckpoint)
+    return fail("export", "--optimizer needs --ckpt (the initial moments "
+                          "are zero)");
   if (Status s = checkOutputFile(args->get("o"), "-o"); !s)
     return fail("export", s.message());
   Expected<std::string> dir = resolveModel(args->positional()[0], *batch, *block);
@@ -876,7 +902,11 @@ int stc::cli::runExport(int argc, char **argv, int first) {
           std::make_shared<const Artifact>(std::move(*artifact)));
       !s)
     return fail("export", s.message());
-  Expected<int64_t> step = loadCheckpoint(**exec, args->get("ckpt"));
+  Expected<int64_t> step = int64_t(0);
+  if (fromCheckpoint)
+    step = loadCheckpoint(**exec, args->get("ckpt"));
+  else if (Status s = initParams(**exec, static_cast<uint64_t>(*seed)); !s)
+    step = s;
   if (!step)
     return fail("export", step.status().message());
   SafetensorsOptions options;
