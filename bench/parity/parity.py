@@ -213,7 +213,15 @@ def main():
         loss.backward()
         return float(loss)
 
-    # Step 1: loss and gradients.
+    # Step 1: loss and gradients. For a bfloat16 model, the same step in
+    # float32 first: the exact gradients both bfloat16 runs approximate.
+    exact = {}
+    if bf16:
+        tokens, targets = batch(1)
+        net.loss(tokens, targets).backward()
+        for name, p in net.p.items():
+            exact[name] = p.grad.detach().float().cpu()
+            p.grad = None
     loss1 = forward_backward(1)
     norms = {n: float(p.grad.norm()) for n, p in net.p.items()}
     floor = 1e-6 * math.sqrt(sum(v * v for v in norms.values()))
@@ -222,6 +230,8 @@ def main():
         g = p.grad.detach().float().cpu()
         s = stc_grads[name]
         grads.append({"param": name, "rel_err": rel(s, g, floor),
+                      "stc_vs_f32": rel(s, exact[name], floor) if exact else None,
+                      "torch_vs_f32": rel(g, exact[name], floor) if exact else None,
                       "torch_norm": norms[name], "stc_norm": float(s.norm()),
                       "zero": norms[name] < floor})
     # Training: stc's clipping and AdamW, on stc's windows.
@@ -258,6 +268,11 @@ def main():
         "first_loss_rel": abs(stc_losses[0] - loss1) / abs(loss1),
         "grad_max_rel_err": worst["rel_err"], "grad_worst_param": worst["param"],
         "grad_zero_params": [r["param"] for r in grads if r["zero"]],
+        # bfloat16: each side's worst gradient error against float32.
+        "grad_stc_vs_f32": max([r["stc_vs_f32"] for r in grads if not r["zero"]
+                                and r["stc_vs_f32"] is not None], default=None),
+        "grad_torch_vs_f32": max([r["torch_vs_f32"] for r in grads if not r["zero"]
+                                  and r["torch_vs_f32"] is not None], default=None),
         # Those parameters' gradient differences over the whole gradient's norm.
         "grad_zero_max_err": max([r["rel_err"] * 1e-6 for r in grads if r["zero"]],
                                  default=0.0),

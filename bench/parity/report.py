@@ -98,6 +98,11 @@ def main():
               f"{r['grad_max_rel_err']:.1e} ({r['grad_worst_param']}) | "
               f"{r['curve_max_abs_diff']:.4f}, {r['last_loss_stc']:.4f} / "
               f"{r['last_loss_torch']:.4f} | {tol:g} | {'yes' if ok else 'NO'} |")
+    for r in runs:
+        if r.get("grad_stc_vs_f32") is not None:
+            print(f"\n{r['name']}: against the same step in float32, the worst "
+                  f"gradient error is {r['grad_stc_vs_f32']:.1e} for stc and "
+                  f"{r['grad_torch_vs_f32']:.1e} for PyTorch under bfloat16 autocast.")
     zero = sorted({p for r in runs for p in r["grad_zero_params"]})
     if zero:
         worst = max(r.get("grad_zero_max_err", 0.0) for r in runs)
