@@ -5,7 +5,8 @@ One row per run (model dtype x stc executor): step 1's loss in stc and in
 PyTorch and their relative difference, the worst relative L2 error of a
 parameter's gradient, and the loss curves' largest gap; each against the
 tolerance (float32: 1e-5; bfloat16: 1e-3). --png draws the loss curves:
-one panel per run, stc in blue, PyTorch in orange, horizontal lines at each
+one panel per run (in the order given), stc as a wide blue line,
+PyTorch as a thin orange one over it, horizontal lines at each
 whole bit per byte (labelled), steps left to right. Standard library only.
 """
 import argparse
@@ -46,10 +47,13 @@ def plot(path, runs):
             i = (y * width + x) * 3
             pix[i:i + 3] = bytes(color)
 
-    def line(x0, y0, x1, y1, color):
+    def line(x0, y0, x1, y1, color, thick=0):
         n = max(abs(x1 - x0), abs(y1 - y0), 1)
         for i in range(n + 1):
-            put(round(x0 + (x1 - x0) * i / n), round(y0 + (y1 - y0) * i / n), color)
+            x, y = round(x0 + (x1 - x0) * i / n), round(y0 + (y1 - y0) * i / n)
+            for dx in range(-thick, thick + 1):
+                for dy in range(-thick, thick + 1):
+                    put(x + dx, y + dy, color)
 
     def number(x, y, value):
         for d in str(value):
@@ -72,11 +76,13 @@ def plot(path, runs):
         line(margin, top, margin, top + ph, (0, 0, 0))
         line(margin, top + ph, margin + pw, top + ph, (0, 0, 0))
         n = len(curves[0])
-        for curve, color in zip(curves, [(31, 119, 180), (255, 127, 14)]):
+        # stc wide underneath, PyTorch thin on top: where they agree, a
+        # thin orange line inside a blue band.
+        for curve, color, thick in zip(curves, [(31, 119, 180), (255, 127, 14)], [2, 0]):
             pts = [(margin + round(k / max(n - 1, 1) * pw), sy(v))
                    for k, v in enumerate(curve)]
             for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
-                line(x0, y0, x1, y1, color)
+                line(x0, y0, x1, y1, color, thick)
     png(path, width, height, pix)
 
 
