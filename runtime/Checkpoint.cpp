@@ -104,7 +104,8 @@ std::string formatRun(const RunRecord &r) {
   std::snprintf(minLr, sizeof(minLr), "%.17g", r.minLearningRate);
   return "steps=" + std::to_string(r.steps) +
          "\nwarmup=" + std::to_string(r.warmupSteps) + "\nlr=" + lr +
-         "\nmin_lr=" + minLr + "\nseed=" + std::to_string(r.seed);
+         "\nmin_lr=" + minLr + "\nseed=" + std::to_string(r.seed) +
+         "\naccumulate=" + std::to_string(r.accumulate);
 }
 
 /// The record formatRun wrote; nullopt if any field is missing or bad.
@@ -154,6 +155,10 @@ std::optional<RunRecord> parseRun(const std::string &text) {
   r.steps = steps;
   r.warmupSteps = warmup;
   r.seed = s;
+  long long accumulate = 1;
+  if (kv.count("accumulate") && !integer("accumulate", 1, accumulate))
+    return std::nullopt;
+  r.accumulate = accumulate;
   return r;
 }
 

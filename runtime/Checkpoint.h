@@ -33,10 +33,13 @@ struct RunRecord {
   double learningRate = 0;
   double minLearningRate = 0;
   uint64_t seed = 0;
+  /// Micro-batches per step (1 in records written before accumulation).
+  int64_t accumulate = 1;
   bool operator==(const RunRecord &o) const {
     return steps == o.steps && warmupSteps == o.warmupSteps &&
            learningRate == o.learningRate &&
-           minLearningRate == o.minLearningRate && seed == o.seed;
+           minLearningRate == o.minLearningRate && seed == o.seed &&
+           accumulate == o.accumulate;
   }
 };
 

@@ -180,6 +180,62 @@ Status Executor::runOps(EntryKind kind, size_t begin, size_t end) {
   return runImpl(kind, e, begin, end);
 }
 
+int64_t accumulationBytes(const Artifact &a) {
+  int64_t elements = 0;
+  for (const Param &p : a.params)
+    elements += a.buffers[p.buffer].elements();
+  return elements * static_cast<int64_t>(sizeof(float));
+}
+
+Status Executor::accumulateGradients(bool first) {
+  if (!artifact_)
+    return Status::error(std::string(name()) +
+                         " executor: allocate() an artifact first");
+  for (const Param &p : artifact_->params)
+    if (p.grad < 0)
+      return Status::error("accumulating gradients: parameter '" + p.name +
+                           "' has no gradient buffer (the artifact has no "
+                           "training step)");
+  accumulating_ = true;
+  return accumulateGradientsImpl(first).withContext("accumulating gradients");
+}
+
+Status Executor::averageGradients(double scale) {
+  if (!accumulating_)
+    return Status::error("averaging gradients: nothing was accumulated "
+                         "(accumulateGradients first)");
+  return averageGradientsImpl(scale).withContext("averaging gradients");
+}
+
+Status Executor::accumulateGradientsImpl(bool first) {
+  const Artifact &a = artifact();
+  if (first)
+    gradientSum_.assign(static_cast<size_t>(accumulationBytes(a)) / sizeof(float),
+                        0.0f);
+  size_t at = 0;
+  for (const Param &p : a.params) {
+    Expected<std::vector<float>> g = downloadFloats(a.buffers[p.grad].name);
+    if (!g)
+      return g.status();
+    for (float v : *g)
+      gradientSum_[at++] += v;
+  }
+  return Status::ok();
+}
+
+Status Executor::averageGradientsImpl(double scale) {
+  const Artifact &a = artifact();
+  size_t at = 0;
+  for (const Param &p : a.params) {
+    const Buffer &g = a.buffers[p.grad];
+    std::vector<float> v(static_cast<size_t>(g.elements()));
+    for (float &x : v)
+      x = static_cast<float>(static_cast<double>(gradientSum_[at++]) * scale);
+    STC_RETURN_IF_ERROR(uploadFloats(g.name, v));
+  }
+  return Status::ok();
+}
+
 Expected<std::vector<double>> Executor::timeOps(EntryKind kind, size_t begin,
                                                size_t end, int repeats) {
   if (repeats < 1 || repeats > 100000)

@@ -104,6 +104,15 @@ public:
   };
   Expected<OpTimes> profileOps(EntryKind entry, int repeats);
 
+  /// Gradient accumulation (stc train --accumulate K): a float32 sum of
+  /// every parameter's gradient buffer, held outside the arena (taken on
+  /// first use, accumulationBytes() of it). accumulateGradients(first):
+  /// sum = (first ? 0 : sum) + gradients, after a training step's forward
+  /// and backward; averageGradients(scale): each gradient buffer = sum *
+  /// scale, rounded to its dtype, before the optimizer's ops run.
+  Status accumulateGradients(bool first);
+  Status averageGradients(double scale);
+
   /// Device memory this executor has taken for the artifact, measured (not
   /// what it asked for): for the CUDA executor the growth of the device's
   /// used memory from before allocate to the largest seen after a run
@@ -130,6 +139,11 @@ protected:
   /// milliseconds; the default times runImpl per op on the host clock.
   virtual Expected<std::vector<double>> profileImpl(EntryKind kind,
                                                     const Entry &entry);
+  /// The sum of the gradients, in float32 (the parameters' gradient
+  /// buffers are artifact().params[i].grad, in order). The defaults keep it
+  /// in host memory and copy the buffers through download/upload.
+  virtual Status accumulateGradientsImpl(bool first);
+  virtual Status averageGradientsImpl(double scale);
 
 private:
   /// The named buffer of the allocated artifact, or an error naming it.
@@ -137,7 +151,13 @@ private:
   /// find(), and `bytes` must be the buffer's exact size.
   Expected<const Buffer *> lookup(std::string_view name, size_t bytes) const;
   std::shared_ptr<const Artifact> artifact_;
+  std::vector<float> gradientSum_; ///< the default accumulation's sum
+  bool accumulating_ = false;      ///< accumulateGradients has run
 };
+
+/// Bytes of the float32 gradient sum that accumulation takes (one float per
+/// element of every parameter).
+int64_t accumulationBytes(const Artifact &a);
 
 /// Device memory an executor plans for the artifact: the arena, the layout
 /// tables and the cuBLASLt workspace in whole pages, and an allowance for

@@ -17,6 +17,7 @@ namespace {
 /// Stream ids for deriveSeed: data windows and dropout never share a stream.
 constexpr uint64_t kDataStream = 0x64617461;    // "data"
 constexpr uint64_t kDropoutStream = 0x64726f70; // "drop"
+constexpr int64_t kMaxAccumulate = 1 << 16;
 constexpr uint64_t kSampleStream = 0x73616d70;  // "samp"
 
 using Clock = std::chrono::steady_clock;
@@ -69,6 +70,10 @@ Status validateTrainOptions(const TrainOptions &o) {
     return Status::error("stop-after step is " + std::to_string(o.stopAfter) +
                          "; valid: " + std::to_string(o.startStep + 1) + " .. " +
                          std::to_string(o.steps) + " (or 0: at the last step)");
+  if (o.accumulate < 1 || o.accumulate > kMaxAccumulate)
+    return Status::error("accumulate is " + std::to_string(o.accumulate) +
+                         "; valid: 1 .. " + std::to_string(kMaxAccumulate) +
+                         " micro-batches per step");
   if (!(o.learningRate > 0) || !std::isfinite(o.learningRate))
     return Status::error("learning rate is " + std::to_string(o.learningRate) +
                          "; it must be a finite number > 0");
@@ -85,13 +90,23 @@ Status validateTrainOptions(const TrainOptions &o) {
 
 Expected<Scalars> uploadTrainStep(Executor &exec, const ByteDataset &data,
                                   const TrainOptions &o, int64_t step,
-                                  std::vector<int64_t> *windows) {
+                                  std::vector<int64_t> *windows, int64_t micro) {
   const Artifact &a = exec.artifact();
+  const int64_t B = a.model.batch, T = a.model.context;
+  if (micro < 0 || micro >= o.accumulate)
+    return Status::error("micro-batch " + std::to_string(micro) +
+                         " of a step of " + std::to_string(o.accumulate));
   std::vector<int32_t> tokens, targets;
   SplitMix64 rng(
       deriveSeed(o.seed ^ kDataStream, static_cast<uint64_t>(step)));
   std::vector<int64_t> starts =
-      data.sampleBatch(a.model.batch, rng, tokens, targets);
+      data.sampleBatch(B * o.accumulate, rng, tokens, targets);
+  if (o.accumulate > 1) {
+    tokens.erase(tokens.begin(), tokens.begin() + micro * B * T);
+    targets.erase(targets.begin(), targets.begin() + micro * B * T);
+    tokens.resize(static_cast<size_t>(B * T));
+    targets.resize(static_cast<size_t>(B * T));
+  }
   if (windows)
     *windows = std::move(starts);
   STC_RETURN_IF_ERROR(exec.uploadInts(
@@ -101,10 +116,43 @@ Expected<Scalars> uploadTrainStep(Executor &exec, const ByteDataset &data,
   Scalars sc;
   sc.learningRate = static_cast<float>(scheduledLearningRate(o, step));
   sc.step = static_cast<int32_t>(step);
-  sc.dropoutSeed = static_cast<uint32_t>(
-      deriveSeed(o.seed ^ kDropoutStream, static_cast<uint64_t>(step)));
+  uint64_t dropout =
+      deriveSeed(o.seed ^ kDropoutStream, static_cast<uint64_t>(step));
+  if (micro > 0)
+    dropout = deriveSeed(dropout, static_cast<uint64_t>(micro));
+  sc.dropoutSeed = static_cast<uint32_t>(dropout);
   STC_RETURN_IF_ERROR(exec.writeScalars(sc));
   return sc;
+}
+
+Expected<size_t> optimizerSplit(const Artifact &a) {
+  const Entry &tr = a.entry(EntryKind::Train);
+  size_t split = tr.ops.size();
+  for (size_t i = 0; i < tr.ops.size(); ++i)
+    if (tr.ops[i].kind == OpKind::Sumsq) {
+      split = i;
+      break;
+    }
+  if (split == tr.ops.size())
+    return Status::error("the training step has no gradient-norm (sumsq) op "
+                         "to begin its optimizer part");
+  for (size_t i = split; i < tr.ops.size(); ++i)
+    if (tr.ops[i].kind != OpKind::Sumsq && tr.ops[i].kind != OpKind::AdamW)
+      return Status::error(
+          "the training step's op " + std::to_string(i) + " (" +
+          opKindName(tr.ops[i].kind) + ") comes after its first gradient-norm "
+          "op (" + std::to_string(split) + "); accumulation needs the "
+          "optimizer's ops (sumsq, adamw) last (recompile the model)");
+  return split;
+}
+
+int64_t plannedTrainingBytes(const Artifact &a, int64_t accumulate) {
+  int64_t bytes = plannedDeviceBytes(a);
+  if (accumulate > 1) {
+    const int64_t page = abi::kDeviceAllocationGranularity;
+    bytes += (accumulationBytes(a) + page - 1) / page * page;
+  }
+  return bytes;
 }
 
 Expected<TrainResult> train(Executor &exec, const ByteDataset &data,
@@ -120,6 +168,14 @@ Expected<TrainResult> train(Executor &exec, const ByteDataset &data,
                          " but the model's context is " + std::to_string(T));
   const std::string &lossesBuf =
       roleBuffer(a, EntryKind::Train, false, "losses");
+  const int64_t K = o.accumulate;
+  size_t split = 0;
+  if (K > 1) {
+    Expected<size_t> s = optimizerSplit(a);
+    if (!s)
+      return s.status().withContext("train: --accumulate " + std::to_string(K));
+    split = *s;
+  }
 
   std::ofstream log;
   if (!o.logPath.empty()) {
@@ -135,18 +191,40 @@ Expected<TrainResult> train(Executor &exec, const ByteDataset &data,
   for (int64_t step = o.startStep + 1; step <= last; ++step) {
     const auto t0 = Clock::now();
     StepReport rep;
-    Expected<Scalars> sc = uploadTrainStep(exec, data, o, step, &rep.windows);
-    if (!sc)
-      return sc.status();
-    STC_RETURN_IF_ERROR(exec.run(EntryKind::Train)
-                            .withContext("train step " + std::to_string(step)));
-    auto losses = exec.downloadFloats(lossesBuf);
-    if (!losses)
-      return losses.status();
+    const std::string where = "train step " + std::to_string(step);
     double sum = 0;
-    for (float l : *losses)
-      sum += l;
-    double loss = sum / static_cast<double>(losses->size());
+    int64_t count = 0;
+    Expected<Scalars> sc = Scalars{};
+    // Each micro-batch's forward and backward (the whole step when K = 1),
+    // its gradients summed; then their mean feeds the optimizer's ops.
+    for (int64_t micro = 0; micro < K; ++micro) {
+      sc = uploadTrainStep(exec, data, o, step, micro == 0 ? &rep.windows : nullptr,
+                           micro);
+      if (!sc)
+        return sc.status();
+      const std::string at =
+          K > 1 ? where + ", micro-batch " + std::to_string(micro + 1) : where;
+      STC_RETURN_IF_ERROR(
+          (K > 1 ? exec.runOps(EntryKind::Train, 0, split)
+                 : exec.run(EntryKind::Train))
+              .withContext(at));
+      auto losses = exec.downloadFloats(lossesBuf);
+      if (!losses)
+        return losses.status();
+      for (float l : *losses)
+        sum += l;
+      count += static_cast<int64_t>(losses->size());
+      if (K > 1)
+        STC_RETURN_IF_ERROR(exec.accumulateGradients(micro == 0).withContext(at));
+    }
+    if (K > 1) {
+      STC_RETURN_IF_ERROR(
+          exec.averageGradients(1.0 / static_cast<double>(K)).withContext(where));
+      STC_RETURN_IF_ERROR(
+          exec.runOps(EntryKind::Train, split, static_cast<size_t>(-1))
+              .withContext(where + ", optimizer"));
+    }
+    double loss = sum / static_cast<double>(count);
     if (!std::isfinite(loss))
       return Status::error("train step " + std::to_string(step) +
                            ": the loss is " + std::to_string(loss) +
@@ -156,7 +234,7 @@ Expected<TrainResult> train(Executor &exec, const ByteDataset &data,
     rep.loss = loss;
     rep.learningRate = sc->learningRate;
     double dt = seconds(t0, t1);
-    rep.tokensPerSecond = dt > 0 ? static_cast<double>(B * T) / dt : 0.0;
+    rep.tokensPerSecond = dt > 0 ? static_cast<double>(B * T * K) / dt : 0.0;
     rep.elapsedSeconds = seconds(start, t1);
     result.lastStep = step;
     result.lastLoss = loss;
@@ -176,7 +254,7 @@ Expected<TrainResult> train(Executor &exec, const ByteDataset &data,
       line.set("arena_bytes", exec.artifact().arenaBytes);
       if (int64_t used = exec.deviceBytesInUse(); used >= 0) {
         line.set("device_bytes", used);
-        line.set("planned_device_bytes", plannedDeviceBytes(exec.artifact()));
+        line.set("planned_device_bytes", plannedTrainingBytes(exec.artifact(), K));
       }
       if (std::isfinite(rep.validationBitsPerByte))
         line.set("val_bits_per_byte", rep.validationBitsPerByte);

@@ -42,6 +42,11 @@ struct TrainOptions {
   double minLearningRate = 1e-4; ///< floor of the cosine decay
   int64_t warmupSteps = 100;
   uint64_t seed = 1; ///< data windows and dropout seeds
+  /// Micro-batches per step (gradient accumulation): each step runs the
+  /// forward and backward on `accumulate` batches of the artifact's batch,
+  /// averages their gradients, then takes one optimizer step, as if the
+  /// batch were `accumulate` times larger. 1: no accumulation.
+  int64_t accumulate = 1;
   /// JSON lines, one object per step: step, loss, lr, tokens_per_s,
   /// elapsed_s. Truncated when startStep is 0, appended to otherwise.
   std::string logPath;
@@ -67,10 +72,24 @@ Expected<TrainResult> train(Executor &exec, const ByteDataset &data,
 
 /// Uploads what train() gives step `step` (1-based): its batch of windows,
 /// its learning rate, step number and dropout seed. Returns the scalars
-/// (and, if `windows` is given, where the batch's windows start).
+/// (and, if `windows` is given, where all the step's windows start). With
+/// options.accumulate K > 1 the step draws K x batch windows and `micro`
+/// (0 .. K-1) picks the batch [micro x batch, (micro+1) x batch) of them;
+/// micro-batch 0 has the step's dropout seed, the others seeds derived from
+/// it. K = 1 is the step exactly as without accumulation.
 Expected<Scalars> uploadTrainStep(Executor &exec, const ByteDataset &data,
                                   const TrainOptions &options, int64_t step,
-                                  std::vector<int64_t> *windows = nullptr);
+                                  std::vector<int64_t> *windows = nullptr,
+                                  int64_t micro = 0);
+
+/// Where the training step's optimizer part begins (the first sumsq op):
+/// accumulation runs the ops before it once per micro-batch and the rest
+/// once. An error names the op if the program is not ordered that way.
+Expected<size_t> optimizerSplit(const Artifact &a);
+
+/// Device memory a training run plans: plannedDeviceBytes, plus the
+/// float32 gradient sum (in whole pages) when it accumulates.
+int64_t plannedTrainingBytes(const Artifact &a, int64_t accumulate);
 
 struct EvalOptions {
   /// Evaluate at most this many windows (0: all). Windows are the

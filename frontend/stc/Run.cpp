@@ -324,6 +324,9 @@ Status resumeSchedule(const Args &args, const RunRecord &saved, int64_t done,
                               std::to_string(saved.warmupSteps)));
   STC_RETURN_IF_ERROR(differs("seed", o.seed == saved.seed, std::to_string(o.seed),
                               std::to_string(saved.seed)));
+  STC_RETURN_IF_ERROR(differs("accumulate", o.accumulate == saved.accumulate,
+                              std::to_string(o.accumulate),
+                              std::to_string(saved.accumulate)));
   int64_t steps = args.has("steps") ? o.steps : saved.steps;
   if (steps <= done)
     return Status::error("the checkpoint is at step " + std::to_string(done) +
@@ -340,6 +343,7 @@ Status resumeSchedule(const Args &args, const RunRecord &saved, int64_t done,
   o.minLearningRate = saved.minLearningRate;
   o.warmupSteps = saved.warmupSteps;
   o.seed = saved.seed;
+  o.accumulate = saved.accumulate;
   return Status::ok();
 }
 
@@ -352,6 +356,9 @@ int stc::cli::runTrain(int argc, char **argv, int first) {
       {"steps", true, "training steps: the schedule's length (default 200)"},
       {"until", true, "stop after step N, to --resume later (default: --steps)"},
       {"batch", true, "sequences per step, for a .mlir model (default 4)"},
+      {"accumulate", true, "micro-batches per step: the gradients of K "
+                           "batches are averaged before one optimizer step "
+                           "(K x batch sequences per step; default 1)"},
       {"lr", true, "peak learning rate (default 1e-3)"},
       {"min-lr", true, "floor of the cosine decay (default lr / 10)"},
       {"warmup", true, "linear warmup steps (default steps / 20)"},
@@ -408,7 +415,9 @@ int stc::cli::runTrain(int argc, char **argv, int first) {
                                : std::nullopt;
   auto until = evalWindows ? args->getInt("until", 0, 1, INT32_MAX, &error)
                            : std::nullopt;
-  if (!until)
+  auto accumulate = until ? args->getInt("accumulate", 1, 1, 1 << 16, &error)
+                          : std::nullopt;
+  if (!accumulate)
     return fail("train", error);
   if (args->has("save-every") && !args->has("save"))
     return fail("train", "--save-every needs --save CKPT (where to write)");
@@ -487,6 +496,7 @@ int stc::cli::runTrain(int argc, char **argv, int first) {
   options.minLearningRate = *minLr;
   options.warmupSteps = *warmup;
   options.seed = static_cast<uint64_t>(*seed);
+  options.accumulate = *accumulate;
   options.logPath = args->get("log-json");
   if (args->has("resume")) {
     std::optional<RunRecord> saved;
@@ -517,8 +527,9 @@ int stc::cli::runTrain(int argc, char **argv, int first) {
     options.stopAfter = *until;
   }
   const int64_t lastStep = options.stopAfter > 0 ? options.stopAfter : options.steps;
-  const RunRecord run{options.steps, options.warmupSteps, options.learningRate,
-                      options.minLearningRate, options.seed};
+  const RunRecord run{options.steps,        options.warmupSteps,
+                      options.learningRate, options.minLearningRate,
+                      options.seed,         options.accumulate};
   auto every = args->getInt("log-every",
                             std::max<int64_t>(1, options.steps / 20), 1,
                             int64_t(1) << 40, &error);
@@ -526,10 +537,15 @@ int stc::cli::runTrain(int argc, char **argv, int first) {
     return fail("train", error);
   std::fprintf(stderr,
                "stc train: model @%s (%lld parameters, context %lld, batch "
-               "%lld, %.1f MiB arena) on %s, steps %lld to %lld%s\n",
+               "%lld%s, %.1f MiB arena) on %s, steps %lld to %lld%s\n",
                model.name.c_str(), static_cast<long long>(model.paramCount),
                static_cast<long long>(model.context),
                static_cast<long long>(model.batch),
+               options.accumulate > 1
+                   ? (" x " + std::to_string(options.accumulate) +
+                      " micro-batches")
+                         .c_str()
+                   : "",
                e.artifact().arenaBytes / 1048576.0, e.name(),
                static_cast<long long>(options.startStep + 1),
                static_cast<long long>(lastStep),
@@ -598,12 +614,13 @@ int stc::cli::runTrain(int argc, char **argv, int first) {
   const int signal = stopSignal;
   if (int64_t used = e.deviceBytesInUse(); used >= 0) {
     // What the device gave the run, against what the compiler planned.
-    const int64_t planned = plannedDeviceBytes(e.artifact());
+    const int64_t planned = plannedTrainingBytes(e.artifact(), options.accumulate);
     std::fprintf(stderr,
                  "stc train: device memory %s in use (measured), %s planned "
-                 "(arena %s, layout tables and GEMM workspace): %+.1f%%\n",
+                 "(arena %s, layout tables and GEMM workspace%s): %+.1f%%\n",
                  abi::bytesText(used).c_str(), abi::bytesText(planned).c_str(),
                  abi::bytesText(e.artifact().arenaBytes).c_str(),
+                 options.accumulate > 1 ? ", the float32 gradient sum" : "",
                  100.0 * double(used - planned) / double(planned));
   }
   if (signal != 0)

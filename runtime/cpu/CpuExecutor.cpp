@@ -161,6 +161,39 @@ Status CpuExecutor::uploadDoubles(std::string_view name,
   return Status::ok();
 }
 
+Status CpuExecutor::accumulateGradientsImpl(bool first) {
+  if (options_.precision != Precision::F64)
+    return Executor::accumulateGradientsImpl(first);
+  const Artifact &a = artifact();
+  if (first)
+    gradientSum64_.assign(
+        static_cast<size_t>(accumulationBytes(a)) / sizeof(float), 0.0);
+  size_t at = 0;
+  for (const Param &p : a.params) {
+    Expected<std::vector<double>> g = downloadDoubles(a.buffers[p.grad].name);
+    if (!g)
+      return g.status();
+    for (double v : *g)
+      gradientSum64_[at++] += v;
+  }
+  return Status::ok();
+}
+
+Status CpuExecutor::averageGradientsImpl(double scale) {
+  if (options_.precision != Precision::F64)
+    return Executor::averageGradientsImpl(scale);
+  const Artifact &a = artifact();
+  size_t at = 0;
+  for (const Param &p : a.params) {
+    const Buffer &g = a.buffers[p.grad];
+    std::vector<double> v(static_cast<size_t>(g.elements()));
+    for (double &x : v)
+      x = gradientSum64_[at++] * scale;
+    STC_RETURN_IF_ERROR(uploadDoubles(g.name, v));
+  }
+  return Status::ok();
+}
+
 namespace {
 
 /// Float views of an op's arguments: f32 buffers in place, bf16 buffers

@@ -71,6 +71,10 @@ protected:
   Status downloadImpl(const Buffer &b, void *data) const override;
   Status runImpl(EntryKind kind, const Entry &entry, size_t begin,
                  size_t end) override;
+  /// F64 mode sums in double (exact comparisons stay exact); F32 mode
+  /// sums in float like every other executor.
+  Status accumulateGradientsImpl(bool first) override;
+  Status averageGradientsImpl(double scale) override;
 
 private:
   template <typename T, typename Args> Status runOp(const Op &op, Args &args);
@@ -89,6 +93,7 @@ private:
   std::unique_ptr<uint8_t, FreeDeleter> rawArena_;
   uint8_t *arena_ = nullptr; ///< rawArena_ rounded up to abi::kBufferAlignment
   std::vector<cpu::AttentionMask> masks_; ///< one per artifact layout
+  std::vector<double> gradientSum64_;     ///< F64 mode's accumulation
 };
 
 namespace cpu {

@@ -278,7 +278,7 @@ void CudaExecutor::release() {
   if (helperModule_)
     drv_.cuModuleUnload(helperModule_);
   helperModule_ = nullptr;
-  for (CUdeviceptr *p : {&arena_, &tables_, &aux_})
+  for (CUdeviceptr *p : {&arena_, &tables_, &aux_, &gradientSum_})
     if (*p) {
       drv_.cuMemFree(*p);
       *p = 0;
@@ -491,6 +491,14 @@ Status CudaExecutor::compileAndLoad() {
                                      GemmEngine::kFinishEntry),
                                  "cuModuleGetFunction",
                                  GemmEngine::kFinishEntry));
+  STC_RETURN_IF_ERROR(drv_.check(
+      drv_.cuModuleGetFunction(&gradAccumulate_, helperModule_,
+                               GemmEngine::kGradAccumulateEntry),
+      "cuModuleGetFunction", GemmEngine::kGradAccumulateEntry));
+  STC_RETURN_IF_ERROR(drv_.check(
+      drv_.cuModuleGetFunction(&gradAverage_, helperModule_,
+                               GemmEngine::kGradAverageEntry),
+      "cuModuleGetFunction", GemmEngine::kGradAverageEntry));
   size_t scratch = gemm_->scratchBytes();
   gemm_->bind(aux_, scratch ? aux_ + alignUp(GemmEngine::kWorkspaceBytes) : 0,
               widen, finish, stream_);
@@ -922,6 +930,56 @@ Status CudaExecutor::runImpl(EntryKind kind, const Entry &entry, size_t begin,
       deviceBytes_ = std::max(deviceBytes_, used - usedBeforeAllocate_);
   }
   return Status::ok();
+}
+
+Status CudaExecutor::accumulateGradientsImpl(bool first) {
+  STC_RETURN_IF_ERROR(makeCurrent());
+  const Artifact &a = artifact();
+  if (!gradientSum_) {
+    const size_t bytes = static_cast<size_t>(accumulationBytes(a));
+    STC_RETURN_IF_ERROR(drv_.check(
+        drv_.cuMemAlloc(&gradientSum_, std::max<size_t>(bytes, 4)), "cuMemAlloc",
+        "the float32 gradient sum (" + abi::bytesText(bytes) +
+            "; accumulate on a GPU with more free memory, or not at all)"));
+  }
+  CUdeviceptr at = gradientSum_;
+  int isFirst = first ? 1 : 0;
+  for (const Param &p : a.params) {
+    const Buffer &g = a.buffers[p.grad];
+    CUdeviceptr grad = arena_ + static_cast<CUdeviceptr>(g.offset);
+    int bf16 = g.dtype == DType::BF16 ? 1 : 0;
+    long long n = g.elements();
+    void *params[] = {&at, &grad, &bf16, &isFirst, &n};
+    unsigned blocks = static_cast<unsigned>(std::min<long long>((n + 255) / 256, 4096));
+    STC_RETURN_IF_ERROR(drv_.check(
+        drv_.cuLaunchKernel(gradAccumulate_, blocks, 1, 1, 256, 1, 1, 0, stream_,
+                            params, nullptr),
+        "cuLaunchKernel", std::string(GemmEngine::kGradAccumulateEntry) + ", " + p.name));
+    at += static_cast<CUdeviceptr>(n * sizeof(float));
+  }
+  return drv_.check(drv_.cuStreamSynchronize(stream_), "cuStreamSynchronize",
+                    GemmEngine::kGradAccumulateEntry);
+}
+
+Status CudaExecutor::averageGradientsImpl(double scale) {
+  STC_RETURN_IF_ERROR(makeCurrent());
+  const Artifact &a = artifact();
+  CUdeviceptr at = gradientSum_;
+  for (const Param &p : a.params) {
+    const Buffer &g = a.buffers[p.grad];
+    CUdeviceptr grad = arena_ + static_cast<CUdeviceptr>(g.offset);
+    int bf16 = g.dtype == DType::BF16 ? 1 : 0;
+    long long n = g.elements();
+    void *params[] = {&at, &grad, &bf16, &scale, &n};
+    unsigned blocks = static_cast<unsigned>(std::min<long long>((n + 255) / 256, 4096));
+    STC_RETURN_IF_ERROR(drv_.check(
+        drv_.cuLaunchKernel(gradAverage_, blocks, 1, 1, 256, 1, 1, 0, stream_,
+                            params, nullptr),
+        "cuLaunchKernel", std::string(GemmEngine::kGradAverageEntry) + ", " + p.name));
+    at += static_cast<CUdeviceptr>(n * sizeof(float));
+  }
+  return drv_.check(drv_.cuStreamSynchronize(stream_), "cuStreamSynchronize",
+                    GemmEngine::kGradAverageEntry);
 }
 
 int64_t CudaExecutor::usedDeviceBytes() const {

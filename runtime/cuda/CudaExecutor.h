@@ -101,6 +101,8 @@ protected:
                                          int repeats) override;
   Expected<std::vector<double>> profileImpl(EntryKind kind,
                                             const Entry &entry) override;
+  Status accumulateGradientsImpl(bool first) override;
+  Status averageGradientsImpl(double scale) override;
   Status runImpl(EntryKind kind, const Entry &entry, size_t begin,
                  size_t end) override;
 
@@ -146,6 +148,8 @@ private:
   std::vector<CUmodule> modules_;     ///< per artifact kernel (+ helpers)
   std::vector<CUfunction> functions_; ///< per artifact kernel
   CUmodule helperModule_ = nullptr;
+  CUfunction gradAccumulate_ = nullptr, gradAverage_ = nullptr;
+  CUdeviceptr gradientSum_ = 0; ///< accumulation's f32 sum, on first use
   std::unique_ptr<GemmEngine> gemm_;
   std::array<std::vector<OpPlan>, kNumEntryKinds> plans_;
   std::array<std::vector<int>, kNumEntryKinds> gemmPlanIndex_; ///< per op

@@ -125,6 +125,30 @@ extern "C" __global__ void stc_rt_gemm_finish(const float *d, void *c, int c_bf1
       static_cast<float *>(c)[i] = v;
   }
 }
+// Gradient accumulation (stc train --accumulate): sum[i] = (first ? 0 :
+// sum[i]) + g[i], g f32 (g_bf16 = 0) or bf16 (1).
+extern "C" __global__ void stc_rt_grad_accumulate(float *sum, const void *g, int g_bf16,
+                                                  int first, long long n) {
+  for (long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    float v = g_bf16 ? stc_bf16_to_f32(static_cast<const unsigned short *>(g)[i])
+                     : static_cast<const float *>(g)[i];
+    sum[i] = first ? v : sum[i] + v;
+  }
+}
+// g[i] = sum[i] * scale (the product in double, like the host's), rounded
+// to g's dtype.
+extern "C" __global__ void stc_rt_grad_average(const float *sum, void *g, int g_bf16,
+                                               double scale, long long n) {
+  for (long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    float v = static_cast<float>(static_cast<double>(sum[i]) * scale);
+    if (g_bf16)
+      static_cast<unsigned short *>(g)[i] = stc_f32_to_bf16(v);
+    else
+      static_cast<float *>(g)[i] = v;
+  }
+}
 )CUDA";
 }
 

@@ -61,6 +61,9 @@ public:
   static constexpr const char *kHelperName = "stc_rt_gemm_helpers";
   static constexpr const char *kWidenEntry = "stc_rt_widen_bf16";
   static constexpr const char *kFinishEntry = "stc_rt_gemm_finish";
+  /// In the same helper module: gradient accumulation's two kernels.
+  static constexpr const char *kGradAccumulateEntry = "stc_rt_grad_accumulate";
+  static constexpr const char *kGradAverageEntry = "stc_rt_grad_average";
 
   /// Creates the cuBLASLt handle; the device's context must be current.
   static Expected<std::unique_ptr<GemmEngine>> create(const DriverApi &drv);
