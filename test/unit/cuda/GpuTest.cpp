@@ -26,6 +26,10 @@
 //              the compiler planned (abi::plannedDeviceBytes), and below it
 //              by at most the kernel-code allowance and a page (cuBLASLt's
 //              kernels load once per process).
+//  Accumulate  the tiny model at half its batch (STC_GPU_TEST_TINY_HALF)
+//              trained 20 steps with two micro-batches per step, against the
+//              tiny model: the same windows, so losses and parameters agree
+//              to 1e-4 relative.
 //  Graphs      the tiny model trained 30 steps replayed as a CUDA graph and
 //              30 steps launched op by op (STC_CUDA_GRAPHS=0) from the same
 //              seed: one capture and 29 replays; losses and parameters agree
@@ -466,9 +470,11 @@ struct RunLog {
 };
 
 Expected<RunLog> trainSteps(Executor &exec, const ByteDataset &data,
-                            int64_t steps, double lr, int64_t warmup) {
+                            int64_t steps, double lr, int64_t warmup,
+                            int64_t accumulate = 1) {
   STC_RETURN_IF_ERROR(initParams(exec, 1234));
   TrainOptions o;
+  o.accumulate = accumulate;
   o.steps = steps;
   o.learningRate = lr;
   o.minLearningRate = lr / 10;
@@ -743,6 +749,51 @@ TEST(GpuExecutor, GraphReplayTrainsLikeOpByOp) {
   EXPECT_LE(worstLoss, 1e-5);
   EXPECT_GE(paramRel, 0.0) << "the parameters' shapes differ";
   EXPECT_LE(paramRel, 1e-5);
+}
+
+TEST(GpuExecutor, AccumulationTrainsLikeALargerBatch) {
+  SKIP_WITHOUT_GPU();
+  const char *halfDir = std::getenv("STC_GPU_TEST_TINY_HALF");
+  std::string dir = tinyDir();
+  if (dir.empty() || !halfDir || !*halfDir)
+    GTEST_SKIP() << "needs the tiny model (STC_GPU_TEST_TINY) and the same "
+                    "at half its batch (STC_GPU_TEST_TINY_HALF)";
+  auto full = loadArtifact(dir), half = loadArtifact(halfDir);
+  ASSERT_TRUE(full && half);
+  ASSERT_EQ(half->model.batch * 2, full->model.batch);
+  auto data = ByteDataset::fromBytes(trainingText(), full->model.context);
+  ASSERT_TRUE(data.hasValue()) << data.status().message();
+  const int64_t steps = 20;
+  std::vector<double> losses[2];
+  std::vector<std::vector<float>> params[2];
+  for (int r = 0; r < 2; ++r) {
+    auto a = r == 0 ? full : half;
+    auto gpu = makeExecutor("cuda", a);
+    ASSERT_TRUE(gpu);
+    auto log = trainSteps(*gpu, *data, steps, 3e-3, 5, r == 0 ? 1 : 2);
+    ASSERT_TRUE(log.hasValue()) << log.status().message();
+    losses[r] = log->losses;
+    for (const Param &p : a->params) {
+      auto v = gpu->downloadFloats(a->buffers[p.buffer].name);
+      ASSERT_TRUE(v.hasValue());
+      params[r].push_back(*v);
+    }
+  }
+  ASSERT_EQ(losses[0].size(), losses[1].size());
+  double worstLoss = 0;
+  for (size_t i = 0; i < losses[0].size(); ++i)
+    worstLoss = std::max(worstLoss, std::abs(losses[1][i] - losses[0][i]) /
+                                        std::abs(losses[0][i]));
+  double paramRel = relativeL2(params[1], params[0]);
+  std::printf("[gpu-test] accumulate 2 x batch %lld vs batch %lld, %lld "
+              "steps: worst loss rel %.3g, params rel %.3g\n",
+              static_cast<long long>(half->model.batch),
+              static_cast<long long>(full->model.batch),
+              static_cast<long long>(steps), worstLoss, paramRel);
+  EXPECT_LE(worstLoss, 1e-4);
+  EXPECT_GE(paramRel, 0.0) << "the parameters' shapes differ";
+  EXPECT_LE(paramRel, 1e-4);
+  EXPECT_GT(losses[1].front() - losses[1].back(), 0.1) << "no training";
 }
 
 TEST(GpuExecutor, ReportsBadTokensLikeTheCpu) {
