@@ -932,54 +932,45 @@ Status CudaExecutor::runImpl(EntryKind kind, const Entry &entry, size_t begin,
   return Status::ok();
 }
 
+template <typename Extra>
+Status CudaExecutor::launchPerGradient(CUfunction fn, const char *entry,
+                                       Extra extra) {
+  const Artifact &a = artifact();
+  CUdeviceptr at = gradientSum_;
+  for (const Param &p : a.params) {
+    const Buffer &g = a.buffers[p.grad];
+    CUdeviceptr grad = arena_ + static_cast<CUdeviceptr>(g.offset);
+    int bf16 = g.dtype == DType::BF16 ? 1 : 0;
+    long long n = g.elements();
+    void *params[] = {&at, &grad, &bf16, &extra, &n};
+    unsigned blocks =
+        static_cast<unsigned>(std::min<long long>((n + 255) / 256, 4096));
+    STC_RETURN_IF_ERROR(drv_.check(
+        drv_.cuLaunchKernel(fn, blocks, 1, 1, 256, 1, 1, 0, stream_, params,
+                            nullptr),
+        "cuLaunchKernel", std::string(entry) + ", " + p.name));
+    at += static_cast<CUdeviceptr>(n * sizeof(float));
+  }
+  return drv_.check(drv_.cuStreamSynchronize(stream_), "cuStreamSynchronize",
+                    entry);
+}
+
 Status CudaExecutor::accumulateGradientsImpl(bool first) {
   STC_RETURN_IF_ERROR(makeCurrent());
-  const Artifact &a = artifact();
   if (!gradientSum_) {
-    const size_t bytes = static_cast<size_t>(accumulationBytes(a));
+    const size_t bytes = static_cast<size_t>(accumulationBytes(artifact()));
     STC_RETURN_IF_ERROR(drv_.check(
         drv_.cuMemAlloc(&gradientSum_, std::max<size_t>(bytes, 4)), "cuMemAlloc",
         "the float32 gradient sum (" + abi::bytesText(bytes) +
             "; accumulate on a GPU with more free memory, or not at all)"));
   }
-  CUdeviceptr at = gradientSum_;
-  int isFirst = first ? 1 : 0;
-  for (const Param &p : a.params) {
-    const Buffer &g = a.buffers[p.grad];
-    CUdeviceptr grad = arena_ + static_cast<CUdeviceptr>(g.offset);
-    int bf16 = g.dtype == DType::BF16 ? 1 : 0;
-    long long n = g.elements();
-    void *params[] = {&at, &grad, &bf16, &isFirst, &n};
-    unsigned blocks = static_cast<unsigned>(std::min<long long>((n + 255) / 256, 4096));
-    STC_RETURN_IF_ERROR(drv_.check(
-        drv_.cuLaunchKernel(gradAccumulate_, blocks, 1, 1, 256, 1, 1, 0, stream_,
-                            params, nullptr),
-        "cuLaunchKernel", std::string(GemmEngine::kGradAccumulateEntry) + ", " + p.name));
-    at += static_cast<CUdeviceptr>(n * sizeof(float));
-  }
-  return drv_.check(drv_.cuStreamSynchronize(stream_), "cuStreamSynchronize",
-                    GemmEngine::kGradAccumulateEntry);
+  return launchPerGradient(gradAccumulate_, GemmEngine::kGradAccumulateEntry,
+                           first ? 1 : 0);
 }
 
 Status CudaExecutor::averageGradientsImpl(double scale) {
   STC_RETURN_IF_ERROR(makeCurrent());
-  const Artifact &a = artifact();
-  CUdeviceptr at = gradientSum_;
-  for (const Param &p : a.params) {
-    const Buffer &g = a.buffers[p.grad];
-    CUdeviceptr grad = arena_ + static_cast<CUdeviceptr>(g.offset);
-    int bf16 = g.dtype == DType::BF16 ? 1 : 0;
-    long long n = g.elements();
-    void *params[] = {&at, &grad, &bf16, &scale, &n};
-    unsigned blocks = static_cast<unsigned>(std::min<long long>((n + 255) / 256, 4096));
-    STC_RETURN_IF_ERROR(drv_.check(
-        drv_.cuLaunchKernel(gradAverage_, blocks, 1, 1, 256, 1, 1, 0, stream_,
-                            params, nullptr),
-        "cuLaunchKernel", std::string(GemmEngine::kGradAverageEntry) + ", " + p.name));
-    at += static_cast<CUdeviceptr>(n * sizeof(float));
-  }
-  return drv_.check(drv_.cuStreamSynchronize(stream_), "cuStreamSynchronize",
-                    GemmEngine::kGradAverageEntry);
+  return launchPerGradient(gradAverage_, GemmEngine::kGradAverageEntry, scale);
 }
 
 int64_t CudaExecutor::usedDeviceBytes() const {

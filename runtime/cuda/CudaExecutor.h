@@ -103,6 +103,11 @@ protected:
                                             const Entry &entry) override;
   Status accumulateGradientsImpl(bool first) override;
   Status averageGradientsImpl(double scale) override;
+  /// One launch of fn(sum slice, gradient, is bf16, extra, elements) per
+  /// parameter, then a stream synchronize; extra is `first` (int) or
+  /// `scale` (double), the kernels' fourth parameter.
+  template <typename Extra>
+  Status launchPerGradient(CUfunction fn, const char *entry, Extra extra);
   Status runImpl(EntryKind kind, const Entry &entry, size_t begin,
                  size_t end) override;
 

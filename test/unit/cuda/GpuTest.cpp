@@ -610,6 +610,38 @@ double relativeL2(const std::vector<std::vector<float>> &got,
   return den > 0 ? std::sqrt(num / den) : 0.0;
 }
 
+/// A GPU training run's losses and final parameters (the executor is kept
+/// for its counters).
+struct GpuRun {
+  std::unique_ptr<Executor> exec;
+  std::vector<double> losses;
+  std::vector<std::vector<float>> params;
+};
+
+/// Trains `steps` steps on a new CUDA executor (trainSteps' settings: lr
+/// 3e-3, warmup 5) and downloads every parameter.
+void trainOnGpu(const std::shared_ptr<const Artifact> &a, const ByteDataset &data,
+                int64_t steps, int64_t accumulate, GpuRun &run) {
+  run.exec = makeExecutor("cuda", a);
+  ASSERT_TRUE(run.exec);
+  auto log = trainSteps(*run.exec, data, steps, 3e-3, 5, accumulate);
+  ASSERT_TRUE(log.hasValue()) << log.status().message();
+  run.losses = log->losses;
+  for (const Param &p : a->params) {
+    auto v = run.exec->downloadFloats(a->buffers[p.buffer].name);
+    ASSERT_TRUE(v.hasValue());
+    run.params.push_back(*v);
+  }
+}
+
+/// The largest relative difference between two runs' losses, step by step.
+double worstLossRel(const std::vector<double> &got, const std::vector<double> &want) {
+  double worst = 0;
+  for (size_t i = 0; i < want.size() && i < got.size(); ++i)
+    worst = std::max(worst, std::abs(got[i] - want[i]) / std::abs(want[i]));
+  return worst;
+}
+
 /// Every parameter's gradient after one training step from seed 1234.
 std::vector<std::vector<float>> firstStepGradients(const std::string &dir,
                                                    const ByteDataset *&data,
@@ -707,8 +739,7 @@ TEST(GpuExecutor, GraphReplayTrainsLikeOpByOp) {
   auto data = ByteDataset::fromBytes(trainingText(), a->model.context);
   ASSERT_TRUE(data.hasValue()) << data.status().message();
   const int64_t steps = 30;
-  std::vector<double> losses[2];
-  std::vector<std::vector<float>> params[2];
+  GpuRun runs[2];
   int64_t replays[2] = {0, 0}, captures[2] = {0, 0};
   for (int graphs = 0; graphs < 2; ++graphs) {
     // The executor reads STC_CUDA_GRAPHS when it is created.
@@ -716,18 +747,10 @@ TEST(GpuExecutor, GraphReplayTrainsLikeOpByOp) {
       unsetenv("STC_CUDA_GRAPHS");
     else
       setenv("STC_CUDA_GRAPHS", "0", 1);
-    auto gpu = makeExecutor("cuda", a);
+    trainOnGpu(a, *data, steps, 1, runs[graphs]);
     unsetenv("STC_CUDA_GRAPHS");
-    ASSERT_TRUE(gpu);
-    auto log = trainSteps(*gpu, *data, steps, 3e-3, 5);
-    ASSERT_TRUE(log.hasValue()) << log.status().message();
-    losses[graphs] = log->losses;
-    for (const Param &p : a->params) {
-      auto v = gpu->downloadFloats(a->buffers[p.buffer].name);
-      ASSERT_TRUE(v.hasValue());
-      params[graphs].push_back(*v);
-    }
-    auto *cuda = dynamic_cast<cuda::CudaExecutor *>(gpu.get());
+    ASSERT_FALSE(HasFatalFailure());
+    auto *cuda = dynamic_cast<cuda::CudaExecutor *>(runs[graphs].exec.get());
     ASSERT_TRUE(cuda);
     replays[graphs] = cuda->graphReplays();
     captures[graphs] = cuda->graphCaptures();
@@ -736,12 +759,9 @@ TEST(GpuExecutor, GraphReplayTrainsLikeOpByOp) {
   EXPECT_EQ(replays[0], 0);
   EXPECT_EQ(captures[1], 1);
   EXPECT_EQ(replays[1], steps);
-  ASSERT_EQ(losses[0].size(), losses[1].size());
-  double worstLoss = 0;
-  for (size_t i = 0; i < losses[0].size(); ++i)
-    worstLoss = std::max(worstLoss, std::abs(losses[1][i] - losses[0][i]) /
-                                        std::abs(losses[0][i]));
-  double paramRel = relativeL2(params[1], params[0]);
+  ASSERT_EQ(runs[0].losses.size(), runs[1].losses.size());
+  double worstLoss = worstLossRel(runs[1].losses, runs[0].losses);
+  double paramRel = relativeL2(runs[1].params, runs[0].params);
   std::printf("[gpu-test] graph replay vs op by op, %lld steps: %lld "
               "replays, worst loss rel %.3g, params rel %.3g\n",
               static_cast<long long>(steps),
@@ -764,27 +784,15 @@ TEST(GpuExecutor, AccumulationTrainsLikeALargerBatch) {
   auto data = ByteDataset::fromBytes(trainingText(), full->model.context);
   ASSERT_TRUE(data.hasValue()) << data.status().message();
   const int64_t steps = 20;
-  std::vector<double> losses[2];
-  std::vector<std::vector<float>> params[2];
-  for (int r = 0; r < 2; ++r) {
-    auto a = r == 0 ? full : half;
-    auto gpu = makeExecutor("cuda", a);
-    ASSERT_TRUE(gpu);
-    auto log = trainSteps(*gpu, *data, steps, 3e-3, 5, r == 0 ? 1 : 2);
-    ASSERT_TRUE(log.hasValue()) << log.status().message();
-    losses[r] = log->losses;
-    for (const Param &p : a->params) {
-      auto v = gpu->downloadFloats(a->buffers[p.buffer].name);
-      ASSERT_TRUE(v.hasValue());
-      params[r].push_back(*v);
-    }
-  }
-  ASSERT_EQ(losses[0].size(), losses[1].size());
-  double worstLoss = 0;
-  for (size_t i = 0; i < losses[0].size(); ++i)
-    worstLoss = std::max(worstLoss, std::abs(losses[1][i] - losses[0][i]) /
-                                        std::abs(losses[0][i]));
-  double paramRel = relativeL2(params[1], params[0]);
+  GpuRun runs[2];
+  trainOnGpu(full, *data, steps, 1, runs[0]);
+  ASSERT_FALSE(HasFatalFailure());
+  trainOnGpu(half, *data, steps, 2, runs[1]);
+  ASSERT_FALSE(HasFatalFailure());
+  const std::vector<double> &l0 = runs[0].losses, &l1 = runs[1].losses;
+  ASSERT_EQ(l0.size(), l1.size());
+  double worstLoss = worstLossRel(l1, l0);
+  double paramRel = relativeL2(runs[1].params, runs[0].params);
   std::printf("[gpu-test] accumulate 2 x batch %lld vs batch %lld, %lld "
               "steps: worst loss rel %.3g, params rel %.3g\n",
               static_cast<long long>(half->model.batch),
@@ -793,7 +801,7 @@ TEST(GpuExecutor, AccumulationTrainsLikeALargerBatch) {
   EXPECT_LE(worstLoss, 1e-4);
   EXPECT_GE(paramRel, 0.0) << "the parameters' shapes differ";
   EXPECT_LE(paramRel, 1e-4);
-  EXPECT_GT(losses[1].front() - losses[1].back(), 0.1) << "no training";
+  EXPECT_GT(l1.front() - l1.back(), 0.1) << "no training";
 }
 
 TEST(GpuExecutor, ReportsBadTokensLikeTheCpu) {
