@@ -130,6 +130,11 @@ LogicalResult stc::codegen::writeArtifact(ModuleOp module,
   json::Array layoutJson;
   std::map<std::string, LayoutDesc> layoutDescs;
   for (auto layout : module.getOps<st::LayoutOp>()) {
+    if (!layout.isEliminated())
+      return layout.emitOpError()
+             << "classifies its blocks but does not list the ones kernels "
+                "visit; run stc-eliminate-upper-triangle after "
+                "stc-tile-attention";
     FailureOr<pattern::Pattern> p =
         cast<st::PatternAttrInterface>(layout.getPattern()).toPattern(layout);
     if (failed(p))
@@ -144,7 +149,7 @@ LogicalResult stc::codegen::writeArtifact(ModuleOp module,
         {"n", layout.getNAttr().getInt()},
         {"block", layout.getBlockAttr().getInt()},
         {"blocks", layout.getBlocksAttr().getInt()},
-        {"fnv1a64", layout.getFnv1a64()},
+        {"fnv1a64", *layout.getFnv1a64()},
     });
   }
 

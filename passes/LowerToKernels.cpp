@@ -876,6 +876,14 @@ struct LowerToKernelsPass
   using Base::Base;
 
   void runOnOperation() override {
+    // Kernels visit the blocks stc-eliminate-upper-triangle chose.
+    for (auto layout : getOperation().getOps<st::LayoutOp>())
+      if (!layout.isEliminated()) {
+        layout.emitOpError() << "classifies its blocks but does not list the "
+                                "ones kernels visit; run "
+                                "stc-eliminate-upper-triangle first";
+        return signalPassFailure();
+      }
     if (failed(KernelLowering(getOperation(), deterministic).run()))
       signalPassFailure();
   }

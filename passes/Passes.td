@@ -164,18 +164,33 @@ def ScheduleRecomputePass
 def TileAttentionPass : Pass<"stc-tile-attention", "::mlir::ModuleOp"> {
   let summary = "Gives every attention op the block layout of its patterns";
   let description = [{
-    For each distinct (pattern, sequence length) of the attention ops, builds
-    the block layout at `block-size` with the pattern library (upper triangle
-    dropped, empty blocks dropped, full and partial blocks marked) as an
-    `st.layout` symbol, and sets the op's `st.layouts` to the layouts of its
-    head groups. Rejects a context that a pattern cannot tile (e.g. an
-    `#st.blocks` layout whose block size does not divide it).
+    For each distinct (pattern, sequence length) of the attention ops,
+    tiles the sequence in blocks of `block-size` and classifies every block
+    of the grid with the pattern library: `full` (no mask needed), `partial`
+    (masked inline), `empty` (nothing allowed) and `upper` (above the
+    diagonal), as an `st.layout` symbol; sets the op's `st.layouts` to the
+    layouts of its head groups. Rejects a context that a pattern cannot tile
+    (e.g. an `#st.blocks` layout whose block size does not divide it).
+    stc-eliminate-upper-triangle chooses the blocks kernels visit.
   }];
   let options = [
     Option<"blockSize", "block-size", "int64_t",
            /*default=*/"::stc::abi::kDefaultAttentionBlockSize",
            "Block size of the layouts (abi::kAttentionBlockSizes)">,
   ];
+}
+
+def EliminateUpperTrianglePass
+    : Pass<"stc-eliminate-upper-triangle", "::mlir::ModuleOp"> {
+  let summary = "Drops the blocks above the diagonal and the empty blocks";
+  let description = [{
+    Every `st.layout` that stc-tile-attention classified gets the blocks its
+    kernels visit: the full and partial ones, none above the diagonal (a
+    query never sees a later key) and none empty. Sets `blocks` and the
+    fingerprint of their tables (`fnv1a64`), which the runtime checks when
+    it rebuilds them; keeps the classification, so the IR shows what was
+    dropped. A layout that already lists its blocks is left as it is.
+  }];
 }
 
 def LowerToKernelsPass : Pass<"stc-lower-to-kernels", "::mlir::ModuleOp"> {

@@ -20,6 +20,7 @@ void stc::buildCompilePipeline(OpPassManager &pm,
     pm.addPass(createNormalizePatternsPass(
         NormalizePatternsPassOptions{options.blockSize}));
   pm.addPass(createTileAttentionPass(TileAttentionPassOptions{options.blockSize}));
+  pm.addPass(createEliminateUpperTrianglePass());
   pm.addPass(createLowerToKernelsPass(
       LowerToKernelsPassOptions{options.deterministic}));
   pm.addPass(createFuseAccumulatePass());

@@ -1,10 +1,11 @@
 //===- TileAttention.cpp - stc-tile-attention -----------------------------===//
 //
-// Gives each attention op the block layouts of its head groups: the list of
-// key blocks per query-block row, marked full or partial, with the upper
-// triangle and empty blocks dropped. Layouts are built once per distinct
-// (pattern, sequence length) by the pattern library, within the contract's
-// limits (abi/Layout.h); st.layout records their counts and fingerprint.
+// Gives each attention op the block layouts of its head groups: one
+// st.layout per distinct (pattern, sequence length) at the chosen block
+// size, classifying every block of the grid as full, partial, empty or above
+// the diagonal (the pattern library's classification, within the contract's
+// limits: abi/Layout.h). stc-eliminate-upper-triangle then chooses the
+// blocks kernels visit.
 //
 //===----------------------------------------------------------------------===//
 
@@ -83,12 +84,15 @@ struct TileAttentionPass
         return op->emitOpError() << "cannot tile " << patternAttr << ": "
                                  << error;
       std::string name = "layout" + std::to_string(layouts.size());
+      const int64_t rows = layout->numBlockRows;
+      const int64_t lower = rows * (rows + 1) / 2;
       LayoutOp::create(
           builder, module.getLoc(), builder.getStringAttr(name), patternAttr,
           builder.getI64IntegerAttr(n), builder.getI64IntegerAttr(block),
-          builder.getI64IntegerAttr(layout->numBlocks()),
           builder.getI64IntegerAttr(layout->numFull()),
-          builder.getStringAttr(abi::hex64(abi::layoutFingerprint(*layout))));
+          builder.getI64IntegerAttr(layout->numBlocks() - layout->numFull()),
+          builder.getI64IntegerAttr(lower - layout->numBlocks()),
+          builder.getI64IntegerAttr(lower - rows), IntegerAttr(), StringAttr());
       auto ref = FlatSymbolRefAttr::get(builder.getContext(), name);
       layouts[key] = ref;
       return ref;

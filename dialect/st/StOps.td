@@ -798,24 +798,39 @@ def St_DecodeAttentionOp : St_AttentionLikeOp<"decode_attention", [
 def St_LayoutOp : St_Op<"layout", [Symbol]> {
   let summary = "a pattern's block layout at one block size";
   let description = [{
-    The blocks a kernel visits for `pattern` over a sequence of `n` in square
-    blocks of `block`: blocks above the diagonal and empty blocks are absent;
-    `blocks` are listed, `full` of them need no mask (the rest are partial and
-    masked inline). The tables themselves are never stored: the pattern
-    library rebuilds them (the compiler's kernel emitter and the runtime
-    alike), and `fnv1a64` is the fingerprint of the tables stc-tile-attention
-    built (abi/Layout.h), which the runtime checks when it rebuilds them. The
-    verifier checks the counts and, for layouts of at most 65536
-    lower-triangle blocks, rebuilds the tables and compares.
+    `pattern` over a sequence of `n` in square blocks of `block`, in two
+    stages. stc-tile-attention classifies every block of the grid: `full`
+    (every pair allowed: no mask), `partial` (some allowed: masked inline),
+    `empty` (none allowed) and `upper` (above the diagonal). Then
+    stc-eliminate-upper-triangle drops the empty and upper blocks: `blocks`
+    (= full + partial) are the ones a kernel visits, and `fnv1a64` is the
+    fingerprint of their tables (abi/Layout.h). The tables themselves are
+    never stored: the pattern library rebuilds them (the compiler's kernel
+    emitter and the runtime alike), and the runtime checks the fingerprint.
+    A layout without `blocks` has not been through elimination; kernels
+    cannot run it. The verifier checks the counts and, for layouts of at
+    most 65536 lower-triangle blocks, rebuilds the tables and compares.
 
     ```mlir
     st.layout @layout0 {pattern = #st.local<8>, n = 64, block = 16,
-                        blocks = 7, full = 0, fnv1a64 = "8d1c5a3c26e8a4b1"}
+                        full = 0, partial = 7, empty = 3, upper = 6}
+    // after stc-eliminate-upper-triangle:
+    st.layout @layout0 {pattern = #st.local<8>, n = 64, block = 16,
+                        full = 0, partial = 7, empty = 3, upper = 6,
+                        blocks = 7, fnv1a64 = "8d1c5a3c26e8a4b1"}
     ```
   }];
   let arguments = (ins SymbolNameAttr:$sym_name, St_AnyPatternAttr:$pattern,
-                       I64Attr:$n, I64Attr:$block, I64Attr:$blocks,
-                       I64Attr:$full, StrAttr:$fnv1a64);
+                       I64Attr:$n, I64Attr:$block, I64Attr:$full,
+                       OptionalAttr<I64Attr>:$partial,
+                       OptionalAttr<I64Attr>:$empty,
+                       OptionalAttr<I64Attr>:$upper,
+                       OptionalAttr<I64Attr>:$blocks,
+                       OptionalAttr<StrAttr>:$fnv1a64);
+  let extraClassDeclaration = [{
+    /// Whether stc-eliminate-upper-triangle has chosen the visited blocks.
+    bool isEliminated() { return getBlocksAttr() != nullptr; }
+  }];
   let assemblyFormat = "$sym_name attr-dict";
   let hasVerifier = 1;
 }

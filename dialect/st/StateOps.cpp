@@ -56,30 +56,73 @@ LogicalResult LayoutOp::verify() {
     return emitOpError() << why;
   int64_t rows = (n + std::min(block, n) - 1) / std::min(block, n);
   int64_t lower = rows * (rows + 1) / 2;
-  int64_t blocks = getBlocksAttr().getInt(), full = getFullAttr().getInt();
-  if (blocks < 0 || blocks > std::min(lower, abi::kMaxLayoutBlocks) ||
-      full < 0 || full > blocks)
-    return emitOpError() << "lists " << blocks << " blocks, " << full
-                         << " of them full; valid: 0 <= full <= blocks <= "
-                         << std::min(lower, abi::kMaxLayoutBlocks)
-                         << " (the lower triangle of " << rows
-                         << " block rows, at most " << abi::kMaxLayoutBlocks
-                         << ")";
-  std::optional<uint64_t> hash = abi::parseHex64(getFnv1a64());
-  if (!hash)
-    return emitOpError() << "fnv1a64 '" << getFnv1a64()
-                         << "' is not 16 lowercase hex digits";
+  int64_t full = getFullAttr().getInt();
+  // The classification (stc-tile-attention): every block of the grid once.
+  const bool classified = getPartialAttr() || getEmptyAttr() || getUpperAttr();
+  int64_t partial = 0, empty = 0;
+  if (classified) {
+    if (!getPartialAttr() || !getEmptyAttr() || !getUpperAttr())
+      return emitOpError() << "classifies its blocks only in part; give "
+                              "full, partial, empty and upper together";
+    partial = static_cast<int64_t>(*getPartial());
+    empty = static_cast<int64_t>(*getEmpty());
+    int64_t upper = static_cast<int64_t>(*getUpper());
+    if (full < 0 || partial < 0 || empty < 0 || upper != lower - rows ||
+        full + partial + empty != lower)
+      return emitOpError()
+             << "classifies " << full << " full, " << partial << " partial, "
+             << empty << " empty and " << upper << " upper blocks; a grid of "
+             << rows << " x " << rows << " blocks has " << lower - rows
+             << " above the diagonal and " << lower
+             << " on or below it (full + partial + empty)";
+  }
+  if (!isEliminated()) {
+    if (getFnv1a64Attr())
+      return emitOpError() << "has a fingerprint but no blocks; "
+                              "stc-eliminate-upper-triangle sets both";
+    if (!classified)
+      return emitOpError() << "has neither its classification (partial, "
+                              "empty, upper) nor its blocks; build it with "
+                              "stc-tile-attention";
+  } else {
+    int64_t blocks = static_cast<int64_t>(*getBlocks());
+    if (blocks < 0 || blocks > std::min(lower, abi::kMaxLayoutBlocks) ||
+        full < 0 || full > blocks)
+      return emitOpError() << "lists " << blocks << " blocks, " << full
+                           << " of them full; valid: 0 <= full <= blocks <= "
+                           << std::min(lower, abi::kMaxLayoutBlocks)
+                           << " (the lower triangle of " << rows
+                           << " block rows, at most " << abi::kMaxLayoutBlocks
+                           << ")";
+    if (classified && blocks != full + partial)
+      return emitOpError() << "lists " << blocks << " blocks but classifies "
+                           << full << " full and " << partial
+                           << " partial; the visited blocks are exactly those";
+    if (!getFnv1a64Attr())
+      return emitOpError() << "lists its blocks without their fingerprint "
+                              "(fnv1a64)";
+    if (!abi::parseHex64(*getFnv1a64()))
+      return emitOpError() << "fnv1a64 '" << *getFnv1a64()
+                           << "' is not 16 lowercase hex digits";
+  }
   // Small layouts are rebuilt here; the runtime rebuilds every layout.
   if (lower > 65536)
     return success();
   pattern::BlockLayout expected = pattern::buildBlockLayout(*p, n, block);
-  if (expected.numBlocks() != blocks || expected.numFull() != full ||
-      abi::layoutFingerprint(expected) != *hash)
+  const int64_t expectedFull = expected.numFull();
+  const int64_t expectedPartial = expected.numBlocks() - expectedFull;
+  const uint64_t hash = abi::layoutFingerprint(expected);
+  if ((classified && (full != expectedFull || partial != expectedPartial)) ||
+      (isEliminated() &&
+       (static_cast<int64_t>(*getBlocks()) != expected.numBlocks() ||
+        full != expectedFull || *abi::parseHex64(*getFnv1a64()) != hash)))
     return emitOpError() << "differs from the layout of " << p->str()
                          << " at n = " << n << ", block = " << block << " ("
-                         << expected.numBlocks() << " blocks, "
-                         << expected.numFull() << " full, fnv1a64 \""
-                         << abi::hex64(abi::layoutFingerprint(expected))
-                         << "\"); rebuild it with stc-tile-attention";
+                         << expected.numBlocks() << " blocks: " << expectedFull
+                         << " full, " << expectedPartial << " partial, "
+                         << lower - expected.numBlocks()
+                         << " empty; fnv1a64 \"" << abi::hex64(hash)
+                         << "\"); rebuild it with stc-tile-attention and "
+                            "stc-eliminate-upper-triangle";
   return success();
 }

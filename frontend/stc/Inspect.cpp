@@ -226,7 +226,7 @@ MemoryPlan planMemory(ModuleOp module, const CompilePipelineOptions &options) {
         (static_cast<int64_t>(layout.getN()) + layout.getBlock() - 1) /
         static_cast<int64_t>(layout.getBlock());
     plan.tableBytes += abi::layoutTableBytes(
-        rows, static_cast<int64_t>(layout.getBlocks()),
+        rows, static_cast<int64_t>(layout.getBlocks().value_or(0)),
         columns.contains(layout.getSymName()));
   });
   plan.deviceBytes = abi::plannedDeviceBytes(plan.arenaBytes, plan.tableBytes);

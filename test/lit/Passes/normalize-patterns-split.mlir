@@ -1,6 +1,6 @@
 // RUN: stc-opt %s -split-input-file -stc-normalize-patterns=block-size=16 | FileCheck %s
-// RUN: stc-opt %s -split-input-file -stc-normalize-patterns=block-size=16 -stc-tile-attention=block-size=16 | FileCheck %s --check-prefix=TILED
-// RUN: stc-opt %S/Inputs/fixed-model.mlir -stc-expand-model=batch=2 -stc-autodiff -stc-normalize-patterns=block-size=16 -stc-tile-attention=block-size=16 -stc-lower-to-kernels | FileCheck %s --check-prefix=LOWERED
+// RUN: stc-opt %s -split-input-file -stc-normalize-patterns=block-size=16 -stc-tile-attention=block-size=16 -stc-eliminate-upper-triangle | FileCheck %s --check-prefix=TILED
+// RUN: stc-opt %S/Inputs/fixed-model.mlir -stc-expand-model=batch=2 -stc-autodiff -stc-normalize-patterns=block-size=16 -stc-tile-attention=block-size=16 -stc-eliminate-upper-triangle -stc-lower-to-kernels | FileCheck %s --check-prefix=LOWERED
 
 // The kernels of a split fixed layer (Inputs/fixed-model.mlir): the forward
 // gathers k and v, runs one attention per source and merges them by lse; the
@@ -46,8 +46,8 @@
 // staircase below them (query block j sees j * 4 gathered rows: 3 blocks),
 // 7 in all where fixed(16, 4) was all 10.
 // TILED-LABEL: module
-// TILED-DAG: st.layout @[[LOCAL:layout[0-9]+]] {block = 16 : i64, blocks = 4 : i64, fnv1a64 = "{{[0-9a-f]+}}", full = 0 : i64, n = 64 : i64, pattern = #st.fixed<block = 16, summary = 0>}
-// TILED-DAG: st.layout @[[SUMM:layout[0-9]+]] {block = 16 : i64, blocks = 3 : i64, fnv1a64 = "{{[0-9a-f]+}}", full = 0 : i64, n = 64 : i64, pattern = #st.gathered<block = 16, summary = 4>}
+// TILED-DAG: st.layout @[[LOCAL:layout[0-9]+]] {block = 16 : i64, blocks = 4 : i64, empty = 6 : i64, fnv1a64 = "{{[0-9a-f]+}}", full = 0 : i64, n = 64 : i64, partial = 4 : i64, pattern = #st.fixed<block = 16, summary = 0>, upper = 6 : i64}
+// TILED-DAG: st.layout @[[SUMM:layout[0-9]+]] {block = 16 : i64, blocks = 3 : i64, empty = 7 : i64, fnv1a64 = "{{[0-9a-f]+}}", full = 0 : i64, n = 64 : i64, partial = 3 : i64, pattern = #st.gathered<block = 16, summary = 4>, upper = 6 : i64}
 // TILED: st.attention_summaries {{.*}} {st.layouts = [@[[LOCAL]], @[[LOCAL]]], st.summary_layouts = [@[[SUMM]], @[[SUMM]]]}
 // TILED: st.attention_summaries_grad {{.*}} {st.layouts = [@[[LOCAL]], @[[LOCAL]]], st.summary_layouts = [@[[SUMM]], @[[SUMM]]]}
 func.func @split(%q: tensor<1x64x32xf32>, %k: tensor<1x64x32xf32>, %v: tensor<1x64x32xf32>, %dy: tensor<1x64x32xf32>)

@@ -1,5 +1,5 @@
 // RUN: stc-opt %s -split-input-file -stc-normalize-patterns=block-size=16 | FileCheck %s
-// RUN: stc-opt %s -split-input-file -stc-normalize-patterns=block-size=16 -stc-tile-attention=block-size=16 | FileCheck %s --check-prefix=TILED
+// RUN: stc-opt %s -split-input-file -stc-normalize-patterns=block-size=16 -stc-tile-attention=block-size=16 -stc-eliminate-upper-triangle | FileCheck %s --check-prefix=TILED
 // RUN: not stc-opt %s -split-input-file -stc-normalize-patterns=block-size=24 2>&1 | FileCheck %s --check-prefix=SIZE
 
 // SIZE: stc-normalize-patterns: block-size 24 is not supported; valid: 16, 32, 64, 128
@@ -26,7 +26,7 @@
 // The layouts the kernels get: fixed(8, 0) is 4 diagonal blocks of 16, where
 // strided(8) was 10 (every lower block).
 // TILED-LABEL: module
-// TILED-DAG: st.layout @{{layout[0-9]+}} {block = 16 : i64, blocks = 4 : i64, fnv1a64 = "{{[0-9a-f]+}}", full = 0 : i64, n = 64 : i64, pattern = #st.fixed<block = 8, summary = 0>}
+// TILED-DAG: st.layout @{{layout[0-9]+}} {block = 16 : i64, blocks = 4 : i64, empty = 6 : i64, fnv1a64 = "{{[0-9a-f]+}}", full = 0 : i64, n = 64 : i64, partial = 4 : i64, pattern = #st.fixed<block = 8, summary = 0>, upper = 6 : i64}
 // TILED-NOT: pattern = #st.strided<8>
 func.func @train(%q: tensor<2x64x32xf32>, %k: tensor<2x64x32xf32>, %v: tensor<2x64x32xf32>, %dy: tensor<2x64x32xf32>)
     -> (tensor<2x64x32xf32>, tensor<2x64x32xf32>, tensor<2x64x32xf32>, tensor<2x64x32xf32>) {
