@@ -205,8 +205,9 @@ private:
            << "has no gradient in stc-autodiff; differentiable ops: st.embed, "
               "st.layer_norm, st.linear, st.gelu, st.add, st.dropout, "
               "st.stride_permute, st.gather_summaries, st.scatter_summaries, "
-              "st.attention, st.attention_summaries, st.cross_entropy (write attention with "
-              "st.attention, the fused form)";
+              "st.attention, st.attention_summaries, st.cross_entropy (attention "
+              "differentiates fused: stc-fuse-softmax makes st.attention of "
+              "scores, masked softmax and weighted sum that nothing else reads)";
   }
 
   func::FuncOp fn;

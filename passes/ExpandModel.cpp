@@ -1,7 +1,8 @@
 //===- ExpandModel.cpp - stc-expand-model ---------------------------------===//
 //
 // st.model -> st.parameter symbols + @forward(tokens, targets) -> loss, the
-// paper's pre-activation residual stack written in tensor-level st ops.
+// paper's pre-activation residual stack written in tensor-level st ops, its
+// attention unfused (scores, masked softmax, weighted sum).
 //
 //===----------------------------------------------------------------------===//
 
@@ -78,9 +79,19 @@ public:
       Value q = linear(h, p + "attn.q", qk, weightStd);
       Value k = linear(h, p + "attn.k", qk, weightStd);
       Value v = linear(h, p + "attn.v", width, weightStd);
-      Value a = AttentionOp::create(builder, layer.getLoc(), act(width), q, k,
-                                    v, model.getHeadsAttr(),
-                                    layer.getPatterns(), FloatAttr());
+      // Attention as the paper defines it: scaled scores, the pattern's
+      // masked softmax, times the values (stc-fuse-softmax makes the chain
+      // one online-softmax st.attention).
+      int64_t heads = model.getHeadsAttr().getInt();
+      auto scoresType = RankedTensorType::get({batch, heads, context, context},
+                                              builder.getF32Type());
+      Value s = AttentionScoresOp::create(builder, layer.getLoc(), scoresType,
+                                          q, k, model.getHeadsAttr(),
+                                          layer.getPatterns(), FloatAttr());
+      Value probs = MaskedSoftmaxOp::create(builder, layer.getLoc(), s,
+                                            layer.getPatterns());
+      Value a = AttentionWeightedSumOp::create(builder, layer.getLoc(),
+                                               act(width), probs, v);
       Value o = dropout(linear(a, p + "attn.o", width, residualStd));
       x = AddOp::create(builder, loc, x, o);
       Value h2 = layerNorm(x, p + "ln2");

@@ -50,7 +50,10 @@ def ExpandModelPass : Pass<"stc-expand-model", "::mlir::ModuleOp"> {
     unit layer-norm gains, zero biases) and a function `@forward(tokens,
     targets) -> loss` of tensor-level st ops at a fixed `batch`. The loss is
     the mean cross-entropy in bits per byte. Weight decay applies to matrices
-    and embeddings, not to biases and layer-norm parameters.
+    and embeddings, not to biases and layer-norm parameters. Attention is
+    written as the paper defines it: `st.attention_scores` (scale * q k^T),
+    `st.masked_softmax` over the pattern, `st.attention_weighted_sum` with v;
+    stc-fuse-softmax fuses it.
   }];
   let options = [
     Option<"batch", "batch", "int64_t", /*default=*/"4",
@@ -114,6 +117,20 @@ def NormalizePatternsPass : Pass<"stc-normalize-patterns", "::mlir::ModuleOp"> {
            /*default=*/"::stc::abi::kDefaultAttentionBlockSize",
            "Block size the cost model compares layouts at">,
   ];
+}
+
+def FuseSoftmaxPass : Pass<"stc-fuse-softmax", "::mlir::ModuleOp"> {
+  let summary = "Fuses scores, masked softmax and weighted sum into st.attention";
+  let description = [{
+    Finds `st.attention_scores` -> `st.masked_softmax` ->
+    `st.attention_weighted_sum` chains over the same patterns and replaces
+    each with one `st.attention` (the online-softmax kernels never hold the
+    [B, H, T, T] scores; its gradient is the fused backward). A chain whose
+    scores or probabilities are used by anything else, or whose softmax
+    masks other patterns than its scores were computed for, is left as it
+    is (and named in a remark); stc-autodiff then explains what it cannot
+    differentiate.
+  }];
 }
 
 def ScheduleRecomputePass

@@ -13,6 +13,7 @@ void stc::buildCompilePipeline(OpPassManager &pm,
   pm.addPass(createVerifyPatternsPass(
       VerifyPatternsPassOptions{options.unreachableIsError, 2048}));
   pm.addPass(createExpandModelPass(ExpandModelPassOptions{options.batch}));
+  pm.addPass(createFuseSoftmaxPass());
   pm.addPass(createAutodiffPass());
   pm.addPass(createScheduleRecomputePass(ScheduleRecomputePassOptions{
       options.recompute, options.recomputeBlocks, options.recomputeRest}));

@@ -1,4 +1,4 @@
-// RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-autodiff -verify-diagnostics | FileCheck %s
+// RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-fuse-softmax -stc-autodiff -verify-diagnostics | FileCheck %s
 
 // Tests the three steps built from one forward function: the train step
 // differentiates every op in reverse and updates every parameter once, the

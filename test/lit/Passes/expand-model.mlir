@@ -19,7 +19,10 @@
 // CHECK: %[[Q:.*]] = st.linear %[[H]], {{.*}} -> tensor<2x32x8xf32>
 // CHECK: %[[K:.*]] = st.linear %[[H]], {{.*}} -> tensor<2x32x8xf32>
 // CHECK: %[[V:.*]] = st.linear %[[H]], {{.*}} -> tensor<2x32x16xf32>
-// CHECK: %[[A:.*]] = st.attention %[[Q]], %[[K]], %[[V]] heads(2) patterns [#st.local<4>, #st.strided<4>]
+// Attention as the paper writes it (stc-fuse-softmax fuses it).
+// CHECK: %[[S:.*]] = st.attention_scores %[[Q]], %[[K]] heads(2) patterns [#st.local<4>, #st.strided<4>] : tensor<2x32x8xf32>, tensor<2x32x8xf32> -> tensor<2x2x32x32xf32>
+// CHECK: %[[P:.*]] = st.masked_softmax %[[S]] patterns [#st.local<4>, #st.strided<4>] : tensor<2x2x32x32xf32>
+// CHECK: %[[A:.*]] = st.attention_weighted_sum %[[P]], %[[V]] : tensor<2x2x32x32xf32>, tensor<2x32x16xf32> -> tensor<2x32x16xf32>
 // CHECK: %[[O:.*]] = st.linear %[[A]]
 // CHECK: %[[D:.*]] = st.dropout %[[O]] {rate = 1.250000e-01 : f64, salt = 1 : i64}
 // The block's inner residual sum is no checkpoint; the embedding and the

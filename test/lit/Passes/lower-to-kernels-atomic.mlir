@@ -1,5 +1,5 @@
-// RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-autodiff -stc-normalize-patterns=block-size=64 -stc-tile-attention=block-size=64 -stc-eliminate-upper-triangle -stc-lower-to-kernels | FileCheck %s
-// RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-autodiff -stc-normalize-patterns=block-size=64 -stc-tile-attention=block-size=64 -stc-eliminate-upper-triangle -stc-lower-to-kernels=deterministic=true | FileCheck %s --check-prefix=DET
+// RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-fuse-softmax -stc-autodiff -stc-normalize-patterns=block-size=64 -stc-tile-attention=block-size=64 -stc-eliminate-upper-triangle -stc-lower-to-kernels | FileCheck %s
+// RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-fuse-softmax -stc-autodiff -stc-normalize-patterns=block-size=64 -stc-tile-attention=block-size=64 -stc-eliminate-upper-triangle -stc-lower-to-kernels=deterministic=true | FileCheck %s --check-prefix=DET
 
 // The attention backward of stc-lower-to-kernels. Where the tensor-core
 // kernels run (bf16, head size 32, 64 or 128, layout blocks of 64 or 128)

@@ -1,4 +1,4 @@
-// RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-autodiff -stc-tile-attention=block-size=16 -stc-eliminate-upper-triangle -stc-lower-to-kernels -verify-diagnostics | FileCheck %s
+// RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-fuse-softmax -stc-autodiff -stc-tile-attention=block-size=16 -stc-eliminate-upper-triangle -stc-lower-to-kernels -verify-diagnostics | FileCheck %s
 
 // Tests the kernel program of a one-block model: persistent buffers for
 // parameters, moments, caches and scalars; the train step's forward kernels,

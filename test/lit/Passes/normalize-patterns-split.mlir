@@ -1,6 +1,6 @@
 // RUN: stc-opt %s -split-input-file -stc-normalize-patterns=block-size=16 | FileCheck %s
 // RUN: stc-opt %s -split-input-file -stc-normalize-patterns=block-size=16 -stc-tile-attention=block-size=16 -stc-eliminate-upper-triangle | FileCheck %s --check-prefix=TILED
-// RUN: stc-opt %S/Inputs/fixed-model.mlir -stc-expand-model=batch=2 -stc-autodiff -stc-normalize-patterns=block-size=16 -stc-tile-attention=block-size=16 -stc-eliminate-upper-triangle -stc-lower-to-kernels | FileCheck %s --check-prefix=LOWERED
+// RUN: stc-opt %S/Inputs/fixed-model.mlir -stc-expand-model=batch=2 -stc-fuse-softmax -stc-autodiff -stc-normalize-patterns=block-size=16 -stc-tile-attention=block-size=16 -stc-eliminate-upper-triangle -stc-lower-to-kernels | FileCheck %s --check-prefix=LOWERED
 
 // The kernels of a split fixed layer (Inputs/fixed-model.mlir): the forward
 // gathers k and v, runs one attention per source and merges them by lse; the

@@ -1,12 +1,12 @@
-// RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-autodiff -stc-schedule-recompute=policy=paper -verify-diagnostics | FileCheck %s
-// RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-autodiff -stc-schedule-recompute=policy=none | FileCheck %s --check-prefix=NONE
-// RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-autodiff "-stc-schedule-recompute=policy=paper blocks=1" 2>&1 | FileCheck %s --check-prefix=FIRST
-// RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-autodiff "-stc-schedule-recompute=policy=paper blocks=1 rest=cheap" 2>&1 | FileCheck %s --check-prefix=MIXED
-// RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-autodiff -stc-schedule-recompute=policy=gemm 2>&1 | FileCheck %s --check-prefix=GEMM
-// RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-autodiff "-stc-schedule-recompute=policy=paper blocks=1 rest=gemm" 2>&1 | FileCheck %s --check-prefix=PAPER-GEMM
-// RUN: not stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-autodiff "-stc-schedule-recompute=policy=cheap blocks=1 rest=gemm" 2>&1 | FileCheck %s --check-prefix=BAD-REST
-// RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-autodiff -stc-schedule-recompute=policy=cheap 2>&1 | FileCheck %s --check-prefix=CHEAP
-// RUN: not stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-autodiff -stc-schedule-recompute=policy=all 2>&1 | FileCheck %s --check-prefix=BAD
+// RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-fuse-softmax -stc-autodiff -stc-schedule-recompute=policy=paper -verify-diagnostics | FileCheck %s
+// RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-fuse-softmax -stc-autodiff -stc-schedule-recompute=policy=none | FileCheck %s --check-prefix=NONE
+// RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-fuse-softmax -stc-autodiff "-stc-schedule-recompute=policy=paper blocks=1" 2>&1 | FileCheck %s --check-prefix=FIRST
+// RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-fuse-softmax -stc-autodiff "-stc-schedule-recompute=policy=paper blocks=1 rest=cheap" 2>&1 | FileCheck %s --check-prefix=MIXED
+// RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-fuse-softmax -stc-autodiff -stc-schedule-recompute=policy=gemm 2>&1 | FileCheck %s --check-prefix=GEMM
+// RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-fuse-softmax -stc-autodiff "-stc-schedule-recompute=policy=paper blocks=1 rest=gemm" 2>&1 | FileCheck %s --check-prefix=PAPER-GEMM
+// RUN: not stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-fuse-softmax -stc-autodiff "-stc-schedule-recompute=policy=cheap blocks=1 rest=gemm" 2>&1 | FileCheck %s --check-prefix=BAD-REST
+// RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-fuse-softmax -stc-autodiff -stc-schedule-recompute=policy=cheap 2>&1 | FileCheck %s --check-prefix=CHEAP
+// RUN: not stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-fuse-softmax -stc-autodiff -stc-schedule-recompute=policy=all 2>&1 | FileCheck %s --check-prefix=BAD
 
 // Tests the paper policy on a two-block model: the embedding and each
 // block's output are the kept checkpoints; each block's backward starts by
