@@ -208,32 +208,18 @@ Status Executor::averageGradients(double scale) {
 }
 
 Status Executor::accumulateGradientsImpl(bool first) {
-  const Artifact &a = artifact();
-  if (first)
-    gradientSum_.assign(static_cast<size_t>(accumulationBytes(a)) / sizeof(float),
-                        0.0f);
-  size_t at = 0;
-  for (const Param &p : a.params) {
-    Expected<std::vector<float>> g = downloadFloats(a.buffers[p.grad].name);
-    if (!g)
-      return g.status();
-    for (float v : *g)
-      gradientSum_[at++] += v;
-  }
-  return Status::ok();
+  return addGradientsOnHost(artifact(), gradientSum_, first,
+                            [&](const std::string &name) {
+                              return downloadFloats(name);
+                            });
 }
 
 Status Executor::averageGradientsImpl(double scale) {
-  const Artifact &a = artifact();
-  size_t at = 0;
-  for (const Param &p : a.params) {
-    const Buffer &g = a.buffers[p.grad];
-    std::vector<float> v(static_cast<size_t>(g.elements()));
-    for (float &x : v)
-      x = static_cast<float>(static_cast<double>(gradientSum_[at++]) * scale);
-    STC_RETURN_IF_ERROR(uploadFloats(g.name, v));
-  }
-  return Status::ok();
+  return writeMeanGradientsFromHost(
+      artifact(), gradientSum_, scale,
+      [&](const std::string &name, const std::vector<float> &v) {
+        return uploadFloats(name, v);
+      });
 }
 
 Expected<std::vector<double>> Executor::timeOps(EntryKind kind, size_t begin,

@@ -159,6 +159,39 @@ private:
 /// element of every parameter).
 int64_t accumulationBytes(const Artifact &a);
 
+/// Accumulation kept on the host, in T (float; double for the fp64 CPU
+/// executor): `read(name)` gives a gradient buffer's values as
+/// Expected<std::vector<T>>, `write(name, values)` stores them.
+template <typename T, typename Read>
+Status addGradientsOnHost(const Artifact &a, std::vector<T> &sum, bool first,
+                          Read read) {
+  if (first)
+    sum.assign(static_cast<size_t>(accumulationBytes(a)) / sizeof(float), T(0));
+  size_t at = 0;
+  for (const Param &p : a.params) {
+    auto g = read(a.buffers[p.grad].name);
+    if (!g)
+      return g.status();
+    for (T v : *g)
+      sum[at++] += v;
+  }
+  return Status::ok();
+}
+
+template <typename T, typename Write>
+Status writeMeanGradientsFromHost(const Artifact &a, const std::vector<T> &sum,
+                                  double scale, Write write) {
+  size_t at = 0;
+  for (const Param &p : a.params) {
+    const Buffer &g = a.buffers[p.grad];
+    std::vector<T> v(static_cast<size_t>(g.elements()));
+    for (T &x : v)
+      x = static_cast<T>(static_cast<double>(sum[at++]) * scale);
+    STC_RETURN_IF_ERROR(write(g.name, v));
+  }
+  return Status::ok();
+}
+
 /// Device memory an executor plans for the artifact: the arena, the layout
 /// tables and the cuBLASLt workspace in whole pages, and an allowance for
 /// kernel code (abi::plannedDeviceBytes); what stc inspect predicts from

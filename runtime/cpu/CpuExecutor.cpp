@@ -164,34 +164,20 @@ Status CpuExecutor::uploadDoubles(std::string_view name,
 Status CpuExecutor::accumulateGradientsImpl(bool first) {
   if (options_.precision != Precision::F64)
     return Executor::accumulateGradientsImpl(first);
-  const Artifact &a = artifact();
-  if (first)
-    gradientSum64_.assign(
-        static_cast<size_t>(accumulationBytes(a)) / sizeof(float), 0.0);
-  size_t at = 0;
-  for (const Param &p : a.params) {
-    Expected<std::vector<double>> g = downloadDoubles(a.buffers[p.grad].name);
-    if (!g)
-      return g.status();
-    for (double v : *g)
-      gradientSum64_[at++] += v;
-  }
-  return Status::ok();
+  return addGradientsOnHost(artifact(), gradientSum64_, first,
+                            [&](const std::string &name) {
+                              return downloadDoubles(name);
+                            });
 }
 
 Status CpuExecutor::averageGradientsImpl(double scale) {
   if (options_.precision != Precision::F64)
     return Executor::averageGradientsImpl(scale);
-  const Artifact &a = artifact();
-  size_t at = 0;
-  for (const Param &p : a.params) {
-    const Buffer &g = a.buffers[p.grad];
-    std::vector<double> v(static_cast<size_t>(g.elements()));
-    for (double &x : v)
-      x = gradientSum64_[at++] * scale;
-    STC_RETURN_IF_ERROR(uploadDoubles(g.name, v));
-  }
-  return Status::ok();
+  return writeMeanGradientsFromHost(
+      artifact(), gradientSum64_, scale,
+      [&](const std::string &name, const std::vector<double> &v) {
+        return uploadDoubles(name, v);
+      });
 }
 
 namespace {
