@@ -52,18 +52,29 @@ void ByteDataset::window(int64_t start, int32_t *tokens,
   }
 }
 
+std::vector<int64_t> ByteDataset::drawStarts(int64_t count,
+                                             SplitMix64 &rng) const {
+  std::vector<int64_t> starts;
+  for (int64_t i = 0; i < count; ++i)
+    starts.push_back(
+        static_cast<int64_t>(rng.below(static_cast<uint64_t>(numWindows()))));
+  return starts;
+}
+
+void ByteDataset::windows(const int64_t *starts, int64_t count,
+                          std::vector<int32_t> &tokens,
+                          std::vector<int32_t> &targets) const {
+  tokens.resize(static_cast<size_t>(count * context_));
+  targets.resize(tokens.size());
+  for (int64_t b = 0; b < count; ++b)
+    window(starts[b], tokens.data() + b * context_, targets.data() + b * context_);
+}
+
 std::vector<int64_t> ByteDataset::sampleBatch(int64_t batch, SplitMix64 &rng,
                                               std::vector<int32_t> &tokens,
                                               std::vector<int32_t> &targets) const {
-  tokens.resize(static_cast<size_t>(batch * context_));
-  targets.resize(tokens.size());
-  std::vector<int64_t> starts;
-  for (int64_t b = 0; b < batch; ++b) {
-    int64_t start =
-        static_cast<int64_t>(rng.below(static_cast<uint64_t>(numWindows())));
-    window(start, tokens.data() + b * context_, targets.data() + b * context_);
-    starts.push_back(start);
-  }
+  std::vector<int64_t> starts = drawStarts(batch, rng);
+  windows(starts.data(), batch, tokens, targets);
   return starts;
 }
 

@@ -92,21 +92,17 @@ Expected<Scalars> uploadTrainStep(Executor &exec, const ByteDataset &data,
                                   const TrainOptions &o, int64_t step,
                                   std::vector<int64_t> *windows, int64_t micro) {
   const Artifact &a = exec.artifact();
-  const int64_t B = a.model.batch, T = a.model.context;
+  const int64_t B = a.model.batch;
   if (micro < 0 || micro >= o.accumulate)
     return Status::error("micro-batch " + std::to_string(micro) +
                          " of a step of " + std::to_string(o.accumulate));
   std::vector<int32_t> tokens, targets;
   SplitMix64 rng(
       deriveSeed(o.seed ^ kDataStream, static_cast<uint64_t>(step)));
-  std::vector<int64_t> starts =
-      data.sampleBatch(B * o.accumulate, rng, tokens, targets);
-  if (o.accumulate > 1) {
-    tokens.erase(tokens.begin(), tokens.begin() + micro * B * T);
-    targets.erase(targets.begin(), targets.begin() + micro * B * T);
-    tokens.resize(static_cast<size_t>(B * T));
-    targets.resize(static_cast<size_t>(B * T));
-  }
+  // The step's K x batch starts, drawn in order (K = 1: the batch); this
+  // micro-batch reads its slice of them.
+  std::vector<int64_t> starts = data.drawStarts(B * o.accumulate, rng);
+  data.windows(starts.data() + micro * B, B, tokens, targets);
   if (windows)
     *windows = std::move(starts);
   STC_RETURN_IF_ERROR(exec.uploadInts(
