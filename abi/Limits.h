@@ -126,6 +126,11 @@ inline int64_t layoutTableBytes(int64_t blockRows, int64_t blocks,
 /// What the device gives an allocation: whole 2 MiB pages (cuMemAlloc on
 /// current NVIDIA GPUs).
 constexpr int64_t kDeviceAllocationGranularity = int64_t(2) << 20;
+/// The device memory one allocation of `bytes` takes: whole pages.
+inline int64_t devicePages(int64_t bytes) {
+  return (bytes + kDeviceAllocationGranularity - 1) /
+         kDeviceAllocationGranularity * kDeviceAllocationGranularity;
+}
 /// An estimate, not a plan: device memory the kernels' code and module
 /// globals and the cuBLASLt kernels a run loads take. Measured 6 to 14 MiB
 /// on an H200 for the examples (bench/results/2026-12-02-h200-memory).
@@ -138,9 +143,7 @@ constexpr int64_t kKernelCodeAllowance = int64_t(8) << 20;
 /// the CUDA executor measures.
 inline int64_t plannedDeviceBytes(int64_t arenaBytes, int64_t tableBytes) {
   auto pages = [](int64_t bytes) {
-    bytes = bytes > kBufferAlignment ? bytes : kBufferAlignment;
-    return (bytes + kDeviceAllocationGranularity - 1) /
-           kDeviceAllocationGranularity * kDeviceAllocationGranularity;
+    return devicePages(bytes > kBufferAlignment ? bytes : kBufferAlignment);
   };
   return pages(arenaBytes) + pages(tableBytes) + pages(kGemmWorkspaceBytes) +
          kKernelCodeAllowance;

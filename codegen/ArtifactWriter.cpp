@@ -130,11 +130,8 @@ LogicalResult stc::codegen::writeArtifact(ModuleOp module,
   json::Array layoutJson;
   std::map<std::string, LayoutDesc> layoutDescs;
   for (auto layout : module.getOps<st::LayoutOp>()) {
-    if (!layout.isEliminated())
-      return layout.emitOpError()
-             << "classifies its blocks but does not list the ones kernels "
-                "visit; run stc-eliminate-upper-triangle after "
-                "stc-tile-attention";
+    if (failed(layout.requireEliminated()))
+      return failure();
     FailureOr<pattern::Pattern> p =
         cast<st::PatternAttrInterface>(layout.getPattern()).toPattern(layout);
     if (failed(p))

@@ -878,12 +878,8 @@ struct LowerToKernelsPass
   void runOnOperation() override {
     // Kernels visit the blocks stc-eliminate-upper-triangle chose.
     for (auto layout : getOperation().getOps<st::LayoutOp>())
-      if (!layout.isEliminated()) {
-        layout.emitOpError() << "classifies its blocks but does not list the "
-                                "ones kernels visit; run "
-                                "stc-eliminate-upper-triangle first";
+      if (failed(layout.requireEliminated()))
         return signalPassFailure();
-      }
     if (failed(KernelLowering(getOperation(), deterministic).run()))
       signalPassFailure();
   }

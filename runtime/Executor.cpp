@@ -187,15 +187,21 @@ int64_t accumulationBytes(const Artifact &a) {
   return elements * static_cast<int64_t>(sizeof(float));
 }
 
+Status checkGradientBuffers(const Artifact &a) {
+  for (const Param &p : a.params)
+    if (p.grad < 0)
+      return Status::error("parameter '" + p.name +
+                           "' has no gradient buffer (the artifact has no "
+                           "training step)");
+  return Status::ok();
+}
+
 Status Executor::accumulateGradients(bool first) {
   if (!artifact_)
     return Status::error(std::string(name()) +
                          " executor: allocate() an artifact first");
-  for (const Param &p : artifact_->params)
-    if (p.grad < 0)
-      return Status::error("accumulating gradients: parameter '" + p.name +
-                           "' has no gradient buffer (the artifact has no "
-                           "training step)");
+  STC_RETURN_IF_ERROR(
+      checkGradientBuffers(*artifact_).withContext("accumulating gradients"));
   accumulating_ = true;
   return accumulateGradientsImpl(first).withContext("accumulating gradients");
 }

@@ -159,6 +159,10 @@ private:
 /// element of every parameter).
 int64_t accumulationBytes(const Artifact &a);
 
+/// Whether every parameter has a gradient buffer (an artifact without a
+/// training step has none); the error names the first that has not.
+Status checkGradientBuffers(const Artifact &a);
+
 /// Accumulation kept on the host, in T (float; double for the fp64 CPU
 /// executor): `read(name)` gives a gradient buffer's values as
 /// Expected<std::vector<T>>, `write(name, values)` stores them.

@@ -33,16 +33,14 @@ Status saveSafetensors(const Executor &exec, const std::string &path,
     return Status::error(ctx + ": gradients and optimizer state go to "
                                "separate files");
   const Artifact &a = exec.artifact();
+  if (options.gradients)
+    STC_RETURN_IF_ERROR(checkGradientBuffers(a).withContext(ctx));
   struct Tensor {
     std::string name;
     int buffer;
   };
   std::vector<Tensor> tensors;
   for (const Param &p : a.params) {
-    if (options.gradients && p.grad < 0)
-      return Status::error(ctx + ": parameter '" + p.name +
-                           "' has no gradient buffer (the artifact has no "
-                           "training step)");
     tensors.push_back({p.name, options.gradients ? p.grad : p.buffer});
     if (options.optimizer) {
       tensors.push_back({p.name + ".adam_m", p.adamM});

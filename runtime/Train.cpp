@@ -143,12 +143,8 @@ Expected<size_t> optimizerSplit(const Artifact &a) {
 }
 
 int64_t plannedTrainingBytes(const Artifact &a, int64_t accumulate) {
-  int64_t bytes = plannedDeviceBytes(a);
-  if (accumulate > 1) {
-    const int64_t page = abi::kDeviceAllocationGranularity;
-    bytes += (accumulationBytes(a) + page - 1) / page * page;
-  }
-  return bytes;
+  return plannedDeviceBytes(a) +
+         (accumulate > 1 ? abi::devicePages(accumulationBytes(a)) : 0);
 }
 
 Expected<TrainResult> train(Executor &exec, const ByteDataset &data,

@@ -830,6 +830,15 @@ def St_LayoutOp : St_Op<"layout", [Symbol]> {
   let extraClassDeclaration = [{
     /// Whether stc-eliminate-upper-triangle has chosen the visited blocks.
     bool isEliminated() { return getBlocksAttr() != nullptr; }
+    /// For what runs kernels over the layout (lowering, the artifact
+    /// writer): fails, saying what to run, unless it is eliminated.
+    ::mlir::LogicalResult requireEliminated() {
+      if (isEliminated())
+        return ::mlir::success();
+      return emitOpError() << "classifies its blocks but does not list the "
+                              "ones kernels visit; run "
+                              "stc-eliminate-upper-triangle first";
+    }
   }];
   let assemblyFormat = "$sym_name attr-dict";
   let hasVerifier = 1;

@@ -900,7 +900,7 @@ int stc::cli::runExport(int argc, char **argv, int first) {
   if (fromCheckpoint)
     if (Status s = checkCheckpointFlag(*args, "export"); !s)
       return fail("export", s.message());
-  if ((args->has("optimizer")) && !fromCheckpoint)
+  if (args->has("optimizer") && !fromCheckpoint)
     return fail("export", "--optimizer needs --ckpt (the initial moments "
                           "are zero)");
   if (Status s = checkOutputFile(args->get("o"), "-o"); !s)
