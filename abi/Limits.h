@@ -17,7 +17,7 @@ namespace stc::abi {
 
 /// The artifact format version this build writes and reads
 /// (docs/artifact-format.md).
-constexpr int64_t kArtifactVersion = 2;
+constexpr int64_t kArtifactVersion = 3;
 
 /// Every buffer's offset in the arena is a multiple of this.
 constexpr int64_t kBufferAlignment = 256;

@@ -163,7 +163,7 @@ LogicalResult stc::codegen::writeArtifact(ModuleOp module,
   llvm::StringMap<int64_t> kernelsByKey;
   json::Array kernelJson;
   std::vector<std::pair<std::string, json::Object>> entries;
-  int64_t batch = 0;
+  int64_t batch = 0, sampleBatch = 0;
   for (auto program : module.getOps<stk::ProgramOp>()) {
     json::Array ops;
     for (Operation &op : program.getBody().front()) {
@@ -249,12 +249,17 @@ LogicalResult stc::codegen::writeArtifact(ModuleOp module,
     json::Object inputs, outputs;
     for (NamedAttribute in : program.getInputs()) {
       inputs[in.getName().getValue()] = indexOf(in.getValue());
+      auto rows = [&] {
+        return cast<RankedTensorType>(
+                   buffers
+                       .lookup(cast<FlatSymbolRefAttr>(in.getValue()).getValue())
+                       .getType())
+            .getDimSize(0);
+      };
       if (program.getSymName() == "train_step" && in.getName() == "tokens")
-        batch = cast<RankedTensorType>(
-                    buffers
-                        .lookup(cast<FlatSymbolRefAttr>(in.getValue()).getValue())
-                        .getType())
-                    .getDimSize(0);
+        batch = rows();
+      if (program.getSymName() == "sample_step" && in.getName() == "token")
+        sampleBatch = rows();
     }
     for (NamedAttribute out : program.getOutputs())
       outputs[out.getName().getValue()] = indexOf(out.getValue());
@@ -274,6 +279,7 @@ LogicalResult stc::codegen::writeArtifact(ModuleOp module,
       {"heads", static_cast<int64_t>(model.getHeads())},
       {"layers", static_cast<int64_t>(model.layers().size())},
       {"batch", batch},
+      {"sample_batch", sampleBatch ? sampleBatch : batch},
       {"dtype", dtype},
       {"param_count", paramCount}};
   // A model of data-aligned positions over [height, width(, channels)] is an

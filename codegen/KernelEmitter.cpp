@@ -595,10 +595,10 @@ bool Emitter::emitAdamw() {
 
 bool Emitter::emitKvStore() {
   files_ = {"kv_store.cuh"};
-  cfg_ = fmt::format("  static constexpr long long D = {}LL;\n"
+  cfg_ = fmt::format("  static constexpr long long B = {}LL, D = {}LL;\n"
                      "  static constexpr int T = {};\n",
-                     a_.D, a_.T);
-  gridStride(a_.D);
+                     a_.B, a_.D, a_.T);
+  gridStride(a_.B * a_.D);
   entry("  stc::kv_store_kernel<stc_cfg>(src, cache, scalars);\n");
   return true;
 }
@@ -620,7 +620,7 @@ bool Emitter::emitAttention() {
   const bool decode = op_.kind() == abi::OpKind::AttentionDecode,
              atomic = op_.kind() == abi::OpKind::AttentionBwdAtomic,
              bwd = op_.kind() == abi::OpKind::AttentionBwd || atomic;
-  const int64_t B = decode ? 1 : a_.B, T = a_.T, H = a_.H, dk = a_.dk,
+  const int64_t B = a_.B, T = a_.T, H = a_.H, dk = a_.dk,
                 dv = a_.dv, hpl = a_.headsPerLayout;
   const double scale = a_.scale;
   const std::vector<std::string> &names = a_.layouts;
@@ -702,7 +702,7 @@ bool Emitter::emitAttention() {
                     "  static constexpr float scale = {};\n",
                     T, H, dk, dv, hpl, kWarps, floatLit(scale));
     block_ = {kWarps * 32, 1, 1};
-    grid_ = {H, 1, 1};
+    grid_ = {H, B, 1};
     smem_ = 0; // static shared memory only
     dispatchVar = "blockIdx.x";
     call = "stc::attention_decode_kernel<stc_cfg, stc_layout_{0}>(q, kcache, "

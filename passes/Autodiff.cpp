@@ -217,29 +217,39 @@ private:
   llvm::MapVector<StringAttr, Value> paramGrads;
 };
 
-/// [B, T, X] -> [1, 1, X]: one position of one sequence.
-RankedTensorType onePosition(Type t) {
+/// [B, T, X] -> [S, 1, X]: one position of each of S sequences.
+RankedTensorType onePositionOf(Type t, int64_t sequences) {
   auto type = cast<RankedTensorType>(t);
   SmallVector<int64_t> shape(type.getShape());
   if (shape.size() >= 2) {
-    shape[0] = 1;
+    shape[0] = sequences;
     shape[1] = 1;
   }
   return RankedTensorType::get(shape, type.getElementType());
 }
 
-/// Rewrites @forward as the one-position sampling step with kv caches.
-LogicalResult buildSampleStep(func::FuncOp forward) {
+/// Rewrites @forward as the one-position sampling step with kv caches, for
+/// `sequences` sequences at once (0: @forward's batch).
+LogicalResult buildSampleStep(func::FuncOp forward, int64_t sequences) {
   OpBuilder builder(forward);
   builder.setInsertionPointAfter(forward);
   Location loc = forward.getLoc();
   MLIRContext *ctx = forward.getContext();
-  auto tokenType = RankedTensorType::get({1, 1}, IntegerType::get(ctx, 32));
   auto ret = cast<func::ReturnOp>(forward.getBody().front().getTerminator());
   auto loss = ret.getOperand(0).getDefiningOp<CrossEntropyOp>();
   if (!loss)
     return forward.emitOpError() << "must return st.cross_entropy's result";
-  Type logitsType = onePosition(loss.getLogits().getType());
+  auto logits = cast<RankedTensorType>(loss.getLogits().getType());
+  if (sequences == 0)
+    sequences = logits.getDimSize(0);
+  if (sequences < 1 || sequences > abi::kMaxGridYZ)
+    return forward.emitOpError()
+           << "sample-batch is " << sequences << "; valid: 1 .. "
+           << abi::kMaxGridYZ << " (0: the training batch)";
+  auto onePosition = [&](Type t) { return onePositionOf(t, sequences); };
+  auto tokenType =
+      RankedTensorType::get({sequences, 1}, IntegerType::get(ctx, 32));
+  Type logitsType = onePosition(logits);
   auto fn = func::FuncOp::create(builder, loc, "sample_step",
                                  builder.getFunctionType({tokenType}, {logitsType}));
   Block *body = fn.addEntryBlock();
@@ -272,12 +282,14 @@ LogicalResult buildSampleStep(func::FuncOp forward) {
       std::string k = "cache.k" + std::to_string(layer);
       std::string vName = "cache.v" + std::to_string(layer);
       ++layer;
-      KvCacheOp::create(cacheBuilder, loc, k,
-                        RankedTensorType::get({q.getDimSize(1), q.getDimSize(2)},
-                                              q.getElementType()));
-      KvCacheOp::create(cacheBuilder, loc, vName,
-                        RankedTensorType::get({v.getDimSize(1), v.getDimSize(2)},
-                                              v.getElementType()));
+      KvCacheOp::create(
+          cacheBuilder, loc, k,
+          RankedTensorType::get({sequences, q.getDimSize(1), q.getDimSize(2)},
+                                q.getElementType()));
+      KvCacheOp::create(
+          cacheBuilder, loc, vName,
+          RankedTensorType::get({sequences, v.getDimSize(1), v.getDimSize(2)},
+                                v.getElementType()));
       auto decoded = DecodeAttentionOp::create(
           builder, attn.getLoc(), map.lookup(attn.getQ()),
           map.lookup(attn.getK()), map.lookup(attn.getV()),
@@ -330,7 +342,7 @@ struct AutodiffPass : public stc::impl::AutodiffPassBase<AutodiffPass> {
       drop.erase();
     });
 
-    if (failed(buildSampleStep(forward)))
+    if (failed(buildSampleStep(forward, sampleBatch)))
       return signalPassFailure();
     forward.erase();
   }

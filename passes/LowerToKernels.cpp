@@ -673,24 +673,23 @@ LogicalResult lowerDecodeAttention(L &l, DecodeAttentionOp d) {
   auto vc = l.paramBuffers.lookup(d.getVcacheAttr().getAttr());
   auto kcType = cast<RankedTensorType>(
       l.module.lookupSymbol<stk::BufferOp>(kc).getType());
-  int64_t t = kcType.getDimSize(0);
+  // Caches are [sequences, context, width]; every sequence is at the same
+  // position.
+  int64_t b = kcType.getDimSize(0), t = kcType.getDimSize(1);
   l.launch("kv_store", {l.of(d.getK()), kc},
-           {l.i64("D", lastDim(d.getK().getType())), l.i64("T", t)});
+           {l.i64("B", b), l.i64("D", lastDim(d.getK().getType())),
+            l.i64("T", t)});
   l.launch("kv_store", {l.of(d.getV()), vc},
-           {l.i64("D", lastDim(d.getV().getType())), l.i64("T", t)});
-  auto params = l.attentionParams(d, 1, t, d.getHeads(),
+           {l.i64("B", b), l.i64("D", lastDim(d.getV().getType())),
+            l.i64("T", t)});
+  auto params = l.attentionParams(d, b, t, d.getHeads(),
                                   lastDim(d.getQ().getType()),
                                   lastDim(d.getV().getType()),
                                   scaleOf(d.getScale()), d.getPatterns());
   if (failed(params))
     return failure();
-  SmallVector<NamedAttribute> decodeParams;
-  for (NamedAttribute a : *params)
-    if (a.getName() != "B")
-      decodeParams.push_back(a);
   l.launch("attention_decode",
-           {l.of(d.getQ()), kc, vc, l.def(d.getResult(), "attn")},
-           decodeParams);
+           {l.of(d.getQ()), kc, vc, l.def(d.getResult(), "attn")}, *params);
   return success();
 }
 

@@ -32,6 +32,8 @@ struct CompilePipelineOptions {
   int64_t recomputeBlocks = -1;   ///< ... and its blocks (-1: all)
   std::string recomputeRest = "none"; ///< ... the other blocks' policy
   bool deterministic = false; ///< no atomics (stc-lower-to-kernels)
+  /// Sequences per sample step; 0: the batch, or 1 when recomputing.
+  int64_t sampleBatch = 0;
 };
 
 /// stc-verify-patterns, stc-expand-model, stc-autodiff,

@@ -68,9 +68,10 @@ def AutodiffPass : Pass<"stc-autodiff", "::mlir::ModuleOp"> {
     From `@forward`: `@train_step` (forward, loss, the backward of every op in
     reverse order, global gradient norm and one AdamW update per parameter),
     `@eval_step` (the loss, dropout off) and `@sample_step` (one position of
-    one sequence: embeds the token at the sampling position, appends each
-    block's keys and values to per-block `st.kv_cache`s and returns the next
-    position's logits). `@forward` is removed.
+    `sample-batch` sequences at once: embeds each sequence's token at the
+    shared sampling position, appends each block's keys and values to
+    per-block `st.kv_cache`s of [sequences, context, width] and returns the
+    next position's logits, [sequences, 1, vocab]). `@forward` is removed.
   }];
   let options = [
     Option<"beta1", "beta1", "double", /*default=*/"0.9", "AdamW beta1">,
@@ -80,6 +81,8 @@ def AutodiffPass : Pass<"stc-autodiff", "::mlir::ModuleOp"> {
            "Decoupled weight decay">,
     Option<"clip", "clip", "double", /*default=*/"1.0",
            "Clip the global gradient norm to this">,
+    Option<"sampleBatch", "sample-batch", "int64_t", /*default=*/"0",
+           "Sequences the sample step draws at once (0: @forward's batch)">,
   ];
 }
 

@@ -14,7 +14,15 @@ void stc::buildCompilePipeline(OpPassManager &pm,
       VerifyPatternsPassOptions{options.unreachableIsError, 2048}));
   pm.addPass(createExpandModelPass(ExpandModelPassOptions{options.batch}));
   pm.addPass(createFuseSoftmaxPass());
-  pm.addPass(createAutodiffPass());
+  // By default the sample step draws the batch's sequences at once: its
+  // caches (keys and values of every layer) fit in the bytes the training
+  // step's activations take. Recomputation shrinks those, so then it draws
+  // one, unless asked.
+  AutodiffPassOptions autodiff;
+  autodiff.sampleBatch = options.sampleBatch ? options.sampleBatch
+                         : options.recompute == "none" ? options.batch
+                                                       : 1;
+  pm.addPass(createAutodiffPass(autodiff));
   pm.addPass(createScheduleRecomputePass(ScheduleRecomputePassOptions{
       options.recompute, options.recomputeBlocks, options.recomputeRest}));
   if (options.normalizePatterns)
@@ -59,6 +67,11 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
       *this, "deterministic",
       llvm::cl::desc("Attention backward without atomics"),
       llvm::cl::init(false)};
+  Option<int64_t> sampleBatch{
+      *this, "sample-batch",
+      llvm::cl::desc("Sequences per sample step (0: the batch, or 1 with "
+                     "recompute)"),
+      llvm::cl::init(0)};
 };
 } // namespace
 
@@ -69,6 +82,6 @@ void stc::registerCompilePipeline() {
         buildCompilePipeline(pm, {o.batch, o.blockSize, o.budget, false,
                                   o.normalize, o.recompute,
                                   o.recomputeBlocks, o.recomputeRest,
-                                  o.deterministic});
+                                  o.deterministic, o.sampleBatch});
       });
 }

@@ -137,7 +137,7 @@ struct TileAttentionPass
                           << ", which is not an st.kv_cache";
           return WalkResult::interrupt();
         }
-        n = cast<RankedTensorType>(cache.getType()).getDimSize(0);
+        n = cast<RankedTensorType>(cache.getType()).getDimSize(1);
       } else {
         return WalkResult::advance();
       }

@@ -197,6 +197,8 @@ Status readModel(const json::Value &root, Artifact &a) {
   STC_RETURN_IF_ERROR(getInt(*m, "layers", "model", mi.layers, 0, abi::kMaxDim));
   STC_RETURN_IF_ERROR(
       getInt(*m, "batch", "model", mi.batch, 1, abi::kMaxGridYZ));
+  STC_RETURN_IF_ERROR(getInt(*m, "sample_batch", "model", mi.sampleBatch, 1,
+                             abi::kMaxGridYZ));
   STC_RETURN_IF_ERROR(
       getInt(*m, "param_count", "model", mi.paramCount, 0, abi::kMaxArenaBytes));
   std::string dt;

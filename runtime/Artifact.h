@@ -129,6 +129,7 @@ struct ModelInfo {
   std::string name;
   int64_t vocab = 0, context = 0, width = 0, heads = 0, layers = 0;
   int64_t batch = 0;
+  int64_t sampleBatch = 0; ///< sequences sample_step draws at once
   DType dtype = DType::F32;
   int64_t paramCount = 0;
   /// [height, width, channels] of an image model (data-aligned positions

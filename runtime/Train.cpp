@@ -323,10 +323,12 @@ Expected<EvalResult> evaluate(Executor &exec, const ByteDataset &data,
   return r;
 }
 
-Expected<std::string> sample(Executor &exec, const SampleOptions &o) {
+Expected<std::vector<std::string>> sampleSequences(Executor &exec,
+                                                   const SampleOptions &o) {
   STC_RETURN_IF_ERROR(needEntry(exec, EntryKind::Sample, "sample"));
   const Artifact &a = exec.artifact();
   const int64_t T = a.model.context, V = a.model.vocab;
+  const int64_t S = a.model.sampleBatch, N = o.sequences;
   const int64_t P = static_cast<int64_t>(o.prompt.size());
   if (P == 0)
     return Status::error("sample: the prompt is empty; give at least one "
@@ -334,6 +336,11 @@ Expected<std::string> sample(Executor &exec, const SampleOptions &o) {
   if (o.count < 0)
     return Status::error("sample: count is " + std::to_string(o.count) +
                          "; it must be >= 0");
+  if (N < 1 || N > S)
+    return Status::error(
+        "sample: " + std::to_string(N) + " sequences at once; the artifact's "
+        "sample step draws 1 .. " + std::to_string(S) +
+        " (stc compile --sample-batch sets it)");
   if (!(o.temperature >= 0) || !std::isfinite(o.temperature))
     return Status::error("sample: temperature is " +
                          std::to_string(o.temperature) +
@@ -350,7 +357,7 @@ Expected<std::string> sample(Executor &exec, const SampleOptions &o) {
           "sample: prompt byte " + std::to_string(i) + " is " +
           std::to_string(static_cast<unsigned char>(o.prompt[i])) +
           ", outside the vocabulary [0, " + std::to_string(V) + ")");
-  std::string out;
+  std::vector<std::string> out(static_cast<size_t>(N));
   if (o.count == 0)
     return out;
   const std::string &tokenBuf = roleBuffer(a, EntryKind::Sample, true, "token");
@@ -358,15 +365,25 @@ Expected<std::string> sample(Executor &exec, const SampleOptions &o) {
       roleBuffer(a, EntryKind::Sample, false, "logits");
   // Bytes are the tokens: never draw an id that is not a byte.
   const int64_t choices = std::min<int64_t>(V, 256);
-  SplitMix64 rng(deriveSeed(o.seed ^ kSampleStream, 0));
-  std::vector<int32_t> seq;
-  for (char c : o.prompt)
-    seq.push_back(static_cast<unsigned char>(c));
-  // seq[base, fed) is in the cache at positions 0 .. fed - base - 1.
+  std::vector<SplitMix64> rngs;
+  for (int64_t i = 0; i < N; ++i)
+    rngs.emplace_back(
+        deriveSeed((o.seed + static_cast<uint64_t>(i)) ^ kSampleStream, 0));
+  // Every sequence starts with the prompt and grows by one byte per step, so
+  // all of them sit at the same position: seqs[i][base, fed) is in sequence
+  // i's cache at positions 0 .. fed - base - 1.
+  std::vector<std::vector<int32_t>> seqs(static_cast<size_t>(N));
+  for (auto &seq : seqs)
+    for (char c : o.prompt)
+      seq.push_back(static_cast<unsigned char>(c));
   int64_t base = P > T ? P - T : 0, fed = base;
   const int64_t keep = std::max<int64_t>(1, T / 2); // fed again on a slide
+  std::vector<int32_t> tokens(static_cast<size_t>(S));
   auto feed = [&](int64_t index) -> Status {
-    STC_RETURN_IF_ERROR(exec.uploadInts(tokenBuf, {seq[index]}));
+    // Rows past the N sequences repeat sequence 0 (computed, never read).
+    for (int64_t r = 0; r < S; ++r)
+      tokens[r] = seqs[r < N ? r : 0][index];
+    STC_RETURN_IF_ERROR(exec.uploadInts(tokenBuf, tokens));
     Scalars sc;
     sc.step = 1;
     sc.position = static_cast<int32_t>(index - base);
@@ -376,7 +393,7 @@ Expected<std::string> sample(Executor &exec, const SampleOptions &o) {
   };
   std::vector<double> p(static_cast<size_t>(choices));
   std::vector<int64_t> order(static_cast<size_t>(choices));
-  while (static_cast<int64_t>(out.size()) < o.count) {
+  for (int64_t made = 0; made < o.count;) {
     if (fed - base == T) { // the context is full: keep its last half
       base = fed - keep;
       for (int64_t i = base; i < fed; ++i)
@@ -384,63 +401,79 @@ Expected<std::string> sample(Executor &exec, const SampleOptions &o) {
     }
     STC_RETURN_IF_ERROR(feed(fed));
     ++fed;
-    if (fed < static_cast<int64_t>(seq.size()))
+    if (fed < static_cast<int64_t>(seqs[0].size()))
       continue; // still reading the prompt
-    auto logits = exec.downloadFloats(logitsBuf);
-    if (!logits)
-      return logits.status();
-    for (int64_t j = 0; j < choices; ++j)
-      if (!std::isfinite((*logits)[j]))
-        return Status::error("sample position " + std::to_string(fed - 1 - base) +
-                             ": logit " + std::to_string(j) + " is not finite");
-    int64_t next = 0;
-    if (o.temperature == 0) {
-      for (int64_t j = 1; j < choices; ++j)
-        if ((*logits)[j] > (*logits)[next])
-          next = j;
-    } else {
-      double mx = (*logits)[0];
-      for (int64_t j = 1; j < choices; ++j)
-        mx = std::max(mx, static_cast<double>((*logits)[j]));
-      for (int64_t j = 0; j < choices; ++j) {
-        p[j] = std::exp(((*logits)[j] - mx) / o.temperature);
-        order[j] = j;
-      }
-      // Most likely first (ties by byte value): top-k, then top-p, cut the
-      // tail; the draw is over what is left, in that order.
-      std::stable_sort(order.begin(), order.end(),
-                       [&](int64_t a, int64_t b) { return p[a] > p[b]; });
-      int64_t kept = o.topK > 0 ? std::min(o.topK, choices) : choices;
-      double total = 0;
-      for (int64_t j = 0; j < kept; ++j)
-        total += p[order[j]];
-      if (o.topP < 1) {
-        double mass = 0;
+    auto all = exec.downloadFloats(logitsBuf);
+    if (!all)
+      return all.status();
+    for (int64_t s = 0; s < N; ++s) {
+      const float *logits = all->data() + s * V;
+      for (int64_t j = 0; j < choices; ++j)
+        if (!std::isfinite(logits[j]))
+          return Status::error(
+              "sample position " + std::to_string(fed - 1 - base) +
+              (N > 1 ? ", sequence " + std::to_string(s) : std::string()) +
+              ": logit " + std::to_string(j) + " is not finite");
+      int64_t next = 0;
+      if (o.temperature == 0) {
+        for (int64_t j = 1; j < choices; ++j)
+          if (logits[j] > logits[next])
+            next = j;
+      } else {
+        double mx = logits[0];
+        for (int64_t j = 1; j < choices; ++j)
+          mx = std::max(mx, static_cast<double>(logits[j]));
+        for (int64_t j = 0; j < choices; ++j) {
+          p[j] = std::exp((logits[j] - mx) / o.temperature);
+          order[j] = j;
+        }
+        // Most likely first (ties by byte value): top-k, then top-p, cut
+        // the tail; the draw is over what is left, in that order.
+        std::stable_sort(order.begin(), order.end(),
+                         [&](int64_t a, int64_t b) { return p[a] > p[b]; });
+        int64_t kept = o.topK > 0 ? std::min(o.topK, choices) : choices;
+        double total = 0;
+        for (int64_t j = 0; j < kept; ++j)
+          total += p[order[j]];
+        if (o.topP < 1) {
+          double mass = 0;
+          for (int64_t j = 0; j < kept; ++j) {
+            mass += p[order[j]];
+            if (mass >= o.topP * total) {
+              kept = j + 1;
+              total = mass;
+              break;
+            }
+          }
+        }
+        double u = rngs[s].uniform() * total, cum = 0;
+        next = order[kept - 1];
         for (int64_t j = 0; j < kept; ++j) {
-          mass += p[order[j]];
-          if (mass >= o.topP * total) {
-            kept = j + 1;
-            total = mass;
+          cum += p[order[j]];
+          if (u < cum) {
+            next = order[j];
             break;
           }
         }
       }
-      double u = rng.uniform() * total, cum = 0;
-      next = order[kept - 1];
-      for (int64_t j = 0; j < kept; ++j) {
-        cum += p[order[j]];
-        if (u < cum) {
-          next = order[j];
-          break;
-        }
-      }
+      out[s] += static_cast<char>(next);
+      seqs[s].push_back(static_cast<int32_t>(next));
+      if (o.onByte)
+        o.onByte(s, static_cast<char>(next));
     }
-    out += static_cast<char>(next);
-    seq.push_back(static_cast<int32_t>(next));
-    if (o.onByte)
-      o.onByte(static_cast<char>(next));
+    ++made;
   }
   return out;
+}
+
+Expected<std::string> sample(Executor &exec, const SampleOptions &o) {
+  if (o.sequences != 1)
+    return Status::error("sample: draws one sequence; sampleSequences draws " +
+                         std::to_string(o.sequences));
+  Expected<std::vector<std::string>> all = sampleSequences(exec, o);
+  if (!all)
+    return all.status();
+  return std::move((*all)[0]);
 }
 
 } // namespace stc::rt

@@ -73,13 +73,15 @@ int64_t stc_artifact_info(const stc_artifact *artifact, const char *key) {
     return a.model.layers;
   if (k == "batch")
     return a.model.batch;
+  if (k == "sample_batch")
+    return a.model.sampleBatch;
   if (k == "param_count")
     return a.model.paramCount;
   if (k == "arena_bytes")
     return a.arenaBytes;
   fail("stc_artifact_info: unknown key '" + k +
-       "' (valid: vocab, context, width, heads, layers, batch, param_count, "
-       "arena_bytes)");
+       "' (valid: vocab, context, width, heads, layers, batch, sample_batch, "
+       "param_count, arena_bytes)");
   return -1;
 }
 

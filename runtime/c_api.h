@@ -37,7 +37,8 @@ int stc_load_artifact(const char *dir, int check_kernels, stc_artifact **out);
 void stc_free_artifact(stc_artifact *artifact);
 
 /* Model facts: "vocab", "context", "width", "heads", "layers", "batch",
- * "param_count", "arena_bytes". -1 (and an error) for an unknown key. */
+ * "sample_batch", "param_count", "arena_bytes". -1 (and an error) for an
+ * unknown key. */
 int64_t stc_artifact_info(const stc_artifact *artifact, const char *key);
 /* Bytes of a buffer, or -1 (and an error) if there is none by that name. */
 int64_t stc_buffer_bytes(const stc_artifact *artifact, const char *buffer);

@@ -2,8 +2,9 @@
 //
 // The query sits at pos = scalars[3]; it attends to cached keys k <= pos that
 // its head's pattern allows, i.e. the listed blocks of query block row
-// pos / block of the layout (row_ptr / col_idx / classes). Grid (H), one CTA
-// of WARPS warps per head: the row's key chunks of 32 are dealt round-robin to
+// pos / block of the layout (row_ptr / col_idx / classes). Grid (H, B), one
+// CTA of WARPS warps per head and sequence (each sequence has its own caches,
+// all at the same position): the row's key chunks of 32 are dealt round-robin to
 // the warps; each warp keeps its own online softmax (m, l, acc) over its
 // chunks (lane j scores key j, reading the cache row from global memory), and
 // the warps' states are merged in shared memory in warp order at the end
@@ -16,7 +17,7 @@
 
 namespace stc {
 
-// q (H,DK), kcache (T,H,DK), vcache (T,H,DV) -> o (H,DV)
+// q (B,H,DK), kcache (B,T,H,DK), vcache (B,T,H,DV) -> o (B,H,DV)
 template <class Cfg, class L, typename TQ, typename TK, typename TV,
           typename TO>
 __device__ __forceinline__ void
@@ -33,14 +34,19 @@ attention_decode_kernel(const TQ *__restrict__ q, const TK *__restrict__ kcache,
 
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int h = blockIdx.x;
+  const long long b = blockIdx.y;
+  // This sequence's query and output row and caches.
+  const long long qrow = (b * H + h) * DK, orow = (b * H + h) * DV;
+  kcache += b * T * H * DK;
+  vcache += b * T * H * DV;
   const int pos = scalar_pos(scalars);
   if (pos < 0 || pos >= T) { // uniform over the CTA
     for (int d = threadIdx.x; d < DV; d += NT)
-      store(o, static_cast<long long>(h) * DV + d, 0.f);
+      store(o, orow + d, 0.f);
     return;
   }
   for (int d = threadIdx.x; d < DK; d += NT)
-    qs[d] = load(q, static_cast<long long>(h) * DK + d);
+    qs[d] = load(q, qrow + d);
   __syncthreads();
 
   const float scale = Cfg::scale;
@@ -122,7 +128,7 @@ attention_decode_kernel(const TQ *__restrict__ q, const TK *__restrict__ kcache,
         val += wacc[w][d] * expf(wm[w] - M);
       val /= Ls;
     }
-    store(o, static_cast<long long>(h) * DV + d, val);
+    store(o, orow + d, val);
   }
 }
 

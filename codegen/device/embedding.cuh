@@ -1,8 +1,9 @@
 // embedding.cuh - token + position embedding, forward and backward.
 //
 // out[r,:] = table[tokens[r],:] + sum_p pos_p[(t / div_p) mod mod_p, :], with
-// t = r mod T (a batch of sequences) or t = scalars[3] + r (Cfg::decode: the
-// sample step embeds the token at the sampling position). The position
+// t = r mod T (a batch of sequences) or t = scalars[3] (Cfg::decode: the
+// sample step embeds each sequence's token, a row each, at the sampling
+// position). The position
 // components differ per op (count, dtypes, div/mod), so the emitter generates
 // a small functor `Pos` with add(acc, t, d) for the forward, and one
 // embed_bwd_pos_kernel instantiation per component for the backward.
@@ -20,7 +21,7 @@ namespace stc {
 template <class Cfg>
 __device__ __forceinline__ long long embed_position(long long r,
                                                     const void *scalars) {
-  return Cfg::decode ? static_cast<long long>(scalar_pos(scalars)) + r
+  return Cfg::decode ? static_cast<long long>(scalar_pos(scalars))
                      : r % Cfg::T;
 }
 

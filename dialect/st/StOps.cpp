@@ -402,10 +402,11 @@ LogicalResult EmbedOp::verify() {
     return emitOpError() << "result element type must match the table's";
   PositionAttr pos = getPosition();
   if (getDecode()) {
-    // One position of a longer sequence: the tables span the context.
-    if (b != 1 || t != 1)
-      return emitOpError() << "decodes one position, so tokens must be "
-                              "[1, 1], got "
+    // One position of each of `b` longer sequences: the tables span the
+    // context.
+    if (t != 1)
+      return emitOpError() << "decodes one position of each sequence, so "
+                              "tokens must be [sequences, 1], got "
                            << shapeStr(tokens);
     t = 0;
     auto rows = [&](unsigned i) {
@@ -582,6 +583,42 @@ LogicalResult AttentionOp::verify() {
                          << ", got " << shapeStr(result);
   if (getScale() && !(getScale()->convertToDouble() > 0))
     return emitOpError() << "scale must be > 0";
+  return verifyHeadSplit(*this, getPatterns(), heads);
+}
+
+LogicalResult DecodeAttentionOp::verify() {
+  auto q = getQ().getType(), k = getK().getType(), v = getV().getType();
+  int64_t heads = getHeadsAttr().getInt();
+  if (failed(verifyQK(*this, q, k, heads)))
+    return failure();
+  if (q.getDimSize(1) != 1)
+    return emitOpError() << "decodes one position of each sequence, so q must "
+                            "be [sequences, 1, Dqk], got "
+                         << shapeStr(q);
+  if (v.getRank() != 3 || v.getDimSize(0) != q.getDimSize(0) ||
+      v.getDimSize(1) != 1 || v.getDimSize(2) % heads != 0)
+    return emitOpError() << "v must be [" << q.getDimSize(0)
+                         << ", 1, Dv] with heads (" << heads
+                         << ") dividing Dv, got " << shapeStr(v);
+  if (getScale() && !(getScale()->convertToDouble() > 0))
+    return emitOpError() << "scale must be > 0";
+  // Each cache holds every sequence's keys (values) over the context.
+  for (auto [ref, row, what] :
+       {std::tuple{getKcacheAttr(), k, "kcache"},
+        std::tuple{getVcacheAttr(), v, "vcache"}}) {
+    auto cache = SymbolTable::lookupNearestSymbolFrom<KvCacheOp>(*this, ref);
+    if (!cache)
+      continue; // stc-tile-attention names a missing cache
+    auto t = dyn_cast<RankedTensorType>(cache.getType());
+    if (!t || t.getRank() != 3 || t.getDimSize(0) != row.getDimSize(0) ||
+        t.getDimSize(2) != row.getDimSize(2) ||
+        t.getElementType() != row.getElementType())
+      return emitOpError() << what << " " << ref << " must be ["
+                           << row.getDimSize(0) << ", context, "
+                           << row.getDimSize(2) << "] of "
+                           << row.getElementType() << ", got "
+                           << cache.getType();
+  }
   return verifyHeadSplit(*this, getPatterns(), heads);
 }
 

@@ -183,7 +183,8 @@ def St_EmbedOp : St_Op<"embed", [Pure]> {
     position tables follow `position`: none (no tables), learned (one
     [T, D]), data_aligned (one [d_i, D] per dim), attention_aligned (a column
     table [l, D] then a row table [T / l, D]). With `decode` (sampling one
-    position at a time) the time index is the sampling position, not t.
+    position at a time) tokens are [sequences, 1], one per sequence, and the
+    time index is the sampling position, not t.
 
     ```mlir
     %x = st.embed %tokens, %table positions(%pos : tensor<64x32xf32>)
@@ -562,11 +563,11 @@ def St_ParameterOp : St_Op<"parameter", [Symbol]> {
 def St_KvCacheOp : St_Op<"kv_cache", [Symbol]> {
   let summary = "keys or values of earlier positions, kept for sampling";
   let description = [{
-    A persistent [context, width] tensor that the sampling step fills one
-    position at a time.
+    A persistent [sequences, context, width] tensor that the sampling step
+    fills one position at a time, for each of the sequences it draws at once.
 
     ```mlir
-    st.kv_cache @block0_k : tensor<64x64xf32>
+    st.kv_cache @block0_k : tensor<4x64x64xf32>
     ```
   }];
   let arguments = (ins SymbolNameAttr:$sym_name, TypeAttr:$type);
@@ -771,13 +772,14 @@ def St_DecodeAttentionOp : St_AttentionLikeOp<"decode_attention", [
     AllTypesMatch<["v", "result"]>]> {
   let summary = "one sampling position's attention over the kv caches";
   let description = [{
-    Stores this position's k and v ([1, 1, D]) into the caches at the
-    sampling position, then attends from q over the cached positions the
-    pattern allows.
+    Stores this position's k and v ([S, 1, D], one row per sequence) into
+    the caches ([S, context, D], st.kv_cache) at the sampling position, then
+    attends from each sequence's q over its cached positions the pattern
+    allows.
 
     ```mlir
     %o = st.decode_attention %q, %k, %v caches(@k0, @v0) heads(4) patterns [#st.local<8>]
-           : tensor<1x1x64xf32>, tensor<1x1x64xf32>, tensor<1x1x64xf32>
+           : tensor<2x1x64xf32>, tensor<2x1x64xf32>, tensor<2x1x64xf32>
     ```
   }];
   let arguments = (ins St_FloatTensor:$q, St_FloatTensor:$k, St_FloatTensor:$v,
@@ -789,6 +791,7 @@ def St_DecodeAttentionOp : St_AttentionLikeOp<"decode_attention", [
     $q `,` $k `,` $v `caches` `(` $kcache `,` $vcache `)` `heads` `(` $heads `)`
     `patterns` $patterns attr-dict `:` type($q) `,` type($k) `,` type($v)
   }];
+  let hasVerifier = 1;
 }
 
 //===----------------------------------------------------------------------===//

@@ -31,6 +31,10 @@ const std::vector<FlagSpec> kCompileFlags = {
     {"o", true, "artifact directory to write (required)"},
     {"emit-cuda", true, "also write each kernel's source as DIR/<kernel>.cu"},
     {"batch", true, "sequences per training step (default 4)"},
+    {"sample-batch", true,
+     "sequences the sample step draws at once (default: the batch, whose "
+     "sampling caches fit in the training step's activations; 1 with "
+     "--recompute, which shrinks those)"},
     {"block-size", true, blockSizeHelp()},
     {"memory-budget", true,
      "fail if the device arena exceeds this, e.g. 8GiB, 512MiB (default: none)"},
@@ -277,6 +281,7 @@ bool stc::cli::compileModel(const CompileRequest &request) {
   s.pipeline.blockSize = request.blockSize;
   s.pipeline.recompute = request.recompute;
   s.pipeline.deterministic = request.deterministic;
+  s.pipeline.sampleBatch = request.sampleBatch;
   return compile(s) == 0;
 }
 
@@ -297,13 +302,17 @@ int stc::cli::runCompile(int argc, char **argv, int first) {
   }
   CompileSettings s;
   std::optional<int64_t> batch = args->getInt("batch", 4, 1, abi::kMaxBatch, &error);
+  std::optional<int64_t> sampleBatch =
+      batch ? args->getInt("sample-batch", 0, 1, abi::kMaxBatch, &error)
+            : std::nullopt;
   std::optional<int64_t> block =
-      batch ? args->getBlockSize("block-size", &error) : std::nullopt;
-  if (!batch || !block) {
+      sampleBatch ? args->getBlockSize("block-size", &error) : std::nullopt;
+  if (!batch || !sampleBatch || !block) {
     llvm::errs() << "stc compile: " << error << "\n";
     return 2;
   }
   s.pipeline.batch = *batch;
+  s.pipeline.sampleBatch = *sampleBatch;
   s.pipeline.blockSize = *block;
   s.pipeline.unreachableIsError = args->has("unreachable-is-error");
   s.pipeline.normalizePatterns = !args->has("no-normalize");

@@ -24,6 +24,7 @@ struct CompileRequest {
   int64_t blockSize = abi::kDefaultAttentionBlockSize;
   std::string recompute = "none"; ///< stc-schedule-recompute's policy
   bool deterministic = false;     ///< attention backward without atomics
+  int64_t sampleBatch = 0;        ///< sequences per sample step (0: batch)
 };
 
 /// Compiles `request.input` into an artifact at `request.outDir` with the

@@ -232,11 +232,14 @@ Status readEntry(Artifact &a, const NameIndex &names, EntryKind kind,
   int64_t bt = m.batch * m.context; // both <= kMaxDim: no overflow
   if (kind == EntryKind::Sample) {
     STC_RETURN_IF_ERROR(readRoles(a, ej, "inputs", where,
-                                  {{"token", DType::I32, 1, "[1]"}},
+                                  {{"token", DType::I32, m.sampleBatch,
+                                    "[sample_batch]"}},
                                   entry.inputs));
-    STC_RETURN_IF_ERROR(readRoles(a, ej, "outputs", where,
-                                  {{"logits", DType::F32, m.vocab, "[vocab]"}},
-                                  entry.outputs));
+    STC_RETURN_IF_ERROR(readRoles(
+        a, ej, "outputs", where,
+        {{"logits", DType::F32, m.sampleBatch * m.vocab,
+          "[sample_batch, vocab]"}},
+        entry.outputs));
   } else {
     STC_RETURN_IF_ERROR(
         readRoles(a, ej, "inputs", where,

@@ -147,53 +147,58 @@ void attentionBwdPrep(const T *o, const T *dO, T *delta, T *dqAcc,
 }
 
 template <typename T>
-Status kvStore(const T *src, T *cache, int64_t D, int64_t Tctx, int64_t pos) {
+Status kvStore(const T *src, T *cache, int64_t B, int64_t D, int64_t Tctx,
+               int64_t pos) {
   if (pos < 0 || pos >= Tctx)
     return Status::error("position (scalars[3]) is " + std::to_string(pos) +
                          "; valid: 0 .. " + std::to_string(Tctx - 1));
-  for (int64_t d = 0; d < D; ++d)
-    cache[pos * D + d] = src[d];
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t d = 0; d < D; ++d)
+      cache[(b * Tctx + pos) * D + d] = src[b * D + d];
   return Status::ok();
 }
 
 template <typename T>
 Status attentionDecode(const T *q, const T *kcache, const T *vcache, T *o,
-                       int64_t Tctx, int64_t H, int64_t dk, int64_t dv,
-                       double scale, int64_t headsPerLayout,
+                       int64_t B, int64_t Tctx, int64_t H, int64_t dk,
+                       int64_t dv, double scale, int64_t headsPerLayout,
                        const std::vector<const AttentionMask *> &masks,
                        int64_t pos) {
   if (pos < 0 || pos >= Tctx)
     return Status::error("position (scalars[3]) is " + std::to_string(pos) +
                          "; valid: 0 .. " + std::to_string(Tctx - 1));
-  // The same computation as attentionFwd's row `pos` with B = 1, reading
-  // keys and values from the caches.
+  // For each sequence, the same computation as attentionFwd's row `pos`,
+  // reading keys and values from that sequence's caches.
   std::vector<int64_t> keys;
   std::vector<double> scores;
-  for (int64_t h = 0; h < H; ++h) {
-    const AttentionMask &mask = *masks[h / headsPerLayout];
-    mask.keys(pos, keys);
-    const T *qh = q + h * dk;
-    T *oh = o + h * dv;
-    if (keys.empty()) {
-      for (int64_t d = 0; d < dv; ++d)
-        oh[d] = T(0);
-      continue;
-    }
-    scores.resize(keys.size());
-    double mx = -std::numeric_limits<double>::infinity();
-    for (size_t j = 0; j < keys.size(); ++j) {
-      scores[j] = scale * dot(qh, kcache + (keys[j] * H + h) * dk, dk);
-      mx = std::max(mx, scores[j]);
-    }
-    double sum = 0;
-    for (double sc : scores)
-      sum += std::exp(sc - mx);
-    double l = mx + std::log(sum);
-    for (int64_t d = 0; d < dv; ++d) {
-      double acc = 0;
-      for (size_t j = 0; j < keys.size(); ++j)
-        acc += std::exp(scores[j] - l) * vcache[(keys[j] * H + h) * dv + d];
-      oh[d] = static_cast<T>(acc);
+  for (int64_t b = 0; b < B; ++b) {
+    const T *kc = kcache + b * Tctx * H * dk, *vc = vcache + b * Tctx * H * dv;
+    for (int64_t h = 0; h < H; ++h) {
+      const AttentionMask &mask = *masks[h / headsPerLayout];
+      mask.keys(pos, keys);
+      const T *qh = q + (b * H + h) * dk;
+      T *oh = o + (b * H + h) * dv;
+      if (keys.empty()) {
+        for (int64_t d = 0; d < dv; ++d)
+          oh[d] = T(0);
+        continue;
+      }
+      scores.resize(keys.size());
+      double mx = -std::numeric_limits<double>::infinity();
+      for (size_t j = 0; j < keys.size(); ++j) {
+        scores[j] = scale * dot(qh, kc + (keys[j] * H + h) * dk, dk);
+        mx = std::max(mx, scores[j]);
+      }
+      double sum = 0;
+      for (double sc : scores)
+        sum += std::exp(sc - mx);
+      double l = mx + std::log(sum);
+      for (int64_t d = 0; d < dv; ++d) {
+        double acc = 0;
+        for (size_t j = 0; j < keys.size(); ++j)
+          acc += std::exp(scores[j] - l) * vc[(keys[j] * H + h) * dv + d];
+        oh[d] = static_cast<T>(acc);
+      }
     }
   }
   return Status::ok();
@@ -210,11 +215,12 @@ Status attentionDecode(const T *q, const T *kcache, const T *vcache, T *o,
                                 const T *, bool);                              \
   template void attentionBwdPrep<T>(const T *, const T *, T *, T *,            \
                                     const AttentionShape &);                   \
-  template Status kvStore<T>(const T *, T *, int64_t, int64_t, int64_t);       \
+  template Status kvStore<T>(const T *, T *, int64_t, int64_t, int64_t,        \
+                             int64_t);                                         \
   template Status attentionDecode<T>(                                          \
       const T *, const T *, const T *, T *, int64_t, int64_t, int64_t,         \
-      int64_t, double, int64_t, const std::vector<const AttentionMask *> &,        \
-      int64_t);
+      int64_t, int64_t, double, int64_t,                                       \
+      const std::vector<const AttentionMask *> &, int64_t);
 
 STC_INSTANTIATE(float)
 STC_INSTANTIATE(double)

@@ -412,11 +412,11 @@ Status CpuExecutor::runOp(const Op &op, Args &fa) {
     break;
   }
   case OpKind::KvStore:
-    st = cpu::kvStore(F(0), F(1), at.D, at.T, sc.position);
+    st = cpu::kvStore(F(0), F(1), at.B, at.D, at.T, sc.position);
     break;
   case OpKind::AttentionDecode:
-    st = cpu::attentionDecode(F(0), F(1), F(2), F(3), at.T, at.H, at.dk, at.dv,
-                              at.scale, at.headsPerLayout, masksOf(),
+    st = cpu::attentionDecode(F(0), F(1), F(2), F(3), at.B, at.T, at.H, at.dk,
+                              at.dv, at.scale, at.headsPerLayout, masksOf(),
                               sc.position);
     break;
   default: // a kind registered in abi/ without a reference implementation

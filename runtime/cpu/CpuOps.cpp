@@ -21,9 +21,10 @@ Status badToken(const char *what, int64_t i, int64_t value, int64_t V) {
                        std::to_string(V) + ")");
 }
 
-/// Position of row r: r mod T in a batch of sequences, t0 + r when decoding.
+/// Position of row r: r mod T in a batch of sequences; t0 when decoding
+/// (each row is one sequence at the sampling position).
 int64_t rowPosition(int64_t r, int64_t Tctx, int64_t t0) {
-  return t0 >= 0 ? t0 + r : r % Tctx;
+  return t0 >= 0 ? t0 : r % Tctx;
 }
 } // namespace
 

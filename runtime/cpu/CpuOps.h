@@ -33,11 +33,11 @@ namespace stc::rt::cpu {
 //===----------------------------------------------------------------------===//
 
 /// Position components of an embedding: component p adds
-/// pos_p[(t / div) mod mod] to row r, t = r mod T (or t0 + r when decoding).
+/// pos_p[(t / div) mod mod] to row r, t = r mod T (or t0 when decoding).
 using PosComponents = std::vector<std::pair<int64_t, int64_t>>; // (div, mod)
 
 /// tokens (rows) i32, table (V,D), pos[p] (mod_p,D) -> out (rows,D).
-/// t0 < 0: t = r mod T; t0 >= 0 (sample_step): t = t0 + r.
+/// t0 < 0: t = r mod T; t0 >= 0 (sample_step, a row per sequence): t = t0.
 template <typename T>
 Status embedFwd(const int32_t *tokens, const T *table,
                 const std::vector<const T *> &pos, const PosComponents &comps,
@@ -195,15 +195,18 @@ template <typename T>
 void attentionBwdPrep(const T *o, const T *dO, T *delta, T *dqAcc,
                       const AttentionShape &s);
 
-/// src (D) -> cache (T,D) row pos.
+/// src (B,D) -> cache (B,T,D) row pos of each sequence.
 template <typename T>
-Status kvStore(const T *src, T *cache, int64_t D, int64_t Tctx, int64_t pos);
+Status kvStore(const T *src, T *cache, int64_t B, int64_t D, int64_t Tctx,
+               int64_t pos);
 
-/// q (H,dk), kcache (T,H,dk), vcache (T,H,dv) -> o (H,dv): the query at
-/// position pos over the cached keys k <= pos its head's pattern allows.
+/// q (B,H,dk), kcache (B,T,H,dk), vcache (B,T,H,dv) -> o (B,H,dv): each
+/// sequence's query at position pos over its cached keys k <= pos its head's
+/// pattern allows.
 template <typename T>
 Status attentionDecode(const T *q, const T *kcache, const T *vcache, T *o,
-                       int64_t Tctx, int64_t H, int64_t dk, int64_t dv,
+                       int64_t B, int64_t Tctx, int64_t H, int64_t dk,
+                       int64_t dv,
                        double scale, int64_t headsPerLayout,
                        const std::vector<const AttentionMask *> &masks,
                        int64_t pos);

@@ -164,3 +164,33 @@ stk.program @p inputs {} outputs {} {
   // expected-error @+1 {{argument 0 (@missing) is not an stk.buffer}}
   stk.launch "zero" [@missing] params {count = 4 : i64}
 }
+
+// -----
+
+// The sampling step decodes one position of each of its sequences: a cache
+// holds every sequence's keys over the context.
+st.kv_cache @k0 : tensor<2x16x8xf32>
+st.kv_cache @v0 : tensor<3x16x8xf32>
+func.func @f(%q: tensor<2x1x8xf32>) -> tensor<2x1x8xf32> {
+  // expected-error @+1 {{vcache @v0 must be [2, context, 8] of 'f32', got 'tensor<3x16x8xf32>'}}
+  %o = st.decode_attention %q, %q, %q caches(@k0, @v0) heads(2) patterns [#st.local<4>] : tensor<2x1x8xf32>, tensor<2x1x8xf32>, tensor<2x1x8xf32>
+  return %o : tensor<2x1x8xf32>
+}
+
+// -----
+
+st.kv_cache @k0 : tensor<2x16x8xf32>
+st.kv_cache @v0 : tensor<2x16x8xf32>
+func.func @f(%q: tensor<2x3x8xf32>) -> tensor<2x3x8xf32> {
+  // expected-error @+1 {{decodes one position of each sequence, so q must be [sequences, 1, Dqk], got tensor<2x3x8xf32>}}
+  %o = st.decode_attention %q, %q, %q caches(@k0, @v0) heads(2) patterns [#st.local<4>] : tensor<2x3x8xf32>, tensor<2x3x8xf32>, tensor<2x3x8xf32>
+  return %o : tensor<2x3x8xf32>
+}
+
+// -----
+
+func.func @f(%t: tensor<2x4xi32>, %table: tensor<256x8xf32>) -> tensor<2x4x8xf32> {
+  // expected-error @+1 {{decodes one position of each sequence, so tokens must be [sequences, 1], got tensor<2x4xi32>}}
+  %x = st.embed %t, %table {decode, position = #st.position<none>} : tensor<2x4xi32>, tensor<256x8xf32> -> tensor<2x4x8xf32>
+  return %x : tensor<2x4x8xf32>
+}

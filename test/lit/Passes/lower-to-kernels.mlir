@@ -7,7 +7,7 @@
 // CHECK-LABEL: module
 // CHECK-DAG: stk.buffer @scalars : tensor<16xi32> role "scalars"
 // CHECK-DAG: stk.buffer @tok_emb : tensor<256x16xf32> role "param"
-// CHECK-DAG: stk.buffer @cache.k0 : tensor<32x16xf32> role "cache"
+// CHECK-DAG: stk.buffer @cache.k0 : tensor<2x32x16xf32> role "cache"
 // CHECK-DAG: stk.buffer @train.tokens : tensor<2x32xi32> role "input"
 // CHECK-DAG: stk.buffer @tok_emb.adam_m : tensor<256x16xf32> role "moment"
 // CHECK-LABEL: stk.program @train_step
@@ -38,10 +38,10 @@
 // CHECK: stk.launch "xent_fwd" [
 // CHECK-LABEL: stk.program @sample_step
 // CHECK-SAME: inputs {token = @sample.token} outputs {logits =
-// CHECK: stk.launch "embed_fwd" [@sample.token, @tok_emb, @pos_emb0, {{.*}}] params {D = 16 : i64, T = 32 : i64, V = 256 : i64, decode = true, pos = {{\[\[}}1, 32]], rows = 1 : i64}
-// CHECK: stk.launch "kv_store" [@{{.*}}, @cache.k0] params {D = 16 : i64, T = 32 : i64}
-// CHECK: stk.launch "kv_store" [@{{.*}}, @cache.v0] params {D = 16 : i64, T = 32 : i64}
-// CHECK: stk.launch "attention_decode" [@{{.*}}, @cache.k0, @cache.v0, @{{.*}}] params {H = 2 : i64, T = 32 : i64, dk = 8 : i64, dv = 8 : i64, heads_per_layout = 2 : i64, layouts = ["layout0"], scale = 0.35355339059327373 : f64}
+// CHECK: stk.launch "embed_fwd" [@sample.token, @tok_emb, @pos_emb0, {{.*}}] params {D = 16 : i64, T = 32 : i64, V = 256 : i64, decode = true, pos = {{\[\[}}1, 32]], rows = 2 : i64}
+// CHECK: stk.launch "kv_store" [@{{.*}}, @cache.k0] params {B = 2 : i64, D = 16 : i64, T = 32 : i64}
+// CHECK: stk.launch "kv_store" [@{{.*}}, @cache.v0] params {B = 2 : i64, D = 16 : i64, T = 32 : i64}
+// CHECK: stk.launch "attention_decode" [@{{.*}}, @cache.k0, @cache.v0, @{{.*}}] params {B = 2 : i64, H = 2 : i64, T = 32 : i64, dk = 8 : i64, dv = 8 : i64, heads_per_layout = 2 : i64, layouts = ["layout0"], scale = 0.35355339059327373 : f64}
 // CHECK: stk.parameter @param.tok_emb {adam_m = @tok_emb.adam_m, adam_v = @tok_emb.adam_v, decay, grad = @train.demb{{[0-9]+}}, init = #st.init<normal, std = 2.000000e-02>, value = @tok_emb}
 // An f32 parameter has no master weights.
 // CHECK-NOT: master
@@ -57,7 +57,7 @@ st.model @m {vocab = 256, context = 32, width = 16, heads = 2} {
 // as the artifact format requires, and that AdamW updates f32 master weights
 // of its bf16 parameters.
 // CHECK-LABEL: module
-// CHECK: stk.buffer @sample.[[LOGITS:linear[0-9]+]] : tensor<1x1x256xf32> role "activation"
+// CHECK: stk.buffer @sample.[[LOGITS:linear[0-9]+]] : tensor<2x1x256xf32> role "activation"
 // CHECK: stk.buffer @tok_emb.master : tensor<256x16xf32> role "moment"
 // CHECK-LABEL: stk.program @train_step
 // CHECK: stk.launch "adamw" [@out.b, {{.*}}, @out.b.master, {{.*}}] params {{{.*}}master = true

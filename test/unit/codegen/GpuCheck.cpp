@@ -424,22 +424,21 @@ static void attention(const AttnCase &c, const std::string &dt) {
     checkExact(n + " cast", cs[1].f, F(dt, x[6].f).f);
   }
 
-  // decode: batch 0's keys/values as the caches, a few positions
-  at.erase("B");
-  std::vector<float> kc(T * H * dk), vc(T * H * dv);
-  std::copy(k.f.begin(), k.f.begin() + T * H * dk, kc.begin());
-  std::copy(v.f.begin(), v.f.begin() + T * H * dv, vc.begin());
+  // decode: every sequence's keys/values as its caches, a few positions,
+  // all B sequences at once
   for (int64_t pos : {int64_t(0), T / 2 + 1, T - 1}) {
-    std::vector<float> qq(q.f.begin() + pos * H * dk,
-                          q.f.begin() + (pos + 1) * H * dk);
-    std::vector<Arg> d = {F(dt, qq), F(dt, kc), F(dt, vc),
-                          F(dt, std::vector<float>(H * dv, 7.f))};
+    std::vector<float> qq;
+    for (int64_t b = 0; b < B; ++b)
+      qq.insert(qq.end(), q.f.begin() + (b * T + pos) * H * dk,
+                q.f.begin() + (b * T + pos + 1) * H * dk);
+    std::vector<Arg> d = {F(dt, qq), F(dt, k.f), F(dt, v.f),
+                          F(dt, std::vector<float>(B * H * dv, 7.f))};
     Scal sc;
     sc.pos = (int32_t)pos;
     runGpu(mk("attention_decode", "dec", dtsOf(d), at, c.layouts), d, sc);
-    std::vector<float> od(H * dv);
+    std::vector<float> od(B * H * dv);
     (void)rt::cpu::attentionDecode(d[0].f.data(), d[1].f.data(), d[2].f.data(),
-                                   od.data(), T, H, dk, dv, scale, hpl, mp,
+                                   od.data(), B, T, H, dk, dv, scale, hpl, mp,
                                    pos);
     check(n + " decode pos " + std::to_string(pos), d[3].f, od,
           tolFor(dt, 1e-5));
@@ -484,23 +483,23 @@ static void otherOps(const std::string &dt, int64_t rows, int64_t T, int64_t D,
     (void)rt::cpu::embedFwd(a[0].i.data(), a[1].f.data(), pp, pos, out.data(),
                             rows, T, D, V);
     check(n + " embed_fwd", a[2 + P].f, out, tolFor(dt, 1e-6));
-    // decode: 1 row at position 5
-    std::vector<Arg> d = {I({tokens[0]}), a[1]};
+    // decode: 3 sequences' rows, all at position 5
+    std::vector<Arg> d = {I({tokens[0], tokens[1], tokens[2]}), a[1]};
     for (size_t p = 0; p < P; ++p)
       d.push_back(a[2 + p]);
-    d.push_back(F(dt, std::vector<float>(D, 7.f)));
+    d.push_back(F(dt, std::vector<float>(3 * D, 7.f)));
     Scal sc;
     sc.pos = 5;
     runGpu(mk("embed_fwd", "efd", dtsOf(d),
-              {{"rows", int64_t(1)},
+              {{"rows", int64_t(3)},
                {"T", T},
                {"D", D},
                {"V", V},
                {"pos", pos},
                {"decode", true}}),
            d, sc);
-    std::vector<float> od(D);
-    (void)rt::cpu::embedFwd(d[0].i.data(), d[1].f.data(), pp, pos, od.data(), 1,
+    std::vector<float> od(3 * D);
+    (void)rt::cpu::embedFwd(d[0].i.data(), d[1].f.data(), pp, pos, od.data(), 3,
                             T, D, V, 5);
     check(n + " embed_fwd decode", d[2 + P].f, od, tolFor(dt, 1e-6));
   }
@@ -736,13 +735,14 @@ static void otherOps(const std::string &dt, int64_t rows, int64_t T, int64_t D,
   }
   // kv_store
   {
-    const int64_t Dk = D;
-    std::vector<Arg> a = {F(dt, randn(Dk)), F(dt, randn(T * Dk))};
+    const int64_t Dk = D, Bs = 3;
+    std::vector<Arg> a = {F(dt, randn(Bs * Dk)), F(dt, randn(Bs * T * Dk))};
     std::vector<Arg> r = a;
     Scal sc;
     sc.pos = (int32_t)(T - 2);
-    runGpu(mk("kv_store", "kv", dtsOf(a), {{"D", Dk}, {"T", T}}), a, sc);
-    (void)rt::cpu::kvStore(r[0].f.data(), r[1].f.data(), Dk, T, sc.pos);
+    runGpu(mk("kv_store", "kv", dtsOf(a), {{"B", Bs}, {"D", Dk}, {"T", T}}), a,
+           sc);
+    (void)rt::cpu::kvStore(r[0].f.data(), r[1].f.data(), Bs, Dk, T, sc.pos);
     checkExact(n + " kv_store", a[1].f, r[1].f);
   }
 }

@@ -111,7 +111,6 @@ void addAttention(std::vector<Case> &cases, const std::string &prefix,
   cases.push_back(
       {n + "_attention_bwd", makeOp("attention_bwd", n + "_attention_bwd",
                                     "FFFFfFFFF", dt, a, layouts)});
-  a.erase("B");
   cases.push_back({n + "_attention_decode",
                    makeOp("attention_decode", n + "_attention_decode", "FFFF",
                           dt, a, layouts)});
@@ -192,7 +191,7 @@ void addModelOps(std::vector<Case> &cases, const Shapes &s,
        {"eps", 1e-8},
        {"weight_decay", 0.1},
        {"clip", 1.0}});
-  add("kv_store", "kv_store", "FF", {{"D", s.H * s.hd}, {"T", s.T}});
+  add("kv_store", "kv_store", "FF", {{"B", s.B}, {"D", s.H * s.hd}, {"T", s.T}});
 }
 
 std::vector<Case> allCases() {
@@ -380,8 +379,6 @@ OpDesc tinyAttention(const std::string &kind, int64_t block, int64_t dk = 16,
       {"scale", 0.25},
       {"layouts", std::vector<std::string>{"l", "s"}},
       {"heads_per_layout", int64_t(2)}};
-  if (kind == "attention_decode")
-    a.erase("B");
   std::string sig = kind == "attention_fwd"   ? "FFFFf"
                     : kind == "attention_bwd" ? "FFFFfFFFF"
                                               : "FFFF";
@@ -409,7 +406,7 @@ TEST(KernelEmitter, AttentionLaunchShapes) {
 
   auto dec = emitKernel(tinyAttention("attention_decode", 16), &err);
   ASSERT_TRUE(dec) << err;
-  EXPECT_EQ(dec->grid, (std::array<int64_t, 3>{4, 1, 1}));
+  EXPECT_EQ(dec->grid, (std::array<int64_t, 3>{4, 4, 1})); // heads, sequences
   EXPECT_EQ(dec->block, (std::array<int64_t, 3>{128, 1, 1}));
   EXPECT_EQ(dec->smem, 0);
 

@@ -687,14 +687,17 @@ TEST(EndToEnd, SamplingIsDeterministicPerSeed) {
   ASSERT_TRUE(g1.hasValue() && g2.hasValue());
   EXPECT_EQ(*g1, *g2) << "greedy sampling depends on the seed";
 
-  // Greedy is the argmax of sample_step's logits at every step.
+  // Greedy is the argmax of sample_step's logits at every step (every row
+  // of the sample step fed the same sequence; row 0 read).
   const Artifact &a = e->artifact();
   const std::string &tok = roleName(a, EntryKind::Sample, true, "token");
   const std::string &logitsBuf =
       roleName(a, EntryKind::Sample, false, "logits");
   std::string seq = o.prompt, greedy;
   for (int64_t pos = 0; static_cast<int64_t>(greedy.size()) < o.count; ++pos) {
-    ASSERT_OK(e->uploadInts(tok, {static_cast<unsigned char>(seq[pos])}));
+    ASSERT_OK(e->uploadInts(
+        tok, std::vector<int32_t>(static_cast<size_t>(a.model.sampleBatch),
+                                  static_cast<unsigned char>(seq[pos]))));
     Scalars sc;
     sc.step = 1;
     sc.position = static_cast<int32_t>(pos);
@@ -716,17 +719,58 @@ TEST(EndToEnd, SamplingIsDeterministicPerSeed) {
               printable(*s1).c_str(), printable(*g1).c_str());
 }
 
+TEST(EndToEnd, SequencesDrawnAtOnceAreTheOnesDrawnAlone) {
+  // The sample step's rows are independent sequences: drawing S at once
+  // with seed s gives, byte for byte, the S draws of one with seeds s + i,
+  // past the context (the sliding window) too, with top-k and top-p.
+  REQUIRE_TINY();
+  auto e = brieflyTrained(40, 5);
+  const int64_t S = e->artifact().model.sampleBatch;
+  ASSERT_GE(S, 2) << "the tiny test artifact draws its batch at once";
+  SampleOptions o = samplingAfterThe(e->artifact().model.context + 30, 21);
+  o.topK = 40;
+  o.topP = 0.95;
+  o.sequences = S;
+  auto all = sampleSequences(*e, o);
+  ASSERT_TRUE(all.hasValue()) << all.status().message();
+  ASSERT_EQ(static_cast<int64_t>(all->size()), S);
+  std::set<std::string> distinct;
+  for (int64_t i = 0; i < S; ++i) {
+    SampleOptions one = o;
+    one.sequences = 1;
+    one.seed = o.seed + static_cast<uint64_t>(i);
+    auto alone = sample(*e, one);
+    ASSERT_TRUE(alone.hasValue()) << alone.status().message();
+    EXPECT_EQ((*all)[i], *alone) << "sequence " << i;
+    distinct.insert(*alone);
+  }
+  EXPECT_EQ(static_cast<int64_t>(distinct.size()), S)
+      << "different seeds drew the same bytes";
+  // Fewer than S at once: the spare rows are computed and ignored.
+  o.sequences = S - 1;
+  auto fewer = sampleSequences(*e, o);
+  ASSERT_TRUE(fewer.hasValue()) << fewer.status().message();
+  for (int64_t i = 0; i < S - 1; ++i)
+    EXPECT_EQ((*fewer)[i], (*all)[i]) << "sequence " << i;
+  o.sequences = S + 1;
+  EXPECT_MENTIONS(sampleSequences(*e, o).status().message(),
+                  std::to_string(S + 1) + " sequences at once; the artifact's "
+                  "sample step draws 1 .. " + std::to_string(S));
+}
+
 //===----------------------------------------------------------------------===//
 // sample_step (KV cache) against eval_step (batched forward)
 //===----------------------------------------------------------------------===//
 
-/// For rows `rows` of an eval batch: eval_step's per-position loss and
-/// -log2 softmax(sample_step's logits)[target] feeding the row's tokens one
-/// at a time. Returns the largest difference.
-double decodeVsBatch(CpuExecutor &e, const std::string &text,
-                     const std::vector<int64_t> &rows) {
+/// For the rows of an eval batch: eval_step's per-position loss and
+/// -log2 softmax(sample_step's logits)[target] feeding the rows' tokens one
+/// position at a time, sample_batch rows at once (the sample step's row s
+/// decodes eval row s; spare rows repeat row 0). Returns the largest
+/// difference.
+double decodeVsBatch(CpuExecutor &e, const std::string &text) {
   const Artifact &a = e.artifact();
-  const int64_t B = a.model.batch, T = a.model.context, V = a.model.vocab;
+  const int64_t B = a.model.batch, T = a.model.context, V = a.model.vocab,
+                S = a.model.sampleBatch;
   std::vector<int64_t> starts;
   for (int64_t b = 0; b < B; ++b)
     starts.push_back(1000 + b * 517);
@@ -743,29 +787,36 @@ double decodeVsBatch(CpuExecutor &e, const std::string &text,
   const std::string &logitsBuf =
       roleName(a, EntryKind::Sample, false, "logits");
   double worst = 0;
-  for (int64_t b : rows)
+  for (int64_t b0 = 0; b0 < B; b0 += S)
     for (int64_t t = 0; t < T; ++t) {
-      EXPECT_TRUE(e.uploadInts(tok, {tokens[b * T + t]}).isOk());
+      std::vector<int32_t> column(static_cast<size_t>(S));
+      for (int64_t s = 0; s < S; ++s)
+        column[s] = tokens[(b0 + s < B ? b0 + s : 0) * T + t];
+      EXPECT_TRUE(e.uploadInts(tok, column).isOk());
       sc.position = static_cast<int32_t>(t);
       EXPECT_TRUE(e.writeScalars(sc).isOk());
-      Status s = e.run(EntryKind::Sample);
-      EXPECT_TRUE(s.isOk()) << s.message();
-      auto l = e.downloadDoubles(logitsBuf);
-      EXPECT_TRUE(l.hasValue());
-      if (!l)
+      Status st = e.run(EntryKind::Sample);
+      EXPECT_TRUE(st.isOk()) << st.message();
+      auto all = e.downloadDoubles(logitsBuf);
+      EXPECT_TRUE(all.hasValue());
+      if (!all)
         return INFINITY;
-      double mx = -INFINITY;
-      for (int64_t j = 0; j < V; ++j)
-        mx = std::max(mx, (*l)[j]);
-      double sum = 0;
-      for (int64_t j = 0; j < V; ++j)
-        sum += std::exp((*l)[j] - mx);
-      double bits = (mx + std::log(sum) - (*l)[targets[b * T + t]]) / kLn2;
-      double d = std::abs(bits - (*losses)[b * T + t]);
-      EXPECT_LT(d, 1e-3) << "row " << b << " position " << t
-                         << ": eval_step loss " << (*losses)[b * T + t]
-                         << ", from sample_step's logits " << bits;
-      worst = std::max(worst, d);
+      for (int64_t s = 0; s < S && b0 + s < B; ++s) {
+        const int64_t b = b0 + s;
+        const double *l = all->data() + s * V;
+        double mx = -INFINITY;
+        for (int64_t j = 0; j < V; ++j)
+          mx = std::max(mx, l[j]);
+        double sum = 0;
+        for (int64_t j = 0; j < V; ++j)
+          sum += std::exp(l[j] - mx);
+        double bits = (mx + std::log(sum) - l[targets[b * T + t]]) / kLn2;
+        double d = std::abs(bits - (*losses)[b * T + t]);
+        EXPECT_LT(d, 1e-3) << "row " << b << " position " << t
+                           << ": eval_step loss " << (*losses)[b * T + t]
+                           << ", from sample_step's logits " << bits;
+        worst = std::max(worst, d);
+      }
     }
   return worst;
 }
@@ -774,8 +825,9 @@ TEST(EndToEnd, SampleStepMatchesEvalStep) {
   REQUIRE_TINY();
   auto e = brieflyTrained(60, 9);
   const std::string text = licenseText();
-  const int64_t B = e->artifact().model.batch;
-  double w32 = decodeVsBatch(*e, text, {0, B - 1});
+  ASSERT_GE(e->artifact().model.sampleBatch, 2)
+      << "decode several sequences at once";
+  double w32 = decodeVsBatch(*e, text);
   std::printf("[ decode   ] f32: max |eval loss - decode loss| = %.3e bits\n",
               w32);
 
@@ -785,7 +837,7 @@ TEST(EndToEnd, SampleStepMatchesEvalStep) {
   auto f64 = makeCpu(CpuExecutor::Precision::F64);
   auto step = loadCheckpoint(*f64, ckpt);
   ASSERT_TRUE(step.hasValue()) << step.status().message();
-  double w64 = decodeVsBatch(*f64, text, {0, B - 1});
+  double w64 = decodeVsBatch(*f64, text);
   std::printf("[ decode   ] f64: max |eval loss - decode loss| = %.3e bits\n",
               w64);
   EXPECT_LT(w64, 1e-9);

@@ -152,7 +152,8 @@ TEST(Artifact, MissingOrMalformedManifest) {
 TEST_F(ArtifactDamage, BadFormatAndVersion) {
   EXPECT_MENTIONS(
       loadError([](json::Value &m) { m.set("version", 99); }),
-      "version: unsupported version 99; this runtime reads version 2");
+      "version: unsupported version 99; this runtime reads version " +
+          std::to_string(stc::abi::kArtifactVersion));
   EXPECT_MENTIONS(loadError([](json::Value &m) { m.set("version", "1"); }),
                   "unsupported version \"1\"");
   EXPECT_MENTIONS(loadError([](json::Value &m) { m.set("format", "onnx"); }),
@@ -387,6 +388,15 @@ TEST_F(ArtifactDamage, EntriesAndParams) {
                   }),
                   "inputs.tokens: buffer 'losses' is f32 with 64 elements; "
                   "expected i32 [batch, context]");
+  // The sample step draws model.sample_batch sequences: its token input
+  // holds one per sequence.
+  EXPECT_MENTIONS(
+      loadError([](json::Value &m) { m.find("model")->set("sample_batch", 3); }),
+      "inputs.token: buffer 'token' is i32 with 1 elements; expected i32 "
+      "[sample_batch]");
+  EXPECT_MENTIONS(
+      loadError([](json::Value &m) { m.find("model")->set("sample_batch", 0); }),
+      "model.sample_batch");
   EXPECT_MENTIONS(loadError([](json::Value &m) {
                     m.find("entries")->set("warmup_step",
                                            json::Value::object());

@@ -201,37 +201,51 @@ TEST(Attention, RowWithoutAllowedKeysIsZero) {
 
 TEST(Attention, DecodeMatchesForwardRows) {
   // kv_store + attention_decode at every position reproduce the batched
-  // forward's rows (B = 1), for a multi-layout case.
+  // forward's rows, for a multi-layout case and two sequences decoded at
+  // once (each with its own caches).
   const Case c = cases().back();
   cpu::AttentionShape s = c.shape;
-  s.B = 1;
+  s.B = 2;
   std::vector<cpu::AttentionMask> masks;
   for (const auto &t : c.patterns)
     masks.emplace_back(parsePattern(t), s.T);
   std::vector<const cpu::AttentionMask *> mp;
   for (const auto &m : masks)
     mp.push_back(&m);
-  const int64_t qkRow = s.H * s.dk, voRow = s.H * s.dv;
-  auto q = randomVec(s.T * qkRow, 301), k = randomVec(s.T * qkRow, 302),
-       v = randomVec(s.T * voRow, 303);
-  std::vector<double> o(s.T * voRow), lse(s.H * s.T);
+  const int64_t B = s.B, qkRow = s.H * s.dk, voRow = s.H * s.dv;
+  auto q = randomVec(B * s.T * qkRow, 301), k = randomVec(B * s.T * qkRow, 302),
+       v = randomVec(B * s.T * voRow, 303);
+  std::vector<double> o(B * s.T * voRow), lse(B * s.H * s.T);
   cpu::attentionFwd(q.data(), k.data(), v.data(), o.data(), lse.data(), s, mp);
-  std::vector<double> kc(s.T * qkRow, NAN), vc(s.T * voRow, NAN), od(voRow);
+  std::vector<double> kc(B * s.T * qkRow, NAN), vc(B * s.T * voRow, NAN),
+      od(B * voRow);
+  // One position of both sequences: rows [B, qkRow] / [B, voRow].
+  auto rows = [&](const std::vector<double> &x, int64_t row, int64_t pos) {
+    std::vector<double> r;
+    for (int64_t b = 0; b < B; ++b)
+      r.insert(r.end(), x.begin() + (b * s.T + pos) * row,
+               x.begin() + (b * s.T + pos + 1) * row);
+    return r;
+  };
   for (int64_t pos = 0; pos < s.T; ++pos) {
-    ASSERT_TRUE(cpu::kvStore(k.data() + pos * qkRow, kc.data(), qkRow, s.T, pos)
+    ASSERT_TRUE(
+        cpu::kvStore(rows(k, qkRow, pos).data(), kc.data(), B, qkRow, s.T, pos)
+            .isOk());
+    ASSERT_TRUE(
+        cpu::kvStore(rows(v, voRow, pos).data(), vc.data(), B, voRow, s.T, pos)
+            .isOk());
+    ASSERT_TRUE(cpu::attentionDecode(rows(q, qkRow, pos).data(), kc.data(),
+                                     vc.data(), od.data(), B, s.T, s.H, s.dk,
+                                     s.dv, s.scale, s.headsPerLayout, mp, pos)
                     .isOk());
-    ASSERT_TRUE(cpu::kvStore(v.data() + pos * voRow, vc.data(), voRow, s.T, pos)
-                    .isOk());
-    ASSERT_TRUE(cpu::attentionDecode(q.data() + pos * qkRow, kc.data(),
-                                     vc.data(), od.data(), s.T, s.H, s.dk, s.dv,
-                                     s.scale, s.headsPerLayout, mp, pos)
-                    .isOk());
-    for (int64_t d = 0; d < voRow; ++d)
-      EXPECT_NEAR(od[d], o[pos * voRow + d], 1e-12) << "pos " << pos;
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t d = 0; d < voRow; ++d)
+        EXPECT_NEAR(od[b * voRow + d], o[(b * s.T + pos) * voRow + d], 1e-12)
+            << "sequence " << b << ", pos " << pos;
   }
-  Status bad =
-      cpu::attentionDecode(q.data(), kc.data(), vc.data(), od.data(), s.T, s.H,
-                           s.dk, s.dv, s.scale, s.headsPerLayout, mp, s.T);
+  Status bad = cpu::attentionDecode(q.data(), kc.data(), vc.data(), od.data(),
+                                    B, s.T, s.H, s.dk, s.dv, s.scale,
+                                    s.headsPerLayout, mp, s.T);
   EXPECT_NE(bad.message().find("valid: 0 .. 9"), std::string::npos)
       << bad.message();
 }

@@ -66,6 +66,7 @@ ArtifactBuilder::ArtifactBuilder(std::string modelName, int64_t vocab,
   model.set("heads", 0);
   model.set("layers", 0);
   model.set("batch", batch);
+  model.set("sample_batch", 1);
   model.set("dtype", "f32");
   model.set("param_count", 0);
   root_.set("model", model);
@@ -474,7 +475,8 @@ ArtifactBuilder attentionBuilder() {
   json::Value embed1 = embed;
   embed1.set("rows", 1);
   embed1.set("decode", true);
-  json::Value dec = obj({{"T", T},
+  json::Value dec = obj({{"B", 1},
+                         {"T", T},
                          {"H", H},
                          {"dk", dh},
                          {"dv", dh},
@@ -485,8 +487,8 @@ ArtifactBuilder attentionBuilder() {
   b.op(sa, "gemm", {"sx", "Wq", "sq"}, gemmAttrs(1, D, D, false, false));
   b.op(sa, "gemm", {"sx", "Wk", "sk"}, gemmAttrs(1, D, D, false, false));
   b.op(sa, "gemm", {"sx", "Wv", "sv"}, gemmAttrs(1, D, D, false, false));
-  b.op(sa, "kv_store", {"sk", "kcache"}, obj({{"D", D}, {"T", T}}));
-  b.op(sa, "kv_store", {"sv", "vcache"}, obj({{"D", D}, {"T", T}}));
+  b.op(sa, "kv_store", {"sk", "kcache"}, obj({{"B", 1}, {"D", D}, {"T", T}}));
+  b.op(sa, "kv_store", {"sv", "vcache"}, obj({{"B", 1}, {"D", D}, {"T", T}}));
   b.op(sa, "attention_decode", {"sq", "kcache", "vcache", "so"}, dec);
   b.op(sa, "add", {"sx", "so", "sh"}, obj({{"count", D}}));
   b.op(sa, "gemm", {"sh", "Wout", "slogits"}, gemmAttrs(1, V, D, false, false));
