@@ -804,6 +804,79 @@ TEST(GpuExecutor, AccumulationTrainsLikeALargerBatch) {
   EXPECT_GT(l1.front() - l1.back(), 0.1) << "no training";
 }
 
+TEST(GpuExecutor, SampleStepsMatchTheCpuForSeveralSequences) {
+  // A whole sampling session on both executors: the sample step's rows are
+  // sample_batch different sequences (distinct windows of text), fed one
+  // position at a time through the context; every step's logits agree.
+  // Then stc's sampler draws sample_batch sequences past the context.
+  SKIP_WITHOUT_GPU();
+  std::string dir = tinyDir();
+  if (dir.empty())
+    GTEST_SKIP() << "no tiny artifact";
+  auto a = loadArtifact(dir);
+  ASSERT_TRUE(a);
+  const int64_t S = a->model.sampleBatch, T = a->model.context,
+                V = a->model.vocab;
+  ASSERT_GE(S, 2) << "the tiny artifact's sample step draws its batch";
+  auto cpu = makeExecutor("cpu", a);
+  auto gpu = makeExecutor("cuda", a);
+  ASSERT_TRUE(cpu && gpu);
+  ASSERT_TRUE(initParams(*cpu, 1234).isOk());
+  ASSERT_TRUE(initParams(*gpu, 1234).isOk());
+  const Entry &e = a->entry(EntryKind::Sample);
+  const std::string &tok = a->buffers[e.input("token")].name;
+  const std::string &logits = a->buffers[e.output("logits")].name;
+  const std::string text = trainingText();
+  double worst = 0;
+  for (int64_t t = 0; t < T; ++t) {
+    std::vector<int32_t> column(static_cast<size_t>(S));
+    for (int64_t s = 0; s < S; ++s)
+      column[s] = static_cast<unsigned char>(text[s * 997 + t]);
+    std::vector<float> out[2];
+    int k = 0;
+    for (Executor *x : {cpu.get(), gpu.get()}) {
+      ASSERT_TRUE(x->uploadInts(tok, column).isOk());
+      Scalars sc;
+      sc.step = 1;
+      sc.position = static_cast<int32_t>(t);
+      ASSERT_TRUE(x->writeScalars(sc).isOk());
+      Status st = x->run(EntryKind::Sample);
+      ASSERT_TRUE(st.isOk()) << x->name() << ": " << st.message();
+      auto l = x->downloadFloats(logits);
+      ASSERT_TRUE(l.hasValue());
+      ASSERT_EQ(static_cast<int64_t>(l->size()), S * V);
+      out[k++] = *l;
+    }
+    for (int64_t s = 0; s < S; ++s) {
+      double num = 0, den = 0;
+      for (int64_t j = 0; j < V; ++j) {
+        double d = out[1][s * V + j] - out[0][s * V + j];
+        num += d * d;
+        den += double(out[0][s * V + j]) * out[0][s * V + j];
+      }
+      double rel = den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+      EXPECT_LE(rel, 1e-4) << "position " << t << ", sequence " << s;
+      worst = std::max(worst, rel);
+    }
+  }
+  SampleOptions o;
+  o.prompt = "The ";
+  o.count = T + 20; // past the context: the sliding window
+  o.seed = 5;
+  o.sequences = S;
+  auto drawn = sampleSequences(*gpu, o);
+  ASSERT_TRUE(drawn.hasValue()) << drawn.status().message();
+  std::set<std::string> distinct(drawn->begin(), drawn->end());
+  std::printf("[gpu-test] sample step, %lld sequences x %lld positions: "
+              "logits rel %.3g (cpu vs cuda); %zu distinct samples of %lld\n",
+              static_cast<long long>(S), static_cast<long long>(T), worst,
+              distinct.size(), static_cast<long long>(S));
+  for (const std::string &d : *drawn)
+    EXPECT_EQ(static_cast<int64_t>(d.size()), o.count);
+  EXPECT_EQ(static_cast<int64_t>(distinct.size()), S)
+      << "different seeds drew the same bytes";
+}
+
 TEST(GpuExecutor, ReportsBadTokensLikeTheCpu) {
   SKIP_WITHOUT_GPU();
   std::string dir = tinyDir();
