@@ -42,6 +42,10 @@ constexpr int64_t kMinHeadDim = 8, kMaxHeadDim = 256, kHeadDimMultiple = 8;
 /// The longest sequence (context) a model or a layout may have: 2^20 =
 /// 1,048,576.
 constexpr int64_t kMaxContext = int64_t(1) << 20;
+
+/// The most parts a sampling attention's keys are split into
+/// (attention_decode_split).
+constexpr int64_t kMaxDecodeSplits = 64;
 /// Model sizes the compiler accepts (st.model's verifier, stc-expand-model).
 constexpr int64_t kMaxVocab = int64_t(1) << 24;
 constexpr int64_t kMaxWidth = int64_t(1) << 16;

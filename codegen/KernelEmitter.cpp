@@ -149,6 +149,7 @@ private:
   bool emitSumsq();
   bool emitAdamw();
   bool emitKvStore();
+  bool emitAttentionDecodeCombine();
   bool emitAttention();
   bool emitAttentionBwdPrep();
 
@@ -606,6 +607,16 @@ bool Emitter::emitKvStore() {
 // ---- attention
 // ----------------------------------------------------------------------
 
+bool Emitter::emitAttentionDecodeCombine() {
+  files_ = {"attention_common.cuh", "attention_decode.cuh"};
+  cfg_ = fmt::format("  static constexpr long long B = {}LL, H = {}LL, DV = {}LL;\n"
+                     "  static constexpr long long SPLITS = {}LL;\n",
+                     a_.B, a_.H, a_.dv, a_.splits);
+  gridStride(a_.B * a_.H * a_.dv);
+  entry("  stc::attention_decode_combine_kernel<stc_cfg>(stats, acc, o);\n");
+  return true;
+}
+
 bool Emitter::emitAttentionBwdPrep() {
   files_ = {"attention_common.cuh"};
   cfg_ = fmt::format("  static constexpr int B = {}, T = {}, H = {}, DK = {}, "
@@ -617,7 +628,8 @@ bool Emitter::emitAttentionBwdPrep() {
 }
 
 bool Emitter::emitAttention() {
-  const bool decode = op_.kind() == abi::OpKind::AttentionDecode,
+  const bool split = op_.kind() == abi::OpKind::AttentionDecodeSplit;
+  const bool decode = op_.kind() == abi::OpKind::AttentionDecode || split,
              atomic = op_.kind() == abi::OpKind::AttentionBwdAtomic,
              bwd = op_.kind() == abi::OpKind::AttentionBwd || atomic;
   const int64_t B = a_.B, T = a_.T, H = a_.H, dk = a_.dk,
@@ -694,20 +706,25 @@ bool Emitter::emitAttention() {
   std::string dispatchVar;
   if (decode) {
     constexpr int kWarps = 4;
+    const int64_t splits = split ? a_.splits : 1;
     files_ = {"attention_common.cuh", "attention_decode.cuh"};
     cfg_ =
         fmt::format("  static constexpr int T = {}, H = {}, DK = {}, DV = {};\n"
                     "  static constexpr int HPL = {}; // heads per layout\n"
                     "  static constexpr int WARPS = {};\n"
+                    "  static constexpr int SPLITS = {}; // CTAs per head\n"
                     "  static constexpr float scale = {};\n",
-                    T, H, dk, dv, hpl, kWarps, floatLit(scale));
+                    T, H, dk, dv, hpl, kWarps, splits, floatLit(scale));
     block_ = {kWarps * 32, 1, 1};
-    grid_ = {H, B, 1};
+    grid_ = {H, B, splits};
     smem_ = 0; // static shared memory only
     dispatchVar = "blockIdx.x";
-    call = "stc::attention_decode_kernel<stc_cfg, stc_layout_{0}>(q, kcache, "
-           "vcache, o, "
-           "L{0}_row_ptr, L{0}_col_idx, L{0}_classes, scalars)";
+    call = split ? "stc::attention_decode_kernel<stc_cfg, stc_layout_{0}>(q, "
+                   "kcache, vcache, static_cast<float *>(nullptr), stats, acc, "
+                   "L{0}_row_ptr, L{0}_col_idx, L{0}_classes, scalars)"
+                 : "stc::attention_decode_kernel<stc_cfg, stc_layout_{0}>(q, "
+                   "kcache, vcache, o, nullptr, nullptr, "
+                   "L{0}_row_ptr, L{0}_col_idx, L{0}_classes, scalars)";
   } else if (useMma) {
     // Tensor cores (attention_*_mma.cuh): tile sizes per head size, every
     // layout block a multiple of the tiles.
@@ -955,7 +972,11 @@ std::optional<KernelSource> Emitter::run() {
   case K::AttentionBwd:
   case K::AttentionBwdAtomic:
   case K::AttentionDecode:
+  case K::AttentionDecodeSplit:
     ok = emitAttention();
+    break;
+  case K::AttentionDecodeCombine:
+    ok = emitAttentionDecodeCombine();
     break;
   case K::AttentionBwdPrep:
     ok = emitAttentionBwdPrep();

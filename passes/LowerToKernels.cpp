@@ -17,6 +17,7 @@
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/TypeSwitch.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace stc {
@@ -45,9 +46,9 @@ bool hasMaster(Type t) {
 /// Lowers the module's step functions into stk programs. The per-op
 /// lowerings below use its helpers (buffers, launches, attributes).
 struct KernelLowering {
-  KernelLowering(ModuleOp module, bool deterministic)
+  KernelLowering(ModuleOp module, bool deterministic, int64_t decodeSplits)
       : module(module), builder(module.getContext()), loc(module.getLoc()),
-        deterministic(deterministic) {}
+        deterministic(deterministic), decodeSplits(decodeSplits) {}
 
   LogicalResult run() {
     builder.setInsertionPointToEnd(module.getBody());
@@ -303,6 +304,7 @@ struct KernelLowering {
   int64_t counter = 0;
   FlatSymbolRefAttr scalars;
   bool deterministic; ///< attention backward without atomics
+  int64_t decodeSplits; ///< 0: chosen per decode; 1: none; else forced
   SmallVector<stk::ProgramOp> programs;
   SmallVector<ParamInfo> params;
   llvm::DenseMap<Attribute, FlatSymbolRefAttr> paramBuffers;
@@ -688,8 +690,41 @@ LogicalResult lowerDecodeAttention(L &l, DecodeAttentionOp d) {
                                   scaleOf(d.getScale()), d.getPatterns());
   if (failed(params))
     return failure();
-  l.launch("attention_decode",
-           {l.of(d.getQ()), kc, vc, l.def(d.getResult(), "attn")}, *params);
+  int64_t heads = d.getHeads(), dv = lastDim(d.getV().getType()) / heads;
+  int64_t splits = l.decodeSplits;
+  if (splits == 0) {
+    // Flash-decoding pays when the sequences' heads alone would leave most
+    // of a GPU's ~132 SMs idle and each query has keys enough for several
+    // CTAs: about 256 CTAs in all, each with at least 4 chunks of 32 keys
+    // (one per warp), out of twice the mean keys per query (later queries
+    // of a causal pattern have more).
+    int64_t keys = 0;
+    for (Attribute ref : d->getAttrOfType<ArrayAttr>("st.layouts")) {
+      auto layout = l.module.lookupSymbol<LayoutOp>(
+          cast<FlatSymbolRefAttr>(ref).getValue());
+      int64_t block = static_cast<int64_t>(layout.getBlock());
+      keys = std::max(keys, 2 * static_cast<int64_t>(*layout.getBlocks()) *
+                                block * block /
+                                static_cast<int64_t>(layout.getN()));
+    }
+    int64_t byKeys = keys / (4 * 32), byCtas = (256 + b * heads - 1) / (b * heads);
+    splits = std::clamp<int64_t>(std::min(byKeys, byCtas), 1,
+                                 abi::kMaxDecodeSplits);
+  }
+  if (splits == 1) {
+    l.launch("attention_decode",
+             {l.of(d.getQ()), kc, vc, l.def(d.getResult(), "attn")}, *params);
+    return success();
+  }
+  auto stats = l.f32Buffer({b, heads, splits, 2}, "decode_stats");
+  auto acc = l.f32Buffer({b, heads, splits, dv}, "decode_acc");
+  SmallVector<NamedAttribute> splitParams(*params);
+  splitParams.push_back(l.i64("splits", splits));
+  l.launch("attention_decode_split", {l.of(d.getQ()), kc, vc, stats, acc},
+           splitParams);
+  l.launch("attention_decode_combine", {stats, acc, l.def(d.getResult(), "attn")},
+           {l.i64("B", b), l.i64("H", heads), l.i64("dv", dv),
+            l.i64("splits", splits)});
   return success();
 }
 
@@ -879,7 +914,14 @@ struct LowerToKernelsPass
     for (auto layout : getOperation().getOps<st::LayoutOp>())
       if (failed(layout.requireEliminated()))
         return signalPassFailure();
-    if (failed(KernelLowering(getOperation(), deterministic).run()))
+    if (decodeSplits < 0 || decodeSplits > abi::kMaxDecodeSplits) {
+      getOperation().emitError()
+          << "stc-lower-to-kernels: decode-splits is "
+          << static_cast<int64_t>(decodeSplits)
+          << "; valid: 0 (chosen) .. " << abi::kMaxDecodeSplits;
+      return signalPassFailure();
+    }
+    if (failed(KernelLowering(getOperation(), deterministic, decodeSplits).run()))
       signalPassFailure();
   }
 };

@@ -34,6 +34,8 @@ struct CompilePipelineOptions {
   bool deterministic = false; ///< no atomics (stc-lower-to-kernels)
   /// Sequences per sample step; 0: the batch, or 1 when recomputing.
   int64_t sampleBatch = 0;
+  /// Key splits of the sampling attention; 0: chosen (stc-lower-to-kernels).
+  int64_t decodeSplits = 0;
 };
 
 /// stc-verify-patterns, stc-expand-model, stc-autodiff,

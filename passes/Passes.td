@@ -227,11 +227,18 @@ def LowerToKernelsPass : Pass<"stc-lower-to-kernels", "::mlir::ModuleOp"> {
     `attention_bwd_prep` (delta, zeroed fp32 dq), `attention_bwd_atomic`
     per key set (dq added with fp32 atomics) and a `cast` to dq. With
     `deterministic`, and everywhere else, `attention_bwd` computes them
-    without atomics: bit-identical from run to run.
+    without atomics: bit-identical from run to run. The sample step's
+    attention splits each query's keys over several CTAs
+    (`attention_decode_split` + `attention_decode_combine`, flash-decoding)
+    when its sequences and heads alone would leave the GPU idle and the
+    pattern gives each query enough keys (`decode-splits` forces a count).
   }];
   let options = [
     Option<"deterministic", "deterministic", "bool", /*default=*/"false",
            "Attention backward without atomics (bit-reproducible steps)">,
+    Option<"decodeSplits", "decode-splits", "int64_t", /*default=*/"0",
+           "Key splits of the sampling attention (0: chosen from the "
+           "pattern, the sequences and the heads; 1: none)">,
   ];
 }
 

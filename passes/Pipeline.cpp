@@ -31,7 +31,7 @@ void stc::buildCompilePipeline(OpPassManager &pm,
   pm.addPass(createTileAttentionPass(TileAttentionPassOptions{options.blockSize}));
   pm.addPass(createEliminateUpperTrianglePass());
   pm.addPass(createLowerToKernelsPass(
-      LowerToKernelsPassOptions{options.deterministic}));
+      LowerToKernelsPassOptions{options.deterministic, options.decodeSplits}));
   pm.addPass(createFuseAccumulatePass());
   pm.addPass(createPlanMemoryPass(PlanMemoryPassOptions{options.memoryBudget}));
 }
@@ -67,6 +67,10 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
       *this, "deterministic",
       llvm::cl::desc("Attention backward without atomics"),
       llvm::cl::init(false)};
+  Option<int64_t> decodeSplits{
+      *this, "decode-splits",
+      llvm::cl::desc("Key splits of the sampling attention (0: chosen)"),
+      llvm::cl::init(0)};
   Option<int64_t> sampleBatch{
       *this, "sample-batch",
       llvm::cl::desc("Sequences per sample step (0: the batch, or 1 with "
@@ -82,6 +86,7 @@ void stc::registerCompilePipeline() {
         buildCompilePipeline(pm, {o.batch, o.blockSize, o.budget, false,
                                   o.normalize, o.recompute,
                                   o.recomputeBlocks, o.recomputeRest,
-                                  o.deterministic, o.sampleBatch});
+                                  o.deterministic, o.sampleBatch,
+                                  o.decodeSplits});
       });
 }

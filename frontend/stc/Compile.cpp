@@ -35,6 +35,10 @@ const std::vector<FlagSpec> kCompileFlags = {
      "sequences the sample step draws at once (default: the batch, whose "
      "sampling caches fit in the training step's activations; 1 with "
      "--recompute, which shrinks those)"},
+    {"decode-splits", true,
+     "CTAs each sampled query's keys are split over (flash-decoding; "
+     "default: chosen from the pattern, the sample batch and the heads; 1: "
+     "no split)"},
     {"block-size", true, blockSizeHelp()},
     {"memory-budget", true,
      "fail if the device arena exceeds this, e.g. 8GiB, 512MiB (default: none)"},
@@ -305,14 +309,19 @@ int stc::cli::runCompile(int argc, char **argv, int first) {
   std::optional<int64_t> sampleBatch =
       batch ? args->getInt("sample-batch", 0, 1, abi::kMaxBatch, &error)
             : std::nullopt;
+  std::optional<int64_t> decodeSplits =
+      sampleBatch ? args->getInt("decode-splits", 0, 1, abi::kMaxDecodeSplits,
+                                 &error)
+                  : std::nullopt;
   std::optional<int64_t> block =
-      sampleBatch ? args->getBlockSize("block-size", &error) : std::nullopt;
-  if (!batch || !sampleBatch || !block) {
+      decodeSplits ? args->getBlockSize("block-size", &error) : std::nullopt;
+  if (!batch || !sampleBatch || !decodeSplits || !block) {
     llvm::errs() << "stc compile: " << error << "\n";
     return 2;
   }
   s.pipeline.batch = *batch;
   s.pipeline.sampleBatch = *sampleBatch;
+  s.pipeline.decodeSplits = *decodeSplits;
   s.pipeline.blockSize = *block;
   s.pipeline.unreachableIsError = args->has("unreachable-is-error");
   s.pipeline.normalizePatterns = !args->has("no-normalize");

@@ -204,6 +204,68 @@ Status attentionDecode(const T *q, const T *kcache, const T *vcache, T *o,
   return Status::ok();
 }
 
+template <typename T>
+Status attentionDecodeSplit(const T *q, const T *kcache, const T *vcache,
+                            T *stats, T *acc, int64_t B, int64_t Tctx,
+                            int64_t H, int64_t dk, int64_t dv, double scale,
+                            int64_t headsPerLayout,
+                            const std::vector<const AttentionMask *> &masks,
+                            int64_t pos, int64_t splits) {
+  if (pos < 0 || pos >= Tctx)
+    return Status::error("position (scalars[3]) is " + std::to_string(pos) +
+                         "; valid: 0 .. " + std::to_string(Tctx - 1));
+  std::vector<int64_t> keys;
+  for (int64_t b = 0; b < B; ++b) {
+    const T *kc = kcache + b * Tctx * H * dk, *vc = vcache + b * Tctx * H * dv;
+    for (int64_t h = 0; h < H; ++h) {
+      masks[h / headsPerLayout]->keys(pos, keys);
+      const T *qh = q + (b * H + h) * dk;
+      for (int64_t z = 0; z < splits; ++z) {
+        const int64_t i = (b * H + h) * splits + z;
+        std::vector<std::pair<int64_t, double>> mine; // (key, score)
+        for (int64_t k : keys)
+          if ((k / 32) % splits == z)
+            mine.push_back({k, scale * dot(qh, kc + (k * H + h) * dk, dk)});
+        double m = -std::numeric_limits<double>::infinity(), l = 0;
+        for (const auto &ks : mine)
+          m = std::max(m, ks.second);
+        for (const auto &ks : mine)
+          l += std::exp(ks.second - m);
+        stats[2 * i] = static_cast<T>(m);
+        stats[2 * i + 1] = static_cast<T>(l);
+        for (int64_t d = 0; d < dv; ++d) {
+          double a = 0;
+          for (const auto &ks : mine)
+            a += std::exp(ks.second - m) * vc[(ks.first * H + h) * dv + d];
+          acc[i * dv + d] = static_cast<T>(a);
+        }
+      }
+    }
+  }
+  return Status::ok();
+}
+
+template <typename T>
+void attentionDecodeCombine(const T *stats, const T *acc, T *o, int64_t B,
+                            int64_t H, int64_t dv, int64_t splits) {
+  for (int64_t bh = 0; bh < B * H; ++bh) {
+    const T *st = stats + 2 * bh * splits;
+    double M = -std::numeric_limits<double>::infinity();
+    for (int64_t z = 0; z < splits; ++z)
+      M = std::max(M, static_cast<double>(st[2 * z]));
+    for (int64_t d = 0; d < dv; ++d) {
+      double L = 0, val = 0;
+      if (std::isfinite(M))
+        for (int64_t z = 0; z < splits; ++z) {
+          double w = std::exp(static_cast<double>(st[2 * z]) - M);
+          L += st[2 * z + 1] * w;
+          val += acc[(bh * splits + z) * dv + d] * w;
+        }
+      o[bh * dv + d] = static_cast<T>(L > 0 ? val / L : 0.0);
+    }
+  }
+}
+
 #define STC_INSTANTIATE(T)                                                     \
   template void attentionFwd<T>(const T *, const T *, const T *, T *, T *,     \
                                 const AttentionShape &,                        \
@@ -220,7 +282,13 @@ Status attentionDecode(const T *q, const T *kcache, const T *vcache, T *o,
   template Status attentionDecode<T>(                                          \
       const T *, const T *, const T *, T *, int64_t, int64_t, int64_t,         \
       int64_t, int64_t, double, int64_t,                                       \
-      const std::vector<const AttentionMask *> &, int64_t);
+      const std::vector<const AttentionMask *> &, int64_t);                   \
+  template Status attentionDecodeSplit<T>(                                     \
+      const T *, const T *, const T *, T *, T *, int64_t, int64_t, int64_t,    \
+      int64_t, int64_t, double, int64_t,                                       \
+      const std::vector<const AttentionMask *> &, int64_t, int64_t);           \
+  template void attentionDecodeCombine<T>(const T *, const T *, T *, int64_t,  \
+                                          int64_t, int64_t, int64_t);
 
 STC_INSTANTIATE(float)
 STC_INSTANTIATE(double)

@@ -419,6 +419,16 @@ Status CpuExecutor::runOp(const Op &op, Args &fa) {
                               at.dv, at.scale, at.headsPerLayout, masksOf(),
                               sc.position);
     break;
+  case OpKind::AttentionDecodeSplit:
+    st = cpu::attentionDecodeSplit(F(0), F(1), F(2), F(3), F(4), at.B, at.T,
+                                   at.H, at.dk, at.dv, at.scale,
+                                   at.headsPerLayout, masksOf(), sc.position,
+                                   at.splits);
+    break;
+  case OpKind::AttentionDecodeCombine:
+    cpu::attentionDecodeCombine(F(0), F(1), F(2), at.B, at.H, at.dv,
+                                at.splits);
+    break;
   default: // a kind registered in abi/ without a reference implementation
     return Status::error(std::string("op kind '") + opKindName(op.kind) +
                          "' has no CPU reference implementation "

@@ -211,6 +211,24 @@ Status attentionDecode(const T *q, const T *kcache, const T *vcache, T *o,
                        const std::vector<const AttentionMask *> &masks,
                        int64_t pos);
 
+/// attentionDecode's keys dealt to `splits` parts (key k to part
+/// (k / 32) mod splits); for part i = (b * H + h) * splits + z: stats[2i] =
+/// m (the part's largest scaled score, -inf without keys), stats[2i + 1] =
+/// sum e^(s - m), acc[i * dv + d] = sum e^(s - m) v[d].
+template <typename T>
+Status attentionDecodeSplit(const T *q, const T *kcache, const T *vcache,
+                            T *stats, T *acc, int64_t B, int64_t Tctx,
+                            int64_t H, int64_t dk, int64_t dv, double scale,
+                            int64_t headsPerLayout,
+                            const std::vector<const AttentionMask *> &masks,
+                            int64_t pos, int64_t splits);
+
+/// The parts merged: o[b, h, :] = sum_z e^(m_z - M) acc_z / sum_z e^(m_z -
+/// M) l_z, M = max_z m_z (0 when every part is empty).
+template <typename T>
+void attentionDecodeCombine(const T *stats, const T *acc, T *o, int64_t B,
+                            int64_t H, int64_t dv, int64_t splits);
+
 //===----------------------------------------------------------------------===//
 // Loss and optimizer
 //===----------------------------------------------------------------------===//

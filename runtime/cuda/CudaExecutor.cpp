@@ -660,6 +660,7 @@ Status CudaExecutor::planOps() {
       }
       case OpKind::KvStore:
       case OpKind::AttentionDecode:
+      case OpKind::AttentionDecodeSplit:
         p.needsPosition = true;
         p.T = at.T;
         break;

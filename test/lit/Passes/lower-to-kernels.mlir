@@ -1,4 +1,6 @@
 // RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-fuse-softmax -stc-autodiff -stc-tile-attention=block-size=16 -stc-eliminate-upper-triangle -stc-lower-to-kernels -verify-diagnostics | FileCheck %s
+// RUN: stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-fuse-softmax -stc-autodiff -stc-tile-attention=block-size=16 -stc-eliminate-upper-triangle -stc-lower-to-kernels=decode-splits=3 -verify-diagnostics | FileCheck %s --check-prefix=SPLIT
+// RUN: not stc-opt %s -split-input-file -stc-expand-model=batch=2 -stc-fuse-softmax -stc-autodiff -stc-tile-attention=block-size=16 -stc-eliminate-upper-triangle -stc-lower-to-kernels=decode-splits=65 2>&1 | FileCheck %s --check-prefix=SPLIT-BAD
 
 // Tests the kernel program of a one-block model: persistent buffers for
 // parameters, moments, caches and scalars; the train step's forward kernels,
@@ -42,6 +44,13 @@
 // CHECK: stk.launch "kv_store" [@{{.*}}, @cache.k0] params {B = 2 : i64, D = 16 : i64, T = 32 : i64}
 // CHECK: stk.launch "kv_store" [@{{.*}}, @cache.v0] params {B = 2 : i64, D = 16 : i64, T = 32 : i64}
 // CHECK: stk.launch "attention_decode" [@{{.*}}, @cache.k0, @cache.v0, @{{.*}}] params {B = 2 : i64, H = 2 : i64, T = 32 : i64, dk = 8 : i64, dv = 8 : i64, heads_per_layout = 2 : i64, layouts = ["layout0"], scale = 0.35355339059327373 : f64}
+// The sampling attention split over 3 CTAs per query (forced; at 32
+// positions the chosen count is 1): the parts, then their merge.
+// SPLIT-LABEL: stk.program @sample_step
+// SPLIT: stk.launch "attention_decode_split" [@{{.*}}, @cache.k0, @cache.v0, @[[STATS:sample.decode_stats[0-9]+]], @[[ACC:sample.decode_acc[0-9]+]]] params {B = 2 : i64, H = 2 : i64, T = 32 : i64, {{.*}}splits = 3 : i64}
+// SPLIT-NEXT: stk.launch "attention_decode_combine" [@[[STATS]], @[[ACC]], @{{.*}}] params {B = 2 : i64, H = 2 : i64, dv = 8 : i64, splits = 3 : i64}
+// SPLIT-NOT: stk.launch "attention_decode"
+// SPLIT-BAD: stc-lower-to-kernels: decode-splits is 65; valid: 0 (chosen) .. 64
 // CHECK: stk.parameter @param.tok_emb {adam_m = @tok_emb.adam_m, adam_v = @tok_emb.adam_v, decay, grad = @train.demb{{[0-9]+}}, init = #st.init<normal, std = 2.000000e-02>, value = @tok_emb}
 // An f32 parameter has no master weights.
 // CHECK-NOT: master

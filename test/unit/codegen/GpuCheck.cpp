@@ -442,6 +442,31 @@ static void attention(const AttnCase &c, const std::string &dt) {
                                    pos);
     check(n + " decode pos " + std::to_string(pos), d[3].f, od,
           tolFor(dt, 1e-5));
+    // The same keys split over 5 CTAs, then merged: the parts against the
+    // CPU's parts, the merged rows against the whole decode's.
+    const int64_t splits = 5;
+    std::map<std::string, AttrValue> sat = at;
+    sat["splits"] = splits;
+    std::vector<Arg> sd = {d[0], d[1], d[2],
+                           F("f32", std::vector<float>(B * H * splits * 2, 7.f)),
+                           F("f32", std::vector<float>(B * H * splits * dv, 7.f))};
+    runGpu(mk("attention_decode_split", "decs", dtsOf(sd), sat, c.layouts), sd,
+           sc);
+    std::vector<float> cs(B * H * splits * 2), ca(B * H * splits * dv);
+    (void)rt::cpu::attentionDecodeSplit(sd[0].f.data(), sd[1].f.data(),
+                                        sd[2].f.data(), cs.data(), ca.data(), B,
+                                        T, H, dk, dv, scale, hpl, mp, pos,
+                                        splits);
+    check(n + " decode split stats pos " + std::to_string(pos), sd[3].f, cs,
+          1e-5);
+    check(n + " decode split acc pos " + std::to_string(pos), sd[4].f, ca,
+          1e-5);
+    std::vector<Arg> cd = {sd[3], sd[4], F(dt, std::vector<float>(B * H * dv, 7.f))};
+    runGpu(mk("attention_decode_combine", "decc", dtsOf(cd),
+              {{"B", B}, {"H", H}, {"dv", dv}, {"splits", splits}}),
+           cd, Scal{});
+    check(n + " decode split+combine pos " + std::to_string(pos), cd[2].f, od,
+          tolFor(dt, 1e-5));
   }
 }
 

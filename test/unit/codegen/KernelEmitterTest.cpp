@@ -114,6 +114,16 @@ void addAttention(std::vector<Case> &cases, const std::string &prefix,
   cases.push_back({n + "_attention_decode",
                    makeOp("attention_decode", n + "_attention_decode", "FFFF",
                           dt, a, layouts)});
+  a["splits"] = int64_t(4);
+  cases.push_back({n + "_attention_decode_split",
+                   makeOp("attention_decode_split",
+                          n + "_attention_decode_split", "FFFff", dt, a,
+                          layouts)});
+  std::map<std::string, AttrValue> c = {
+      {"B", a["B"]}, {"H", a["H"]}, {"dv", a["dv"]}, {"splits", int64_t(4)}};
+  cases.push_back({n + "_attention_decode_combine",
+                   makeOp("attention_decode_combine",
+                          n + "_attention_decode_combine", "ffF", dt, c)});
 }
 
 /// Every non-attention op kind with a model's shapes.

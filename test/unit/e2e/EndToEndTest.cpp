@@ -844,6 +844,43 @@ TEST(EndToEnd, SampleStepMatchesEvalStep) {
   fs::remove_all(fs::path(ckpt).parent_path());
 }
 
+std::shared_ptr<const Artifact> inputArtifact(const std::string &name);
+
+TEST(EndToEnd, SplitDecodingMatchesEvalStep) {
+  // tiny compiled with --decode-splits 3: each sampled query's keys are
+  // dealt to 3 parts (attention_decode_split) and merged
+  // (attention_decode_combine); the sample step still reproduces eval_step's
+  // losses, to rounding in fp64.
+  REQUIRE_TINY();
+  auto art = inputArtifact("tiny-split");
+  if (!art)
+    GTEST_SKIP() << "no compiled tiny-split artifact under " << artifactRoot();
+  int splitOps = 0, combineOps = 0;
+  for (const Op &op : art->entry(EntryKind::Sample).ops) {
+    splitOps += op.kind == OpKind::AttentionDecodeSplit;
+    combineOps += op.kind == OpKind::AttentionDecodeCombine;
+    if (op.kind == OpKind::AttentionDecodeSplit)
+      EXPECT_EQ(op.attrs.splits, 3);
+    EXPECT_NE(op.kind, OpKind::AttentionDecode);
+  }
+  EXPECT_EQ(splitOps, art->model.layers);
+  EXPECT_EQ(combineOps, art->model.layers);
+  for (auto precision :
+       {CpuExecutor::Precision::F64, CpuExecutor::Precision::F32}) {
+    CpuExecutor::Options o;
+    o.precision = precision;
+    CpuExecutor e(o);
+    ASSERT_OK(e.allocate(art));
+    ASSERT_OK(initParams(e, 7));
+    double worst = decodeVsBatch(e, licenseText());
+    std::printf("[ decode   ] %s, 3 splits: max |eval loss - decode loss| = "
+                "%.3e bits\n",
+                e.name(), worst);
+    if (precision == CpuExecutor::Precision::F64)
+      EXPECT_LT(worst, 1e-9);
+  }
+}
+
 //===----------------------------------------------------------------------===//
 // Damaged artifacts
 //===----------------------------------------------------------------------===//

@@ -250,6 +250,62 @@ TEST(Attention, DecodeMatchesForwardRows) {
       << bad.message();
 }
 
+TEST(Attention, SplitDecodeMergesToTheWholeDecode) {
+  // attention_decode_split + attention_decode_combine give
+  // attention_decode's rows for any number of splits, parts without keys
+  // (more splits than 32-key windows, the first positions) included.
+  // 150 positions: keys in five 32-key windows; heads 0-1 local(70),
+  // heads 2-3 strided(9).
+  cpu::AttentionShape s;
+  s.B = 2;
+  s.T = 150;
+  s.H = 4;
+  s.dk = 3;
+  s.dv = 4;
+  s.scale = 0.6;
+  s.headsPerLayout = 2;
+  std::vector<cpu::AttentionMask> masks;
+  for (const char *t : {"local(70)", "strided(9)"})
+    masks.emplace_back(parsePattern(t), s.T);
+  std::vector<const cpu::AttentionMask *> mp;
+  for (const auto &m : masks)
+    mp.push_back(&m);
+  const int64_t B = s.B, qkRow = s.H * s.dk, voRow = s.H * s.dv;
+  auto q = randomVec(B * qkRow, 311), kc = randomVec(B * s.T * qkRow, 312),
+       vc = randomVec(B * s.T * voRow, 313);
+  std::vector<double> whole(B * voRow);
+  for (int64_t pos : {int64_t(0), s.T / 2, s.T - 1}) {
+    ASSERT_TRUE(cpu::attentionDecode(q.data(), kc.data(), vc.data(),
+                                     whole.data(), B, s.T, s.H, s.dk, s.dv,
+                                     s.scale, s.headsPerLayout, mp, pos)
+                    .isOk());
+    for (int64_t splits : {2, 3, 7}) {
+      std::vector<double> stats(B * s.H * splits * 2, NAN),
+          acc(B * s.H * splits * s.dv, NAN), o(B * voRow, NAN);
+      ASSERT_TRUE(cpu::attentionDecodeSplit(q.data(), kc.data(), vc.data(),
+                                            stats.data(), acc.data(), B, s.T,
+                                            s.H, s.dk, s.dv, s.scale,
+                                            s.headsPerLayout, mp, pos, splits)
+                      .isOk());
+      int empty = 0;
+      for (size_t i = 0; i < stats.size(); i += 2)
+        if (std::isinf(stats[i])) {
+          EXPECT_LT(stats[i], 0);
+          EXPECT_EQ(stats[i + 1], 0.0);
+          ++empty;
+        }
+      if (pos < 32)
+        EXPECT_EQ(empty, B * s.H * (splits - 1))
+            << "keys 0 .. 31 are all split 0's";
+      cpu::attentionDecodeCombine(stats.data(), acc.data(), o.data(), B, s.H,
+                                  s.dv, splits);
+      for (int64_t i = 0; i < B * voRow; ++i)
+        EXPECT_NEAR(o[i], whole[i], 1e-12)
+            << "pos " << pos << ", " << splits << " splits, element " << i;
+    }
+  }
+}
+
 TEST(Attention, AttentionMaskFollowsPattern) {
   for (const char *text : {"fixed(4,1)", "union(local(3),strided(5))",
                            "predicate(odd;(eq (rems (sub q k) 2) 1))"}) {
