@@ -87,6 +87,16 @@ std::string noDeviceReason() {
       GTEST_SKIP() << why_;                                                    \
   } while (false)
 
+/// In a test body: skips without a GPU or without the tiny artifact, else
+/// loads the tiny artifact into `var`.
+#define LOAD_TINY_OR_SKIP(var)                                                 \
+  SKIP_WITHOUT_GPU();                                                          \
+  if (tinyDir().empty())                                                       \
+    GTEST_SKIP() << "no tiny artifact (set STC_GPU_TEST_TINY or list one "     \
+                    "whose path contains 'tiny' in STC_GPU_TEST_ARTIFACTS)";   \
+  auto var = loadArtifact(tinyDir());                                          \
+  ASSERT_TRUE(var)
+
 std::vector<std::string> artifactDirs() {
   std::vector<std::string> dirs;
   const char *env = std::getenv("STC_GPU_TEST_ARTIFACTS");
@@ -492,13 +502,7 @@ Expected<RunLog> trainSteps(Executor &exec, const ByteDataset &data,
 }
 
 TEST(GpuExecutor, FirstStepMatchesCpu) {
-  SKIP_WITHOUT_GPU();
-  std::string dir = tinyDir();
-  if (dir.empty())
-    GTEST_SKIP() << "no tiny artifact (set STC_GPU_TEST_TINY or list one "
-                    "whose path contains 'tiny' in STC_GPU_TEST_ARTIFACTS)";
-  auto a = loadArtifact(dir);
-  ASSERT_TRUE(a);
+  LOAD_TINY_OR_SKIP(a);
   auto data = ByteDataset::fromBytes(trainingText(), a->model.context);
   ASSERT_TRUE(data.hasValue()) << data.status().message();
   auto cpu = makeExecutor("cpu", a);
@@ -529,13 +533,7 @@ TEST(GpuExecutor, FirstStepMatchesCpu) {
 }
 
 TEST(GpuExecutor, TrainingLowersTheLoss) {
-  SKIP_WITHOUT_GPU();
-  std::string dir = tinyDir();
-  if (dir.empty())
-    GTEST_SKIP() << "no tiny artifact (set STC_GPU_TEST_TINY or list one "
-                    "whose path contains 'tiny' in STC_GPU_TEST_ARTIFACTS)";
-  auto a = loadArtifact(dir);
-  ASSERT_TRUE(a);
+  LOAD_TINY_OR_SKIP(a);
   auto data = ByteDataset::fromBytes(trainingText(), a->model.context);
   ASSERT_TRUE(data.hasValue()) << data.status().message();
   auto gpu = makeExecutor("cuda", a);
@@ -730,12 +728,7 @@ TEST(GpuExecutor, DeviceMemoryMatchesThePlan) {
 }
 
 TEST(GpuExecutor, GraphReplayTrainsLikeOpByOp) {
-  SKIP_WITHOUT_GPU();
-  std::string dir = tinyDir();
-  if (dir.empty())
-    GTEST_SKIP() << "no tiny artifact";
-  auto a = loadArtifact(dir);
-  ASSERT_TRUE(a);
+  LOAD_TINY_OR_SKIP(a);
   auto data = ByteDataset::fromBytes(trainingText(), a->model.context);
   ASSERT_TRUE(data.hasValue()) << data.status().message();
   const int64_t steps = 30;
@@ -809,12 +802,7 @@ TEST(GpuExecutor, SampleStepsMatchTheCpuForSeveralSequences) {
   // sample_batch different sequences (distinct windows of text), fed one
   // position at a time through the context; every step's logits agree.
   // Then stc's sampler draws sample_batch sequences past the context.
-  SKIP_WITHOUT_GPU();
-  std::string dir = tinyDir();
-  if (dir.empty())
-    GTEST_SKIP() << "no tiny artifact";
-  auto a = loadArtifact(dir);
-  ASSERT_TRUE(a);
+  LOAD_TINY_OR_SKIP(a);
   const int64_t S = a->model.sampleBatch, T = a->model.context,
                 V = a->model.vocab;
   ASSERT_GE(S, 2) << "the tiny artifact's sample step draws its batch";
@@ -878,12 +866,7 @@ TEST(GpuExecutor, SampleStepsMatchTheCpuForSeveralSequences) {
 }
 
 TEST(GpuExecutor, ReportsBadTokensLikeTheCpu) {
-  SKIP_WITHOUT_GPU();
-  std::string dir = tinyDir();
-  if (dir.empty())
-    GTEST_SKIP() << "no tiny artifact";
-  auto a = loadArtifact(dir);
-  ASSERT_TRUE(a);
+  LOAD_TINY_OR_SKIP(a);
   auto cpu = makeExecutor("cpu", a);
   auto gpu = makeExecutor("cuda", a);
   ASSERT_TRUE(cpu && gpu);

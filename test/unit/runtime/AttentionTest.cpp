@@ -79,19 +79,36 @@ void naiveAttention(const std::vector<double> &q, const std::vector<double> &k,
     }
 }
 
+/// The masks of a list of patterns over T positions, and pointers to them
+/// (what the attention functions take).
+struct Masks {
+  Masks(const std::vector<std::string> &patterns, int64_t T) {
+    all.reserve(patterns.size());
+    for (const auto &t : patterns)
+      all.emplace_back(parsePattern(t), T);
+    for (const auto &m : all)
+      ptrs.push_back(&m);
+  }
+  Masks(const Masks &) = delete;
+  std::vector<cpu::AttentionMask> all;
+  std::vector<const cpu::AttentionMask *> ptrs;
+};
+
+/// An attention shape with the usual scale, 1 / sqrt(dk).
+cpu::AttentionShape shape(int64_t B, int64_t T, int64_t H, int64_t dk,
+                          int64_t dv, int64_t hpl) {
+  cpu::AttentionShape s;
+  s.B = B;
+  s.T = T;
+  s.H = H;
+  s.dk = dk;
+  s.dv = dv;
+  s.scale = 1.0 / std::sqrt(static_cast<double>(dk));
+  s.headsPerLayout = hpl;
+  return s;
+}
+
 std::vector<Case> cases() {
-  auto shape = [](int64_t B, int64_t T, int64_t H, int64_t dk, int64_t dv,
-                  int64_t hpl) {
-    cpu::AttentionShape s;
-    s.B = B;
-    s.T = T;
-    s.H = H;
-    s.dk = dk;
-    s.dv = dv;
-    s.scale = 1.0 / std::sqrt(static_cast<double>(dk));
-    s.headsPerLayout = hpl;
-    return s;
-  };
   return {
       {{"causal"}, shape(2, 9, 2, 3, 4, 2)},
       {{"local(3)"}, shape(1, 12, 1, 4, 4, 1)},
@@ -142,12 +159,8 @@ TEST(Attention, BackwardMatchesFiniteDifferences) {
   uint64_t seed = 200;
   for (const Case &c : cases()) {
     const auto &s = c.shape;
-    std::vector<cpu::AttentionMask> masks;
-    for (const auto &t : c.patterns)
-      masks.emplace_back(parsePattern(t), s.T);
-    std::vector<const cpu::AttentionMask *> mp;
-    for (const auto &m : masks)
-      mp.push_back(&m);
+    Masks masks(c.patterns, s.T);
+    const auto &mp = masks.ptrs;
     auto q = randomVec(s.B * s.T * s.H * s.dk, seed++);
     auto k = randomVec(q.size(), seed++);
     auto v = randomVec(s.B * s.T * s.H * s.dv, seed++);
@@ -206,12 +219,8 @@ TEST(Attention, DecodeMatchesForwardRows) {
   const Case c = cases().back();
   cpu::AttentionShape s = c.shape;
   s.B = 2;
-  std::vector<cpu::AttentionMask> masks;
-  for (const auto &t : c.patterns)
-    masks.emplace_back(parsePattern(t), s.T);
-  std::vector<const cpu::AttentionMask *> mp;
-  for (const auto &m : masks)
-    mp.push_back(&m);
+  Masks masks(c.patterns, s.T);
+  const auto &mp = masks.ptrs;
   const int64_t B = s.B, qkRow = s.H * s.dk, voRow = s.H * s.dv;
   auto q = randomVec(B * s.T * qkRow, 301), k = randomVec(B * s.T * qkRow, 302),
        v = randomVec(B * s.T * voRow, 303);
@@ -256,20 +265,9 @@ TEST(Attention, SplitDecodeMergesToTheWholeDecode) {
   // (more splits than 32-key windows, the first positions) included.
   // 150 positions: keys in five 32-key windows; heads 0-1 local(70),
   // heads 2-3 strided(9).
-  cpu::AttentionShape s;
-  s.B = 2;
-  s.T = 150;
-  s.H = 4;
-  s.dk = 3;
-  s.dv = 4;
-  s.scale = 0.6;
-  s.headsPerLayout = 2;
-  std::vector<cpu::AttentionMask> masks;
-  for (const char *t : {"local(70)", "strided(9)"})
-    masks.emplace_back(parsePattern(t), s.T);
-  std::vector<const cpu::AttentionMask *> mp;
-  for (const auto &m : masks)
-    mp.push_back(&m);
+  const cpu::AttentionShape s = shape(2, 150, 4, 3, 4, 2);
+  Masks masks({"local(70)", "strided(9)"}, s.T);
+  const auto &mp = masks.ptrs;
   const int64_t B = s.B, qkRow = s.H * s.dk, voRow = s.H * s.dv;
   auto q = randomVec(B * qkRow, 311), kc = randomVec(B * s.T * qkRow, 312),
        vc = randomVec(B * s.T * voRow, 313);
