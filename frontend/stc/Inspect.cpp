@@ -183,6 +183,8 @@ struct MemoryPlan {
   int64_t tableBytes = 0;
   int64_t deviceBytes = 0; ///< arena + tables + workspace
   std::string recompute; ///< stc-schedule-recompute's report, if it ran
+  int64_t sampleBatch = 0;  ///< sequences the sample step draws at once
+  int64_t decodeSplits = 1; ///< most CTAs a sampled query's keys go to
   std::string error; ///< why there is no plan (then the numbers are 0)
 };
 
@@ -211,6 +213,15 @@ MemoryPlan planMemory(ModuleOp module, const CompilePipelineOptions &options) {
     plan.arenaBytes = arena.getInt();
   if (auto kept = (*copy)->getAttrOfType<IntegerAttr>("stk.persistent_bytes"))
     plan.persistentBytes = kept.getInt();
+  // The sample step: its sequences, and how its attention splits keys.
+  copy->walk([&](stk::LaunchOp launch) {
+    if (launch.getKind() == "kv_store")
+      if (auto b = launch.getParams().getAs<IntegerAttr>("B"))
+        plan.sampleBatch = b.getInt();
+    if (launch.getKind() == "attention_decode_split")
+      if (auto s = launch.getParams().getAs<IntegerAttr>("splits"))
+        plan.decodeSplits = std::max<int64_t>(plan.decodeSplits, s.getInt());
+  });
   // Layouts a backward reads also get tables by key-block column.
   llvm::StringSet<> columns;
   copy->walk([&](stk::LaunchOp launch) {
@@ -510,6 +521,8 @@ int stc::cli::runInspect(int argc, char **argv, int first) {
           m["recompute_policy"] = *recompute;
           if (!memory->recompute.empty())
             m["recompute"] = memory->recompute;
+          m["sample_batch"] = memory->sampleBatch;
+          m["decode_splits"] = memory->decodeSplits;
         } else {
           m["error"] = memory->error;
         }
@@ -540,6 +553,14 @@ int stc::cli::runInspect(int argc, char **argv, int first) {
                         "what it measures)\n";
         if (!memory->recompute.empty())
           llvm::outs() << memory->recompute << "\n";
+        llvm::outs() << "sampling: " << memory->sampleBatch
+                     << " sequence(s) per sample step (--sample-batch), "
+                     << (memory->decodeSplits > 1
+                             ? "each query's keys split over " +
+                                   std::to_string(memory->decodeSplits) +
+                                   " CTAs (--decode-splits)"
+                             : std::string("one CTA per query and head"))
+                     << "\n";
       } else if (memory) {
         llvm::outs() << "memory at batch " << memory->batch
                      << ": not planned: " << memory->error << "\n";
