@@ -323,6 +323,60 @@ Expected<EvalResult> evaluate(Executor &exec, const ByteDataset &data,
   return r;
 }
 
+namespace {
+/// The next byte from one sequence's logits: the argmax at temperature 0,
+/// else a draw from the softmax at the temperature, cut to the top-k most
+/// likely bytes and then to the fewest holding top-p of their mass. `p` and
+/// `order` are scratch of `choices` entries.
+int64_t drawByte(const float *logits, int64_t choices, const SampleOptions &o,
+                 SplitMix64 &rng, std::vector<double> &p,
+                 std::vector<int64_t> &order) {
+  int64_t next = 0;
+  if (o.temperature == 0) {
+    for (int64_t j = 1; j < choices; ++j)
+      if (logits[j] > logits[next])
+        next = j;
+  } else {
+    double mx = logits[0];
+    for (int64_t j = 1; j < choices; ++j)
+      mx = std::max(mx, static_cast<double>(logits[j]));
+    for (int64_t j = 0; j < choices; ++j) {
+      p[j] = std::exp((logits[j] - mx) / o.temperature);
+      order[j] = j;
+    }
+    // Most likely first (ties by byte value): top-k, then top-p, cut
+    // the tail; the draw is over what is left, in that order.
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int64_t a, int64_t b) { return p[a] > p[b]; });
+    int64_t kept = o.topK > 0 ? std::min(o.topK, choices) : choices;
+    double total = 0;
+    for (int64_t j = 0; j < kept; ++j)
+      total += p[order[j]];
+    if (o.topP < 1) {
+      double mass = 0;
+      for (int64_t j = 0; j < kept; ++j) {
+        mass += p[order[j]];
+        if (mass >= o.topP * total) {
+          kept = j + 1;
+          total = mass;
+          break;
+        }
+      }
+    }
+    double u = rng.uniform() * total, cum = 0;
+    next = order[kept - 1];
+    for (int64_t j = 0; j < kept; ++j) {
+      cum += p[order[j]];
+      if (u < cum) {
+        next = order[j];
+        break;
+      }
+    }
+  }
+  return next;
+}
+} // namespace
+
 Expected<std::vector<std::string>> sampleSequences(Executor &exec,
                                                    const SampleOptions &o) {
   STC_RETURN_IF_ERROR(needEntry(exec, EntryKind::Sample, "sample"));
@@ -414,48 +468,7 @@ Expected<std::vector<std::string>> sampleSequences(Executor &exec,
               "sample position " + std::to_string(fed - 1 - base) +
               (N > 1 ? ", sequence " + std::to_string(s) : std::string()) +
               ": logit " + std::to_string(j) + " is not finite");
-      int64_t next = 0;
-      if (o.temperature == 0) {
-        for (int64_t j = 1; j < choices; ++j)
-          if (logits[j] > logits[next])
-            next = j;
-      } else {
-        double mx = logits[0];
-        for (int64_t j = 1; j < choices; ++j)
-          mx = std::max(mx, static_cast<double>(logits[j]));
-        for (int64_t j = 0; j < choices; ++j) {
-          p[j] = std::exp((logits[j] - mx) / o.temperature);
-          order[j] = j;
-        }
-        // Most likely first (ties by byte value): top-k, then top-p, cut
-        // the tail; the draw is over what is left, in that order.
-        std::stable_sort(order.begin(), order.end(),
-                         [&](int64_t a, int64_t b) { return p[a] > p[b]; });
-        int64_t kept = o.topK > 0 ? std::min(o.topK, choices) : choices;
-        double total = 0;
-        for (int64_t j = 0; j < kept; ++j)
-          total += p[order[j]];
-        if (o.topP < 1) {
-          double mass = 0;
-          for (int64_t j = 0; j < kept; ++j) {
-            mass += p[order[j]];
-            if (mass >= o.topP * total) {
-              kept = j + 1;
-              total = mass;
-              break;
-            }
-          }
-        }
-        double u = rngs[s].uniform() * total, cum = 0;
-        next = order[kept - 1];
-        for (int64_t j = 0; j < kept; ++j) {
-          cum += p[order[j]];
-          if (u < cum) {
-            next = order[j];
-            break;
-          }
-        }
-      }
+      const int64_t next = drawByte(logits, choices, o, rngs[s], p, order);
       out[s] += static_cast<char>(next);
       seqs[s].push_back(static_cast<int32_t>(next));
       if (o.onByte)
