@@ -831,12 +831,15 @@ int stc::cli::runSample(int argc, char **argv, int first) {
   const bool echo = toStdout && !args->has("no-echo");
   const bool terminal = ::isatty(STDOUT_FILENO);
   const int64_t perRound = std::min<int64_t>(*samples, model.sampleBatch);
+  // Sample i (0-based) is drawn with seed S + i.
+  auto seedOf = [&](int64_t i) {
+    return static_cast<uint64_t>(*seed) + static_cast<uint64_t>(i);
+  };
   auto header = [&](int64_t i) {
-    options.seed = static_cast<uint64_t>(*seed) + static_cast<uint64_t>(i);
     if (*samples > 1)
       std::printf("%s--- sample %lld of %lld (seed %llu) ---\n", i ? "\n" : "",
                   static_cast<long long>(i + 1), static_cast<long long>(*samples),
-                  static_cast<unsigned long long>(options.seed));
+                  static_cast<unsigned long long>(seedOf(i)));
     if (echo) {
       std::fputs(terminal ? "\033[2m" : "", stdout);
       std::fwrite(options.prompt.data(), 1, options.prompt.size(), stdout);
@@ -855,7 +858,7 @@ int stc::cli::runSample(int argc, char **argv, int first) {
   for (int64_t first = 0; first < *samples; first += perRound) {
     options.sequences = std::min<int64_t>(perRound, *samples - first);
     header(first);
-    options.seed = static_cast<uint64_t>(*seed) + static_cast<uint64_t>(first);
+    options.seed = seedOf(first);
     Expected<std::vector<std::string>> texts = sampleSequences(**exec, options);
     if (!texts) {
       std::fflush(stdout);
