@@ -316,8 +316,9 @@ Expected<int64_t> restoreCheckpoint(Executor &exec, const std::string &data,
     std::string name = data.substr(nameAt, len);
     int bi = a.findBuffer(name);
     // Version 2 also held the scalars block and the sampling caches:
-    // skipped, as long as they are persistent or session buffers of this
-    // artifact.
+    // skipped whatever their size (caches hold one sequence there, the
+    // sample batch here), as long as they are persistent or session
+    // buffers of this artifact.
     bool skip = version == 2 && bi >= 0 &&
                 (a.buffers[bi].persistent || a.buffers[bi].session) &&
                 !wanted.count(bi);
@@ -325,6 +326,11 @@ Expected<int64_t> restoreCheckpoint(Executor &exec, const std::string &data,
       return Status::error(ctx + ": holds buffer '" + name +
                            "', which is not a parameter or optimizer state "
                            "of this artifact");
+    if (skip) {
+      if (!r.bytes(static_cast<size_t>(bytes), dataAt))
+        return Status::error(ctx + ": buffer '" + name + "' is truncated");
+      continue;
+    }
     const Buffer &b = a.buffers[bi];
     if (dtype != static_cast<uint32_t>(b.dtype) ||
         bytes != static_cast<uint64_t>(b.bytes))
@@ -341,8 +347,7 @@ Expected<int64_t> restoreCheckpoint(Executor &exec, const std::string &data,
         bad >= 0)
       return Status::error(ctx + ": " + nonFiniteMessage(b, bad));
     seen[bi] = true;
-    if (!skip)
-      records.push_back({bi, dataAt});
+    records.push_back({bi, dataAt});
   }
   if (r.pos() != body)
     return Status::error(ctx + ": " + std::to_string(body - r.pos()) +

@@ -112,6 +112,10 @@ void ArtifactBuilder::setModelDtype(const std::string &dtype) {
   root_.find("model")->set("dtype", dtype);
 }
 
+void ArtifactBuilder::setSampleBatch(int64_t sequences) {
+  root_.find("model")->set("sample_batch", sequences);
+}
+
 int64_t ArtifactBuilder::offsetOf(const std::string &name) const {
   return offsets_.at(name);
 }
@@ -378,9 +382,10 @@ ArtifactBuilder bigramBuilder(const std::string &act) {
   return b;
 }
 
-ArtifactBuilder attentionBuilder() {
+ArtifactBuilder attentionBuilder(int64_t S) {
   const int64_t B = 4, T = 16, V = 256, D = 32, H = 4, dh = 8, M = B * T;
   ArtifactBuilder b("attn1", V, T, D, B);
+  b.setSampleBatch(S);
   const std::string pred =
       "predicate(near_or_summary;(or (slt (sub q k) 2) (eq (rems k 4) 3)))";
   b.layout("local4", "local(4)", T, 4);
@@ -400,12 +405,12 @@ ArtifactBuilder attentionBuilder() {
   b.buffer("dlogits", "f32", {M, V}, false);
   b.buffer("gnorm", "f32", {1}, false);
   // sample_step
-  b.buffer("token", "i32", {1}, false);
+  b.buffer("token", "i32", {S}, false);
   for (const char *n : {"sx", "sq", "sk", "sv", "so", "sh"})
-    b.buffer(n, "f32", {1, D}, false);
-  b.buffer("kcache", "f32", {T, D}, true);
-  b.buffer("vcache", "f32", {T, D}, true);
-  b.buffer("slogits", "f32", {V}, false);
+    b.buffer(n, "f32", {S, D}, false);
+  b.buffer("kcache", "f32", {S, T, D}, true);
+  b.buffer("vcache", "f32", {S, T, D}, true);
+  b.buffer("slogits", "f32", {S, V}, false);
 
   json::Value embed = obj({{"rows", M},
                            {"T", T},
@@ -473,9 +478,9 @@ ArtifactBuilder attentionBuilder() {
 
   const char *sa = "sample_step";
   json::Value embed1 = embed;
-  embed1.set("rows", 1);
+  embed1.set("rows", S);
   embed1.set("decode", true);
-  json::Value dec = obj({{"B", 1},
+  json::Value dec = obj({{"B", S},
                          {"T", T},
                          {"H", H},
                          {"dk", dh},
@@ -484,14 +489,14 @@ ArtifactBuilder attentionBuilder() {
                          {"layouts", layouts},
                          {"heads_per_layout", 2}});
   b.op(sa, "embed_fwd", {"token", "emb", "pos0", "sx"}, embed1);
-  b.op(sa, "gemm", {"sx", "Wq", "sq"}, gemmAttrs(1, D, D, false, false));
-  b.op(sa, "gemm", {"sx", "Wk", "sk"}, gemmAttrs(1, D, D, false, false));
-  b.op(sa, "gemm", {"sx", "Wv", "sv"}, gemmAttrs(1, D, D, false, false));
-  b.op(sa, "kv_store", {"sk", "kcache"}, obj({{"B", 1}, {"D", D}, {"T", T}}));
-  b.op(sa, "kv_store", {"sv", "vcache"}, obj({{"B", 1}, {"D", D}, {"T", T}}));
+  b.op(sa, "gemm", {"sx", "Wq", "sq"}, gemmAttrs(S, D, D, false, false));
+  b.op(sa, "gemm", {"sx", "Wk", "sk"}, gemmAttrs(S, D, D, false, false));
+  b.op(sa, "gemm", {"sx", "Wv", "sv"}, gemmAttrs(S, D, D, false, false));
+  b.op(sa, "kv_store", {"sk", "kcache"}, obj({{"B", S}, {"D", D}, {"T", T}}));
+  b.op(sa, "kv_store", {"sv", "vcache"}, obj({{"B", S}, {"D", D}, {"T", T}}));
   b.op(sa, "attention_decode", {"sq", "kcache", "vcache", "so"}, dec);
-  b.op(sa, "add", {"sx", "so", "sh"}, obj({{"count", D}}));
-  b.op(sa, "gemm", {"sh", "Wout", "slogits"}, gemmAttrs(1, V, D, false, false));
+  b.op(sa, "add", {"sx", "so", "sh"}, obj({{"count", S * D}}));
+  b.op(sa, "gemm", {"sh", "Wout", "slogits"}, gemmAttrs(S, V, D, false, false));
   b.io(sa, "inputs", "token", "token");
   b.io(sa, "outputs", "logits", "slogits");
   return b;

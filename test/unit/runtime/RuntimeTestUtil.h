@@ -88,6 +88,7 @@ public:
                      int64_t atOffset = -1);
   int64_t offsetOf(const std::string &name) const;
   void setModelDtype(const std::string &dtype);
+  void setSampleBatch(int64_t sequences);
 
   /// A parameter `name` with buffers name, name.grad, name.m, name.v.
   /// std > 0: normal(std); std == 0: zeros; std < 0: ones.
@@ -131,8 +132,9 @@ ArtifactBuilder bigramBuilder(const std::string &act = "f32");
 
 /// A one-layer attention model with two layouts (heads 0-1 `local(4)`,
 /// heads 2-3 a predicate pattern): embed -> q,k,v -> attention -> residual
-/// -> logits, full backward, AdamW; plus a KV-cache sample_step.
-ArtifactBuilder attentionBuilder();
+/// -> logits, full backward, AdamW; plus a KV-cache sample_step of
+/// `sampleBatch` sequences.
+ArtifactBuilder attentionBuilder(int64_t sampleBatch = 1);
 
 /// Representative text for training tests: /usr/share/common-licenses/GPL-3
 /// if present, else an embedded paragraph repeated.

@@ -659,6 +659,16 @@ TEST(Checkpoint, HoldsTrainingStateOnlyAndReadsVersion2) {
   EXPECT_FALSE(run.has_value());
   EXPECT_EQ(*v2->downloadFloats("emb"), *ex->downloadFloats("emb"))
       << "the version-2 file holds the parameters of seed 1";
+
+  // Its caches hold one sequence; an artifact whose sample step draws two
+  // has caches twice that size: still skipped, the parameters load.
+  auto art2 = loadBuilt(attentionBuilder(2), "ckpt-state-2");
+  ASSERT_TRUE(art2);
+  auto two = makeCpu(art2, 99);
+  step = loadCheckpoint(*two, std::string(STC_SOURCE_DIR) +
+                                  "/test/fuzz/corpus/fuzz-checkpoint/attention.ckpt");
+  ASSERT_TRUE(step.hasValue()) << step.status().message();
+  EXPECT_EQ(*two->downloadFloats("emb"), *ex->downloadFloats("emb"));
 }
 
 TEST(Checkpoint, RefusesNanAndInfinity) {
