@@ -146,12 +146,56 @@ void attentionBwdPrep(const T *o, const T *dO, T *delta, T *dqAcc,
   std::fill(dqAcc, dqAcc + s.B * s.T * s.H * s.dk, T(0));
 }
 
-template <typename T>
-Status kvStore(const T *src, T *cache, int64_t B, int64_t D, int64_t Tctx,
-               int64_t pos) {
+namespace {
+/// The sampling position must address a row of the cache.
+Status checkPosition(int64_t pos, int64_t Tctx) {
   if (pos < 0 || pos >= Tctx)
     return Status::error("position (scalars[3]) is " + std::to_string(pos) +
                          "; valid: 0 .. " + std::to_string(Tctx - 1));
+  return Status::ok();
+}
+
+/// The keys a decoding query attends to (of `keys`, those `take(k)`
+/// accepts), each with its scaled score against head h's cached keys, their
+/// largest score m (-inf without keys) and l = sum e^(s - m).
+struct ScoredKeys {
+  std::vector<std::pair<int64_t, double>> keys; // (key, score)
+  double m = -std::numeric_limits<double>::infinity(), l = 0;
+};
+
+template <typename T, typename Take>
+void scoreKeys(const T *qh, const T *kc, const std::vector<int64_t> &keys,
+               int64_t H, int64_t h, int64_t dk, double scale, Take take,
+               ScoredKeys &out) {
+  out.keys.clear();
+  for (int64_t k : keys)
+    if (take(k))
+      out.keys.push_back({k, scale * dot(qh, kc + (k * H + h) * dk, dk)});
+  out.m = -std::numeric_limits<double>::infinity();
+  for (const auto &ks : out.keys)
+    out.m = std::max(out.m, ks.second);
+  out.l = 0;
+  for (const auto &ks : out.keys)
+    out.l += std::exp(ks.second - out.m);
+}
+
+/// out[d] = sum over the scored keys of e^(s - shift) v[k, d] (head h).
+template <typename T>
+void weightedValues(const ScoredKeys &sk, double shift, const T *vc, int64_t H,
+                    int64_t h, int64_t dv, T *out) {
+  for (int64_t d = 0; d < dv; ++d) {
+    double acc = 0;
+    for (const auto &ks : sk.keys)
+      acc += std::exp(ks.second - shift) * vc[(ks.first * H + h) * dv + d];
+    out[d] = static_cast<T>(acc);
+  }
+}
+} // namespace
+
+template <typename T>
+Status kvStore(const T *src, T *cache, int64_t B, int64_t D, int64_t Tctx,
+               int64_t pos) {
+  STC_RETURN_IF_ERROR(checkPosition(pos, Tctx));
   for (int64_t b = 0; b < B; ++b)
     for (int64_t d = 0; d < D; ++d)
       cache[(b * Tctx + pos) * D + d] = src[b * D + d];
@@ -164,41 +208,23 @@ Status attentionDecode(const T *q, const T *kcache, const T *vcache, T *o,
                        int64_t dv, double scale, int64_t headsPerLayout,
                        const std::vector<const AttentionMask *> &masks,
                        int64_t pos) {
-  if (pos < 0 || pos >= Tctx)
-    return Status::error("position (scalars[3]) is " + std::to_string(pos) +
-                         "; valid: 0 .. " + std::to_string(Tctx - 1));
+  STC_RETURN_IF_ERROR(checkPosition(pos, Tctx));
   // For each sequence, the same computation as attentionFwd's row `pos`,
   // reading keys and values from that sequence's caches.
   std::vector<int64_t> keys;
-  std::vector<double> scores;
+  ScoredKeys sk;
   for (int64_t b = 0; b < B; ++b) {
     const T *kc = kcache + b * Tctx * H * dk, *vc = vcache + b * Tctx * H * dv;
     for (int64_t h = 0; h < H; ++h) {
-      const AttentionMask &mask = *masks[h / headsPerLayout];
-      mask.keys(pos, keys);
-      const T *qh = q + (b * H + h) * dk;
+      masks[h / headsPerLayout]->keys(pos, keys);
       T *oh = o + (b * H + h) * dv;
       if (keys.empty()) {
-        for (int64_t d = 0; d < dv; ++d)
-          oh[d] = T(0);
+        std::fill(oh, oh + dv, T(0));
         continue;
       }
-      scores.resize(keys.size());
-      double mx = -std::numeric_limits<double>::infinity();
-      for (size_t j = 0; j < keys.size(); ++j) {
-        scores[j] = scale * dot(qh, kc + (keys[j] * H + h) * dk, dk);
-        mx = std::max(mx, scores[j]);
-      }
-      double sum = 0;
-      for (double sc : scores)
-        sum += std::exp(sc - mx);
-      double l = mx + std::log(sum);
-      for (int64_t d = 0; d < dv; ++d) {
-        double acc = 0;
-        for (size_t j = 0; j < keys.size(); ++j)
-          acc += std::exp(scores[j] - l) * vc[(keys[j] * H + h) * dv + d];
-        oh[d] = static_cast<T>(acc);
-      }
+      scoreKeys(q + (b * H + h) * dk, kc, keys, H, h, dk, scale,
+                [](int64_t) { return true; }, sk);
+      weightedValues(sk, sk.m + std::log(sk.l), vc, H, h, dv, oh);
     }
   }
   return Status::ok();
@@ -211,34 +237,20 @@ Status attentionDecodeSplit(const T *q, const T *kcache, const T *vcache,
                             int64_t headsPerLayout,
                             const std::vector<const AttentionMask *> &masks,
                             int64_t pos, int64_t splits) {
-  if (pos < 0 || pos >= Tctx)
-    return Status::error("position (scalars[3]) is " + std::to_string(pos) +
-                         "; valid: 0 .. " + std::to_string(Tctx - 1));
+  STC_RETURN_IF_ERROR(checkPosition(pos, Tctx));
   std::vector<int64_t> keys;
+  ScoredKeys sk;
   for (int64_t b = 0; b < B; ++b) {
     const T *kc = kcache + b * Tctx * H * dk, *vc = vcache + b * Tctx * H * dv;
     for (int64_t h = 0; h < H; ++h) {
       masks[h / headsPerLayout]->keys(pos, keys);
-      const T *qh = q + (b * H + h) * dk;
       for (int64_t z = 0; z < splits; ++z) {
         const int64_t i = (b * H + h) * splits + z;
-        std::vector<std::pair<int64_t, double>> mine; // (key, score)
-        for (int64_t k : keys)
-          if ((k / 32) % splits == z)
-            mine.push_back({k, scale * dot(qh, kc + (k * H + h) * dk, dk)});
-        double m = -std::numeric_limits<double>::infinity(), l = 0;
-        for (const auto &ks : mine)
-          m = std::max(m, ks.second);
-        for (const auto &ks : mine)
-          l += std::exp(ks.second - m);
-        stats[2 * i] = static_cast<T>(m);
-        stats[2 * i + 1] = static_cast<T>(l);
-        for (int64_t d = 0; d < dv; ++d) {
-          double a = 0;
-          for (const auto &ks : mine)
-            a += std::exp(ks.second - m) * vc[(ks.first * H + h) * dv + d];
-          acc[i * dv + d] = static_cast<T>(a);
-        }
+        scoreKeys(q + (b * H + h) * dk, kc, keys, H, h, dk, scale,
+                  [&](int64_t k) { return (k / 32) % splits == z; }, sk);
+        stats[2 * i] = static_cast<T>(sk.m);
+        stats[2 * i + 1] = static_cast<T>(sk.l);
+        weightedValues(sk, sk.m, vc, H, h, dv, acc + i * dv);
       }
     }
   }
