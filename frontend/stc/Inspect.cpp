@@ -213,24 +213,23 @@ MemoryPlan planMemory(ModuleOp module, const CompilePipelineOptions &options) {
     plan.arenaBytes = arena.getInt();
   if (auto kept = (*copy)->getAttrOfType<IntegerAttr>("stk.persistent_bytes"))
     plan.persistentBytes = kept.getInt();
-  // The sample step: its sequences, and how its attention splits keys.
-  copy->walk([&](stk::LaunchOp launch) {
-    if (launch.getKind() == "kv_store")
-      if (auto b = launch.getParams().getAs<IntegerAttr>("B"))
-        plan.sampleBatch = b.getInt();
-    if (launch.getKind() == "attention_decode_split")
-      if (auto s = launch.getParams().getAs<IntegerAttr>("splits"))
-        plan.decodeSplits = std::max<int64_t>(plan.decodeSplits, s.getInt());
-  });
-  // Layouts a backward reads also get tables by key-block column.
+  // One pass over the launches: layouts a backward reads also get tables by
+  // key-block column; the sample step's sequences, and how its attention
+  // splits keys.
   llvm::StringSet<> columns;
   copy->walk([&](stk::LaunchOp launch) {
-    if (launch.getKind() != "attention_bwd" &&
-        launch.getKind() != "attention_bwd_atomic")
-      return;
-    if (auto names = launch.getParams().getAs<ArrayAttr>("layouts"))
-      for (Attribute n : names)
-        columns.insert(cast<StringAttr>(n).getValue());
+    StringRef kind = launch.getKind();
+    if (kind == "attention_bwd" || kind == "attention_bwd_atomic") {
+      if (auto names = launch.getParams().getAs<ArrayAttr>("layouts"))
+        for (Attribute n : names)
+          columns.insert(cast<StringAttr>(n).getValue());
+    } else if (kind == "kv_store") {
+      if (auto b = launch.getParams().getAs<IntegerAttr>("B"))
+        plan.sampleBatch = b.getInt();
+    } else if (kind == "attention_decode_split") {
+      if (auto s = launch.getParams().getAs<IntegerAttr>("splits"))
+        plan.decodeSplits = std::max<int64_t>(plan.decodeSplits, s.getInt());
+    }
   });
   copy->walk([&](st::LayoutOp layout) {
     const int64_t rows =
