@@ -70,12 +70,4 @@ void ByteDataset::windows(const int64_t *starts, int64_t count,
     window(starts[b], tokens.data() + b * context_, targets.data() + b * context_);
 }
 
-std::vector<int64_t> ByteDataset::sampleBatch(int64_t batch, SplitMix64 &rng,
-                                              std::vector<int32_t> &tokens,
-                                              std::vector<int32_t> &targets) const {
-  std::vector<int64_t> starts = drawStarts(batch, rng);
-  windows(starts.data(), batch, tokens, targets);
-  return starts;
-}
-
 } // namespace stc::rt

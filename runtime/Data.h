@@ -44,16 +44,10 @@ public:
   /// `count` window starts drawn uniformly by rng.below(numWindows()).
   std::vector<int64_t> drawStarts(int64_t count, SplitMix64 &rng) const;
 
-  /// The windows at `starts`, one after another: tokens, targets
-  /// (starts.size(), T).
+  /// The `count` windows at `starts`, one after another: tokens, targets
+  /// (count, T).
   void windows(const int64_t *starts, int64_t count, std::vector<int32_t> &tokens,
                std::vector<int32_t> &targets) const;
-
-  /// `batch` windows with starts drawn uniformly by rng.below(numWindows()),
-  /// one after another: tokens, targets (batch, T). Returns the starts.
-  std::vector<int64_t> sampleBatch(int64_t batch, SplitMix64 &rng,
-                                   std::vector<int32_t> &tokens,
-                                   std::vector<int32_t> &targets) const;
 
 private:
   std::string name_;

@@ -211,7 +211,11 @@ TEST(Data, WindowsAndErrors) {
   EXPECT_EQ(g[3], 'h');
   SplitMix64 rng(1);
   std::vector<int32_t> toks, tgts;
-  d->sampleBatch(8, rng, toks, tgts);
+  std::vector<int64_t> starts = d->drawStarts(8, rng);
+  ASSERT_EQ(starts.size(), 8u);
+  for (int64_t start : starts)
+    EXPECT_TRUE(start >= 0 && start < d->numWindows()) << start;
+  d->windows(starts.data(), 8, toks, tgts);
   ASSERT_EQ(toks.size(), 32u);
   for (int i = 0; i < 32; ++i)
     EXPECT_EQ(tgts[i], toks[i] + 1) << "targets are the next byte";
