@@ -882,6 +882,13 @@ bool Emitter::emitAttention() {
                  "o, lse, "
                  "L{0}_row_ptr, L{0}_col_idx, L{0}_classes, stc_smem)";
   }
+  // Score modifications (attention_common.cuh, score_mod).
+  cfg_ += fmt::format(
+      "  static constexpr float SOFTCAP = {}; // 0: none\n"
+      "  static constexpr float ALIBI = {}; // 0: none\n"
+      "  static constexpr bool ALIBI_FIRST = {};\n",
+      floatLit(a_.softcap), floatLit(a_.alibi),
+      a_.alibiFirst ? "true" : "false");
   std::string body;
   if (useMma)
     body += "  extern __shared__ __align__(1024) unsigned char stc_smem[];\n";

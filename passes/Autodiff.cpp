@@ -163,7 +163,8 @@ private:
       auto g = AttentionSummariesGradOp::create(
           builder, loc, dy, attn.getQ(), attn.getK(), attn.getV(),
           attn.getKs(), attn.getVs(), attn.getResult(), attn.getHeadsAttr(),
-          attn.getPatterns(), attn.getSummaries(), attn.getScaleAttr());
+          attn.getPatterns(), attn.getSummaries(), attn.getScaleAttr(),
+          attn.getScoreModsAttr());
       accumulate(attn.getQ(), g.getDq());
       accumulate(attn.getK(), g.getDk());
       accumulate(attn.getV(), g.getDv());
@@ -183,7 +184,8 @@ private:
       auto g = AttentionGradOp::create(builder, loc, dy, attn.getQ(),
                                        attn.getK(), attn.getV(),
                                        attn.getResult(), attn.getHeadsAttr(),
-                                       attn.getPatterns(), attn.getScaleAttr());
+                                       attn.getPatterns(), attn.getScaleAttr(),
+                                       attn.getScoreModsAttr());
       accumulate(attn.getQ(), g.getDq());
       accumulate(attn.getK(), g.getDk());
       accumulate(attn.getV(), g.getDv());
@@ -294,7 +296,8 @@ LogicalResult buildSampleStep(func::FuncOp forward, int64_t sequences) {
           builder, attn.getLoc(), map.lookup(attn.getQ()),
           map.lookup(attn.getK()), map.lookup(attn.getV()),
           FlatSymbolRefAttr::get(ctx, k), FlatSymbolRefAttr::get(ctx, vName),
-          attn.getHeadsAttr(), attn.getPatterns(), attn.getScaleAttr());
+          attn.getHeadsAttr(), attn.getPatterns(), attn.getScaleAttr(),
+          attn.getScoreModsAttr());
       map.map(attn.getResult(), decoded.getResult());
       continue;
     }

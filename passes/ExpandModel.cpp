@@ -79,15 +79,18 @@ public:
       Value q = linear(h, p + "attn.q", qk, weightStd);
       Value k = linear(h, p + "attn.k", qk, weightStd);
       Value v = linear(h, p + "attn.v", width, weightStd);
-      // Attention as the paper defines it: scaled scores, the pattern's
-      // masked softmax, times the values (stc-fuse-softmax makes the chain
-      // one online-softmax st.attention).
+      // Attention as the paper defines it: scaled scores, the block's score
+      // modifications, the pattern's masked softmax, times the values
+      // (stc-fuse-softmax makes the chain one online-softmax st.attention).
       int64_t heads = model.getHeadsAttr().getInt();
       auto scoresType = RankedTensorType::get({batch, heads, context, context},
                                               builder.getF32Type());
       Value s = AttentionScoresOp::create(builder, layer.getLoc(), scoresType,
                                           q, k, model.getHeadsAttr(),
                                           layer.getPatterns(), FloatAttr());
+      if (ArrayAttr mods = layer.getScoreModsAttr())
+        for (Attribute mod : mods)
+          s = ScoreModOp::create(builder, layer.getLoc(), s, mod);
       Value probs = MaskedSoftmaxOp::create(builder, layer.getLoc(), s,
                                             layer.getPatterns());
       Value a = AttentionWeightedSumOp::create(builder, layer.getLoc(),

@@ -229,11 +229,27 @@ struct KernelLowering {
     SmallVector<Attribute> names;
     for (Attribute l : layouts)
       names.push_back(builder.getStringAttr(cast<FlatSymbolRefAttr>(l).getValue()));
-    return SmallVector<NamedAttribute>{
+    // Score modifications: leading temperatures fold into the scale.
+    std::string why;
+    std::optional<st::KernelScoreMods> mods = st::kernelScoreMods(
+        op->getAttrOfType<ArrayAttr>("score_mods"), &why);
+    if (!mods)
+      return op->emitOpError() << "score_mods " << why;
+    SmallVector<NamedAttribute> params = {
         i64("B", batch), i64("T", time), i64("H", heads), i64("dk", dk),
-        i64("dv", dv), f64("scale", scale.value_or(1.0 / std::sqrt(double(dk)))),
+        i64("dv", dv),
+        f64("scale", scale.value_or(1.0 / std::sqrt(double(dk))) *
+                         mods->temperature),
         builder.getNamedAttr("layouts", builder.getArrayAttr(names)),
         i64("heads_per_layout", heads / static_cast<int64_t>(patterns.size()))};
+    if (mods->softcap != 0.0)
+      params.push_back(f64("softcap", mods->softcap));
+    if (mods->alibi != 0.0) {
+      params.push_back(f64("alibi", mods->alibi));
+      // The order matters only around a soft cap.
+      flag(params, "alibi_first", mods->alibiFirst && mods->softcap != 0.0);
+    }
+    return params;
   }
 
   /// Whether the backward of attention op `op` (q of type `q`, head sizes

@@ -157,7 +157,7 @@ struct NormalizePatternsPass
     auto split = AttentionSummariesOp::create(
         b, attn.getLoc(), attn.getResult().getType(), attn.getQ(), attn.getK(),
         attn.getV(), s.ks, s.vs, attn.getHeadsAttr(), s.local, s.summaries,
-        attn.getScaleAttr());
+        attn.getScaleAttr(), attn.getScoreModsAttr());
     attn.getResult().replaceAllUsesWith(split.getResult());
     attn.erase();
   }
@@ -169,7 +169,7 @@ struct NormalizePatternsPass
     auto g = AttentionSummariesGradOp::create(
         b, loc, grad.getDout(), grad.getQ(), grad.getK(), grad.getV(), s.ks,
         s.vs, grad.getOut(), grad.getHeadsAttr(), s.local, s.summaries,
-        grad.getScaleAttr());
+        grad.getScaleAttr(), grad.getScoreModsAttr());
     // The gathered keys' gradients go back to their columns.
     auto back = [&](Value local, Value gatheredGrad) {
       Value scattered =
@@ -228,6 +228,16 @@ struct NormalizePatternsPass
   /// every operand permuted and every result restored (the forward's q, k,
   /// v; the gradient's dy, q, k, v, o, most of them made by the forward).
   template <typename OpT> LogicalResult rewrite(OpT op) {
+    // ALiBi reads query and key positions, which the permuted and gathered
+    // forms renumber: such attention runs as written.
+    if (ArrayAttr mods = op.getScoreModsAttr())
+      if (llvm::any_of(mods, [](Attribute m) { return isa<AlibiAttr>(m); })) {
+        if constexpr (std::is_same_v<OpT, AttentionOp>)
+          op.emitRemark() << "stc-normalize-patterns: runs as written: "
+                             "#st.alibi reads positions, which the "
+                             "normalized forms renumber";
+        return success();
+      }
     FailureOr<SmallVector<pattern::Pattern>> groups = op.headPatterns();
     if (failed(groups))
       return failure();

@@ -98,8 +98,11 @@ attention_bwd_dq(int tile, const TQ *__restrict__ q, const TK *__restrict__ k,
       const bool ok = lane < nk && key <= qi && (full || L::allowed(qi, key));
       float ds = 0.f;
       if (ok) {
-        const float p = expf(scale * smem_dot<DK>(qs, Ks + lane * KSTR) - Li);
-        ds = p * (smem_dot<DV>(dos, Vs + lane * VSTR) - Di);
+        float sc = scale * smem_dot<DK>(qs, Ks + lane * KSTR), dm = 1.f;
+        if constexpr (has_score_mod<Cfg>())
+          sc = score_mod<Cfg>(sc, qi, key, h, &dm);
+        const float p = expf(sc - Li);
+        ds = p * (smem_dot<DV>(dos, Vs + lane * VSTR) - Di) * dm;
       }
       for (int j = 0; j < nk; ++j) {
         const float dsj = __shfl_sync(kFullMask, ds, j);
@@ -207,8 +210,11 @@ attention_bwd_dkdv(int tile, const TQ *__restrict__ q, const TK *__restrict__ k,
                       (full || L::allowed(qq, kj));
       float p = 0.f, ds = 0.f;
       if (ok) {
-        p = expf(scale * smem_dot<DK>(Qc + lane * KSTR, ks) - Lc[lane]);
-        ds = p * (smem_dot<DV>(dOc + lane * VSTR, vs) - Dc[lane]);
+        float sc = scale * smem_dot<DK>(Qc + lane * KSTR, ks), dm = 1.f;
+        if constexpr (has_score_mod<Cfg>())
+          sc = score_mod<Cfg>(sc, qq, kj, h, &dm);
+        p = expf(sc - Lc[lane]);
+        ds = p * (smem_dot<DV>(dOc + lane * VSTR, vs) - Dc[lane]) * dm;
       }
       for (int i = 0; i < nq; ++i) {
         const float pi = __shfl_sync(kFullMask, p, i);

@@ -76,7 +76,6 @@ __device__ __forceinline__ void attention_bwd_mma_dq(
   const int g = lane >> 2, t4 = lane & 3;
   const int h = blockIdx.y, b = blockIdx.z, q0 = tile * BM;
   const int row0 = q0 + warp * 16 + g, row1 = row0 + 8;
-  const float sl2 = Cfg::scale * kLog2e;
   const float *lse_bh = lse + (static_cast<long long>(b) * H + h) * T;
 
   RowTiles<T, BN, BM, NT, L> tiles(row_ptr, col_idx, classes, q0);
@@ -163,13 +162,13 @@ __device__ __forceinline__ void attention_bwd_mma_dq(
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int qq = e < 2 ? row0 : row1;
-        float p = exp2f(s[j][e] * sl2 - (e < 2 ? lse0 : lse1));
-        if (!full) {
-          const int kk = kc + j * 8 + 2 * t4 + (e & 1);
-          if (!(kk <= qq && L::allowed(qq, kk)))
-            p = 0.f;
-        }
-        s[j][e] = p * (dp[j][e] - (e < 2 ? delta0 : delta1));
+        const int kk = kc + j * 8 + 2 * t4 + (e & 1);
+        float dm = 1.f;
+        float p = exp2f(scaled_score<Cfg>(s[j][e], qq, kk, h, &dm) -
+                        (e < 2 ? lse0 : lse1));
+        if (!full && !(kk <= qq && L::allowed(qq, kk)))
+          p = 0.f;
+        s[j][e] = p * (dp[j][e] - (e < 2 ? delta0 : delta1)) * dm;
       }
     // dQ += dS K.
 #pragma unroll
@@ -232,7 +231,6 @@ __device__ __forceinline__ void attention_bwd_mma_dkdv(
   const int g = lane >> 2, t4 = lane & 3;
   const int h = blockIdx.y, b = blockIdx.z, k0 = tile * BN;
   const int key0 = k0 + warp * 16 + g, key1 = key0 + 8;
-  const float sl2 = Cfg::scale * kLog2e;
   const float *lse_bh = lse + (static_cast<long long>(b) * H + h) * T;
 
   ColTiles<T, BM, BN, NT, L> tiles(col_ptr, row_idx, col_classes, k0);
@@ -331,11 +329,12 @@ __device__ __forceinline__ void attention_bwd_mma_dkdv(
       for (int e = 0; e < 4; ++e) {
         const int col = j * 8 + 2 * t4 + (e & 1);
         const int qq = qc + col, kk = e < 2 ? key0 : key1;
-        float p = exp2f(s[j][e] * sl2 - lse2[col]);
+        float dm = 1.f;
+        float p = exp2f(scaled_score<Cfg>(s[j][e], qq, kk, h, &dm) - lse2[col]);
         if (!full && !(kk <= qq && L::allowed(qq, kk)))
           p = 0.f;
         s[j][e] = p;
-        dp[j][e] = p * (dp[j][e] - delta[col]);
+        dp[j][e] = p * (dp[j][e] - delta[col]) * dm;
       }
     // dV += P^T dO and dK += dS^T Q; the k16 chunk kk is query columns
     // 16 kk .. 16 kk + 15 (n8 tiles 2 kk, 2 kk + 1).
@@ -487,7 +486,7 @@ __device__ __forceinline__ void attention_bwd_atomic(
   const int g = lane >> 2, t4 = lane & 3;
   const int h = blockIdx.y, b = blockIdx.z, k0 = blockIdx.x * BN;
   const int key0 = k0 + warp * 16 + g, key1 = key0 + 8;
-  const float sl2 = Cfg::scale * kLog2e, sc = Cfg::scale;
+  const float sc = Cfg::scale;
   const long long bh = (static_cast<long long>(b) * H + h) * T;
   const float *lse_bh = lse + bh, *delta_bh = delta + bh;
 
@@ -560,11 +559,12 @@ __device__ __forceinline__ void attention_bwd_atomic(
       for (int e = 0; e < 4; ++e) {
         const int col = j * 8 + 2 * t4 + (e & 1);
         const int qq = qc + col, kk = e < 2 ? key0 : key1;
-        float p = exp2f(s[j][e] * sl2 - lse2[col]);
+        float dm = 1.f;
+        float p = exp2f(scaled_score<Cfg>(s[j][e], qq, kk, h, &dm) - lse2[col]);
         if (!full && !(kk <= qq && L::allowed(qq, kk)))
           p = 0.f;
         s[j][e] = p;
-        dp[j][e] = p * (dp[j][e] - dl[col]);
+        dp[j][e] = p * (dp[j][e] - dl[col]) * dm;
       }
       const unsigned r0 = static_cast<unsigned>(warp * 16 + g),
                      c = static_cast<unsigned>(j * 8 + 2 * t4) * 2u;

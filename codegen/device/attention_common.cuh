@@ -70,6 +70,38 @@ __device__ __forceinline__ bool chunk_has_pair(int q0, int nq, int k0, int nk) {
   return __syncthreads_or(any) != 0;
 }
 
+// Score modifications (abi/Ops.def, attention_fwd; st score_mods): the
+// kernels score s = scale q.k for query position q, key position k, head h
+// and, when the op has any, replace it by score_mod(s) and multiply dL/ds by
+// its derivative in the backward. Cfg::SOFTCAP and Cfg::ALIBI are 0 when
+// absent; has_score_mod() is false then and the kernels' code is as before.
+template <class Cfg> __host__ __device__ constexpr bool has_score_mod() {
+  return Cfg::SOFTCAP != 0.f || Cfg::ALIBI != 0.f;
+}
+
+// The modified score; *ds gets its derivative by s.
+template <class Cfg>
+__device__ __forceinline__ float score_mod(float s, int q, int k, int h,
+                                           float *ds) {
+  float bias = 0.f; // ALiBi: slope 2^(-ALIBI (h + 1) / H) times q - k
+  if constexpr (Cfg::ALIBI != 0.f)
+    bias = exp2f(-Cfg::ALIBI * static_cast<float>(h + 1) /
+                 static_cast<float>(Cfg::H)) *
+           static_cast<float>(q - k);
+  float d = 1.f;
+  if constexpr (Cfg::ALIBI_FIRST)
+    s -= bias;
+  if constexpr (Cfg::SOFTCAP != 0.f) {
+    const float t = tanhf(s * (1.f / Cfg::SOFTCAP));
+    s = Cfg::SOFTCAP * t;
+    d = 1.f - t * t;
+  }
+  if constexpr (!Cfg::ALIBI_FIRST)
+    s -= bias;
+  *ds = d;
+  return s;
+}
+
 // Dot product of two fp32 shared-memory rows.
 template <int D>
 __device__ __forceinline__ float smem_dot(const float *a, const float *b) {

@@ -101,6 +101,10 @@ attention_decode_kernel(const TQ *__restrict__ q, const TK *__restrict__ kcache,
         for (int d = 0; d < DK; ++d)
           dot += qs[d] * load(kcache, kr + d);
         s = scale * dot;
+        if constexpr (has_score_mod<Cfg>()) {
+          float unused;
+          s = score_mod<Cfg>(s, pos, key, h, &unused);
+        }
       }
       const float cm = warp_max(s);
       if (cm == neg_inf())

@@ -83,8 +83,13 @@ attention_fwd_kernel(const TQ *__restrict__ q, const TK *__restrict__ k,
       const int key = kc + lane;
       const bool ok = lane < nk && key <= qi && (full || L::allowed(qi, key));
       float s = neg_inf();
-      if (ok)
+      if (ok) {
         s = scale * smem_dot<DK>(qs, Ks + lane * KSTR);
+        if constexpr (has_score_mod<Cfg>()) {
+          float unused;
+          s = score_mod<Cfg>(s, qi, key, h, &unused);
+        }
+      }
       const float cm = warp_max(s);
       if (cm == neg_inf())
         continue; // nothing allowed in this chunk (warp-uniform)

@@ -52,7 +52,6 @@ attention_fwd_mma(const mma::bf16 *__restrict__ q, const mma::bf16 *__restrict__
   const int h = blockIdx.y, b = blockIdx.z,
             q0 = (gridDim.x - 1 - blockIdx.x) * BM;
   const int row0 = q0 + warp * 16 + g, row1 = row0 + 8;
-  const float sl2 = Cfg::scale * kLog2e;
 
   RowTiles<T, BN, BM, NT, L> tiles(row_ptr, col_idx, classes, q0);
   load_tile<NT, BM, T, H, D>(sQ, q, b, h, q0);
@@ -108,19 +107,19 @@ attention_fwd_mma(const mma::bf16 *__restrict__ q, const mma::bf16 *__restrict__
         mma16816(s[j + 1], qf[kk], bk[2], bk[3]);
       }
 
-    // Scale to the log2 domain; mask partial tiles with the pattern.
+    // Scale (and modify) to the log2 domain; mask partial tiles with the
+    // pattern.
     float tmax[2] = {neg_inf(), neg_inf()};
 #pragma unroll
     for (int j = 0; j < NB; ++j)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        float x = s[j][e] * sl2;
-        if (!full) {
-          const int qq = e < 2 ? row0 : row1;
-          const int kk = kc + j * 8 + 2 * t4 + (e & 1);
-          if (!(kk <= qq && L::allowed(qq, kk)))
-            x = neg_inf();
-        }
+        const int qq = e < 2 ? row0 : row1;
+        const int kk = kc + j * 8 + 2 * t4 + (e & 1);
+        float unused;
+        float x = scaled_score<Cfg>(s[j][e], qq, kk, h, &unused);
+        if (!full && !(kk <= qq && L::allowed(qq, kk)))
+          x = neg_inf();
         s[j][e] = x;
         tmax[e >> 1] = fmaxf(tmax[e >> 1], x);
       }

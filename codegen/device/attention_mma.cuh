@@ -28,6 +28,17 @@ typedef __nv_bfloat16 bf16;
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
 
+// q.k (an S accumulator) scaled, modified (has_score_mod) and in the log2
+// domain; *ds gets the modification's derivative (1 without).
+template <class Cfg>
+__device__ __forceinline__ float scaled_score(float qk, int q, int k, int h,
+                                              float *ds) {
+  if constexpr (has_score_mod<Cfg>())
+    return score_mod<Cfg>(qk * Cfg::scale, q, k, h, ds) * kLog2e;
+  else
+    return qk * (Cfg::scale * kLog2e);
+}
+
 __device__ __forceinline__ unsigned smem_addr(const void *p) {
   return static_cast<unsigned>(__cvta_generic_to_shared(p));
 }

@@ -10,6 +10,8 @@
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/TypeSwitch.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace stc;
 using namespace stc::st;
@@ -382,3 +384,48 @@ void InitAttr::print(AsmPrinter &printer) const {
     printer << ", std = " << getStd().convertToDouble();
   printer << ">";
 }
+
+//===----------------------------------------------------------------------===//
+// Score modifications: #st.softcap<30.0>, #st.alibi<8.0>, #st.temperature<0.5>
+//===----------------------------------------------------------------------===//
+
+namespace {
+LogicalResult verifyScoreMod(function_ref<InFlightDiagnostic()> emitError,
+                             StringRef mnemonic, StringRef what,
+                             const APFloat &value) {
+  double v = value.convertToDouble();
+  if (!(std::isfinite(v) && v > 0))
+    return emitError() << "#st." << mnemonic << " needs a finite " << what
+                       << " > 0 (got " << v << ")";
+  return success();
+}
+
+/// `<` float `>`, the one constant of a score modification.
+FailureOr<APFloat> parseScoreModValue(AsmParser &parser) {
+  double v = 0;
+  if (parser.parseLess() || parser.parseFloat(v) || parser.parseGreater())
+    return failure();
+  return APFloat(v);
+}
+} // namespace
+
+#define STC_SCORE_MOD(Class, Mnemonic, What)                                   \
+  LogicalResult Class::verify(function_ref<InFlightDiagnostic()> emitError,    \
+                              APFloat value) {                                 \
+    return verifyScoreMod(emitError, Mnemonic, What, value);                   \
+  }                                                                            \
+  Attribute Class::parse(AsmParser &parser, Type) {                            \
+    FailureOr<APFloat> v = parseScoreModValue(parser);                         \
+    if (failed(v))                                                             \
+      return {};                                                               \
+    return parser.getChecked<Class>(parser.getContext(), *v);                  \
+  }                                                                            \
+  void Class::print(AsmPrinter &printer) const {                               \
+    printer << "<";                                                            \
+    printer.printFloat(getValue());                                            \
+    printer << ">";                                                            \
+  }
+STC_SCORE_MOD(SoftcapAttr, "softcap", "cap")
+STC_SCORE_MOD(AlibiAttr, "alibi", "base")
+STC_SCORE_MOD(TemperatureAttr, "temperature", "temperature")
+#undef STC_SCORE_MOD

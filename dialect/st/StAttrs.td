@@ -244,4 +244,55 @@ def St_InitAttr : AttrDef<St_Dialect, "Init"> {
   let genVerifyDecl = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// Score modifications
+//===----------------------------------------------------------------------===//
+
+class St_ScoreModAttr<string name, string attrMnemonic>
+    : AttrDef<St_Dialect, name> {
+  let mnemonic = attrMnemonic;
+  let parameters = (ins APFloatParameter<"the modification's constant">:$value);
+  let hasCustomAssemblyFormat = 1;
+  let genVerifyDecl = 1;
+}
+
+def St_SoftcapAttr : St_ScoreModAttr<"Softcap", "softcap"> {
+  let summary = "soft cap on attention scores: s -> cap * tanh(s / cap)";
+  let description = [{
+    Squashes each score smoothly into (-cap, cap), as Gemma 2 does with its
+    attention logits. `cap` is finite and > 0.
+
+    ```mlir
+    st.block attention [#st.local<128>] score_mods [#st.softcap<30.0>]
+    ```
+  }];
+}
+
+def St_AlibiAttr : St_ScoreModAttr<"Alibi", "alibi"> {
+  let summary = "ALiBi: a bias by distance, s -> s - m_h (q - k)";
+  let description = [{
+    Subtracts a per-head slope times the distance from query to key (Press
+    et al., "Train Short, Test Long"): head h of H has slope
+    m_h = 2^(-base (h + 1) / H), base 8 in the paper. `base` is finite and
+    > 0.
+
+    ```mlir
+    st.block attention [#st.causal] score_mods [#st.alibi<8.0>]
+    ```
+  }];
+}
+
+def St_TemperatureAttr : St_ScoreModAttr<"Temperature", "temperature"> {
+  let summary = "multiplies attention scores: s -> t * s";
+  let description = [{
+    Sharpens (t > 1) or flattens (t < 1) each head's softmax. `t` is finite
+    and > 0. A temperature ahead of the other modifications folds into the
+    kernels' score scale and costs nothing.
+
+    ```mlir
+    st.block attention [#st.strided<8>] score_mods [#st.temperature<0.5>]
+    ```
+  }];
+}
+
 #endif // STC_DIALECT_ST_STATTRS_TD

@@ -15,6 +15,11 @@ using namespace mlir;
 using namespace stc;
 using namespace stc::st;
 
+namespace {
+/// score_mods have a kernel form (stc::st::kernelScoreMods).
+LogicalResult verifyScoreMods(Operation *op, ArrayAttr mods);
+} // namespace
+
 #define GET_OP_CLASSES
 #include "dialect/st/StOps.cpp.inc"
 
@@ -373,6 +378,8 @@ LogicalResult RepeatOp::verify() {
 LogicalResult BlockOp::verify() {
   auto model = (*this)->getParentOfType<ModelOp>();
   int64_t heads = model ? model.getHeadsAttr().getInt() : 1;
+  if (failed(verifyScoreMods(*this, getScoreModsAttr())))
+    return failure();
   return verifyHeadSplit(*this, getPatterns(), heads);
 }
 
@@ -583,6 +590,8 @@ LogicalResult AttentionOp::verify() {
                          << ", got " << shapeStr(result);
   if (getScale() && !(getScale()->convertToDouble() > 0))
     return emitOpError() << "scale must be > 0";
+  if (failed(verifyScoreMods(*this, getScoreModsAttr())))
+    return failure();
   return verifyHeadSplit(*this, getPatterns(), heads);
 }
 
@@ -602,6 +611,8 @@ LogicalResult DecodeAttentionOp::verify() {
                          << ") dividing Dv, got " << shapeStr(v);
   if (getScale() && !(getScale()->convertToDouble() > 0))
     return emitOpError() << "scale must be > 0";
+  if (failed(verifyScoreMods(*this, getScoreModsAttr())))
+    return failure();
   // Each cache holds every sequence's keys (values) over the context.
   for (auto [ref, row, what] :
        {std::tuple{getKcacheAttr(), k, "kcache"},
@@ -664,6 +675,8 @@ LogicalResult AttentionSummariesOp::verify() {
                          << "], got " << shapeStr(v);
   if (getScale() && !(getScale()->convertToDouble() > 0))
     return emitOpError() << "scale must be > 0";
+  if (failed(verifyScoreMods(*this, getScoreModsAttr())))
+    return failure();
   if (getSummaries().size() != getPatterns().size())
     return emitOpError() << "needs one summaries entry per patterns entry (got "
                          << getSummaries().size() << " and "
@@ -671,6 +684,62 @@ LogicalResult AttentionSummariesOp::verify() {
   if (failed(verifyHeadSplit(*this, getPatterns(), heads)))
     return failure();
   return verifyHeadSplit(*this, getSummaries(), heads);
+}
+
+//===----------------------------------------------------------------------===//
+// Score modifications
+//===----------------------------------------------------------------------===//
+
+std::optional<KernelScoreMods> stc::st::kernelScoreMods(ArrayAttr mods,
+                                                        std::string *why) {
+  KernelScoreMods k;
+  if (!mods)
+    return k;
+  bool leading = true;
+  for (Attribute m : mods) {
+    if (auto t = dyn_cast<TemperatureAttr>(m)) {
+      if (!leading) {
+        *why = "a #st.temperature comes after a #st.softcap or #st.alibi; the "
+               "fused kernels take temperatures first (write it first)";
+        return std::nullopt;
+      }
+      k.temperature *= t.getValue().convertToDouble();
+      continue;
+    }
+    leading = false;
+    if (auto c = dyn_cast<SoftcapAttr>(m)) {
+      if (k.softcap != 0.0) {
+        *why = "has two #st.softcap; the fused kernels take at most one";
+        return std::nullopt;
+      }
+      k.softcap = c.getValue().convertToDouble();
+    } else if (auto a = dyn_cast<AlibiAttr>(m)) {
+      if (k.alibi != 0.0) {
+        *why = "has two #st.alibi; the fused kernels take at most one";
+        return std::nullopt;
+      }
+      k.alibi = a.getValue().convertToDouble();
+      k.alibiFirst = k.softcap == 0.0;
+    }
+  }
+  return k;
+}
+
+namespace {
+LogicalResult verifyScoreMods(Operation *op, ArrayAttr mods) {
+  std::string why;
+  if (!kernelScoreMods(mods, &why))
+    return op->emitOpError() << "score_mods " << why;
+  return success();
+}
+} // namespace
+
+LogicalResult ScoreModOp::verify() {
+  auto s = getScores().getType();
+  if (s.getRank() != 4 || s.getDimSize(2) != s.getDimSize(3))
+    return emitOpError() << "scores must be [batch, heads, time, time], got "
+                         << shapeStr(s);
+  return success();
 }
 
 LogicalResult AttentionScoresOp::verify() {

@@ -18,4 +18,26 @@
 #define GET_OP_CLASSES
 #include "dialect/st/StOps.h.inc"
 
+#include <optional>
+#include <string>
+
+namespace stc::st {
+
+/// A `score_mods` list in the form the fused kernels take: the temperatures
+/// ahead of everything else multiplied into one factor (folded into the
+/// score scale), then at most one soft cap (0: none) and one ALiBi base (0:
+/// none), the bias before or after the cap.
+struct KernelScoreMods {
+  double temperature = 1.0, softcap = 0.0, alibi = 0.0;
+  bool alibiFirst = false;
+  bool any() const { return softcap != 0.0 || alibi != 0.0; }
+};
+
+/// The kernel form of `mods` (null: none), or nullopt with *why saying what
+/// has none (a temperature after a cap or bias, two caps, two biases).
+std::optional<KernelScoreMods> kernelScoreMods(mlir::ArrayAttr mods,
+                                               std::string *why);
+
+} // namespace stc::st
+
 #endif // STC_DIALECT_ST_STOPS_H

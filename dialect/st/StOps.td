@@ -26,6 +26,17 @@ def St_AnyPatternAttr : Attr<
 def St_PatternArrayAttr : TypedArrayAttrBase<St_AnyPatternAttr,
     "array of attention patterns">;
 
+def St_AnyScoreModAttr : Attr<
+    CPred<"::llvm::isa<::stc::st::SoftcapAttr, ::stc::st::AlibiAttr, "
+          "::stc::st::TemperatureAttr>($_self)">,
+    "score modification (#st.softcap, #st.alibi or #st.temperature)"> {
+  let storageType = "::mlir::Attribute";
+  let returnType = "::mlir::Attribute";
+  let convertFromStorage = "$_self";
+}
+def St_ScoreModArrayAttr : TypedArrayAttrBase<St_AnyScoreModAttr,
+    "array of score modifications">;
+
 def St_FloatTensor : StaticShapeTensorOf<[F32, BF16]>;
 def St_TokenTensor : StaticShapeTensorOf<[I32]>;
 
@@ -165,10 +176,18 @@ def St_BlockOp : St_Op<"block", [ParentOneOf<["ModelOp", "RepeatOp"]>]> {
     ```mlir
     st.block attention [#st.fixed<block = 128, summary = 32>]
     st.block attention [#st.local<128>, #st.strided<128>]
+    st.block attention [#st.local<128>] score_mods [#st.alibi<8.0>, #st.softcap<30.0>]
     ```
+
+    `score_mods` modifies every head's scaled scores before the softmax, in
+    order (`st.score_mod`): `#st.temperature<t>`, `#st.softcap<cap>`,
+    `#st.alibi<base>`. The fused kernels apply them (temperatures first, then
+    at most one soft cap and one ALiBi bias, in either order).
   }];
-  let arguments = (ins St_PatternArrayAttr:$patterns);
-  let assemblyFormat = "`attention` $patterns attr-dict";
+  let arguments = (ins St_PatternArrayAttr:$patterns,
+                       OptionalAttr<St_ScoreModArrayAttr>:$score_mods);
+  let assemblyFormat =
+      "`attention` $patterns (`score_mods` $score_mods^)? attr-dict";
   let hasVerifier = 1;
 }
 
@@ -382,7 +401,8 @@ def St_AttentionOp : St_AttentionLikeOp<"attention"> {
   let arguments = (ins St_FloatTensor:$q, St_FloatTensor:$k,
                        St_FloatTensor:$v, I64Attr:$heads,
                        St_PatternArrayAttr:$patterns,
-                       OptionalAttr<F64Attr>:$scale);
+                       OptionalAttr<F64Attr>:$scale,
+                       OptionalAttr<St_ScoreModArrayAttr>:$score_mods);
   let results = (outs St_FloatTensor:$result);
   let assemblyFormat = [{
     $q `,` $k `,` $v `heads` `(` $heads `)` `patterns` $patterns attr-dict
@@ -417,7 +437,8 @@ def St_AttentionSummariesOp : St_AttentionLikeOp<"attention_summaries", [
                        St_FloatTensor:$vs, I64Attr:$heads,
                        St_PatternArrayAttr:$patterns,
                        St_PatternArrayAttr:$summaries,
-                       OptionalAttr<F64Attr>:$scale);
+                       OptionalAttr<F64Attr>:$scale,
+                       OptionalAttr<St_ScoreModArrayAttr>:$score_mods);
   let results = (outs St_FloatTensor:$result);
   let assemblyFormat = [{
     $q `,` $k `,` $v `,` $ks `,` $vs `heads` `(` $heads `)` `patterns` $patterns
@@ -449,7 +470,8 @@ def St_AttentionSummariesGradOp : St_AttentionLikeOp<"attention_summaries_grad",
                        St_FloatTensor:$out, I64Attr:$heads,
                        St_PatternArrayAttr:$patterns,
                        St_PatternArrayAttr:$summaries,
-                       OptionalAttr<F64Attr>:$scale);
+                       OptionalAttr<F64Attr>:$scale,
+                       OptionalAttr<St_ScoreModArrayAttr>:$score_mods);
   let results = (outs St_FloatTensor:$dq, St_FloatTensor:$dk,
                       St_FloatTensor:$dv, St_FloatTensor:$dks,
                       St_FloatTensor:$dvs);
@@ -497,6 +519,25 @@ def St_MaskedSoftmaxOp : St_AttentionLikeOp<"masked_softmax",
   let arguments = (ins St_FloatTensor:$scores, St_PatternArrayAttr:$patterns);
   let results = (outs St_FloatTensor:$result);
   let assemblyFormat = "$scores `patterns` $patterns attr-dict `:` type($scores)";
+  let hasVerifier = 1;
+}
+
+def St_ScoreModOp : St_Op<"score_mod", [Pure, SameOperandsAndResultType]> {
+  let summary = "unfused attention, between steps 1 and 2: modify the scores";
+  let description = [{
+    Applies one score modification to every entry s[b, h, i, j] of
+    `st.attention_scores`: `#st.temperature<t>` gives t s, `#st.softcap<c>`
+    c tanh(s / c), `#st.alibi<base>` s - 2^(-base (h + 1) / H) (i - j).
+    stc-fuse-softmax carries a chain of them into the fused attention
+    (`score_mods`), as FlexAttention's score_mod but compiled ahead of time.
+
+    ```mlir
+    %s2 = st.score_mod #st.softcap<30.0> (%s) : tensor<2x4x64x64xf32>
+    ```
+  }];
+  let arguments = (ins St_FloatTensor:$scores, St_AnyScoreModAttr:$mod);
+  let results = (outs St_FloatTensor:$result);
+  let assemblyFormat = "$mod `(` $scores `)` attr-dict `:` type($scores)";
   let hasVerifier = 1;
 }
 
@@ -704,7 +745,8 @@ def St_AttentionGradOp : St_AttentionLikeOp<"attention_grad", [
   let arguments = (ins St_FloatTensor:$dout, St_FloatTensor:$q,
                        St_FloatTensor:$k, St_FloatTensor:$v, St_FloatTensor:$out,
                        I64Attr:$heads, St_PatternArrayAttr:$patterns,
-                       OptionalAttr<F64Attr>:$scale);
+                       OptionalAttr<F64Attr>:$scale,
+                       OptionalAttr<St_ScoreModArrayAttr>:$score_mods);
   let results = (outs St_FloatTensor:$dq, St_FloatTensor:$dk,
                       St_FloatTensor:$dv);
   let assemblyFormat = [{
@@ -785,7 +827,8 @@ def St_DecodeAttentionOp : St_AttentionLikeOp<"decode_attention", [
   let arguments = (ins St_FloatTensor:$q, St_FloatTensor:$k, St_FloatTensor:$v,
                        FlatSymbolRefAttr:$kcache, FlatSymbolRefAttr:$vcache,
                        I64Attr:$heads, St_PatternArrayAttr:$patterns,
-                       OptionalAttr<F64Attr>:$scale);
+                       OptionalAttr<F64Attr>:$scale,
+                       OptionalAttr<St_ScoreModArrayAttr>:$score_mods);
   let results = (outs St_FloatTensor:$result);
   let assemblyFormat = [{
     $q `,` $k `,` $v `caches` `(` $kcache `,` $vcache `)` `heads` `(` $heads `)`

@@ -65,8 +65,10 @@ void attentionFwd(const T *q, const T *k, const T *v, T *o, T *lse,
         scores.resize(keys.size());
         double mx = -std::numeric_limits<double>::infinity();
         for (size_t j = 0; j < keys.size(); ++j) {
-          scores[j] =
-              s.scale * dot(q + ix.qk(b, i, h), k + ix.qk(b, keys[j], h), s.dk);
+          double unused;
+          scores[j] = s.mods.apply(
+              s.scale * dot(q + ix.qk(b, i, h), k + ix.qk(b, keys[j], h), s.dk),
+              i, keys[j], h, s.H, &unused);
           mx = std::max(mx, scores[j]);
         }
         double sum = 0;
@@ -114,9 +116,12 @@ void attentionBwd(const T *q, const T *k, const T *v, const T *o, const T *lse,
         for (int64_t j : keys) {
           const T *kj = k + ix.qk(b, j, h);
           const T *vj = v + ix.vo(b, j, h);
-          double p = std::exp(s.scale * dot(qi, kj, s.dk) - l);
+          double dmod;
+          double p = std::exp(
+              s.mods.apply(s.scale * dot(qi, kj, s.dk), i, j, h, s.H, &dmod) -
+              l);
           double dp = dot(doi, vj, s.dv);
-          double ds = p * (dp - Di); // dL/dscore_ij
+          double ds = p * (dp - Di) * dmod; // dL/d(scale q.k)_ij
           for (int64_t d = 0; d < s.dv; ++d)
             gv[ix.vo(b, j, h) + d] += p * doi[d];
           for (int64_t d = 0; d < s.dk; ++d) {
@@ -155,8 +160,9 @@ Status checkPosition(int64_t pos, int64_t Tctx) {
   return Status::ok();
 }
 
-/// The keys a decoding query attends to (of `keys`, those `take(k)`
-/// accepts), each with its scaled score against head h's cached keys, their
+/// The keys a decoding query at `pos` attends to (of `keys`, those
+/// `take(k)` accepts), each with its scaled and modified score against head
+/// h's cached keys, their
 /// largest score m (-inf without keys) and l = sum e^(s - m).
 struct ScoredKeys {
   std::vector<std::pair<int64_t, double>> keys; // (key, score)
@@ -165,12 +171,16 @@ struct ScoredKeys {
 
 template <typename T, typename Take>
 void scoreKeys(const T *qh, const T *kc, const std::vector<int64_t> &keys,
-               int64_t H, int64_t h, int64_t dk, double scale, Take take,
+               int64_t H, int64_t h, int64_t dk, double scale,
+               const ScoreMods &mods, int64_t pos, Take take,
                ScoredKeys &out) {
   out.keys.clear();
+  double unused;
   for (int64_t k : keys)
     if (take(k))
-      out.keys.push_back({k, scale * dot(qh, kc + (k * H + h) * dk, dk)});
+      out.keys.push_back(
+          {k, mods.apply(scale * dot(qh, kc + (k * H + h) * dk, dk), pos, k, h,
+                         H, &unused)});
   out.m = -std::numeric_limits<double>::infinity();
   for (const auto &ks : out.keys)
     out.m = std::max(out.m, ks.second);
@@ -207,7 +217,7 @@ Status attentionDecode(const T *q, const T *kcache, const T *vcache, T *o,
                        int64_t B, int64_t Tctx, int64_t H, int64_t dk,
                        int64_t dv, double scale, int64_t headsPerLayout,
                        const std::vector<const AttentionMask *> &masks,
-                       int64_t pos) {
+                       int64_t pos, const ScoreMods &mods) {
   STC_RETURN_IF_ERROR(checkPosition(pos, Tctx));
   // For each sequence, the same computation as attentionFwd's row `pos`,
   // reading keys and values from that sequence's caches.
@@ -222,7 +232,7 @@ Status attentionDecode(const T *q, const T *kcache, const T *vcache, T *o,
         std::fill(oh, oh + dv, T(0));
         continue;
       }
-      scoreKeys(q + (b * H + h) * dk, kc, keys, H, h, dk, scale,
+      scoreKeys(q + (b * H + h) * dk, kc, keys, H, h, dk, scale, mods, pos,
                 [](int64_t) { return true; }, sk);
       weightedValues(sk, sk.m + std::log(sk.l), vc, H, h, dv, oh);
     }
@@ -236,7 +246,8 @@ Status attentionDecodeSplit(const T *q, const T *kcache, const T *vcache,
                             int64_t H, int64_t dk, int64_t dv, double scale,
                             int64_t headsPerLayout,
                             const std::vector<const AttentionMask *> &masks,
-                            int64_t pos, int64_t splits) {
+                            int64_t pos, int64_t splits,
+                            const ScoreMods &mods) {
   STC_RETURN_IF_ERROR(checkPosition(pos, Tctx));
   std::vector<int64_t> keys;
   ScoredKeys sk;
@@ -246,7 +257,7 @@ Status attentionDecodeSplit(const T *q, const T *kcache, const T *vcache,
       masks[h / headsPerLayout]->keys(pos, keys);
       for (int64_t z = 0; z < splits; ++z) {
         const int64_t i = (b * H + h) * splits + z;
-        scoreKeys(q + (b * H + h) * dk, kc, keys, H, h, dk, scale,
+        scoreKeys(q + (b * H + h) * dk, kc, keys, H, h, dk, scale, mods, pos,
                   [&](int64_t k) { return (k / 32) % splits == z; }, sk);
         stats[2 * i] = static_cast<T>(sk.m);
         stats[2 * i + 1] = static_cast<T>(sk.l);
@@ -294,11 +305,13 @@ void attentionDecodeCombine(const T *stats, const T *acc, T *o, int64_t B,
   template Status attentionDecode<T>(                                          \
       const T *, const T *, const T *, T *, int64_t, int64_t, int64_t,         \
       int64_t, int64_t, double, int64_t,                                       \
-      const std::vector<const AttentionMask *> &, int64_t);                   \
+      const std::vector<const AttentionMask *> &, int64_t,                     \
+      const ScoreMods &);                                                      \
   template Status attentionDecodeSplit<T>(                                     \
       const T *, const T *, const T *, T *, T *, int64_t, int64_t, int64_t,    \
       int64_t, int64_t, double, int64_t,                                       \
-      const std::vector<const AttentionMask *> &, int64_t, int64_t);           \
+      const std::vector<const AttentionMask *> &, int64_t, int64_t,            \
+      const ScoreMods &);                                                      \
   template void attentionDecodeCombine<T>(const T *, const T *, T *, int64_t,  \
                                           int64_t, int64_t, int64_t);
 

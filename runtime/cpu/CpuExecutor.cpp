@@ -417,13 +417,13 @@ Status CpuExecutor::runOp(const Op &op, Args &fa) {
   case OpKind::AttentionDecode:
     st = cpu::attentionDecode(F(0), F(1), F(2), F(3), at.B, at.T, at.H, at.dk,
                               at.dv, at.scale, at.headsPerLayout, masksOf(),
-                              sc.position);
+                              sc.position, cpu::scoreMods(at));
     break;
   case OpKind::AttentionDecodeSplit:
     st = cpu::attentionDecodeSplit(F(0), F(1), F(2), F(3), F(4), at.B, at.T,
                                    at.H, at.dk, at.dv, at.scale,
                                    at.headsPerLayout, masksOf(), sc.position,
-                                   at.splits);
+                                   at.splits, cpu::scoreMods(at));
     break;
   case OpKind::AttentionDecodeCombine:
     cpu::attentionDecodeCombine(F(0), F(1), F(2), at.B, at.H, at.dv,

@@ -97,6 +97,11 @@ private:
 };
 
 namespace cpu {
+/// An attention op's score modifications.
+inline ScoreMods scoreMods(const OpAttrs &at) {
+  return ScoreMods{at.softcap, at.alibi, at.alibiFirst};
+}
+
 /// The reference attention's shape for an attention op of the artifact.
 inline AttentionShape attentionShape(const OpAttrs &at) {
   AttentionShape s;
@@ -107,6 +112,7 @@ inline AttentionShape attentionShape(const OpAttrs &at) {
   s.dv = at.dv;
   s.scale = at.scale;
   s.headsPerLayout = at.headsPerLayout;
+  s.mods = scoreMods(at);
   return s;
 }
 } // namespace cpu

@@ -22,6 +22,7 @@
 #include "pattern/Pattern.h"
 #include "runtime/Status.h"
 
+#include <cmath>
 #include <cstdint>
 #include <utility>
 #include <vector>
@@ -165,10 +166,40 @@ private:
 
 /// Sizes shared by the attention ops. Head h uses
 /// masks[h / headsPerLayout]; every mask has n == T.
+/// Score modifications (abi/Ops.def, attention_fwd): applied to s = scale
+/// q.k of query position q, key position k, head h of H.
+struct ScoreMods {
+  double softcap = 0; ///< > 0: s = softcap tanh(s / softcap)
+  double alibi = 0;   ///< > 0: s -= 2^(-alibi (h + 1) / H) (q - k)
+  bool alibiFirst = false; ///< the bias before the cap (else after)
+
+  bool any() const { return softcap != 0 || alibi != 0; }
+  /// The modified score; *ds gets its derivative by s.
+  double apply(double s, int64_t q, int64_t k, int64_t h, int64_t H,
+               double *ds) const {
+    const double bias =
+        alibi != 0 ? std::exp2(-alibi * double(h + 1) / double(H)) *
+                         double(q - k)
+                   : 0.0;
+    *ds = 1;
+    if (alibiFirst)
+      s -= bias;
+    if (softcap != 0) {
+      const double t = std::tanh(s / softcap);
+      s = softcap * t;
+      *ds = 1 - t * t;
+    }
+    if (!alibiFirst)
+      s -= bias;
+    return s;
+  }
+};
+
 struct AttentionShape {
   int64_t B = 1, T = 1, H = 1, dk = 1, dv = 1;
   double scale = 1;
   int64_t headsPerLayout = 1;
+  ScoreMods mods;
 };
 
 /// q, k (B,T,H,dk), v (B,T,H,dv) -> o (B,T,H,dv), lse (B,H,T).
@@ -209,7 +240,7 @@ Status attentionDecode(const T *q, const T *kcache, const T *vcache, T *o,
                        int64_t dv,
                        double scale, int64_t headsPerLayout,
                        const std::vector<const AttentionMask *> &masks,
-                       int64_t pos);
+                       int64_t pos, const ScoreMods &mods = {});
 
 /// attentionDecode's keys dealt to `splits` parts (key k to part
 /// (k / 32) mod splits); for part i = (b * H + h) * splits + z: stats[2i] =
@@ -221,7 +252,8 @@ Status attentionDecodeSplit(const T *q, const T *kcache, const T *vcache,
                             int64_t H, int64_t dk, int64_t dv, double scale,
                             int64_t headsPerLayout,
                             const std::vector<const AttentionMask *> &masks,
-                            int64_t pos, int64_t splits);
+                            int64_t pos, int64_t splits,
+                            const ScoreMods &mods = {});
 
 /// The parts merged: o[b, h, :] = sum_z e^(m_z - M) acc_z / sum_z e^(m_z -
 /// M) l_z, M = max_z m_z (0 when every part is empty).

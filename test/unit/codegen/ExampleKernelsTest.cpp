@@ -59,7 +59,8 @@ TEST_P(ExampleKernels, CompileWithNvrtcForSm90) {
 INSTANTIATE_TEST_SUITE_P(AllExamples, ExampleKernels,
                          ::testing::Values("tiny", "enwik8-fixed",
                                            "images-strided", "audio-strided",
-                                           "new-pattern"),
+                                           "new-pattern", "score-mods",
+                                           "score-mods-bf16"),
                          [](const auto &info) {
                            std::string name = info.param;
                            for (char &c : name)

@@ -4,7 +4,8 @@
 // definition (score matrix, -inf for disallowed pairs, row softmax), the
 // backward with finite differences, and decode with the batched forward.
 // Patterns cover the built-in kinds, a union, a predicate and a multi-layout
-// (heads split over two patterns) case.
+// (heads split over two patterns) case; score modifications (soft cap, ALiBi
+// in both orders) ride on some of them.
 //
 //===----------------------------------------------------------------------===//
 
@@ -57,7 +58,22 @@ void naiveAttention(const std::vector<double> &q, const std::vector<double> &k,
           for (int64_t c = 0; c < s.dk; ++c)
             d += q[((b * s.T + i) * s.H + h) * s.dk + c] *
                  k[((b * s.T + j) * s.H + h) * s.dk + c];
-          S[i][j] = s.scale * d;
+          double sc = s.scale * d;
+          // Score modifications, from their definitions: an ALiBi bias of
+          // slope 2^(-base (h + 1) / H) per unit of distance, a soft cap.
+          const cpu::ScoreMods &m = s.mods;
+          const double bias =
+              m.alibi != 0
+                  ? std::pow(2.0, -m.alibi * double(h + 1) / double(s.H)) *
+                        double(i - j)
+                  : 0.0;
+          if (m.alibiFirst)
+            sc -= bias;
+          if (m.softcap != 0)
+            sc = m.softcap * std::tanh(sc / m.softcap);
+          if (!m.alibiFirst)
+            sc -= bias;
+          S[i][j] = sc;
         }
       for (int64_t i = 0; i < s.T; ++i) {
         double mx = ninf;
@@ -108,8 +124,21 @@ cpu::AttentionShape shape(int64_t B, int64_t T, int64_t H, int64_t dk,
   return s;
 }
 
+/// `base` with score modifications.
+cpu::AttentionShape withMods(cpu::AttentionShape base, double softcap,
+                             double alibi, bool alibiFirst) {
+  base.mods = cpu::ScoreMods{softcap, alibi, alibiFirst};
+  return base;
+}
+
 std::vector<Case> cases() {
   return {
+      // Score modifications: soft caps small enough to bend the scores, the
+      // ALiBi bias before and after the cap.
+      {{"causal"}, withMods(shape(2, 9, 2, 3, 4, 2), 0.7, 2.0, true)},
+      {{"local(5)"}, withMods(shape(1, 12, 2, 4, 4, 2), 1.5, 8.0, false)},
+      {{"fixed(4,1)"}, withMods(shape(1, 10, 1, 3, 2, 1), 0.4, 0.0, false)},
+      {{"strided(3)"}, withMods(shape(1, 11, 2, 2, 3, 2), 0.0, 4.0, false)},
       {{"causal"}, shape(2, 9, 2, 3, 4, 2)},
       {{"local(3)"}, shape(1, 12, 1, 4, 4, 1)},
       {{"strided(4)"}, shape(1, 13, 2, 2, 3, 2)},
@@ -214,49 +243,54 @@ TEST(Attention, RowWithoutAllowedKeysIsZero) {
 
 TEST(Attention, DecodeMatchesForwardRows) {
   // kv_store + attention_decode at every position reproduce the batched
-  // forward's rows, for a multi-layout case and two sequences decoded at
-  // once (each with its own caches).
-  const Case c = cases().back();
-  cpu::AttentionShape s = c.shape;
-  s.B = 2;
-  Masks masks(c.patterns, s.T);
-  const auto &mp = masks.ptrs;
-  const int64_t B = s.B, qkRow = s.H * s.dk, voRow = s.H * s.dv;
-  auto q = randomVec(B * s.T * qkRow, 301), k = randomVec(B * s.T * qkRow, 302),
-       v = randomVec(B * s.T * voRow, 303);
-  std::vector<double> o(B * s.T * voRow), lse(B * s.H * s.T);
-  cpu::attentionFwd(q.data(), k.data(), v.data(), o.data(), lse.data(), s, mp);
-  std::vector<double> kc(B * s.T * qkRow, NAN), vc(B * s.T * voRow, NAN),
-      od(B * voRow);
-  // One position of both sequences: rows [B, qkRow] / [B, voRow].
-  auto rows = [&](const std::vector<double> &x, int64_t row, int64_t pos) {
-    std::vector<double> r;
-    for (int64_t b = 0; b < B; ++b)
-      r.insert(r.end(), x.begin() + (b * s.T + pos) * row,
-               x.begin() + (b * s.T + pos + 1) * row);
-    return r;
-  };
-  for (int64_t pos = 0; pos < s.T; ++pos) {
-    ASSERT_TRUE(
-        cpu::kvStore(rows(k, qkRow, pos).data(), kc.data(), B, qkRow, s.T, pos)
-            .isOk());
-    ASSERT_TRUE(
-        cpu::kvStore(rows(v, voRow, pos).data(), vc.data(), B, voRow, s.T, pos)
-            .isOk());
-    ASSERT_TRUE(cpu::attentionDecode(rows(q, qkRow, pos).data(), kc.data(),
-                                     vc.data(), od.data(), B, s.T, s.H, s.dk,
-                                     s.dv, s.scale, s.headsPerLayout, mp, pos)
-                    .isOk());
-    for (int64_t b = 0; b < B; ++b)
-      for (int64_t d = 0; d < voRow; ++d)
-        EXPECT_NEAR(od[b * voRow + d], o[(b * s.T + pos) * voRow + d], 1e-12)
-            << "sequence " << b << ", pos " << pos;
+  // forward's rows, for a multi-layout case and one with score
+  // modifications, two sequences decoded at once (each with its own caches).
+  for (const Case &c : {cases().back(), cases().front()}) {
+    cpu::AttentionShape s = c.shape;
+    s.B = 2;
+    Masks masks(c.patterns, s.T);
+    const auto &mp = masks.ptrs;
+    const int64_t B = s.B, qkRow = s.H * s.dk, voRow = s.H * s.dv;
+    auto q = randomVec(B * s.T * qkRow, 301),
+         k = randomVec(B * s.T * qkRow, 302),
+         v = randomVec(B * s.T * voRow, 303);
+    std::vector<double> o(B * s.T * voRow), lse(B * s.H * s.T);
+    cpu::attentionFwd(q.data(), k.data(), v.data(), o.data(), lse.data(), s,
+                      mp);
+    std::vector<double> kc(B * s.T * qkRow, NAN), vc(B * s.T * voRow, NAN),
+        od(B * voRow);
+    // One position of both sequences: rows [B, qkRow] / [B, voRow].
+    auto rows = [&](const std::vector<double> &x, int64_t row, int64_t pos) {
+      std::vector<double> r;
+      for (int64_t b = 0; b < B; ++b)
+        r.insert(r.end(), x.begin() + (b * s.T + pos) * row,
+                 x.begin() + (b * s.T + pos + 1) * row);
+      return r;
+    };
+    for (int64_t pos = 0; pos < s.T; ++pos) {
+      ASSERT_TRUE(cpu::kvStore(rows(k, qkRow, pos).data(), kc.data(), B, qkRow,
+                               s.T, pos)
+                      .isOk());
+      ASSERT_TRUE(cpu::kvStore(rows(v, voRow, pos).data(), vc.data(), B, voRow,
+                               s.T, pos)
+                      .isOk());
+      ASSERT_TRUE(cpu::attentionDecode(rows(q, qkRow, pos).data(), kc.data(),
+                                       vc.data(), od.data(), B, s.T, s.H, s.dk,
+                                       s.dv, s.scale, s.headsPerLayout, mp, pos,
+                                       s.mods)
+                      .isOk());
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t d = 0; d < voRow; ++d)
+          EXPECT_NEAR(od[b * voRow + d], o[(b * s.T + pos) * voRow + d], 1e-12)
+              << c.patterns[0] << ": sequence " << b << ", pos " << pos;
+    }
+    Status bad = cpu::attentionDecode(q.data(), kc.data(), vc.data(), od.data(),
+                                      B, s.T, s.H, s.dk, s.dv, s.scale,
+                                      s.headsPerLayout, mp, s.T);
+    EXPECT_NE(bad.message().find("valid: 0 .. " + std::to_string(s.T - 1)),
+              std::string::npos)
+        << bad.message();
   }
-  Status bad = cpu::attentionDecode(q.data(), kc.data(), vc.data(), od.data(),
-                                    B, s.T, s.H, s.dk, s.dv, s.scale,
-                                    s.headsPerLayout, mp, s.T);
-  EXPECT_NE(bad.message().find("valid: 0 .. 9"), std::string::npos)
-      << bad.message();
 }
 
 TEST(Attention, SplitDecodeMergesToTheWholeDecode) {
@@ -265,7 +299,9 @@ TEST(Attention, SplitDecodeMergesToTheWholeDecode) {
   // (more splits than 32-key windows, the first positions) included.
   // 150 positions: keys in five 32-key windows; heads 0-1 local(70),
   // heads 2-3 strided(9).
-  const cpu::AttentionShape s = shape(2, 150, 4, 3, 4, 2);
+  // With a soft cap and an ALiBi bias, which each part applies itself.
+  const cpu::AttentionShape s =
+      withMods(shape(2, 150, 4, 3, 4, 2), 0.9, 8.0, true);
   Masks masks({"local(70)", "strided(9)"}, s.T);
   const auto &mp = masks.ptrs;
   const int64_t B = s.B, qkRow = s.H * s.dk, voRow = s.H * s.dv;
@@ -275,15 +311,15 @@ TEST(Attention, SplitDecodeMergesToTheWholeDecode) {
   for (int64_t pos : {int64_t(0), s.T / 2, s.T - 1}) {
     ASSERT_TRUE(cpu::attentionDecode(q.data(), kc.data(), vc.data(),
                                      whole.data(), B, s.T, s.H, s.dk, s.dv,
-                                     s.scale, s.headsPerLayout, mp, pos)
+                                     s.scale, s.headsPerLayout, mp, pos, s.mods)
                     .isOk());
     for (int64_t splits : {2, 3, 7}) {
       std::vector<double> stats(B * s.H * splits * 2, NAN),
           acc(B * s.H * splits * s.dv, NAN), o(B * voRow, NAN);
-      ASSERT_TRUE(cpu::attentionDecodeSplit(q.data(), kc.data(), vc.data(),
-                                            stats.data(), acc.data(), B, s.T,
-                                            s.H, s.dk, s.dv, s.scale,
-                                            s.headsPerLayout, mp, pos, splits)
+      ASSERT_TRUE(cpu::attentionDecodeSplit(
+                      q.data(), kc.data(), vc.data(), stats.data(), acc.data(),
+                      B, s.T, s.H, s.dk, s.dv, s.scale, s.headsPerLayout, mp,
+                      pos, splits, s.mods)
                       .isOk());
       int empty = 0;
       for (size_t i = 0; i < stats.size(); i += 2)
