@@ -17,6 +17,8 @@
 
 #include "passes/Passes.h"
 
+#include "llvm/ADT/DenseSet.h"
+
 #include "dialect/st/StOps.h"
 #include "passes/PatternAnalysis.h"
 
@@ -232,7 +234,8 @@ struct NormalizePatternsPass
     // forms renumber: such attention runs as written.
     if (ArrayAttr mods = op.getScoreModsAttr())
       if (llvm::any_of(mods, [](Attribute m) { return isa<AlibiAttr>(m); })) {
-        if constexpr (std::is_same_v<OpT, AttentionOp>)
+        // Once per layer (its train and eval forwards share the location).
+        if (std::is_same_v<OpT, AttentionOp> && remarked.insert(op.getLoc()).second)
           op.emitRemark() << "stc-normalize-patterns: runs as written: "
                              "#st.alibi reads positions, which the "
                              "normalized forms renumber";
@@ -298,6 +301,7 @@ struct NormalizePatternsPass
            std::optional<GroupNormalization>>
       chosen;
   std::map<std::tuple<void *, const void *, int64_t>, Value> permutedOf;
+  llvm::DenseSet<Location> remarked; ///< layers told why they run as written
 };
 
 } // namespace

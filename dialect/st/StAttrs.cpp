@@ -11,6 +11,7 @@
 #include "llvm/ADT/TypeSwitch.h"
 
 #include <cmath>
+#include <cstdio>
 
 using namespace mlir;
 using namespace stc;
@@ -394,9 +395,12 @@ LogicalResult verifyScoreMod(function_ref<InFlightDiagnostic()> emitError,
                              StringRef mnemonic, StringRef what,
                              const APFloat &value) {
   double v = value.convertToDouble();
-  if (!(std::isfinite(v) && v > 0))
+  if (!(std::isfinite(v) && v > 0)) {
+    char got[32];
+    std::snprintf(got, sizeof got, "%g", v);
     return emitError() << "#st." << mnemonic << " needs a finite " << what
-                       << " > 0 (got " << v << ")";
+                       << " > 0 (got " << got << ")";
+  }
   return success();
 }
 

@@ -34,6 +34,22 @@ st.model @all_patterns {vocab = 256, context = 256, width = 64, heads = 4,
   st.block attention [#st.union<[#st.predicate<@diag>, #st.fixed<block = 32, summary = 32>]>]
 }
 
+// Tests that score modifications round-trip, on a block and on st.score_mod.
+// CHECK-LABEL: st.model @score_mods
+// CHECK: st.block attention [#st.local<16>] score_mods [#st.temperature<5.000000e-01>, #st.softcap<3.000000e+01>, #st.alibi<8.000000e+00>]
+// CHECK: st.block attention [#st.causal]{{$}}
+st.model @score_mods {vocab = 256, context = 32, width = 16, heads = 2} {
+  st.block attention [#st.local<16>]
+      score_mods [#st.temperature<0.5>, #st.softcap<30.0>, #st.alibi<8.0>]
+  st.block attention [#st.causal]
+}
+// CHECK-LABEL: func.func @score_mod_op
+// CHECK: st.score_mod #st.alibi<4.000000e+00>(%arg0) : tensor<1x2x8x8xf32>
+func.func @score_mod_op(%s: tensor<1x2x8x8xf32>) -> tensor<1x2x8x8xf32> {
+  %m = st.score_mod #st.alibi<4.0> (%s) : tensor<1x2x8x8xf32>
+  return %m : tensor<1x2x8x8xf32>
+}
+
 // Tests the defaults of the optional keys.
 // CHECK-LABEL: st.model @defaults
 // CHECK-SAME: {vocab = 256, context = 32, width = 16, heads = 2, ffn_ratio = 4.0, qk_ratio = 1.0, dropout = 0.0, dtype = f32, position = #st.position<learned>}

@@ -608,3 +608,57 @@ func.func @summaries_count(%x: tensor<1x64x32xf32>) -> tensor<1x64x32xf32> {
 // Tests that a gathered pattern's summary is at most its block.
 // expected-error @+1 {{#st.gathered summary must be in [0, block = 16] (got 17)}}
 func.func private @gathered_attr() attributes {p = #st.gathered<block = 16, summary = 17>}
+
+// -----
+
+// Tests that a soft cap is positive.
+// expected-error @+1 {{#st.softcap needs a finite cap > 0 (got 0)}}
+func.func private @softcap_attr() attributes {m = #st.softcap<0.0>}
+
+// -----
+
+// Tests that an ALiBi base is positive.
+// expected-error @+1 {{#st.alibi needs a finite base > 0 (got -1)}}
+func.func private @alibi_attr() attributes {m = #st.alibi<-1.0>}
+
+// -----
+
+// Tests that a temperature is positive.
+// expected-error @+1 {{#st.temperature needs a finite temperature > 0 (got 0)}}
+func.func private @temperature_attr() attributes {m = #st.temperature<0.0>}
+
+// -----
+
+// Tests that a block's score modifications have a fused form.
+st.model @m {vocab = 256, context = 16, width = 8, heads = 2} {
+  // expected-error @+1 {{'st.block' op score_mods a #st.temperature comes after a #st.softcap or #st.alibi; the fused kernels take temperatures first (write it first)}}
+  st.block attention [#st.causal] score_mods [#st.alibi<8.0>, #st.temperature<2.0>]
+}
+
+// -----
+
+// Tests that score_mods holds score modifications only.
+st.model @m {vocab = 256, context = 16, width = 8, heads = 2} {
+  // expected-error @+1 {{'st.block' op attribute 'score_mods' failed to satisfy constraint: array of score modifications}}
+  st.block attention [#st.causal] score_mods [#st.causal]
+}
+
+// -----
+
+// Tests that the fused attention takes at most one ALiBi bias.
+func.func @two_alibi(%x: tensor<1x16x8xf32>) -> tensor<1x16x8xf32> {
+  // expected-error @+1 {{'st.attention' op score_mods has two #st.alibi; the fused kernels take at most one}}
+  %o = st.attention %x, %x, %x heads(2) patterns [#st.causal]
+         {score_mods = [#st.alibi<8.0>, #st.alibi<4.0>]}
+         : tensor<1x16x8xf32>, tensor<1x16x8xf32>, tensor<1x16x8xf32> -> tensor<1x16x8xf32>
+  return %o : tensor<1x16x8xf32>
+}
+
+// -----
+
+// Tests that st.score_mod modifies a [batch, heads, time, time] tensor.
+func.func @score_mod_rank(%x: tensor<1x16x8xf32>) -> tensor<1x16x8xf32> {
+  // expected-error @+1 {{'st.score_mod' op scores must be [batch, heads, time, time], got tensor<1x16x8xf32>}}
+  %o = st.score_mod #st.softcap<1.0> (%x) : tensor<1x16x8xf32>
+  return %o : tensor<1x16x8xf32>
+}

@@ -80,3 +80,61 @@ func.func @no_softmax(%p: tensor<1x2x16x16xf32>, %v: tensor<1x16x8xf32>) -> tens
 // MODEL-NOT: st.attention_weighted_sum
 // MODEL: st.attention %{{.*}} heads(2) patterns [#st.fixed<block = 16, summary = 4>]
 // UNFUSED: error: 'st.attention_weighted_sum' op has no gradient in stc-autodiff{{.*}}stc-fuse-softmax makes st.attention of scores, masked softmax and weighted sum that nothing else reads
+
+// -----
+
+// Score modifications between the scores and the softmax ride into the
+// fused attention, in order; the chain is gone.
+// CHECK-LABEL: func.func @score_mods
+// CHECK-NEXT: %[[A:.*]] = st.attention %arg0, %arg1, %arg2 heads(2) patterns [#st.causal] {score_mods = [#st.temperature<5.000000e-01>, #st.alibi<8.000000e+00>, #st.softcap<3.000000e+01>]}
+// CHECK-NEXT: return %[[A]]
+func.func @score_mods(%q: tensor<1x16x8xf32>, %k: tensor<1x16x8xf32>, %v: tensor<1x16x8xf32>) -> tensor<1x16x8xf32> {
+  %s = st.attention_scores %q, %k heads(2) patterns [#st.causal]
+         : tensor<1x16x8xf32>, tensor<1x16x8xf32> -> tensor<1x2x16x16xf32>
+  %t = st.score_mod #st.temperature<0.5> (%s) : tensor<1x2x16x16xf32>
+  %a = st.score_mod #st.alibi<8.0> (%t) : tensor<1x2x16x16xf32>
+  %c = st.score_mod #st.softcap<30.0> (%a) : tensor<1x2x16x16xf32>
+  %p = st.masked_softmax %c patterns [#st.causal] : tensor<1x2x16x16xf32>
+  %o = st.attention_weighted_sum %p, %v : tensor<1x2x16x16xf32>, tensor<1x16x8xf32> -> tensor<1x16x8xf32>
+  return %o : tensor<1x16x8xf32>
+}
+
+// -----
+
+// Modified scores read elsewhere too: left as written.
+// CHECK-LABEL: func.func @mod_escapes
+// CHECK: st.score_mod
+// CHECK-NOT: st.attention %
+func.func @mod_escapes(%q: tensor<1x16x8xf32>, %v: tensor<1x16x8xf32>) -> (tensor<1x16x8xf32>, tensor<1x2x16x16xf32>) {
+  %s = st.attention_scores %q, %q heads(2) patterns [#st.causal]
+         : tensor<1x16x8xf32>, tensor<1x16x8xf32> -> tensor<1x2x16x16xf32>
+  %c = st.score_mod #st.softcap<30.0> (%s) : tensor<1x2x16x16xf32>
+  %p = st.masked_softmax %c patterns [#st.causal] : tensor<1x2x16x16xf32>
+  // expected-remark @+1 {{left unfused: a st.score_mod result is used by another op as well}}
+  %o = st.attention_weighted_sum %p, %v : tensor<1x2x16x16xf32>, tensor<1x16x8xf32> -> tensor<1x16x8xf32>
+  return %o, %c : tensor<1x16x8xf32>, tensor<1x2x16x16xf32>
+}
+
+// -----
+
+// Modifications the fused kernels do not take (two soft caps; a temperature
+// after a cap): left as written, with the reason.
+// CHECK-LABEL: func.func @no_fused_form
+// CHECK-NOT: st.attention %
+func.func @no_fused_form(%q: tensor<1x16x8xf32>, %v: tensor<1x16x8xf32>) -> (tensor<1x16x8xf32>, tensor<1x16x8xf32>) {
+  %s = st.attention_scores %q, %q heads(2) patterns [#st.causal]
+         : tensor<1x16x8xf32>, tensor<1x16x8xf32> -> tensor<1x2x16x16xf32>
+  %c = st.score_mod #st.softcap<30.0> (%s) : tensor<1x2x16x16xf32>
+  %c2 = st.score_mod #st.softcap<10.0> (%c) : tensor<1x2x16x16xf32>
+  %p = st.masked_softmax %c2 patterns [#st.causal] : tensor<1x2x16x16xf32>
+  // expected-remark @+1 {{left unfused: its score modifications have no fused form: has two #st.softcap; the fused kernels take at most one}}
+  %o = st.attention_weighted_sum %p, %v : tensor<1x2x16x16xf32>, tensor<1x16x8xf32> -> tensor<1x16x8xf32>
+  %s2 = st.attention_scores %q, %q heads(2) patterns [#st.causal]
+          : tensor<1x16x8xf32>, tensor<1x16x8xf32> -> tensor<1x2x16x16xf32>
+  %d = st.score_mod #st.softcap<30.0> (%s2) : tensor<1x2x16x16xf32>
+  %t = st.score_mod #st.temperature<2.0> (%d) : tensor<1x2x16x16xf32>
+  %p2 = st.masked_softmax %t patterns [#st.causal] : tensor<1x2x16x16xf32>
+  // expected-remark @+1 {{no fused form: a #st.temperature comes after a #st.softcap or #st.alibi}}
+  %o2 = st.attention_weighted_sum %p2, %v : tensor<1x2x16x16xf32>, tensor<1x16x8xf32> -> tensor<1x16x8xf32>
+  return %o, %o2 : tensor<1x16x8xf32>, tensor<1x16x8xf32>
+}

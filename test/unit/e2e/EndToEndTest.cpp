@@ -1087,6 +1087,48 @@ TrainedAlike trainAlike(
   return t;
 }
 
+/// A normalized program and the same model compiled as written train alike:
+/// a few steps (forward, every gradient, dropout replay, AdamW) agree to
+/// rounding in fp64 and closely in f32. (The permutations keep every sum's
+/// terms and order: bit-identical. The split merges two partial softmaxes:
+/// rounding differences only.)
+void expectTrainAlike(const std::shared_ptr<const Artifact> &normalized,
+                      const std::shared_ptr<const Artifact> &written,
+                      const char *tag) {
+  ASSERT_EQ(normalized->params.size(), written->params.size());
+  ByteDataset data = textDataset(normalized->model.context);
+  for (auto precision :
+       {CpuExecutor::Precision::F64, CpuExecutor::Precision::F32}) {
+    bool f64 = precision == CpuExecutor::Precision::F64;
+    SCOPED_TRACE(f64 ? "fp64" : "f32");
+    auto [runs, losses] = trainAlike({normalized, written}, precision, data, 4);
+    ASSERT_EQ(losses.size(), 2u);
+    double tol = f64 ? 1e-12 : 2e-5;
+    ASSERT_EQ(losses[0].size(), losses[1].size());
+    for (size_t i = 0; i < losses[0].size(); ++i)
+      EXPECT_NEAR(losses[0][i], losses[1][i], tol * std::fabs(losses[1][i]))
+          << "step " << i;
+    double worst = 0;
+    for (size_t p = 0; p < written->params.size(); ++p) {
+      const std::string &name =
+          written->buffers[written->params[p].buffer].name;
+      auto a = runs[0]->downloadDoubles(
+          normalized->buffers[normalized->params[p].buffer].name);
+      auto b = runs[1]->downloadDoubles(name);
+      ASSERT_TRUE(a.hasValue() && b.hasValue()) << name;
+      ASSERT_EQ(a->size(), b->size()) << name;
+      for (size_t i = 0; i < a->size(); ++i)
+        worst = std::max(worst, std::fabs((*a)[i] - (*b)[i]));
+    }
+    std::printf("[%s] %s: losses %.9f .. %.9f, largest parameter "
+                "difference after 4 steps %.3g\n",
+                tag, f64 ? "fp64" : "f32 ", losses[0].front(), losses[0].back(),
+                worst);
+    // f32: a few ulps of the merge, through four AdamW steps of lr 3e-3.
+    EXPECT_LE(worst, f64 ? 1e-12 : 1e-5);
+  }
+}
+
 // test/inputs/normalize-small.mlir compiled twice: its strided(2) and
 // strided(47) heads run permuted as fixed(n / l, 0), its fixed(16, 4) layer
 // split into fixed(16, 0) and the gathered summaries, in one; all as written
@@ -1116,39 +1158,34 @@ TEST(Normalization, NormalizedProgramsTrainLikeTheWrittenOnes) {
   EXPECT_EQ(countOps(*normalized, EntryKind::Train, OpKind::SummaryScatter), 2);
   EXPECT_EQ(countOps(*normalized, EntryKind::Train, OpKind::AttentionMerge), 1);
   EXPECT_EQ(countOps(*normalized, EntryKind::Eval, OpKind::AttentionMerge), 1);
-  ASSERT_EQ(normalized->params.size(), written->params.size());
 
-  ByteDataset data = textDataset(normalized->model.context);
-  for (auto precision :
-       {CpuExecutor::Precision::F64, CpuExecutor::Precision::F32}) {
-    bool f64 = precision == CpuExecutor::Precision::F64;
-    SCOPED_TRACE(f64 ? "fp64" : "f32");
-    auto [runs, losses] = trainAlike({normalized, written}, precision, data, 4);
-    ASSERT_EQ(losses.size(), 2u);
-    double tol = f64 ? 1e-12 : 2e-5;
-    ASSERT_EQ(losses[0].size(), losses[1].size());
-    for (size_t i = 0; i < losses[0].size(); ++i)
-      EXPECT_NEAR(losses[0][i], losses[1][i], tol * std::fabs(losses[1][i]))
-          << "step " << i;
-    double worst = 0;
-    for (size_t p = 0; p < written->params.size(); ++p) {
-      const std::string &name =
-          written->buffers[written->params[p].buffer].name;
-      auto a = runs[0]->downloadDoubles(
-          normalized->buffers[normalized->params[p].buffer].name);
-      auto b = runs[1]->downloadDoubles(name);
-      ASSERT_TRUE(a.hasValue() && b.hasValue()) << name;
-      ASSERT_EQ(a->size(), b->size()) << name;
-      for (size_t i = 0; i < a->size(); ++i)
-        worst = std::max(worst, std::fabs((*a)[i] - (*b)[i]));
-    }
-    std::printf("[ normalize] %s: losses %.9f .. %.9f, largest parameter "
-                "difference after 4 steps %.3g\n",
-                f64 ? "fp64" : "f32 ", losses[0].front(), losses[0].back(),
-                worst);
-    // f32: a few ulps of the merge, through four AdamW steps of lr 3e-3.
-    EXPECT_LE(worst, f64 ? 1e-12 : 1e-5);
-  }
+  expectTrainAlike(normalized, written, " normalize");
+}
+
+// test/inputs/score-mods.mlir compiled twice: the soft-capped strided and
+// fixed layers normalized (permuted, split into the local blocks and the
+// gathered summaries: each part applies the cap), the ALiBi layers as
+// written in both (ALiBi reads positions, which normalization renumbers).
+// The two programs train alike.
+TEST(Normalization, ScoreModsTrainLikeTheWrittenOnes) {
+  auto normalized = inputArtifact("score-mods");
+  auto written = inputArtifact("score-mods-as-written");
+  if (!normalized || !written)
+    GTEST_SKIP() << "no compiled score-mods artifacts under "
+                 << artifactRoot() << " (a runtime-only build)";
+  // Normalized: one strided head group permuted, one fixed layer split.
+  EXPECT_EQ(countOps(*normalized, EntryKind::Train, OpKind::AttentionMerge), 1);
+  EXPECT_EQ(countOps(*normalized, EntryKind::Train, OpKind::StridePermute), 8);
+  EXPECT_EQ(countOps(*written, EntryKind::Train, OpKind::StridePermute), 0);
+  // Every attention op of both carries its layer's modifications.
+  for (const auto &art : {normalized, written})
+    for (EntryKind k : {EntryKind::Train, EntryKind::Eval, EntryKind::Sample})
+      for (const Op &op : art->entry(k).ops)
+        if (op.kind == OpKind::AttentionFwd || op.kind == OpKind::AttentionBwd ||
+            op.kind == OpKind::AttentionDecode ||
+            op.kind == OpKind::AttentionDecodeSplit)
+          EXPECT_GT(op.attrs.softcap, 0.0) << opKindName(op.kind);
+  expectTrainAlike(normalized, written, "score mods");
 }
 
 // normalize-small compiled with stc-schedule-recompute's paper policy (each
