@@ -6,6 +6,7 @@
 #include "dialect/st/StOps.h"
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/Interfaces/FunctionInterfaces.h"
+#include "llvm/Support/Format.h"
 
 using namespace mlir;
 using namespace stc;
@@ -21,17 +22,38 @@ std::string stc::displayName(const pattern::Pattern &p) {
 }
 
 std::string AttentionLayer::describe() const {
-  if (groups.size() == 1)
-    return displayName(groups.front());
-  std::string s = "[";
-  int64_t perGroup = heads / static_cast<int64_t>(groups.size());
-  for (size_t i = 0; i < groups.size(); ++i)
-    s += (i ? ", " : "") + displayName(groups[i]) + " x" + std::to_string(perGroup);
-  return s + "]";
+  std::string s;
+  if (groups.size() == 1) {
+    s = displayName(groups.front());
+  } else {
+    s = "[";
+    int64_t perGroup = heads / static_cast<int64_t>(groups.size());
+    for (size_t i = 0; i < groups.size(); ++i)
+      s += (i ? ", " : "") + displayName(groups[i]) + " x" +
+           std::to_string(perGroup);
+    s += "]";
+  }
+  return s;
+}
+
+/// `softcap(30)`: a score modification as `stc inspect` shows it.
+static std::string modName(Attribute mod) {
+  auto show = [](const char *name, const APFloat &v) {
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    os << name << "(" << llvm::format("%g", v.convertToDouble()) << ")";
+    return text;
+  };
+  if (auto c = dyn_cast<st::SoftcapAttr>(mod))
+    return show("softcap", c.getValue());
+  if (auto a = dyn_cast<st::AlibiAttr>(mod))
+    return show("alibi", a.getValue());
+  return show("temperature", cast<st::TemperatureAttr>(mod).getValue());
 }
 
 static FailureOr<AttentionLayer> makeLayer(Operation *op, ArrayAttr patterns,
-                                           int64_t heads, int64_t headDim) {
+                                           int64_t heads, int64_t headDim,
+                                           ArrayAttr mods) {
   FailureOr<SmallVector<pattern::Pattern>> groups =
       st::resolvePatterns(patterns, op);
   if (failed(groups))
@@ -41,6 +63,11 @@ static FailureOr<AttentionLayer> makeLayer(Operation *op, ArrayAttr patterns,
   layer.groups.assign(groups->begin(), groups->end());
   layer.heads = heads;
   layer.headDim = headDim;
+  if (mods)
+    for (Attribute m : mods) {
+      layer.scoreMods.push_back(modName(m));
+      layer.positionalMods |= isa<st::AlibiAttr>(m);
+    }
   return layer;
 }
 
@@ -56,7 +83,8 @@ stc::collectAttentionStacks(ModuleOp module) {
     int64_t headDim = model.qkWidth() / model.getHeads();
     for (st::BlockOp block : model.layers()) {
       FailureOr<AttentionLayer> layer =
-          makeLayer(block, block.getPatterns(), model.getHeads(), headDim);
+          makeLayer(block, block.getPatterns(), model.getHeads(), headDim,
+                    block.getScoreModsAttr());
       if (failed(layer)) {
         failedAny = true;
         return;
@@ -74,7 +102,7 @@ stc::collectAttentionStacks(ModuleOp module) {
       stack.context = q.getDimSize(1);
       FailureOr<AttentionLayer> layer =
           makeLayer(attn, attn.getPatterns(), attn.getHeads(),
-                    q.getDimSize(2) / attn.getHeads());
+                    q.getDimSize(2) / attn.getHeads(), attn.getScoreModsAttr());
       if (failed(layer)) {
         failedAny = true;
         return;

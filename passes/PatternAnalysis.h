@@ -26,6 +26,12 @@ struct AttentionLayer {
   std::vector<pattern::Pattern> groups;
   int64_t heads = 1;
   int64_t headDim = 0; ///< q/k width per head
+  /// The layer's score modifications, as shown: `softcap(30)`, `alibi(8)`,
+  /// `temperature(0.5)`, in order.
+  std::vector<std::string> scoreMods;
+  /// Whether a modification reads positions (ALiBi): the layer then runs
+  /// its patterns as written (stc-normalize-patterns leaves it alone).
+  bool positionalMods = false;
 
   /// All heads together (what reachability follows).
   pattern::Pattern merged() const;

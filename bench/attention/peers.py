@@ -65,8 +65,9 @@ def load(d, name, shape):
     return raw.view(shape).cuda()
 
 
-def reference_head(q, k, v, do, mask_mod, scale, chunk=2048):
-    """Exact float32 attention of one head (T, D) and its gradients."""
+def reference_head(q, k, v, do, mask_mod, scale, cap=None, chunk=2048):
+    """Exact float32 attention of one head (T, D) and its gradients; with
+    `cap`, the scaled scores soft-capped (s -> cap tanh(s / cap))."""
     q, k, v, do = (x.float() for x in (q, k, v, do))
     n = q.shape[0]
     kpos = torch.arange(n, device=q.device)
@@ -80,6 +81,10 @@ def reference_head(q, k, v, do, mask_mod, scale, chunk=2048):
         qpos = torch.arange(s, e, device=q.device)
         allowed = mask_mod(qpos[:, None], kpos[None, :])
         sc = (q[s:e] @ k.T) * scale
+        dcap = None
+        if cap:
+            t = torch.tanh(sc / cap)
+            sc, dcap = cap * t, 1 - t * t
         sc = sc.masked_fill(~allowed, float("-inf"))
         m = sc.amax(dim=1, keepdim=True)
         m = torch.where(torch.isinf(m), torch.zeros_like(m), m)
@@ -91,6 +96,8 @@ def reference_head(q, k, v, do, mask_mod, scale, chunk=2048):
         dp = do[s:e] @ v.T
         delta = (do[s:e] * o[s:e]).sum(dim=1, keepdim=True)
         ds = p * (dp - delta)
+        if dcap is not None:
+            ds = ds * dcap
         dq[s:e] = (ds @ k) * scale
         dk += (ds.T @ q[s:e]) * scale
         dv += p.T @ do[s:e]
@@ -109,10 +116,11 @@ def run_case(meta, d, out, deadline):
     from torch.nn.attention.flex_attention import create_block_mask
 
     name, pattern = meta["case"], meta["case"].split("-")[0]
+    base, cap = cases.split_name(pattern)
     n, b, h, dim = meta["n"], meta["batch"], meta["heads"], meta["head_dim"]
     shape = (b, n, h, dim)
     q, k, v, do = (load(d, x, shape) for x in ("q", "k", "v", "dout"))
-    mask_mod = cases.PATTERNS[pattern][1]
+    mask_mod = cases.PATTERNS[base][1]
     scale = 1.0 / math.sqrt(dim)
     rows = []
 
@@ -129,7 +137,7 @@ def run_case(meta, d, out, deadline):
     t0 = time.time()
     # stc's results against the float32 reference (batch 0, head 0).
     ref = reference_head(q[0, :, 0], k[0, :, 0], v[0, :, 0], do[0, :, 0],
-                         mask_mod, scale)
+                         mask_mod, scale, cap)
     errs = {}
     for t in ("o", "dq", "dk", "dv"):
         got = load(d, t, shape)[0, :, 0]
@@ -154,7 +162,11 @@ def run_case(meta, d, out, deadline):
                                        BLOCK_SIZE=128, device="cuda")
         print(f"  {name}: block mask in {time.time() - t0:.1f} s", flush=True)
         flex = compiled_flex()
-        peers.append(("flex", lambda x, y, z: flex(x, y, z,
+        score_mod = None
+        if cap:
+            def score_mod(score, bb, hh, qi, ki):
+                return cap * torch.tanh(score / cap)
+        peers.append(("flex", lambda x, y, z: flex(x, y, z, score_mod=score_mod,
                                                     block_mask=block_mask)))
     if pattern == "causal":
         def sdpa(backend):

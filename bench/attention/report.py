@@ -14,6 +14,7 @@ from collections import OrderedDict
 
 
 def allowed_pairs(pattern, n, l=128, c=32):
+    pattern = pattern.split("_")[0]  # causal_softcap: causal's pairs
     if pattern == "causal":
         return n * (n + 1) // 2
     if pattern == "local":

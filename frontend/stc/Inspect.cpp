@@ -72,6 +72,7 @@ struct GroupStats {
 
 struct LayerStats {
   std::string pattern;
+  std::vector<std::string> scoreMods;
   std::vector<GroupStats> groups;
   double density = 0;        ///< mean over heads
   int64_t computedBlocks = 0; ///< summed over heads, as compiled
@@ -97,15 +98,18 @@ std::optional<StackStats> analyze(const AttentionStack &stack,
   // Layers usually repeat a few patterns: compute each once.
   std::map<std::string, GroupStats> cache;
   auto groupOf = [&](const pattern::Pattern &p, int64_t headDim,
-                     bool allowSplit) -> std::optional<GroupStats> {
+                     bool allowSplit,
+                     bool asWritten) -> std::optional<GroupStats> {
     std::string key = p.str() + "@" + std::to_string(headDim) +
-                      (allowSplit ? "+split" : "");
+                      (allowSplit ? "+split" : "") +
+                      (asWritten ? "+written" : "");
     auto it = cache.find(key);
     if (it != cache.end())
       return it->second;
     std::optional<GroupNormalization> norm =
-        normalize ? chooseNormalization(p, stack.context, blockSize, allowSplit)
-                  : std::nullopt;
+        normalize && !asWritten
+            ? chooseNormalization(p, stack.context, blockSize, allowSplit)
+            : std::nullopt;
     // What the kernels run: the pattern as written, the normalized one over
     // the permuted sequence, or the two halves of a split (same pairs,
     // fewer blocks).
@@ -139,13 +143,15 @@ std::optional<StackStats> analyze(const AttentionStack &stack,
   for (const AttentionLayer &layer : stack.layers) {
     LayerStats ls;
     ls.pattern = layer.describe();
+    ls.scoreMods = layer.scoreMods;
     int64_t perGroup = layer.heads / static_cast<int64_t>(layer.groups.size());
     double n = static_cast<double>(stack.context);
     for (const pattern::Pattern &p : layer.groups) {
       bool sameEverywhere = llvm::all_of(
           layer.groups, [&](const pattern::Pattern &o) { return o == p; });
+      // ALiBi reads positions: such a layer runs as written.
       std::optional<GroupStats> found =
-          groupOf(p, layer.headDim, sameEverywhere);
+          groupOf(p, layer.headDim, sameEverywhere, layer.positionalMods);
       if (!found)
         return std::nullopt;
       GroupStats g = *found;
@@ -253,10 +259,13 @@ void printText(const StackStats &s, int64_t blockSize, llvm::raw_ostream &os) {
   os << ", block " << blockSize << "\n";
   os << llvm::format("%5s  %-34s %8s  %21s  %19s\n", "layers", "pattern",
                      "density", "blocks (vs causal)", "fwd GFLOP/seq");
-  // Consecutive layers with the same pattern share one line ("0-29").
+  // Consecutive layers with the same pattern and score modifications share
+  // one line ("0-29").
   for (size_t i = 0; i < s.layers.size();) {
     size_t j = i;
-    while (j + 1 < s.layers.size() && s.layers[j + 1].pattern == s.layers[i].pattern)
+    while (j + 1 < s.layers.size() &&
+           s.layers[j + 1].pattern == s.layers[i].pattern &&
+           s.layers[j + 1].scoreMods == s.layers[i].scoreMods)
       ++j;
     const LayerStats &l = s.layers[i];
     std::string range = i == j ? std::to_string(i)
@@ -272,6 +281,25 @@ void printText(const StackStats &s, int64_t blockSize, llvm::raw_ostream &os) {
   }
   os << "  (blocks and FLOPs: all heads of one sequence; FLOPs useful / "
         "computed by a block-sparse kernel)\n";
+  // Score modifications, once per run of layers that share them.
+  for (size_t i = 0; i < s.layers.size();) {
+    size_t j = i;
+    while (j + 1 < s.layers.size() &&
+           s.layers[j + 1].scoreMods == s.layers[i].scoreMods)
+      ++j;
+    if (!s.layers[i].scoreMods.empty()) {
+      os << "score mods: layer" << (i == j ? " " : "s ") << i;
+      if (j > i)
+        os << "-" << j;
+      os << ":";
+      for (const std::string &m : s.layers[i].scoreMods)
+        os << " " << m;
+      if (stack.layers[i].positionalMods)
+        os << " (ALiBi reads positions: the pattern runs as written)";
+      os << "\n";
+    }
+    i = j + 1;
+  }
   // The rewrites stc-normalize-patterns makes, once per distinct pattern.
   std::vector<std::string> shown;
   for (const LayerStats &l : s.layers)
@@ -331,6 +359,9 @@ llvm::json::Value toJson(const StackStats &s, int64_t blockSize) {
       }
       groups.push_back(std::move(group));
     }
+    llvm::json::Array mods;
+    for (const std::string &m : l.scoreMods)
+      mods.push_back(m);
     layers.push_back(llvm::json::Object{
         {"pattern", l.pattern},
         {"density", l.density},
@@ -340,6 +371,7 @@ llvm::json::Value toJson(const StackStats &s, int64_t blockSize) {
         {"useful_flops", l.usefulFlops},
         {"computed_flops", l.computedFlops},
         {"head_groups", std::move(groups)},
+        {"score_mods", std::move(mods)},
     });
   }
   llvm::json::Object reach{
