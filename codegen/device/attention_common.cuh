@@ -79,8 +79,11 @@ template <class Cfg> __host__ __device__ constexpr bool has_score_mod() {
   return Cfg::SOFTCAP != 0.f || Cfg::ALIBI != 0.f;
 }
 
-// The modified score; *ds gets its derivative by s.
-template <class Cfg>
+// The modified score; *ds gets its derivative by s. FAST takes tanh from
+// the hardware approximation (tanh.approx.f32, relative error about 2^-11:
+// for the bf16 tensor-core kernels, whose P is rounded to bf16 anyway);
+// the fp32 kernels keep tanhf.
+template <class Cfg, bool FAST = false>
 __device__ __forceinline__ float score_mod(float s, int q, int k, int h,
                                            float *ds) {
   float bias = 0.f; // ALiBi: slope 2^(-ALIBI (h + 1) / H) times q - k
@@ -92,7 +95,12 @@ __device__ __forceinline__ float score_mod(float s, int q, int k, int h,
   if constexpr (Cfg::ALIBI_FIRST)
     s -= bias;
   if constexpr (Cfg::SOFTCAP != 0.f) {
-    const float t = tanhf(s * (1.f / Cfg::SOFTCAP));
+    const float x = s * (1.f / Cfg::SOFTCAP);
+    float t;
+    if constexpr (FAST)
+      asm("tanh.approx.f32 %0, %1;" : "=f"(t) : "f"(x));
+    else
+      t = tanhf(x);
     s = Cfg::SOFTCAP * t;
     d = 1.f - t * t;
   }

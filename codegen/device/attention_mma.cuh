@@ -34,7 +34,7 @@ template <class Cfg>
 __device__ __forceinline__ float scaled_score(float qk, int q, int k, int h,
                                               float *ds) {
   if constexpr (has_score_mod<Cfg>())
-    return score_mod<Cfg>(qk * Cfg::scale, q, k, h, ds) * kLog2e;
+    return score_mod<Cfg, true>(qk * Cfg::scale, q, k, h, ds) * kLog2e;
   else
     return qk * (Cfg::scale * kLog2e);
 }
