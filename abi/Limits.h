@@ -46,6 +46,12 @@ constexpr int64_t kMaxContext = int64_t(1) << 20;
 /// The most parts a sampling attention's keys are split into
 /// (attention_decode_split).
 constexpr int64_t kMaxDecodeSplits = 64;
+
+/// Score modifications (st score_mods): a soft cap or temperature up to
+/// kMaxScoreModValue (larger ones overflow float scores for nothing), an
+/// ALiBi base up to kMaxAlibiBase (slopes 2^-64 and smaller are no bias).
+constexpr double kMaxScoreModValue = 1e6;
+constexpr double kMaxAlibiBase = 64;
 /// Model sizes the compiler accepts (st.model's verifier, stc-expand-model).
 constexpr int64_t kMaxVocab = int64_t(1) << 24;
 constexpr int64_t kMaxWidth = int64_t(1) << 16;

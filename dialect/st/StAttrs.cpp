@@ -1,6 +1,8 @@
 //===- StAttrs.cpp - st attributes ----------------------------------------===//
 
 #include "dialect/st/StAttrs.h"
+
+#include "abi/Limits.h"
 #include "dialect/st/StDialect.h"
 #include "dialect/st/StOps.h"
 
@@ -393,13 +395,14 @@ void InitAttr::print(AsmPrinter &printer) const {
 namespace {
 LogicalResult verifyScoreMod(function_ref<InFlightDiagnostic()> emitError,
                              StringRef mnemonic, StringRef what,
-                             const APFloat &value) {
+                             const APFloat &value, double max) {
   double v = value.convertToDouble();
-  if (!(std::isfinite(v) && v > 0)) {
-    char got[32];
+  if (!(v > 0 && v <= max)) {
+    char got[32], hi[32];
     std::snprintf(got, sizeof got, "%g", v);
-    return emitError() << "#st." << mnemonic << " needs a finite " << what
-                       << " > 0 (got " << got << ")";
+    std::snprintf(hi, sizeof hi, "%g", max);
+    return emitError() << "#st." << mnemonic << " needs a " << what
+                       << " in (0, " << hi << "] (got " << got << ")";
   }
   return success();
 }
@@ -413,10 +416,10 @@ FailureOr<APFloat> parseScoreModValue(AsmParser &parser) {
 }
 } // namespace
 
-#define STC_SCORE_MOD(Class, Mnemonic, What)                                   \
+#define STC_SCORE_MOD(Class, Mnemonic, What, Max)                              \
   LogicalResult Class::verify(function_ref<InFlightDiagnostic()> emitError,    \
                               APFloat value) {                                 \
-    return verifyScoreMod(emitError, Mnemonic, What, value);                   \
+    return verifyScoreMod(emitError, Mnemonic, What, value, Max);              \
   }                                                                            \
   Attribute Class::parse(AsmParser &parser, Type) {                            \
     FailureOr<APFloat> v = parseScoreModValue(parser);                         \
@@ -429,7 +432,8 @@ FailureOr<APFloat> parseScoreModValue(AsmParser &parser) {
     printer.printFloat(getValue());                                            \
     printer << ">";                                                            \
   }
-STC_SCORE_MOD(SoftcapAttr, "softcap", "cap")
-STC_SCORE_MOD(AlibiAttr, "alibi", "base")
-STC_SCORE_MOD(TemperatureAttr, "temperature", "temperature")
+STC_SCORE_MOD(SoftcapAttr, "softcap", "cap", abi::kMaxScoreModValue)
+STC_SCORE_MOD(AlibiAttr, "alibi", "base", abi::kMaxAlibiBase)
+STC_SCORE_MOD(TemperatureAttr, "temperature", "temperature",
+              abi::kMaxScoreModValue)
 #undef STC_SCORE_MOD

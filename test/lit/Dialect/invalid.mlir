@@ -612,19 +612,19 @@ func.func private @gathered_attr() attributes {p = #st.gathered<block = 16, summ
 // -----
 
 // Tests that a soft cap is positive.
-// expected-error @+1 {{#st.softcap needs a finite cap > 0 (got 0)}}
+// expected-error @+1 {{#st.softcap needs a cap in (0, 1e+06] (got 0)}}
 func.func private @softcap_attr() attributes {m = #st.softcap<0.0>}
 
 // -----
 
 // Tests that an ALiBi base is positive.
-// expected-error @+1 {{#st.alibi needs a finite base > 0 (got -1)}}
+// expected-error @+1 {{#st.alibi needs a base in (0, 64] (got -1)}}
 func.func private @alibi_attr() attributes {m = #st.alibi<-1.0>}
 
 // -----
 
 // Tests that a temperature is positive.
-// expected-error @+1 {{#st.temperature needs a finite temperature > 0 (got 0)}}
+// expected-error @+1 {{#st.temperature needs a temperature in (0, 1e+06] (got 0)}}
 func.func private @temperature_attr() attributes {m = #st.temperature<0.0>}
 
 // -----
@@ -662,3 +662,9 @@ func.func @score_mod_rank(%x: tensor<1x16x8xf32>) -> tensor<1x16x8xf32> {
   %o = st.score_mod #st.softcap<1.0> (%x) : tensor<1x16x8xf32>
   return %o : tensor<1x16x8xf32>
 }
+
+// -----
+
+// Tests that an ALiBi base has an upper bound (slopes of 2^-64 are no bias).
+// expected-error @+1 {{#st.alibi needs a base in (0, 64] (got 100)}}
+func.func private @alibi_big() attributes {m = #st.alibi<100.0>}
