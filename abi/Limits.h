@@ -52,6 +52,10 @@ constexpr int64_t kMaxDecodeSplits = 64;
 /// ALiBi base up to kMaxAlibiBase (slopes 2^-64 and smaller are no bias).
 constexpr double kMaxScoreModValue = 1e6;
 constexpr double kMaxAlibiBase = 64;
+
+/// The longest context an unfused attention chain (stc-fuse-softmax left it
+/// as written) runs at: its ops hold [B, H, T, T] scores.
+constexpr int64_t kMaxUnfusedContext = 8192;
 /// Model sizes the compiler accepts (st.model's verifier, stc-expand-model).
 constexpr int64_t kMaxVocab = int64_t(1) << 24;
 constexpr int64_t kMaxWidth = int64_t(1) << 16;

@@ -152,6 +152,9 @@ private:
   bool emitAttentionDecodeCombine();
   bool emitAttention();
   bool emitAttentionBwdPrep();
+  bool emitLayouts(std::vector<std::string> *params);
+  bool emitUnfused();
+  std::string scoreModCfg() const;
 
   /// The entry: `extern "C" __global__` with the ABI's parameters.
   void entry(const std::string &body,
@@ -627,14 +630,11 @@ bool Emitter::emitAttentionBwdPrep() {
   return true;
 }
 
-bool Emitter::emitAttention() {
-  const bool split = op_.kind() == abi::OpKind::AttentionDecodeSplit;
-  const bool decode = op_.kind() == abi::OpKind::AttentionDecode || split,
-             atomic = op_.kind() == abi::OpKind::AttentionBwdAtomic,
-             bwd = op_.kind() == abi::OpKind::AttentionBwd || atomic;
-  const int64_t B = a_.B, T = a_.T, H = a_.H, dk = a_.dk,
-                dv = a_.dv, hpl = a_.headsPerLayout;
-  const double scale = a_.scale;
+/// The op's layouts (attribute `layouts`, checked against the request's
+/// descriptions) as structs stc_layout_<i> { block; allowed(q, k) }, and
+/// the kernel parameters of their tables (*params).
+bool Emitter::emitLayouts(std::vector<std::string> *params) {
+  const int64_t T = a_.T;
   const std::vector<std::string> &names = a_.layouts;
   if (req_.layouts.size() != names.size())
     return bad(fmt::format(
@@ -657,7 +657,6 @@ bool Emitter::emitAttention() {
   }
 
   // Layout structs: block size and the pattern as an inline predicate.
-  std::vector<std::string> layoutParams;
   for (size_t i = 0; i < req_.layouts.size(); ++i) {
     const LayoutDesc &l = req_.layouts[i];
     std::string perr;
@@ -677,8 +676,93 @@ bool Emitter::emitAttention() {
         i, l.name, l.pattern.str(), l.n, l.block, pc->decls, pc->expr);
     for (const char *a :
          {"row_ptr", "col_idx", "classes", "col_ptr", "row_idx", "col_classes"})
-      layoutParams.push_back(fmt::format("const int *L{}_{}", i, a));
+      params->push_back(fmt::format("const int *L{}_{}", i, a));
   }
+  return true;
+}
+
+/// The score modifications' members of stc_cfg (attention_common.cuh,
+/// score_mod).
+std::string Emitter::scoreModCfg() const {
+  return fmt::format("  static constexpr float SOFTCAP = {}; // 0: none\n"
+                     "  static constexpr float ALIBI = {}; // 0: none\n"
+                     "  static constexpr bool ALIBI_FIRST = {};\n",
+                     floatLit(a_.softcap), floatLit(a_.alibi),
+                     boolLit(a_.alibiFirst));
+}
+
+/// The unfused attention chain (attention_unfused.cuh).
+bool Emitter::emitUnfused() {
+  using K = abi::OpKind;
+  files_ = {"attention_common.cuh", "attention_unfused.cuh"};
+  cfg_ = fmt::format("  static constexpr long long B = {}LL, T = {}LL, H = {}LL;\n"
+                     "  static constexpr long long DK = {}LL, DV = {}LL;\n"
+                     "  static constexpr float scale = {};\n",
+                     a_.B, a_.T, a_.H, a_.dk, a_.dv, floatLit(a_.scale));
+  const int64_t scores = a_.B * a_.H * a_.T * a_.T;
+  switch (op_.kind()) {
+  case K::AttentionScores:
+    gridStride(scores);
+    entry("  stc::attention_scores_kernel<stc_cfg>(q, k, s);\n");
+    return true;
+  case K::AttentionScoresBwd:
+    gridStride(2 * a_.B * a_.T * a_.H * a_.dk);
+    entry("  stc::attention_scores_bwd_kernel<stc_cfg>(ds, q, k, dq, dk);\n");
+    return true;
+  case K::ScoreMod:
+  case K::ScoreModBwd:
+    cfg_ += scoreModCfg();
+    gridStride(scores);
+    entry(op_.kind() == K::ScoreMod
+              ? "  stc::score_mod_kernel<stc_cfg, false>(s, s, out);\n"
+              : "  stc::score_mod_kernel<stc_cfg, true>(dout, s, ds);\n");
+    return true;
+  case K::MaskedSoftmax: {
+    std::vector<std::string> layoutParams;
+    if (!emitLayouts(&layoutParams))
+      return false;
+    constexpr int64_t kWarps = 4;
+    block_ = {kWarps * 32, 1, 1};
+    grid_ = {std::clamp<int64_t>(ceilDiv(a_.T, kWarps), 1, kMaxGrid), a_.H,
+             a_.B};
+    std::string body = "  // Head h uses layout h / HPL.\n"
+                       "  switch (static_cast<int>(blockIdx.y) / stc_cfg::HPL) {\n";
+    for (size_t i = 0; i < req_.layouts.size(); ++i)
+      body += fmt::format("  case {0}:\n    stc::masked_softmax_kernel<stc_cfg, "
+                          "stc_layout_{0}>(s, p);\n    break;\n",
+                          i);
+    body += "  default:\n    break;\n  }\n  (void)scalars;\n";
+    cfg_ += fmt::format("  static constexpr int HPL = {}; // heads per layout\n",
+                        a_.headsPerLayout);
+    entry(body, layoutParams);
+    return true;
+  }
+  case K::MaskedSoftmaxBwd:
+    gridStride(a_.B * a_.H * a_.T * 32);
+    entry("  stc::masked_softmax_bwd_kernel<stc_cfg>(dp, p, ds);\n");
+    return true;
+  case K::WeightedSum:
+    gridStride(a_.B * a_.T * a_.H * a_.dv);
+    entry("  stc::weighted_sum_kernel<stc_cfg>(p, v, o);\n");
+    return true;
+  default: // weighted_sum_bwd
+    gridStride(scores + a_.B * a_.T * a_.H * a_.dv);
+    entry("  stc::weighted_sum_bwd_kernel<stc_cfg>(dout, p, v, dp, dv);\n");
+    return true;
+  }
+}
+
+bool Emitter::emitAttention() {
+  const bool split = op_.kind() == abi::OpKind::AttentionDecodeSplit;
+  const bool decode = op_.kind() == abi::OpKind::AttentionDecode || split,
+             atomic = op_.kind() == abi::OpKind::AttentionBwdAtomic,
+             bwd = op_.kind() == abi::OpKind::AttentionBwd || atomic;
+  const int64_t B = a_.B, T = a_.T, H = a_.H, dk = a_.dk,
+                dv = a_.dv, hpl = a_.headsPerLayout;
+  const double scale = a_.scale;
+  std::vector<std::string> layoutParams;
+  if (!emitLayouts(&layoutParams))
+    return false;
 
   // The tensor-core kernels take bf16 tensors (the args abi/Ops.def
   // declares f32, statistics and accumulators, stay f32) and the shapes
@@ -882,13 +966,7 @@ bool Emitter::emitAttention() {
                  "o, lse, "
                  "L{0}_row_ptr, L{0}_col_idx, L{0}_classes, stc_smem)";
   }
-  // Score modifications (attention_common.cuh, score_mod).
-  cfg_ += fmt::format(
-      "  static constexpr float SOFTCAP = {}; // 0: none\n"
-      "  static constexpr float ALIBI = {}; // 0: none\n"
-      "  static constexpr bool ALIBI_FIRST = {};\n",
-      floatLit(a_.softcap), floatLit(a_.alibi),
-      a_.alibiFirst ? "true" : "false");
+  cfg_ += scoreModCfg();
   std::string body;
   if (useMma)
     body += "  extern __shared__ __align__(1024) unsigned char stc_smem[];\n";
@@ -987,6 +1065,16 @@ std::optional<KernelSource> Emitter::run() {
     break;
   case K::AttentionBwdPrep:
     ok = emitAttentionBwdPrep();
+    break;
+  case K::AttentionScores:
+  case K::AttentionScoresBwd:
+  case K::ScoreMod:
+  case K::ScoreModBwd:
+  case K::MaskedSoftmax:
+  case K::MaskedSoftmaxBwd:
+  case K::WeightedSum:
+  case K::WeightedSumBwd:
+    ok = emitUnfused();
     break;
   default:
     ok = bad("has no kernel template in codegen/device");

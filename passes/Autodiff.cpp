@@ -191,6 +191,35 @@ private:
       accumulate(attn.getV(), g.getDv());
       return success();
     }
+    // The unfused attention chain (what stc-fuse-softmax left as written).
+    if (auto sum = dyn_cast<AttentionWeightedSumOp>(op)) {
+      auto g = AttentionWeightedSumGradOp::create(builder, loc, dy,
+                                                  sum.getProbs(), sum.getV());
+      accumulate(sum.getProbs(), g.getDprobs());
+      accumulate(sum.getV(), g.getDv());
+      return success();
+    }
+    if (auto softmax = dyn_cast<MaskedSoftmaxOp>(op)) {
+      accumulate(softmax.getScores(),
+                 MaskedSoftmaxGradOp::create(builder, loc, dy,
+                                             softmax.getResult(),
+                                             softmax.getPatterns()));
+      return success();
+    }
+    if (auto mod = dyn_cast<ScoreModOp>(op)) {
+      accumulate(mod.getScores(),
+                 ScoreModGradOp::create(builder, loc, dy, mod.getScores(),
+                                        mod.getMod()));
+      return success();
+    }
+    if (auto scores = dyn_cast<AttentionScoresOp>(op)) {
+      auto g = AttentionScoresGradOp::create(
+          builder, loc, dy, scores.getQ(), scores.getK(),
+          scores.getHeadsAttr(), scores.getPatterns(), scores.getScaleAttr());
+      accumulate(scores.getQ(), g.getDq());
+      accumulate(scores.getK(), g.getDk());
+      return success();
+    }
     if (auto embed = dyn_cast<EmbedOp>(op)) {
       SmallVector<Type> types = {embed.getTable().getType()};
       for (Value p : embed.getPositions())
@@ -207,9 +236,9 @@ private:
            << "has no gradient in stc-autodiff; differentiable ops: st.embed, "
               "st.layer_norm, st.linear, st.gelu, st.add, st.dropout, "
               "st.stride_permute, st.gather_summaries, st.scatter_summaries, "
-              "st.attention, st.attention_summaries, st.cross_entropy (attention "
-              "differentiates fused: stc-fuse-softmax makes st.attention of "
-              "scores, masked softmax and weighted sum that nothing else reads)";
+              "st.attention, st.attention_summaries, st.attention_scores, "
+              "st.score_mod, st.masked_softmax, st.attention_weighted_sum, "
+              "st.cross_entropy";
   }
 
   func::FuncOp fn;
@@ -278,34 +307,71 @@ LogicalResult buildSampleStep(func::FuncOp forward, int64_t sequences) {
       map.map(drop.getResult(), map.lookup(drop.getX()));
       continue;
     }
-    if (auto attn = dyn_cast<AttentionOp>(op)) {
-      auto q = cast<RankedTensorType>(attn.getQ().getType());
-      auto v = cast<RankedTensorType>(attn.getV().getType());
-      std::string k = "cache.k" + std::to_string(layer);
+    // Attention decodes one position over caches of every earlier k and v.
+    auto decode = [&](Operation *at, Value q, Value k, Value v,
+                      IntegerAttr heads, ArrayAttr patterns, FloatAttr scale,
+                      ArrayAttr mods) {
+      auto qt = cast<RankedTensorType>(q.getType());
+      auto vt = cast<RankedTensorType>(v.getType());
+      std::string kName = "cache.k" + std::to_string(layer);
       std::string vName = "cache.v" + std::to_string(layer);
       ++layer;
       KvCacheOp::create(
-          cacheBuilder, loc, k,
-          RankedTensorType::get({sequences, q.getDimSize(1), q.getDimSize(2)},
-                                q.getElementType()));
+          cacheBuilder, loc, kName,
+          RankedTensorType::get({sequences, qt.getDimSize(1), qt.getDimSize(2)},
+                                qt.getElementType()));
       KvCacheOp::create(
           cacheBuilder, loc, vName,
-          RankedTensorType::get({sequences, v.getDimSize(1), v.getDimSize(2)},
-                                v.getElementType()));
+          RankedTensorType::get({sequences, vt.getDimSize(1), vt.getDimSize(2)},
+                                vt.getElementType()));
       auto decoded = DecodeAttentionOp::create(
-          builder, attn.getLoc(), map.lookup(attn.getQ()),
-          map.lookup(attn.getK()), map.lookup(attn.getV()),
-          FlatSymbolRefAttr::get(ctx, k), FlatSymbolRefAttr::get(ctx, vName),
-          attn.getHeadsAttr(), attn.getPatterns(), attn.getScaleAttr(),
-          attn.getScoreModsAttr());
-      map.map(attn.getResult(), decoded.getResult());
+          builder, at->getLoc(), map.lookup(q), map.lookup(k), map.lookup(v),
+          FlatSymbolRefAttr::get(ctx, kName), FlatSymbolRefAttr::get(ctx, vName),
+          heads, patterns, scale, mods);
+      map.map(at->getResult(0), decoded.getResult());
+    };
+    if (auto attn = dyn_cast<AttentionOp>(op)) {
+      decode(attn, attn.getQ(), attn.getK(), attn.getV(), attn.getHeadsAttr(),
+             attn.getPatterns(), attn.getScaleAttr(), attn.getScoreModsAttr());
+      continue;
+    }
+    // An unfused chain decodes as the one attention it computes; its links
+    // (scores, score modifications, softmax) are nothing on their own.
+    if (isa<AttentionScoresOp, ScoreModOp, MaskedSoftmaxOp>(op)) {
+      if (!op.hasOneUse() ||
+          !isa<ScoreModOp, MaskedSoftmaxOp, AttentionWeightedSumOp>(
+              *op.getUsers().begin()))
+        return op.emitOpError()
+               << "cannot be sampled one position at a time: the sample step "
+                  "decodes the unfused attention chain as one attention, and "
+                  "this op's result is read outside the chain";
+      continue;
+    }
+    if (auto sum = dyn_cast<AttentionWeightedSumOp>(op)) {
+      auto softmax = sum.getProbs().getDefiningOp<MaskedSoftmaxOp>();
+      SmallVector<Attribute> mods;
+      Value s = softmax ? softmax.getScores() : Value();
+      while (auto mod = s ? s.getDefiningOp<ScoreModOp>() : ScoreModOp()) {
+        mods.insert(mods.begin(), mod.getMod());
+        s = mod.getScores();
+      }
+      auto scores = s ? s.getDefiningOp<AttentionScoresOp>() : AttentionScoresOp();
+      if (!scores || softmax.getPatterns() != scores.getPatterns())
+        return sum.emitOpError()
+               << "cannot be sampled one position at a time: its "
+                  "probabilities are no st.masked_softmax of st.attention_scores "
+                  "over the same patterns";
+      decode(sum, scores.getQ(), scores.getK(), sum.getV(),
+             scores.getHeadsAttr(), scores.getPatterns(), scores.getScaleAttr(),
+             mods.empty() ? ArrayAttr() : builder.getArrayAttr(mods));
       continue;
     }
     if (!isa<LoadOp, LayerNormOp, LinearOp, GeluOp, AddOp>(op))
       return op.emitOpError() << "cannot be sampled one position at a time; "
                                  "st.sample_step supports st.embed, "
                                  "st.layer_norm, st.linear, st.gelu, st.add, "
-                                 "st.dropout and st.attention";
+                                 "st.dropout and st.attention (fused or as "
+                                 "its unfused chain)";
     Operation *copy = builder.clone(op, map);
     if (!isa<LoadOp>(op))
       for (OpResult r : copy->getResults())

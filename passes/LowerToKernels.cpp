@@ -676,6 +676,145 @@ LogicalResult lowerAttentionSummariesGrad(L &l, AttentionSummariesGradOp g) {
   return success();
 }
 
+// -- the unfused attention chain (what stc-fuse-softmax left as written) ------
+
+/// The shape attributes of an unfused op over [B, H, T, T] scores: B, T, H
+/// and, for q/k or v of width `width`, the head size `dName`. Fails above
+/// abi::kMaxUnfusedContext.
+FailureOr<SmallVector<NamedAttribute>> unfusedParams(L &l, Operation *op,
+                                                     Type scores,
+                                                     StringRef dName = "",
+                                                     int64_t width = 0) {
+  auto s = cast<RankedTensorType>(scores);
+  int64_t b = s.getDimSize(0), h = s.getDimSize(1), t = s.getDimSize(2);
+  if (t > abi::kMaxUnfusedContext)
+    return op->emitOpError()
+           << "materializes [" << b << ", " << h << ", " << t << ", " << t
+           << "] scores: the unfused attention ops run contexts up to "
+           << abi::kMaxUnfusedContext
+           << "; let stc-fuse-softmax fuse the chain (nothing else may read "
+              "its scores or probabilities)";
+  SmallVector<NamedAttribute> attrs = {l.i64("B", b), l.i64("T", t),
+                                       l.i64("H", h)};
+  if (!dName.empty())
+    attrs.push_back(l.i64(dName, width / h));
+  return attrs;
+}
+
+/// A score modification's launch attributes: a temperature is `scale`.
+void scoreModAttrs(L &l, Attribute mod, SmallVectorImpl<NamedAttribute> &attrs) {
+  if (auto t = dyn_cast<TemperatureAttr>(mod))
+    attrs.push_back(l.f64("scale", t.getValue().convertToDouble()));
+  else if (auto c = dyn_cast<SoftcapAttr>(mod))
+    attrs.push_back(l.f64("softcap", c.getValue().convertToDouble()));
+  else
+    attrs.push_back(
+        l.f64("alibi", cast<AlibiAttr>(mod).getValue().convertToDouble()));
+}
+
+double scoresScale(std::optional<APFloat> scale, Value q, int64_t heads) {
+  return scale ? scale->convertToDouble()
+               : 1.0 / std::sqrt(double(lastDim(q.getType()) / heads));
+}
+
+LogicalResult lowerAttentionScores(L &l, AttentionScoresOp op) {
+  auto p = unfusedParams(l, op, op.getType(), "dk", lastDim(op.getQ().getType()));
+  if (failed(p))
+    return failure();
+  p->push_back(l.f64("scale", scoresScale(op.getScale(), op.getQ(), op.getHeads())));
+  l.launch("attention_scores",
+           {l.of(op.getQ()), l.of(op.getK()), l.def(op.getResult(), "scores")},
+           *p);
+  return success();
+}
+
+LogicalResult lowerAttentionScoresGrad(L &l, AttentionScoresGradOp op) {
+  auto p = unfusedParams(l, op, op.getDs().getType(), "dk",
+                         lastDim(op.getQ().getType()));
+  if (failed(p))
+    return failure();
+  p->push_back(l.f64("scale", scoresScale(op.getScale(), op.getQ(), op.getHeads())));
+  l.launch("attention_scores_bwd",
+           {l.of(op.getDs()), l.of(op.getQ()), l.of(op.getK()),
+            l.def(op.getDq(), "dq"), l.def(op.getDk(), "dk")},
+           *p);
+  return success();
+}
+
+LogicalResult lowerScoreMod(L &l, ScoreModOp op) {
+  auto p = unfusedParams(l, op, op.getType());
+  if (failed(p))
+    return failure();
+  scoreModAttrs(l, op.getMod(), *p);
+  l.launch("score_mod", {l.of(op.getScores()), l.def(op.getResult(), "scores")},
+           *p);
+  return success();
+}
+
+LogicalResult lowerScoreModGrad(L &l, ScoreModGradOp op) {
+  auto p = unfusedParams(l, op, op.getType());
+  if (failed(p))
+    return failure();
+  scoreModAttrs(l, op.getMod(), *p);
+  l.launch("score_mod_bwd",
+           {l.of(op.getDy()), l.of(op.getScores()), l.def(op.getResult(), "ds")},
+           *p);
+  return success();
+}
+
+LogicalResult lowerMaskedSoftmax(L &l, MaskedSoftmaxOp op) {
+  auto p = unfusedParams(l, op, op.getType());
+  if (failed(p))
+    return failure();
+  auto layouts = op->getAttrOfType<ArrayAttr>("st.layouts");
+  if (!layouts || layouts.size() != op.getPatterns().size())
+    return op.emitOpError() << "has no block layouts; run stc-tile-attention "
+                               "first";
+  SmallVector<Attribute> names;
+  for (Attribute ref : layouts)
+    names.push_back(l.builder.getStringAttr(cast<FlatSymbolRefAttr>(ref).getValue()));
+  int64_t heads = op.getType().getDimSize(1);
+  p->push_back(l.builder.getNamedAttr("layouts", l.builder.getArrayAttr(names)));
+  p->push_back(l.i64("heads_per_layout",
+                     heads / static_cast<int64_t>(op.getPatterns().size())));
+  l.launch("masked_softmax",
+           {l.of(op.getScores()), l.def(op.getResult(), "probs")}, *p);
+  return success();
+}
+
+LogicalResult lowerMaskedSoftmaxGrad(L &l, MaskedSoftmaxGradOp op) {
+  auto p = unfusedParams(l, op, op.getType());
+  if (failed(p))
+    return failure();
+  l.launch("masked_softmax_bwd",
+           {l.of(op.getDy()), l.of(op.getProbs()), l.def(op.getResult(), "ds")},
+           *p);
+  return success();
+}
+
+LogicalResult lowerWeightedSum(L &l, AttentionWeightedSumOp op) {
+  auto p = unfusedParams(l, op, op.getProbs().getType(), "dv",
+                         lastDim(op.getV().getType()));
+  if (failed(p))
+    return failure();
+  l.launch("weighted_sum",
+           {l.of(op.getProbs()), l.of(op.getV()), l.def(op.getResult(), "attn")},
+           *p);
+  return success();
+}
+
+LogicalResult lowerWeightedSumGrad(L &l, AttentionWeightedSumGradOp op) {
+  auto p = unfusedParams(l, op, op.getProbs().getType(), "dv",
+                         lastDim(op.getV().getType()));
+  if (failed(p))
+    return failure();
+  l.launch("weighted_sum_bwd",
+           {l.of(op.getDy()), l.of(op.getProbs()), l.of(op.getV()),
+            l.def(op.getDprobs(), "dprobs"), l.def(op.getDv(), "dv")},
+           *p);
+  return success();
+}
+
 LogicalResult lowerSummary(L &l, StringRef kind, StringRef hint, Value in,
                            Value out, int64_t block, int64_t summary) {
   auto type = cast<RankedTensorType>(in.getType());
@@ -905,6 +1044,18 @@ LogicalResult lowerOp(L &l, Operation *op) {
           [&](auto o) { return lowerAttentionSummaries(l, o); })
       .Case<AttentionSummariesGradOp>(
           [&](auto o) { return lowerAttentionSummariesGrad(l, o); })
+      .Case<AttentionScoresOp>([&](auto o) { return lowerAttentionScores(l, o); })
+      .Case<AttentionScoresGradOp>(
+          [&](auto o) { return lowerAttentionScoresGrad(l, o); })
+      .Case<ScoreModOp>([&](auto o) { return lowerScoreMod(l, o); })
+      .Case<ScoreModGradOp>([&](auto o) { return lowerScoreModGrad(l, o); })
+      .Case<MaskedSoftmaxOp>([&](auto o) { return lowerMaskedSoftmax(l, o); })
+      .Case<MaskedSoftmaxGradOp>(
+          [&](auto o) { return lowerMaskedSoftmaxGrad(l, o); })
+      .Case<AttentionWeightedSumOp>(
+          [&](auto o) { return lowerWeightedSum(l, o); })
+      .Case<AttentionWeightedSumGradOp>(
+          [&](auto o) { return lowerWeightedSumGrad(l, o); })
       .Case<AttentionOp>([&](auto o) { return lowerAttention(l, o); })
       .Case<AttentionGradOp>([&](auto o) { return lowerAttentionGrad(l, o); })
       .Case<DecodeAttentionOp>(

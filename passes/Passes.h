@@ -28,6 +28,10 @@ struct CompilePipelineOptions {
   int64_t memoryBudget = 0; ///< bytes, 0 = none
   bool unreachableIsError = false;
   bool normalizePatterns = true; ///< run stc-normalize-patterns
+  /// Run stc-fuse-softmax (off: attention runs as the unfused chain, over
+  /// [B, H, T, T] scores: small models, and a reference for the fused
+  /// kernels).
+  bool fuseSoftmax = true;
   std::string recompute = "none"; ///< stc-schedule-recompute's policy
   int64_t recomputeBlocks = -1;   ///< ... and its blocks (-1: all)
   std::string recomputeRest = "none"; ///< ... the other blocks' policy

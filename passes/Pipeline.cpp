@@ -13,7 +13,8 @@ void stc::buildCompilePipeline(OpPassManager &pm,
   pm.addPass(createVerifyPatternsPass(
       VerifyPatternsPassOptions{options.unreachableIsError, 2048}));
   pm.addPass(createExpandModelPass(ExpandModelPassOptions{options.batch}));
-  pm.addPass(createFuseSoftmaxPass());
+  if (options.fuseSoftmax)
+    pm.addPass(createFuseSoftmaxPass());
   // By default the sample step draws the batch's sequences at once: its
   // caches (keys and values of every layer) fit in the bytes the training
   // step's activations take. Recomputation shrinks those, so then it draws
@@ -49,6 +50,9 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
   Option<bool> normalize{*this, "normalize-patterns",
                          llvm::cl::desc("Run stc-normalize-patterns"),
                          llvm::cl::init(true)};
+  Option<bool> fuseSoftmax{*this, "fuse-softmax",
+                           llvm::cl::desc("Run stc-fuse-softmax"),
+                           llvm::cl::init(true)};
   Option<std::string> recompute{
       *this, "recompute",
       llvm::cl::desc("stc-schedule-recompute policy: none, cheap, gemm or "
@@ -83,10 +87,18 @@ void stc::registerCompilePipeline() {
   PassPipelineRegistration<PipelineOptions>(
       "stc-compile", "Model spec -> planned stk kernel program",
       [](OpPassManager &pm, const PipelineOptions &o) {
-        buildCompilePipeline(pm, {o.batch, o.blockSize, o.budget, false,
-                                  o.normalize, o.recompute,
-                                  o.recomputeBlocks, o.recomputeRest,
-                                  o.deterministic, o.sampleBatch,
-                                  o.decodeSplits});
+        CompilePipelineOptions c;
+        c.batch = o.batch;
+        c.blockSize = o.blockSize;
+        c.memoryBudget = o.budget;
+        c.normalizePatterns = o.normalize;
+        c.fuseSoftmax = o.fuseSoftmax;
+        c.recompute = o.recompute;
+        c.recomputeBlocks = o.recomputeBlocks;
+        c.recomputeRest = o.recomputeRest;
+        c.deterministic = o.deterministic;
+        c.sampleBatch = o.sampleBatch;
+        c.decodeSplits = o.decodeSplits;
+        buildCompilePipeline(pm, c);
       });
 }

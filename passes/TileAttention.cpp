@@ -129,6 +129,10 @@ struct TileAttentionPass
         if (!setLayouts(op, summaries, n, "st.summary_layouts"))
           return WalkResult::interrupt();
         patterns = op->getAttrOfType<ArrayAttr>("patterns");
+      } else if (auto m = dyn_cast<MaskedSoftmaxOp>(op)) {
+        // The unfused chain's mask.
+        patterns = m.getPatterns();
+        n = m.getScores().getType().getDimSize(2);
       } else if (auto d = dyn_cast<DecodeAttentionOp>(op)) {
         patterns = d.getPatterns();
         auto cache = module.lookupSymbol<KvCacheOp>(d.getKcacheAttr());

@@ -819,3 +819,10 @@ FailureOr<SmallVector<pattern::Pattern>> MaskedSoftmaxOp::headPatterns() {
   return resolveHeadPatterns(getPatterns(), getScores().getType().getDimSize(1),
                              *this);
 }
+FailureOr<SmallVector<pattern::Pattern>> AttentionScoresGradOp::headPatterns() {
+  return resolveHeadPatterns(getPatterns(), getHeads(), *this);
+}
+FailureOr<SmallVector<pattern::Pattern>> MaskedSoftmaxGradOp::headPatterns() {
+  return resolveHeadPatterns(getPatterns(), getDy().getType().getDimSize(1),
+                             *this);
+}

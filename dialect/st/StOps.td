@@ -697,6 +697,79 @@ def St_GeluGradOp : St_Op<"gelu_grad", [Pure, AllTypesMatch<["dy", "x", "result"
   let assemblyFormat = "$dy `,` $x attr-dict `:` type($result)";
 }
 
+def St_AttentionScoresGradOp : St_AttentionLikeOp<"attention_scores_grad", [
+    AllTypesMatch<["q", "dq"]>, AllTypesMatch<["k", "dk"]>]> {
+  let summary = "gradients of st.attention_scores";
+  let description = [{
+    dq = scale ds k and dk = scale ds^T q per batch and head (the unfused
+    chain's backward; `patterns` only names the heads' split).
+
+    ```mlir
+    %dq, %dk = st.attention_scores_grad %ds, %q, %k heads(4) patterns [#st.local<8>]
+                 : tensor<2x4x64x64xf32>, tensor<2x64x32xf32>, tensor<2x64x32xf32>
+    ```
+  }];
+  let arguments = (ins St_FloatTensor:$ds, St_FloatTensor:$q,
+                       St_FloatTensor:$k, I64Attr:$heads,
+                       St_PatternArrayAttr:$patterns,
+                       OptionalAttr<F64Attr>:$scale);
+  let results = (outs St_FloatTensor:$dq, St_FloatTensor:$dk);
+  let assemblyFormat = [{
+    $ds `,` $q `,` $k `heads` `(` $heads `)` `patterns` $patterns attr-dict
+    `:` type($ds) `,` type($q) `,` type($k)
+  }];
+}
+
+def St_ScoreModGradOp : St_Op<"score_mod_grad", [Pure,
+    AllTypesMatch<["dy", "scores", "result"]>]> {
+  let summary = "gradient of st.score_mod";
+  let description = [{
+    dy times the modification's derivative at the unmodified scores.
+
+    ```mlir
+    %ds = st.score_mod_grad #st.softcap<30.0> (%dy, %s) : tensor<2x4x64x64xf32>
+    ```
+  }];
+  let arguments = (ins St_FloatTensor:$dy, St_FloatTensor:$scores,
+                       St_AnyScoreModAttr:$mod);
+  let results = (outs St_FloatTensor:$result);
+  let assemblyFormat = "$mod `(` $dy `,` $scores `)` attr-dict `:` type($result)";
+}
+
+def St_MaskedSoftmaxGradOp : St_AttentionLikeOp<"masked_softmax_grad", [
+    AllTypesMatch<["dy", "probs", "result"]>]> {
+  let summary = "gradient of st.masked_softmax";
+  let description = [{
+    ds = p (dp - rowsum(dp p)), from the softmax's output p; disallowed
+    entries (p = 0) get 0.
+
+    ```mlir
+    %ds = st.masked_softmax_grad %dp, %p patterns [#st.local<8>] : tensor<2x4x64x64xf32>
+    ```
+  }];
+  let arguments = (ins St_FloatTensor:$dy, St_FloatTensor:$probs,
+                       St_PatternArrayAttr:$patterns);
+  let results = (outs St_FloatTensor:$result);
+  let assemblyFormat = "$dy `,` $probs `patterns` $patterns attr-dict `:` type($result)";
+}
+
+def St_AttentionWeightedSumGradOp : St_Op<"attention_weighted_sum_grad", [Pure,
+    AllTypesMatch<["probs", "dprobs"]>, AllTypesMatch<["v", "dv", "dy"]>]> {
+  let summary = "gradients of st.attention_weighted_sum";
+  let description = [{
+    dp = dy v^T and dv = p^T dy per batch and head.
+
+    ```mlir
+    %dp, %dv = st.attention_weighted_sum_grad %dy, %p, %v
+                 : tensor<2x4x64x64xf32>, tensor<2x64x32xf32>
+    ```
+  }];
+  let arguments = (ins St_FloatTensor:$dy, St_FloatTensor:$probs,
+                       St_FloatTensor:$v);
+  let results = (outs St_FloatTensor:$dprobs, St_FloatTensor:$dv);
+  let assemblyFormat = "$dy `,` $probs `,` $v attr-dict `:` type($probs) `,` type($v)";
+}
+
 def St_DropoutGradOp : St_Op<"dropout_grad", [Pure, SameOperandsAndResultType]> {
   let summary = "the forward dropout's mask applied to dy";
   let description = [{

@@ -25,6 +25,10 @@ using namespace mlir;
 using namespace stc;
 using namespace stc::cli;
 
+// The --no-fuse-softmax help names the unfused ops' context limit.
+static_assert(stc::abi::kMaxUnfusedContext == 8192,
+              "update the --no-fuse-softmax help text");
+
 namespace {
 
 const std::vector<FlagSpec> kCompileFlags = {
@@ -46,6 +50,11 @@ const std::vector<FlagSpec> kCompileFlags = {
      "fail, not warn, when a pattern stack leaves keys unreachable"},
     {"no-normalize", false,
      "run every attention pattern as written (skip stc-normalize-patterns)"},
+    {"no-fuse-softmax", false,
+     "run attention as its unfused chain (scores, score modifications, "
+     "masked softmax, weighted sum) over [batch, heads, context, context] "
+     "tensors, context at most 8192: a reference for the fused kernels "
+     "(skip stc-fuse-softmax)"},
     {"recompute", true,
      "none (default: keep every activation), cheap (recompute layer norms "
      "and elementwise ops, keep GEMM and attention outputs), gemm (also "
@@ -325,6 +334,7 @@ int stc::cli::runCompile(int argc, char **argv, int first) {
   s.pipeline.blockSize = *block;
   s.pipeline.unreachableIsError = args->has("unreachable-is-error");
   s.pipeline.normalizePatterns = !args->has("no-normalize");
+  s.pipeline.fuseSoftmax = !args->has("no-fuse-softmax");
   s.pipeline.deterministic = args->has("deterministic");
   std::optional<std::string> recompute = args->getChoice(
       "recompute", "none", {"none", "cheap", "gemm", "paper", "auto"}, &error);

@@ -289,6 +289,144 @@ void attentionDecodeCombine(const T *stats, const T *acc, T *o, int64_t B,
   }
 }
 
+// -- the unfused chain ----------------------------------------------------------
+
+namespace {
+/// Element (b, h, i, j) of a (B,H,T,T) tensor.
+int64_t sIndex(const AttentionShape &s, int64_t b, int64_t h, int64_t i,
+               int64_t j) {
+  return ((b * s.H + h) * s.T + i) * s.T + j;
+}
+} // namespace
+
+template <typename T>
+void attentionScores(const T *q, const T *k, T *s, const AttentionShape &sh) {
+  Index ix{sh};
+  for (int64_t b = 0; b < sh.B; ++b)
+    for (int64_t h = 0; h < sh.H; ++h)
+      for (int64_t i = 0; i < sh.T; ++i)
+        for (int64_t j = 0; j < sh.T; ++j)
+          s[sIndex(sh, b, h, i, j)] = static_cast<T>(
+              sh.scale * dot(q + ix.qk(b, i, h), k + ix.qk(b, j, h), sh.dk));
+}
+
+template <typename T>
+void attentionScoresBwd(const T *ds, const T *q, const T *k, T *dq, T *dk,
+                        const AttentionShape &sh) {
+  Index ix{sh};
+  std::vector<double> gq(static_cast<size_t>(sh.dk)), gk(gq.size());
+  for (int64_t b = 0; b < sh.B; ++b)
+    for (int64_t h = 0; h < sh.H; ++h)
+      for (int64_t t = 0; t < sh.T; ++t) {
+        std::fill(gq.begin(), gq.end(), 0.0);
+        std::fill(gk.begin(), gk.end(), 0.0);
+        for (int64_t u = 0; u < sh.T; ++u) {
+          const double row = ds[sIndex(sh, b, h, t, u)],
+                       col = ds[sIndex(sh, b, h, u, t)];
+          for (int64_t d = 0; d < sh.dk; ++d) {
+            gq[d] += row * static_cast<double>(k[ix.qk(b, u, h) + d]);
+            gk[d] += col * static_cast<double>(q[ix.qk(b, u, h) + d]);
+          }
+        }
+        for (int64_t d = 0; d < sh.dk; ++d) {
+          dq[ix.qk(b, t, h) + d] = static_cast<T>(sh.scale * gq[d]);
+          dk[ix.qk(b, t, h) + d] = static_cast<T>(sh.scale * gk[d]);
+        }
+      }
+}
+
+template <typename T>
+void scoreMod(const T *dout, const T *s, T *out, const AttentionShape &sh) {
+  for (int64_t b = 0; b < sh.B; ++b)
+    for (int64_t h = 0; h < sh.H; ++h)
+      for (int64_t i = 0; i < sh.T; ++i)
+        for (int64_t j = 0; j < sh.T; ++j) {
+          const int64_t e = sIndex(sh, b, h, i, j);
+          double d;
+          const double y = sh.mods.apply(sh.scale * static_cast<double>(s[e]),
+                                         i, j, h, sh.H, &d);
+          out[e] = static_cast<T>(dout ? static_cast<double>(dout[e]) *
+                                             sh.scale * d
+                                       : y);
+        }
+}
+
+template <typename T>
+void maskedSoftmax(const T *s, T *p, const AttentionShape &sh,
+                   const std::vector<const AttentionMask *> &masks) {
+  std::vector<int64_t> keys;
+  for (int64_t b = 0; b < sh.B; ++b)
+    for (int64_t h = 0; h < sh.H; ++h) {
+      const AttentionMask &mask = *masks[h / sh.headsPerLayout];
+      for (int64_t i = 0; i < sh.T; ++i) {
+        T *row = p + sIndex(sh, b, h, i, 0);
+        const T *in = s + sIndex(sh, b, h, i, 0);
+        std::fill(row, row + sh.T, T(0));
+        mask.keys(i, keys);
+        double mx = -std::numeric_limits<double>::infinity(), sum = 0;
+        for (int64_t j : keys)
+          mx = std::max(mx, static_cast<double>(in[j]));
+        for (int64_t j : keys)
+          sum += std::exp(static_cast<double>(in[j]) - mx);
+        for (int64_t j : keys)
+          row[j] = static_cast<T>(std::exp(static_cast<double>(in[j]) - mx) / sum);
+      }
+    }
+}
+
+template <typename T>
+void maskedSoftmaxBwd(const T *dp, const T *p, T *ds, const AttentionShape &sh) {
+  for (int64_t r = 0; r < sh.B * sh.H * sh.T; ++r) {
+    const int64_t base = r * sh.T;
+    double dot = 0;
+    for (int64_t j = 0; j < sh.T; ++j)
+      dot += static_cast<double>(dp[base + j]) * static_cast<double>(p[base + j]);
+    for (int64_t j = 0; j < sh.T; ++j)
+      ds[base + j] = static_cast<T>(static_cast<double>(p[base + j]) *
+                                    (static_cast<double>(dp[base + j]) - dot));
+  }
+}
+
+template <typename T>
+void weightedSum(const T *p, const T *v, T *o, const AttentionShape &sh) {
+  Index ix{sh};
+  std::vector<double> acc(static_cast<size_t>(sh.dv));
+  for (int64_t b = 0; b < sh.B; ++b)
+    for (int64_t h = 0; h < sh.H; ++h)
+      for (int64_t i = 0; i < sh.T; ++i) {
+        std::fill(acc.begin(), acc.end(), 0.0);
+        for (int64_t j = 0; j < sh.T; ++j) {
+          const double pij = p[sIndex(sh, b, h, i, j)];
+          for (int64_t d = 0; d < sh.dv; ++d)
+            acc[d] += pij * static_cast<double>(v[ix.vo(b, j, h) + d]);
+        }
+        for (int64_t d = 0; d < sh.dv; ++d)
+          o[ix.vo(b, i, h) + d] = static_cast<T>(acc[d]);
+      }
+}
+
+template <typename T>
+void weightedSumBwd(const T *dout, const T *p, const T *v, T *dp, T *dv,
+                    const AttentionShape &sh) {
+  Index ix{sh};
+  std::vector<double> acc(static_cast<size_t>(sh.dv));
+  for (int64_t b = 0; b < sh.B; ++b)
+    for (int64_t h = 0; h < sh.H; ++h)
+      for (int64_t t = 0; t < sh.T; ++t) {
+        for (int64_t j = 0; j < sh.T; ++j)
+          dp[sIndex(sh, b, h, t, j)] = static_cast<T>(
+              dot(dout + ix.vo(b, t, h), v + ix.vo(b, j, h), sh.dv));
+        std::fill(acc.begin(), acc.end(), 0.0);
+        for (int64_t i = 0; i < sh.T; ++i) {
+          const double pit = p[sIndex(sh, b, h, i, t)];
+          for (int64_t d = 0; d < sh.dv; ++d)
+            acc[d] += pit * static_cast<double>(dout[ix.vo(b, i, h) + d]);
+        }
+        for (int64_t d = 0; d < sh.dv; ++d)
+          dv[ix.vo(b, t, h) + d] = static_cast<T>(acc[d]);
+      }
+}
+
 #define STC_INSTANTIATE(T)                                                     \
   template void attentionFwd<T>(const T *, const T *, const T *, T *, T *,     \
                                 const AttentionShape &,                        \
@@ -313,7 +451,20 @@ void attentionDecodeCombine(const T *stats, const T *acc, T *o, int64_t B,
       const std::vector<const AttentionMask *> &, int64_t, int64_t,            \
       const ScoreMods &);                                                      \
   template void attentionDecodeCombine<T>(const T *, const T *, T *, int64_t,  \
-                                          int64_t, int64_t, int64_t);
+                                          int64_t, int64_t, int64_t);  \
+  template void attentionScores<T>(const T *, const T *, T *,                  \
+                                   const AttentionShape &);                    \
+  template void attentionScoresBwd<T>(const T *, const T *, const T *, T *,    \
+                                      T *, const AttentionShape &);            \
+  template void scoreMod<T>(const T *, const T *, T *, const AttentionShape &); \
+  template void maskedSoftmax<T>(const T *, T *, const AttentionShape &,       \
+                                 const std::vector<const AttentionMask *> &);  \
+  template void maskedSoftmaxBwd<T>(const T *, const T *, T *,                 \
+                                    const AttentionShape &);                   \
+  template void weightedSum<T>(const T *, const T *, T *,                      \
+                               const AttentionShape &);                        \
+  template void weightedSumBwd<T>(const T *, const T *, const T *, T *, T *,   \
+                                  const AttentionShape &);
 
 STC_INSTANTIATE(float)
 STC_INSTANTIATE(double)

@@ -372,6 +372,32 @@ Status CpuExecutor::runOp(const Op &op, Args &fa) {
                       F(4), F(6), F(7), F(8), cpu::attentionShape(at),
                       masksOf(), F(5), true);
     break;
+  case OpKind::AttentionScores:
+    cpu::attentionScores(F(0), F(1), F(2), cpu::attentionShape(at));
+    break;
+  case OpKind::AttentionScoresBwd:
+    cpu::attentionScoresBwd(F(0), F(1), F(2), F(3), F(4),
+                            cpu::attentionShape(at));
+    break;
+  case OpKind::ScoreMod:
+    cpu::scoreMod(static_cast<const T *>(nullptr), F(0), F(1),
+                  cpu::attentionShape(at));
+    break;
+  case OpKind::ScoreModBwd:
+    cpu::scoreMod(F(0), F(1), F(2), cpu::attentionShape(at));
+    break;
+  case OpKind::MaskedSoftmax:
+    cpu::maskedSoftmax(F(0), F(1), cpu::attentionShape(at), masksOf());
+    break;
+  case OpKind::MaskedSoftmaxBwd:
+    cpu::maskedSoftmaxBwd(F(0), F(1), F(2), cpu::attentionShape(at));
+    break;
+  case OpKind::WeightedSum:
+    cpu::weightedSum(F(0), F(1), F(2), cpu::attentionShape(at));
+    break;
+  case OpKind::WeightedSumBwd:
+    cpu::weightedSumBwd(F(0), F(1), F(2), F(3), F(4), cpu::attentionShape(at));
+    break;
   case OpKind::Cast: {
     const T *x = F(0);
     T *y = F(1);

@@ -226,6 +226,35 @@ template <typename T>
 void attentionBwdPrep(const T *o, const T *dO, T *delta, T *dqAcc,
                       const AttentionShape &s);
 
+/// The unfused attention chain (abi/Ops.def, attention_scores ..
+/// weighted_sum_bwd): s, p (B,H,T,T); q, k (B,T,H,dk); v, o (B,T,H,dv).
+/// s = scale q k^T per (b, h), every (i, j).
+template <typename T>
+void attentionScores(const T *q, const T *k, T *s, const AttentionShape &sh);
+/// dq = scale ds k, dk = scale ds^T q (overwritten).
+template <typename T>
+void attentionScoresBwd(const T *ds, const T *q, const T *k, T *dq, T *dk,
+                        const AttentionShape &sh);
+/// out = sh.mods applied to sh.scale * s, element (b, h, i, j) at query i,
+/// key j, head h; with dout, ds = dout sh.scale mods'(sh.scale s) instead.
+template <typename T>
+void scoreMod(const T *dout, const T *s, T *out, const AttentionShape &sh);
+/// p = softmax of each row over the keys j <= i its head's mask allows
+/// (0 elsewhere; a row without keys is all 0).
+template <typename T>
+void maskedSoftmax(const T *s, T *p, const AttentionShape &sh,
+                   const std::vector<const AttentionMask *> &masks);
+/// ds = p (dp - rowsum(dp p)).
+template <typename T>
+void maskedSoftmaxBwd(const T *dp, const T *p, T *ds, const AttentionShape &sh);
+/// o = p v per (b, h).
+template <typename T>
+void weightedSum(const T *p, const T *v, T *o, const AttentionShape &sh);
+/// dp = dout v^T, dv = p^T dout per (b, h) (overwritten).
+template <typename T>
+void weightedSumBwd(const T *dout, const T *p, const T *v, T *dp, T *dv,
+                    const AttentionShape &sh);
+
 /// src (B,D) -> cache (B,T,D) row pos of each sequence.
 template <typename T>
 Status kvStore(const T *src, T *cache, int64_t B, int64_t D, int64_t Tctx,

@@ -60,7 +60,9 @@ INSTANTIATE_TEST_SUITE_P(AllExamples, ExampleKernels,
                          ::testing::Values("tiny", "enwik8-fixed",
                                            "images-strided", "audio-strided",
                                            "new-pattern", "score-mods",
-                                           "score-mods-bf16"),
+                                           "score-mods-bf16",
+                                           "score-mods-unfused",
+                                           "score-mods-bf16-unfused"),
                          [](const auto &info) {
                            std::string name = info.param;
                            for (char &c : name)
