@@ -126,6 +126,40 @@ void addAttention(std::vector<Case> &cases, const std::string &prefix,
                           n + "_attention_decode_combine", "ffF", dt, c)});
 }
 
+/// The unfused attention chain's kinds over layouts of T positions, with
+/// score modifications (a temperature, a soft cap and ALiBi) on score_mod.
+void addUnfused(std::vector<Case> &cases, const std::string &prefix,
+                const std::string &dt, int64_t B, int64_t T, int64_t H,
+                int64_t dk, int64_t dv, const std::vector<LayoutDesc> &layouts) {
+  const std::string n = prefix + "_" + dt + "_";
+  const std::map<std::string, AttrValue> bth = {{"B", B}, {"T", T}, {"H", H}};
+  auto with = [&](std::map<std::string, AttrValue> extra) {
+    extra.insert(bth.begin(), bth.end());
+    return extra;
+  };
+  const double scale = 1.0 / std::sqrt(static_cast<double>(dk));
+  auto add = [&](const std::string &kind, const std::string &sig,
+                 std::map<std::string, AttrValue> attrs,
+                 const std::vector<LayoutDesc> &ls = {},
+                 const std::string &variant = "") {
+    std::string name = n + kind + variant;
+    cases.push_back({name, makeOp(kind, name, sig, dt, std::move(attrs), ls)});
+  };
+  add("attention_scores", "FFF", with({{"dk", dk}, {"scale", scale}}));
+  add("attention_scores_bwd", "FFFFF", with({{"dk", dk}, {"scale", scale}}));
+  add("score_mod", "FF", with({{"scale", 0.5}}), {}, "_temperature");
+  add("score_mod", "FF",
+      with({{"softcap", 30.0}, {"alibi", 8.0}, {"alibi_first", true}}));
+  add("score_mod_bwd", "FFF", with({{"softcap", 30.0}, {"alibi", 8.0}}));
+  add("masked_softmax", "FF",
+      with({{"layouts", layoutNames(layouts)},
+            {"heads_per_layout", H / static_cast<int64_t>(layouts.size())}}),
+      layouts);
+  add("masked_softmax_bwd", "FFF", with({}));
+  add("weighted_sum", "FFF", with({{"dv", dv}}));
+  add("weighted_sum_bwd", "FFFFF", with({{"dv", dv}}));
+}
+
 /// Every non-attention op kind with a model's shapes.
 void addModelOps(std::vector<Case> &cases, const Shapes &s,
                  const std::string &dt) {
@@ -268,6 +302,10 @@ std::vector<Case> allCases() {
          layout("s", Pattern::strided(20), 1000, 20)});
   addAttention(cases, "dims256_bf16", "bf16", 1, 333, 2, 256, 256,
                {layout("c", Pattern::causal(), 333, 7)});
+  for (const std::string dt : {"f32", "bf16"})
+    addUnfused(cases, "unfused", dt, 2, 100, 4, 16, 24,
+               {layout("local", Pattern::local(8), 100, 16),
+                layout("strided", Pattern::strided(8), 100, 16)});
   return cases;
 }
 
@@ -366,7 +404,11 @@ TEST(KernelEmitter, CoversEveryKernelKind) {
                         "accumulate",     "dropout_fwd",     "dropout_bwd",
                         "attention_fwd",  "attention_bwd",   "xent_fwd",
                         "xent_fwd_bwd",   "sumsq",           "adamw",
-                        "kv_store",       "attention_decode"}) {
+                        "kv_store",       "attention_decode",
+                        "attention_scores", "attention_scores_bwd",
+                        "score_mod",      "score_mod_bwd",   "masked_softmax",
+                        "masked_softmax_bwd", "weighted_sum",
+                        "weighted_sum_bwd"}) {
     EXPECT_TRUE(isKernelKind(k)) << k;
     EXPECT_TRUE(covered.count(k)) << k << " has no emit/compile case";
   }
