@@ -8,7 +8,8 @@
 // has its own caches, all at the same position): the key chunks of 32 the
 // CTA owns are dealt round-robin to its warps; each warp keeps its own
 // online softmax (m, l, acc) over its chunks (lane j scores key j, reading
-// the cache row from global memory), and the warps' states are merged in
+// the cache row from global memory 16 bytes at a time), and the warps'
+// states are merged in
 // shared memory in warp order at the end (deterministic). With SPLITS = 1
 // the CTA owns every key and writes o; a query with no allowed key gets
 // o = 0, like the CPU reference; so does a pos outside [0, T) (the executor
@@ -22,6 +23,42 @@
 #define STC_DEVICE_ATTENTION_DECODE_CUH
 
 namespace stc {
+
+// q . k for a DK-row of the key cache at element kr (16-byte aligned: DK is
+// a multiple of 8, abi/Limits.h): 16-byte loads, 8 bf16 or 4 floats each,
+// instead of one load per element.
+template <int DK>
+__device__ __forceinline__ float decode_dot(const float *qs, const float *k,
+                                            long long kr) {
+  const float4 *p = reinterpret_cast<const float4 *>(k + kr);
+  float dot = 0.f;
+#pragma unroll 4
+  for (int c = 0; c < DK / 4; ++c) {
+    const float4 u = __ldg(p + c);
+    dot += qs[4 * c] * u.x + qs[4 * c + 1] * u.y + qs[4 * c + 2] * u.z +
+           qs[4 * c + 3] * u.w;
+  }
+  return dot;
+}
+#ifdef STC_HAS_BF16
+template <int DK>
+__device__ __forceinline__ float
+decode_dot(const float *qs, const __nv_bfloat16 *k, long long kr) {
+  const uint4 *p = reinterpret_cast<const uint4 *>(k + kr);
+  float dot = 0.f;
+#pragma unroll 2
+  for (int c = 0; c < DK / 8; ++c) {
+    const uint4 u = __ldg(p + c);
+    const __nv_bfloat162 *h = reinterpret_cast<const __nv_bfloat162 *>(&u);
+#pragma unroll
+    for (int t = 0; t < 4; ++t) {
+      const float2 f = __bfloat1622float2(h[t]);
+      dot += qs[8 * c + 2 * t] * f.x + qs[8 * c + 2 * t + 1] * f.y;
+    }
+  }
+  return dot;
+}
+#endif
 
 // q (B,H,DK), kcache (B,T,H,DK), vcache (B,T,H,DV) -> o (B,H,DV), or with
 // SPLITS > 1 -> stats (B,H,SPLITS,2), acc (B,H,SPLITS,DV)
@@ -37,6 +74,7 @@ attention_decode_kernel(const TQ *__restrict__ q, const TK *__restrict__ kcache,
   constexpr int T = Cfg::T, H = Cfg::H, DK = Cfg::DK, DV = Cfg::DV;
   constexpr int W = Cfg::WARPS, NT = W * 32, NV = (DV + 31) / 32;
   constexpr int S = Cfg::SPLITS;
+  static_assert(DK % 8 == 0, "decode_dot reads key rows 16 bytes at a time");
   __shared__ float qs[DK];
   __shared__ float wm[W], wl[W];
   __shared__ float wacc[W][DV];
@@ -96,11 +134,7 @@ attention_decode_kernel(const TQ *__restrict__ q, const TK *__restrict__ kcache,
       float s = neg_inf();
       if (ok) {
         const long long kr = (static_cast<long long>(key) * H + h) * DK;
-        float dot = 0.f;
-#pragma unroll 8
-        for (int d = 0; d < DK; ++d)
-          dot += qs[d] * load(kcache, kr + d);
-        s = scale * dot;
+        s = scale * decode_dot<DK>(qs, kcache, kr);
         if constexpr (has_score_mod<Cfg>()) {
           float unused;
           s = score_mod<Cfg>(s, pos, key, h, &unused);
