@@ -10,21 +10,28 @@
 
 namespace stc {
 
+// x_i . y_j for element e = ((b H + h) T + i) T + j of a (B,H,T,T) tensor,
+// x and y (B,T,H,D).
+template <long long T, long long H, long long D, typename TX, typename TY>
+__device__ __forceinline__ float pair_dot(const TX *__restrict__ x,
+                                          const TY *__restrict__ y,
+                                          long long e) {
+  const long long j = e % T, i = e / T % T, h = e / (T * T) % H,
+                  b = e / (H * T * T);
+  const long long xi = ((b * T + i) * H + h) * D, yj = ((b * T + j) * H + h) * D;
+  float acc = 0.f;
+  for (long long d = 0; d < D; ++d)
+    acc += load(x, xi + d) * load(y, yj + d);
+  return acc;
+}
+
 // s[b,h,i,j] = scale q_i.k_j.
 template <class Cfg, typename TQ, typename TS>
 __device__ __forceinline__ void attention_scores_kernel(
     const TQ *__restrict__ q, const TQ *__restrict__ k, TS *__restrict__ s) {
-  constexpr long long T = Cfg::T, H = Cfg::H, D = Cfg::DK;
-  const long long n = Cfg::B * H * T * T;
-  for (long long e = global_thread(); e < n; e += global_stride()) {
-    const long long j = e % T, i = e / T % T, h = e / (T * T) % H,
-                    b = e / (H * T * T);
-    const long long qi = ((b * T + i) * H + h) * D, kj = ((b * T + j) * H + h) * D;
-    float acc = 0.f;
-    for (long long d = 0; d < D; ++d)
-      acc += load(q, qi + d) * load(k, kj + d);
-    store(s, e, Cfg::scale * acc);
-  }
+  const long long n = Cfg::B * Cfg::H * Cfg::T * Cfg::T;
+  for (long long e = global_thread(); e < n; e += global_stride())
+    store(s, e, Cfg::scale * pair_dot<Cfg::T, Cfg::H, Cfg::DK>(q, k, e));
 }
 
 // dq_i = scale sum_j ds_ij k_j; dk_j = scale sum_i ds_ij q_i (per b, h).
@@ -144,13 +151,7 @@ __device__ __forceinline__ void weighted_sum_bwd_kernel(
   const long long np = Cfg::B * H * T * T, nv = Cfg::B * T * H * D;
   for (long long e = global_thread(); e < np + nv; e += global_stride()) {
     if (e < np) {
-      const long long j = e % T, i = e / T % T, h = e / (T * T) % H,
-                      b = e / (H * T * T);
-      const long long oi = ((b * T + i) * H + h) * D, vj = ((b * T + j) * H + h) * D;
-      float acc = 0.f;
-      for (long long d = 0; d < D; ++d)
-        acc += load(dout, oi + d) * load(v, vj + d);
-      store(dp, e, acc);
+      store(dp, e, pair_dot<T, H, D>(dout, v, e));
     } else {
       const long long x = e - np;
       const long long d = x % D, h = x / D % H, j = x / (D * H) % T,

@@ -387,43 +387,48 @@ void maskedSoftmaxBwd(const T *dp, const T *p, T *ds, const AttentionShape &sh) 
   }
 }
 
+namespace {
+/// out[d] = sum over u < sh.T of weight(u) x[row(u) + d], d < sh.dv, summed
+/// in double.
+template <typename T, typename Weight, typename Row>
+void weightedRows(const AttentionShape &sh, Weight weight, const T *x, Row row,
+                  T *out) {
+  std::vector<double> acc(static_cast<size_t>(sh.dv), 0.0);
+  for (int64_t u = 0; u < sh.T; ++u) {
+    const double w = weight(u);
+    for (int64_t d = 0; d < sh.dv; ++d)
+      acc[d] += w * static_cast<double>(x[row(u) + d]);
+  }
+  for (int64_t d = 0; d < sh.dv; ++d)
+    out[d] = static_cast<T>(acc[d]);
+}
+} // namespace
+
 template <typename T>
 void weightedSum(const T *p, const T *v, T *o, const AttentionShape &sh) {
   Index ix{sh};
-  std::vector<double> acc(static_cast<size_t>(sh.dv));
   for (int64_t b = 0; b < sh.B; ++b)
     for (int64_t h = 0; h < sh.H; ++h)
-      for (int64_t i = 0; i < sh.T; ++i) {
-        std::fill(acc.begin(), acc.end(), 0.0);
-        for (int64_t j = 0; j < sh.T; ++j) {
-          const double pij = p[sIndex(sh, b, h, i, j)];
-          for (int64_t d = 0; d < sh.dv; ++d)
-            acc[d] += pij * static_cast<double>(v[ix.vo(b, j, h) + d]);
-        }
-        for (int64_t d = 0; d < sh.dv; ++d)
-          o[ix.vo(b, i, h) + d] = static_cast<T>(acc[d]);
-      }
+      for (int64_t i = 0; i < sh.T; ++i) // o_i = sum_j p_ij v_j
+        weightedRows(
+            sh, [&](int64_t j) { return double(p[sIndex(sh, b, h, i, j)]); },
+            v, [&](int64_t j) { return ix.vo(b, j, h); }, o + ix.vo(b, i, h));
 }
 
 template <typename T>
 void weightedSumBwd(const T *dout, const T *p, const T *v, T *dp, T *dv,
                     const AttentionShape &sh) {
   Index ix{sh};
-  std::vector<double> acc(static_cast<size_t>(sh.dv));
   for (int64_t b = 0; b < sh.B; ++b)
     for (int64_t h = 0; h < sh.H; ++h)
       for (int64_t t = 0; t < sh.T; ++t) {
         for (int64_t j = 0; j < sh.T; ++j)
           dp[sIndex(sh, b, h, t, j)] = static_cast<T>(
               dot(dout + ix.vo(b, t, h), v + ix.vo(b, j, h), sh.dv));
-        std::fill(acc.begin(), acc.end(), 0.0);
-        for (int64_t i = 0; i < sh.T; ++i) {
-          const double pit = p[sIndex(sh, b, h, i, t)];
-          for (int64_t d = 0; d < sh.dv; ++d)
-            acc[d] += pit * static_cast<double>(dout[ix.vo(b, i, h) + d]);
-        }
-        for (int64_t d = 0; d < sh.dv; ++d)
-          dv[ix.vo(b, t, h) + d] = static_cast<T>(acc[d]);
+        // dv_t = sum_i p_it dout_i
+        weightedRows(
+            sh, [&](int64_t i) { return double(p[sIndex(sh, b, h, i, t)]); },
+            dout, [&](int64_t i) { return ix.vo(b, i, h); }, dv + ix.vo(b, t, h));
       }
 }
 
