@@ -47,6 +47,9 @@ const std::vector<FlagSpec> kInspectFlags = {
      "sequences per training step for the memory plan (default 4, as compile)"},
     {"no-normalize", false,
      "count blocks for the patterns as written (stc compile --no-normalize)"},
+    {"no-fuse-softmax", false,
+     "plan memory with attention as the unfused chain, whose [batch, heads, "
+     "context, context] scores the plan holds (stc compile --no-fuse-softmax)"},
     {"recompute", true,
      "plan memory with this recomputation policy: none (default), cheap, "
      "gemm, paper or auto (with --memory-budget, as stc compile chooses)"},
@@ -517,6 +520,7 @@ int stc::cli::runInspect(int argc, char **argv, int first) {
     options.batch = *batch;
     options.blockSize = *blockSize;
     options.normalizePatterns = !args->has("no-normalize");
+    options.fuseSoftmax = !args->has("no-fuse-softmax");
     options.recompute = *recompute;
     if (*recompute == "auto") {
       options.memoryBudget = *budget;
