@@ -153,6 +153,8 @@ private:
   bool emitAttention();
   bool emitAttentionBwdPrep();
   bool emitLayouts(std::vector<std::string> *params);
+  std::string layoutSwitch(const std::string &dispatchVar,
+                           const std::string &call) const;
   bool emitUnfused();
   std::string scoreModCfg() const;
 
@@ -681,6 +683,20 @@ bool Emitter::emitLayouts(std::vector<std::string> *params) {
   return true;
 }
 
+/// A kernel body that calls `call` (a format string; {0} is the layout's
+/// index) with head h's layout h / HPL, h read from `dispatchVar`.
+std::string Emitter::layoutSwitch(const std::string &dispatchVar,
+                                  const std::string &call) const {
+  std::string body =
+      fmt::format("  // Head h uses layout h / HPL.\n"
+                  "  switch (static_cast<int>({}) / stc_cfg::HPL) {{\n",
+                  dispatchVar);
+  for (size_t i = 0; i < req_.layouts.size(); ++i)
+    body += fmt::format("  case {}:\n    {};\n    break;\n", i,
+                        fmt::format(call, i));
+  return body + "  default:\n    break;\n  }\n  (void)scalars;\n";
+}
+
 /// The score modifications' members of stc_cfg (attention_common.cuh,
 /// score_mod).
 std::string Emitter::scoreModCfg() const {
@@ -725,16 +741,11 @@ bool Emitter::emitUnfused() {
     block_ = {kWarps * 32, 1, 1};
     grid_ = {std::clamp<int64_t>(ceilDiv(a_.T, kWarps), 1, kMaxGrid), a_.H,
              a_.B};
-    std::string body = "  // Head h uses layout h / HPL.\n"
-                       "  switch (static_cast<int>(blockIdx.y) / stc_cfg::HPL) {\n";
-    for (size_t i = 0; i < req_.layouts.size(); ++i)
-      body += fmt::format("  case {0}:\n    stc::masked_softmax_kernel<stc_cfg, "
-                          "stc_layout_{0}>(s, p);\n    break;\n",
-                          i);
-    body += "  default:\n    break;\n  }\n  (void)scalars;\n";
     cfg_ += fmt::format("  static constexpr int HPL = {}; // heads per layout\n",
                         a_.headsPerLayout);
-    entry(body, layoutParams);
+    entry(layoutSwitch("blockIdx.y",
+                       "stc::masked_softmax_kernel<stc_cfg, stc_layout_{0}>(s, p)"),
+          layoutParams);
     return true;
   }
   case K::MaskedSoftmaxBwd:
@@ -972,14 +983,7 @@ bool Emitter::emitAttention() {
     body += "  extern __shared__ __align__(1024) unsigned char stc_smem[];\n";
   else if (!decode)
     body += "  extern __shared__ float stc_smem[];\n";
-  body += fmt::format("  // Head h uses layout h / HPL.\n"
-                      "  switch (static_cast<int>({}) / stc_cfg::HPL) {{\n",
-                      dispatchVar);
-  for (size_t i = 0; i < req_.layouts.size(); ++i)
-    body += fmt::format("  case {}:\n    {};\n    break;\n", i,
-                        fmt::format(call, i));
-  body += "  default:\n    break;\n  }\n  (void)scalars;\n";
-  entry(body, layoutParams);
+  entry(body + layoutSwitch(dispatchVar, call), layoutParams);
   if (bf16_)
     comment_ += "// bf16 arguments are loaded to fp32 and stored rounded to "
                 "nearest even.\n";

@@ -288,6 +288,29 @@ LogicalResult buildSampleStep(func::FuncOp forward, int64_t sequences) {
   IRMapping map;
   int64_t layer = 0;
   OpBuilder cacheBuilder(forward);
+  // Attention decodes one position over caches of every earlier k and v.
+  auto decode = [&](Operation *at, Value q, Value k, Value v,
+                    IntegerAttr heads, ArrayAttr patterns, FloatAttr scale,
+                    ArrayAttr mods) {
+    auto qt = cast<RankedTensorType>(q.getType());
+    auto vt = cast<RankedTensorType>(v.getType());
+    std::string kName = "cache.k" + std::to_string(layer);
+    std::string vName = "cache.v" + std::to_string(layer);
+    ++layer;
+    KvCacheOp::create(
+        cacheBuilder, loc, kName,
+        RankedTensorType::get({sequences, qt.getDimSize(1), qt.getDimSize(2)},
+                              qt.getElementType()));
+    KvCacheOp::create(
+        cacheBuilder, loc, vName,
+        RankedTensorType::get({sequences, vt.getDimSize(1), vt.getDimSize(2)},
+                              vt.getElementType()));
+    auto decoded = DecodeAttentionOp::create(
+        builder, at->getLoc(), map.lookup(q), map.lookup(k), map.lookup(v),
+        FlatSymbolRefAttr::get(ctx, kName), FlatSymbolRefAttr::get(ctx, vName),
+        heads, patterns, scale, mods);
+    map.map(at->getResult(0), decoded.getResult());
+  };
   for (Operation &op : forward.getBody().front()) {
     if (&op == loss.getOperation())
       break;
@@ -307,29 +330,6 @@ LogicalResult buildSampleStep(func::FuncOp forward, int64_t sequences) {
       map.map(drop.getResult(), map.lookup(drop.getX()));
       continue;
     }
-    // Attention decodes one position over caches of every earlier k and v.
-    auto decode = [&](Operation *at, Value q, Value k, Value v,
-                      IntegerAttr heads, ArrayAttr patterns, FloatAttr scale,
-                      ArrayAttr mods) {
-      auto qt = cast<RankedTensorType>(q.getType());
-      auto vt = cast<RankedTensorType>(v.getType());
-      std::string kName = "cache.k" + std::to_string(layer);
-      std::string vName = "cache.v" + std::to_string(layer);
-      ++layer;
-      KvCacheOp::create(
-          cacheBuilder, loc, kName,
-          RankedTensorType::get({sequences, qt.getDimSize(1), qt.getDimSize(2)},
-                                qt.getElementType()));
-      KvCacheOp::create(
-          cacheBuilder, loc, vName,
-          RankedTensorType::get({sequences, vt.getDimSize(1), vt.getDimSize(2)},
-                                vt.getElementType()));
-      auto decoded = DecodeAttentionOp::create(
-          builder, at->getLoc(), map.lookup(q), map.lookup(k), map.lookup(v),
-          FlatSymbolRefAttr::get(ctx, kName), FlatSymbolRefAttr::get(ctx, vName),
-          heads, patterns, scale, mods);
-      map.map(at->getResult(0), decoded.getResult());
-    };
     if (auto attn = dyn_cast<AttentionOp>(op)) {
       decode(attn, attn.getQ(), attn.getK(), attn.getV(), attn.getHeadsAttr(),
              attn.getPatterns(), attn.getScaleAttr(), attn.getScoreModsAttr());
@@ -348,22 +348,15 @@ LogicalResult buildSampleStep(func::FuncOp forward, int64_t sequences) {
       continue;
     }
     if (auto sum = dyn_cast<AttentionWeightedSumOp>(op)) {
-      auto softmax = sum.getProbs().getDefiningOp<MaskedSoftmaxOp>();
-      SmallVector<Attribute> mods;
-      Value s = softmax ? softmax.getScores() : Value();
-      while (auto mod = s ? s.getDefiningOp<ScoreModOp>() : ScoreModOp()) {
-        mods.insert(mods.begin(), mod.getMod());
-        s = mod.getScores();
-      }
-      auto scores = s ? s.getDefiningOp<AttentionScoresOp>() : AttentionScoresOp();
-      if (!scores || softmax.getPatterns() != scores.getPatterns())
+      std::string why;
+      std::optional<AttentionChain> chain = attentionChain(sum, &why);
+      if (!chain)
         return sum.emitOpError()
-               << "cannot be sampled one position at a time: its "
-                  "probabilities are no st.masked_softmax of st.attention_scores "
-                  "over the same patterns";
+               << "cannot be sampled one position at a time: " << why;
+      AttentionScoresOp scores = chain->scores;
       decode(sum, scores.getQ(), scores.getK(), sum.getV(),
              scores.getHeadsAttr(), scores.getPatterns(), scores.getScaleAttr(),
-             mods.empty() ? ArrayAttr() : builder.getArrayAttr(mods));
+             chain->scoreMods());
       continue;
     }
     if (!isa<LoadOp, LayerNormOp, LinearOp, GeluOp, AddOp>(op))

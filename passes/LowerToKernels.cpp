@@ -42,6 +42,10 @@ int64_t rowsOf(Type t) { return numElements(t) / lastDim(t); }
 bool hasMaster(Type t) {
   return !cast<RankedTensorType>(t).getElementType().isF32();
 }
+/// An attention's score scale: the op's, else 1 / sqrt(head size dk).
+double scoreScale(std::optional<double> scale, int64_t dk) {
+  return scale.value_or(1.0 / std::sqrt(double(dk)));
+}
 
 /// Lowers the module's step functions into stk programs. The per-op
 /// lowerings below use its helpers (buffers, launches, attributes).
@@ -238,8 +242,7 @@ struct KernelLowering {
     SmallVector<NamedAttribute> params = {
         i64("B", batch), i64("T", time), i64("H", heads), i64("dk", dk),
         i64("dv", dv),
-        f64("scale", scale.value_or(1.0 / std::sqrt(double(dk))) *
-                         mods->temperature),
+        f64("scale", scoreScale(scale, dk) * mods->temperature),
         builder.getNamedAttr("layouts", builder.getArrayAttr(names)),
         i64("heads_per_layout", heads / static_cast<int64_t>(patterns.size()))};
     if (mods->softcap != 0.0)
@@ -712,16 +715,17 @@ void scoreModAttrs(L &l, Attribute mod, SmallVectorImpl<NamedAttribute> &attrs) 
         l.f64("alibi", cast<AlibiAttr>(mod).getValue().convertToDouble()));
 }
 
-double scoresScale(std::optional<APFloat> scale, Value q, int64_t heads) {
-  return scale ? scale->convertToDouble()
-               : 1.0 / std::sqrt(double(lastDim(q.getType()) / heads));
+/// The scale attribute of the unfused scores op `op` (or its gradient).
+template <typename OpT> NamedAttribute scoresScale(L &l, OpT op) {
+  return l.f64("scale", scoreScale(scaleOf(op.getScale()),
+                                   lastDim(op.getQ().getType()) / op.getHeads()));
 }
 
 LogicalResult lowerAttentionScores(L &l, AttentionScoresOp op) {
   auto p = unfusedParams(l, op, op.getType(), "dk", lastDim(op.getQ().getType()));
   if (failed(p))
     return failure();
-  p->push_back(l.f64("scale", scoresScale(op.getScale(), op.getQ(), op.getHeads())));
+  p->push_back(scoresScale(l, op));
   l.launch("attention_scores",
            {l.of(op.getQ()), l.of(op.getK()), l.def(op.getResult(), "scores")},
            *p);
@@ -733,7 +737,7 @@ LogicalResult lowerAttentionScoresGrad(L &l, AttentionScoresGradOp op) {
                          lastDim(op.getQ().getType()));
   if (failed(p))
     return failure();
-  p->push_back(l.f64("scale", scoresScale(op.getScale(), op.getQ(), op.getHeads())));
+  p->push_back(scoresScale(l, op));
   l.launch("attention_scores_bwd",
            {l.of(op.getDs()), l.of(op.getQ()), l.of(op.getK()),
             l.def(op.getDq(), "dq"), l.def(op.getDk(), "dk")},

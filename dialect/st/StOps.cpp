@@ -725,6 +725,53 @@ std::optional<KernelScoreMods> stc::st::kernelScoreMods(ArrayAttr mods,
   return k;
 }
 
+ArrayAttr stc::st::AttentionChain::scoreMods() const {
+  if (mods.empty())
+    return {};
+  SmallVector<Attribute> list;
+  for (ScoreModOp m : mods)
+    list.push_back(m.getMod());
+  return ArrayAttr::get(mods.front()->getContext(), list);
+}
+
+std::optional<AttentionChain>
+stc::st::attentionChain(AttentionWeightedSumOp sum, std::string *why) {
+  AttentionChain c;
+  c.softmax = sum.getProbs().getDefiningOp<MaskedSoftmaxOp>();
+  if (!c.softmax) {
+    *why = "its probabilities do not come from st.masked_softmax";
+    return std::nullopt;
+  }
+  if (!c.softmax->hasOneUse()) {
+    *why = "its probabilities are used by another op as well";
+    return std::nullopt;
+  }
+  Value s = c.softmax.getScores();
+  while (auto mod = s.getDefiningOp<ScoreModOp>()) {
+    if (!mod->hasOneUse()) {
+      *why = "a st.score_mod result is used by another op as well";
+      return std::nullopt;
+    }
+    c.mods.insert(c.mods.begin(), mod);
+    s = mod.getScores();
+  }
+  c.scores = s.getDefiningOp<AttentionScoresOp>();
+  if (!c.scores) {
+    *why = "its softmax's scores do not come from st.attention_scores";
+    return std::nullopt;
+  }
+  if (!c.scores->hasOneUse()) {
+    *why = "its scores are used by another op as well";
+    return std::nullopt;
+  }
+  if (c.softmax.getPatterns() != c.scores.getPatterns()) {
+    *why = "its softmax masks other patterns than its scores were computed "
+           "for";
+    return std::nullopt;
+  }
+  return c;
+}
+
 namespace {
 LogicalResult verifyScoreMods(Operation *op, ArrayAttr mods) {
   std::string why;

@@ -30,13 +30,30 @@ namespace stc::st {
 struct KernelScoreMods {
   double temperature = 1.0, softcap = 0.0, alibi = 0.0;
   bool alibiFirst = false;
-  bool any() const { return softcap != 0.0 || alibi != 0.0; }
 };
 
 /// The kernel form of `mods` (null: none), or nullopt with *why saying what
 /// has none (a temperature after a cap or bias, two caps, two biases).
 std::optional<KernelScoreMods> kernelScoreMods(mlir::ArrayAttr mods,
                                                std::string *why);
+
+/// The unfused attention chain that ends in an st.attention_weighted_sum:
+/// st.attention_scores, its st.score_mod ops in application order, and
+/// st.masked_softmax over the scores' patterns.
+struct AttentionChain {
+  AttentionScoresOp scores;
+  llvm::SmallVector<ScoreModOp> mods;
+  MaskedSoftmaxOp softmax;
+
+  /// The modifications as a score_mods attribute (null: none).
+  mlir::ArrayAttr scoreMods() const;
+};
+
+/// The chain ending in `sum`, each link read by the next alone (what
+/// stc-fuse-softmax fuses and the sample step decodes as one attention),
+/// or nullopt with *why saying what breaks it.
+std::optional<AttentionChain> attentionChain(AttentionWeightedSumOp sum,
+                                             std::string *why);
 
 } // namespace stc::st
 

@@ -173,7 +173,6 @@ struct ScoreMods {
   double alibi = 0;   ///< > 0: s -= 2^(-alibi (h + 1) / H) (q - k)
   bool alibiFirst = false; ///< the bias before the cap (else after)
 
-  bool any() const { return softcap != 0 || alibi != 0; }
   /// The modified score; *ds gets its derivative by s.
   double apply(double s, int64_t q, int64_t k, int64_t h, int64_t H,
                double *ds) const {
