@@ -875,14 +875,24 @@ bool Emitter::emitAttention() {
           badKnob = fmt::format("STC_TUNE_ATTN_FWD_BM {} does not divide the "
                                 "block {} of layout '{}'",
                                 bm, l.block, l.name);
+      // wgmma where the kernel is compiled for sm_90a (attention_mma.cuh):
+      // one warpgroup on 64 x 64 tiles of head size 64.
+      const bool wgmmaShape = D == 64 && bm == 64 && bn == 64;
+      const int64_t wgmma = tuning("STC_TUNE_ATTN_FWD_WGMMA", wgmmaShape ? 1 : 0,
+                                   {0, 1}, &badKnob);
+      if (wgmma && !wgmmaShape && badKnob.empty())
+        badKnob = fmt::format("STC_TUNE_ATTN_FWD_WGMMA=1 needs head size 64 "
+                              "and 64 query rows per CTA (got D = {}, BM = {})",
+                              D, bm);
       if (!badKnob.empty())
         return bad(badKnob);
       cfg_ = fmt::format(
           "  static constexpr int T = {}, H = {}, D = {};\n"
           "  static constexpr int HPL = {}; // heads per layout\n"
           "  static constexpr int BM = {}, BN = {}; // query rows, keys per tile\n"
+          "  static constexpr bool WGMMA = {}; // on sm_90a\n"
           "  static constexpr float scale = {};\n",
-          T, H, D, hpl, bm, bn, floatLit(scale));
+          T, H, D, hpl, bm, bn, wgmma ? "true" : "false", floatLit(scale));
       smem_ = (bm + 4 * bn) * D * 2;
       block_ = {bm * 2, 1, 1};
       grid_ = {ceilDiv(T, bm), H, B};

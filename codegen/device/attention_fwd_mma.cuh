@@ -18,6 +18,12 @@
 // backward needs. A row with no allowed key gets O = 0 and lse = -inf.
 //
 // Shared memory: Q [BM][D], K [2][BN][D], V [2][BN][D], bf16.
+//
+// With Cfg::WGMMA (D = 64, BM = BN = 64: one warpgroup) and where NVRTC
+// compiles for sm_90a (STC_WGMMA), both products are warpgroup-wide wgmma
+// instead of per-warp mma.sync: S = Q K^T with Q and K read from shared
+// memory, O += P V with P from the registers. The fragments, the online
+// softmax and the masking are the same code.
 
 #ifndef STC_DEVICE_ATTENTION_FWD_MMA_CUH
 #define STC_DEVICE_ATTENTION_FWD_MMA_CUH
@@ -42,6 +48,9 @@ attention_fwd_mma(const mma::bf16 *__restrict__ q, const mma::bf16 *__restrict__
                 BN = Cfg::BN, NT = BM * 2; // BM / 16 warps
   constexpr int KD = D / 16, NB = BN / 8, ND = D / 8;
   constexpr unsigned TILE_K = BN * D * 2;
+  constexpr bool kWgmma = STC_WGMMA && Cfg::WGMMA;
+  static_assert(!Cfg::WGMMA || (D == 64 && BM == 64 && BN == 64),
+                "the wgmma forward takes D = 64 and 64 x 64 tiles");
   const unsigned sQ = smem_addr(smem), sK = sQ + BM * D * 2,
                  sV = sK + 2 * TILE_K;
 
@@ -78,13 +87,17 @@ attention_fwd_mma(const mma::bf16 *__restrict__ q, const mma::bf16 *__restrict__
     const bool full = tiles.full;
     const bool haveNext = tiles.next(); // collective
     cp_async_wait<0>();
+#if STC_WGMMA
+    if constexpr (kWgmma)
+      wg::fence_smem(); // the tile, written by cp.async, is read by wgmma
+#endif
     __syncthreads(); // this tile is in; nobody still reads the other buffer
     if (haveNext) {
       load_tile<NT, BN, T, H, D>(sK + (buf ^ 1) * TILE_K, k, b, h, tiles.kc);
       load_tile<NT, BN, T, H, D>(sV + (buf ^ 1) * TILE_K, v, b, h, tiles.kc);
     }
     cp_async_commit();
-    if (!qLoaded) {
+    if (!kWgmma && !qLoaded) {
 #pragma unroll
       for (int kk = 0; kk < KD; ++kk)
         load_a<D>(qf[kk], sQ, warp * 16, kk);
@@ -97,15 +110,27 @@ attention_fwd_mma(const mma::bf16 *__restrict__ q, const mma::bf16 *__restrict__
 #pragma unroll
     for (int j = 0; j < NB; ++j)
       s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+    if constexpr (kWgmma) {
+#if STC_WGMMA
+      wg::fence();
 #pragma unroll
-    for (int kk = 0; kk < KD; ++kk)
+      for (int kk = 0; kk < KD; ++kk)
+        wg::mma_ss(s, wg::desc_sw128(sQ + 32 * kk),
+                   wg::desc_sw128(tK + 32 * kk));
+      wg::commit();
+      wg::wait<0>();
+#endif
+    } else {
 #pragma unroll
-      for (int j = 0; j < NB; j += 2) {
-        unsigned bk[4];
-        load_b_rows<D>(bk, tK, j * 8, kk);
-        mma16816(s[j], qf[kk], bk[0], bk[1]);
-        mma16816(s[j + 1], qf[kk], bk[2], bk[3]);
-      }
+      for (int kk = 0; kk < KD; ++kk)
+#pragma unroll
+        for (int j = 0; j < NB; j += 2) {
+          unsigned bk[4];
+          load_b_rows<D>(bk, tK, j * 8, kk);
+          mma16816(s[j], qf[kk], bk[0], bk[1]);
+          mma16816(s[j + 1], qf[kk], bk[2], bk[3]);
+        }
+    }
 
     // Scale (and modify) to the log2 domain; mask partial tiles with the
     // pattern.
@@ -153,19 +178,33 @@ attention_fwd_mma(const mma::bf16 *__restrict__ q, const mma::bf16 *__restrict__
       }
 
     // O += P V: the k16 chunk kk of P is n8 tiles 2 kk and 2 kk + 1 of S.
+    unsigned pa[NB / 2][4];
 #pragma unroll
     for (int kk = 0; kk < NB / 2; ++kk) {
-      unsigned pa[4] = {pack_bf16(s[2 * kk][0], s[2 * kk][1]),
-                        pack_bf16(s[2 * kk][2], s[2 * kk][3]),
-                        pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                        pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+      pa[kk][0] = pack_bf16(s[2 * kk][0], s[2 * kk][1]);
+      pa[kk][1] = pack_bf16(s[2 * kk][2], s[2 * kk][3]);
+      pa[kk][2] = pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+      pa[kk][3] = pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+    }
+    if constexpr (kWgmma) {
+#if STC_WGMMA
+      wg::fence();
 #pragma unroll
-      for (int j = 0; j < ND; j += 2) {
-        unsigned bv[4];
-        load_b_cols<D>(bv, tV, kk, j);
-        mma16816(acc[j], pa, bv[0], bv[1]);
-        mma16816(acc[j + 1], pa, bv[2], bv[3]);
-      }
+      for (int kk = 0; kk < NB / 2; ++kk)
+        wg::mma_rs_t(acc, pa[kk], wg::desc_sw128(tV + 2048 * kk));
+      wg::commit();
+      wg::wait<0>();
+#endif
+    } else {
+#pragma unroll
+      for (int kk = 0; kk < NB / 2; ++kk)
+#pragma unroll
+        for (int j = 0; j < ND; j += 2) {
+          unsigned bv[4];
+          load_b_cols<D>(bv, tV, kk, j);
+          mma16816(acc[j], pa[kk], bv[0], bv[1]);
+          mma16816(acc[j + 1], pa[kk], bv[2], bv[3]);
+        }
     }
     buf ^= 1;
     have = haveNext;

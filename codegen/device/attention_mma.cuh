@@ -95,6 +95,103 @@ __device__ __forceinline__ unsigned pack_bf16(float lo, float hi) {
   return *reinterpret_cast<unsigned *>(&v);
 }
 
+// wgmma (sm_90a only: STC_WGMMA is 1 where NVRTC compiles for sm_90a, see
+// abi::nvrtcArchName). A warpgroup (4 warps, 128 threads) computes a 64 x 64
+// product; warp w holds rows 16 w .. 16 w + 15 of the accumulator in the
+// layout of eight m16n8 fragments (d[j] is columns 8 j .. 8 j + 7), and an A
+// operand in registers has the layout of an m16n8k16 A fragment: the
+// FlashAttention-2 register conventions above carry over unchanged.
+//
+// Operands in shared memory are described by a 64-bit descriptor. Our
+// swizzled tiles with D = 64 (128-byte rows, 16-byte units XORed with the row
+// mod 8, bases 1024-byte aligned) are exactly the hardware's 128-byte swizzle
+// atoms of 8 rows x 128 bytes, so one descriptor shape serves both majors:
+// - K-major (Q or K in Q K^T: rows of the tile are M or N, columns are K):
+//   8-row groups 1024 bytes apart (stride byte offset); the k16 chunk kk
+//   starts 32 kk bytes into the rows (the swizzle applies to the address).
+// - MN-major (V in P V: rows are K, columns are N): 8-row (k) groups 1024
+//   bytes apart; chunk kk starts at row 16 kk (2048 kk bytes). The leading
+//   byte offset (between 64-column atoms) is unused at N = 64.
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define STC_WGMMA 1
+#else
+#define STC_WGMMA 0
+#endif
+
+namespace wg {
+
+__device__ __forceinline__ unsigned long long desc_sw128(unsigned addr) {
+  return static_cast<unsigned long long>((addr & 0x3FFFFu) >> 4) |
+         (1ull << 16) |                // leading byte offset: unused (1)
+         (64ull << 32) |               // stride byte offset: 1024 >> 4
+         (1ull << 62);                 // 128-byte swizzle
+}
+
+#if STC_WGMMA
+__device__ __forceinline__ void fence() {
+  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+}
+__device__ __forceinline__ void commit() {
+  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+}
+template <int N> __device__ __forceinline__ void wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+// Writes to shared memory by this thread (cp.async included) become visible
+// to the wgmma that a later barrier orders after them.
+__device__ __forceinline__ void fence_smem() {
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+
+// d += A B, A and B in shared memory (both K-major).
+__device__ __forceinline__ void mma_ss(float (&d)[8][4], unsigned long long a,
+                                       unsigned long long b) {
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+               "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {"
+               "%0, %1, %2, %3, %4, %5, %6, %7, "
+               "%8, %9, %10, %11, %12, %13, %14, %15, "
+               "%16, %17, %18, %19, %20, %21, %22, %23, "
+               "%24, %25, %26, %27, %28, %29, %30, %31}, "
+               "%32, %33, p, 1, 1, 0, 0;\n}\n"
+               : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]),
+        "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
+        "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]),
+        "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]),
+        "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]),
+        "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),
+        "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]),
+        "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
+               : "l"(a), "l"(b)
+               : "memory");
+}
+
+// d += A B, A in registers (an m16n8k16 A fragment per warp), B in shared
+// memory, MN-major.
+__device__ __forceinline__ void mma_rs_t(float (&d)[8][4],
+                                         const unsigned (&a)[4],
+                                         unsigned long long b) {
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+               "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {"
+               "%0, %1, %2, %3, %4, %5, %6, %7, "
+               "%8, %9, %10, %11, %12, %13, %14, %15, "
+               "%16, %17, %18, %19, %20, %21, %22, %23, "
+               "%24, %25, %26, %27, %28, %29, %30, %31}, "
+               "{%32, %33, %34, %35}, %36, p, 1, 1, 1;\n}\n"
+               : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]),
+        "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
+        "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]),
+        "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]),
+        "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]),
+        "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),
+        "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]),
+        "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b)
+               : "memory");
+}
+#endif
+
+} // namespace wg
+
 // Offset of element (b, t, h, 0) of a (B, T, H, D) tensor.
 template <int T, int H, int D>
 __device__ __forceinline__ long long row_offset(int b, int t, int h) {

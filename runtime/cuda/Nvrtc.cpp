@@ -80,7 +80,7 @@ std::vector<std::string> cudaIncludeDirs() {
 
 std::vector<std::string> kernelCompileOptions(int arch) {
   std::vector<std::string> opts = abi::nvrtcBaseOptions();
-  opts.push_back("--gpu-architecture=sm_" + std::to_string(arch));
+  opts.push_back(abi::nvrtcArchOption(arch));
   for (const auto &d : cudaIncludeDirs())
     opts.push_back("--include-path=" + d);
   return opts;
@@ -151,7 +151,7 @@ compileKernels(const std::vector<CompileRequest> &requests, int arch,
   if (!info)
     return info.status();
   const std::vector<std::string> options = kernelCompileOptions(arch);
-  const std::string archName = "sm_" + std::to_string(arch);
+  const std::string archName = abi::nvrtcArchName(arch);
 
   CompileStats stats;
   stats.total = static_cast<int>(requests.size());

@@ -32,7 +32,7 @@ Expected<NvrtcInfo> nvrtcInfo();
 /// directories baked in at configure time.
 std::vector<std::string> cudaIncludeDirs();
 
-/// abi::nvrtcBaseOptions() + --gpu-architecture=sm_<arch> + --include-path=...
+/// abi::nvrtcBaseOptions() + abi::nvrtcArchOption(arch) + --include-path=...
 std::vector<std::string> kernelCompileOptions(int arch);
 
 /// One NVRTC compilation to CUBIN. On failure the message names the kernel
@@ -55,7 +55,7 @@ struct CompileStats {
   std::string cacheDir; ///< empty when the cache is off
 };
 
-/// Compiles every request for sm_<arch>, through the kernel cache (when
+/// Compiles every request for abi::nvrtcArchName(arch), through the kernel cache (when
 /// enabled); returns the CUBINs in request order. Prints
 ///   "stc: compiling N kernels for sm_XY ... done in T s (K from cache)"
 /// on stderr when compiling takes more than a second and `progress` is set.

@@ -2,7 +2,7 @@
 //
 // Each example model is compiled into an artifact at build time
 // (test/CMakeLists.txt); here every kernel source of every such artifact goes
-// through NVRTC for sm_90, as the CUDA executor would compile it.
+// through NVRTC for sm_90a, as the CUDA executor would compile it.
 //
 //===----------------------------------------------------------------------===//
 
@@ -53,7 +53,7 @@ TEST_P(ExampleKernels, CompileWithNvrtcForSm90) {
     ++compiled;
   }
   EXPECT_GT(compiled, 10) << "too few kernels in " << dir;
-  std::printf("%s: %d kernels compiled for sm_90\n", GetParam(), compiled);
+  std::printf("%s: %d kernels compiled for sm_90a\n", GetParam(), compiled);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllExamples, ExampleKernels,

@@ -12,6 +12,7 @@
 // timings of the attention kernels at T = 12288.
 //
 //===----------------------------------------------------------------------===//
+#include "abi/NvrtcOptions.h"
 #include "codegen/KernelEmitter.h"
 #include "pattern/Pattern.h"
 #include "abi/DType.h"
@@ -127,7 +128,7 @@ static double runGpu(const OpDesc &op, std::vector<Arg> &args, const Scal &sc,
   nvrtcProgram prog;
   nvrtcCreateProgram(&prog, ks->source.c_str(), "k.cu", 0, nullptr, nullptr);
   std::vector<std::string> opts = codegen::defaultNvrtcOptions();
-  opts.push_back("--gpu-architecture=sm_90");
+  opts.push_back(abi::nvrtcArchOption(90));
   opts.push_back("--include-path=" + gInclude);
   std::vector<const char *> co;
   for (auto &o : opts)

@@ -2,7 +2,7 @@
 //
 // For every op kind, with the tiny example model's shapes and with large ones,
 // in f32 and bf16: emit the kernel, check the launch shape and the ABI, and
-// compile it with NVRTC for sm_90 (no GPU needed). The kernels' numerics are
+// compile it with NVRTC for sm_90a (no GPU needed). The kernels' numerics are
 // checked against the CPU reference executor on a GPU elsewhere.
 //
 //===----------------------------------------------------------------------===//
@@ -472,6 +472,55 @@ TEST(KernelEmitter, AttentionLaunchShapes) {
   auto big = emitKernel(tinyAttention("attention_bwd", 16, 256, 256), &err);
   ASSERT_TRUE(big) << err;
   EXPECT_LE(big->smem, 48 * 1024);
+}
+
+// The bf16 forward at head size 64 and layout block 64 runs wgmma where it
+// is compiled for sm_90a (what the CUDA executor does on sm_90), mma.sync
+// with STC_TUNE_ATTN_FWD_WGMMA=0 and at other head sizes.
+TEST(KernelEmitter, AttentionForwardWgmma) {
+  auto fwd = [](int64_t d) {
+    std::map<std::string, AttrValue> a = {
+        {"B", int64_t(1)},  {"T", int64_t(300)},
+        {"H", int64_t(2)},  {"dk", d},
+        {"dv", d},          {"scale", 0.125},
+        {"layouts", std::vector<std::string>{"c"}},
+        {"heads_per_layout", int64_t(2)}};
+    return makeOp("attention_fwd", "k_fwd", "FFFFf", "bf16", a,
+                  {layout("c", Pattern::causal(), 300, 64)});
+  };
+  std::string err;
+  auto wg = emitKernel(fwd(64), &err);
+  ASSERT_TRUE(wg) << err;
+  EXPECT_NE(wg->source.find("static constexpr bool WGMMA = true;"),
+            std::string::npos);
+  auto d32 = emitKernel(fwd(32), &err);
+  ASSERT_TRUE(d32) << err;
+  EXPECT_NE(d32->source.find("static constexpr bool WGMMA = false;"),
+            std::string::npos);
+  ::setenv("STC_TUNE_ATTN_FWD_WGMMA", "0", 1);
+  auto off = emitKernel(fwd(64), &err);
+  ::setenv("STC_TUNE_ATTN_FWD_WGMMA", "1", 1);
+  auto bad = emitKernel(fwd(32), &err);
+  ::unsetenv("STC_TUNE_ATTN_FWD_WGMMA");
+  ASSERT_TRUE(off) << err;
+  EXPECT_NE(off->source.find("static constexpr bool WGMMA = false;"),
+            std::string::npos);
+  EXPECT_FALSE(bad);
+  EXPECT_NE(err.find("STC_TUNE_ATTN_FWD_WGMMA=1 needs head size 64"),
+            std::string::npos)
+      << err;
+
+  if (!haveNvrtc())
+    GTEST_SKIP() << "built without the CUDA toolkit: NVRTC compile skipped";
+  NvrtcResult r = compileWithNvrtc(*wg);
+  ASSERT_TRUE(r.ok) << r.log;
+  EXPECT_NE(r.ptx.find("wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16"),
+            std::string::npos);
+  EXPECT_EQ(r.ptx.find("mma.sync.aligned"), std::string::npos);
+  NvrtcResult o = compileWithNvrtc(*off);
+  ASSERT_TRUE(o.ok) << o.log;
+  EXPECT_EQ(o.ptx.find("wgmma"), std::string::npos);
+  EXPECT_NE(o.ptx.find("mma.sync.aligned.m16n8k16"), std::string::npos);
 }
 
 TEST(KernelEmitter, ElementwiseLaunchShapes) {

@@ -1,6 +1,6 @@
 //===- NvrtcCompile.h - Compile generated kernels with NVRTC ----*- C++ -*-===//
 //
-// The codegen tests compile every emitted source for sm_90 with NVRTC (which
+// The codegen tests compile every emitted source for sm_90a with NVRTC (which
 // needs no GPU). Built only when CMake found the CUDA toolkit
 // (STC_HAVE_NVRTC); otherwise the compile tests skip.
 //
@@ -9,6 +9,7 @@
 #ifndef STC_TEST_UNIT_CODEGEN_NVRTCCOMPILE_H
 #define STC_TEST_UNIT_CODEGEN_NVRTCCOMPILE_H
 
+#include "abi/NvrtcOptions.h"
 #include "codegen/KernelEmitter.h"
 
 #include <string>
@@ -66,7 +67,7 @@ compileWithNvrtc(const KernelSource &ks,
     return r;
   }
   std::vector<std::string> opts = defaultNvrtcOptions();
-  opts.push_back("--gpu-architecture=sm_90");
+  opts.push_back(abi::nvrtcArchOption(90));
   for (const auto &d : cudaIncludeDirs())
     opts.push_back("--include-path=" + d);
   opts.insert(opts.end(), extra.begin(), extra.end());
@@ -95,7 +96,7 @@ compileWithNvrtc(const KernelSource &ks,
     if (nvrtcGetCUBINSize(prog, &cubinSize) != NVRTC_SUCCESS ||
         cubinSize == 0) {
       r.ok = false;
-      r.log += "\n(no CUBIN produced for sm_90)";
+      r.log += "\n(no CUBIN produced for sm_90a)";
     }
   } else if (rc != NVRTC_ERROR_COMPILATION) {
     r.log += std::string("\nnvrtcCompileProgram: ") + nvrtcGetErrorString(rc);
