@@ -848,6 +848,16 @@ bool Emitter::emitAttention() {
           badKnob = fmt::format("STC_TUNE_ATTN_ATOMIC_NK {} does not divide "
                                 "the block {} of layout '{}'",
                                 nk, l.block, l.name);
+      // wgmma on sm_90a (attention_bwd_mma.cuh): one warpgroup, 64 x 64
+      // tiles of head size 64.
+      const bool wgmmaShape = D == 64 && nk == 64 && bq == 64;
+      const int64_t wgmma = tuning("STC_TUNE_ATTN_ATOMIC_WGMMA",
+                                   wgmmaShape ? 1 : 0, {0, 1}, &badKnob);
+      if (wgmma && !wgmmaShape && badKnob.empty())
+        badKnob = fmt::format(
+            "STC_TUNE_ATTN_ATOMIC_WGMMA=1 needs head size 64 and 64 key rows "
+            "and query rows per tile (got D = {}, NK = {}, BQ = {})",
+            D, nk, bq);
       if (!badKnob.empty())
         return bad(badKnob);
       cfg_ = fmt::format(
@@ -855,8 +865,9 @@ bool Emitter::emitAttention() {
           "  static constexpr int HPL = {}; // heads per layout\n"
           "  static constexpr int NK = {}, BQ = {}; // key rows per CTA, "
           "query tile\n"
+          "  static constexpr bool WGMMA = {}; // on sm_90a\n"
           "  static constexpr float scale = {};\n",
-          T, H, D, hpl, nk, bq, floatLit(scale));
+          T, H, D, hpl, nk, bq, wgmma ? "true" : "false", floatLit(scale));
       smem_ = 2 * nk * D * 2 + 4 * bq * D * 2 + nk * bq * 2 + 4 * bq * 4;
       block_ = {nk * 2, 1, 1};
       grid_ = {ceilDiv(T, nk), H, B};

@@ -427,6 +427,13 @@ __device__ __forceinline__ void attention_bwd_mma(
 //
 // Shared memory (bytes): K, V [NK][D]; Q, dO [2][BQ][D]; dS^T [NK][BQ];
 // lse2, delta [2][BQ] f32.
+//
+// With Cfg::WGMMA (D = NK = BQ = 64: one warpgroup) and compiled for sm_90a
+// (STC_WGMMA), the five products are warpgroup-wide wgmma on the same tiles:
+// S^T and dP^T with both operands in shared memory, dV and dK with P^T and
+// dS^T from the registers (dO and Q MN-major), dQ with dS^T read as an
+// M-major A from shared memory and K MN-major. dV, dK and dQ are issued
+// together and overlap with each other.
 
 template <class Cfg>
 __host__ __device__ constexpr int attention_bwd_atomic_smem_bytes() {
@@ -474,6 +481,9 @@ __device__ __forceinline__ void attention_bwd_atomic(
   constexpr int RG = BM / 16, CG = WARPS / RG, DC = D / CG, NDQ = DC / 8;
   static_assert(L::block % BN == 0, "a CTA's keys lie in one block column");
   static_assert(WARPS % RG == 0 && DC % 16 == 0, "dQ tiling");
+  constexpr bool kWgmma = STC_WGMMA && Cfg::WGMMA;
+  static_assert(!Cfg::WGMMA || (D == 64 && BN == 64 && BM == 64),
+                "the wgmma backward takes D = 64 and 64 x 64 tiles");
   constexpr unsigned TILE_K = BN * D * 2, TILE_Q = BM * D * 2;
   const unsigned sK = smem_addr(smem), sV = sK + TILE_K, sQ = sV + TILE_K,
                  sdO = sQ + 2 * TILE_Q, sdS = sdO + 2 * TILE_Q;
@@ -521,6 +531,10 @@ __device__ __forceinline__ void attention_bwd_atomic(
     const bool full = tiles.full;
     const bool haveNext = tiles.next();
     cp_async_wait<0>();
+#if STC_WGMMA
+    if constexpr (kWgmma)
+      wg::fence_smem(); // the tiles, written by cp.async, are read by wgmma
+#endif
     __syncthreads(); // this stage is in; the other stage and dS^T are free
     if (haveNext)
       loadQueries(stage ^ 1, tiles.qc);
@@ -529,6 +543,21 @@ __device__ __forceinline__ void attention_bwd_atomic(
 
     // S^T = K Q^T and dP^T = V dO^T for this warp's 16 keys x BM queries.
     float s[NQ][4], dp[NQ][4];
+    if constexpr (kWgmma) {
+#if STC_WGMMA
+      wg::fence();
+#pragma unroll
+      for (int kk = 0; kk < KD; ++kk)
+        wg::mma_ss<0, 0>(s, wg::desc_sw128(sK + 32 * kk),
+                         wg::desc_sw128(tQ + 32 * kk), kk > 0);
+#pragma unroll
+      for (int kk = 0; kk < KD; ++kk)
+        wg::mma_ss<0, 0>(dp, wg::desc_sw128(sV + 32 * kk),
+                         wg::desc_sw128(tdO + 32 * kk), kk > 0);
+      wg::commit();
+      wg::wait<0>();
+#endif
+    } else {
 #pragma unroll
     for (int j = 0; j < NQ; ++j)
 #pragma unroll
@@ -549,6 +578,7 @@ __device__ __forceinline__ void attention_bwd_atomic(
         mma16816(dp[j], vf, bo[0], bo[1]);
         mma16816(dp[j + 1], vf, bo[2], bo[3]);
       }
+    }
     }
     // P^T and dS^T (columns are queries); dS^T also to shared memory, as
     // bf16 rows of BM queries, for dQ.
@@ -574,25 +604,65 @@ __device__ __forceinline__ void attention_bwd_atomic(
           pack_bf16(dp[j][2], dp[j][3]);
     }
     // dV += P^T dO and dK += dS^T Q.
+    unsigned pa[NQ / 2][4], da[NQ / 2][4];
 #pragma unroll
     for (int kk = 0; kk < NQ / 2; ++kk) {
-      unsigned pa[4] = {pack_bf16(s[2 * kk][0], s[2 * kk][1]),
-                        pack_bf16(s[2 * kk][2], s[2 * kk][3]),
-                        pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                        pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
-      unsigned da[4] = {pack_bf16(dp[2 * kk][0], dp[2 * kk][1]),
-                        pack_bf16(dp[2 * kk][2], dp[2 * kk][3]),
-                        pack_bf16(dp[2 * kk + 1][0], dp[2 * kk + 1][1]),
-                        pack_bf16(dp[2 * kk + 1][2], dp[2 * kk + 1][3])};
+      pa[kk][0] = pack_bf16(s[2 * kk][0], s[2 * kk][1]);
+      pa[kk][1] = pack_bf16(s[2 * kk][2], s[2 * kk][3]);
+      pa[kk][2] = pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+      pa[kk][3] = pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+      da[kk][0] = pack_bf16(dp[2 * kk][0], dp[2 * kk][1]);
+      da[kk][1] = pack_bf16(dp[2 * kk][2], dp[2 * kk][3]);
+      da[kk][2] = pack_bf16(dp[2 * kk + 1][0], dp[2 * kk + 1][1]);
+      da[kk][3] = pack_bf16(dp[2 * kk + 1][2], dp[2 * kk + 1][3]);
+    }
+    if constexpr (kWgmma) {
+#if STC_WGMMA
+      // dV, dK, then (once every warp's dS^T is in shared memory) dQ, all
+      // in flight together; dQ's accumulator starts at zero (no accumulate).
+      float acc[8][4];
+      wg::fence();
+#pragma unroll
+      for (int kk = 0; kk < NQ / 2; ++kk)
+        wg::mma_rs<1>(dvAcc, pa[kk], wg::desc_sw128(tdO + 2048 * kk), true);
+#pragma unroll
+      for (int kk = 0; kk < NQ / 2; ++kk)
+        wg::mma_rs<1>(dkAcc, da[kk], wg::desc_sw128(tQ + 2048 * kk), true);
+      wg::commit();
+      wg::fence_smem(); // dS^T, written by st.shared, is read by wgmma
+      __syncthreads();  // dS^T complete
+#pragma unroll
+      for (int kk = 0; kk < BN / 16; ++kk)
+        wg::mma_ss<1, 1>(acc, wg::desc_sw128(sdS + 2048 * kk),
+                         wg::desc_sw128(sK + 2048 * kk), kk > 0);
+      wg::commit();
+      wg::wait<0>();
+      const int row0 = qc + warp * 16 + g, row1 = row0 + 8;
+      if (row0 < T) {
+        float *out = dq_acc + row_offset<T, H, D>(b, row0, h) + 2 * t4;
+#pragma unroll
+        for (int j = 0; j < 8; ++j)
+          atomic_add2(out + j * 8, acc[j][0] * sc, acc[j][1] * sc);
+      }
+      if (row1 < T) {
+        float *out = dq_acc + row_offset<T, H, D>(b, row1, h) + 2 * t4;
+#pragma unroll
+        for (int j = 0; j < 8; ++j)
+          atomic_add2(out + j * 8, acc[j][2] * sc, acc[j][3] * sc);
+      }
+#endif
+    } else {
+#pragma unroll
+    for (int kk = 0; kk < NQ / 2; ++kk) {
 #pragma unroll
       for (int j = 0; j < ND; j += 2) {
         unsigned bo[4], bq[4];
         load_b_cols<D>(bo, tdO, kk, j);
-        mma16816(dvAcc[j], pa, bo[0], bo[1]);
-        mma16816(dvAcc[j + 1], pa, bo[2], bo[3]);
+        mma16816(dvAcc[j], pa[kk], bo[0], bo[1]);
+        mma16816(dvAcc[j + 1], pa[kk], bo[2], bo[3]);
         load_b_cols<D>(bq, tQ, kk, j);
-        mma16816(dkAcc[j], da, bq[0], bq[1]);
-        mma16816(dkAcc[j + 1], da, bq[2], bq[3]);
+        mma16816(dkAcc[j], da[kk], bq[0], bq[1]);
+        mma16816(dkAcc[j + 1], da[kk], bq[2], bq[3]);
       }
     }
     __syncthreads(); // dS^T complete
@@ -630,6 +700,7 @@ __device__ __forceinline__ void attention_bwd_atomic(
         for (int j = 0; j < NDQ; ++j)
           atomic_add2(out + j * 8, acc[j][2] * sc, acc[j][3] * sc);
       }
+    }
     }
     stage ^= 1;
     have = haveNext;

@@ -107,20 +107,21 @@ attention_fwd_mma(const mma::bf16 *__restrict__ q, const mma::bf16 *__restrict__
 
     // S = Q K^T for this warp's 16 rows x BN keys.
     float s[NB][4];
-#pragma unroll
-    for (int j = 0; j < NB; ++j)
-      s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
     if constexpr (kWgmma) {
 #if STC_WGMMA
+      // The first chunk overwrites s (no accumulate): no zeroing.
       wg::fence();
 #pragma unroll
       for (int kk = 0; kk < KD; ++kk)
-        wg::mma_ss(s, wg::desc_sw128(sQ + 32 * kk),
-                   wg::desc_sw128(tK + 32 * kk));
+        wg::mma_ss<0, 0>(s, wg::desc_sw128(sQ + 32 * kk),
+                         wg::desc_sw128(tK + 32 * kk), kk > 0);
       wg::commit();
       wg::wait<0>();
 #endif
     } else {
+#pragma unroll
+      for (int j = 0; j < NB; ++j)
+        s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
 #pragma unroll
       for (int kk = 0; kk < KD; ++kk)
 #pragma unroll
@@ -191,7 +192,7 @@ attention_fwd_mma(const mma::bf16 *__restrict__ q, const mma::bf16 *__restrict__
       wg::fence();
 #pragma unroll
       for (int kk = 0; kk < NB / 2; ++kk)
-        wg::mma_rs_t(acc, pa[kk], wg::desc_sw128(tV + 2048 * kk));
+        wg::mma_rs<1>(acc, pa[kk], wg::desc_sw128(tV + 2048 * kk), true);
       wg::commit();
       wg::wait<0>();
 #endif

@@ -474,20 +474,27 @@ TEST(KernelEmitter, AttentionLaunchShapes) {
   EXPECT_LE(big->smem, 48 * 1024);
 }
 
-// The bf16 forward at head size 64 and layout block 64 runs wgmma where it
-// is compiled for sm_90a (what the CUDA executor does on sm_90), mma.sync
-// with STC_TUNE_ATTN_FWD_WGMMA=0 and at other head sizes.
-TEST(KernelEmitter, AttentionForwardWgmma) {
-  auto fwd = [](int64_t d) {
+// The bf16 forward and atomic backward at head size 64 and layout block 64
+// run wgmma where they are compiled for sm_90a (what the CUDA executor does
+// on sm_90), mma.sync with STC_TUNE_ATTN_{FWD,ATOMIC}_WGMMA=0 and at other
+// head sizes.
+TEST(KernelEmitter, AttentionWgmma) {
+  const std::string kinds[2][3] = {
+      {"attention_fwd", "FFFFf", "STC_TUNE_ATTN_FWD_WGMMA"},
+      {"attention_bwd_atomic", "FFFfFffFF", "STC_TUNE_ATTN_ATOMIC_WGMMA"}};
+  for (const auto &kind : kinds) {
+  SCOPED_TRACE(kind[0]);
+  auto fwd = [&](int64_t d) {
     std::map<std::string, AttrValue> a = {
         {"B", int64_t(1)},  {"T", int64_t(300)},
         {"H", int64_t(2)},  {"dk", d},
         {"dv", d},          {"scale", 0.125},
         {"layouts", std::vector<std::string>{"c"}},
         {"heads_per_layout", int64_t(2)}};
-    return makeOp("attention_fwd", "k_fwd", "FFFFf", "bf16", a,
+    return makeOp(kind[0], "k_" + kind[0], kind[1], "bf16", a,
                   {layout("c", Pattern::causal(), 300, 64)});
   };
+  const char *knob = kind[2].c_str();
   std::string err;
   auto wg = emitKernel(fwd(64), &err);
   ASSERT_TRUE(wg) << err;
@@ -497,17 +504,16 @@ TEST(KernelEmitter, AttentionForwardWgmma) {
   ASSERT_TRUE(d32) << err;
   EXPECT_NE(d32->source.find("static constexpr bool WGMMA = false;"),
             std::string::npos);
-  ::setenv("STC_TUNE_ATTN_FWD_WGMMA", "0", 1);
+  ::setenv(knob, "0", 1);
   auto off = emitKernel(fwd(64), &err);
-  ::setenv("STC_TUNE_ATTN_FWD_WGMMA", "1", 1);
+  ::setenv(knob, "1", 1);
   auto bad = emitKernel(fwd(32), &err);
-  ::unsetenv("STC_TUNE_ATTN_FWD_WGMMA");
+  ::unsetenv(knob);
   ASSERT_TRUE(off) << err;
   EXPECT_NE(off->source.find("static constexpr bool WGMMA = false;"),
             std::string::npos);
   EXPECT_FALSE(bad);
-  EXPECT_NE(err.find("STC_TUNE_ATTN_FWD_WGMMA=1 needs head size 64"),
-            std::string::npos)
+  EXPECT_NE(err.find(kind[2] + "=1 needs head size 64"), std::string::npos)
       << err;
 
   if (!haveNvrtc())
@@ -521,6 +527,7 @@ TEST(KernelEmitter, AttentionForwardWgmma) {
   ASSERT_TRUE(o.ok) << o.log;
   EXPECT_EQ(o.ptx.find("wgmma"), std::string::npos);
   EXPECT_NE(o.ptx.find("mma.sync.aligned.m16n8k16"), std::string::npos);
+  }
 }
 
 TEST(KernelEmitter, ElementwiseLaunchShapes) {
