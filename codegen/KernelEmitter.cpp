@@ -865,9 +865,9 @@ bool Emitter::emitAttention() {
           "  static constexpr int HPL = {}; // heads per layout\n"
           "  static constexpr int NK = {}, BQ = {}; // key rows per CTA, "
           "query tile\n"
-          "  static constexpr bool WGMMA = {}; // on sm_90a\n"
+          "  static constexpr int WGMMA = {}; // on sm_90a\n"
           "  static constexpr float scale = {};\n",
-          T, H, D, hpl, nk, bq, wgmma ? "true" : "false", floatLit(scale));
+          T, H, D, hpl, nk, bq, wgmma, floatLit(scale));
       smem_ = 2 * nk * D * 2 + 4 * bq * D * 2 + nk * bq * 2 + 4 * bq * 4;
       block_ = {nk * 2, 1, 1};
       grid_ = {ceilDiv(T, nk), H, B};
@@ -887,24 +887,24 @@ bool Emitter::emitAttention() {
                                 "block {} of layout '{}'",
                                 bm, l.block, l.name);
       // wgmma where the kernel is compiled for sm_90a (attention_mma.cuh):
-      // one warpgroup on 64 x 64 tiles of head size 64.
+      // one warpgroup on 64 x 64 tiles of head size 64; 2: pipelined.
       const bool wgmmaShape = D == 64 && bm == 64 && bn == 64;
       const int64_t wgmma = tuning("STC_TUNE_ATTN_FWD_WGMMA", wgmmaShape ? 1 : 0,
-                                   {0, 1}, &badKnob);
+                                   {0, 1, 2}, &badKnob);
       if (wgmma && !wgmmaShape && badKnob.empty())
-        badKnob = fmt::format("STC_TUNE_ATTN_FWD_WGMMA=1 needs head size 64 "
+        badKnob = fmt::format("STC_TUNE_ATTN_FWD_WGMMA={} needs head size 64 "
                               "and 64 query rows per CTA (got D = {}, BM = {})",
-                              D, bm);
+                              wgmma, D, bm);
       if (!badKnob.empty())
         return bad(badKnob);
       cfg_ = fmt::format(
           "  static constexpr int T = {}, H = {}, D = {};\n"
           "  static constexpr int HPL = {}; // heads per layout\n"
           "  static constexpr int BM = {}, BN = {}; // query rows, keys per tile\n"
-          "  static constexpr bool WGMMA = {}; // on sm_90a\n"
+          "  static constexpr int WGMMA = {}; // on sm_90a (2: pipelined)\n"
           "  static constexpr float scale = {};\n",
-          T, H, D, hpl, bm, bn, wgmma ? "true" : "false", floatLit(scale));
-      smem_ = (bm + 4 * bn) * D * 2;
+          T, H, D, hpl, bm, bn, wgmma, floatLit(scale));
+      smem_ = (bm + 2 * (wgmma == 2 ? 3 : 2) * bn) * D * 2;
       block_ = {bm * 2, 1, 1};
       grid_ = {ceilDiv(T, bm), H, B};
       call = "stc::attention_fwd_mma<stc_cfg, stc_layout_{0}>(q, k, v, o, lse, "

@@ -556,29 +556,31 @@ __device__ __forceinline__ void attention_bwd_atomic(
                          wg::desc_sw128(tdO + 32 * kk), kk > 0);
       wg::commit();
       wg::wait<0>();
+      wg::hold(s);
+      wg::hold(dp);
 #endif
     } else {
 #pragma unroll
-    for (int j = 0; j < NQ; ++j)
+      for (int j = 0; j < NQ; ++j)
 #pragma unroll
-      for (int e = 0; e < 4; ++e)
-        s[j][e] = dp[j][e] = 0.f;
+        for (int e = 0; e < 4; ++e)
+          s[j][e] = dp[j][e] = 0.f;
 #pragma unroll
-    for (int kk = 0; kk < KD; ++kk) {
-      unsigned kf[4], vf[4];
-      load_a<D>(kf, sK, warp * 16, kk);
-      load_a<D>(vf, sV, warp * 16, kk);
+      for (int kk = 0; kk < KD; ++kk) {
+        unsigned kf[4], vf[4];
+        load_a<D>(kf, sK, warp * 16, kk);
+        load_a<D>(vf, sV, warp * 16, kk);
 #pragma unroll
-      for (int j = 0; j < NQ; j += 2) {
-        unsigned bq[4], bo[4];
-        load_b_rows<D>(bq, tQ, j * 8, kk);
-        mma16816(s[j], kf, bq[0], bq[1]);
-        mma16816(s[j + 1], kf, bq[2], bq[3]);
-        load_b_rows<D>(bo, tdO, j * 8, kk);
-        mma16816(dp[j], vf, bo[0], bo[1]);
-        mma16816(dp[j + 1], vf, bo[2], bo[3]);
+        for (int j = 0; j < NQ; j += 2) {
+          unsigned bq[4], bo[4];
+          load_b_rows<D>(bq, tQ, j * 8, kk);
+          mma16816(s[j], kf, bq[0], bq[1]);
+          mma16816(s[j + 1], kf, bq[2], bq[3]);
+          load_b_rows<D>(bo, tdO, j * 8, kk);
+          mma16816(dp[j], vf, bo[0], bo[1]);
+          mma16816(dp[j + 1], vf, bo[2], bo[3]);
+        }
       }
-    }
     }
     // P^T and dS^T (columns are queries); dS^T also to shared memory, as
     // bf16 rows of BM queries, for dQ.
@@ -637,6 +639,9 @@ __device__ __forceinline__ void attention_bwd_atomic(
                          wg::desc_sw128(sK + 2048 * kk), kk > 0);
       wg::commit();
       wg::wait<0>();
+      wg::hold(acc);
+      wg::hold(dkAcc);
+      wg::hold(dvAcc);
       const int row0 = qc + warp * 16 + g, row1 = row0 + 8;
       if (row0 < T) {
         float *out = dq_acc + row_offset<T, H, D>(b, row0, h) + 2 * t4;
@@ -653,54 +658,56 @@ __device__ __forceinline__ void attention_bwd_atomic(
 #endif
     } else {
 #pragma unroll
-    for (int kk = 0; kk < NQ / 2; ++kk) {
+      for (int kk = 0; kk < NQ / 2; ++kk) {
 #pragma unroll
-      for (int j = 0; j < ND; j += 2) {
-        unsigned bo[4], bq[4];
-        load_b_cols<D>(bo, tdO, kk, j);
-        mma16816(dvAcc[j], pa[kk], bo[0], bo[1]);
-        mma16816(dvAcc[j + 1], pa[kk], bo[2], bo[3]);
-        load_b_cols<D>(bq, tQ, kk, j);
-        mma16816(dkAcc[j], da[kk], bq[0], bq[1]);
-        mma16816(dkAcc[j + 1], da[kk], bq[2], bq[3]);
-      }
-    }
-    __syncthreads(); // dS^T complete
-
-    // dQ rows 16 rg .. 16 rg + 15, columns cg DC .. cg DC + DC - 1 of the
-    // tile, over the CTA's BN keys.
-    {
-      const int rg = warp % RG, cg = warp / RG;
-      float acc[NDQ][4];
-#pragma unroll
-      for (int j = 0; j < NDQ; ++j)
-        acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
-#pragma unroll
-      for (int kk = 0; kk < BN / 16; ++kk) {
-        unsigned a[4];
-        load_a_trans<BM>(a, sdS, rg * 16, kk);
-#pragma unroll
-        for (int j = 0; j < NDQ; j += 2) {
-          unsigned bk[4];
-          load_b_cols<D>(bk, sK, kk, cg * (DC / 8) + j);
-          mma16816(acc[j], a, bk[0], bk[1]);
-          mma16816(acc[j + 1], a, bk[2], bk[3]);
+        for (int j = 0; j < ND; j += 2) {
+          unsigned bo[4], bq[4];
+          load_b_cols<D>(bo, tdO, kk, j);
+          mma16816(dvAcc[j], pa[kk], bo[0], bo[1]);
+          mma16816(dvAcc[j + 1], pa[kk], bo[2], bo[3]);
+          load_b_cols<D>(bq, tQ, kk, j);
+          mma16816(dkAcc[j], da[kk], bq[0], bq[1]);
+          mma16816(dkAcc[j + 1], da[kk], bq[2], bq[3]);
         }
       }
-      const int row0 = qc + rg * 16 + g, row1 = row0 + 8;
-      if (row0 < T) {
-        float *out = dq_acc + row_offset<T, H, D>(b, row0, h) + cg * DC + 2 * t4;
+      __syncthreads(); // dS^T complete
+
+      // dQ rows 16 rg .. 16 rg + 15, columns cg DC .. cg DC + DC - 1 of the
+      // tile, over the CTA's BN keys.
+      {
+        const int rg = warp % RG, cg = warp / RG;
+        float acc[NDQ][4];
 #pragma unroll
         for (int j = 0; j < NDQ; ++j)
-          atomic_add2(out + j * 8, acc[j][0] * sc, acc[j][1] * sc);
-      }
-      if (row1 < T) {
-        float *out = dq_acc + row_offset<T, H, D>(b, row1, h) + cg * DC + 2 * t4;
+          acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
 #pragma unroll
-        for (int j = 0; j < NDQ; ++j)
-          atomic_add2(out + j * 8, acc[j][2] * sc, acc[j][3] * sc);
+        for (int kk = 0; kk < BN / 16; ++kk) {
+          unsigned a[4];
+          load_a_trans<BM>(a, sdS, rg * 16, kk);
+#pragma unroll
+          for (int j = 0; j < NDQ; j += 2) {
+            unsigned bk[4];
+            load_b_cols<D>(bk, sK, kk, cg * (DC / 8) + j);
+            mma16816(acc[j], a, bk[0], bk[1]);
+            mma16816(acc[j + 1], a, bk[2], bk[3]);
+          }
+        }
+        const int row0 = qc + rg * 16 + g, row1 = row0 + 8;
+        if (row0 < T) {
+          float *out =
+              dq_acc + row_offset<T, H, D>(b, row0, h) + cg * DC + 2 * t4;
+#pragma unroll
+          for (int j = 0; j < NDQ; ++j)
+            atomic_add2(out + j * 8, acc[j][0] * sc, acc[j][1] * sc);
+        }
+        if (row1 < T) {
+          float *out =
+              dq_acc + row_offset<T, H, D>(b, row1, h) + cg * DC + 2 * t4;
+#pragma unroll
+          for (int j = 0; j < NDQ; ++j)
+            atomic_add2(out + j * 8, acc[j][2] * sc, acc[j][3] * sc);
+        }
       }
-    }
     }
     stage ^= 1;
     have = haveNext;

@@ -122,9 +122,9 @@ namespace wg {
 
 __device__ __forceinline__ unsigned long long desc_sw128(unsigned addr) {
   return static_cast<unsigned long long>((addr & 0x3FFFFu) >> 4) |
-         (1ull << 16) |                // leading byte offset: unused (1)
-         (64ull << 32) |               // stride byte offset: 1024 >> 4
-         (1ull << 62);                 // 128-byte swizzle
+         (1ull << 16) |  // leading byte offset: unused (1)
+         (64ull << 32) | // stride byte offset: 1024 >> 4
+         (1ull << 62);   // 128-byte swizzle
 }
 
 #if STC_WGMMA
@@ -143,19 +143,29 @@ __device__ __forceinline__ void fence_smem() {
   asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
 }
 
+// Pins an accumulator after wait(): the compiler sees every register
+// written here, so it cannot move a read of one above the wait.
+__device__ __forceinline__ void hold(float (&d)[8][4]) {
+#pragma unroll
+  for (int j = 0; j < 8; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      asm volatile("" : "+f"(d[j][e])::"memory");
+}
+
 // The 32 accumulator operands of a 64 x 64 fp32 product.
-#define STC_WG_ACC(d)                                                         \
-  "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]),                 \
-      "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),             \
-      "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]),             \
-      "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]),             \
-      "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]),             \
-      "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),             \
-      "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]),             \
-      "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
-#define STC_WG_D                                                              \
-  "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "   \
-  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, "    \
+#define STC_WG_ACC(d)                                                          \
+  "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]),   \
+      "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]),              \
+      "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]),              \
+      "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), "+f"(d[4][0]),              \
+      "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]),              \
+      "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), "+f"(d[6][0]),              \
+      "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]),              \
+      "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
+#define STC_WG_D                                                               \
+  "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "    \
+  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, "     \
   "%30, %31}"
 
 // d = A B + (acc ? d : 0) for a 64 x 64 x 16 chunk, A and B in shared
@@ -192,7 +202,8 @@ __device__ __forceinline__ void mma_rs(float (&d)[8][4], const unsigned (&a)[4],
 // Offset of element (b, t, h, 0) of a (B, T, H, D) tensor.
 template <int T, int H, int D>
 __device__ __forceinline__ long long row_offset(int b, int t, int h) {
-  return ((static_cast<long long>(b) * T + t) * H + h) * static_cast<long long>(D);
+  return ((static_cast<long long>(b) * T + t) * H + h) *
+         static_cast<long long>(D);
 }
 
 // Rows t0 .. t0 + ROWS - 1 of head (b, h) -> the swizzled tile at `tile`, by
