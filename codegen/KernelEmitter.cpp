@@ -168,7 +168,10 @@ private:
       params += "    " + p + ",\n";
     params += "    const void *scalars";
     std::string bounds = std::to_string(block_[0] * block_[1] * block_[2]);
-    if (minBlocks_ > 0)
+    if (minBlocksWgmma_ > 0 && minBlocksWgmma_ != minBlocks_)
+      bounds += fmt::format(", STC_WGMMA ? {} : {}", minBlocksWgmma_,
+                            minBlocks_);
+    else if (minBlocks_ > 0)
       bounds += ", " + std::to_string(minBlocks_);
     entry_ = fmt::format("extern \"C\" __global__ void "
                          "__launch_bounds__({})\n{}(\n{}) {{\n{}}}\n",
@@ -188,6 +191,9 @@ private:
   std::array<int64_t, 3> grid_{1, 1, 1}, block_{1, 1, 1};
   int64_t smem_ = 0;
   int minBlocks_ = 0; ///< __launch_bounds__ minimum CTAs per SM (0: none)
+  /// ... where the kernel runs wgmma (STC_WGMMA, attention_mma.cuh), if
+  /// that differs (0: the same).
+  int minBlocksWgmma_ = 0;
 };
 
 /// A tuning knob of the attention kernels: the environment variable's value
@@ -840,16 +846,14 @@ bool Emitter::emitAttention() {
                                 &badKnob),
                     bq = tuning("STC_TUNE_ATTN_ATOMIC_BQ", D == 128 ? 32 : 64,
                                 {32, 64}, &badKnob);
-      minBlocks_ = static_cast<int>(tuning("STC_TUNE_ATTN_ATOMIC_MINB",
-                                           nk == 64 ? 2 : 1, {0, 1, 2, 3, 4},
-                                           &badKnob));
       for (const LayoutDesc &l : req_.layouts)
         if (l.block % nk != 0)
           badKnob = fmt::format("STC_TUNE_ATTN_ATOMIC_NK {} does not divide "
                                 "the block {} of layout '{}'",
                                 nk, l.block, l.name);
       // wgmma on sm_90a (attention_bwd_mma.cuh): one warpgroup, 64 x 64
-      // tiles of head size 64.
+      // tiles of head size 64, 3 CTAs per SM (177 registers unbounded, no
+      // spills at 168); mma.sync elsewhere.
       const bool wgmmaShape = D == 64 && nk == 64 && bq == 64;
       const int64_t wgmma = tuning("STC_TUNE_ATTN_ATOMIC_WGMMA",
                                    wgmmaShape ? 1 : 0, {0, 1}, &badKnob);
@@ -858,6 +862,12 @@ bool Emitter::emitAttention() {
             "STC_TUNE_ATTN_ATOMIC_WGMMA=1 needs head size 64 and 64 key rows "
             "and query rows per tile (got D = {}, NK = {}, BQ = {})",
             D, nk, bq);
+      minBlocks_ = static_cast<int>(tuning("STC_TUNE_ATTN_ATOMIC_MINB",
+                                           nk == 64 ? 2 : 1, {0, 1, 2, 3, 4},
+                                           &badKnob));
+      if (wgmma)
+        minBlocksWgmma_ = static_cast<int>(tuning(
+            "STC_TUNE_ATTN_ATOMIC_WGMMA_MINB", 3, {0, 1, 2, 3, 4}, &badKnob));
       if (!badKnob.empty())
         return bad(badKnob);
       cfg_ = fmt::format(
@@ -887,10 +897,10 @@ bool Emitter::emitAttention() {
                                 "block {} of layout '{}'",
                                 bm, l.block, l.name);
       // wgmma where the kernel is compiled for sm_90a (attention_mma.cuh):
-      // one warpgroup on 64 x 64 tiles of head size 64; 2: pipelined.
+      // one warpgroup on 64 x 64 tiles of head size 64.
       const bool wgmmaShape = D == 64 && bm == 64 && bn == 64;
       const int64_t wgmma = tuning("STC_TUNE_ATTN_FWD_WGMMA", wgmmaShape ? 1 : 0,
-                                   {0, 1, 2}, &badKnob);
+                                   {0, 1}, &badKnob);
       if (wgmma && !wgmmaShape && badKnob.empty())
         badKnob = fmt::format("STC_TUNE_ATTN_FWD_WGMMA={} needs head size 64 "
                               "and 64 query rows per CTA (got D = {}, BM = {})",
@@ -901,10 +911,10 @@ bool Emitter::emitAttention() {
           "  static constexpr int T = {}, H = {}, D = {};\n"
           "  static constexpr int HPL = {}; // heads per layout\n"
           "  static constexpr int BM = {}, BN = {}; // query rows, keys per tile\n"
-          "  static constexpr int WGMMA = {}; // on sm_90a (2: pipelined)\n"
+          "  static constexpr int WGMMA = {}; // on sm_90a\n"
           "  static constexpr float scale = {};\n",
           T, H, D, hpl, bm, bn, wgmma, floatLit(scale));
-      smem_ = (bm + 2 * (wgmma == 2 ? 3 : 2) * bn) * D * 2;
+      smem_ = (bm + 4 * bn) * D * 2;
       block_ = {bm * 2, 1, 1};
       grid_ = {ceilDiv(T, bm), H, B};
       call = "stc::attention_fwd_mma<stc_cfg, stc_layout_{0}>(q, k, v, o, lse, "

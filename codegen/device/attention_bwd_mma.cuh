@@ -164,7 +164,7 @@ __device__ __forceinline__ void attention_bwd_mma_dq(
         const int qq = e < 2 ? row0 : row1;
         const int kk = kc + j * 8 + 2 * t4 + (e & 1);
         float dm = 1.f;
-        float p = exp2f(scaled_score<Cfg>(s[j][e], qq, kk, h, &dm) -
+        float p = exp2_ftz(scaled_score<Cfg>(s[j][e], qq, kk, h, &dm) -
                         (e < 2 ? lse0 : lse1));
         if (!full && !(kk <= qq && L::allowed(qq, kk)))
           p = 0.f;
@@ -330,7 +330,7 @@ __device__ __forceinline__ void attention_bwd_mma_dkdv(
         const int col = j * 8 + 2 * t4 + (e & 1);
         const int qq = qc + col, kk = e < 2 ? key0 : key1;
         float dm = 1.f;
-        float p = exp2f(scaled_score<Cfg>(s[j][e], qq, kk, h, &dm) - lse2[col]);
+        float p = exp2_ftz(scaled_score<Cfg>(s[j][e], qq, kk, h, &dm) - lse2[col]);
         if (!full && !(kk <= qq && L::allowed(qq, kk)))
           p = 0.f;
         s[j][e] = p;
@@ -592,7 +592,7 @@ __device__ __forceinline__ void attention_bwd_atomic(
         const int col = j * 8 + 2 * t4 + (e & 1);
         const int qq = qc + col, kk = e < 2 ? key0 : key1;
         float dm = 1.f;
-        float p = exp2f(scaled_score<Cfg>(s[j][e], qq, kk, h, &dm) - lse2[col]);
+        float p = exp2_ftz(scaled_score<Cfg>(s[j][e], qq, kk, h, &dm) - lse2[col]);
         if (!full && !(kk <= qq && L::allowed(qq, kk)))
           p = 0.f;
         s[j][e] = p;

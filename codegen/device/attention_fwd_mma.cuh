@@ -24,9 +24,6 @@
 // instead of per-warp mma.sync: S = Q K^T with Q and K read from shared
 // memory, O += P V with P from the registers. The fragments, the online
 // softmax and the masking are the same code (fwd_softmax, fwd_store).
-// WGMMA = 2 pipelines the tiles (attention_fwd_wgmma_pipelined): K and V
-// go through three buffers, and the tensor cores compute the next tile's
-// S while the warps run this tile's softmax.
 
 #ifndef STC_DEVICE_ATTENTION_FWD_MMA_CUH
 #define STC_DEVICE_ATTENTION_FWD_MMA_CUH
@@ -35,7 +32,7 @@ namespace stc {
 
 template <class Cfg>
 __host__ __device__ constexpr int attention_fwd_mma_smem_bytes() {
-  return (Cfg::BM + 2 * (Cfg::WGMMA == 2 ? 3 : 2) * Cfg::BN) * Cfg::D * 2;
+  return (Cfg::BM + 4 * Cfg::BN) * Cfg::D * 2;
 }
 
 // One key tile's softmax step for a warp's 16 rows (row0 and row1 = row0 +
@@ -72,7 +69,7 @@ fwd_softmax(float (&s)[NB][4], float (&acc)[ND][4], float (&m)[2],
     tmax[r] = fmaxf(tmax[r], __shfl_xor_sync(kFullMask, tmax[r], 2));
     const float mn = fmaxf(m[r], tmax[r]);
     base[r] = mn == neg_inf() ? 0.f : mn; // a row with nothing yet
-    corr[r] = exp2f(m[r] - base[r]);
+    corr[r] = exp2_ftz(m[r] - base[r]);
     m[r] = mn;
     l[r] *= corr[r];
   }
@@ -87,7 +84,7 @@ fwd_softmax(float (&s)[NB][4], float (&acc)[ND][4], float (&m)[2],
   for (int j = 0; j < NB; ++j)
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
-      const float p = exp2f(s[j][e] - base[e >> 1]);
+      const float p = exp2_ftz(s[j][e] - base[e >> 1]);
       s[j][e] = p;
       l[e >> 1] += p;
     }
@@ -139,121 +136,6 @@ fwd_store(float (&acc)[D / 8][4], const float (&m)[2], float (&l)[2],
   }
 }
 
-// Cfg::WGMMA == 2 on sm_90a: D = 64, one warpgroup, 64 x 64 tiles. Tile j's
-// K and V sit in buffer j mod 3; tile j + 2 loads while tile j computes.
-// Per tile, S(j + 1) = Q K(j + 1)^T is issued before tile j's softmax and
-// O += P(j) V(j) after it, so the tensor cores work while the warps
-// compute exponentials; one wait per tile retires both.
-template <class Cfg, class L>
-__device__ __forceinline__ void attention_fwd_wgmma_pipelined(
-    const mma::bf16 *__restrict__ q, const mma::bf16 *__restrict__ k,
-    const mma::bf16 *__restrict__ v, mma::bf16 *__restrict__ o,
-    float *__restrict__ lse, const int *__restrict__ row_ptr,
-    const int *__restrict__ col_idx, const int *__restrict__ classes,
-    unsigned char *smem) {
-#if STC_WGMMA
-  using namespace mma;
-  constexpr int T = Cfg::T, H = Cfg::H, D = 64, BM = 64, BN = 64, NT = 128;
-  static_assert(Cfg::D == 64 && Cfg::BM == 64 && Cfg::BN == 64,
-                "the pipelined wgmma forward takes D = 64 and 64 x 64 tiles");
-  constexpr unsigned TILE = 64 * 64 * 2;
-  const unsigned sQ = smem_addr(smem), sK = sQ + TILE, sV = sK + 3 * TILE;
-
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int g = lane >> 2, t4 = lane & 3;
-  const int h = blockIdx.y, b = blockIdx.z,
-            q0 = (gridDim.x - 1 - blockIdx.x) * BM;
-  const int row0 = q0 + warp * 16 + g, row1 = row0 + 8;
-
-  RowTiles<T, BN, BM, NT, L> tiles(row_ptr, col_idx, classes, q0);
-  // kc[i], full[i]: tiles j, j + 1, j + 2 (kc < 0: none).
-  int kc0 = -1, kc1 = -1;
-  bool full0 = false, full1 = false;
-  auto load = [&](int slot, int kc) {
-    load_tile<NT, BN, T, H, D>(sK + slot * TILE, k, b, h, kc);
-    load_tile<NT, BN, T, H, D>(sV + slot * TILE, v, b, h, kc);
-  };
-  load_tile<NT, BM, T, H, D>(sQ, q, b, h, q0);
-  if (tiles.next()) {
-    kc0 = tiles.kc;
-    full0 = tiles.full;
-    load(0, kc0);
-  }
-  cp_async_commit(); // Q and tile 0
-  if (kc0 >= 0 && tiles.next()) {
-    kc1 = tiles.kc;
-    full1 = tiles.full;
-    load(1, kc1);
-  }
-  cp_async_commit(); // tile 1
-
-  float acc[8][4];
-#pragma unroll
-  for (int j = 0; j < 8; ++j)
-    acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
-  float m[2] = {neg_inf(), neg_inf()}, l[2] = {0.f, 0.f};
-  float s[8][4], sn[8][4];
-  auto issueS = [&](float (&dst)[8][4], int slot) {
-    wg::fence();
-#pragma unroll
-    for (int kk = 0; kk < 4; ++kk)
-      wg::mma_ss<0, 0>(dst, wg::desc_sw128(sQ + 32 * kk),
-                       wg::desc_sw128(sK + slot * TILE + 32 * kk), kk > 0);
-    wg::commit();
-  };
-
-  cp_async_wait<1>(); // Q and tile 0 (or nothing at all)
-  if (kc0 >= 0) {
-    wg::fence_smem();
-    __syncthreads();
-    issueS(s, 0);
-    wg::wait<0>();
-    wg::hold(s);
-  }
-  int slot = 0;
-  while (kc0 >= 0) {
-    const int next = slot == 2 ? 0 : slot + 1, after = next == 2 ? 0 : next + 1;
-    int kc2 = -1;
-    bool full2 = false;
-    if (kc1 >= 0 && tiles.next()) { // collective
-      kc2 = tiles.kc;
-      full2 = tiles.full;
-      load(after, kc2); // its buffer held tile j - 1, retired last tile
-    }
-    cp_async_commit();
-    if (kc1 >= 0) {
-      cp_async_wait<1>(); // tile j + 1 is in
-      wg::fence_smem();
-      __syncthreads();
-      issueS(sn, next);
-    }
-    unsigned pa[4][4];
-    fwd_softmax<Cfg, L>(s, acc, m, l, pa, kc0, full0, row0, row1, h, t4);
-    wg::fence();
-#pragma unroll
-    for (int kk = 0; kk < 4; ++kk)
-      wg::mma_rs<1>(acc, pa[kk], wg::desc_sw128(sV + slot * TILE + 2048 * kk),
-                    true);
-    wg::commit();
-    wg::wait<0>();
-    wg::hold(acc);
-    wg::hold(sn);
-#pragma unroll
-    for (int j = 0; j < 8; ++j)
-#pragma unroll
-      for (int e = 0; e < 4; ++e)
-        s[j][e] = sn[j][e];
-    kc0 = kc1;
-    full0 = full1;
-    kc1 = kc2;
-    full1 = full2;
-    slot = next;
-  }
-  cp_async_wait<0>();
-  fwd_store<T, H, D>(acc, m, l, o, lse, b, h, row0, row1, t4);
-#endif
-}
-
 // q, k, v (B,T,H,D) bf16 -> o (B,T,H,D) bf16, lse (B,H,T) f32.
 template <class Cfg, class L>
 __device__ __forceinline__ void
@@ -270,11 +152,6 @@ attention_fwd_mma(const mma::bf16 *__restrict__ q, const mma::bf16 *__restrict__
   constexpr bool kWgmma = STC_WGMMA && Cfg::WGMMA;
   static_assert(!Cfg::WGMMA || (D == 64 && BM == 64 && BN == 64),
                 "the wgmma forward takes D = 64 and 64 x 64 tiles");
-  if constexpr (kWgmma && Cfg::WGMMA == 2) {
-    attention_fwd_wgmma_pipelined<Cfg, L>(q, k, v, o, lse, row_ptr, col_idx,
-                                          classes, smem);
-    return;
-  }
   const unsigned sQ = smem_addr(smem), sK = sQ + BM * D * 2,
                  sV = sK + 2 * TILE_K;
 
