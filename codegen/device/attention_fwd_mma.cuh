@@ -46,6 +46,12 @@ fwd_softmax(float (&s)[NB][4], float (&acc)[ND][4], float (&m)[2],
             float (&l)[2], unsigned (&pa)[NB / 2][4], int kc, bool full,
             int row0, int row1, int h, int t4) {
   using namespace mma;
+  // Without modifications the scale is a positive constant: the maximum is
+  // taken over the raw scores and scaled once, and each exponent is one
+  // fused multiply-add, exp2(s c - m'), instead of a multiply, then a
+  // subtraction.
+  constexpr bool kLate = !has_score_mod<Cfg>() && Cfg::scale > 0.f;
+  constexpr float c = Cfg::scale * kLog2e;
   float tmax[2] = {neg_inf(), neg_inf()};
 #pragma unroll
   for (int j = 0; j < NB; ++j)
@@ -53,8 +59,11 @@ fwd_softmax(float (&s)[NB][4], float (&acc)[ND][4], float (&m)[2],
     for (int e = 0; e < 4; ++e) {
       const int qq = e < 2 ? row0 : row1;
       const int kk = kc + j * 8 + 2 * t4 + (e & 1);
-      float unused;
-      float x = scaled_score<Cfg>(s[j][e], qq, kk, h, &unused);
+      float x = s[j][e];
+      if constexpr (!kLate) {
+        float unused;
+        x = scaled_score<Cfg>(x, qq, kk, h, &unused);
+      }
       if (!full && !(kk <= qq && L::allowed(qq, kk)))
         x = neg_inf();
       s[j][e] = x;
@@ -67,6 +76,8 @@ fwd_softmax(float (&s)[NB][4], float (&acc)[ND][4], float (&m)[2],
   for (int r = 0; r < 2; ++r) {
     tmax[r] = fmaxf(tmax[r], __shfl_xor_sync(kFullMask, tmax[r], 1));
     tmax[r] = fmaxf(tmax[r], __shfl_xor_sync(kFullMask, tmax[r], 2));
+    if constexpr (kLate)
+      tmax[r] *= c;
     const float mn = fmaxf(m[r], tmax[r]);
     base[r] = mn == neg_inf() ? 0.f : mn; // a row with nothing yet
     corr[r] = exp2_ftz(m[r] - base[r]);
@@ -84,7 +95,8 @@ fwd_softmax(float (&s)[NB][4], float (&acc)[ND][4], float (&m)[2],
   for (int j = 0; j < NB; ++j)
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
-      const float p = exp2_ftz(s[j][e] - base[e >> 1]);
+      const float p = kLate ? exp2_ftz(fmaf(s[j][e], c, -base[e >> 1]))
+                            : exp2_ftz(s[j][e] - base[e >> 1]);
       s[j][e] = p;
       l[e >> 1] += p;
     }
