@@ -862,6 +862,12 @@ bool Emitter::emitAttention() {
             "STC_TUNE_ATTN_ATOMIC_WGMMA=1 needs head size 64 and 64 key rows "
             "and query rows per tile (got D = {}, NK = {}, BQ = {})",
             D, nk, bq);
+      // dq by bulk reductions of the tile instead of atomics (wgmma only).
+      const int64_t dqBulk =
+          tuning("STC_TUNE_ATTN_ATOMIC_DQ_BULK", 0, {0, 1}, &badKnob);
+      if (dqBulk && !wgmma && badKnob.empty())
+        badKnob = "STC_TUNE_ATTN_ATOMIC_DQ_BULK=1 needs the wgmma backward "
+                  "(head size 64, 64 x 64 tiles)";
       minBlocks_ = static_cast<int>(tuning("STC_TUNE_ATTN_ATOMIC_MINB",
                                            nk == 64 ? 2 : 1, {0, 1, 2, 3, 4},
                                            &badKnob));
@@ -876,9 +882,11 @@ bool Emitter::emitAttention() {
           "  static constexpr int NK = {}, BQ = {}; // key rows per CTA, "
           "query tile\n"
           "  static constexpr int WGMMA = {}; // on sm_90a\n"
+          "  static constexpr int DQ_BULK = {}; // dq by bulk reductions\n"
           "  static constexpr float scale = {};\n",
-          T, H, D, hpl, nk, bq, wgmma, floatLit(scale));
-      smem_ = 2 * nk * D * 2 + 4 * bq * D * 2 + nk * bq * 2 + 4 * bq * 4;
+          T, H, D, hpl, nk, bq, wgmma, dqBulk, floatLit(scale));
+      smem_ = 2 * nk * D * 2 + 4 * bq * D * 2 + nk * bq * 2 + 4 * bq * 4 +
+              (dqBulk ? bq * 68 * 4 : 0); // kDqBulkStride
       block_ = {nk * 2, 1, 1};
       grid_ = {ceilDiv(T, nk), H, B};
       smemFn = "attention_bwd_atomic";

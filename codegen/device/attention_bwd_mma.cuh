@@ -433,12 +433,20 @@ __device__ __forceinline__ void attention_bwd_mma(
 // S^T and dP^T with both operands in shared memory, dV and dK with P^T and
 // dS^T from the registers (dO and Q MN-major), dQ with dS^T read as an
 // M-major A from shared memory and K MN-major. dV, dK and dQ are issued
-// together and overlap with each other.
+// together and overlap with each other. With Cfg::DQ_BULK each warp writes
+// its 16 rows of the dQ tile to shared memory and adds them to dq_acc with
+// one bulk reduction per row (cp.reduce.async.bulk) instead of 16 atomics
+// per thread; shared memory: + a [BQ][68] f32 tile.
+
+// Row stride (floats) of the dQ tile the bulk reduction reads: rows stay
+// 16-byte aligned, and a warp's writes of its 16 rows spread over the banks.
+constexpr int kDqBulkStride = 68;
 
 template <class Cfg>
 __host__ __device__ constexpr int attention_bwd_atomic_smem_bytes() {
   return 2 * Cfg::NK * Cfg::D * 2 + 4 * Cfg::BQ * Cfg::D * 2 +
-         Cfg::NK * Cfg::BQ * 2 + 4 * Cfg::BQ * 4;
+         Cfg::NK * Cfg::BQ * 2 + 4 * Cfg::BQ * 4 +
+         (Cfg::DQ_BULK ? Cfg::BQ * kDqBulkStride * 4 : 0);
 }
 
 // The A fragment (16 x 16) of A = X^T, rows m0 .. m0 + 15, columns 16 kk ..
@@ -491,6 +499,11 @@ __device__ __forceinline__ void attention_bwd_atomic(
   float *sLse = reinterpret_cast<float *>(smem + 2 * TILE_K + 4 * TILE_Q +
                                           BN * BM * 2);
   float *sDelta = sLse + 2 * BM;
+  constexpr bool kBulk = kWgmma && Cfg::DQ_BULK;
+  static_assert(!Cfg::DQ_BULK || Cfg::WGMMA, "DQ_BULK goes with WGMMA");
+  const unsigned sDq =
+      smem_addr(smem) + 2 * TILE_K + 4 * TILE_Q + BN * BM * 2 + 4 * BM * 4;
+  float *dqTile = reinterpret_cast<float *>(smem + (sDq - sK));
 
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int g = lane >> 2, t4 = lane & 3;
@@ -643,17 +656,44 @@ __device__ __forceinline__ void attention_bwd_atomic(
       wg::hold(dkAcc);
       wg::hold(dvAcc);
       const int row0 = qc + warp * 16 + g, row1 = row0 + 8;
-      if (row0 < T) {
-        float *out = dq_acc + row_offset<T, H, D>(b, row0, h) + 2 * t4;
+      if constexpr (kBulk) {
+        // This warp's rows 16 warp .. + 15 of the tile: free once its
+        // previous reductions have read them.
+        if (lane < 16)
+          wg::bulk_wait_read();
+        __syncwarp();
+        float *r0p = dqTile + (warp * 16 + g) * kDqBulkStride + 2 * t4,
+              *r1p = r0p + 8 * kDqBulkStride;
 #pragma unroll
-        for (int j = 0; j < 8; ++j)
-          atomic_add2(out + j * 8, acc[j][0] * sc, acc[j][1] * sc);
-      }
-      if (row1 < T) {
-        float *out = dq_acc + row_offset<T, H, D>(b, row1, h) + 2 * t4;
+        for (int j = 0; j < 8; ++j) {
+          *reinterpret_cast<float2 *>(r0p + j * 8) =
+              make_float2(acc[j][0] * sc, acc[j][1] * sc);
+          *reinterpret_cast<float2 *>(r1p + j * 8) =
+              make_float2(acc[j][2] * sc, acc[j][3] * sc);
+        }
+        wg::fence_smem(); // written by st.shared, read by the bulk engine
+        __syncwarp();
+        const int row = qc + warp * 16 + lane;
+        if (lane < 16 && row < T) {
+          wg::bulk_reduce_add_f32(
+              dq_acc + row_offset<T, H, D>(b, row, h),
+              sDq + static_cast<unsigned>((warp * 16 + lane) * kDqBulkStride * 4),
+              D * 4);
+          wg::bulk_commit();
+        }
+      } else {
+        if (row0 < T) {
+          float *out = dq_acc + row_offset<T, H, D>(b, row0, h) + 2 * t4;
 #pragma unroll
-        for (int j = 0; j < 8; ++j)
-          atomic_add2(out + j * 8, acc[j][2] * sc, acc[j][3] * sc);
+          for (int j = 0; j < 8; ++j)
+            atomic_add2(out + j * 8, acc[j][0] * sc, acc[j][1] * sc);
+        }
+        if (row1 < T) {
+          float *out = dq_acc + row_offset<T, H, D>(b, row1, h) + 2 * t4;
+#pragma unroll
+          for (int j = 0; j < 8; ++j)
+            atomic_add2(out + j * 8, acc[j][2] * sc, acc[j][3] * sc);
+        }
       }
 #endif
     } else {
@@ -712,6 +752,11 @@ __device__ __forceinline__ void attention_bwd_atomic(
     stage ^= 1;
     have = haveNext;
   }
+#if STC_WGMMA
+  if constexpr (kBulk)
+    if (lane < 16)
+      wg::bulk_wait(); // the reductions are done before the CTA's memory goes
+#endif
 
   if (key0 < T) {
     const long long off = row_offset<T, H, D>(b, key0, h) + 2 * t4;

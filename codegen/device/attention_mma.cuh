@@ -162,6 +162,28 @@ __device__ __forceinline__ void hold(float (&d)[8][4]) {
       asm volatile("" : "+f"(d[j][e])::"memory");
 }
 
+// dst[0 .. bytes / 4) += src[...] in global memory, fp32, by the bulk copy
+// engine (one instruction per contiguous row; 16-byte aligned, bytes a
+// multiple of 16), in this thread's bulk group.
+__device__ __forceinline__ void bulk_reduce_add_f32(float *dst, unsigned src,
+                                                    unsigned bytes) {
+  asm volatile("cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 "
+               "[%0], [%1], %2;\n" ::"l"(dst),
+               "r"(src), "r"(bytes)
+               : "memory");
+}
+__device__ __forceinline__ void bulk_commit() {
+  asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
+}
+// This thread's bulk operations have read their shared memory (read) or
+// are complete.
+__device__ __forceinline__ void bulk_wait_read() {
+  asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory");
+}
+__device__ __forceinline__ void bulk_wait() {
+  asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory");
+}
+
 // The 32 accumulator operands of a 64 x 64 fp32 product.
 #define STC_WG_ACC(d)                                                          \
   "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]),   \

@@ -524,6 +524,28 @@ TEST(KernelEmitter, AttentionWgmma) {
   ASSERT_TRUE(o.ok) << o.log;
   EXPECT_EQ(o.ptx.find("wgmma"), std::string::npos);
   EXPECT_NE(o.ptx.find("mma.sync.aligned.m16n8k16"), std::string::npos);
+  if (kind[0] != "attention_bwd_atomic")
+    continue;
+  // dq by bulk reductions: the wgmma backward only; 68 x 4 bytes a row more
+  // shared memory per query row.
+  ::setenv("STC_TUNE_ATTN_ATOMIC_DQ_BULK", "1", 1);
+  auto bulk = emitKernel(fwd(64), &err);
+  ::setenv("STC_TUNE_ATTN_ATOMIC_WGMMA", "0", 1);
+  auto bulkNoWg = emitKernel(fwd(64), &err);
+  ::unsetenv("STC_TUNE_ATTN_ATOMIC_WGMMA");
+  ::unsetenv("STC_TUNE_ATTN_ATOMIC_DQ_BULK");
+  ASSERT_TRUE(bulk) << err;
+  EXPECT_EQ(bulk->smem, wg->smem + 64 * 68 * 4);
+  EXPECT_FALSE(bulkNoWg);
+  EXPECT_NE(err.find("STC_TUNE_ATTN_ATOMIC_DQ_BULK=1 needs the wgmma"),
+            std::string::npos)
+      << err;
+  NvrtcResult rb = compileWithNvrtc(*bulk);
+  ASSERT_TRUE(rb.ok) << rb.log;
+  EXPECT_NE(rb.ptx.find("cp.reduce.async.bulk.global.shared::cta.bulk_group."
+                        "add.f32"),
+            std::string::npos);
+  EXPECT_EQ(r.ptx.find("cp.reduce.async.bulk"), std::string::npos);
   }
 }
 
