@@ -862,9 +862,10 @@ bool Emitter::emitAttention() {
             "STC_TUNE_ATTN_ATOMIC_WGMMA=1 needs head size 64 and 64 key rows "
             "and query rows per tile (got D = {}, NK = {}, BQ = {})",
             D, nk, bq);
-      // dq by bulk reductions of the tile instead of atomics (wgmma only).
-      const int64_t dqBulk =
-          tuning("STC_TUNE_ATTN_ATOMIC_DQ_BULK", 0, {0, 1}, &badKnob);
+      // dq by bulk reductions of the tile instead of atomics (wgmma only;
+      // causal's backward 11.9 -> 10.5 ms on the H100, bench/attention/LOG.md).
+      const int64_t dqBulk = tuning("STC_TUNE_ATTN_ATOMIC_DQ_BULK",
+                                    wgmma ? 1 : 0, {0, 1}, &badKnob);
       if (dqBulk && !wgmma && badKnob.empty())
         badKnob = "STC_TUNE_ATTN_ATOMIC_DQ_BULK=1 needs the wgmma backward "
                   "(head size 64, 64 x 64 tiles)";

@@ -433,10 +433,11 @@ __device__ __forceinline__ void attention_bwd_mma(
 // S^T and dP^T with both operands in shared memory, dV and dK with P^T and
 // dS^T from the registers (dO and Q MN-major), dQ with dS^T read as an
 // M-major A from shared memory and K MN-major. dV, dK and dQ are issued
-// together and overlap with each other. With Cfg::DQ_BULK each warp writes
-// its 16 rows of the dQ tile to shared memory and adds them to dq_acc with
-// one bulk reduction per row (cp.reduce.async.bulk) instead of 16 atomics
-// per thread; shared memory: + a [BQ][68] f32 tile.
+// together and overlap with each other. With Cfg::DQ_BULK (the default
+// with wgmma) each warp writes its 16 rows of the dQ tile to shared memory
+// and adds them to dq_acc with one bulk reduction per row
+// (cp.reduce.async.bulk) instead of 16 atomics per thread; shared memory:
+// + a [BQ][68] f32 tile. The order of the additions still varies.
 
 // Row stride (floats) of the dQ tile the bulk reduction reads: rows stay
 // 16-byte aligned, and a warp's writes of its 16 rows spread over the banks.

@@ -526,8 +526,10 @@ TEST(KernelEmitter, AttentionWgmma) {
   EXPECT_NE(o.ptx.find("mma.sync.aligned.m16n8k16"), std::string::npos);
   if (kind[0] != "attention_bwd_atomic")
     continue;
-  // dq by bulk reductions: the wgmma backward only; 68 x 4 bytes a row more
-  // shared memory per query row.
+  // dq by bulk reductions: the default of the wgmma backward only; 68 x 4
+  // bytes more shared memory per query row.
+  ::setenv("STC_TUNE_ATTN_ATOMIC_DQ_BULK", "0", 1);
+  auto atomics = emitKernel(fwd(64), &err);
   ::setenv("STC_TUNE_ATTN_ATOMIC_DQ_BULK", "1", 1);
   auto bulk = emitKernel(fwd(64), &err);
   ::setenv("STC_TUNE_ATTN_ATOMIC_WGMMA", "0", 1);
@@ -535,7 +537,10 @@ TEST(KernelEmitter, AttentionWgmma) {
   ::unsetenv("STC_TUNE_ATTN_ATOMIC_WGMMA");
   ::unsetenv("STC_TUNE_ATTN_ATOMIC_DQ_BULK");
   ASSERT_TRUE(bulk) << err;
-  EXPECT_EQ(bulk->smem, wg->smem + 64 * 68 * 4);
+  ASSERT_TRUE(atomics) << err;
+  EXPECT_EQ(bulk->source, wg->source);
+  EXPECT_EQ(bulk->smem, atomics->smem + 64 * 68 * 4);
+  EXPECT_EQ(off->smem, atomics->smem);
   EXPECT_FALSE(bulkNoWg);
   EXPECT_NE(err.find("STC_TUNE_ATTN_ATOMIC_DQ_BULK=1 needs the wgmma"),
             std::string::npos)
@@ -545,7 +550,10 @@ TEST(KernelEmitter, AttentionWgmma) {
   EXPECT_NE(rb.ptx.find("cp.reduce.async.bulk.global.shared::cta.bulk_group."
                         "add.f32"),
             std::string::npos);
-  EXPECT_EQ(r.ptx.find("cp.reduce.async.bulk"), std::string::npos);
+  NvrtcResult ra = compileWithNvrtc(*atomics);
+  ASSERT_TRUE(ra.ok) << ra.log;
+  EXPECT_EQ(ra.ptx.find("cp.reduce.async.bulk"), std::string::npos);
+  EXPECT_NE(ra.ptx.find("atom.global.add.v2.f32"), std::string::npos);
   }
 }
 
