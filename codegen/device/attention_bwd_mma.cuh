@@ -208,6 +208,39 @@ __device__ __forceinline__ void attention_bwd_mma_dq(
 
 // ---- dk, dv: key rows k0 .. k0 + BN - 1 ------------------------------------
 
+// S^T = K Q^T and dP^T = V dO^T for a warp's 16 keys (rows 16 warp ..
+// of the K and V tiles) x NQ * 8 queries, by mma.sync. The K and V
+// fragments come from shared memory each tile: holding them in registers
+// would not leave room for dK and dV at D = 128.
+template <int D, int NQ>
+__device__ __forceinline__ void bwd_scores_mma(float (&s)[NQ][4],
+                                               float (&dp)[NQ][4], unsigned sK,
+                                               unsigned sV, unsigned tQ,
+                                               unsigned tdO, int warp) {
+  using namespace mma;
+#pragma unroll
+  for (int j = 0; j < NQ; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      s[j][e] = dp[j][e] = 0.f;
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk) {
+    unsigned kf[4], vf[4];
+    load_a<D>(kf, sK, warp * 16, kk);
+    load_a<D>(vf, sV, warp * 16, kk);
+#pragma unroll
+    for (int j = 0; j < NQ; j += 2) {
+      unsigned bq[4], bo[4];
+      load_b_rows<D>(bq, tQ, j * 8, kk);
+      mma16816(s[j], kf, bq[0], bq[1]);
+      mma16816(s[j + 1], kf, bq[2], bq[3]);
+      load_b_rows<D>(bo, tdO, j * 8, kk);
+      mma16816(dp[j], vf, bo[0], bo[1]);
+      mma16816(dp[j + 1], vf, bo[2], bo[3]);
+    }
+  }
+}
+
 template <class Cfg, class L>
 __device__ __forceinline__ void attention_bwd_mma_dkdv(
     int tile, const mma::bf16 *__restrict__ q, const mma::bf16 *__restrict__ k,
@@ -219,7 +252,7 @@ __device__ __forceinline__ void attention_bwd_mma_dkdv(
   using namespace mma;
   constexpr int T = Cfg::T, H = Cfg::H, D = Cfg::D, BM = Cfg::BQ,
                 BN = kBwdRows, NT = 128;
-  constexpr int KD = D / 16, NQ = BM / 8, ND = D / 8;
+  constexpr int NQ = BM / 8, ND = D / 8;
   constexpr unsigned TILE_K = BN * D * 2, TILE_Q = BM * D * 2;
   const unsigned sK = smem_addr(smem), sV = sK + TILE_K,
                  sQ = sV + TILE_K,    // [2] stages
@@ -298,29 +331,7 @@ __device__ __forceinline__ void attention_bwd_mma_dkdv(
 
     // S^T = K Q^T and dP^T = V dO^T for this warp's 16 keys x BM queries.
     float s[NQ][4], dp[NQ][4];
-#pragma unroll
-    for (int j = 0; j < NQ; ++j)
-#pragma unroll
-      for (int e = 0; e < 4; ++e)
-        s[j][e] = dp[j][e] = 0.f;
-#pragma unroll
-    for (int kk = 0; kk < KD; ++kk) {
-      // K and V fragments come from shared memory each tile: holding them
-      // in registers would not leave room for dK and dV at D = 128.
-      unsigned kf[4], vf[4];
-      load_a<D>(kf, sK, warp * 16, kk);
-      load_a<D>(vf, sV, warp * 16, kk);
-#pragma unroll
-      for (int j = 0; j < NQ; j += 2) {
-        unsigned bq[4], bo[4];
-        load_b_rows<D>(bq, tQ, j * 8, kk);
-        mma16816(s[j], kf, bq[0], bq[1]);
-        mma16816(s[j + 1], kf, bq[2], bq[3]);
-        load_b_rows<D>(bo, tdO, j * 8, kk);
-        mma16816(dp[j], vf, bo[0], bo[1]);
-        mma16816(dp[j + 1], vf, bo[2], bo[3]);
-      }
-    }
+    bwd_scores_mma<D>(s, dp, sK, sV, tQ, tdO, warp);
     // P^T and dS^T; columns are queries.
     const float *lse2 = sLse + stage * BM, *delta = sDelta + stage * BM;
 #pragma unroll
@@ -574,27 +585,7 @@ __device__ __forceinline__ void attention_bwd_atomic(
       wg::hold(dp);
 #endif
     } else {
-#pragma unroll
-      for (int j = 0; j < NQ; ++j)
-#pragma unroll
-        for (int e = 0; e < 4; ++e)
-          s[j][e] = dp[j][e] = 0.f;
-#pragma unroll
-      for (int kk = 0; kk < KD; ++kk) {
-        unsigned kf[4], vf[4];
-        load_a<D>(kf, sK, warp * 16, kk);
-        load_a<D>(vf, sV, warp * 16, kk);
-#pragma unroll
-        for (int j = 0; j < NQ; j += 2) {
-          unsigned bq[4], bo[4];
-          load_b_rows<D>(bq, tQ, j * 8, kk);
-          mma16816(s[j], kf, bq[0], bq[1]);
-          mma16816(s[j + 1], kf, bq[2], bq[3]);
-          load_b_rows<D>(bo, tdO, j * 8, kk);
-          mma16816(dp[j], vf, bo[0], bo[1]);
-          mma16816(dp[j + 1], vf, bo[2], bo[3]);
-        }
-      }
+      bwd_scores_mma<D>(s, dp, sK, sV, tQ, tdO, warp);
     }
     // P^T and dS^T (columns are queries); dS^T also to shared memory, as
     // bf16 rows of BM queries, for dQ.
