@@ -165,7 +165,7 @@ __device__ __forceinline__ void attention_bwd_mma_dq(
         const int kk = kc + j * 8 + 2 * t4 + (e & 1);
         float dm = 1.f;
         float p = exp2_ftz(scaled_score<Cfg>(s[j][e], qq, kk, h, &dm) -
-                        (e < 2 ? lse0 : lse1));
+                           (e < 2 ? lse0 : lse1));
         if (!full && !(kk <= qq && L::allowed(qq, kk)))
           p = 0.f;
         s[j][e] = p * (dp[j][e] - (e < 2 ? delta0 : delta1)) * dm;
@@ -341,7 +341,8 @@ __device__ __forceinline__ void attention_bwd_mma_dkdv(
         const int col = j * 8 + 2 * t4 + (e & 1);
         const int qq = qc + col, kk = e < 2 ? key0 : key1;
         float dm = 1.f;
-        float p = exp2_ftz(scaled_score<Cfg>(s[j][e], qq, kk, h, &dm) - lse2[col]);
+        float p =
+            exp2_ftz(scaled_score<Cfg>(s[j][e], qq, kk, h, &dm) - lse2[col]);
         if (!full && !(kk <= qq && L::allowed(qq, kk)))
           p = 0.f;
         s[j][e] = p;
@@ -597,7 +598,8 @@ __device__ __forceinline__ void attention_bwd_atomic(
         const int col = j * 8 + 2 * t4 + (e & 1);
         const int qq = qc + col, kk = e < 2 ? key0 : key1;
         float dm = 1.f;
-        float p = exp2_ftz(scaled_score<Cfg>(s[j][e], qq, kk, h, &dm) - lse2[col]);
+        float p =
+            exp2_ftz(scaled_score<Cfg>(s[j][e], qq, kk, h, &dm) - lse2[col]);
         if (!full && !(kk <= qq && L::allowed(qq, kk)))
           p = 0.f;
         s[j][e] = p;
