@@ -215,6 +215,17 @@ int64_t tuning(const char *name, int64_t dflt,
   return dflt;
 }
 
+/// An on/off knob (0 or 1) of a kernel variant that only some shapes can
+/// take: on by default where `possible`; set to 1 where not, *bad says it
+/// needs `needs`.
+int64_t variantKnob(const char *name, bool possible, const std::string &needs,
+                    std::string *bad) {
+  const int64_t on = tuning(name, possible ? 1 : 0, {0, 1}, bad);
+  if (on && !possible && bad->empty())
+    *bad = fmt::format("{}=1 needs {}", name, needs);
+  return on;
+}
+
 // ---- elementwise family
 // ----------------------------------------------------------
 
@@ -854,21 +865,17 @@ bool Emitter::emitAttention() {
       // wgmma on sm_90a (attention_bwd_mma.cuh): one warpgroup, 64 x 64
       // tiles of head size 64, 3 CTAs per SM (177 registers unbounded, no
       // spills at 168); mma.sync elsewhere.
-      const bool wgmmaShape = D == 64 && nk == 64 && bq == 64;
-      const int64_t wgmma = tuning("STC_TUNE_ATTN_ATOMIC_WGMMA",
-                                   wgmmaShape ? 1 : 0, {0, 1}, &badKnob);
-      if (wgmma && !wgmmaShape && badKnob.empty())
-        badKnob = fmt::format(
-            "STC_TUNE_ATTN_ATOMIC_WGMMA=1 needs head size 64 and 64 key rows "
-            "and query rows per tile (got D = {}, NK = {}, BQ = {})",
-            D, nk, bq);
+      const int64_t wgmma = variantKnob(
+          "STC_TUNE_ATTN_ATOMIC_WGMMA", D == 64 && nk == 64 && bq == 64,
+          fmt::format("head size 64 and 64 key rows and query rows per tile "
+                      "(got D = {}, NK = {}, BQ = {})",
+                      D, nk, bq),
+          &badKnob);
       // dq by bulk reductions of the tile instead of atomics (wgmma only;
       // causal's backward 11.9 -> 10.5 ms on the H100, bench/attention/LOG.md).
-      const int64_t dqBulk = tuning("STC_TUNE_ATTN_ATOMIC_DQ_BULK",
-                                    wgmma ? 1 : 0, {0, 1}, &badKnob);
-      if (dqBulk && !wgmma && badKnob.empty())
-        badKnob = "STC_TUNE_ATTN_ATOMIC_DQ_BULK=1 needs the wgmma backward "
-                  "(head size 64, 64 x 64 tiles)";
+      const int64_t dqBulk = variantKnob(
+          "STC_TUNE_ATTN_ATOMIC_DQ_BULK", wgmma != 0,
+          "the wgmma backward (head size 64, 64 x 64 tiles)", &badKnob);
       minBlocks_ = static_cast<int>(tuning("STC_TUNE_ATTN_ATOMIC_MINB",
                                            nk == 64 ? 2 : 1, {0, 1, 2, 3, 4},
                                            &badKnob));
@@ -907,13 +914,12 @@ bool Emitter::emitAttention() {
                                 bm, l.block, l.name);
       // wgmma where the kernel is compiled for sm_90a (attention_mma.cuh):
       // one warpgroup on 64 x 64 tiles of head size 64.
-      const bool wgmmaShape = D == 64 && bm == 64 && bn == 64;
-      const int64_t wgmma = tuning("STC_TUNE_ATTN_FWD_WGMMA", wgmmaShape ? 1 : 0,
-                                   {0, 1}, &badKnob);
-      if (wgmma && !wgmmaShape && badKnob.empty())
-        badKnob = fmt::format("STC_TUNE_ATTN_FWD_WGMMA={} needs head size 64 "
-                              "and 64 query rows per CTA (got D = {}, BM = {})",
-                              wgmma, D, bm);
+      const int64_t wgmma = variantKnob(
+          "STC_TUNE_ATTN_FWD_WGMMA", D == 64 && bm == 64 && bn == 64,
+          fmt::format("head size 64 and 64 query rows per CTA (got D = {}, "
+                      "BM = {})",
+                      D, bm),
+          &badKnob);
       if (!badKnob.empty())
         return bad(badKnob);
       cfg_ = fmt::format(

@@ -485,6 +485,29 @@ __device__ __forceinline__ void atomic_add2(float *p, float x, float y) {
 #endif
 }
 
+// dq_acc[rows row0, row0 + 8][columns col0 + 8 j + 2 t4, + 1] += sc x a
+// warp's accumulator fragments acc[j] (j < NJ), by 8-byte fp32 atomics;
+// rows past T are skipped.
+template <int T, int H, int D, int NJ>
+__device__ __forceinline__ void dq_atomic_add(float *dq_acc,
+                                              const float (&acc)[NJ][4], int b,
+                                              int h, int row0, int col0,
+                                              float sc, int t4) {
+  const int row1 = row0 + 8;
+  if (row0 < T) {
+    float *out = dq_acc + mma::row_offset<T, H, D>(b, row0, h) + col0 + 2 * t4;
+#pragma unroll
+    for (int j = 0; j < NJ; ++j)
+      atomic_add2(out + j * 8, acc[j][0] * sc, acc[j][1] * sc);
+  }
+  if (row1 < T) {
+    float *out = dq_acc + mma::row_offset<T, H, D>(b, row1, h) + col0 + 2 * t4;
+#pragma unroll
+    for (int j = 0; j < NJ; ++j)
+      atomic_add2(out + j * 8, acc[j][2] * sc, acc[j][3] * sc);
+  }
+}
+
 template <class Cfg, class L>
 __device__ __forceinline__ void attention_bwd_atomic(
     const mma::bf16 *__restrict__ q, const mma::bf16 *__restrict__ k,
@@ -497,7 +520,7 @@ __device__ __forceinline__ void attention_bwd_atomic(
   using namespace mma;
   constexpr int T = Cfg::T, H = Cfg::H, D = Cfg::D, BM = Cfg::BQ,
                 BN = Cfg::NK, NT = BN * 2, WARPS = BN / 16;
-  constexpr int KD = D / 16, NQ = BM / 8, ND = D / 8;
+  constexpr int NQ = BM / 8, ND = D / 8;
   // dQ = dS K: RG groups of 16 query rows x CG groups of DC columns.
   constexpr int RG = BM / 16, CG = WARPS / RG, DC = D / CG, NDQ = DC / 8;
   static_assert(L::block % BN == 0, "a CTA's keys lie in one block column");
@@ -572,14 +595,8 @@ __device__ __forceinline__ void attention_bwd_atomic(
     if constexpr (kWgmma) {
 #if STC_WGMMA
       wg::fence();
-#pragma unroll
-      for (int kk = 0; kk < KD; ++kk)
-        wg::mma_ss<0, 0>(s, wg::desc_sw128(sK + 32 * kk),
-                         wg::desc_sw128(tQ + 32 * kk), kk > 0);
-#pragma unroll
-      for (int kk = 0; kk < KD; ++kk)
-        wg::mma_ss<0, 0>(dp, wg::desc_sw128(sV + 32 * kk),
-                         wg::desc_sw128(tdO + 32 * kk), kk > 0);
+      wg::mma_ss<0, 0>(s, sK, tQ, false);
+      wg::mma_ss<0, 0>(dp, sV, tdO, false);
       wg::commit();
       wg::wait<0>();
       wg::hold(s);
@@ -631,25 +648,17 @@ __device__ __forceinline__ void attention_bwd_atomic(
       // in flight together; dQ's accumulator starts at zero (no accumulate).
       float acc[8][4];
       wg::fence();
-#pragma unroll
-      for (int kk = 0; kk < NQ / 2; ++kk)
-        wg::mma_rs<1>(dvAcc, pa[kk], wg::desc_sw128(tdO + 2048 * kk), true);
-#pragma unroll
-      for (int kk = 0; kk < NQ / 2; ++kk)
-        wg::mma_rs<1>(dkAcc, da[kk], wg::desc_sw128(tQ + 2048 * kk), true);
+      wg::mma_rs<1>(dvAcc, pa, tdO);
+      wg::mma_rs<1>(dkAcc, da, tQ);
       wg::commit();
       wg::fence_smem(); // dS^T, written by st.shared, is read by wgmma
       __syncthreads();  // dS^T complete
-#pragma unroll
-      for (int kk = 0; kk < BN / 16; ++kk)
-        wg::mma_ss<1, 1>(acc, wg::desc_sw128(sdS + 2048 * kk),
-                         wg::desc_sw128(sK + 2048 * kk), kk > 0);
+      wg::mma_ss<1, 1>(acc, sdS, sK, false);
       wg::commit();
       wg::wait<0>();
       wg::hold(acc);
       wg::hold(dkAcc);
       wg::hold(dvAcc);
-      const int row0 = qc + warp * 16 + g, row1 = row0 + 8;
       if constexpr (kBulk) {
         // This warp's rows 16 warp .. + 15 of the tile: free once its
         // previous reductions have read them.
@@ -676,18 +685,8 @@ __device__ __forceinline__ void attention_bwd_atomic(
           wg::bulk_commit();
         }
       } else {
-        if (row0 < T) {
-          float *out = dq_acc + row_offset<T, H, D>(b, row0, h) + 2 * t4;
-#pragma unroll
-          for (int j = 0; j < 8; ++j)
-            atomic_add2(out + j * 8, acc[j][0] * sc, acc[j][1] * sc);
-        }
-        if (row1 < T) {
-          float *out = dq_acc + row_offset<T, H, D>(b, row1, h) + 2 * t4;
-#pragma unroll
-          for (int j = 0; j < 8; ++j)
-            atomic_add2(out + j * 8, acc[j][2] * sc, acc[j][3] * sc);
-        }
+        dq_atomic_add<T, H, D>(dq_acc, acc, b, h, qc + warp * 16 + g, 0, sc,
+                               t4);
       }
 #endif
     } else {
@@ -726,21 +725,8 @@ __device__ __forceinline__ void attention_bwd_atomic(
             mma16816(acc[j + 1], a, bk[2], bk[3]);
           }
         }
-        const int row0 = qc + rg * 16 + g, row1 = row0 + 8;
-        if (row0 < T) {
-          float *out =
-              dq_acc + row_offset<T, H, D>(b, row0, h) + cg * DC + 2 * t4;
-#pragma unroll
-          for (int j = 0; j < NDQ; ++j)
-            atomic_add2(out + j * 8, acc[j][0] * sc, acc[j][1] * sc);
-        }
-        if (row1 < T) {
-          float *out =
-              dq_acc + row_offset<T, H, D>(b, row1, h) + cg * DC + 2 * t4;
-#pragma unroll
-          for (int j = 0; j < NDQ; ++j)
-            atomic_add2(out + j * 8, acc[j][2] * sc, acc[j][3] * sc);
-        }
+        dq_atomic_add<T, H, D>(dq_acc, acc, b, h, qc + rg * 16 + g, cg * DC,
+                               sc, t4);
       }
     }
     stage ^= 1;

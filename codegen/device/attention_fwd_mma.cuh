@@ -224,10 +224,7 @@ attention_fwd_mma(const mma::bf16 *__restrict__ q, const mma::bf16 *__restrict__
 #if STC_WGMMA
       // The first chunk overwrites s (no accumulate): no zeroing.
       wg::fence();
-#pragma unroll
-      for (int kk = 0; kk < KD; ++kk)
-        wg::mma_ss<0, 0>(s, wg::desc_sw128(sQ + 32 * kk),
-                         wg::desc_sw128(tK + 32 * kk), kk > 0);
+      wg::mma_ss<0, 0>(s, sQ, tK, false);
       wg::commit();
       wg::wait<0>();
       wg::hold(s);
@@ -253,9 +250,7 @@ attention_fwd_mma(const mma::bf16 *__restrict__ q, const mma::bf16 *__restrict__
     if constexpr (kWgmma) {
 #if STC_WGMMA
       wg::fence();
-#pragma unroll
-      for (int kk = 0; kk < NB / 2; ++kk)
-        wg::mma_rs<1>(acc, pa[kk], wg::desc_sw128(tV + 2048 * kk), true);
+      wg::mma_rs<1>(acc, pa, tV);
       wg::commit();
       wg::wait<0>();
       wg::hold(acc);

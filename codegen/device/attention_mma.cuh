@@ -199,11 +199,12 @@ __device__ __forceinline__ void bulk_wait() {
   "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, "     \
   "%30, %31}"
 
-// d = A B + (acc ? d : 0) for a 64 x 64 x 16 chunk, A and B in shared
+// d = A B + (acc ? d : 0) for one 64 x 64 x 16 chunk, A and B in shared
 // memory; TA / TB: 0 K-major, 1 MN-major (transposed).
 template <int TA, int TB>
-__device__ __forceinline__ void mma_ss(float (&d)[8][4], unsigned long long a,
-                                       unsigned long long b, bool acc) {
+__device__ __forceinline__ void mma_chunk_ss(float (&d)[8][4],
+                                             unsigned long long a,
+                                             unsigned long long b, bool acc) {
   asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
                "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " STC_WG_D
                ", %32, %33, p, 1, 1, %35, %36;\n}\n"
@@ -214,8 +215,9 @@ __device__ __forceinline__ void mma_ss(float (&d)[8][4], unsigned long long a,
 
 // The same with A in registers (an m16n8k16 A fragment per warp).
 template <int TB>
-__device__ __forceinline__ void mma_rs(float (&d)[8][4], const unsigned (&a)[4],
-                                       unsigned long long b, bool acc) {
+__device__ __forceinline__ void mma_chunk_rs(float (&d)[8][4],
+                                             const unsigned (&a)[4],
+                                             unsigned long long b, bool acc) {
   asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
                "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " STC_WG_D
                ", {%32, %33, %34, %35}, %36, p, 1, 1, %38;\n}\n"
@@ -223,6 +225,34 @@ __device__ __forceinline__ void mma_rs(float (&d)[8][4], const unsigned (&a)[4],
                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b),
                  "r"(static_cast<int>(acc)), "n"(TB)
                : "memory");
+}
+
+// Where the k16 chunk kk of a swizzled 64 x 64 tile starts: 32 kk bytes into
+// the rows (K-major) or at row 16 kk (MN-major).
+template <int MAJOR> __device__ __forceinline__ unsigned chunk(int kk) {
+  return MAJOR ? 2048u * kk : 32u * kk;
+}
+
+// Issues d = A B (+ d if acc) over K = 64, A and B the swizzled 64 x 64
+// tiles at shared addresses a and b. Not waited for: the caller fences
+// before and commits and waits after.
+template <int TA, int TB>
+__device__ __forceinline__ void mma_ss(float (&d)[8][4], unsigned a,
+                                       unsigned b, bool acc) {
+#pragma unroll
+  for (int kk = 0; kk < 4; ++kk)
+    mma_chunk_ss<TA, TB>(d, desc_sw128(a + chunk<TA>(kk)),
+                         desc_sw128(b + chunk<TB>(kk)), acc || kk > 0);
+}
+
+// Issues d += A B over K = 64, A in registers (a[kk]: the A fragment of k16
+// chunk kk), B the swizzled tile at b.
+template <int TB>
+__device__ __forceinline__ void mma_rs(float (&d)[8][4],
+                                       const unsigned (&a)[4][4], unsigned b) {
+#pragma unroll
+  for (int kk = 0; kk < 4; ++kk)
+    mma_chunk_rs<TB>(d, a[kk], desc_sw128(b + chunk<TB>(kk)), true);
 }
 #undef STC_WG_ACC
 #undef STC_WG_D
