@@ -86,6 +86,25 @@ bool checkSummary(const OpAttrs &a, Problem *problem) {
   return false;
 }
 
+/// gather_block and gather_summary come together, as summary_gather's
+/// block and summary do.
+bool checkGather(const OpAttrs &a, Problem *problem) {
+  if ((a.gatherBlock == 0) != (a.gatherSummary == 0)) {
+    problem->attr = a.gatherBlock == 0 ? "gather_block" : "gather_summary";
+    problem->message = "is missing: gather_block and gather_summary come "
+                       "together (the keys are fixed(gather_block, "
+                       "gather_summary)'s summary columns)";
+    return false;
+  }
+  if (a.gatherSummary < a.gatherBlock || a.gatherBlock == 0)
+    return true;
+  problem->attr = "gather_summary";
+  problem->message = "is " + std::to_string(a.gatherSummary) +
+                     " but must be below gather_block (" +
+                     std::to_string(a.gatherBlock) + ")";
+  return false;
+}
+
 //===----------------------------------------------------------------------===//
 // The table
 //===----------------------------------------------------------------------===//
@@ -96,8 +115,9 @@ ArgRow argRow(const char *name, DTypes d, std::pair<Role, const char *> role,
   return {name, d, role.first, role.second, elements, presentIf, eachOf};
 }
 
-AttrRow intRow(const char *name, int64_t lo, int64_t hi, int64_t step = 1) {
-  return {name, AttrType::Int, false, lo, hi, step, 0, 0, Bounds::Closed, 0};
+AttrRow intRow(const char *name, int64_t lo, int64_t hi, int64_t step = 1,
+               bool optional = false) {
+  return {name, AttrType::Int, optional, lo, hi, step, 0, 0, Bounds::Closed, 0};
 }
 AttrRow numRow(const char *name, double lo, double hi, Bounds b,
                bool optional = false, double def = 0) {
@@ -142,6 +162,8 @@ std::vector<OpSpec> builtinSpecs() {
 #define STC_INT(Name, Lo, Hi) specs.back().attrs.push_back(intRow(Name, Lo, Hi));
 #define STC_INT_STEP(Name, Lo, Hi, Step)                                       \
   specs.back().attrs.push_back(intRow(Name, Lo, Hi, Step));
+#define STC_INT_OPT(Name, Lo, Hi)                                              \
+  specs.back().attrs.push_back(intRow(Name, Lo, Hi, 1, true));
 #define STC_NUM(Name, Lo, Hi, B)                                               \
   specs.back().attrs.push_back(numRow(Name, Lo, Hi, B));
 #define STC_NUM_OPT(Name, Lo, Hi, B, Def)                                      \

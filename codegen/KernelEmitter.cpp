@@ -1024,6 +1024,12 @@ bool Emitter::emitAttention() {
                  "L{0}_row_ptr, L{0}_col_idx, L{0}_classes, stc_smem)";
   }
   cfg_ += scoreModCfg();
+  cfg_ += fmt::format(
+      "  // keys: fixed(GATHER_BLOCK, GATHER_SUMMARY)'s summary columns of k, v "
+      "(0: all rows)\n"
+      "  static constexpr int GATHER_BLOCK = {}, GATHER_SUMMARY = {};\n"
+      "  static constexpr bool ACCUMULATE = {}; // dk += and dv +=\n",
+      a_.gatherBlock, a_.gatherSummary, boolLit(a_.accumulate));
   std::string body;
   if (useMma)
     body += "  extern __shared__ __align__(1024) unsigned char stc_smem[];\n";

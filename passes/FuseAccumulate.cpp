@@ -36,6 +36,8 @@
 
 #include "passes/Passes.h"
 
+#include "passes/Launches.h"
+
 #include "dialect/stk/StkOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -50,61 +52,11 @@ namespace stc {
 
 using namespace mlir;
 using namespace stc;
+using stc::launches::describe;
+using stc::launches::LaunchInfo;
+using stc::launches::usesOf;
 
 namespace {
-
-/// One launch's arguments with their roles under its current attributes.
-struct LaunchInfo {
-  stk::LaunchOp op;
-  const abi::OpSpec *spec = nullptr;
-  SmallVector<StringAttr> args;
-  SmallVector<abi::Role> roles;
-  SmallVector<int> rows; ///< the ArgRow of each argument (-1: unknown)
-};
-
-/// The ArgRow index of every argument: each row once, EACH rows once per
-/// list entry, rows with presentIf only when their flag is on.
-SmallVector<int> argRows(const abi::OpSpec &spec, const abi::OpAttrs &attrs,
-                         size_t count) {
-  // Only EACH rows repeat; a row's repeat count is the list size, which
-  // abi::signature already expanded. Map by name: "x" or "x_3" -> row "x".
-  SmallVector<int> rows;
-  std::vector<abi::Arg> sig = abi::signature(spec.kind, attrs);
-  for (size_t i = 0; i < count; ++i) {
-    int found = -1;
-    if (i < sig.size())
-      for (size_t r = 0; r < spec.args.size(); ++r) {
-        StringRef row = spec.args[r].name, name = sig[i].name;
-        if (name == row ||
-            (spec.args[r].eachOf[0] && name.starts_with(row) &&
-             name.size() > row.size() && name[row.size()] == '_')) {
-          found = static_cast<int>(r);
-          break;
-        }
-      }
-    rows.push_back(found);
-  }
-  return rows;
-}
-
-std::optional<LaunchInfo> describe(stk::LaunchOp op) {
-  LaunchInfo info;
-  info.op = op;
-  info.spec = abi::findOpSpec(op.getKind());
-  if (!info.spec)
-    return std::nullopt;
-  abi::Problem problem;
-  auto checked =
-      abi::checkAttrs(*info.spec, stk::launchAttrs(op.getParams()), &problem);
-  if (!checked || checked->second.size() != op.getArgs().size())
-    return std::nullopt;
-  for (auto [i, arg] : llvm::enumerate(op.getArgs())) {
-    info.args.push_back(cast<FlatSymbolRefAttr>(arg).getAttr());
-    info.roles.push_back(checked->second[i].role);
-  }
-  info.rows = argRows(*info.spec, checked->first, info.args.size());
-  return info;
-}
 
 struct FuseAccumulatePass
     : public stc::impl::FuseAccumulatePassBase<FuseAccumulatePass> {
@@ -152,17 +104,6 @@ struct FuseAccumulatePass
                                        folded));
   }
 
-  /// Every (op index, arg index) naming `name`.
-  static SmallVector<std::pair<size_t, size_t>>
-  usesOf(ArrayRef<LaunchInfo> ops, StringAttr name) {
-    SmallVector<std::pair<size_t, size_t>> uses;
-    for (auto [i, op] : llvm::enumerate(ops))
-      for (auto [j, arg] : llvm::enumerate(op.args))
-        if (arg == name)
-          uses.push_back({i, j});
-    return uses;
-  }
-
   /// The argument through which op p writes `a`, when p overwrites it (Out)
   /// and nothing but the add (one other use) reads it.
   static std::optional<size_t> foldableOutput(ArrayRef<LaunchInfo> ops,
@@ -195,16 +136,7 @@ struct FuseAccumulatePass
 
     // Try the operand produced later first: its producer runs after the
     // other operand is complete.
-    auto writer = [&](StringAttr n) -> std::optional<size_t> {
-      std::optional<size_t> w;
-      for (auto [k, j] : usesOf(ops, n))
-        if (ops[k].roles[j] != abi::Role::In) {
-          if (w)
-            return std::nullopt; // more than one writer
-          w = k;
-        }
-      return w;
-    };
+    auto writer = [&](StringAttr n) { return launches::soleWriter(ops, n); };
     auto wx = writer(x), wy = writer(y);
     SmallVector<std::pair<StringAttr, StringAttr>, 2> order;
     if (wx && wy && *wy > *wx)

@@ -34,6 +34,7 @@ void stc::buildCompilePipeline(OpPassManager &pm,
   pm.addPass(createLowerToKernelsPass(
       LowerToKernelsPassOptions{options.deterministic, options.decodeSplits}));
   pm.addPass(createFuseAccumulatePass());
+  pm.addPass(createFoldSummaryGathersPass());
   pm.addPass(createPlanMemoryPass(PlanMemoryPassOptions{options.memoryBudget}));
 }
 

@@ -89,8 +89,8 @@ attention_bwd_dq(int tile, const TQ *__restrict__ q, const TK *__restrict__ k,
         __syncthreads();
       else if (!chunk_has_pair<NT, T, L>(q0, QT, kc, nk))
         continue;
-      stage_rows<NT, T, H, DK, KSTR>(Ks, k, b, kc, h, nk);
-      stage_rows<NT, T, H, DV, VSTR>(Vs, v, b, kc, h, nk);
+      stage_rows<NT, T, H, DK, KSTR, KeyRows<Cfg>>(Ks, k, b, kc, h, nk);
+      stage_rows<NT, T, H, DV, VSTR, KeyRows<Cfg>>(Vs, v, b, kc, h, nk);
       __syncthreads();
       if (!live)
         continue;
@@ -160,8 +160,8 @@ attention_bwd_dkdv(int tile, const TQ *__restrict__ q, const TK *__restrict__ k,
   float *ks = Kw + warp * DK;
   float *vs = Vw + warp * DV;
   if (active) {
-    warp_stage_row<T, H, DK>(ks, k, b, kj, h);
-    warp_stage_row<T, H, DV>(vs, v, b, kj, h);
+    warp_stage_row<T, H, DK, KeyRows<Cfg>>(ks, k, b, kj, h);
+    warp_stage_row<T, H, DV, KeyRows<Cfg>>(vs, v, b, kj, h);
   }
   __syncwarp();
 
@@ -238,21 +238,22 @@ attention_bwd_dkdv(int tile, const TQ *__restrict__ q, const TK *__restrict__ k,
       }
     }
   }
-  if (!active)
+  const int krow = KeyRows<Cfg>::row(kj);
+  if (!active || krow >= T)
     return;
-  const long long kb = bthd<T, H, DK>(b, kj, h);
-  const long long vb = bthd<T, H, DV>(b, kj, h);
+  const long long kb = bthd<T, H, DK>(b, krow, h);
+  const long long vb = bthd<T, H, DV>(b, krow, h);
 #pragma unroll
   for (int n = 0; n < NK; ++n) {
     const int d = lane + 32 * n;
     if (d < DK)
-      store(dk, kb + d, scale * adk[n]);
+      store_acc<Cfg::ACCUMULATE>(dk, kb + d, scale * adk[n]);
   }
 #pragma unroll
   for (int n = 0; n < NV; ++n) {
     const int d = lane + 32 * n;
     if (d < DV)
-      store(dv, vb + d, adv[n]);
+      store_acc<Cfg::ACCUMULATE>(dv, vb + d, adv[n]);
   }
 }
 

@@ -83,8 +83,8 @@ __device__ __forceinline__ void attention_bwd_mma_dq(
   load_tile<NT, BM, T, H, D>(sdO, dO, b, h, q0);
   bool have = tiles.next();
   if (have) {
-    load_tile<NT, BN, T, H, D>(sK, k, b, h, tiles.kc);
-    load_tile<NT, BN, T, H, D>(sV, v, b, h, tiles.kc);
+    load_tile<NT, BN, T, H, D, KeyRows<Cfg>>(sK, k, b, h, tiles.kc);
+    load_tile<NT, BN, T, H, D, KeyRows<Cfg>>(sV, v, b, h, tiles.kc);
   }
   cp_async_commit();
   if (!have)
@@ -122,8 +122,8 @@ __device__ __forceinline__ void attention_bwd_mma_dq(
     cp_async_wait<0>();
     __syncthreads();
     if (haveNext) {
-      load_tile<NT, BN, T, H, D>(sK + (buf ^ 1) * TILE_K, k, b, h, tiles.kc);
-      load_tile<NT, BN, T, H, D>(sV + (buf ^ 1) * TILE_K, v, b, h, tiles.kc);
+      load_tile<NT, BN, T, H, D, KeyRows<Cfg>>(sK + (buf ^ 1) * TILE_K, k, b, h, tiles.kc);
+      load_tile<NT, BN, T, H, D, KeyRows<Cfg>>(sV + (buf ^ 1) * TILE_K, v, b, h, tiles.kc);
     }
     cp_async_commit();
     if (!loaded) {
@@ -208,6 +208,34 @@ __device__ __forceinline__ void attention_bwd_mma_dq(
 
 // ---- dk, dv: key rows k0 .. k0 + BN - 1 ------------------------------------
 
+// dk, dv rows of a warp's keys key0 and key0 + 8 (positions; rows
+// KeyRows<Cfg>, absent ones skipped) from its accumulator fragments: dk =
+// sc dK, dv = dV, or added to them with Cfg::ACCUMULATE.
+template <class Cfg, int D>
+__device__ __forceinline__ void
+store_dkdv(mma::bf16 *__restrict__ dk, mma::bf16 *__restrict__ dv,
+           const float (&dkAcc)[D / 8][4], const float (&dvAcc)[D / 8][4],
+           int b, int h, int key0, float sc, int t4) {
+  using namespace mma;
+  constexpr int T = Cfg::T, H = Cfg::H;
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const int key = key0 + 8 * half;
+    const int row = key < T ? KeyRows<Cfg>::row(key) : T;
+    if (row >= T)
+      continue;
+    const long long off = row_offset<T, H, D>(b, row, h) + 2 * t4;
+#pragma unroll
+    for (int j = 0; j < D / 8; ++j) {
+      store_pair<Cfg::ACCUMULATE>(dk + off + j * 8, dkAcc[j][2 * half] * sc,
+                                  dkAcc[j][2 * half + 1] * sc);
+      store_pair<Cfg::ACCUMULATE>(dv + off + j * 8, dvAcc[j][2 * half],
+                                  dvAcc[j][2 * half + 1]);
+    }
+  }
+}
+
+
 // S^T = K Q^T and dP^T = V dO^T for a warp's 16 keys (rows 16 warp ..
 // of the K and V tiles) x NQ * 8 queries, by mma.sync. The K and V
 // fragments come from shared memory each tile: holding them in registers
@@ -267,8 +295,8 @@ __device__ __forceinline__ void attention_bwd_mma_dkdv(
   const float *lse_bh = lse + (static_cast<long long>(b) * H + h) * T;
 
   ColTiles<T, BM, BN, NT, L> tiles(col_ptr, row_idx, col_classes, k0);
-  load_tile<NT, BN, T, H, D>(sK, k, b, h, k0);
-  load_tile<NT, BN, T, H, D>(sV, v, b, h, k0);
+  load_tile<NT, BN, T, H, D, KeyRows<Cfg>>(sK, k, b, h, k0);
+  load_tile<NT, BN, T, H, D, KeyRows<Cfg>>(sV, v, b, h, k0);
   auto loadQueries = [&](int stage, int qc) {
     load_tile<NT, BM, T, H, D>(sQ + stage * TILE_Q, q, b, h, qc);
     load_tile<NT, BM, T, H, D>(sdO + stage * TILE_Q, dO, b, h, qc);
@@ -376,26 +404,7 @@ __device__ __forceinline__ void attention_bwd_mma_dkdv(
   }
 
   const float sc = Cfg::scale;
-  if (key0 < T) {
-    const long long off = row_offset<T, H, D>(b, key0, h) + 2 * t4;
-#pragma unroll
-    for (int j = 0; j < ND; ++j) {
-      *reinterpret_cast<unsigned *>(dk + off + j * 8) =
-          pack_bf16(dkAcc[j][0] * sc, dkAcc[j][1] * sc);
-      *reinterpret_cast<unsigned *>(dv + off + j * 8) =
-          pack_bf16(dvAcc[j][0], dvAcc[j][1]);
-    }
-  }
-  if (key1 < T) {
-    const long long off = row_offset<T, H, D>(b, key1, h) + 2 * t4;
-#pragma unroll
-    for (int j = 0; j < ND; ++j) {
-      *reinterpret_cast<unsigned *>(dk + off + j * 8) =
-          pack_bf16(dkAcc[j][2] * sc, dkAcc[j][3] * sc);
-      *reinterpret_cast<unsigned *>(dv + off + j * 8) =
-          pack_bf16(dvAcc[j][2], dvAcc[j][3]);
-    }
-  }
+  store_dkdv<Cfg, D>(dk, dv, dkAcc, dvAcc, b, h, key0, sc, t4);
 }
 
 // The launch: CTAs x < ceil(T / 64) compute dq, the rest dk and dv.
@@ -550,8 +559,8 @@ __device__ __forceinline__ void attention_bwd_atomic(
   const float *lse_bh = lse + bh, *delta_bh = delta + bh;
 
   ColTiles<T, BM, BN, NT, L> tiles(col_ptr, row_idx, col_classes, k0);
-  load_tile<NT, BN, T, H, D>(sK, k, b, h, k0);
-  load_tile<NT, BN, T, H, D>(sV, v, b, h, k0);
+  load_tile<NT, BN, T, H, D, KeyRows<Cfg>>(sK, k, b, h, k0);
+  load_tile<NT, BN, T, H, D, KeyRows<Cfg>>(sV, v, b, h, k0);
   auto loadQueries = [&](int stage, int qc) {
     load_tile<NT, BM, T, H, D>(sQ + stage * TILE_Q, q, b, h, qc);
     load_tile<NT, BM, T, H, D>(sdO + stage * TILE_Q, dO, b, h, qc);
@@ -738,26 +747,7 @@ __device__ __forceinline__ void attention_bwd_atomic(
       wg::bulk_wait(); // the reductions are done before the CTA's memory goes
 #endif
 
-  if (key0 < T) {
-    const long long off = row_offset<T, H, D>(b, key0, h) + 2 * t4;
-#pragma unroll
-    for (int j = 0; j < ND; ++j) {
-      *reinterpret_cast<unsigned *>(dk + off + j * 8) =
-          pack_bf16(dkAcc[j][0] * sc, dkAcc[j][1] * sc);
-      *reinterpret_cast<unsigned *>(dv + off + j * 8) =
-          pack_bf16(dvAcc[j][0], dvAcc[j][1]);
-    }
-  }
-  if (key1 < T) {
-    const long long off = row_offset<T, H, D>(b, key1, h) + 2 * t4;
-#pragma unroll
-    for (int j = 0; j < ND; ++j) {
-      *reinterpret_cast<unsigned *>(dk + off + j * 8) =
-          pack_bf16(dkAcc[j][2] * sc, dkAcc[j][3] * sc);
-      *reinterpret_cast<unsigned *>(dv + off + j * 8) =
-          pack_bf16(dvAcc[j][2], dvAcc[j][3]);
-    }
-  }
+  store_dkdv<Cfg, D>(dk, dv, dkAcc, dvAcc, b, h, key0, sc, t4);
 }
 
 } // namespace stc

@@ -29,28 +29,59 @@ __device__ __forceinline__ long long bthd(int b, int t, int h) {
          static_cast<long long>(D);
 }
 
-// Stages rows t0 .. t0+n-1 of head (b, h) of a (B,T,H,D) tensor into shared
-// memory as fp32 rows of stride STR (STR odd, so lanes reading different rows
-// at the same column hit different banks). All NT threads take part.
-template <int NT, int T, int H, int D, int STR, typename TS>
+// Which row of a tensor holds position t of an attention op: the row itself
+// (SameRows), or for the keys of an op with gather_block l and
+// gather_summary c (abi/Ops.def, attention_fwd) fixed(l, c)'s t-th summary
+// column, T when there is none (the row is absent: loads give zeros, stores
+// are dropped). Cfg::GATHER_SUMMARY is 0 without a gather.
+struct SameRows {
+  __device__ __forceinline__ static int row(int t) { return t; }
+};
+template <class Cfg> struct KeyRows {
+  __device__ __forceinline__ static int row(int t) {
+    if constexpr (Cfg::GATHER_SUMMARY == 0) {
+      return t;
+    } else {
+      constexpr long long l = Cfg::GATHER_BLOCK, c = Cfg::GATHER_SUMMARY;
+      const long long r = t / c * l + (l - c) + t % c;
+      return r < Cfg::T ? static_cast<int>(r) : Cfg::T;
+    }
+  }
+};
+
+// x (or x + the value at p, with ACC: the op accumulates into dk, dv).
+template <bool ACC, typename TS>
+__device__ __forceinline__ void store_acc(TS *p, long long i, float x) {
+  if constexpr (ACC)
+    x += load(p, i);
+  store(p, i, x);
+}
+
+// Stages positions t0 .. t0+n-1 (rows Rows::row(t), zeros for absent rows)
+// of head (b, h) of a (B,T,H,D) tensor into shared memory as fp32 rows of
+// stride STR (STR odd, so lanes reading different rows at the same column
+// hit different banks). All NT threads take part.
+template <int NT, int T, int H, int D, int STR, class Rows = SameRows,
+          typename TS>
 __device__ __forceinline__ void stage_rows(float *dst,
                                            const TS *__restrict__ src, int b,
                                            int t0, int h, int n) {
-  const long long base = bthd<T, H, D>(b, t0, h);
   for (int idx = threadIdx.x; idx < n * D; idx += NT) {
     const int j = idx / D, d = idx - j * D;
-    dst[j * STR + d] =
-        load(src, base + static_cast<long long>(j) * (H * D) + d);
+    const int t = Rows::row(t0 + j);
+    dst[j * STR + d] = t < T ? load(src, bthd<T, H, D>(b, t, h) + d) : 0.f;
   }
 }
 
-// One row (b, t, h) into shared memory by one warp.
-template <int T, int H, int D, typename TS>
+// Position t (row Rows::row(t); zeros if absent) of head (b, h) into shared
+// memory by one warp.
+template <int T, int H, int D, class Rows = SameRows, typename TS>
 __device__ __forceinline__ void
 warp_stage_row(float *dst, const TS *__restrict__ src, int b, int t, int h) {
-  const long long base = bthd<T, H, D>(b, t, h);
+  const int r = Rows::row(t);
+  const long long base = bthd<T, H, D>(b, r < T ? r : 0, h);
   for (int d = threadIdx.x & 31; d < D; d += 32)
-    dst[d] = load(src, base + d);
+    dst[d] = r < T ? load(src, base + d) : 0.f;
 }
 
 // Whether any (query, key) pair of the rows [q0, q0 + nq) x keys [k0, k0 + nk)

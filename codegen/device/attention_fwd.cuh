@@ -75,8 +75,8 @@ attention_fwd_kernel(const TQ *__restrict__ q, const TK *__restrict__ k,
         __syncthreads(); // the previous chunk is consumed
       else if (!chunk_has_pair<NT, T, L>(q0, QT, kc, nk)) // also a barrier
         continue;
-      stage_rows<NT, T, H, DK, KSTR>(Ks, k, b, kc, h, nk);
-      stage_rows<NT, T, H, DV, VSTR>(Vs, v, b, kc, h, nk);
+      stage_rows<NT, T, H, DK, KSTR, KeyRows<Cfg>>(Ks, k, b, kc, h, nk);
+      stage_rows<NT, T, H, DV, VSTR, KeyRows<Cfg>>(Vs, v, b, kc, h, nk);
       __syncthreads();
       if (!active)
         continue;

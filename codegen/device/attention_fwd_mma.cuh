@@ -179,8 +179,8 @@ attention_fwd_mma(const mma::bf16 *__restrict__ q, const mma::bf16 *__restrict__
   load_tile<NT, BM, T, H, D>(sQ, q, b, h, q0);
   bool have = tiles.next();
   if (have) {
-    load_tile<NT, BN, T, H, D>(sK, k, b, h, tiles.kc);
-    load_tile<NT, BN, T, H, D>(sV, v, b, h, tiles.kc);
+    load_tile<NT, BN, T, H, D, KeyRows<Cfg>>(sK, k, b, h, tiles.kc);
+    load_tile<NT, BN, T, H, D, KeyRows<Cfg>>(sV, v, b, h, tiles.kc);
   }
   cp_async_commit();
 
@@ -206,8 +206,8 @@ attention_fwd_mma(const mma::bf16 *__restrict__ q, const mma::bf16 *__restrict__
 #endif
     __syncthreads(); // this tile is in; nobody still reads the other buffer
     if (haveNext) {
-      load_tile<NT, BN, T, H, D>(sK + (buf ^ 1) * TILE_K, k, b, h, tiles.kc);
-      load_tile<NT, BN, T, H, D>(sV + (buf ^ 1) * TILE_K, v, b, h, tiles.kc);
+      load_tile<NT, BN, T, H, D, KeyRows<Cfg>>(sK + (buf ^ 1) * TILE_K, k, b, h, tiles.kc);
+      load_tile<NT, BN, T, H, D, KeyRows<Cfg>>(sV + (buf ^ 1) * TILE_K, v, b, h, tiles.kc);
     }
     cp_async_commit();
     if (!kWgmma && !qLoaded) {

@@ -267,14 +267,28 @@ __device__ __forceinline__ long long row_offset(int b, int t, int h) {
          static_cast<long long>(D);
 }
 
-// Rows t0 .. t0 + ROWS - 1 of head (b, h) -> the swizzled tile at `tile`, by
-// all NT threads of the CTA (cp.async; the caller commits and waits).
-template <int NT, int ROWS, int T, int H, int D>
+// p[0] = x, p[1] = y as bf16 (with ACC: p[0] += x, p[1] += y, rounded once).
+template <bool ACC>
+__device__ __forceinline__ void store_pair(bf16 *p, float x, float y) {
+  if constexpr (ACC) {
+    const float2 o =
+        __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(p));
+    x += o.x;
+    y += o.y;
+  }
+  *reinterpret_cast<unsigned *>(p) = pack_bf16(x, y);
+}
+
+// Positions t0 .. t0 + ROWS - 1 (rows Rows::row(t), attention_common.cuh;
+// zeros past T) of head (b, h) -> the swizzled tile at `tile`, by all NT
+// threads of the CTA (cp.async; the caller commits and waits).
+template <int NT, int ROWS, int T, int H, int D, class Rows = SameRows>
 __device__ __forceinline__ void load_tile(unsigned tile, const bf16 *g, int b,
                                           int h, int t0) {
   constexpr int CPR = D / 8; // 16-byte units per row
   for (int i = threadIdx.x; i < ROWS * CPR; i += NT) {
-    const int r = i / CPR, c = i - r * CPR, t = t0 + r;
+    const int r = i / CPR, c = i - r * CPR,
+              t = t0 + r < T ? Rows::row(t0 + r) : T;
     const bool ok = t < T;
     const bf16 *src = g + (ok ? row_offset<T, H, D>(b, t, h) + c * 8 : 0);
     cp_async16(tile + swz(static_cast<unsigned>(i) * 16u), src, ok);

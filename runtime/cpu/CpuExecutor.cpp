@@ -357,21 +357,31 @@ Status CpuExecutor::runOp(const Op &op, Args &fa) {
     cpu::attentionMerge(F(0), F(1), F(2), F(3), F(4), F(5), at.B, at.T, at.H,
                         at.dv);
     break;
-  case OpKind::AttentionFwd:
-    cpu::attentionFwd(F(0), F(1), F(2), F(3), F(4), cpu::attentionShape(at), masksOf());
-    break;
-  case OpKind::AttentionBwd:
-    cpu::attentionBwd(F(0), F(1), F(2), F(3), F(4), F(5), F(6), F(7), F(8),
+  case OpKind::AttentionFwd: {
+    cpu::KeyRows<T> keys(at, F(1), F(2));
+    cpu::attentionFwd(F(0), keys.k(), keys.v(), F(3), F(4),
                       cpu::attentionShape(at), masksOf());
     break;
+  }
+  case OpKind::AttentionBwd: {
+    cpu::KeyRows<T> keys(at, F(1), F(2));
+    cpu::attentionBwd(F(0), keys.k(), keys.v(), F(3), F(4), F(5), F(6),
+                      keys.dk(F(7)), keys.dv(F(8)), cpu::attentionShape(at),
+                      masksOf());
+    keys.finish();
+    break;
+  }
   case OpKind::AttentionBwdPrep:
     cpu::attentionBwdPrep(F(0), F(1), F(2), F(3), cpu::attentionShape(at));
     break;
-  case OpKind::AttentionBwdAtomic: // q k v lse dout delta dq_acc dk dv
-    cpu::attentionBwd(F(0), F(1), F(2), static_cast<const T *>(nullptr), F(3),
-                      F(4), F(6), F(7), F(8), cpu::attentionShape(at),
-                      masksOf(), F(5), true);
+  case OpKind::AttentionBwdAtomic: { // q k v lse dout delta dq_acc dk dv
+    cpu::KeyRows<T> keys(at, F(1), F(2));
+    cpu::attentionBwd(F(0), keys.k(), keys.v(), static_cast<const T *>(nullptr),
+                      F(3), F(4), F(6), keys.dk(F(7)), keys.dv(F(8)),
+                      cpu::attentionShape(at), masksOf(), F(5), true);
+    keys.finish();
     break;
+  }
   case OpKind::AttentionScores:
     cpu::attentionScores(F(0), F(1), F(2), cpu::attentionShape(at));
     break;

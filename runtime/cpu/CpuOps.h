@@ -19,6 +19,7 @@
 #ifndef STC_RUNTIME_CPU_CPUOPS_H
 #define STC_RUNTIME_CPU_CPUOPS_H
 
+#include "abi/OpSpec.h"
 #include "pattern/Pattern.h"
 #include "runtime/Status.h"
 
@@ -218,6 +219,64 @@ void attentionBwd(const T *q, const T *k, const T *v, const T *o, const T *lse,
                   const T *dO, T *dq, T *dk, T *dv, const AttentionShape &s,
                   const std::vector<const AttentionMask *> &masks,
                   const T *delta = nullptr, bool accumulateDq = false);
+
+/// The keys of an attention op (abi/Ops.def, attention_fwd): k and v as
+/// they are, or with gather_block / gather_summary their summary columns
+/// gathered into temporaries (summary_gather); the backward's dk and dv
+/// computed into temporaries that finish() adds into the op's dk and dv
+/// (summary_scatter with accumulate, or a plain sum with accumulate alone),
+/// each rounded once when the executor stores them.
+template <typename T> class KeyRows {
+public:
+  KeyRows(const abi::OpAttrs &a, const T *k, const T *v)
+      : a_(a), k_(k), v_(v), gather_(a.gatherBlock != 0) {
+    if (!gather_)
+      return;
+    kg_.resize(static_cast<size_t>(a.B * a.T * a.H * a.dk));
+    vg_.resize(static_cast<size_t>(a.B * a.T * a.H * a.dv));
+    summaryGather(k, kg_.data(), a.B, a.T, a.H * a.dk, a.gatherBlock,
+                  a.gatherSummary);
+    summaryGather(v, vg_.data(), a.B, a.T, a.H * a.dv, a.gatherBlock,
+                  a.gatherSummary);
+    k_ = kg_.data();
+    v_ = vg_.data();
+  }
+  const T *k() const { return k_; }
+  const T *v() const { return v_; }
+  /// Where the backward writes dk (dv): the op's buffer, or a temporary.
+  T *dk(T *out) { return target(out, dk_, dkOut_, a_.dk); }
+  T *dv(T *out) { return target(out, dv_, dvOut_, a_.dv); }
+  void finish() {
+    add(dk_, dkOut_, a_.dk);
+    add(dv_, dvOut_, a_.dv);
+  }
+
+private:
+  T *target(T *out, std::vector<T> &tmp, T *&dest, int64_t d) {
+    if (!gather_ && !a_.accumulate)
+      return out;
+    tmp.assign(static_cast<size_t>(a_.B * a_.T * a_.H * d), T(0));
+    dest = out;
+    return tmp.data();
+  }
+  void add(const std::vector<T> &g, T *out, int64_t d) {
+    if (!out)
+      return;
+    if (gather_) {
+      summaryScatter(g.data(), out, a_.B, a_.T, a_.H * d, /*accumulate=*/true,
+                     a_.gatherBlock, a_.gatherSummary);
+      return;
+    }
+    for (size_t i = 0; i < g.size(); ++i)
+      out[i] += g[i];
+  }
+
+  const abi::OpAttrs &a_;
+  const T *k_, *v_;
+  bool gather_;
+  std::vector<T> kg_, vg_, dk_, dv_;
+  T *dkOut_ = nullptr, *dvOut_ = nullptr;
+};
 
 /// o, dO (B,T,H,dv) -> delta (B,H,T) = rowsum(dO * o); dqAcc (B,T,H,dk) = 0
 /// (attention_bwd_prep).

@@ -1,0 +1,87 @@
+//===- Launches.cpp - stk.launch ops as abi/Ops.def sees them -------------===//
+
+#include "passes/Launches.h"
+
+#include "mlir/IR/BuiltinAttributes.h"
+
+using namespace mlir;
+
+namespace stc::launches {
+
+namespace {
+
+/// The ArgRow index of every argument: each row once, EACH rows once per
+/// list entry, rows with presentIf only when their flag is on.
+SmallVector<int> argRows(const abi::OpSpec &spec, const abi::OpAttrs &attrs,
+                         size_t count) {
+  // Only EACH rows repeat; a row's repeat count is the list size, which
+  // abi::signature already expanded. Map by name: "x" or "x_3" -> row "x".
+  SmallVector<int> rows;
+  std::vector<abi::Arg> sig = abi::signature(spec.kind, attrs);
+  for (size_t i = 0; i < count; ++i) {
+    int found = -1;
+    if (i < sig.size())
+      for (size_t r = 0; r < spec.args.size(); ++r) {
+        StringRef row = spec.args[r].name, name = sig[i].name;
+        if (name == row ||
+            (spec.args[r].eachOf[0] && name.starts_with(row) &&
+             name.size() > row.size() && name[row.size()] == '_')) {
+          found = static_cast<int>(r);
+          break;
+        }
+      }
+    rows.push_back(found);
+  }
+  return rows;
+}
+
+} // namespace
+
+std::optional<size_t> LaunchInfo::arg(StringRef name) const {
+  for (auto [i, row] : llvm::enumerate(rows))
+    if (row >= 0 && StringRef(spec->args[row].name) == name)
+      return i;
+  return std::nullopt;
+}
+
+std::optional<LaunchInfo> describe(stk::LaunchOp op) {
+  LaunchInfo info;
+  info.op = op;
+  info.spec = abi::findOpSpec(op.getKind());
+  if (!info.spec)
+    return std::nullopt;
+  abi::Problem problem;
+  auto checked =
+      abi::checkAttrs(*info.spec, stk::launchAttrs(op.getParams()), &problem);
+  if (!checked || checked->second.size() != op.getArgs().size())
+    return std::nullopt;
+  for (auto [i, arg] : llvm::enumerate(op.getArgs())) {
+    info.args.push_back(cast<FlatSymbolRefAttr>(arg).getAttr());
+    info.roles.push_back(checked->second[i].role);
+  }
+  info.rows = argRows(*info.spec, checked->first, info.args.size());
+  return info;
+}
+
+SmallVector<std::pair<size_t, size_t>> usesOf(ArrayRef<LaunchInfo> ops,
+                                              StringAttr name) {
+  SmallVector<std::pair<size_t, size_t>> uses;
+  for (auto [i, op] : llvm::enumerate(ops))
+    for (auto [j, arg] : llvm::enumerate(op.args))
+      if (arg == name)
+        uses.push_back({i, j});
+  return uses;
+}
+
+std::optional<size_t> soleWriter(ArrayRef<LaunchInfo> ops, StringAttr name) {
+  std::optional<size_t> w;
+  for (auto [k, j] : usesOf(ops, name))
+    if (ops[k].roles[j] != abi::Role::In) {
+      if (w)
+        return std::nullopt; // more than one writer (or argument)
+      w = k;
+    }
+  return w;
+}
+
+} // namespace stc::launches

@@ -1,0 +1,50 @@
+//===- Launches.h - stk.launch ops as abi/Ops.def sees them -----*- C++ -*-===//
+//
+// The passes that rewrite the kernel program (stc-fuse-accumulate,
+// stc-fold-summary-gathers) read each launch's arguments with their roles
+// under the launch's current attributes, from abi/Ops.def's rows.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef STC_PASSES_LAUNCHES_H
+#define STC_PASSES_LAUNCHES_H
+
+#include "abi/OpSpec.h"
+#include "dialect/stk/StkOps.h"
+
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/SmallVector.h"
+
+#include <optional>
+#include <utility>
+
+namespace stc::launches {
+
+/// One launch's arguments with their roles under its current attributes.
+struct LaunchInfo {
+  stk::LaunchOp op;
+  const abi::OpSpec *spec = nullptr;
+  llvm::SmallVector<mlir::StringAttr> args;
+  llvm::SmallVector<abi::Role> roles;
+  llvm::SmallVector<int> rows; ///< the ArgRow of each argument (-1: unknown)
+
+  /// The index of the argument of row `name` ("k", "dk"), if present.
+  std::optional<size_t> arg(llvm::StringRef name) const;
+};
+
+/// The launch as its Ops.def row reads it; nullopt when its kind or
+/// attributes do not check (the stk.launch verifier says why).
+std::optional<LaunchInfo> describe(stk::LaunchOp op);
+
+/// Every (launch index, argument index) naming `name`.
+llvm::SmallVector<std::pair<size_t, size_t>>
+usesOf(llvm::ArrayRef<LaunchInfo> ops, mlir::StringAttr name);
+
+/// The only launch that writes `name` (a role other than In), if exactly
+/// one does, through one argument.
+std::optional<size_t> soleWriter(llvm::ArrayRef<LaunchInfo> ops,
+                                 mlir::StringAttr name);
+
+} // namespace stc::launches
+
+#endif // STC_PASSES_LAUNCHES_H
