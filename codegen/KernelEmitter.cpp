@@ -814,6 +814,14 @@ bool Emitter::emitAttention() {
 
   const int64_t kstr = dk | 1,
                 vstr = dv | 1; // odd row strides: no bank conflicts
+  // attention_fwd with merge reads the other key set's o_prev, lse_prev.
+  // (The fp32 kernel deduces o_prev's type: a typed null without merge.)
+  const std::string mergeArgs =
+      a_.merge ? "o_prev, lse_prev" : "nullptr, nullptr";
+  const std::string mergeArgsTyped =
+      a_.merge ? mergeArgs
+               : "static_cast<const float *>(nullptr), "
+                 "static_cast<const float *>(nullptr)";
   std::string call;
   std::string dispatchVar;
   if (decode) {
@@ -932,8 +940,9 @@ bool Emitter::emitAttention() {
       smem_ = (bm + 4 * bn) * D * 2;
       block_ = {bm * 2, 1, 1};
       grid_ = {ceilDiv(T, bm), H, B};
-      call = "stc::attention_fwd_mma<stc_cfg, stc_layout_{0}>(q, k, v, o, lse, "
-             "L{0}_row_ptr, L{0}_col_idx, L{0}_classes, stc_smem)";
+      call = "stc::attention_fwd_mma<stc_cfg, stc_layout_{0}>(q, k, v, o, lse, " +
+             mergeArgs +
+             ", L{0}_row_ptr, L{0}_col_idx, L{0}_classes, stc_smem)";
     } else {
       // 64 query rows (dq) or key rows (dk, dv) per CTA; D = 128 takes
       // smaller tiles to stay within the registers.
@@ -1020,16 +1029,19 @@ bool Emitter::emitAttention() {
                  "L{0}_col_ptr, "
                  "L{0}_row_idx, L{0}_col_classes, stc_smem)"
                : "stc::attention_fwd_kernel<stc_cfg, stc_layout_{0}>(q, k, v, "
-                 "o, lse, "
-                 "L{0}_row_ptr, L{0}_col_idx, L{0}_classes, stc_smem)";
+                 "o, lse, " +
+                     mergeArgsTyped +
+                     ", L{0}_row_ptr, L{0}_col_idx, L{0}_classes, stc_smem)";
   }
   cfg_ += scoreModCfg();
   cfg_ += fmt::format(
       "  // keys: fixed(GATHER_BLOCK, GATHER_SUMMARY)'s summary columns of k, v "
       "(0: all rows)\n"
       "  static constexpr int GATHER_BLOCK = {}, GATHER_SUMMARY = {};\n"
-      "  static constexpr bool ACCUMULATE = {}; // dk += and dv +=\n",
-      a_.gatherBlock, a_.gatherSummary, boolLit(a_.accumulate));
+      "  static constexpr bool ACCUMULATE = {}; // dk += and dv +=\n"
+      "  static constexpr bool MERGE = {}; // with o_prev, lse_prev\n",
+      a_.gatherBlock, a_.gatherSummary, boolLit(a_.accumulate),
+      boolLit(a_.merge));
   std::string body;
   if (useMma)
     body += "  extern __shared__ __align__(1024) unsigned char stc_smem[];\n";

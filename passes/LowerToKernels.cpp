@@ -613,7 +613,8 @@ splitParams(L &l, OpT op) {
 }
 
 /// fixed(l, c) split by stc-normalize-patterns: one attention over the
-/// sequence's keys, one over the gathered summaries, merged by their lse.
+/// sequence's keys, then one over the gathered summaries that merges the
+/// first's result into its own by their lse (attention_fwd `merge`).
 LogicalResult lowerAttentionSummaries(L &l, AttentionSummariesOp attn) {
   auto params = splitParams(l, attn);
   if (failed(params))
@@ -621,21 +622,18 @@ LogicalResult lowerAttentionSummaries(L &l, AttentionSummariesOp attn) {
   auto &[local, summaries] = *params;
   auto q = cast<RankedTensorType>(attn.getQ().getType());
   int64_t b = q.getDimSize(0), t = q.getDimSize(1), h = attn.getHeads();
-  int64_t dv = lastDim(attn.getV().getType());
   Type oType = attn.getResult().getType();
-  auto o1 = l.fresh(oType, "attn_local"), o2 = l.fresh(oType, "attn_summ");
+  auto o1 = l.fresh(oType, "attn_local");
   auto lse1 = l.f32Buffer({b, h, t}, "attn_lse_local");
-  auto lse2 = l.f32Buffer({b, h, t}, "attn_lse_summ");
   l.launch("attention_fwd",
            {l.of(attn.getQ()), l.of(attn.getK()), l.of(attn.getV()), o1, lse1},
            local);
-  l.launch("attention_fwd",
-           {l.of(attn.getQ()), l.of(attn.getKs()), l.of(attn.getVs()), o2, lse2},
-           summaries);
   auto lse = l.f32Buffer({b, h, t}, "attn_lse");
-  l.launch("attention_merge",
-           {o1, lse1, o2, lse2, l.def(attn.getResult(), "attn"), lse},
-           {l.i64("B", b), l.i64("T", t), l.i64("H", h), l.i64("dv", dv / h)});
+  l.flag(summaries, "merge", true);
+  l.launch("attention_fwd",
+           {l.of(attn.getQ()), l.of(attn.getKs()), l.of(attn.getVs()),
+            l.def(attn.getResult(), "attn"), lse, o1, lse1},
+           summaries);
   l.attnLse[attn.getResult()] = lse;
   return success();
 }

@@ -1,11 +1,12 @@
 //===- AttentionRange.h - An attention op with its normalization ops -----===//
 //
 // stc-normalize-patterns may wrap an attention op of a program in ops of its
-// own: stride_permute ops (strided heads over a permuted sequence), or
-// summary_gather before and attention_merge after (fixed split into its own
-// blocks and the gathered summaries; the backward adds the second dq with
-// accumulate and takes the summaries' dk, dv back with summary_scatter and
-// add). The fast backward adds attention_bwd_prep before its
+// own: stride_permute ops (strided heads over a permuted sequence), or a
+// second attention after it (fixed split into its own blocks and the
+// summaries, which reads its keys through the gather and merges the first's
+// result: attention_fwd with merge; the backward's second attention adds
+// into the first's dk, dv; older artifacts: summary_gather before,
+// attention_merge after, summary_scatter and add). The fast backward adds attention_bwd_prep before its
 // attention_bwd_atomic ops and a cast of dq after them. The benchmark and the row check both need the whole range, and the
 // tensors in their original order: this finds them.
 //
@@ -72,6 +73,9 @@ struct AttentionRange {
         buf = a[1];
       else if (o.kind == rt::OpKind::AttentionMerge && a[0] == buf)
         buf = a[4];
+      else if (o.kind == rt::OpKind::AttentionFwd && o.attrs.merge &&
+               a[5] == buf) // o_prev, merged into o
+        buf = a[3];
       else if (o.kind == rt::OpKind::Cast && a[0] == buf)
         buf = a[1];
       else if (o.kind == rt::OpKind::Add && (a[0] == buf || a[1] == buf))

@@ -27,14 +27,18 @@ __host__ __device__ constexpr int attention_fwd_smem_floats() {
   return Cfg::KT * (Cfg::KSTR + Cfg::VSTR) + Cfg::QT * Cfg::DK;
 }
 
-// q, k (B,T,H,DK), v (B,T,H,DV) -> o (B,T,H,DV), lse (B,H,T) f32
+// q, k (B,T,H,DK), v (B,T,H,DV) -> o (B,T,H,DV), lse (B,H,T) f32; with
+// Cfg::MERGE merged with o_prev, lse_prev (abi/Ops.def, attention_fwd
+// `merge`; nullptr without).
 // row_ptr (nrows+1), col_idx, classes (nblocks): layout L of this head
 template <class Cfg, class L, typename TQ, typename TK, typename TV,
-          typename TO>
+          typename TO, typename TP>
 __device__ __forceinline__ void
 attention_fwd_kernel(const TQ *__restrict__ q, const TK *__restrict__ k,
                      const TV *__restrict__ v, TO *__restrict__ o,
-                     float *__restrict__ lse, const int *__restrict__ row_ptr,
+                     float *__restrict__ lse, const TP *__restrict__ o_prev,
+                     const float *__restrict__ lse_prev,
+                     const int *__restrict__ row_ptr,
                      const int *__restrict__ col_idx,
                      const int *__restrict__ classes, float *smem) {
   constexpr int T = Cfg::T, H = Cfg::H, DK = Cfg::DK, DV = Cfg::DV;
@@ -117,18 +121,31 @@ attention_fwd_kernel(const TQ *__restrict__ q, const TK *__restrict__ k,
   }
   if (!active)
     return;
-  const bool any = l > 0.f;
-  const float inv = any ? 1.f / l : 0.f;
+  const long long stat = (static_cast<long long>(b) * H + h) * T + qi;
+  float own = l > 0.f ? m + logf(l) : neg_inf();
+  float wOwn = l > 0.f ? 1.f / l : 0.f, wPrev = 0.f;
+  if constexpr (Cfg::MERGE) { // each key set weighted by its share of the sum
+    const float prev = lse_prev[stat], mx = fmaxf(own, prev);
+    if (mx != neg_inf()) {
+      const float e1 = expf(own - mx), e2 = expf(prev - mx);
+      wOwn *= e1 / (e1 + e2);
+      wPrev = e2 / (e1 + e2);
+      own = mx + logf(e1 + e2);
+    }
+  }
   const long long ob = bthd<T, H, DV>(b, qi, h);
 #pragma unroll
   for (int i = 0; i < NV; ++i) {
     const int d = lane + 32 * i;
-    if (d < DV)
-      store(o, ob + d, acc[i] * inv);
+    if (d >= DV)
+      continue;
+    float x = acc[i] * wOwn;
+    if constexpr (Cfg::MERGE)
+      x += wPrev * load(o_prev, ob + d);
+    store(o, ob + d, x);
   }
   if (lane == 0)
-    lse[(static_cast<long long>(b) * H + h) * T + qi] =
-        any ? m + logf(l) : neg_inf();
+    lse[stat] = own;
 }
 
 } // namespace stc

@@ -110,12 +110,16 @@ fwd_softmax(float (&s)[NB][4], float (&acc)[ND][4], float (&m)[2],
   }
 }
 
-// O /= l and lse for a warp's rows row0, row1 = row0 + 8.
-template <int T, int H, int D>
+// O /= l and lse for a warp's rows row0, row1 = row0 + 8; with MERGE,
+// merged with o_prev, lse_prev (abi/Ops.def, attention_fwd `merge`): the
+// row's result over both key sets, each weighted by its share of the sum.
+template <int T, int H, int D, bool MERGE>
 __device__ __forceinline__ void
 fwd_store(float (&acc)[D / 8][4], const float (&m)[2], float (&l)[2],
-          mma::bf16 *__restrict__ o, float *__restrict__ lse, int b, int h,
-          int row0, int row1, int t4) {
+          mma::bf16 *__restrict__ o, float *__restrict__ lse,
+          const mma::bf16 *__restrict__ o_prev,
+          const float *__restrict__ lse_prev, int b, int h, int row0,
+          int row1, int t4) {
   using namespace mma;
   constexpr int ND = D / 8;
   // The row sums are split over the quad.
@@ -124,36 +128,52 @@ fwd_store(float (&acc)[D / 8][4], const float (&m)[2], float (&l)[2],
     l[r] += __shfl_xor_sync(kFullMask, l[r], 1);
     l[r] += __shfl_xor_sync(kFullMask, l[r], 2);
   }
-  const float inv0 = l[0] > 0.f ? 1.f / l[0] : 0.f;
-  const float inv1 = l[1] > 0.f ? 1.f / l[1] : 0.f;
-  if (row0 < T) {
-    mma::bf16 *out = o + row_offset<T, H, D>(b, row0, h) + 2 * t4;
 #pragma unroll
-    for (int j = 0; j < ND; ++j)
-      *reinterpret_cast<unsigned *>(out + j * 8) =
-          pack_bf16(acc[j][0] * inv0, acc[j][1] * inv0);
-    if (t4 == 0)
-      lse[(static_cast<long long>(b) * H + h) * T + row0] =
-          l[0] > 0.f ? (m[0] + log2f(l[0])) * kLn2 : neg_inf();
-  }
-  if (row1 < T) {
-    mma::bf16 *out = o + row_offset<T, H, D>(b, row1, h) + 2 * t4;
+  for (int r = 0; r < 2; ++r) {
+    const int row = r == 0 ? row0 : row1;
+    if (row >= T)
+      continue;
+    const long long stat = (static_cast<long long>(b) * H + h) * T + row;
+    // log2-domain lse of this op's keys; weights of o (own) and o_prev.
+    float own = l[r] > 0.f ? m[r] + log2f(l[r]) : neg_inf();
+    float wOwn = l[r] > 0.f ? 1.f / l[r] : 0.f, wPrev = 0.f;
+    if constexpr (MERGE) {
+      const float prev = lse_prev[stat] * kLog2e;
+      const float mx = fmaxf(own, prev);
+      if (mx != neg_inf()) {
+        const float e1 = exp2f(own - mx), e2 = exp2f(prev - mx);
+        const float inv = 1.f / (e1 + e2);
+        wOwn *= e1 * inv;
+        wPrev = e2 * inv;
+        own = mx + log2f(e1 + e2);
+      }
+    }
+    const long long off = row_offset<T, H, D>(b, row, h) + 2 * t4;
 #pragma unroll
-    for (int j = 0; j < ND; ++j)
-      *reinterpret_cast<unsigned *>(out + j * 8) =
-          pack_bf16(acc[j][2] * inv1, acc[j][3] * inv1);
+    for (int j = 0; j < ND; ++j) {
+      float x = acc[j][2 * r] * wOwn, y = acc[j][2 * r + 1] * wOwn;
+      if constexpr (MERGE) {
+        const float2 p = __bfloat1622float2(
+            *reinterpret_cast<const __nv_bfloat162 *>(o_prev + off + j * 8));
+        x += wPrev * p.x;
+        y += wPrev * p.y;
+      }
+      *reinterpret_cast<unsigned *>(o + off + j * 8) = pack_bf16(x, y);
+    }
     if (t4 == 0)
-      lse[(static_cast<long long>(b) * H + h) * T + row1] =
-          l[1] > 0.f ? (m[1] + log2f(l[1])) * kLn2 : neg_inf();
+      lse[stat] = own == neg_inf() ? neg_inf() : own * kLn2;
   }
 }
 
-// q, k, v (B,T,H,D) bf16 -> o (B,T,H,D) bf16, lse (B,H,T) f32.
+// q, k, v (B,T,H,D) bf16 -> o (B,T,H,D) bf16, lse (B,H,T) f32; with
+// Cfg::MERGE, merged with o_prev, lse_prev (nullptr without).
 template <class Cfg, class L>
 __device__ __forceinline__ void
 attention_fwd_mma(const mma::bf16 *__restrict__ q, const mma::bf16 *__restrict__ k,
                   const mma::bf16 *__restrict__ v, mma::bf16 *__restrict__ o,
-                  float *__restrict__ lse, const int *__restrict__ row_ptr,
+                  float *__restrict__ lse, const mma::bf16 *__restrict__ o_prev,
+                  const float *__restrict__ lse_prev,
+                  const int *__restrict__ row_ptr,
                   const int *__restrict__ col_idx,
                   const int *__restrict__ classes, unsigned char *smem) {
   using namespace mma;
@@ -270,7 +290,8 @@ attention_fwd_mma(const mma::bf16 *__restrict__ q, const mma::bf16 *__restrict__
     have = haveNext;
   }
 
-  fwd_store<T, H, D>(acc, m, l, o, lse, b, h, row0, row1, t4);
+  fwd_store<T, H, D, Cfg::MERGE>(acc, m, l, o, lse, o_prev, lse_prev, b, h,
+                                 row0, row1, t4);
 }
 
 } // namespace stc

@@ -359,8 +359,18 @@ Status CpuExecutor::runOp(const Op &op, Args &fa) {
     break;
   case OpKind::AttentionFwd: {
     cpu::KeyRows<T> keys(at, F(1), F(2));
-    cpu::attentionFwd(F(0), keys.k(), keys.v(), F(3), F(4),
+    if (!at.merge) {
+      cpu::attentionFwd(F(0), keys.k(), keys.v(), F(3), F(4),
+                        cpu::attentionShape(at), masksOf());
+      break;
+    }
+    // This op's own attention, unrounded, merged with o_prev, lse_prev.
+    std::vector<T> o(static_cast<size_t>(at.B * at.T * at.H * at.dv)),
+        lse(static_cast<size_t>(at.B * at.H * at.T));
+    cpu::attentionFwd(F(0), keys.k(), keys.v(), o.data(), lse.data(),
                       cpu::attentionShape(at), masksOf());
+    cpu::attentionMerge(F(5), F(6), o.data(), lse.data(), F(3), F(4), at.B,
+                        at.T, at.H, at.dv);
     break;
   }
   case OpKind::AttentionBwd: {

@@ -3,16 +3,18 @@
 // RUN: stc-opt %S/Inputs/fixed-model.mlir -stc-expand-model=batch=2 -stc-fuse-softmax -stc-autodiff -stc-normalize-patterns=block-size=16 -stc-tile-attention=block-size=16 -stc-eliminate-upper-triangle -stc-lower-to-kernels | FileCheck %s --check-prefix=LOWERED
 
 // The kernels of a split fixed layer (Inputs/fixed-model.mlir): the forward
-// gathers k and v, runs one attention per source and merges them by lse; the
-// backward gathers again, runs both backwards with the merged o and lse,
-// adds the second dq into the first, and scatters the gathered keys'
-// gradients back. The sampling step keeps the fixed pattern.
+// gathers k and v, runs one attention per source, the second merging the
+// first's result into its own by lse (merge); the backward gathers again,
+// runs both backwards with the merged o and lse, adds the second dq into
+// the first, and scatters the gathered keys' gradients back
+// (stc-fold-summary-gathers later moves the gathers and scatters into the
+// attention kernels). The sampling step keeps the fixed pattern.
 // LOWERED-LABEL: stk.program @train_step
 // LOWERED: stk.launch "summary_gather" [@[[K:.*]], @[[KS:train.gathered[0-9]+]]] params {B = 2 : i64, D = 16 : i64, T = 64 : i64, block = 16 : i64, summary = 4 : i64}
 // LOWERED: stk.launch "summary_gather" [@[[V:.*]], @[[VS:train.gathered[0-9]+]]]
 // LOWERED: stk.launch "attention_fwd" [@[[Q:.*]], @[[K]], @[[V]], @[[O1:.*]], @[[L1:.*]]] params {{.*}}layouts = ["[[LOCAL:layout[0-9]+]]"]
-// LOWERED: stk.launch "attention_fwd" [@[[Q]], @[[KS]], @[[VS]], @[[O2:.*]], @[[L2:.*]]] params {{.*}}layouts = ["[[SUMM:layout[0-9]+]]"]
-// LOWERED: stk.launch "attention_merge" [@[[O1]], @[[L1]], @[[O2]], @[[L2]], @[[O:.*]], @[[L:.*]]] params {B = 2 : i64, H = 2 : i64, T = 64 : i64, dv = 8 : i64}
+// LOWERED: stk.launch "attention_fwd" [@[[Q]], @[[KS]], @[[VS]], @[[O:.*]], @[[L:.*]], @[[O1]], @[[L1]]] params {{.*}}layouts = ["[[SUMM:layout[0-9]+]]"], merge = true
+// LOWERED-NOT: attention_merge
 // LOWERED: stk.launch "summary_gather"
 // LOWERED: stk.launch "summary_gather"
 // LOWERED: stk.launch "attention_bwd" [@[[Q]], @[[K]], @[[V]], @[[O]], @[[L]], @{{.*}}, @[[DQ:.*]], @{{.*}}, @{{.*}}] params {{.*}}layouts = ["[[LOCAL]]"]

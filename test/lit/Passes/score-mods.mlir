@@ -24,8 +24,7 @@
 // CHECK-LABEL: stk.program @train_step
 // CHECK: stk.launch "attention_fwd" [{{.*}}] params {B = 2 : i64, H = 2 : i64, T = 64 : i64, alibi = 8.000000e+00 : f64, alibi_first = true, dk = 8 : i64, dv = 8 : i64, heads_per_layout = 2 : i64, layouts = ["layout0"], scale = 0.17677669529663687 : f64, softcap = 2.000000e+00 : f64}
 // CHECK: stk.launch "attention_fwd" [{{.*}}] params {{{.*}}scale = 0.35355339059327373 : f64, softcap = 3.000000e+00 : f64}
-// CHECK: stk.launch "attention_fwd" [{{.*}}] params {{{.*}}scale = 0.35355339059327373 : f64, softcap = 3.000000e+00 : f64}
-// CHECK: stk.launch "attention_merge"
+// CHECK: stk.launch "attention_fwd" [{{.*}}] params {{{.*}}merge = true, scale = 0.35355339059327373 : f64, softcap = 3.000000e+00 : f64}
 // CHECK: stk.launch "attention_bwd" [{{.*}}] params {{{.*}}softcap = 3.000000e+00 : f64}
 // CHECK: stk.launch "attention_bwd" [{{.*}}] params {{{.*}}softcap = 3.000000e+00 : f64}
 // CHECK: stk.launch "attention_bwd" [{{.*}}] params {B = 2 : i64, H = 2 : i64, T = 64 : i64, alibi = 8.000000e+00 : f64, alibi_first = true, {{.*}}softcap = 2.000000e+00 : f64}

@@ -1145,7 +1145,7 @@ TEST(Normalization, NormalizedProgramsTrainLikeTheWrittenOnes) {
   // The rewrites are there, and only there: forward q, k, v, o of two
   // layers, backward dy, dq, dk, dv; the summaries' keys read through the
   // gather in the forward and the backward, their dk and dv added back;
-  // one merge per forward.
+  // the second forward merging the first's result.
   for (OpKind kind : {OpKind::StridePermute, OpKind::SummaryGather,
                       OpKind::SummaryScatter, OpKind::AttentionMerge}) {
     EXPECT_EQ(countOps(*written, EntryKind::Train, kind), 0);
@@ -1171,8 +1171,14 @@ TEST(Normalization, NormalizedProgramsTrainLikeTheWrittenOnes) {
   }
   EXPECT_EQ(gathering, 2);    // the forward and the backward
   EXPECT_EQ(accumulating, 1); // the backward adds into the keys' dk, dv
-  EXPECT_EQ(countOps(*normalized, EntryKind::Train, OpKind::AttentionMerge), 1);
-  EXPECT_EQ(countOps(*normalized, EntryKind::Eval, OpKind::AttentionMerge), 1);
+  // The summaries' forward merges the local result (no attention_merge).
+  for (EntryKind k : {EntryKind::Train, EntryKind::Eval}) {
+    EXPECT_EQ(countOps(*normalized, k, OpKind::AttentionMerge), 0);
+    int64_t merging = 0;
+    for (const Op &op : normalized->entry(k).ops)
+      merging += op.kind == OpKind::AttentionFwd && op.attrs.merge;
+    EXPECT_EQ(merging, 1);
+  }
 
   expectTrainAlike(normalized, written, " normalize");
 }
@@ -1188,8 +1194,12 @@ TEST(Normalization, ScoreModsTrainLikeTheWrittenOnes) {
   if (!normalized || !written)
     GTEST_SKIP() << "no compiled score-mods artifacts under "
                  << artifactRoot() << " (a runtime-only build)";
-  // Normalized: one strided head group permuted, one fixed layer split.
-  EXPECT_EQ(countOps(*normalized, EntryKind::Train, OpKind::AttentionMerge), 1);
+  // Normalized: one strided head group permuted, one fixed layer split
+  // (its summaries' forward merging the local blocks' result).
+  int64_t merging = 0;
+  for (const Op &op : normalized->entry(EntryKind::Train).ops)
+    merging += op.kind == OpKind::AttentionFwd && op.attrs.merge;
+  EXPECT_EQ(merging, 1);
   EXPECT_EQ(countOps(*normalized, EntryKind::Train, OpKind::StridePermute), 8);
   EXPECT_EQ(countOps(*written, EntryKind::Train, OpKind::StridePermute), 0);
   // Every attention op of both carries its layer's modifications.
