@@ -157,6 +157,7 @@ private:
                            const std::string &call) const;
   bool emitUnfused();
   std::string scoreModCfg() const;
+  std::string dropoutCfg() const;
 
   /// The entry: `extern "C" __global__` with the ABI's parameters.
   void entry(const std::string &body,
@@ -272,17 +273,9 @@ bool Emitter::emitElementwise() {
 
 bool Emitter::emitDropout() {
   files_ = {"DropoutHash.h", "dropout.cuh"};
-  // Both from the host definitions the CPU executor uses.
-  const uint32_t threshold = abi::dropoutThreshold(a_.rate);
-  const float scale = static_cast<float>(1.0 / (1.0 - a_.rate));
-  cfg_ = fmt::format("  static constexpr long long count = {}LL;\n"
-                     "  static constexpr unsigned salt = {}u;\n"
-                     "  static constexpr unsigned threshold = {}u; // "
-                     "floor(rate * 2^32), rate = {}\n"
-                     "  static constexpr float scale = {}; // 1 / (1 - rate) "
-                     "rounded to float\n",
-                     a_.count, a_.salt, threshold, doubleLit(a_.rate),
-                     floatLit(scale));
+  cfg_ = fmt::format("  static constexpr long long count = {}LL;\n",
+                     a_.count) +
+         dropoutCfg();
   gridStride(a_.count);
   entry(op_.kind() != abi::OpKind::DropoutFwd
             ? "  stc::dropout_kernel<stc_cfg>(dy, dx, scalars);\n"
@@ -446,22 +439,41 @@ std::string colSumScratch(const char *name, int64_t floats, int64_t tiles) {
                      name, floats, tiles);
 }
 
+/// The dropout mask's members of stc_cfg (dropout.cuh): salt, threshold
+/// and scale, from the host definitions the CPU executor uses.
+std::string Emitter::dropoutCfg() const {
+  const uint32_t threshold = abi::dropoutThreshold(a_.rate);
+  const float scale = static_cast<float>(1.0 / (1.0 - a_.rate));
+  return fmt::format("  static constexpr unsigned salt = {}u;\n"
+                     "  static constexpr unsigned threshold = {}u; // "
+                     "floor(rate * 2^32), rate = {}\n"
+                     "  static constexpr float scale = {}; // 1 / (1 - rate) "
+                     "rounded to float\n",
+                     a_.salt, threshold, doubleLit(a_.rate), floatLit(scale));
+}
+
 bool Emitter::emitLayerNormFwd() {
-  files_ = {"layernorm.cuh"};
+  const bool dropout = op_.kind() == abi::OpKind::DropoutLayerNormFwd;
+  files_ = {"DropoutHash.h", "layernorm.cuh"};
   cfg_ = fmt::format("  static constexpr long long M = {}LL;\n"
                      "  static constexpr int C = {};\n"
                      "  static constexpr float eps = {};\n"
                      "  static constexpr int threads = {};\n",
                      a_.M, a_.C, floatLit(a_.eps), kThreads);
+  if (dropout)
+    cfg_ += dropoutCfg();
   block_ = {kThreads, 1, 1};
   grid_ = {ceilDiv(a_.M, kThreads / 32), 1, 1};
-  entry("  stc::layer_norm_fwd_kernel<stc_cfg>(x, gamma, beta, y, mean, "
-        "rstd);\n");
+  entry(dropout ? "  stc::dropout_layer_norm_fwd_kernel<stc_cfg>(x, residual, "
+                  "sum, gamma, beta, y, mean, rstd, scalars);\n"
+                : "  stc::layer_norm_fwd_kernel<stc_cfg>(x, gamma, beta, y, "
+                  "mean, rstd);\n");
   return true;
 }
 
 bool Emitter::emitLayerNormBwd() {
-  files_ = {"layernorm.cuh"};
+  // The dropout mask's hash: named by the kernel with or without dropout.
+  files_ = {"DropoutHash.h", "layernorm.cuh"};
   const int64_t rowBlocks = ceilDiv(a_.M, kThreads / 32);
   const ColSumPlan plan = colSumPlan(a_.M, a_.C);
   cfg_ = fmt::format(
@@ -476,13 +488,19 @@ bool Emitter::emitLayerNormBwd() {
       "  static constexpr long long rows_per_chunk = {}LL;\n",
       a_.M, a_.C, boolLit(a_.accumulate), kThreads, rowBlocks, kColSumCols,
       kThreads / kColSumCols, plan.tiles, plan.chunks, plan.rowsPerChunk);
+  cfg_ += fmt::format("  static constexpr bool dropout = {}; // and dbranch\n",
+                      boolLit(a_.dropout));
+  if (a_.dropout)
+    cfg_ += dropoutCfg();
   block_ = {kThreads, 1, 1};
   grid_ = {rowBlocks + plan.tiles * plan.chunks, 1, 1};
   // dgamma and dbeta: two rows of C per chunk.
   preamble_ += colSumScratch(
       "ln", plan.chunks > 1 ? 2 * plan.chunks * a_.C : 1, plan.tiles);
-  entry("  stc::layer_norm_bwd_kernel<stc_cfg>(dy, x, mean, rstd, gamma, dx, "
-        "dgamma, dbeta, stc_ln_partials, stc_ln_tickets);\n");
+  entry(fmt::format("  stc::layer_norm_bwd_kernel<stc_cfg>(dy, x, mean, rstd, "
+                    "gamma, dx, dgamma, dbeta, {}, scalars, stc_ln_partials, "
+                    "stc_ln_tickets);\n",
+                    a_.dropout ? "dbranch" : "dx"));
   return true;
 }
 
@@ -1100,6 +1118,7 @@ std::optional<KernelSource> Emitter::run() {
     ok = emitEmbedBwd();
     break;
   case K::LayerNormFwd:
+  case K::DropoutLayerNormFwd:
     ok = emitLayerNormFwd();
     break;
   case K::LayerNormBwd:

@@ -273,6 +273,18 @@ def FoldSummaryGathersPass
   }];
 }
 
+def FuseLayerNormDropoutPass
+    : Pass<"stc-fuse-layer-norm-dropout", "::mlir::ModuleOp"> {
+  let summary = "Fuses each layer norm with the dropout beside it";
+  let description = [{
+    A `dropout_fwd` with a residual followed by the `layer_norm_fwd` of its
+    sum becomes one `dropout_layer_norm_fwd`; a `layer_norm_bwd` followed
+    by the `dropout_bwd` of its dx becomes the `layer_norm_bwd` with
+    `dropout` (dbranch). Same buffers, one pass over the rows instead of
+    two. Sets `stk.fused_layer_norms`, the launches removed.
+  }];
+}
+
 def PlanMemoryPass : Pass<"stc-plan-memory", "::mlir::ModuleOp"> {
   let summary = "Packs buffers into one arena by lifetime";
   let description = [{

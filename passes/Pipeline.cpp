@@ -35,6 +35,7 @@ void stc::buildCompilePipeline(OpPassManager &pm,
       LowerToKernelsPassOptions{options.deterministic, options.decodeSplits}));
   pm.addPass(createFuseAccumulatePass());
   pm.addPass(createFoldSummaryGathersPass());
+  pm.addPass(createFuseLayerNormDropoutPass());
   pm.addPass(createPlanMemoryPass(PlanMemoryPassOptions{options.memoryBudget}));
 }
 

@@ -28,12 +28,24 @@ __device__ __forceinline__ void store(float *p, long long i, float v) {
   p[i] = v;
 }
 
+// store_get: store, and return the value as stored (what a load reads).
+__device__ __forceinline__ float store_get(float *p, long long i, float v) {
+  p[i] = v;
+  return v;
+}
+
 #ifdef STC_HAS_BF16
 __device__ __forceinline__ float load(const __nv_bfloat16 *p, long long i) {
   return __bfloat162float(p[i]);
 }
 __device__ __forceinline__ void store(__nv_bfloat16 *p, long long i, float v) {
   p[i] = __float2bfloat16_rn(v);
+}
+__device__ __forceinline__ float store_get(__nv_bfloat16 *p, long long i,
+                                           float v) {
+  const __nv_bfloat16 b = __float2bfloat16_rn(v);
+  p[i] = b;
+  return __bfloat162float(b);
 }
 #endif
 

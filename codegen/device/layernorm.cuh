@@ -57,8 +57,73 @@ layer_norm_fwd_kernel(const TX *__restrict__ x, const TG *__restrict__ gamma,
   }
 }
 
+// x, residual (M,C) -> sum (M,C) = residual + dropout(x) (dropout.cuh's
+// mask, element m C + c), then layer_norm_fwd of sum as stored: y (M,C),
+// mean (M), rstd (M). One warp per row; the row's sums stay in registers
+// (C <= 1024) or are read back (larger C).
+template <class Cfg, typename TX, typename TR, typename TS, typename TG,
+          typename TB, typename TY>
+__device__ __forceinline__ void dropout_layer_norm_fwd_kernel(
+    const TX *__restrict__ x, const TR *__restrict__ residual,
+    TS *__restrict__ sum, const TG *__restrict__ gamma,
+    const TB *__restrict__ beta, TY *__restrict__ y, float *__restrict__ mean,
+    float *__restrict__ rstd, const void *scalars) {
+  constexpr int C = Cfg::C;
+  constexpr int per_lane = (C + 31) / 32;
+  constexpr bool held = per_lane <= 32;
+  const int lane = threadIdx.x & 31;
+  const long long row =
+      static_cast<long long>(blockIdx.x) * (Cfg::threads / 32) +
+      (threadIdx.x >> 5);
+  if (row >= Cfg::M)
+    return; // warp-uniform
+  const unsigned seed = stc::abi::dropoutBase(scalar_seed(scalars), Cfg::salt);
+  const long long base = row * C;
+  float v[held ? per_lane : 1];
+  float s = 0.f;
+#pragma unroll
+  for (int i = 0; i < per_lane; ++i) {
+    const int c = lane + 32 * i;
+    if (c >= C)
+      break;
+    const long long e = base + c;
+    const bool keep = stc::abi::dropoutKeep(
+        seed, static_cast<unsigned long long>(e), Cfg::threshold);
+    const float t = store_get(
+        sum, e, load(residual, e) + (keep ? load(x, e) * Cfg::scale : 0.f));
+    if constexpr (held)
+      v[i] = t;
+    s += t;
+  }
+  const float mu = warp_sum(s) / C;
+  float var = 0.f;
+#pragma unroll
+  for (int i = 0; i < per_lane; ++i) {
+    const int c = lane + 32 * i;
+    if (c >= C)
+      break;
+    const float d = (held ? v[i] : load(sum, base + c)) - mu;
+    var += d * d;
+  }
+  // 1 / sqrtf rather than rsqrtf, as layer_norm_fwd_kernel.
+  const float rs = 1.f / sqrtf(warp_sum(var) / C + Cfg::eps);
+#pragma unroll
+  for (int i = 0; i < per_lane; ++i) {
+    const int c = lane + 32 * i;
+    if (c >= C)
+      break;
+    const float t = held ? v[i] : load(sum, base + c);
+    store(y, base + c, (t - mu) * rs * load(gamma, c) + load(beta, c));
+  }
+  if (lane == 0) {
+    mean[row] = mu;
+    rstd[row] = rs;
+  }
+}
+
 // dy (M,C), x (M,C), mean (M), rstd (M), gamma (C)
-//   -> dx (M,C) (+)=, dgamma (C) =, dbeta (C) =
+//   -> dx (M,C) (+)=, dgamma (C) =, dbeta (C) =; with Cfg::dropout also
+//   dbranch (M,C) = dropout_bwd(dx as stored)
 template <class Cfg, typename TDY, typename TX, typename TG, typename TDX,
           typename TDG, typename TDB>
 __device__ __forceinline__ void
@@ -67,9 +132,13 @@ layer_norm_bwd_kernel(const TDY *__restrict__ dy, const TX *__restrict__ x,
                       const float *__restrict__ rstd,
                       const TG *__restrict__ gamma, TDX *__restrict__ dx,
                       TDG *__restrict__ dgamma, TDB *__restrict__ dbeta,
+                      TDX *__restrict__ dbranch, const void *scalars,
                       float *partials, unsigned *tickets) {
   constexpr int C = Cfg::C;
   if (blockIdx.x < Cfg::row_blocks) {
+    unsigned seed = 0;
+    if constexpr (Cfg::dropout)
+      seed = stc::abi::dropoutBase(scalar_seed(scalars), Cfg::salt);
     const int lane = threadIdx.x & 31;
     const long long row =
         static_cast<long long>(blockIdx.x) * (Cfg::threads / 32) +
@@ -113,7 +182,12 @@ layer_norm_bwd_kernel(const TDY *__restrict__ dy, const TX *__restrict__ x,
         prior = old[i];
       else if constexpr (Cfg::accumulate)
         prior = load(dx, base + c);
-      store(dx, base + c, Cfg::accumulate ? prior + d : d);
+      const float t = store_get(dx, base + c, Cfg::accumulate ? prior + d : d);
+      if constexpr (Cfg::dropout) {
+        const bool keep = stc::abi::dropoutKeep(
+            seed, static_cast<unsigned long long>(base + c), Cfg::threshold);
+        store(dbranch, base + c, keep ? t * Cfg::scale : 0.f);
+      }
     }
     return;
   }

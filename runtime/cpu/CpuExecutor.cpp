@@ -205,6 +205,16 @@ public:
     return t.data();
   }
 
+  /// Rounds buffer buf's temporary to the buffer's type in place (what a
+  /// later op would read), when it has one.
+  void round(int buf) {
+    auto it = temps_.find(buf);
+    if (it == temps_.end())
+      return;
+    for (float &v : it->second)
+      v = bf16ToFloat(floatToBf16(v));
+  }
+
   /// Rounds written bf16 temporaries back into the arena.
   void writeBack(const std::vector<int> &written) {
     for (int buf : written) {
@@ -233,6 +243,7 @@ public:
   double *get(int buf) {
     return reinterpret_cast<double *>(arena_ + a_.buffers[buf].offset * scale_);
   }
+  void round(int) {} // doubles are what the next op reads
   void writeBack(const std::vector<int> &) {}
 
 private:
@@ -315,6 +326,17 @@ Status CpuExecutor::runOp(const Op &op, Args &fa) {
   case OpKind::LayerNormBwd:
     cpu::layerNormBwd(F(0), F(1), F(2), F(3), F(4), F(5), F(6), F(7), at.M,
                       at.C, at.accumulate);
+    if (at.dropout) { // dropout_bwd of dx as stored
+      fa.round(op.args[5]);
+      cpu::dropoutBwd(F(5), F(8), at.M * at.C, at.rate,
+                      static_cast<uint32_t>(at.salt), sc.dropoutSeed);
+    }
+    break;
+  case OpKind::DropoutLayerNormFwd: // x residual sum gamma beta y mean rstd
+    cpu::dropoutFwd(F(0), F(2), at.M * at.C, at.rate,
+                    static_cast<uint32_t>(at.salt), sc.dropoutSeed, F(1));
+    fa.round(op.args[2]); // the layer norm reads sum as stored
+    cpu::layerNormFwd(F(2), F(3), F(4), F(5), F(6), F(7), at.M, at.C, at.eps);
     break;
   case OpKind::Gemm:
     cpu::gemm(F(0), F(1), F(2), at.bias ? F(3) : nullptr, at.M, at.N, at.K,

@@ -587,6 +587,71 @@ static void otherOps(const std::string &dt, int64_t rows, int64_t T, int64_t D,
       check(n + " layer_norm_bwd dbeta" + s, b[7].f, r[7].f, tolFor(dt, 1e-4));
     }
   }
+  // dropout_layer_norm_fwd and layer_norm_bwd with dropout (the fused
+  // pairs of stc-fuse-layer-norm-dropout) against the CPU's two steps, the
+  // intermediate rounded to the buffer's type as the unfused program stores
+  // it
+  {
+    auto rounded = [&](std::vector<float> v) {
+      if (dt == "bf16")
+        for (auto &x : v)
+          x = stc::abi::bf16ToFloat(stc::abi::floatToBf16(x));
+      return v;
+    };
+    Scal sc;
+    sc.seed = 0x5eed;
+    std::vector<float> xs = randn(rows * D), res = randn(rows * D);
+    for (auto &x : res)
+      x = 3.f + 2.f * x;
+    std::vector<Arg> a = {F(dt, xs),
+                          F(dt, res),
+                          F(dt, std::vector<float>(rows * D)),
+                          F(dt, randn(D)),
+                          F(dt, randn(D)),
+                          F(dt, std::vector<float>(rows * D)),
+                          F("f32", std::vector<float>(rows)),
+                          F("f32", std::vector<float>(rows))};
+    runGpu(mk("dropout_layer_norm_fwd", "dlnf", dtsOf(a),
+              {{"M", rows},
+               {"C", D},
+               {"eps", 1e-5},
+               {"rate", 0.25},
+               {"salt", int64_t(77)}}),
+           a, sc);
+    std::vector<float> sum(rows * D), y(rows * D), mu(rows), rs(rows);
+    rt::cpu::dropoutFwd(a[0].f.data(), sum.data(), rows * D, 0.25, 77u, sc.seed,
+                        a[1].f.data());
+    sum = rounded(sum);
+    rt::cpu::layerNormFwd(sum.data(), a[3].f.data(), a[4].f.data(), y.data(),
+                          mu.data(), rs.data(), rows, D, 1e-5);
+    // (the GPU may fuse residual + x scale into one FMA: a rounding apart)
+    check(n + " dropout_layer_norm_fwd sum", a[2].f, sum, tolFor(dt, 1e-6));
+    check(n + " dropout_layer_norm_fwd y", a[5].f, y, tolFor(dt, 1e-5));
+    check(n + " dropout_layer_norm_fwd rstd", a[7].f, rs, 1e-5);
+    std::vector<Arg> b = {F(dt, randn(rows * D)), a[2],
+                          F("f32", mu),           F("f32", rs),
+                          a[3],                   F(dt, randn(rows * D)),
+                          F(dt, randn(D)),        F(dt, randn(D)),
+                          F(dt, std::vector<float>(rows * D))};
+    std::vector<Arg> r = b;
+    runGpu(mk("layer_norm_bwd", "lnbd", dtsOf(b),
+              {{"M", rows},
+               {"C", D},
+               {"accumulate", true},
+               {"dropout", true},
+               {"rate", 0.25},
+               {"salt", int64_t(78)}}),
+           b, sc);
+    rt::cpu::layerNormBwd(r[0].f.data(), r[1].f.data(), r[2].f.data(),
+                          r[3].f.data(), r[4].f.data(), r[5].f.data(),
+                          r[6].f.data(), r[7].f.data(), rows, D, true);
+    check(n + " layer_norm_bwd dropout dx", b[5].f, r[5].f, tolFor(dt, 1e-5));
+    // dbranch masks dx as the GPU stored it: compare the mask exactly.
+    std::vector<float> dbr(rows * D);
+    rt::cpu::dropoutBwd(b[5].f.data(), dbr.data(), rows * D, 0.25, 78u,
+                        sc.seed);
+    checkExact(n + " layer_norm_bwd dropout dbranch", b[8].f, rounded(dbr));
+  }
   // bias_grad
   for (int64_t N : {ffn, int64_t(37)}) {
     std::vector<Arg> a = {F(dt, randn(rows * N)), F(dt, randn(N))};

@@ -198,6 +198,15 @@ void addModelOps(std::vector<Case> &cases, const Shapes &s,
       {{"M", rows}, {"C", D}, {"accumulate", true}});
   add("layer_norm_bwd_noacc", "layer_norm_bwd", "FFffFFFF",
       {{"M", rows}, {"C", D}, {"accumulate", false}});
+  add("layer_norm_bwd_dropout", "layer_norm_bwd", "FFffFFFFF",
+      {{"M", rows},
+       {"C", D},
+       {"accumulate", true},
+       {"dropout", true},
+       {"rate", 0.1},
+       {"salt", int64_t(7)}});
+  add("dropout_layer_norm_fwd", "dropout_layer_norm_fwd", "FFFFFFff",
+      {{"M", rows}, {"C", D}, {"eps", 1e-5}, {"rate", 0.1}, {"salt", int64_t(7)}});
   add("bias_grad", "bias_grad", "FF", {{"M", rows}, {"N", s.ffn}});
   add("bias_grad_vocab", "bias_grad", "FF", {{"M", rows}, {"N", s.V}});
   add("gelu_fwd", "gelu_fwd", "FF", {{"count", rows * s.ffn}});
@@ -400,6 +409,7 @@ TEST(KernelEmitter, CoversEveryKernelKind) {
     covered.insert(c.op.kind);
   for (const char *k : {"zero",           "embed_fwd",       "embed_bwd",
                         "layer_norm_fwd", "layer_norm_bwd",  "bias_grad",
+                        "dropout_layer_norm_fwd",
                         "gelu_fwd",       "gelu_bwd",        "add",
                         "accumulate",     "dropout_fwd",     "dropout_bwd",
                         "attention_fwd",  "attention_bwd",   "xent_fwd",
