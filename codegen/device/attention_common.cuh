@@ -38,9 +38,20 @@ struct SameRows {
   __device__ __forceinline__ static int row(int t) { return t; }
 };
 template <class Cfg> struct KeyRows {
+  // t >= 0. Unsigned 32-bit arithmetic where every row fits (the loads of
+  // the forward's inner loop map each 16-byte chunk: signed 64-bit division
+  // there cost the gathered forward 15%, bench/attention/LOG.md).
   __device__ __forceinline__ static int row(int t) {
     if constexpr (Cfg::GATHER_SUMMARY == 0) {
       return t;
+    } else if constexpr (static_cast<long long>(Cfg::T) / Cfg::GATHER_SUMMARY *
+                                 Cfg::GATHER_BLOCK +
+                             Cfg::GATHER_BLOCK <
+                         (1LL << 31)) {
+      constexpr unsigned l = Cfg::GATHER_BLOCK, c = Cfg::GATHER_SUMMARY;
+      const unsigned u = static_cast<unsigned>(t);
+      const unsigned r = u / c * l + (l - c) + u % c;
+      return r < static_cast<unsigned>(Cfg::T) ? static_cast<int>(r) : Cfg::T;
     } else {
       constexpr long long l = Cfg::GATHER_BLOCK, c = Cfg::GATHER_SUMMARY;
       const long long r = t / c * l + (l - c) + t % c;
