@@ -93,47 +93,28 @@ struct FoldSummaryGathersPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    // Buffers a non-launch op names (parameter table, program inputs and
-    // outputs) are never removed or redirected.
-    llvm::DenseSet<StringAttr> pinned;
-    module.walk([&](Operation *op) {
-      if (isa<stk::LaunchOp, stk::BufferOp>(op))
-        return;
-      for (NamedAttribute a : op->getAttrs())
-        a.getValue().walk(
-            [&](FlatSymbolRefAttr ref) { pinned.insert(ref.getAttr()); });
-    });
-    llvm::DenseMap<StringAttr, stk::BufferOp> buffers;
-    for (auto b : module.getOps<stk::BufferOp>())
-      buffers[b.getSymNameAttr()] = b;
+    llvm::DenseSet<StringAttr> pinned = launches::pinnedBuffers(module);
+    llvm::DenseMap<StringAttr, stk::BufferOp> buffers =
+        launches::buffersByName(module);
 
     int64_t removed = 0;
-    for (auto program : module.getOps<stk::ProgramOp>()) {
-      for (bool changed = true; changed;) {
-        changed = false;
-        SmallVector<LaunchInfo> ops;
-        for (auto op : program.getBody().front().getOps<stk::LaunchOp>()) {
-          auto info = launches::describe(op);
-          if (!info)
-            return signalPassFailure(); // the verifier has said why
-          ops.push_back(std::move(*info));
-        }
-        for (size_t i = 0; i < ops.size() && !changed; ++i) {
-          if (isAttention(ops[i]) && isBackward(ops[i]) &&
-              foldGathers(ops, i)) {
-            changed = true;
-          } else if (kindOf(ops[i]) == "summary_gather" &&
-                     eraseUnread(ops, i, pinned, buffers)) {
-            changed = true;
-            ++removed;
-          } else if (isAttention(ops[i]) && isBackward(ops[i]) &&
-                     foldScatters(ops, i, pinned, buffers)) {
-            changed = true;
-            removed += 2;
-          }
-        }
+    auto step = [&](ArrayRef<LaunchInfo> ops, size_t i) {
+      if (isAttention(ops[i]) && isBackward(ops[i]) && foldGathers(ops, i))
+        return true;
+      if (kindOf(ops[i]) == "summary_gather" &&
+          eraseUnread(ops, i, pinned, buffers)) {
+        ++removed;
+        return true;
       }
-    }
+      if (isAttention(ops[i]) && isBackward(ops[i]) &&
+          foldScatters(ops, i, pinned, buffers)) {
+        removed += 2;
+        return true;
+      }
+      return false;
+    };
+    if (!launches::rewriteUntilFixpoint(module, step))
+      return signalPassFailure(); // the verifier has said why
     if (removed)
       module->setAttr("stk.folded_summary_ops",
                       IntegerAttr::get(IntegerType::get(&getContext(), 64),

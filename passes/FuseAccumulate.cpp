@@ -52,7 +52,6 @@ namespace stc {
 
 using namespace mlir;
 using namespace stc;
-using stc::launches::describe;
 using stc::launches::LaunchInfo;
 using stc::launches::usesOf;
 
@@ -64,40 +63,20 @@ struct FuseAccumulatePass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    // Buffers any non-launch op names (parameter table, program inputs and
-    // outputs): never folded away or written early.
-    llvm::DenseSet<StringAttr> pinned;
-    module.walk([&](Operation *op) {
-      if (isa<stk::LaunchOp, stk::BufferOp>(op))
-        return;
-      for (NamedAttribute a : op->getAttrs())
-        a.getValue().walk([&](FlatSymbolRefAttr ref) {
-          pinned.insert(ref.getAttr());
-        });
-    });
-    llvm::DenseMap<StringAttr, stk::BufferOp> buffers;
-    for (auto b : module.getOps<stk::BufferOp>())
-      buffers[b.getSymNameAttr()] = b;
+    llvm::DenseSet<StringAttr> pinned = launches::pinnedBuffers(module);
+    llvm::DenseMap<StringAttr, stk::BufferOp> buffers =
+        launches::buffersByName(module);
 
     int64_t folded = 0;
-    for (auto program : module.getOps<stk::ProgramOp>()) {
-      for (bool changed = true; changed;) {
-        changed = false;
-        SmallVector<LaunchInfo> ops;
-        for (auto op : program.getBody().front().getOps<stk::LaunchOp>()) {
-          auto info = describe(op);
-          if (!info)
-            return signalPassFailure(); // the verifier has said why
-          ops.push_back(std::move(*info));
-        }
-        for (size_t i = 0; i < ops.size() && !changed; ++i)
-          if (ops[i].op.getKind() == "add" &&
-              succeeded(fold(module, ops, i, pinned, buffers))) {
-            changed = true;
-            ++folded;
-          }
-      }
-    }
+    auto step = [&](ArrayRef<LaunchInfo> ops, size_t i) {
+      if (const_cast<stk::LaunchOp &>(ops[i].op).getKind() != "add" ||
+          failed(fold(module, ops, i, pinned, buffers)))
+        return false;
+      ++folded;
+      return true;
+    };
+    if (!launches::rewriteUntilFixpoint(module, step))
+      return signalPassFailure(); // the verifier has said why
     if (folded)
       module->setAttr("stk.folded_adds",
                       IntegerAttr::get(IntegerType::get(&getContext(), 64),

@@ -63,6 +63,50 @@ std::optional<LaunchInfo> describe(stk::LaunchOp op) {
   return info;
 }
 
+std::optional<SmallVector<LaunchInfo>> describeAll(stk::ProgramOp program) {
+  SmallVector<LaunchInfo> ops;
+  for (auto op : program.getBody().front().getOps<stk::LaunchOp>()) {
+    auto info = describe(op);
+    if (!info)
+      return std::nullopt;
+    ops.push_back(std::move(*info));
+  }
+  return ops;
+}
+
+bool rewriteUntilFixpoint(
+    ModuleOp module, function_ref<bool(ArrayRef<LaunchInfo>, size_t)> step) {
+  for (auto program : module.getOps<stk::ProgramOp>())
+    for (bool changed = true; changed;) {
+      changed = false;
+      auto ops = describeAll(program);
+      if (!ops)
+        return false;
+      for (size_t i = 0; i < ops->size() && !changed; ++i)
+        changed = step(*ops, i);
+    }
+  return true;
+}
+
+llvm::DenseSet<StringAttr> pinnedBuffers(ModuleOp module) {
+  llvm::DenseSet<StringAttr> pinned;
+  module.walk([&](Operation *op) {
+    if (isa<stk::LaunchOp, stk::BufferOp>(op))
+      return;
+    for (NamedAttribute a : op->getAttrs())
+      a.getValue().walk(
+          [&](FlatSymbolRefAttr ref) { pinned.insert(ref.getAttr()); });
+  });
+  return pinned;
+}
+
+llvm::DenseMap<StringAttr, stk::BufferOp> buffersByName(ModuleOp module) {
+  llvm::DenseMap<StringAttr, stk::BufferOp> buffers;
+  for (auto b : module.getOps<stk::BufferOp>())
+    buffers[b.getSymNameAttr()] = b;
+  return buffers;
+}
+
 SmallVector<std::pair<size_t, size_t>> usesOf(ArrayRef<LaunchInfo> ops,
                                               StringAttr name) {
   SmallVector<std::pair<size_t, size_t>> uses;

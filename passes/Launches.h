@@ -12,7 +12,11 @@
 #include "abi/OpSpec.h"
 #include "dialect/stk/StkOps.h"
 
+#include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/STLFunctionalExtras.h"
 #include "llvm/ADT/SmallVector.h"
 
 #include <optional>
@@ -35,6 +39,26 @@ struct LaunchInfo {
 /// The launch as its Ops.def row reads it; nullopt when its kind or
 /// attributes do not check (the stk.launch verifier says why).
 std::optional<LaunchInfo> describe(stk::LaunchOp op);
+
+/// Every launch of `program` in order, described; nullopt when one does not
+/// check (the stk.launch verifier says why).
+std::optional<llvm::SmallVector<LaunchInfo>> describeAll(stk::ProgramOp program);
+
+/// For each program: describes its launches and calls step(ops, i) for i
+/// from 0 until one call rewrites the program (returns true), then starts
+/// again from a fresh description, until a whole pass rewrites nothing.
+/// False when a launch does not check (the verifier says why).
+bool rewriteUntilFixpoint(
+    mlir::ModuleOp module,
+    llvm::function_ref<bool(llvm::ArrayRef<LaunchInfo>, size_t)> step);
+
+/// Buffers a non-launch op names (the parameter table, program inputs and
+/// outputs): a rewrite never removes, redirects or writes them early.
+llvm::DenseSet<mlir::StringAttr> pinnedBuffers(mlir::ModuleOp module);
+
+/// The module's stk.buffer ops by name.
+llvm::DenseMap<mlir::StringAttr, stk::BufferOp>
+buffersByName(mlir::ModuleOp module);
 
 /// Every (launch index, argument index) naming `name`.
 llvm::SmallVector<std::pair<size_t, size_t>>

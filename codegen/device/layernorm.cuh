@@ -22,6 +22,12 @@
 
 namespace stc {
 
+// The row of this warp: one warp per row, Cfg::threads / 32 rows per CTA.
+template <class Cfg> __device__ __forceinline__ long long warp_row() {
+  return static_cast<long long>(blockIdx.x) * (Cfg::threads / 32) +
+         (threadIdx.x >> 5);
+}
+
 // x (M,C), gamma (C), beta (C) -> y (M,C), mean (M), rstd (M)
 template <class Cfg, typename TX, typename TG, typename TB, typename TY>
 __device__ __forceinline__ void
@@ -30,9 +36,7 @@ layer_norm_fwd_kernel(const TX *__restrict__ x, const TG *__restrict__ gamma,
                       float *__restrict__ mean, float *__restrict__ rstd) {
   constexpr int C = Cfg::C;
   const int lane = threadIdx.x & 31;
-  const long long row =
-      static_cast<long long>(blockIdx.x) * (Cfg::threads / 32) +
-      (threadIdx.x >> 5);
+  const long long row = warp_row<Cfg>();
   if (row >= Cfg::M)
     return; // warp-uniform
   const long long base = row * C;
@@ -72,9 +76,7 @@ __device__ __forceinline__ void dropout_layer_norm_fwd_kernel(
   constexpr int per_lane = (C + 31) / 32;
   constexpr bool held = per_lane <= 32;
   const int lane = threadIdx.x & 31;
-  const long long row =
-      static_cast<long long>(blockIdx.x) * (Cfg::threads / 32) +
-      (threadIdx.x >> 5);
+  const long long row = warp_row<Cfg>();
   if (row >= Cfg::M)
     return; // warp-uniform
   const unsigned seed = stc::abi::dropoutBase(scalar_seed(scalars), Cfg::salt);
@@ -140,9 +142,7 @@ layer_norm_bwd_kernel(const TDY *__restrict__ dy, const TX *__restrict__ x,
     if constexpr (Cfg::dropout)
       seed = stc::abi::dropoutBase(scalar_seed(scalars), Cfg::salt);
     const int lane = threadIdx.x & 31;
-    const long long row =
-        static_cast<long long>(blockIdx.x) * (Cfg::threads / 32) +
-        (threadIdx.x >> 5);
+    const long long row = warp_row<Cfg>();
     if (row >= Cfg::M)
       return;
     const long long base = row * C;
