@@ -9,15 +9,15 @@
 // Each copy is a pass over memory and a launch, four per layer and step in
 // the forward and six in the backward.
 //
-// This pass moves the backward's gathers into the attention kernels' loads
-// and the scatters into their stores (abi/Ops.def, attention_fwd:
-// gather_block, gather_summary; the backward's accumulate):
+// This pass moves the gathers into the attention kernels' loads and the
+// scatters into their stores (abi/Ops.def, attention_fwd: gather_block,
+// gather_summary; the backward's accumulate):
 //
-//   - an attention backward launch (attention_bwd, attention_bwd_atomic)
-//     whose k and v are each written only by a summary_gather of the same
-//     (block, summary), from k' and v' that nothing writes between the
-//     gather and the attention, reads k' and v' itself with gather_block /
-//     gather_summary set;
+//   - an attention launch (attention_fwd, attention_bwd,
+//     attention_bwd_atomic) whose k and v are each written only by a
+//     summary_gather of the same (block, summary), from k' and v' that
+//     nothing writes between the gather and the attention, reads k' and v'
+//     itself with gather_block / gather_summary set;
 //   - a gather whose output nobody reads any more goes, with its buffer;
 //   - such an attention backward whose dk and dv are read only by a
 //     summary_scatter each (accumulate, the same block and summary) into
@@ -25,11 +25,11 @@
 //     scatters, adds into x_k and x_v itself (`accumulate`); the scatters
 //     and the dense gradient buffers go.
 //
-// The forward keeps its gathers: a backward CTA loads its keys once, but
-// the forward streams every key tile through its inner loop, where mapping
-// each row cost more than the copy saves (fixed(128, 32) at n = 16384 on
-// an H100: forward 1.27 ms with the gathers, 1.48 with them folded;
-// backward 4.28 -> 3.98 ms folded, bench/attention/LOG.md).
+// The forward maps every key tile of its inner loop, so the map must be
+// cheap there (KeyRows: unsigned 32-bit arithmetic): fixed(128, 32) at
+// n = 16384 on an H100, forward 1.28 ms with the gathers, 1.22 folded
+// (1.48 with signed 64-bit division); backward 4.29 -> 3.98 ms
+// (bench/attention/LOG.md).
 //
 // Exact: the kernels read and write the same rows the copies did. In
 // floating point the summaries' dk and dv are rounded once (added to x in
@@ -99,7 +99,7 @@ struct FoldSummaryGathersPass
 
     int64_t removed = 0;
     auto step = [&](ArrayRef<LaunchInfo> ops, size_t i) {
-      if (isAttention(ops[i]) && isBackward(ops[i]) && foldGathers(ops, i))
+      if (isAttention(ops[i]) && foldGathers(ops, i))
         return true;
       if (kindOf(ops[i]) == "summary_gather" &&
           eraseUnread(ops, i, pinned, buffers)) {
@@ -130,7 +130,7 @@ struct FoldSummaryGathersPass
     return false;
   }
 
-  /// Attention backward i reads k and v through their summary gathers.
+  /// Attention i reads k and v through their summary gathers.
   bool foldGathers(ArrayRef<LaunchInfo> ops, size_t i) {
     const LaunchInfo &attn = ops[i];
     if (intParam(attn, "gather_block") != 0)

@@ -263,12 +263,10 @@ def FoldSummaryGathersPass
   let summary = "Folds the fixed split's summary gathers and scatters into "
                 "the attention kernels";
   let description = [{
-    An attention backward launch whose k and v each come from a
-    `summary_gather` of the same (block, summary) reads the gathered
-    tensors' sources itself (abi/Ops.def: `gather_block`,
-    `gather_summary`); gathers nobody reads any more go (the forward keeps
-    its own: its inner loop would map every key tile). Such an attention
-    backward whose dk and dv go only to
+    An attention launch whose k and v each come from a `summary_gather` of
+    the same (block, summary) reads the gathered tensors' sources itself
+    (abi/Ops.def: `gather_block`, `gather_summary`); gathers nobody reads
+    any more go. Such an attention backward whose dk and dv go only to
     accumulating `summary_scatter`s adds them into the scatters' targets
     itself (`accumulate`); the scatters go. Sets `stk.folded_summary_ops`,
     the launches removed.

@@ -1143,9 +1143,9 @@ TEST(Normalization, NormalizedProgramsTrainLikeTheWrittenOnes) {
     GTEST_SKIP() << "no compiled normalize-small artifacts under "
                  << artifactRoot() << " (a runtime-only build)";
   // The rewrites are there, and only there: forward q, k, v, o of two
-  // layers, backward dy, dq, dk, dv; the summaries' keys gathered for the
-  // forward and read through the gather by the backward, their dk and dv
-  // added back; the second forward merging the first's result.
+  // layers, backward dy, dq, dk, dv; the summaries' keys read through the
+  // gather in the forward and the backward, their dk and dv added back;
+  // the second forward merging the first's result.
   for (OpKind kind : {OpKind::StridePermute, OpKind::SummaryGather,
                       OpKind::SummaryScatter, OpKind::AttentionMerge}) {
     EXPECT_EQ(countOps(*written, EntryKind::Train, kind), 0);
@@ -1155,11 +1155,10 @@ TEST(Normalization, NormalizedProgramsTrainLikeTheWrittenOnes) {
             2 * 8);
   EXPECT_EQ(countOps(*normalized, EntryKind::Eval, OpKind::StridePermute),
             2 * 4);
-  // stc-fold-summary-gathers moved the backward's gathers into the
-  // summaries' attention backward and the scatters into its stores; the
-  // forward keeps its two gathers.
-  EXPECT_EQ(countOps(*normalized, EntryKind::Train, OpKind::SummaryGather), 2);
-  EXPECT_EQ(countOps(*normalized, EntryKind::Train, OpKind::SummaryScatter), 0);
+  // stc-fold-summary-gathers moved the gathers into the summaries'
+  // attention (forward and backward) and the scatters into its backward.
+  for (OpKind kind : {OpKind::SummaryGather, OpKind::SummaryScatter})
+    EXPECT_EQ(countOps(*normalized, EntryKind::Train, kind), 0);
   const auto &ops = normalized->entry(EntryKind::Train).ops;
   int64_t gathering = 0, accumulating = 0;
   for (const Op &op : ops) {
@@ -1170,8 +1169,8 @@ TEST(Normalization, NormalizedProgramsTrainLikeTheWrittenOnes) {
     ++gathering;
     accumulating += op.attrs.accumulate;
   }
-  EXPECT_EQ(gathering, 1);    // the backward
-  EXPECT_EQ(accumulating, 1); // adding into the keys' dk, dv
+  EXPECT_EQ(gathering, 2);    // the forward and the backward
+  EXPECT_EQ(accumulating, 1); // the backward adds into the keys' dk, dv
   // The summaries' forward merges the local result (no attention_merge).
   for (EntryKind k : {EntryKind::Train, EntryKind::Eval}) {
     EXPECT_EQ(countOps(*normalized, k, OpKind::AttentionMerge), 0);
