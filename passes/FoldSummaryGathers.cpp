@@ -59,32 +59,22 @@ using stc::launches::LaunchInfo;
 
 namespace {
 
-StringRef kindOf(const LaunchInfo &op) {
-  return const_cast<stk::LaunchOp &>(op.op).getKind();
-}
-
-DictionaryAttr paramsOf(const LaunchInfo &op) {
-  return const_cast<stk::LaunchOp &>(op.op).getParams();
-}
-
 bool isAttention(const LaunchInfo &op) {
-  StringRef k = kindOf(op);
+  StringRef k = op.kind();
   return k == "attention_fwd" || k == "attention_bwd" ||
          k == "attention_bwd_atomic";
 }
 
 bool isBackward(const LaunchInfo &op) {
-  return kindOf(op) != "attention_fwd";
+  return op.kind() != "attention_fwd";
 }
 
 int64_t intParam(const LaunchInfo &op, StringRef name) {
-  auto a = paramsOf(op).getAs<IntegerAttr>(name);
-  return a ? a.getInt() : 0;
+  return launches::intParam(op.params(), name);
 }
 
 bool boolParam(const LaunchInfo &op, StringRef name) {
-  auto a = paramsOf(op).getAs<BoolAttr>(name);
-  return a && a.getValue();
+  return launches::flagParam(op.params(), name);
 }
 
 struct FoldSummaryGathersPass
@@ -101,7 +91,7 @@ struct FoldSummaryGathersPass
     auto step = [&](ArrayRef<LaunchInfo> ops, size_t i) {
       if (isAttention(ops[i]) && foldGathers(ops, i))
         return true;
-      if (kindOf(ops[i]) == "summary_gather" &&
+      if (ops[i].kind() == "summary_gather" &&
           eraseUnread(ops, i, pinned, buffers)) {
         ++removed;
         return true;
@@ -121,7 +111,7 @@ struct FoldSummaryGathersPass
                                        removed));
   }
 
-  /// Whether something other than launch `self` writes `name` in (from, to).
+  /// Whether a launch strictly between from and to writes `name`.
   static bool writtenBetween(ArrayRef<LaunchInfo> ops, StringAttr name,
                              size_t from, size_t to) {
     for (auto [k, j] : launches::usesOf(ops, name))
@@ -146,7 +136,7 @@ struct FoldSummaryGathersPass
     SmallVector<Source, 2> sources;
     for (size_t a : {*ki, *vi}) {
       auto g = launches::soleWriter(ops, attn.args[a]);
-      if (!g || *g >= i || kindOf(ops[*g]) != "summary_gather")
+      if (!g || *g >= i || ops[*g].kind() != "summary_gather")
         return false;
       const LaunchInfo &gather = ops[*g];
       StringAttr from = gather.args[0];
@@ -219,7 +209,7 @@ struct FoldSummaryGathersPass
       if (pinned.contains(grad) || uses.size() != 2)
         return false;
       size_t s = uses[0].first == i ? uses[1].first : uses[0].first;
-      if (s <= i || kindOf(ops[s]) != "summary_scatter" ||
+      if (s <= i || ops[s].kind() != "summary_scatter" ||
           ops[s].args[0] != grad || !boolParam(ops[s], "accumulate") ||
           intParam(ops[s], "block") != block ||
           intParam(ops[s], "summary") != summary)
@@ -230,7 +220,7 @@ struct FoldSummaryGathersPass
       for (auto [k, j] : launches::usesOf(ops, into)) {
         if (k < i)
           before |= ops[k].roles[j] != abi::Role::In;
-        else if (k <= s && k != s)
+        else if (k < s)
           return false;
       }
       if (!before)

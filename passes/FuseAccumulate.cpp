@@ -69,7 +69,7 @@ struct FuseAccumulatePass
 
     int64_t folded = 0;
     auto step = [&](ArrayRef<LaunchInfo> ops, size_t i) {
-      if (const_cast<stk::LaunchOp &>(ops[i].op).getKind() != "add" ||
+      if (ops[i].kind() != "add" ||
           failed(fold(module, ops, i, pinned, buffers)))
         return false;
       ++folded;

@@ -35,14 +35,9 @@ using namespace stc;
 
 namespace {
 
+// Sizes: -1 when absent, so that absent sizes never match.
 int64_t intOf(DictionaryAttr d, StringRef name) {
-  auto a = d.getAs<IntegerAttr>(name);
-  return a ? a.getInt() : -1;
-}
-
-bool flagOf(DictionaryAttr d, StringRef name) {
-  auto a = d.getAs<BoolAttr>(name);
-  return a && a.getValue();
+  return launches::intParam(d, name, -1);
 }
 
 struct FuseLayerNormDropoutPass
@@ -78,7 +73,7 @@ struct FuseLayerNormDropoutPass
     if (drop.getKind() != "dropout_fwd" || ln.getKind() != "layer_norm_fwd")
       return false;
     DictionaryAttr dp = drop.getParams(), lp = ln.getParams();
-    if (!flagOf(dp, "residual") || drop.getArgs().size() != 3 ||
+    if (!launches::flagParam(dp, "residual") || drop.getArgs().size() != 3 ||
         ln.getArgs().size() != 6 || argName(ln, 0) != argName(drop, 1) ||
         intOf(lp, "M") * intOf(lp, "C") != intOf(dp, "count"))
       return false;
@@ -104,7 +99,7 @@ struct FuseLayerNormDropoutPass
     if (ln.getKind() != "layer_norm_bwd" || drop.getKind() != "dropout_bwd")
       return false;
     DictionaryAttr lp = ln.getParams(), dp = drop.getParams();
-    if (flagOf(lp, "dropout") || ln.getArgs().size() != 8 ||
+    if (launches::flagParam(lp, "dropout") || ln.getArgs().size() != 8 ||
         drop.getArgs().size() != 2 || argName(drop, 0) != argName(ln, 5) ||
         intOf(lp, "M") * intOf(lp, "C") != intOf(dp, "count"))
       return false;

@@ -44,6 +44,25 @@ std::optional<size_t> LaunchInfo::arg(StringRef name) const {
   return std::nullopt;
 }
 
+// (stk.launch's generated accessors are not const.)
+StringRef LaunchInfo::kind() const {
+  return const_cast<stk::LaunchOp &>(op).getKind();
+}
+
+DictionaryAttr LaunchInfo::params() const {
+  return const_cast<stk::LaunchOp &>(op).getParams();
+}
+
+int64_t intParam(DictionaryAttr params, StringRef name, int64_t absent) {
+  auto a = params.getAs<IntegerAttr>(name);
+  return a ? a.getInt() : absent;
+}
+
+bool flagParam(DictionaryAttr params, StringRef name) {
+  auto a = params.getAs<BoolAttr>(name);
+  return a && a.getValue();
+}
+
 std::optional<LaunchInfo> describe(stk::LaunchOp op) {
   LaunchInfo info;
   info.op = op;

@@ -34,7 +34,16 @@ struct LaunchInfo {
 
   /// The index of the argument of row `name` ("k", "dk"), if present.
   std::optional<size_t> arg(llvm::StringRef name) const;
+  /// The launch's kind ("attention_fwd") and parameters.
+  llvm::StringRef kind() const;
+  mlir::DictionaryAttr params() const;
 };
+
+/// An integer parameter of a launch, or `absent` when it has none.
+int64_t intParam(mlir::DictionaryAttr params, llvm::StringRef name,
+                 int64_t absent = 0);
+/// Whether a bool parameter is present and true.
+bool flagParam(mlir::DictionaryAttr params, llvm::StringRef name);
 
 /// The launch as its Ops.def row reads it; nullopt when its kind or
 /// attributes do not check (the stk.launch verifier says why).

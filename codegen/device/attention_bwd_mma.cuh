@@ -235,7 +235,6 @@ store_dkdv(mma::bf16 *__restrict__ dk, mma::bf16 *__restrict__ dv,
   }
 }
 
-
 // S^T = K Q^T and dP^T = V dO^T for a warp's 16 keys (rows 16 warp ..
 // of the K and V tiles) x NQ * 8 queries, by mma.sync. The K and V
 // fragments come from shared memory each tile: holding them in registers

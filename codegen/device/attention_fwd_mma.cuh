@@ -161,7 +161,7 @@ fwd_store(float (&acc)[D / 8][4], const float (&m)[2], float (&l)[2],
       *reinterpret_cast<unsigned *>(o + off + j * 8) = pack_bf16(x, y);
     }
     if (t4 == 0)
-      lse[stat] = own == neg_inf() ? neg_inf() : own * kLn2;
+      lse[stat] = own * kLn2; // -inf stays -inf
   }
 }
 
