@@ -105,6 +105,32 @@ bool checkGather(const OpAttrs &a, Problem *problem) {
   return false;
 }
 
+/// gemm: the epilogues' combinations (abi/Ops.def).
+bool checkGemmEpilogue(const OpAttrs &a, Problem *problem) {
+  auto fail = [&](const char *attr, std::string message) {
+    problem->attr = attr;
+    problem->message = std::move(message);
+    return false;
+  };
+  if (a.geluPre && !a.gelu)
+    return fail("gelu_pre", "is set without gelu (pre is gelu's argument)");
+  if (a.gelu && a.dgelu)
+    return fail("dgelu", "is set with gelu; a gemm has one of them");
+  if ((a.gelu || a.dgelu) && a.beta != 0)
+    return fail(a.gelu ? "gelu" : "dgelu",
+                "is set with beta " + std::to_string(a.beta) +
+                    "; the gelu epilogues need beta 0");
+  if (a.dgelu && a.bias)
+    return fail("dgelu", "is set with bias; valid: dgelu without bias");
+  if (a.biasGrad && (a.bias || a.gelu || a.dgelu))
+    return fail("bias_grad", "is set with bias, gelu or dgelu; valid: "
+                             "bias_grad alone (a weight gradient's epilogue)");
+  if (a.biasGrad && a.transB)
+    return fail("bias_grad", "is set with trans_b; db sums the rows of B, "
+                             "which must not be transposed");
+  return true;
+}
+
 //===----------------------------------------------------------------------===//
 // The table
 //===----------------------------------------------------------------------===//

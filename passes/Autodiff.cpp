@@ -14,6 +14,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/MapVector.h"
 
 namespace stc {
@@ -43,6 +44,7 @@ public:
 
   LogicalResult run() {
     Block &body = fn.getBody().front();
+    findF32GradParams(body);
     auto ret = cast<func::ReturnOp>(body.getTerminator());
     auto loss = ret.getOperand(0).getDefiningOp<CrossEntropyOp>();
     if (!loss)
@@ -81,6 +83,39 @@ public:
   }
 
 private:
+  /// Parameters get f32 gradients, whatever their own type (bf16 ones keep
+  /// every reduction that feeds them in f32: the weight GEMM's output, bias,
+  /// gamma, beta and embedding sums), when every use of every load of them
+  /// is one whose backward writes the gradient itself: a linear's weight or
+  /// bias, a layer norm's gamma or beta, an embedding's tables. Another use
+  /// (an st.add of a loaded value, say) passes on a gradient of the value's
+  /// own type, so such a parameter keeps its type.
+  void findF32GradParams(Block &body) {
+    llvm::DenseSet<StringAttr> other;
+    body.walk([&](LoadOp load) {
+      StringAttr name = load.getNameAttr().getAttr();
+      f32GradParams.insert(name);
+      for (OpOperand &use : load.getResult().getUses()) {
+        // Operand 0 is the data (x, tokens); the others are the weights.
+        if (!isa<LinearOp, LayerNormOp, EmbedOp>(use.getOwner()) ||
+            use.getOperandNumber() == 0)
+          other.insert(name);
+      }
+    });
+    for (StringAttr name : other)
+      f32GradParams.erase(name);
+  }
+
+  /// The type of v's gradient: v's own, or f32 of its shape for a load of a
+  /// parameter in f32GradParams.
+  Type gradType(Value v) {
+    auto type = cast<RankedTensorType>(v.getType());
+    auto load = v.getDefiningOp<LoadOp>();
+    if (!load || !f32GradParams.contains(load.getNameAttr().getAttr()))
+      return type;
+    return RankedTensorType::get(type.getShape(), builder.getF32Type());
+  }
+
   void accumulate(Value v, Value grad) {
     auto it = grads.find(v);
     if (it == grads.end()) {
@@ -111,10 +146,10 @@ private:
                                            dy, linear.getWeight()));
       accumulate(linear.getWeight(),
                  LinearGradWeightOp::create(builder, loc,
-                                            linear.getWeight().getType(), dy,
+                                            gradType(linear.getWeight()), dy,
                                             linear.getX()));
       if (Value bias = linear.getBias())
-        accumulate(bias, BiasGradOp::create(builder, loc, bias.getType(), dy));
+        accumulate(bias, BiasGradOp::create(builder, loc, gradType(bias), dy));
       return success();
     }
     if (auto gelu = dyn_cast<GeluOp>(op)) {
@@ -173,8 +208,10 @@ private:
       return success();
     }
     if (auto ln = dyn_cast<LayerNormOp>(op)) {
-      auto g = LayerNormGradOp::create(builder, loc, dy, ln.getX(),
-                                       ln.getGamma(), ln.getEpsilonAttr());
+      auto g = LayerNormGradOp::create(
+          builder, loc, ln.getX().getType(), gradType(ln.getGamma()),
+          gradType(ln.getBeta()), dy, ln.getX(), ln.getGamma(),
+          ln.getEpsilonAttr());
       accumulate(ln.getX(), g.getDx());
       accumulate(ln.getGamma(), g.getDgamma());
       accumulate(ln.getBeta(), g.getDbeta());
@@ -221,9 +258,9 @@ private:
       return success();
     }
     if (auto embed = dyn_cast<EmbedOp>(op)) {
-      SmallVector<Type> types = {embed.getTable().getType()};
+      SmallVector<Type> types = {gradType(embed.getTable())};
       for (Value p : embed.getPositions())
-        types.push_back(p.getType());
+        types.push_back(gradType(p));
       auto g = EmbedGradOp::create(builder, loc, types, dy, embed.getTokens(),
                                    embed.getPosition());
       accumulate(embed.getTable(), g.getResult(0));
@@ -246,6 +283,7 @@ private:
   const AutodiffPassOptions &options;
   llvm::DenseMap<Value, Value> grads;
   llvm::MapVector<StringAttr, Value> paramGrads;
+  llvm::DenseSet<StringAttr> f32GradParams;
 };
 
 /// [B, T, X] -> [S, 1, X]: one position of each of S sequences.

@@ -959,13 +959,24 @@ LogicalResult lowerGradNormSq(L &l, GradNormSqOp g) {
   return success();
 }
 
-/// Whether two st.adamw ops can share a launch: the same norm, settings and
-/// parameter dtype (so all or none of a group has master weights).
-bool sameAdamGroup(AdamWOp a, AdamWOp b) {
+/// The type of an update's parameter (its st.parameter's).
+Type paramTypeOf(L &l, AdamWOp adam) {
+  for (const L::ParamInfo &p : l.params)
+    if (p.name == adam.getParamAttr().getAttr())
+      return p.type;
+  return adam.getGrad().getType();
+}
+
+/// Whether two st.adamw ops can share a launch: the same norm, settings,
+/// parameter dtype (so all or none of a group has master weights) and
+/// gradient dtype.
+bool sameAdamGroup(L &l, AdamWOp a, AdamWOp b) {
   return a.getGnormSq() == b.getGnormSq() && a.getBeta1() == b.getBeta1() &&
          a.getBeta2() == b.getBeta2() && a.getEps() == b.getEps() &&
          a.getWeightDecay() == b.getWeightDecay() &&
          a.getClip() == b.getClip() &&
+         cast<RankedTensorType>(paramTypeOf(l, a)).getElementType() ==
+             cast<RankedTensorType>(paramTypeOf(l, b)).getElementType() &&
          elementTypeOf(a.getGrad()) == elementTypeOf(b.getGrad());
 }
 
@@ -975,13 +986,13 @@ bool sameAdamGroup(AdamWOp a, AdamWOp b) {
 LogicalResult lowerAdamW(L &l, AdamWOp adam) {
   l.adamGroup.push_back(adam);
   auto next = dyn_cast_or_null<AdamWOp>(adam->getNextNode());
-  if (next && sameAdamGroup(adam, next) &&
+  if (next && sameAdamGroup(l, adam, next) &&
       static_cast<int64_t>(l.adamGroup.size()) < abi::kMaxGroupTensors)
     return success();
   SmallVector<FlatSymbolRefAttr> params, grads, ms, vs, masters;
   SmallVector<int64_t> counts, decay;
   MLIRContext *ctx = l.builder.getContext();
-  const bool master = hasMaster(adam.getGrad().getType());
+  const bool master = hasMaster(paramTypeOf(l, adam));
   for (AdamWOp op : l.adamGroup) {
     StringAttr name = op.getParamAttr().getAttr();
     l.paramGrads[name] = l.of(op.getGrad());

@@ -285,6 +285,19 @@ def FuseLayerNormDropoutPass
   }];
 }
 
+def FuseGemmEpiloguesPass
+    : Pass<"stc-fuse-gemm-epilogues", "::mlir::ModuleOp"> {
+  let summary = "Moves GELU, its gradient and bias gradients into GEMM epilogues";
+  let description = [{
+    A `gemm` followed by the `gelu_fwd` of its output becomes one gemm with
+    `gelu` (and `gelu_pre`, keeping the argument, when the backward reads
+    it); a gemm followed by the `gelu_bwd` of its output becomes one with
+    `dgelu`; a weight-gradient gemm beside the `bias_grad` of its B becomes
+    one with `bias_grad`. Only adjacent launches fuse. Sets
+    `stk.fused_gemm_epilogues`, the launches removed.
+  }];
+}
+
 def PlanMemoryPass : Pass<"stc-plan-memory", "::mlir::ModuleOp"> {
   let summary = "Packs buffers into one arena by lifetime";
   let description = [{

@@ -36,6 +36,7 @@ void stc::buildCompilePipeline(OpPassManager &pm,
   pm.addPass(createFuseAccumulatePass());
   pm.addPass(createFoldSummaryGathersPass());
   pm.addPass(createFuseLayerNormDropoutPass());
+  pm.addPass(createFuseGemmEpiloguesPass());
   pm.addPass(createPlanMemoryPass(PlanMemoryPassOptions{options.memoryBudget}));
 }
 

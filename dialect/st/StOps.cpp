@@ -480,6 +480,18 @@ LogicalResult LayerNormOp::verify() {
   return success();
 }
 
+LogicalResult LayerNormGradOp::verify() {
+  auto gamma = getGamma().getType();
+  for (auto grad : {getDgamma().getType(), getDbeta().getType()})
+    if (grad.getShape() != gamma.getShape() ||
+        (grad.getElementType() != gamma.getElementType() &&
+         !grad.getElementType().isF32()))
+      return emitOpError() << "dgamma and dbeta must have the shape of gamma ("
+                           << shapeStr(gamma)
+                           << "), each in its element type or f32, got " << grad;
+  return success();
+}
+
 LogicalResult LinearOp::verify() {
   auto x = getX().getType();
   auto w = getWeight().getType();

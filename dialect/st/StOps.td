@@ -785,13 +785,16 @@ def St_DropoutGradOp : St_Op<"dropout_grad", [Pure, SameOperandsAndResultType]> 
 }
 
 def St_LayerNormGradOp : St_Op<"layer_norm_grad", [Pure,
-    AllTypesMatch<["dy", "x", "dx"]>,
-    AllTypesMatch<["gamma", "dgamma", "dbeta"]>]> {
+    AllTypesMatch<["dy", "x", "dx"]>]> {
   let summary = "gradients of st.layer_norm";
   let description = [{
+    dgamma and dbeta have gamma's shape, each in gamma's element type or f32
+    (stc-autodiff gives parameters f32 gradients).
+
     ```mlir
     %dx, %dg, %db = st.layer_norm_grad %dy, %x, %g {epsilon = 1.0e-05 : f64}
-                      : tensor<2x64x64xf32>, tensor<64xf32>
+                      : tensor<2x64x64xbf16>, tensor<64xbf16>
+                      -> tensor<64xf32>, tensor<64xf32>
     ```
   }];
   let arguments = (ins St_FloatTensor:$dy, St_FloatTensor:$x,
@@ -799,8 +802,9 @@ def St_LayerNormGradOp : St_Op<"layer_norm_grad", [Pure,
   let results = (outs St_FloatTensor:$dx, St_FloatTensor:$dgamma,
                       St_FloatTensor:$dbeta);
   let assemblyFormat = [{
-    $dy `,` $x `,` $gamma attr-dict `:` type($x) `,` type($gamma)
+    $dy `,` $x `,` $gamma attr-dict `:` type($x) `,` type($gamma) `->` type($dgamma) `,` type($dbeta)
   }];
+  let hasVerifier = 1;
 }
 
 def St_AttentionGradOp : St_AttentionLikeOp<"attention_grad", [
@@ -866,7 +870,8 @@ def St_AdamWOp : St_Op<"adamw", [DeclareOpInterfaceMethods<SymbolUserOpInterface
     Scales the gradient by min(1, clip / sqrt(gnorm_sq)), updates the
     parameter's moments and applies the bias-corrected step with decoupled
     weight decay (if the parameter has `decay`). Learning rate and step come
-    from the runtime (they change every step without recompiling).
+    from the runtime (they change every step without recompiling). The
+    gradient has the parameter's shape, in its element type or f32.
 
     ```mlir
     st.adamw @w, %gw, %norm {beta1 = 0.9 : f64, beta2 = 0.95 : f64, eps = 1.0e-08 : f64,

@@ -41,8 +41,21 @@ LogicalResult LoadOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
 }
 
 LogicalResult AdamWOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
-  return verifyParameterUse(*this, getParamAttr(), getGrad().getType(),
-                            symbolTable);
+  auto param = symbolTable.lookupNearestSymbolFrom<ParameterOp>(
+      *this, getParamAttr());
+  if (!param)
+    return emitOpError() << "refers to " << getParamAttr()
+                         << ", which is not an st.parameter";
+  // The gradient: the parameter's shape, in its element type or f32.
+  auto type = dyn_cast<RankedTensorType>(param.getType());
+  auto grad = cast<RankedTensorType>(getGrad().getType());
+  if (!type || grad.getShape() != type.getShape() ||
+      (grad.getElementType() != type.getElementType() &&
+       !grad.getElementType().isF32()))
+    return emitOpError() << "expects a gradient of " << getParamAttr() << " ("
+                         << param.getType()
+                         << ") in its element type or f32, got " << grad;
+  return success();
 }
 
 LogicalResult LayoutOp::verify() {

@@ -338,10 +338,26 @@ Status CpuExecutor::runOp(const Op &op, Args &fa) {
     fa.round(op.args[2]); // the layer norm reads sum as stored
     cpu::layerNormFwd(F(2), F(3), F(4), F(5), F(6), F(7), at.M, at.C, at.eps);
     break;
-  case OpKind::Gemm:
-    cpu::gemm(F(0), F(1), F(2), at.bias ? F(3) : nullptr, at.M, at.N, at.K,
-              at.transA, at.transB, at.alpha, at.beta);
+  case OpKind::Gemm: { // A B C [bias] [pre] [gelu_x] [db]
+    int next = 3;
+    T *bias = at.bias ? F(next++) : nullptr;
+    T *pre = at.geluPre ? F(next++) : nullptr;
+    T *geluX = at.dgelu ? F(next++) : nullptr;
+    T *db = at.biasGrad ? F(next++) : nullptr;
+    if (db) // B as stored, before C (which may share no bytes with it)
+      cpu::biasGrad(F(1), db, at.K, at.N);
+    cpu::gemm(F(0), F(1), F(2), bias, at.M, at.N, at.K, at.transA, at.transB,
+              at.alpha, at.beta);
+    const int64_t count = at.M * at.N;
+    if (at.gelu) { // gelu of the product unrounded; pre rounds as stored
+      if (pre)
+        std::copy(F(2), F(2) + count, pre);
+      cpu::geluFwd(F(2), F(2), count);
+    }
+    if (geluX)
+      cpu::geluBwd(geluX, F(2), F(2), count, /*accumulate=*/false);
     break;
+  }
   case OpKind::BiasGrad:
     cpu::biasGrad(F(0), F(1), at.M, at.N);
     break;

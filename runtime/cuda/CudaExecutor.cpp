@@ -191,7 +191,7 @@ struct CudaExecutor::OpPlan {
   std::vector<CUdeviceptr> params; ///< ABI order (see the header)
   // gemm.
   int gemmPlan = -1;
-  CUdeviceptr A = 0, B = 0, C = 0, bias = 0;
+  GemmPtrs gemm;
   // Host checks.
   struct IdCheck {
     int buffer;
@@ -416,9 +416,22 @@ Status CudaExecutor::planGemms() {
       g.a = a.buffers[op.args[0]].dtype;
       g.b = a.buffers[op.args[1]].dtype;
       g.c = a.buffers[op.args[2]].dtype;
+      // The optional arguments in abi/Ops.def's order.
+      size_t next = 3;
+      auto dtypeOfNext = [&] { return a.buffers[op.args[next++]].dtype; };
       g.hasBias = at.bias;
       if (at.bias)
-        g.bias = a.buffers[op.args[3]].dtype;
+        g.bias = dtypeOfNext();
+      g.gelu = at.gelu;
+      g.geluPre = at.geluPre;
+      if (at.geluPre)
+        g.pre = dtypeOfNext();
+      g.dgelu = at.dgelu;
+      if (at.dgelu)
+        g.geluX = dtypeOfNext();
+      g.biasGrad = at.biasGrad;
+      if (at.biasGrad)
+        g.db = dtypeOfNext();
       auto plan = gemm_->plan(g, std::string(entryKindName(EntryKind(e))) +
                                      " op " + std::to_string(i) + " (gemm)");
       if (!plan)
@@ -482,15 +495,16 @@ Status CudaExecutor::compileAndLoad() {
                             "like the kernel)"));
   }
   STC_RETURN_IF_ERROR(loadModule(a.kernels.size(), helperModule_));
-  CUfunction widen = nullptr, finish = nullptr;
-  STC_RETURN_IF_ERROR(drv_.check(
-      drv_.cuModuleGetFunction(&widen, helperModule_, GemmEngine::kWidenEntry),
-      "cuModuleGetFunction", GemmEngine::kWidenEntry));
-  STC_RETURN_IF_ERROR(drv_.check(drv_.cuModuleGetFunction(
-                                     &finish, helperModule_,
-                                     GemmEngine::kFinishEntry),
-                                 "cuModuleGetFunction",
-                                 GemmEngine::kFinishEntry));
+  GemmHelpers helpers;
+  for (auto [fn, entry] :
+       {std::pair{&helpers.widen, GemmEngine::kWidenEntry},
+        {&helpers.finish, GemmEngine::kFinishEntry},
+        {&helpers.gelu, GemmEngine::kGeluEntry},
+        {&helpers.dgelu, GemmEngine::kDgeluEntry},
+        {&helpers.colsum, GemmEngine::kColsumEntry}})
+    STC_RETURN_IF_ERROR(
+        drv_.check(drv_.cuModuleGetFunction(fn, helperModule_, entry),
+                   "cuModuleGetFunction", entry));
   STC_RETURN_IF_ERROR(drv_.check(
       drv_.cuModuleGetFunction(&gradAccumulate_, helperModule_,
                                GemmEngine::kGradAccumulateEntry),
@@ -501,7 +515,7 @@ Status CudaExecutor::compileAndLoad() {
       "cuModuleGetFunction", GemmEngine::kGradAverageEntry));
   size_t scratch = gemm_->scratchBytes();
   gemm_->bind(aux_, scratch ? aux_ + alignUp(GemmEngine::kWorkspaceBytes) : 0,
-              widen, finish, stream_);
+              helpers, stream_);
 
   // Per kernel: the largest dynamic shared memory any op asks for, and the
   // function's own limits.
@@ -582,10 +596,15 @@ Status CudaExecutor::planOps() {
 
       if (op.kind == OpKind::Gemm) {
         p.gemmPlan = gemmPlanIndex_[e][i];
-        p.A = ptr(op.args[0]);
-        p.B = ptr(op.args[1]);
-        p.C = ptr(op.args[2]);
-        p.bias = at.bias ? ptr(op.args[3]) : 0;
+        p.gemm.A = ptr(op.args[0]);
+        p.gemm.B = ptr(op.args[1]);
+        p.gemm.C = ptr(op.args[2]);
+        size_t next = 3; // the optional arguments in abi/Ops.def's order
+        for (auto [present, slot] :
+             {std::pair{at.bias, &p.gemm.bias}, {at.geluPre, &p.gemm.pre},
+              {at.dgelu, &p.gemm.geluX}, {at.biasGrad, &p.gemm.db}})
+          if (present)
+            *slot = ptr(op.args[next++]);
       } else {
         p.kernel = op.kernel;
         p.fn = functions_[op.kernel];
@@ -777,7 +796,7 @@ Status CudaExecutor::checkGnorm(int buffer) const {
 
 Status CudaExecutor::launch(const OpPlan &p) {
   if (p.gemmPlan >= 0)
-    return gemm_->run(p.gemmPlan, p.A, p.B, p.C, p.bias, p.label);
+    return gemm_->run(p.gemmPlan, p.gemm, p.label);
   // cuLaunchKernel reads each parameter through its pointer at the call.
   void *small[64];
   std::vector<void *> large;

@@ -5,6 +5,8 @@
 #include <cublasLt.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 
 namespace stc::rt::cuda {
 
@@ -44,7 +46,38 @@ std::string problemText(const GemmProblem &p) {
   s += std::string(" C ") + dtypeName(p.c);
   if (p.hasBias)
     s += std::string(" bias ") + dtypeName(p.bias);
+  if (p.gelu)
+    s += p.geluPre ? std::string(" gelu, pre ") + dtypeName(p.pre)
+                   : std::string(" gelu");
+  if (p.dgelu)
+    s += std::string(" dgelu of ") + dtypeName(p.geluX);
+  if (p.biasGrad)
+    s += std::string(" bias_grad ") + dtypeName(p.db);
   return s;
+}
+
+bool usesBiasPointer(cublasLtEpilogue_t e) {
+  return e == CUBLASLT_EPILOGUE_BIAS || e == CUBLASLT_EPILOGUE_GELU_BIAS ||
+         e == CUBLASLT_EPILOGUE_GELU_AUX_BIAS || e == CUBLASLT_EPILOGUE_BGRADA;
+}
+bool usesAuxPointer(cublasLtEpilogue_t e) {
+  return e == CUBLASLT_EPILOGUE_GELU_AUX ||
+         e == CUBLASLT_EPILOGUE_GELU_AUX_BIAS || e == CUBLASLT_EPILOGUE_DGELU;
+}
+
+/// The cuBLASLt epilogue doing all of p's epilogues.
+cublasLtEpilogue_t fullEpilogue(const GemmProblem &p) {
+  if (p.gelu) {
+    if (p.geluPre)
+      return p.hasBias ? CUBLASLT_EPILOGUE_GELU_AUX_BIAS
+                       : CUBLASLT_EPILOGUE_GELU_AUX;
+    return p.hasBias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
+  }
+  if (p.dgelu)
+    return CUBLASLT_EPILOGUE_DGELU;
+  if (p.biasGrad)
+    return CUBLASLT_EPILOGUE_BGRADA;
+  return p.hasBias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
 }
 
 // Grid-stride launch shape of the helper kernels.
@@ -61,7 +94,9 @@ unsigned helperBlocks(int64_t n) {
 struct GemmEngine::Plan {
   GemmProblem p;
   bool widened = false;
-  bool epilogueBias = false; ///< bias through CUBLASLT_EPILOGUE_BIAS
+  /// cuBLASLt's epilogue (direct path); the ones it leaves run in helpers.
+  cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_DEFAULT;
+  bool helperEpilogue = false; ///< gelu / dgelu / bias_grad in helpers
   cublasLtMatmulDesc_t desc = nullptr;
   cublasLtMatrixLayout_t aDesc = nullptr; ///< cuBLASLt's A: our B buffer
   cublasLtMatrixLayout_t bDesc = nullptr; ///< cuBLASLt's B: our A buffer
@@ -125,6 +160,55 @@ extern "C" __global__ void stc_rt_gemm_finish(const float *d, void *c, int c_bf1
       static_cast<float *>(c)[i] = v;
   }
 }
+__device__ __forceinline__ float stc_ld(const void *p, int bf16, long long i) {
+  return bf16 ? stc_bf16_to_f32(static_cast<const unsigned short *>(p)[i])
+              : static_cast<const float *>(p)[i];
+}
+__device__ __forceinline__ void stc_st(void *p, int bf16, long long i, float v) {
+  if (bf16)
+    static_cast<unsigned short *>(p)[i] = stc_f32_to_bf16(v);
+  else
+    static_cast<float *>(p)[i] = v;
+}
+// The gemm epilogues when cuBLASLt does not run them (tanh GELU, as
+// codegen/device/gelu.cuh). gelu: v = c[i] as stored, pre[i] = v (if pre),
+// c[i] = gelu(v).
+extern "C" __global__ void stc_rt_gemm_gelu(void *c, int c_bf16, void *pre, int pre_bf16,
+                                            long long n) {
+  for (long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const float v = stc_ld(c, c_bf16, i);
+    if (pre)
+      stc_st(pre, pre_bf16, i, v);
+    const float u = 0.7978845608028654f * (v + 0.044715f * v * v * v);
+    stc_st(c, c_bf16, i, 0.5f * v * (1.f + tanhf(u)));
+  }
+}
+// dgelu: c[i] = c[i] * gelu'(x[i]).
+extern "C" __global__ void stc_rt_gemm_dgelu(void *c, int c_bf16, const void *x, int x_bf16,
+                                             long long n) {
+  for (long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const float xi = stc_ld(x, x_bf16, i);
+    const float u = 0.7978845608028654f * (xi + 0.044715f * xi * xi * xi);
+    const float th = tanhf(u);
+    const float du = 0.7978845608028654f * (1.f + 3.f * 0.044715f * xi * xi);
+    const float d = 0.5f * (1.f + th) + 0.5f * xi * (1.f - th * th) * du;
+    stc_st(c, c_bf16, i, stc_ld(c, c_bf16, i) * d);
+  }
+}
+// bias_grad: db[n] = sum over k of b[k, n], b [K, N] row-major; one thread
+// per column (consecutive threads read consecutive bytes of a row).
+extern "C" __global__ void stc_rt_gemm_colsum(const void *b, int b_bf16, void *db, int db_bf16,
+                                              long long K, long long N) {
+  for (long long n = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; n < N;
+       n += static_cast<long long>(gridDim.x) * blockDim.x) {
+    float acc = 0.f;
+    for (long long k = 0; k < K; ++k)
+      acc += stc_ld(b, b_bf16, k * N + n);
+    stc_st(db, db_bf16, n, acc);
+  }
+}
 // Gradient accumulation (stc train --accumulate): sum[i] = (first ? 0 :
 // sum[i]) + g[i], g f32 (g_bf16 = 0) or bf16 (1).
 extern "C" __global__ void stc_rt_grad_accumulate(float *sum, const void *g, int g_bf16,
@@ -156,6 +240,14 @@ GemmEngine::GemmEngine(const DriverApi &drv) : drv_(drv) {}
 
 Expected<std::unique_ptr<GemmEngine>> GemmEngine::create(const DriverApi &drv) {
   std::unique_ptr<GemmEngine> e(new GemmEngine(drv));
+  if (const char *v = std::getenv("STC_GEMM_EPILOGUES"); v && *v) {
+    if (std::strcmp(v, "0") != 0 && std::strcmp(v, "1") != 0)
+      return Status::error(std::string("STC_GEMM_EPILOGUES is '") + v +
+                           "'; valid: 1 (cuBLASLt runs the gemm epilogues "
+                           "where it can, the default) or 0 (helper kernels "
+                           "run them)");
+    e->fusedEpilogues_ = std::strcmp(v, "1") == 0;
+  }
   cublasLtHandle_t h = nullptr;
   STC_LT(cublasLtCreate(&h), "cuBLASLt setup");
   e->handle_ = h;
@@ -175,12 +267,19 @@ int GemmEngine::widenedPlans() const {
   return n;
 }
 
+int GemmEngine::helperEpiloguePlans() const {
+  int n = 0;
+  for (const auto &p : plans_)
+    n += p->helperEpilogue ? 1 : 0;
+  return n;
+}
+
 namespace {
 
 /// Builds descriptors for (A, B, C) dtypes and asks for an algorithm.
 /// Returns false (no error) when cuBLASLt has none for this combination.
 Expected<bool> buildPlan(cublasLtHandle_t handle, const GemmProblem &p,
-                         DType ta, DType tb, DType tc, bool epilogueBias,
+                         DType ta, DType tb, DType tc, cublasLtEpilogue_t epi,
                          cublasLtMatmulDesc_t &desc,
                          cublasLtMatrixLayout_t &aDesc,
                          cublasLtMatrixLayout_t &bDesc,
@@ -197,17 +296,27 @@ Expected<bool> buildPlan(cublasLtHandle_t handle, const GemmProblem &p,
   STC_LT(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB,
                                         &opB, sizeof opB),
          label);
-  if (epilogueBias) {
-    cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+  if (epi != CUBLASLT_EPILOGUE_DEFAULT)
     STC_LT(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE,
                                           &epi, sizeof epi),
            label);
-    // The heuristic reads the pointer's alignment; arena buffers are
-    // 256-byte aligned. The real pointer is set before each call.
-    const void *aligned = reinterpret_cast<const void *>(uintptr_t(1) << 20);
+  // The heuristic reads the pointers' alignment; arena buffers are 256-byte
+  // aligned. The real pointers are set before each call.
+  const void *aligned = reinterpret_cast<const void *>(uintptr_t(1) << 20);
+  if (usesBiasPointer(epi))
     STC_LT(cublasLtMatmulDescSetAttribute(
                desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &aligned,
                sizeof aligned),
+           label);
+  if (usesAuxPointer(epi)) {
+    // The aux matrix is [M, N] row-major like C: column-major N x M, ld N.
+    const int64_t ld = p.N;
+    STC_LT(cublasLtMatmulDescSetAttribute(
+               desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &aligned,
+               sizeof aligned),
+           label);
+    STC_LT(cublasLtMatmulDescSetAttribute(
+               desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &ld, sizeof ld),
            label);
   }
   // Column-major views of the row-major buffers (see Gemm.h).
@@ -251,20 +360,35 @@ Expected<int> GemmEngine::plan(const GemmProblem &p, const std::string &label) {
   const std::string where = label + ", " + problemText(p);
   cublasLtHandle_t h = static_cast<cublasLtHandle_t>(handle_);
 
-  // Direct: one dtype for A and B, C f32 or all bf16, bias of C's dtype.
+  // Direct: one dtype for A and B, C f32 or all bf16, bias of C's dtype;
+  // the other epilogues in cuBLASLt's where their buffers have C's dtype
+  // and it has an algorithm, else in helper kernels after it.
+  const bool extra = p.gelu || p.dgelu || p.biasGrad;
+  const cublasLtEpilogue_t plain =
+      p.hasBias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+  const bool fusable = fusedEpilogues_ && (!p.geluPre || p.pre == p.c) &&
+                       (!p.dgelu || p.geluX == p.c) &&
+                       (!p.biasGrad || p.db == p.c);
   bool direct = p.a == p.b && (p.c == DType::F32 || p.a == DType::BF16) &&
                 (!p.hasBias || p.bias == p.c);
   if (direct) {
-    auto ok = buildPlan(h, p, p.a, p.b, p.c, p.hasBias, pl->desc, pl->aDesc,
-                        pl->bDesc, pl->cDesc, pl->algo, where);
-    if (!ok)
-      return ok.status();
-    if (*ok) {
-      pl->epilogueBias = p.hasBias;
-      plans_.push_back(std::move(pl));
-      return static_cast<int>(plans_.size()) - 1;
+    std::vector<cublasLtEpilogue_t> tries;
+    if (extra && fusable)
+      tries.push_back(fullEpilogue(p));
+    tries.push_back(plain);
+    for (cublasLtEpilogue_t epi : tries) {
+      auto ok = buildPlan(h, p, p.a, p.b, p.c, epi, pl->desc, pl->aDesc,
+                          pl->bDesc, pl->cDesc, pl->algo, where);
+      if (!ok)
+        return ok.status();
+      if (*ok) {
+        pl->epilogue = epi;
+        pl->helperEpilogue = extra && epi == plain;
+        plans_.push_back(std::move(pl));
+        return static_cast<int>(plans_.size()) - 1;
+      }
+      pl->destroy();
     }
-    pl->destroy();
   }
 
   // Widened: everything in f32, bias and rounding in the finish kernel.
@@ -283,9 +407,10 @@ Expected<int> GemmEngine::plan(const GemmProblem &p, const std::string &label) {
     off += alignUp(static_cast<size_t>(p.M * p.N) * 4);
   }
   scratchBytes_ = std::max(scratchBytes_, off);
-  auto ok = buildPlan(h, p, DType::F32, DType::F32, DType::F32, false,
-                      pl->desc, pl->aDesc, pl->bDesc, pl->cDesc, pl->algo,
-                      where);
+  pl->helperEpilogue = extra;
+  auto ok = buildPlan(h, p, DType::F32, DType::F32, DType::F32,
+                      CUBLASLT_EPILOGUE_DEFAULT, pl->desc, pl->aDesc,
+                      pl->bDesc, pl->cDesc, pl->algo, where);
   if (!ok)
     return ok.status();
   if (!*ok)
@@ -296,27 +421,64 @@ Expected<int> GemmEngine::plan(const GemmProblem &p, const std::string &label) {
 }
 
 void GemmEngine::bind(CUdeviceptr workspace, CUdeviceptr scratch,
-                      CUfunction widen, CUfunction finish, CUstream stream) {
+                      const GemmHelpers &helpers, CUstream stream) {
   workspace_ = workspace;
   stream_ = stream;
   scratch_ = scratch;
-  widen_ = widen;
-  finish_ = finish;
+  helpers_ = helpers;
 }
 
 Status GemmEngine::launchWiden(CUdeviceptr in, CUdeviceptr out, int64_t n,
                                const std::string &label) {
   long long count = n;
   void *params[] = {&in, &out, &count};
-  return drv_.check(drv_.cuLaunchKernel(widen_, helperBlocks(n), 1, 1,
-                                        kHelperThreads, 1, 1, 0, stream_,
-                                        params, nullptr),
-                    "cuLaunchKernel", std::string(kWidenEntry) + ", " + label);
+  return launchHelper(helpers_.widen, kWidenEntry, n, params, label);
 }
 
-Status GemmEngine::run(int index, CUdeviceptr A, CUdeviceptr B, CUdeviceptr C,
-                       CUdeviceptr bias, const std::string &label) {
+Status GemmEngine::launchHelper(CUfunction fn, const char *entry, int64_t n,
+                                void **params, const std::string &label) {
+  return drv_.check(drv_.cuLaunchKernel(fn, helperBlocks(n), 1, 1,
+                                        kHelperThreads, 1, 1, 0, stream_,
+                                        params, nullptr),
+                    "cuLaunchKernel", std::string(entry) + ", " + label);
+}
+
+Status GemmEngine::runHelperEpilogues(const Plan &pl, const GemmPtrs &ptrs,
+                                      const std::string &label) {
+  const GemmProblem &p = pl.p;
+  auto bf16 = [](DType d) { return d == DType::BF16 ? 1 : 0; };
+  CUdeviceptr c = ptrs.C;
+  int cBf16 = bf16(p.c);
+  long long count = p.M * p.N;
+  if (p.gelu) {
+    CUdeviceptr pre = p.geluPre ? ptrs.pre : 0;
+    int preBf16 = bf16(p.pre);
+    void *params[] = {&c, &cBf16, &pre, &preBf16, &count};
+    STC_RETURN_IF_ERROR(
+        launchHelper(helpers_.gelu, kGeluEntry, count, params, label));
+  }
+  if (p.dgelu) {
+    CUdeviceptr x = ptrs.geluX;
+    int xBf16 = bf16(p.geluX);
+    void *params[] = {&c, &cBf16, &x, &xBf16, &count};
+    STC_RETURN_IF_ERROR(
+        launchHelper(helpers_.dgelu, kDgeluEntry, count, params, label));
+  }
+  if (p.biasGrad) {
+    CUdeviceptr b = ptrs.B, db = ptrs.db;
+    int bBf16 = bf16(p.b), dbBf16 = bf16(p.db);
+    long long K = p.K, N = p.N;
+    void *params[] = {&b, &bBf16, &db, &dbBf16, &K, &N};
+    STC_RETURN_IF_ERROR(
+        launchHelper(helpers_.colsum, kColsumEntry, N, params, label));
+  }
+  return Status::ok();
+}
+
+Status GemmEngine::run(int index, const GemmPtrs &ptrs,
+                       const std::string &label) {
   Plan &pl = *plans_[static_cast<size_t>(index)];
+  const CUdeviceptr A = ptrs.A, B = ptrs.B, C = ptrs.C, bias = ptrs.bias;
   const GemmProblem &p = pl.p;
   cublasLtHandle_t h = static_cast<cublasLtHandle_t>(handle_);
   const float alpha = static_cast<float>(p.alpha);
@@ -324,10 +486,19 @@ Status GemmEngine::run(int index, CUdeviceptr A, CUdeviceptr B, CUdeviceptr C,
   void *ws = reinterpret_cast<void *>(workspace_);
 
   if (!pl.widened) {
-    if (pl.epilogueBias) {
-      const void *bp = reinterpret_cast<const void *>(bias);
+    if (usesBiasPointer(pl.epilogue)) {
+      const void *bp = reinterpret_cast<const void *>(
+          pl.epilogue == CUBLASLT_EPILOGUE_BGRADA ? ptrs.db : bias);
       STC_LT(cublasLtMatmulDescSetAttribute(
                  pl.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bp, sizeof bp),
+             label);
+    }
+    if (usesAuxPointer(pl.epilogue)) {
+      const void *ap = reinterpret_cast<const void *>(
+          pl.epilogue == CUBLASLT_EPILOGUE_DGELU ? ptrs.geluX : ptrs.pre);
+      STC_LT(cublasLtMatmulDescSetAttribute(
+                 pl.desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &ap,
+                 sizeof ap),
              label);
     }
     void *c = reinterpret_cast<void *>(C);
@@ -336,7 +507,8 @@ Status GemmEngine::run(int index, CUdeviceptr A, CUdeviceptr B, CUdeviceptr C,
                           &beta, c, pl.cDesc, c, pl.cDesc, &pl.algo, ws,
                           kWorkspaceBytes, static_cast<cudaStream_t>(stream_)),
            label);
-    return Status::ok();
+    return pl.helperEpilogue ? runHelperEpilogues(pl, ptrs, label)
+                             : Status::ok();
   }
 
   CUdeviceptr a32 = A, b32 = B, c32 = C;
@@ -365,12 +537,11 @@ Status GemmEngine::run(int index, CUdeviceptr A, CUdeviceptr B, CUdeviceptr C,
     int biasKind = !p.hasBias ? 0 : p.bias == DType::BF16 ? 2 : 1;
     long long M = p.M, N = p.N;
     void *params[] = {&d, &out, &cBf16, &bp, &biasKind, &M, &N};
-    STC_RETURN_IF_ERROR(drv_.check(
-        drv_.cuLaunchKernel(finish_, helperBlocks(p.M * p.N), 1, 1,
-                            kHelperThreads, 1, 1, 0, stream_, params, nullptr),
-        "cuLaunchKernel", std::string(kFinishEntry) + ", " + label));
+    STC_RETURN_IF_ERROR(launchHelper(helpers_.finish, kFinishEntry,
+                                     p.M * p.N, params, label));
   }
-  return Status::ok();
+  return pl.helperEpilogue ? runHelperEpilogues(pl, ptrs, label)
+                           : Status::ok();
 }
 
 } // namespace stc::rt::cuda

@@ -11,6 +11,13 @@
 // per column n of our C) is one value per row of cuBLASLt's D, which is what
 // CUBLASLT_EPILOGUE_BIAS broadcasts.
 //
+// The epilogues of abi/Ops.def (gelu with or without its argument `pre`,
+// dgelu, bias_grad) go into cuBLASLt's (GELU[_AUX][_BIAS], DGELU, BGRADA:
+// db sums cuBLASLt's A, our B, over k) when cuBLASLt offers an algorithm for
+// them and `pre`, `gelu_x` and `db` have C's dtype; otherwise the product
+// runs without them and helper kernels apply them after it
+// (STC_GEMM_EPILOGUES=0 forces that, to test it).
+//
 // Two paths per op, chosen once at plan time:
 //  - direct: A and B of one dtype, C f32 (or A, B bf16 and C bf16), the bias
 //    (if any) of C's dtype: one cublasLtMatmul with the BIAS epilogue.
@@ -47,6 +54,20 @@ struct GemmProblem {
   DType a = DType::F32, b = DType::F32, c = DType::F32;
   bool hasBias = false;
   DType bias = DType::F32;
+  // Epilogues (abi/Ops.def's gemm) and their buffers' dtypes.
+  bool gelu = false, geluPre = false, dgelu = false, biasGrad = false;
+  DType pre = DType::F32, geluX = DType::F32, db = DType::F32;
+};
+
+/// One gemm op's device pointers (0 for an argument it does not have).
+struct GemmPtrs {
+  CUdeviceptr A = 0, B = 0, C = 0, bias = 0, pre = 0, geluX = 0, db = 0;
+};
+
+/// The helper kernels (GemmEngine::helperSource), once loaded.
+struct GemmHelpers {
+  CUfunction widen = nullptr, finish = nullptr, gelu = nullptr,
+             dgelu = nullptr, colsum = nullptr;
 };
 
 class GemmEngine {
@@ -61,11 +82,15 @@ public:
   static constexpr const char *kHelperName = "stc_rt_gemm_helpers";
   static constexpr const char *kWidenEntry = "stc_rt_widen_bf16";
   static constexpr const char *kFinishEntry = "stc_rt_gemm_finish";
+  static constexpr const char *kGeluEntry = "stc_rt_gemm_gelu";
+  static constexpr const char *kDgeluEntry = "stc_rt_gemm_dgelu";
+  static constexpr const char *kColsumEntry = "stc_rt_gemm_colsum";
   /// In the same helper module: gradient accumulation's two kernels.
   static constexpr const char *kGradAccumulateEntry = "stc_rt_grad_accumulate";
   static constexpr const char *kGradAverageEntry = "stc_rt_grad_average";
 
   /// Creates the cuBLASLt handle; the device's context must be current.
+  /// Reads STC_GEMM_EPILOGUES ("0": epilogues in helper kernels only).
   static Expected<std::unique_ptr<GemmEngine>> create(const DriverApi &drv);
   ~GemmEngine();
   GemmEngine(const GemmEngine &) = delete;
@@ -77,31 +102,37 @@ public:
 
   /// f32 scratch bytes the widened plans need at most (0 if none).
   size_t scratchBytes() const { return scratchBytes_; }
-  /// How many plans took the widened path.
+  /// How many plans took the widened path, and how many run an epilogue in
+  /// helper kernels (a line for --verbose).
   int widenedPlans() const;
+  int helperEpiloguePlans() const;
 
   /// Device memory, helper kernels (once allocated and compiled) and the
   /// stream every run() enqueues on.
-  void bind(CUdeviceptr workspace, CUdeviceptr scratch, CUfunction widen,
-            CUfunction finish, CUstream stream);
+  void bind(CUdeviceptr workspace, CUdeviceptr scratch,
+            const GemmHelpers &helpers, CUstream stream);
 
   /// Enqueues plan `plan` on the bound stream (capturable: no host sync, no
   /// allocation).
-  Status run(int plan, CUdeviceptr A, CUdeviceptr B, CUdeviceptr C,
-             CUdeviceptr bias, const std::string &label);
+  Status run(int plan, const GemmPtrs &ptrs, const std::string &label);
 
 private:
   struct Plan;
   explicit GemmEngine(const DriverApi &drv);
   Status launchWiden(CUdeviceptr in, CUdeviceptr out, int64_t n,
                      const std::string &label);
+  Status launchHelper(CUfunction fn, const char *entry, int64_t n,
+                      void **params, const std::string &label);
+  Status runHelperEpilogues(const Plan &pl, const GemmPtrs &ptrs,
+                            const std::string &label);
 
   const DriverApi &drv_;
   void *handle_ = nullptr; ///< cublasLtHandle_t
+  bool fusedEpilogues_ = true; ///< STC_GEMM_EPILOGUES unset or not "0"
   std::vector<std::unique_ptr<Plan>> plans_;
   size_t scratchBytes_ = 0;
   CUdeviceptr workspace_ = 0, scratch_ = 0;
-  CUfunction widen_ = nullptr, finish_ = nullptr;
+  GemmHelpers helpers_;
   CUstream stream_ = nullptr;
 };
 

@@ -42,7 +42,7 @@ func.func @f() -> tensor<4xf32> {
 
 st.parameter @w : tensor<4xf32> init #st.init<zeros>
 func.func @f(%g: tensor<8xf32>, %n: tensor<f32>) {
-  // expected-error @+1 {{expects 'tensor<8xf32>' but @w is 'tensor<4xf32>'}}
+  // expected-error @+1 {{expects a gradient of @w ('tensor<4xf32>') in its element type or f32, got 'tensor<8xf32>'}}
   st.adamw @w, %g, %n {beta1 = 0.9 : f64, beta2 = 0.95 : f64, eps = 1.0e-8 : f64, weight_decay = 0.0 : f64, clip = 1.0 : f64} : tensor<8xf32>, tensor<f32>
   return
 }
@@ -193,4 +193,13 @@ func.func @f(%t: tensor<2x4xi32>, %table: tensor<256x8xf32>) -> tensor<2x4x8xf32
   // expected-error @+1 {{decodes one position of each sequence, so tokens must be [sequences, 1], got tensor<2x4xi32>}}
   %x = st.embed %t, %table {decode, position = #st.position<none>} : tensor<2x4xi32>, tensor<256x8xf32> -> tensor<2x4x8xf32>
   return %x : tensor<2x4x8xf32>
+}
+
+// -----
+
+// An f32 gradient is valid for a bf16 parameter.
+st.parameter @w : tensor<4xbf16> init #st.init<zeros>
+func.func @f(%g: tensor<4xf32>, %n: tensor<f32>) {
+  st.adamw @w, %g, %n {beta1 = 0.9 : f64, beta2 = 0.95 : f64, eps = 1.0e-8 : f64, weight_decay = 0.0 : f64, clip = 1.0 : f64} : tensor<4xf32>, tensor<f32>
+  return
 }

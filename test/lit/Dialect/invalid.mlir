@@ -389,6 +389,14 @@ func.func @f(%x: tensor<2x8xf32>, %g: tensor<8xf32>) {
 
 // -----
 
+func.func @f(%dy: tensor<2x8xbf16>, %x: tensor<2x8xbf16>, %g: tensor<8xbf16>) {
+  // expected-error @+1 {{dgamma and dbeta must have the shape of gamma (tensor<8xbf16>), each in its element type or f32, got 'tensor<4xf32>'}}
+  %dx, %dg, %db = st.layer_norm_grad %dy, %x, %g {epsilon = 1.0e-05 : f64} : tensor<2x8xbf16>, tensor<8xbf16> -> tensor<4xf32>, tensor<4xf32>
+  return
+}
+
+// -----
+
 func.func @f(%x: tensor<8xf32>, %w: tensor<8x4xf32>) {
   // expected-error @+1 {{x must have rank >= 2, got tensor<8xf32>}}
   %y = st.linear %x, %w : (tensor<8xf32>, tensor<8x4xf32>) -> tensor<4xf32>

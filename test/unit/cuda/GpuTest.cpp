@@ -428,7 +428,14 @@ void compareOp(const Artifact &a, EntryKind kind, size_t i, Executor &cpu,
   Status sg = gpu.runOps(kind, i, i + 1);
   ASSERT_TRUE(sg.isOk()) << "cuda: " << sg.message();
 
-  KindStats &st = gOpStats[opKindName(op.kind)];
+  // gemm's epilogues get rows of their own.
+  std::string kindName = opKindName(op.kind);
+  if (op.kind == OpKind::Gemm)
+    kindName += at.gelu ? (at.geluPre ? "+gelu+pre" : "+gelu")
+                : at.dgelu    ? "+dgelu"
+                : at.biasGrad ? "+bias_grad"
+                              : "";
+  KindStats &st = gOpStats[kindName];
   ++st.ops;
   bool failed = false;
   for (const auto &[b, w] : writes) {

@@ -954,8 +954,8 @@ TEST(EndToEnd, DamagedArtifactIsRefused) {
   const Artifact &t = *tinyArtifact();
   std::vector<std::string> victims;
   for (const Op &op : t.entry(EntryKind::Train).ops)
-    if (op.kind == OpKind::GeluFwd) {
-      victims.push_back(t.buffers[op.args[1]].name);
+    if (op.kind == OpKind::LayerNormFwd) {
+      victims.push_back(t.buffers[op.args[3]].name); // y
       break;
     }
   victims.push_back(t.buffers[t.params.back().buffer].name);
@@ -1362,6 +1362,68 @@ TEST(AttentionBackward, AtomicAndDeterministicTrainAlike) {
       EXPECT_EQ(*a, *b) << "parameter " << name << " after 3 steps";
     }
   }
+}
+
+// A bf16 model's parameters get f32 gradients (stc-autodiff): its weight
+// GEMMs write f32, and bias, gain and embedding sums are stored unrounded,
+// so gradients hold values no bf16 can.
+TEST(MasterWeights, Bf16ParametersGetUnroundedF32Gradients) {
+  auto art = inputArtifact("atomic-small");
+  if (!art)
+    GTEST_SKIP() << "no compiled atomic-small artifact under "
+                 << artifactRoot() << " (a runtime-only build)";
+  for (const Param &p : art->params) {
+    EXPECT_EQ(art->buffers[p.buffer].dtype, DType::BF16) << p.name;
+    EXPECT_EQ(art->buffers[p.grad].dtype, DType::F32) << p.name;
+  }
+  CpuExecutor::Options o;
+  auto e = std::make_unique<CpuExecutor>(o);
+  ASSERT_OK(e->allocate(art));
+  ASSERT_OK(initParams(*e, 5));
+  ByteDataset data = textDataset(art->model.context);
+  auto losses = trainSteps(*e, data, 1, 1e-3, 1);
+  ASSERT_TRUE(losses.hasValue()) << losses.status().message();
+  // The step's gradients are still in their buffers (nothing runs after
+  // the optimizer).
+  for (const Param &p : art->params) {
+    auto g = e->downloadFloats(art->buffers[p.grad].name);
+    ASSERT_TRUE(g.hasValue()) << p.name;
+    int64_t unrounded = 0, nonzero = 0;
+    for (float x : *g) {
+      nonzero += x != 0;
+      unrounded += x != stc::abi::bf16ToFloat(stc::abi::floatToBf16(x));
+    }
+    if (nonzero > 8) // the key biases' gradients vanish (softmax)
+      EXPECT_GT(unrounded, nonzero / 2) << p.name << ": " << nonzero
+                                        << " nonzero gradients";
+  }
+}
+
+// Every GELU, GELU gradient and bias gradient of tiny's linear layers is a
+// GEMM epilogue (stc-fuse-gemm-epilogues); the finite-difference test above
+// checks the gradients they give.
+TEST(EndToEnd, LinearLayersRunInGemmEpilogues) {
+  REQUIRE_TINY();
+  const Artifact &a = *tinyArtifact();
+  const int64_t blocks = a.model.layers;
+  for (EntryKind k : {EntryKind::Train, EntryKind::Eval})
+    EXPECT_EQ(countOps(a, k, OpKind::GeluFwd), 0) << entryKindName(k);
+  EXPECT_EQ(countOps(a, EntryKind::Train, OpKind::GeluBwd), 0);
+  EXPECT_EQ(countOps(a, EntryKind::Train, OpKind::BiasGrad), 0);
+  int64_t gelu = 0, pre = 0, dgelu = 0, biasGrad = 0, biases = 0;
+  for (const Op &op : a.entry(EntryKind::Train).ops) {
+    if (op.kind != OpKind::Gemm)
+      continue;
+    gelu += op.attrs.gelu;
+    pre += op.attrs.geluPre;
+    dgelu += op.attrs.dgelu;
+    biasGrad += op.attrs.biasGrad;
+    biases += op.attrs.bias;
+  }
+  EXPECT_EQ(gelu, blocks);
+  EXPECT_EQ(pre, blocks); // the backward reads gelu's argument
+  EXPECT_EQ(dgelu, blocks);
+  EXPECT_EQ(biasGrad, biases); // every forward bias gets its gradient so
 }
 
 // A bf16 model keeps f32 master weights: AdamW updates them, the bf16
