@@ -32,6 +32,8 @@ constexpr int64_t kMaxCount = int64_t(1) << 46;
 /// buffers to one kernel launch's parameters (4 pointers for adamw), which
 /// must fit CUDA's 4 KB of kernel parameters.
 constexpr int64_t kMaxGroupTensors = 64;
+/// gemms in one gemm_group (a layer's Q, K and V: 3).
+constexpr int64_t kMaxGemmGroup = 8;
 constexpr int64_t kMaxArenaBytes = int64_t(1) << 48;
 /// Batch and heads: CUDA grid dimensions y and z.
 constexpr int64_t kMaxGridYZ = 65535;

@@ -131,7 +131,28 @@ bool checkGemmEpilogue(const OpAttrs &a, Problem *problem) {
   return true;
 }
 
+/// gemm_group: 2 to kMaxGemmGroup members; bias_grad as in gemm.
+bool checkGemmGroup(const OpAttrs &a, Problem *problem) {
+  auto fail = [&](const char *attr, std::string message) {
+    problem->attr = attr;
+    problem->message = std::move(message);
+    return false;
+  };
+  if (a.widths.size() < 2 ||
+      static_cast<int64_t>(a.widths.size()) > kMaxGemmGroup)
+    return fail("widths", "lists " + std::to_string(a.widths.size()) +
+                              " gemms; valid: 2 to " +
+                              std::to_string(kMaxGemmGroup));
+  if (a.biasGrad && a.bias)
+    return fail("bias_grad", "is set with bias; valid: one of them");
+  if (a.biasGrad && a.transB)
+    return fail("bias_grad", "is set with trans_b; db sums the rows of B, "
+                             "which must not be transposed");
+  return true;
+}
+
 //===----------------------------------------------------------------------===//
+// The table//===----------------------------------------------------------------------===//
 // The table
 //===----------------------------------------------------------------------===//
 

@@ -298,12 +298,26 @@ def FuseGemmEpiloguesPass
   }];
 }
 
+def GroupGemmsPass : Pass<"stc-group-gemms", "::mlir::ModuleOp"> {
+  let summary = "Makes gemms of one shape that share A one gemm_group";
+  let description = [{
+    A layer's Q, K and V projections (and their weight gradients) read the
+    same A: up to 8 such gemms within 8 launches become one `gemm_group`,
+    run where the last of them ran. Records each list of the group's
+    buffers (B, C, biases, bias gradients) in `stk.buffer_groups`, which
+    stc-plan-memory places side by side so that the CUDA executor runs the
+    group as one strided-batched GEMM. Sets `stk.grouped_gemms`.
+  }];
+}
+
 def PlanMemoryPass : Pass<"stc-plan-memory", "::mlir::ModuleOp"> {
   let summary = "Packs buffers into one arena by lifetime";
   let description = [{
     Gives every `stk.buffer` an `offset`: persistent buffers first, then the
     others packed by their live ranges within each program (buffers that are
-    never live at the same time share bytes). Sets `stk.arena_bytes` and
+    never live at the same time share bytes). The buffers of each list in
+    `stk.buffer_groups` (stc-group-gemms) lie side by side, in order, at
+    equal distances. Sets `stk.arena_bytes` and
     `stk.persistent_bytes` on the module and reports the peak with a remark. Fails if the arena exceeds
     `budget` bytes (0: no budget).
   }];

@@ -37,6 +37,7 @@ void stc::buildCompilePipeline(OpPassManager &pm,
   pm.addPass(createFoldSummaryGathersPass());
   pm.addPass(createFuseLayerNormDropoutPass());
   pm.addPass(createFuseGemmEpiloguesPass());
+  pm.addPass(createGroupGemmsPass());
   pm.addPass(createPlanMemoryPass(PlanMemoryPassOptions{options.memoryBudget}));
 }
 

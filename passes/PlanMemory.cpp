@@ -5,7 +5,10 @@
 // buffers never live at the same time share bytes. Sampling caches live for
 // the whole sample program (a sampling session refills them from position
 // 0), so they share bytes with the training step's activations, not with the
-// persistent buffers. The peak is known here, at compile time.
+// persistent buffers. The buffers of each list in `stk.buffer_groups`
+// (stc-group-gemms) lie side by side, in order, each list placed as one
+// buffer over its members' joint live range. The peak is known here, at
+// compile time.
 //
 //===----------------------------------------------------------------------===//
 
@@ -17,6 +20,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/Support/Format.h"
 
 #include <algorithm>
@@ -39,6 +43,8 @@ int64_t alignUp(int64_t v) {
 
 struct Interval {
   stk::BufferOp buffer;
+  /// A list of stk.buffer_groups: its buffers, side by side from offset.
+  std::vector<stk::BufferOp> members;
   int64_t begin = 0, end = 0; ///< inclusive, on the concatenated op timeline
   int64_t size = 0;
   int64_t offset = -1;
@@ -82,10 +88,83 @@ struct PlanMemoryPass : public stc::impl::PlanMemoryPassBase<PlanMemoryPass> {
         sampleRange = {start, clock};
     }
 
+    // The lists of buffers placed side by side: each buffer's list.
+    llvm::DenseMap<StringAttr, std::vector<stk::BufferOp>> groupOf;
+    if (auto lists = module->getAttrOfType<ArrayAttr>("stk.buffer_groups")) {
+      llvm::DenseMap<StringAttr, stk::BufferOp> byName;
+      for (auto buffer : module.getOps<stk::BufferOp>())
+        byName[buffer.getSymNameAttr()] = buffer;
+      for (Attribute listAttr : lists) {
+        auto list = dyn_cast<ArrayAttr>(listAttr);
+        std::vector<stk::BufferOp> members;
+        for (Attribute ref : list ? list.getValue() : ArrayRef<Attribute>()) {
+          auto name = dyn_cast<FlatSymbolRefAttr>(ref);
+          stk::BufferOp b = name ? byName.lookup(name.getAttr()) : nullptr;
+          if (!b || groupOf.count(name.getAttr()) || b.isSession() ||
+              (!members.empty() &&
+               (b.sizeInBytes() != members[0].sizeInBytes() ||
+                b.isPersistent() != members[0].isPersistent()))) {
+            module.emitError()
+                << "stk.buffer_groups: " << listAttr
+                << " must list distinct buffers of one size and lifetime "
+                   "kind, each in one list (stc-group-gemms writes it)";
+            return signalPassFailure();
+          }
+          members.push_back(b);
+        }
+        if (members.empty()) {
+          module.emitError() << "stk.buffer_groups: " << listAttr
+                             << " must be a non-empty list of buffers";
+          return signalPassFailure();
+        }
+        for (stk::BufferOp b : members)
+          groupOf[b.getSymNameAttr()] = members;
+      }
+    }
+
     int64_t offset = 0, persistentBytes = 0;
     std::vector<Interval> transient;
+    llvm::DenseSet<StringAttr> placedInGroup;
     for (auto buffer : module.getOps<stk::BufferOp>()) {
       int64_t size = alignUp(std::max<int64_t>(buffer.sizeInBytes(), 1));
+      if (placedInGroup.contains(buffer.getSymNameAttr()))
+        continue;
+      auto group = groupOf.find(buffer.getSymNameAttr());
+      if (group != groupOf.end()) {
+        const std::vector<stk::BufferOp> &members = group->second;
+        for (stk::BufferOp b : members)
+          placedInGroup.insert(b.getSymNameAttr());
+        if (buffer.isPersistent()) {
+          for (stk::BufferOp b : members) {
+            b.setOffsetAttr(IntegerAttr::get(IntegerType::get(&getContext(), 64), offset));
+            offset += size;
+            persistentBytes += size;
+          }
+          continue;
+        }
+        // One interval over the members' joint live range.
+        Interval iv;
+        bool used = false;
+        for (stk::BufferOp b : members) {
+          auto r = ranges.find(b.getSymNameAttr());
+          if (r == ranges.end())
+            continue;
+          iv.begin = used ? std::min(iv.begin, r->second.begin) : r->second.begin;
+          iv.end = used ? std::max(iv.end, r->second.end) : r->second.end;
+          used = true;
+        }
+        if (!used) {
+          for (stk::BufferOp b : members)
+            b.setOffsetAttr(IntegerAttr::get(IntegerType::get(&getContext(), 64), 0));
+          continue;
+        }
+        iv.buffer = buffer;
+        iv.members = members;
+        iv.size = size * static_cast<int64_t>(members.size());
+        iv.order = static_cast<int64_t>(transient.size());
+        transient.push_back(iv);
+        continue;
+      }
       if (buffer.isPersistent()) {
         buffer.setOffsetAttr(IntegerAttr::get(IntegerType::get(&getContext(), 64), offset));
         offset += size;
@@ -137,9 +216,18 @@ struct PlanMemoryPass : public stc::impl::PlanMemoryPassBase<PlanMemoryPass> {
       transientPeak = std::max(transientPeak, candidate + iv.size);
       placed.push_back(&iv);
     }
-    for (Interval &iv : transient)
-      iv.buffer.setOffsetAttr(IntegerAttr::get(IntegerType::get(&getContext(), 64),
-                                               offset + iv.offset));
+    for (Interval &iv : transient) {
+      if (iv.members.empty()) {
+        iv.buffer.setOffsetAttr(IntegerAttr::get(
+            IntegerType::get(&getContext(), 64), offset + iv.offset));
+        continue;
+      }
+      const int64_t each = iv.size / static_cast<int64_t>(iv.members.size());
+      for (size_t k = 0; k < iv.members.size(); ++k)
+        iv.members[k].setOffsetAttr(
+            IntegerAttr::get(IntegerType::get(&getContext(), 64),
+                             offset + iv.offset + static_cast<int64_t>(k) * each));
+    }
     int64_t arena = offset + transientPeak;
     module->setAttr("stk.arena_bytes",
                     IntegerAttr::get(IntegerType::get(&getContext(), 64), arena));

@@ -61,7 +61,7 @@ def main():
         share = {"attention": 0.0, "gemm": 0.0, "rest": 0.0}
         for k in prof["by_kind"]:
             part = ("attention" if k["kind"] in ATTENTION else
-                    "gemm" if k["kind"] == "gemm" else "rest")
+                    "gemm" if k["kind"] in ("gemm", "gemm_group") else "rest")
             share[part] += k["ms"]
         stc["profile"] = {
             "launches": prof["launches"], "library_calls": prof["library_calls"],

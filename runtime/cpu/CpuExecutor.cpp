@@ -358,6 +358,18 @@ Status CpuExecutor::runOp(const Op &op, Args &fa) {
       cpu::geluBwd(geluX, F(2), F(2), count, /*accumulate=*/false);
     break;
   }
+  case OpKind::GemmGroup: { // A, B_i, C_i, [bias_i], [db_i] (abi/Ops.def)
+    const int g = static_cast<int>(at.widths.size());
+    for (int i = 0; i < g; ++i) {
+      const int64_t n = at.widths[static_cast<size_t>(i)];
+      T *B = F(1 + i), *C = F(1 + g + i);
+      if (at.biasGrad)
+        cpu::biasGrad(B, F(1 + 2 * g + i), at.K, n);
+      cpu::gemm(F(0), B, C, at.bias ? F(1 + 2 * g + i) : nullptr, at.M, n,
+                at.K, at.transA, at.transB, at.alpha, at.beta);
+    }
+    break;
+  }
   case OpKind::BiasGrad:
     cpu::biasGrad(F(0), F(1), at.M, at.N);
     break;

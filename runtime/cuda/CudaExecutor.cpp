@@ -190,8 +190,8 @@ struct CudaExecutor::OpPlan {
   unsigned smem = 0;
   std::vector<CUdeviceptr> params; ///< ABI order (see the header)
   // gemm.
-  int gemmPlan = -1;
-  GemmPtrs gemm;
+  std::vector<int> gemmPlans;    ///< GemmEngine plans, run in order
+  std::vector<GemmPtrs> gemmPtrs; ///< one per plan
   // Host checks.
   struct IdCheck {
     int buffer;
@@ -286,7 +286,7 @@ void CudaExecutor::release() {
   layoutPtrs_.clear();
   for (auto &v : plans_)
     v.clear();
-  for (auto &v : gemmPlanIndex_)
+  for (auto &v : gemmPlans_)
     v.clear();
 }
 
@@ -391,6 +391,96 @@ Status CudaExecutor::buildLayoutTables(
   return Status::ok();
 }
 
+namespace {
+
+/// A gemm op's (or a gemm_group member's) device pointers, from the
+/// arguments in abi/Ops.def's order.
+struct GemmArgs {
+  int A = -1, B = -1, C = -1, bias = -1, pre = -1, geluX = -1, db = -1;
+};
+
+/// Member `m` of a gemm or gemm_group op (a gemm has one member).
+GemmArgs gemmArgs(const Op &op, size_t m) {
+  const OpAttrs &at = op.attrs;
+  GemmArgs g;
+  auto arg = [&](size_t k) { return op.args[k]; };
+  if (op.kind == OpKind::GemmGroup) {
+    const size_t n = at.widths.size();
+    g.A = arg(0);
+    g.B = arg(1 + m);
+    g.C = arg(1 + n + m);
+    if (at.bias)
+      g.bias = arg(1 + 2 * n + m);
+    if (at.biasGrad)
+      g.db = arg(1 + 2 * n + m);
+    return g;
+  }
+  g.A = arg(0);
+  g.B = arg(1);
+  g.C = arg(2);
+  size_t next = 3;
+  for (auto [present, slot] : {std::pair{at.bias, &g.bias},
+                               {at.geluPre, &g.pre},
+                               {at.dgelu, &g.geluX},
+                               {at.biasGrad, &g.db}})
+    if (present)
+      *slot = arg(next++);
+  return g;
+}
+
+GemmProblem gemmProblem(const Artifact &a, const Op &op, size_t m) {
+  const OpAttrs &at = op.attrs;
+  GemmArgs g = gemmArgs(op, m);
+  auto dtype = [&](int buf) { return a.buffers[buf].dtype; };
+  GemmProblem p;
+  p.M = at.M;
+  p.N = op.kind == OpKind::GemmGroup ? at.widths[m] : at.N;
+  p.K = at.K;
+  p.transA = at.transA;
+  p.transB = at.transB;
+  p.alpha = at.alpha;
+  p.beta = at.beta;
+  p.a = dtype(g.A);
+  p.b = dtype(g.B);
+  p.c = dtype(g.C);
+  p.hasBias = at.bias;
+  if (at.bias)
+    p.bias = dtype(g.bias);
+  p.gelu = at.gelu;
+  p.geluPre = at.geluPre;
+  if (at.geluPre)
+    p.pre = dtype(g.pre);
+  p.dgelu = at.dgelu;
+  if (at.dgelu)
+    p.geluX = dtype(g.geluX);
+  p.biasGrad = at.biasGrad;
+  if (at.biasGrad)
+    p.db = dtype(g.db);
+  return p;
+}
+
+/// The distance in elements between consecutive members' buffers of one
+/// argument row, if every member's lies that far after the previous one's
+/// and all have the first one's dtype; nullopt otherwise.
+std::optional<int64_t> equalStride(const Artifact &a, const Op &op,
+                                   int GemmArgs::*row) {
+  const size_t n = op.attrs.widths.size();
+  const Buffer &b0 = a.buffers[gemmArgs(op, 0).*row];
+  const Buffer &b1 = a.buffers[gemmArgs(op, 1).*row];
+  const int64_t step = b1.offset - b0.offset;
+  const int64_t size = abi::dtypeSize(b0.dtype);
+  if (step <= 0 || step % size != 0)
+    return std::nullopt;
+  for (size_t m = 1; m < n; ++m) {
+    const Buffer &bm = a.buffers[gemmArgs(op, m).*row];
+    if (bm.dtype != b0.dtype || bm.offset - b0.offset != step * int64_t(m))
+      return std::nullopt;
+  }
+  return step / size;
+}
+
+} // namespace
+
 Status CudaExecutor::planGemms() {
   const Artifact &a = artifact();
   auto engine = GemmEngine::create(drv_);
@@ -399,44 +489,51 @@ Status CudaExecutor::planGemms() {
   gemm_ = std::move(*engine);
   for (int e = 0; e < kNumEntryKinds; ++e) {
     const Entry &entry = a.entries[e];
-    gemmPlanIndex_[e].assign(entry.ops.size(), -1);
+    gemmPlans_[e].assign(entry.ops.size(), {});
     for (size_t i = 0; i < entry.ops.size(); ++i) {
       const Op &op = entry.ops[i];
-      if (op.kind != OpKind::Gemm)
+      if (op.kind != OpKind::Gemm && op.kind != OpKind::GemmGroup)
         continue;
+      const std::string label = std::string(entryKindName(EntryKind(e))) +
+                                " op " + std::to_string(i) + " (" +
+                                opKindName(op.kind) + ")";
       const OpAttrs &at = op.attrs;
-      GemmProblem g;
-      g.M = at.M;
-      g.N = at.N;
-      g.K = at.K;
-      g.transA = at.transA;
-      g.transB = at.transB;
-      g.alpha = at.alpha;
-      g.beta = at.beta;
-      g.a = a.buffers[op.args[0]].dtype;
-      g.b = a.buffers[op.args[1]].dtype;
-      g.c = a.buffers[op.args[2]].dtype;
-      // The optional arguments in abi/Ops.def's order.
-      size_t next = 3;
-      auto dtypeOfNext = [&] { return a.buffers[op.args[next++]].dtype; };
-      g.hasBias = at.bias;
-      if (at.bias)
-        g.bias = dtypeOfNext();
-      g.gelu = at.gelu;
-      g.geluPre = at.geluPre;
-      if (at.geluPre)
-        g.pre = dtypeOfNext();
-      g.dgelu = at.dgelu;
-      if (at.dgelu)
-        g.geluX = dtypeOfNext();
-      g.biasGrad = at.biasGrad;
-      if (at.biasGrad)
-        g.db = dtypeOfNext();
-      auto plan = gemm_->plan(g, std::string(entryKindName(EntryKind(e))) +
-                                     " op " + std::to_string(i) + " (gemm)");
-      if (!plan)
-        return plan.status();
-      gemmPlanIndex_[e][i] = *plan;
+      const size_t members =
+          op.kind == OpKind::GemmGroup ? at.widths.size() : 1;
+      if (op.kind == OpKind::GemmGroup &&
+          std::all_of(at.widths.begin(), at.widths.end(),
+                      [&](int64_t w) { return w == at.widths[0]; })) {
+        // One strided-batched call where the lists lie at equal distances.
+        GemmBatch batch;
+        batch.count = static_cast<int>(members);
+        bool equal = true;
+        auto strideOf = [&](int GemmArgs::*row, int64_t &out) {
+          auto s = equalStride(a, op, row);
+          equal = equal && s.has_value();
+          out = s.value_or(0);
+        };
+        strideOf(&GemmArgs::B, batch.strideB);
+        strideOf(&GemmArgs::C, batch.strideC);
+        if (at.bias)
+          strideOf(&GemmArgs::bias, batch.strideBias);
+        if (at.biasGrad)
+          strideOf(&GemmArgs::db, batch.strideBias);
+        if (equal) {
+          auto plan = gemm_->planBatched(gemmProblem(a, op, 0), batch, label);
+          if (!plan)
+            return plan.status();
+          if (*plan >= 0) {
+            gemmPlans_[e][i] = {*plan};
+            continue;
+          }
+        }
+      }
+      for (size_t m = 0; m < members; ++m) {
+        auto plan = gemm_->plan(gemmProblem(a, op, m), label);
+        if (!plan)
+          return plan.status();
+        gemmPlans_[e][i].push_back(*plan);
+      }
     }
   }
   return Status::ok();
@@ -594,17 +691,15 @@ Status CudaExecutor::planOps() {
                 std::to_string(i) + " (" + opKindName(op.kind) + ")";
       const OpAttrs &at = op.attrs;
 
-      if (op.kind == OpKind::Gemm) {
-        p.gemmPlan = gemmPlanIndex_[e][i];
-        p.gemm.A = ptr(op.args[0]);
-        p.gemm.B = ptr(op.args[1]);
-        p.gemm.C = ptr(op.args[2]);
-        size_t next = 3; // the optional arguments in abi/Ops.def's order
-        for (auto [present, slot] :
-             {std::pair{at.bias, &p.gemm.bias}, {at.geluPre, &p.gemm.pre},
-              {at.dgelu, &p.gemm.geluX}, {at.biasGrad, &p.gemm.db}})
-          if (present)
-            *slot = ptr(op.args[next++]);
+      if (op.kind == OpKind::Gemm || op.kind == OpKind::GemmGroup) {
+        // A batched group's one plan takes member 0's pointers.
+        p.gemmPlans = gemmPlans_[e][i];
+        for (size_t m = 0; m < p.gemmPlans.size(); ++m) {
+          GemmArgs g = gemmArgs(op, m);
+          auto opt = [&](int buf) { return buf >= 0 ? ptr(buf) : 0; };
+          p.gemmPtrs.push_back({ptr(g.A), ptr(g.B), ptr(g.C), opt(g.bias),
+                                opt(g.pre), opt(g.geluX), opt(g.db)});
+        }
       } else {
         p.kernel = op.kernel;
         p.fn = functions_[op.kernel];
@@ -795,8 +890,11 @@ Status CudaExecutor::checkGnorm(int buffer) const {
 }
 
 Status CudaExecutor::launch(const OpPlan &p) {
-  if (p.gemmPlan >= 0)
-    return gemm_->run(p.gemmPlan, p.gemm, p.label);
+  if (!p.gemmPlans.empty()) {
+    for (size_t m = 0; m < p.gemmPlans.size(); ++m)
+      STC_RETURN_IF_ERROR(gemm_->run(p.gemmPlans[m], p.gemmPtrs[m], p.label));
+    return Status::ok();
+  }
   // cuLaunchKernel reads each parameter through its pointer at the call.
   void *small[64];
   std::vector<void *> large;

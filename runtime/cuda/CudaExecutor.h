@@ -157,7 +157,9 @@ private:
   CUdeviceptr gradientSum_ = 0; ///< accumulation's f32 sum, on first use
   std::unique_ptr<GemmEngine> gemm_;
   std::array<std::vector<OpPlan>, kNumEntryKinds> plans_;
-  std::array<std::vector<int>, kNumEntryKinds> gemmPlanIndex_; ///< per op
+  /// Per op: the GemmEngine plans it runs in order (a gemm: one; a
+  /// gemm_group: one strided-batched plan, or one per member).
+  std::array<std::vector<std::vector<int>>, kNumEntryKinds> gemmPlans_;
   CompileStats compileStats_;
 
   /// The scalars buffer as last uploaded (no op writes it): position and

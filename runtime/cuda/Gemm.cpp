@@ -284,7 +284,8 @@ Expected<bool> buildPlan(cublasLtHandle_t handle, const GemmProblem &p,
                          cublasLtMatrixLayout_t &aDesc,
                          cublasLtMatrixLayout_t &bDesc,
                          cublasLtMatrixLayout_t &cDesc,
-                         cublasLtMatmulAlgo_t &algo, const std::string &label) {
+                         cublasLtMatmulAlgo_t &algo, const std::string &label,
+                         const GemmBatch &batch = {}) {
   STC_LT(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F),
          label);
   // cuBLASLt's A is our B (N x K after op), its B our A (K x M after op).
@@ -330,6 +331,27 @@ Expected<bool> buildPlan(cublasLtHandle_t handle, const GemmProblem &p,
   else
     STC_LT(cublasLtMatrixLayoutCreate(&bDesc, cudaType(ta), M, K, M), label);
   STC_LT(cublasLtMatrixLayoutCreate(&cDesc, cudaType(tc), N, M, N), label);
+  if (batch.count > 1) {
+    // cuBLASLt's A is our B, its B our A (shared: stride 0).
+    const int32_t count = batch.count;
+    const int64_t strides[3] = {batch.strideB, 0, batch.strideC};
+    cublasLtMatrixLayout_t layouts[3] = {aDesc, bDesc, cDesc};
+    for (int k = 0; k < 3; ++k) {
+      STC_LT(cublasLtMatrixLayoutSetAttribute(
+                 layouts[k], CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count,
+                 sizeof count),
+             label);
+      STC_LT(cublasLtMatrixLayoutSetAttribute(
+                 layouts[k], CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
+                 &strides[k], sizeof strides[k]),
+             label);
+    }
+    if (usesBiasPointer(epi))
+      STC_LT(cublasLtMatmulDescSetAttribute(
+                 desc, CUBLASLT_MATMUL_DESC_BIAS_BATCH_STRIDE,
+                 &batch.strideBias, sizeof batch.strideBias),
+             label);
+  }
 
   cublasLtMatmulPreference_t pref = nullptr;
   STC_LT(cublasLtMatmulPreferenceCreate(&pref), label);
@@ -416,6 +438,34 @@ Expected<int> GemmEngine::plan(const GemmProblem &p, const std::string &label) {
   if (!*ok)
     return Status::error("cublasLtMatmulAlgoGetHeuristic(" + where +
                          "): cuBLASLt offers no algorithm for this f32 GEMM");
+  plans_.push_back(std::move(pl));
+  return static_cast<int>(plans_.size()) - 1;
+}
+
+Expected<int> GemmEngine::planBatched(const GemmProblem &p,
+                                      const GemmBatch &batch,
+                                      const std::string &label) {
+  // Only what one cuBLASLt call does: the direct path's dtypes and its
+  // epilogues (a bias, or a bias gradient).
+  const bool direct = p.a == p.b &&
+                      (p.c == DType::F32 || p.a == DType::BF16) &&
+                      (!p.hasBias || p.bias == p.c) &&
+                      (!p.biasGrad || p.db == p.c) && !p.gelu && !p.dgelu;
+  if (!direct || (p.biasGrad && !fusedEpilogues_))
+    return -1;
+  auto pl = std::make_unique<Plan>();
+  pl->p = p;
+  const std::string where = label + ", " + problemText(p) + ", batch of " +
+                            std::to_string(batch.count);
+  const cublasLtEpilogue_t epi = fullEpilogue(p);
+  auto ok = buildPlan(static_cast<cublasLtHandle_t>(handle_), p, p.a, p.b,
+                      p.c, epi, pl->desc, pl->aDesc, pl->bDesc, pl->cDesc,
+                      pl->algo, where, batch);
+  // A batch layout cuBLASLt refuses (A's stride 0, say) is no error: the
+  // members run one by one.
+  if (!ok || !*ok)
+    return -1;
+  pl->epilogue = epi;
   plans_.push_back(std::move(pl));
   return static_cast<int>(plans_.size()) - 1;
 }

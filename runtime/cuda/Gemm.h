@@ -59,6 +59,14 @@ struct GemmProblem {
   DType pre = DType::F32, geluX = DType::F32, db = DType::F32;
 };
 
+/// A gemm_group run as one strided-batched call: `count` problems, member
+/// m's B, C and bias (or bias gradient) `m * stride` elements after member
+/// 0's, A shared.
+struct GemmBatch {
+  int count = 1;
+  int64_t strideB = 0, strideC = 0, strideBias = 0;
+};
+
 /// One gemm op's device pointers (0 for an argument it does not have).
 struct GemmPtrs {
   CUdeviceptr A = 0, B = 0, C = 0, bias = 0, pre = 0, geluX = 0, db = 0;
@@ -99,6 +107,12 @@ public:
   /// Chooses the path and the cuBLASLt algorithm; returns the plan index.
   /// `label` names the op in messages.
   Expected<int> plan(const GemmProblem &p, const std::string &label);
+
+  /// The strided-batched plan of a gemm_group whose members have problem
+  /// `p` (cuBLASLt's direct path, its epilogues included); -1 (no error)
+  /// when that path has no algorithm: plan the members one by one then.
+  Expected<int> planBatched(const GemmProblem &p, const GemmBatch &batch,
+                            const std::string &label);
 
   /// f32 scratch bytes the widened plans need at most (0 if none).
   size_t scratchBytes() const { return scratchBytes_; }

@@ -69,3 +69,47 @@ module {
     stk.launch "add" [@kc, @kc, @l] params {count = 64 : i64}
   }
 }
+
+// -----
+
+// stk.buffer_groups (stc-group-gemms): each list lies side by side in list
+// order. The persistent list [@w2, @w1] goes where its first declared
+// member would; the transient [@y1, @y2] is one slot over both live ranges.
+// CHECK-LABEL: module attributes {stk.arena_bytes = 1792 : i64, stk.buffer_groups = {{.*}}, stk.persistent_bytes = 1024 : i64}
+// CHECK: stk.buffer @w1 : tensor<64xf32> role "param" offset 512
+// CHECK: stk.buffer @q : tensor<64xf32> role "param" offset 768
+// CHECK: stk.buffer @w2 : tensor<64xf32> role "param" offset 256
+// CHECK: stk.buffer @y1 : tensor<64xf32> role "activation" offset 1024
+// CHECK: stk.buffer @z : tensor<64xf32> role "output" offset 1536
+// CHECK: stk.buffer @y2 : tensor<64xf32> role "activation" offset 1280
+// expected-remark @below {{arena 1792 bytes: persistent 1024 bytes, activations and gradients 768 bytes}}
+module attributes {stk.buffer_groups = [[@w2, @w1], [@y1, @y2]]} {
+  stk.buffer @scalars : tensor<16xi32> role "scalars"
+  stk.buffer @w1 : tensor<64xf32> role "param"
+  stk.buffer @q : tensor<64xf32> role "param"
+  stk.buffer @w2 : tensor<64xf32> role "param"
+  stk.buffer @y1 : tensor<64xf32> role "activation"
+  stk.buffer @z : tensor<64xf32> role "output"
+  stk.buffer @y2 : tensor<64xf32> role "activation"
+  stk.program @train_step inputs {} outputs {losses = @z} {
+    stk.launch "zero" [@y1] params {count = 64 : i64}
+    stk.launch "zero" [@y2] params {count = 64 : i64}
+    stk.launch "add" [@y1, @y2, @z] params {count = 64 : i64}
+  }
+}
+
+// -----
+
+// A list of buffers of different sizes cannot lie at equal distances.
+// expected-error @below {{stk.buffer_groups: [@a, @b] must list distinct buffers of one size and lifetime kind, each in one list (stc-group-gemms writes it)}}
+module attributes {stk.buffer_groups = [[@a, @b]]} {
+  stk.buffer @scalars : tensor<16xi32> role "scalars"
+  stk.buffer @a : tensor<64xf32> role "activation"
+  stk.buffer @b : tensor<32xf32> role "activation"
+  stk.buffer @l : tensor<64xf32> role "output"
+  stk.program @train_step inputs {} outputs {losses = @l} {
+    stk.launch "zero" [@a] params {count = 64 : i64}
+    stk.launch "zero" [@b] params {count = 32 : i64}
+    stk.launch "add" [@a, @a, @l] params {count = 64 : i64}
+  }
+}

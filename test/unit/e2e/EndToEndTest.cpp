@@ -1400,8 +1400,9 @@ TEST(MasterWeights, Bf16ParametersGetUnroundedF32Gradients) {
 }
 
 // Every GELU, GELU gradient and bias gradient of tiny's linear layers is a
-// GEMM epilogue (stc-fuse-gemm-epilogues); the finite-difference test above
-// checks the gradients they give.
+// GEMM epilogue (stc-fuse-gemm-epilogues), and Q, K, V run as gemm_groups
+// (stc-group-gemms); the finite-difference test above checks the gradients
+// they give.
 TEST(EndToEnd, LinearLayersRunInGemmEpilogues) {
   REQUIRE_TINY();
   const Artifact &a = *tinyArtifact();
@@ -1424,6 +1425,26 @@ TEST(EndToEnd, LinearLayersRunInGemmEpilogues) {
   EXPECT_EQ(pre, blocks); // the backward reads gelu's argument
   EXPECT_EQ(dgelu, blocks);
   EXPECT_EQ(biasGrad, biases); // every forward bias gets its gradient so
+  // Each block's Q, K, V projections are one gemm_group (stc-group-gemms),
+  // and their weight and bias gradients another, at equal distances.
+  EXPECT_EQ(countOps(a, EntryKind::Train, OpKind::GemmGroup), 2 * blocks);
+  EXPECT_EQ(countOps(a, EntryKind::Eval, OpKind::GemmGroup), blocks);
+  for (const Op &op : a.entry(EntryKind::Train).ops) {
+    if (op.kind != OpKind::GemmGroup)
+      continue;
+    EXPECT_EQ(op.attrs.widths.size(), 3u);
+    EXPECT_NE(op.attrs.bias, op.attrs.biasGrad);
+    // The lists lie side by side: B_i and C_i at equal distances.
+    const size_t n = op.attrs.widths.size();
+    for (size_t first : {size_t(1), 1 + n}) {
+      const int64_t step =
+          a.buffers[op.args[first + 1]].offset - a.buffers[op.args[first]].offset;
+      EXPECT_GT(step, 0);
+      EXPECT_EQ(a.buffers[op.args[first + 2]].offset -
+                    a.buffers[op.args[first + 1]].offset,
+                step);
+    }
+  }
 }
 
 // A bf16 model keeps f32 master weights: AdamW updates them, the bf16
