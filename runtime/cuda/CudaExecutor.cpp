@@ -481,6 +481,20 @@ std::optional<int64_t> equalStride(const Artifact &a, const Op &op,
 
 } // namespace
 
+std::string CudaExecutor::gemmSummary() const {
+  if (!gemm_)
+    return "no gemm plans";
+  int plans = 0;
+  for (const auto &entry : gemmPlans_)
+    for (const auto &op : entry)
+      plans += static_cast<int>(op.size());
+  return std::to_string(plans) + " gemm plans (" +
+         std::to_string(gemm_->batchedPlans()) + " strided-batched groups, " +
+         std::to_string(gemm_->widenedPlans()) + " widened, " +
+         std::to_string(gemm_->helperEpiloguePlans()) +
+         " with epilogues in helper kernels)";
+}
+
 Status CudaExecutor::planGemms() {
   const Artifact &a = artifact();
   auto engine = GemmEngine::create(drv_);

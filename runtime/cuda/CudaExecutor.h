@@ -84,6 +84,9 @@ public:
   const CudaDeviceInfo &device() const { return dev_; }
   /// Of the allocate() that compiled the kernels.
   const CompileStats &compileStats() const { return compileStats_; }
+  /// How the GEMMs run: "G plans (B strided-batched groups, W widened, E
+  /// with epilogues in helper kernels)".
+  std::string gemmSummary() const;
   /// Runs so far that replayed a captured graph, and captures made.
   int64_t graphReplays() const { return graphReplays_; }
   int64_t graphCaptures() const { return graphCaptures_; }

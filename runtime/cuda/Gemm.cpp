@@ -97,6 +97,7 @@ struct GemmEngine::Plan {
   /// cuBLASLt's epilogue (direct path); the ones it leaves run in helpers.
   cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_DEFAULT;
   bool helperEpilogue = false; ///< gelu / dgelu / bias_grad in helpers
+  int batch = 1;                ///< > 1: a gemm_group as one call
   cublasLtMatmulDesc_t desc = nullptr;
   cublasLtMatrixLayout_t aDesc = nullptr; ///< cuBLASLt's A: our B buffer
   cublasLtMatrixLayout_t bDesc = nullptr; ///< cuBLASLt's B: our A buffer
@@ -264,6 +265,13 @@ int GemmEngine::widenedPlans() const {
   int n = 0;
   for (const auto &p : plans_)
     n += p->widened ? 1 : 0;
+  return n;
+}
+
+int GemmEngine::batchedPlans() const {
+  int n = 0;
+  for (const auto &p : plans_)
+    n += p->batch > 1 ? 1 : 0;
   return n;
 }
 
@@ -466,6 +474,7 @@ Expected<int> GemmEngine::planBatched(const GemmProblem &p,
   if (!ok || !*ok)
     return -1;
   pl->epilogue = epi;
+  pl->batch = batch.count;
   plans_.push_back(std::move(pl));
   return static_cast<int>(plans_.size()) - 1;
 }

@@ -120,6 +120,8 @@ public:
   /// helper kernels (a line for --verbose).
   int widenedPlans() const;
   int helperEpiloguePlans() const;
+  /// How many plans run a gemm_group as one strided-batched call.
+  int batchedPlans() const;
 
   /// Device memory, helper kernels (once allocated and compiled) and the
   /// stream every run() enqueues on.

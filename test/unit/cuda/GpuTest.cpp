@@ -483,9 +483,10 @@ TEST(GpuExecutor, OpByOp) {
     std::string tag = a->model.name;
     if (auto *g = dynamic_cast<cuda::CudaExecutor *>(gpu.get()))
       std::printf("[gpu-test] artifact %s (%s): %d kernels, %d from cache, "
-                  "compiled in %.1f s\n",
+                  "compiled in %.1f s; %s\n",
                   dir.c_str(), tag.c_str(), g->compileStats().total,
-                  g->compileStats().fromCache, g->compileStats().seconds);
+                  g->compileStats().fromCache, g->compileStats().seconds,
+                  g->gemmSummary().c_str());
     for (int e = 0; e < kNumEntryKinds; ++e) {
       const Entry &entry = a->entries[e];
       for (size_t i = 0; i < entry.ops.size(); ++i)
