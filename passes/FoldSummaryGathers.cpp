@@ -111,15 +111,6 @@ struct FoldSummaryGathersPass
                                        removed));
   }
 
-  /// Whether a launch strictly between from and to writes `name`.
-  static bool writtenBetween(ArrayRef<LaunchInfo> ops, StringAttr name,
-                             size_t from, size_t to) {
-    for (auto [k, j] : launches::usesOf(ops, name))
-      if (k > from && k < to && ops[k].roles[j] != abi::Role::In)
-        return true;
-    return false;
-  }
-
   /// Attention i reads k and v through their summary gathers.
   bool foldGathers(ArrayRef<LaunchInfo> ops, size_t i) {
     const LaunchInfo &attn = ops[i];
@@ -140,7 +131,7 @@ struct FoldSummaryGathersPass
         return false;
       const LaunchInfo &gather = ops[*g];
       StringAttr from = gather.args[0];
-      if (writtenBetween(ops, from, *g, i))
+      if (launches::namedBetween(ops, from, *g, i, true))
         return false;
       sources.push_back({a, from, intParam(gather, "block"),
                          intParam(gather, "summary"), intParam(gather, "D")});

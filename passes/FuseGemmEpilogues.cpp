@@ -143,17 +143,6 @@ struct FuseGemmEpiloguesPass
     return true;
   }
 
-  /// Whether a launch strictly between from and to names `name` (any role;
-  /// only writes if `writesOnly`).
-  static bool namedBetween(ArrayRef<LaunchInfo> ops, StringAttr name,
-                           size_t from, size_t to, bool writesOnly) {
-    for (auto [k, j] : launches::usesOf(ops, name))
-      if (k > from && k < to &&
-          (!writesOnly || ops[k].roles[j] != abi::Role::In))
-        return true;
-    return false;
-  }
-
   /// gemm [A, B, d] + gelu_bwd [x, d, dx] (dx overwritten), the gelu_bwd
   /// adjacent or a few launches later (a linear's backward puts its weight
   /// and bias gradients between): nothing between reads d or names dx, or
@@ -172,9 +161,9 @@ struct FuseGemmEpiloguesPass
       StringAttr dx = bwd.args[*bwd.arg("dx")];
       if (flag(bwd, "accumulate") || x == d ||
           intOf(gemm, "M") * intOf(gemm, "N") != intOf(bwd, "count") ||
-          namedBetween(ops, d, i, j, false) ||
-          namedBetween(ops, dx, i, j, false) ||
-          namedBetween(ops, x, i, j, true))
+          launches::namedBetween(ops, d, i, j, false) ||
+          launches::namedBetween(ops, dx, i, j, false) ||
+          launches::namedBetween(ops, x, i, j, true))
         return false;
       for (StringAttr a : {gemm.args[*gemm.arg("A")], gemm.args[*gemm.arg("B")]})
         if (a == dx)

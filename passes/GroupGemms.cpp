@@ -116,17 +116,6 @@ struct GroupGemmsPass
     return true;
   }
 
-  /// Whether a launch strictly between from and to names `name` (only
-  /// writes if writesOnly).
-  static bool namedBetween(ArrayRef<LaunchInfo> ops, StringAttr name,
-                           size_t from, size_t to, bool writesOnly) {
-    for (auto [k, j] : launches::usesOf(ops, name))
-      if (k > from && k < to &&
-          (!writesOnly || ops[k].roles[j] != abi::Role::In))
-        return true;
-    return false;
-  }
-
   /// Groups the gemms sharing ops[i]'s A and shape; returns how many
   /// joined (0: no group here).
   size_t groupAt(ArrayRef<LaunchInfo> ops, size_t i) {
@@ -152,11 +141,12 @@ struct GroupGemmsPass
     // Each member runs at `last` instead: its inputs must hold until then,
     // and nothing between may see or write its outputs.
     for (size_t m : members) {
-      if (namedBetween(ops, a, m, last + 1, true) ||
-          namedBetween(ops, argOf(m, "B"), m, last + 1, true))
+      if (launches::namedBetween(ops, a, m, last + 1, true) ||
+          launches::namedBetween(ops, argOf(m, "B"), m, last + 1, true))
         return 0;
       for (StringRef out : {"C", "db"})
-        if (StringAttr o = argOf(m, out); o && namedBetween(ops, o, m, last, false))
+        if (StringAttr o = argOf(m, out);
+            o && launches::namedBetween(ops, o, m, last, false))
           return 0;
     }
     // The lists the planner places side by side.

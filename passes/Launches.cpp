@@ -147,4 +147,13 @@ std::optional<size_t> soleWriter(ArrayRef<LaunchInfo> ops, StringAttr name) {
   return w;
 }
 
+bool namedBetween(llvm::ArrayRef<LaunchInfo> ops, mlir::StringAttr name,
+                  size_t from, size_t to, bool writesOnly) {
+  for (auto [k, j] : usesOf(ops, name))
+    if (k > from && k < to &&
+        (!writesOnly || ops[k].roles[j] != abi::Role::In))
+      return true;
+  return false;
+}
+
 } // namespace stc::launches

@@ -73,6 +73,11 @@ buffersByName(mlir::ModuleOp module);
 llvm::SmallVector<std::pair<size_t, size_t>>
 usesOf(llvm::ArrayRef<LaunchInfo> ops, mlir::StringAttr name);
 
+/// Whether a launch strictly between `from` and `to` names `name`: in any
+/// role, or with writesOnly in a role other than In.
+bool namedBetween(llvm::ArrayRef<LaunchInfo> ops, mlir::StringAttr name,
+                  size_t from, size_t to, bool writesOnly);
+
 /// The only launch that writes `name` (a role other than In), if exactly
 /// one does, through one argument.
 std::optional<size_t> soleWriter(llvm::ArrayRef<LaunchInfo> ops,
