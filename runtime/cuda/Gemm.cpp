@@ -249,6 +249,14 @@ Expected<std::unique_ptr<GemmEngine>> GemmEngine::create(const DriverApi &drv) {
                            "run them)");
     e->fusedEpilogues_ = std::strcmp(v, "1") == 0;
   }
+  if (const char *v = std::getenv("STC_GEMM_BATCHED"); v && *v) {
+    if (std::strcmp(v, "0") != 0 && std::strcmp(v, "1") != 0)
+      return Status::error(std::string("STC_GEMM_BATCHED is '") + v +
+                           "'; valid: 1 (a gemm_group runs as one "
+                           "strided-batched call where it can, the default) "
+                           "or 0 (member by member)");
+    e->batched_ = std::strcmp(v, "1") == 0;
+  }
   cublasLtHandle_t h = nullptr;
   STC_LT(cublasLtCreate(&h), "cuBLASLt setup");
   e->handle_ = h;
@@ -459,7 +467,7 @@ Expected<int> GemmEngine::planBatched(const GemmProblem &p,
                       (p.c == DType::F32 || p.a == DType::BF16) &&
                       (!p.hasBias || p.bias == p.c) &&
                       (!p.biasGrad || p.db == p.c) && !p.gelu && !p.dgelu;
-  if (!direct || (p.biasGrad && !fusedEpilogues_))
+  if (!batched_ || !direct || (p.biasGrad && !fusedEpilogues_))
     return -1;
   auto pl = std::make_unique<Plan>();
   pl->p = p;

@@ -98,7 +98,8 @@ public:
   static constexpr const char *kGradAverageEntry = "stc_rt_grad_average";
 
   /// Creates the cuBLASLt handle; the device's context must be current.
-  /// Reads STC_GEMM_EPILOGUES ("0": epilogues in helper kernels only).
+  /// Reads STC_GEMM_EPILOGUES ("0": epilogues in helper kernels only) and
+  /// STC_GEMM_BATCHED ("0": gemm_groups member by member).
   static Expected<std::unique_ptr<GemmEngine>> create(const DriverApi &drv);
   ~GemmEngine();
   GemmEngine(const GemmEngine &) = delete;
@@ -145,6 +146,7 @@ private:
   const DriverApi &drv_;
   void *handle_ = nullptr; ///< cublasLtHandle_t
   bool fusedEpilogues_ = true; ///< STC_GEMM_EPILOGUES unset or not "0"
+  bool batched_ = true;        ///< STC_GEMM_BATCHED unset or not "0"
   std::vector<std::unique_ptr<Plan>> plans_;
   size_t scratchBytes_ = 0;
   CUdeviceptr workspace_ = 0, scratch_ = 0;
