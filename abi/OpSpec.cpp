@@ -105,54 +105,58 @@ bool checkGather(const OpAttrs &a, Problem *problem) {
   return false;
 }
 
+/// Records a problem (attribute or argument) and returns false.
+bool fail(Problem *p, std::string attr, std::string message, int arg = -1) {
+  if (p) {
+    p->attr = std::move(attr);
+    p->arg = arg;
+    p->message = std::move(message);
+  }
+  return false;
+}
+
 /// gemm: the epilogues' combinations (abi/Ops.def).
 bool checkGemmEpilogue(const OpAttrs &a, Problem *problem) {
-  auto fail = [&](const char *attr, std::string message) {
-    problem->attr = attr;
-    problem->message = std::move(message);
-    return false;
-  };
   if (a.geluPre && !a.gelu)
-    return fail("gelu_pre", "is set without gelu (pre is gelu's argument)");
+    return fail(problem, "gelu_pre",
+                "is set without gelu (pre is gelu's argument)");
   if (a.gelu && a.dgelu)
-    return fail("dgelu", "is set with gelu; a gemm has one of them");
+    return fail(problem, "dgelu", "is set with gelu; a gemm has one of them");
   if ((a.gelu || a.dgelu) && a.beta != 0)
-    return fail(a.gelu ? "gelu" : "dgelu",
+    return fail(problem, a.gelu ? "gelu" : "dgelu",
                 "is set with beta " + std::to_string(a.beta) +
                     "; the gelu epilogues need beta 0");
   if (a.dgelu && a.bias)
-    return fail("dgelu", "is set with bias; valid: dgelu without bias");
+    return fail(problem, "dgelu",
+                "is set with bias; valid: dgelu without bias");
   if (a.biasGrad && (a.bias || a.gelu || a.dgelu))
-    return fail("bias_grad", "is set with bias, gelu or dgelu; valid: "
-                             "bias_grad alone (a weight gradient's epilogue)");
+    return fail(problem, "bias_grad",
+                "is set with bias, gelu or dgelu; valid: "
+                "bias_grad alone (a weight gradient's epilogue)");
   if (a.biasGrad && a.transB)
-    return fail("bias_grad", "is set with trans_b; db sums the rows of B, "
-                             "which must not be transposed");
+    return fail(problem, "bias_grad",
+                "is set with trans_b; db sums the rows of B, "
+                "which must not be transposed");
   return true;
 }
 
 /// gemm_group: 2 to kMaxGemmGroup members; bias_grad as in gemm.
 bool checkGemmGroup(const OpAttrs &a, Problem *problem) {
-  auto fail = [&](const char *attr, std::string message) {
-    problem->attr = attr;
-    problem->message = std::move(message);
-    return false;
-  };
   if (a.widths.size() < 2 ||
       static_cast<int64_t>(a.widths.size()) > kMaxGemmGroup)
-    return fail("widths", "lists " + std::to_string(a.widths.size()) +
-                              " gemms; valid: 2 to " +
-                              std::to_string(kMaxGemmGroup));
+    return fail(problem, "widths",
+                "lists " + std::to_string(a.widths.size()) +
+                    " gemms; valid: 2 to " + std::to_string(kMaxGemmGroup));
   if (a.biasGrad && a.bias)
-    return fail("bias_grad", "is set with bias; valid: one of them");
+    return fail(problem, "bias_grad", "is set with bias; valid: one of them");
   if (a.biasGrad && a.transB)
-    return fail("bias_grad", "is set with trans_b; db sums the rows of B, "
-                             "which must not be transposed");
+    return fail(problem, "bias_grad",
+                "is set with trans_b; db sums the rows of B, "
+                "which must not be transposed");
   return true;
 }
 
 //===----------------------------------------------------------------------===//
-// The table//===----------------------------------------------------------------------===//
 // The table
 //===----------------------------------------------------------------------===//
 
@@ -443,15 +447,6 @@ bool inRange(const AttrRow &row, double x) {
   return true;
 }
 
-bool fail(Problem *p, std::string attr, std::string message, int arg = -1) {
-  if (p) {
-    p->attr = std::move(attr);
-    p->arg = arg;
-    p->message = std::move(message);
-  }
-  return false;
-}
-
 /// Type and range of one present attribute.
 bool checkValue(const AttrRow &row, const AttrValue &v, Problem *p) {
   auto wrongType = [&] {
@@ -699,6 +694,13 @@ std::vector<Arg> signature(OpKind kind, const OpAttrs &a) {
          row.elements});
   }
   return out;
+}
+
+int argIndex(const std::vector<Arg> &sig, std::string_view name) {
+  for (size_t i = 0; i < sig.size(); ++i)
+    if (sig[i].name == name)
+      return static_cast<int>(i);
+  return -1;
 }
 
 std::optional<std::pair<OpAttrs, std::vector<Arg>>>

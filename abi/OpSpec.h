@@ -223,6 +223,10 @@ std::optional<CheckedOp> checkOp(std::string_view kind, Attrs attrs,
 /// The argument signature of an op that passed checkOp.
 std::vector<Arg> signature(OpKind kind, const OpAttrs &attrs);
 
+/// The position of the argument named `name` ("bias", "B_1": an EACH row's
+/// i-th) in `sig`, or -1 when the op has none (an absent optional one).
+int argIndex(const std::vector<Arg> &sig, std::string_view name);
+
 } // namespace stc::abi
 
 #endif // STC_ABI_OPSPEC_H

@@ -105,10 +105,7 @@ struct FoldSummaryGathersPass
     };
     if (!launches::rewriteUntilFixpoint(module, step))
       return signalPassFailure(); // the verifier has said why
-    if (removed)
-      module->setAttr("stk.folded_summary_ops",
-                      IntegerAttr::get(IntegerType::get(&getContext(), 64),
-                                       removed));
+    launches::recordCount(module, "stk.folded_summary_ops", removed);
   }
 
   /// Attention i reads k and v through their summary gathers.

@@ -77,10 +77,7 @@ struct FuseAccumulatePass
     };
     if (!launches::rewriteUntilFixpoint(module, step))
       return signalPassFailure(); // the verifier has said why
-    if (folded)
-      module->setAttr("stk.folded_adds",
-                      IntegerAttr::get(IntegerType::get(&getContext(), 64),
-                                       folded));
+    launches::recordCount(module, "stk.folded_adds", folded);
   }
 
   /// The argument through which op p writes `a`, when p overwrites it (Out)

@@ -79,10 +79,7 @@ struct FuseGemmEpiloguesPass
     };
     if (!launches::rewriteUntilFixpoint(module, step))
       return signalPassFailure(); // the verifier has said why
-    if (fused)
-      module->setAttr("stk.fused_gemm_epilogues",
-                      IntegerAttr::get(IntegerType::get(&getContext(), 64),
-                                       fused));
+    launches::recordCount(module, "stk.fused_gemm_epilogues", fused);
   }
 
   /// The gemm with `extra` appended to its arguments (abi/Ops.def's order

@@ -57,10 +57,7 @@ struct FuseLayerNormDropoutPass
         }
       }
     }
-    if (fused)
-      getOperation()->setAttr(
-          "stk.fused_layer_norms",
-          IntegerAttr::get(IntegerType::get(&getContext(), 64), fused));
+    launches::recordCount(getOperation(), "stk.fused_layer_norms", fused);
   }
 
   static StringAttr argName(stk::LaunchOp op, size_t i) {

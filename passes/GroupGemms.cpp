@@ -79,10 +79,8 @@ struct GroupGemmsPass
       return signalPassFailure(); // the verifier has said why
     if (grouped == 0)
       return;
-    MLIRContext *ctx = &getContext();
-    module->setAttr("stk.buffer_groups", ArrayAttr::get(ctx, lists));
-    module->setAttr("stk.grouped_gemms",
-                    IntegerAttr::get(IntegerType::get(ctx, 64), grouped));
+    module->setAttr("stk.buffer_groups", ArrayAttr::get(&getContext(), lists));
+    launches::recordCount(module, "stk.grouped_gemms", grouped);
   }
 
   void recordList(ArrayAttr list) {

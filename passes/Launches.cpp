@@ -156,4 +156,12 @@ bool namedBetween(llvm::ArrayRef<LaunchInfo> ops, mlir::StringAttr name,
   return false;
 }
 
+void recordCount(mlir::ModuleOp module, llvm::StringRef name, int64_t count) {
+  if (count == 0)
+    return;
+  mlir::MLIRContext *ctx = module.getContext();
+  module->setAttr(name, mlir::IntegerAttr::get(mlir::IntegerType::get(ctx, 64),
+                                               count));
+}
+
 } // namespace stc::launches

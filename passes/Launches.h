@@ -61,6 +61,10 @@ bool rewriteUntilFixpoint(
     mlir::ModuleOp module,
     llvm::function_ref<bool(llvm::ArrayRef<LaunchInfo>, size_t)> step);
 
+/// Records what a rewriting pass did as the module's integer attribute
+/// `name` ("stk.fused_layer_norms"), when `count` is not 0.
+void recordCount(mlir::ModuleOp module, llvm::StringRef name, int64_t count);
+
 /// Buffers a non-launch op names (the parameter table, program inputs and
 /// outputs): a rewrite never removes, redirects or writes them early.
 llvm::DenseSet<mlir::StringAttr> pinnedBuffers(mlir::ModuleOp module);

@@ -338,35 +338,34 @@ Status CpuExecutor::runOp(const Op &op, Args &fa) {
     fa.round(op.args[2]); // the layer norm reads sum as stored
     cpu::layerNormFwd(F(2), F(3), F(4), F(5), F(6), F(7), at.M, at.C, at.eps);
     break;
-  case OpKind::Gemm: { // A B C [bias] [pre] [gelu_x] [db]
-    int next = 3;
-    T *bias = at.bias ? F(next++) : nullptr;
-    T *pre = at.geluPre ? F(next++) : nullptr;
-    T *geluX = at.dgelu ? F(next++) : nullptr;
-    T *db = at.biasGrad ? F(next++) : nullptr;
-    if (db) // B as stored, before C (which may share no bytes with it)
-      cpu::biasGrad(F(1), db, at.K, at.N);
-    cpu::gemm(F(0), F(1), F(2), bias, at.M, at.N, at.K, at.transA, at.transB,
-              at.alpha, at.beta);
-    const int64_t count = at.M * at.N;
-    if (at.gelu) { // gelu of the product unrounded; pre rounds as stored
-      if (pre)
-        std::copy(F(2), F(2) + count, pre);
-      cpu::geluFwd(F(2), F(2), count);
-    }
-    if (geluX)
-      cpu::geluBwd(geluX, F(2), F(2), count, /*accumulate=*/false);
-    break;
-  }
-  case OpKind::GemmGroup: { // A, B_i, C_i, [bias_i], [db_i] (abi/Ops.def)
-    const int g = static_cast<int>(at.widths.size());
-    for (int i = 0; i < g; ++i) {
-      const int64_t n = at.widths[static_cast<size_t>(i)];
-      T *B = F(1 + i), *C = F(1 + g + i);
-      if (at.biasGrad)
-        cpu::biasGrad(B, F(1 + 2 * g + i), at.K, n);
-      cpu::gemm(F(0), B, C, at.bias ? F(1 + 2 * g + i) : nullptr, at.M, n,
-                at.K, at.transA, at.transB, at.alpha, at.beta);
+  case OpKind::Gemm:
+  case OpKind::GemmGroup: {
+    // abi/Ops.def's rows by name: a gemm is a group of one whose arguments
+    // carry no "_i" suffix.
+    const std::vector<abi::Arg> sig = abi::signature(op.kind, at);
+    const bool group = op.kind == OpKind::GemmGroup;
+    const size_t members = group ? at.widths.size() : 1;
+    for (size_t m = 0; m < members; ++m) {
+      auto arg = [&](std::string name) -> T * {
+        if (group)
+          name += "_" + std::to_string(m);
+        int k = abi::argIndex(sig, name);
+        return k < 0 ? nullptr : F(k);
+      };
+      const int64_t n = group ? at.widths[m] : at.N;
+      T *B = arg("B"), *C = arg("C"), *db = arg("db");
+      if (db) // B as stored, before C (which shares no bytes with it)
+        cpu::biasGrad(B, db, at.K, n);
+      cpu::gemm(F(0), B, C, arg("bias"), at.M, n, at.K, at.transA, at.transB,
+                at.alpha, at.beta);
+      const int64_t count = at.M * n;
+      if (at.gelu) { // gelu of the product unrounded; pre rounds as stored
+        if (T *pre = arg("pre"))
+          std::copy(C, C + count, pre);
+        cpu::geluFwd(C, C, count);
+      }
+      if (T *geluX = arg("gelu_x"))
+        cpu::geluBwd(geluX, C, C, count, /*accumulate=*/false);
     }
     break;
   }

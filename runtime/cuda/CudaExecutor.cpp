@@ -399,33 +399,18 @@ struct GemmArgs {
   int A = -1, B = -1, C = -1, bias = -1, pre = -1, geluX = -1, db = -1;
 };
 
-/// Member `m` of a gemm or gemm_group op (a gemm has one member).
+/// Member `m` of a gemm or gemm_group op (a gemm has one member), by
+/// abi/Ops.def's argument names (a group's carry the suffix "_m").
 GemmArgs gemmArgs(const Op &op, size_t m) {
-  const OpAttrs &at = op.attrs;
-  GemmArgs g;
-  auto arg = [&](size_t k) { return op.args[k]; };
-  if (op.kind == OpKind::GemmGroup) {
-    const size_t n = at.widths.size();
-    g.A = arg(0);
-    g.B = arg(1 + m);
-    g.C = arg(1 + n + m);
-    if (at.bias)
-      g.bias = arg(1 + 2 * n + m);
-    if (at.biasGrad)
-      g.db = arg(1 + 2 * n + m);
-    return g;
-  }
-  g.A = arg(0);
-  g.B = arg(1);
-  g.C = arg(2);
-  size_t next = 3;
-  for (auto [present, slot] : {std::pair{at.bias, &g.bias},
-                               {at.geluPre, &g.pre},
-                               {at.dgelu, &g.geluX},
-                               {at.biasGrad, &g.db}})
-    if (present)
-      *slot = arg(next++);
-  return g;
+  const std::vector<abi::Arg> sig = abi::signature(op.kind, op.attrs);
+  auto buf = [&](std::string name) {
+    if (op.kind == OpKind::GemmGroup && name != "A")
+      name += "_" + std::to_string(m);
+    int k = abi::argIndex(sig, name);
+    return k < 0 ? -1 : op.args[static_cast<size_t>(k)];
+  };
+  return {buf("A"),   buf("B"),      buf("C"), buf("bias"),
+          buf("pre"), buf("gelu_x"), buf("db")};
 }
 
 GemmProblem gemmProblem(const Artifact &a, const Op &op, size_t m) {

@@ -65,6 +65,27 @@ bool usesAuxPointer(cublasLtEpilogue_t e) {
          e == CUBLASLT_EPILOGUE_GELU_AUX_BIAS || e == CUBLASLT_EPILOGUE_DGELU;
 }
 
+/// One cuBLASLt call takes p's dtypes as they are: A and B of one dtype,
+/// C f32 or all bf16, a bias of C's dtype.
+bool directDtypes(const GemmProblem &p) {
+  return p.a == p.b && (p.c == DType::F32 || p.a == DType::BF16) &&
+         (!p.hasBias || p.bias == p.c);
+}
+
+/// An on/off environment switch: unset or empty keeps `value`; "0" or "1"
+/// sets it; anything else is an error naming both meanings.
+Status readSwitch(const char *name, const char *on, const char *off,
+                  bool &value) {
+  const char *v = std::getenv(name);
+  if (!v || !*v)
+    return Status::ok();
+  if (std::strcmp(v, "0") != 0 && std::strcmp(v, "1") != 0)
+    return Status::error(std::string(name) + " is '" + v + "'; valid: 1 (" +
+                         on + ", the default) or 0 (" + off + ")");
+  value = std::strcmp(v, "1") == 0;
+  return Status::ok();
+}
+
 /// The cuBLASLt epilogue doing all of p's epilogues.
 cublasLtEpilogue_t fullEpilogue(const GemmProblem &p) {
   if (p.gelu) {
@@ -241,22 +262,13 @@ GemmEngine::GemmEngine(const DriverApi &drv) : drv_(drv) {}
 
 Expected<std::unique_ptr<GemmEngine>> GemmEngine::create(const DriverApi &drv) {
   std::unique_ptr<GemmEngine> e(new GemmEngine(drv));
-  if (const char *v = std::getenv("STC_GEMM_EPILOGUES"); v && *v) {
-    if (std::strcmp(v, "0") != 0 && std::strcmp(v, "1") != 0)
-      return Status::error(std::string("STC_GEMM_EPILOGUES is '") + v +
-                           "'; valid: 1 (cuBLASLt runs the gemm epilogues "
-                           "where it can, the default) or 0 (helper kernels "
-                           "run them)");
-    e->fusedEpilogues_ = std::strcmp(v, "1") == 0;
-  }
-  if (const char *v = std::getenv("STC_GEMM_BATCHED"); v && *v) {
-    if (std::strcmp(v, "0") != 0 && std::strcmp(v, "1") != 0)
-      return Status::error(std::string("STC_GEMM_BATCHED is '") + v +
-                           "'; valid: 1 (a gemm_group runs as one "
-                           "strided-batched call where it can, the default) "
-                           "or 0 (member by member)");
-    e->batched_ = std::strcmp(v, "1") == 0;
-  }
+  STC_RETURN_IF_ERROR(readSwitch(
+      "STC_GEMM_EPILOGUES", "cuBLASLt runs the gemm epilogues where it can",
+      "helper kernels run them", e->fusedEpilogues_));
+  STC_RETURN_IF_ERROR(readSwitch(
+      "STC_GEMM_BATCHED",
+      "a gemm_group runs as one strided-batched call where it can",
+      "member by member", e->batched_));
   cublasLtHandle_t h = nullptr;
   STC_LT(cublasLtCreate(&h), "cuBLASLt setup");
   e->handle_ = h;
@@ -407,9 +419,7 @@ Expected<int> GemmEngine::plan(const GemmProblem &p, const std::string &label) {
   const bool fusable = fusedEpilogues_ && (!p.geluPre || p.pre == p.c) &&
                        (!p.dgelu || p.geluX == p.c) &&
                        (!p.biasGrad || p.db == p.c);
-  bool direct = p.a == p.b && (p.c == DType::F32 || p.a == DType::BF16) &&
-                (!p.hasBias || p.bias == p.c);
-  if (direct) {
+  if (directDtypes(p)) {
     std::vector<cublasLtEpilogue_t> tries;
     if (extra && fusable)
       tries.push_back(fullEpilogue(p));
@@ -463,11 +473,8 @@ Expected<int> GemmEngine::planBatched(const GemmProblem &p,
                                       const std::string &label) {
   // Only what one cuBLASLt call does: the direct path's dtypes and its
   // epilogues (a bias, or a bias gradient).
-  const bool direct = p.a == p.b &&
-                      (p.c == DType::F32 || p.a == DType::BF16) &&
-                      (!p.hasBias || p.bias == p.c) &&
-                      (!p.biasGrad || p.db == p.c) && !p.gelu && !p.dgelu;
-  if (!batched_ || !direct || (p.biasGrad && !fusedEpilogues_))
+  if (!batched_ || !directDtypes(p) || p.gelu || p.dgelu ||
+      (p.biasGrad && (!fusedEpilogues_ || p.db != p.c)))
     return -1;
   auto pl = std::make_unique<Plan>();
   pl->p = p;

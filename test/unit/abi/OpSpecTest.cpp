@@ -153,6 +153,41 @@ TEST(OpSpec, OneArgumentPerListEntry) {
             3u);
 }
 
+// The executors find a gemm's and a gemm_group's arguments by these names
+// (argIndex): optional ones by their flag, a group's with "_i".
+TEST(OpSpec, GemmArgumentsByName) {
+  Attrs g = {{"M", int64_t(4)}, {"N", int64_t(8)}, {"K", int64_t(2)},
+             {"bias", true},    {"gelu", true},    {"gelu_pre", true}};
+  auto sig = checkAttrs(*findOpSpec("gemm"), g, nullptr);
+  ASSERT_TRUE(sig);
+  EXPECT_EQ(argIndex(sig->second, "C"), 2);
+  EXPECT_EQ(argIndex(sig->second, "bias"), 3);
+  EXPECT_EQ(argIndex(sig->second, "pre"), 4);
+  EXPECT_EQ(argIndex(sig->second, "gelu_x"), -1);
+  EXPECT_EQ(argIndex(sig->second, "db"), -1);
+  Attrs d = {{"M", int64_t(4)}, {"N", int64_t(8)}, {"K", int64_t(2)},
+             {"trans_a", true}, {"bias_grad", true}};
+  sig = checkAttrs(*findOpSpec("gemm"), d, nullptr);
+  ASSERT_TRUE(sig);
+  EXPECT_EQ(argIndex(sig->second, "db"), 3);
+  EXPECT_EQ(sig->second[3].elements, 8);
+  Attrs q = {{"M", int64_t(4)}, {"K", int64_t(2)},
+             {"widths", Ints{8, 8, 8}}, {"bias_grad", true}};
+  sig = checkAttrs(*findOpSpec("gemm_group"), q, nullptr);
+  ASSERT_TRUE(sig);
+  ASSERT_EQ(sig->second.size(), 10u); // A, B_0..2, C_0..2, db_0..2
+  EXPECT_EQ(argIndex(sig->second, "A"), 0);
+  EXPECT_EQ(argIndex(sig->second, "B_1"), 2);
+  EXPECT_EQ(argIndex(sig->second, "C_0"), 4);
+  EXPECT_EQ(argIndex(sig->second, "db_2"), 9);
+  EXPECT_EQ(argIndex(sig->second, "bias_0"), -1);
+  EXPECT_EQ(sig->second[4].elements, 32); // M * widths[0]
+  EXPECT_EQ(sig->second[9].elements, 8);
+  q["bias"] = true;
+  EXPECT_EQ(problemOf("gemm_group", q, {}),
+            "attrs.bias_grad: is set with bias; valid: one of them");
+}
+
 TEST(OpSpec, AttributeErrors) {
   Attrs ln = {{"M", int64_t(4)}, {"C", int64_t(8)}};
   EXPECT_EQ(problemOf("layer_norm_fwd", ln, {}),
