@@ -32,6 +32,12 @@ constexpr int64_t kMaxCount = int64_t(1) << 46;
 /// buffers to one kernel launch's parameters (4 pointers for adamw), which
 /// must fit CUDA's 4 KB of kernel parameters.
 constexpr int64_t kMaxGroupTensors = 64;
+
+/// Dynamic loss scaling (f16 models; abi/Ops.def loss_scale_update): the
+/// initial scale, and how many finite steps in a row double it (the values
+/// PyTorch's GradScaler starts from). A non-finite step halves it.
+constexpr double kLossScaleInit = 65536.0;
+constexpr int64_t kLossScaleGrowthInterval = 2000;
 /// gemms in one gemm_group (a layer's Q, K and V: 3).
 constexpr int64_t kMaxGemmGroup = 8;
 constexpr int64_t kMaxArenaBytes = int64_t(1) << 48;
@@ -99,7 +105,7 @@ inline bool isAttentionBlockSize(int64_t b) {
 
 /// Whether attention of these head sizes over layouts of these blocks runs
 /// on the tensor-core kernels (codegen/device/attention_*_mma.cuh) when its
-/// tensors are bf16: head sizes equal and 32, 64 or 128, every block a
+/// tensors are bf16 or f16: head sizes equal and 32, 64 or 128, every block a
 /// multiple of their 64-row tiles. Everything else runs the fp32 kernels.
 /// The kernel emitter picks kernels by it; stc-lower-to-kernels lowers the
 /// fast (atomic) backward only where it holds.

@@ -612,7 +612,7 @@ std::string attrText(const AttrValue &v) {
 bool dtypeAllowed(DTypes allowed, DType d) {
   switch (allowed) {
   case DTypes::Float:
-    return d == DType::F32 || d == DType::BF16;
+    return d == DType::F32 || abi::isHalf(d);
   case DTypes::F32:
     return d == DType::F32;
   case DTypes::I32:
@@ -626,13 +626,13 @@ bool dtypeAllowed(DTypes allowed, DType d) {
 std::string dtypesText(DTypes allowed) {
   switch (allowed) {
   case DTypes::Float:
-    return "f32 or bf16";
+    return "f32, bf16 or f16";
   case DTypes::F32:
     return "f32";
   case DTypes::I32:
     return "i32";
   case DTypes::Any:
-    return "f32, bf16 or i32";
+    return "f32, bf16, f16 or i32";
   }
   return "?";
 }

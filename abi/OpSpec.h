@@ -91,13 +91,13 @@ struct OpAttrs {
 
 /// Which dtypes an argument accepts.
 enum class DTypes : uint8_t {
-  Float, ///< the model's float types (f32, bf16)
+  Float, ///< the model's float types (f32, bf16, f16)
   F32,   ///< f32 only (statistics, losses, optimizer moments)
   I32,   ///< token ids and targets
   Any,   ///< every dtype (zero)
 };
 bool dtypeAllowed(DTypes allowed, DType d);
-/// "f32 or bf16", for messages.
+/// "f32, bf16 or f16", for messages.
 std::string dtypesText(DTypes allowed);
 
 /// How an op uses an argument (the memory plan's liveness follows it).

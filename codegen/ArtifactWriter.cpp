@@ -303,6 +303,10 @@ LogicalResult stc::codegen::writeArtifact(ModuleOp module,
   writeLines(os, bufferJson);
   os << ",\n\"params\": ";
   writeLines(os, params);
+  if (bufferIndex.count("loss_scale"))
+    os << ",\n\"loss_scale\": "
+       << json::Value(json::Object{{"buffer", bufferIndex.lookup("loss_scale")},
+                                   {"init", abi::kLossScaleInit}});
   os << ",\n\"layouts\": ";
   writeLines(os, layoutJson);
   os << ",\n\"kernels\": ";

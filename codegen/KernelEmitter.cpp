@@ -7,6 +7,8 @@
 //
 //   // header comment: op, attributes
 //   [#define STC_HAS_BF16 1 / #include <cuda_bf16.h>]   only if an arg is bf16
+//   [#define STC_HAS_F16 1 / #include <cuda_fp16.h>]    only if an arg is f16
+//   [#define STC_MMA_F16 1]          f16 tensor-core attention (else bf16)
 //   <common.cuh> [<DropoutHash.h>] <the family's .cuh files>
 //   struct stc_cfg { compile-time shapes and launch constants };
 //   [struct stc_layout_<i> { block; allowed(q, k) }]    attention only
@@ -60,6 +62,8 @@ std::string typeName(DType d) {
   switch (d) {
   case DType::BF16:
     return "__nv_bfloat16";
+  case DType::F16:
+    return "__half";
   case DType::I32:
     return "int";
   case DType::F32:
@@ -101,8 +105,10 @@ class Emitter {
 public:
   Emitter(const EmitRequest &r, std::string *error)
       : req_(r), op_(*r.op), a_(r.op->decoded), error_(error) {
-    for (DType d : op_.argDtypes)
+    for (DType d : op_.argDtypes) {
       bf16_ |= d == DType::BF16;
+      f16_ |= d == DType::F16;
+    }
   }
 
   std::optional<KernelSource> run();
@@ -147,6 +153,7 @@ private:
   bool emitXent();
   std::optional<std::string> tilePlan(int64_t tile);
   bool emitSumsq();
+  bool emitLossScaleUpdate();
   bool emitAdamw();
   bool emitKvStore();
   bool emitAttentionDecodeCombine();
@@ -183,7 +190,8 @@ private:
   const abi::CheckedOp &op_;
   const abi::OpAttrs &a_;
   std::string *error_;
-  bool bf16_ = false;
+  bool bf16_ = false, f16_ = false;
+  bool mmaF16_ = false; ///< tensor-core attention on f16 (STC_MMA_F16)
   std::vector<std::string> files_; ///< device files to inline, in order
   std::string comment_;            ///< extra header comment lines
   std::string cfg_;                ///< struct stc_cfg members
@@ -537,10 +545,13 @@ bool Emitter::emitXent() {
                   a_.V, threads, floatLit(scale / 0.693147180559945309417));
   block_ = {threads, 1, 1};
   grid_ = {a_.M, 1, 1};
-  entry(grad ? "  stc::xent_kernel<stc_cfg, true>(logits, targets, losses, "
-               "dlogits);\n"
-             : "  stc::xent_kernel<stc_cfg, false>(logits, targets, losses, "
-               "(float *)0);\n");
+  entry(!grad ? "  stc::xent_kernel<stc_cfg, false>(logits, targets, losses, "
+                "(float *)0, (const float *)0);\n"
+        : a_.lossScaling
+            ? "  stc::xent_kernel<stc_cfg, true>(logits, targets, losses, "
+              "dlogits, loss_scale);\n"
+            : "  stc::xent_kernel<stc_cfg, true>(logits, targets, losses, "
+              "dlogits, (const float *)0);\n");
   return true;
 }
 
@@ -625,12 +636,23 @@ bool Emitter::emitAdamw() {
     body += fmt::format(
         "  case {0}:\n"
         "    stc::adamw_tile<stc_cfg>(param_{0}, grad_{0}, m_{0}, v_{0}, {3}, "
-        "{1}LL, {2}, begin, gnorm_sq, scalars);\n"
+        "{1}LL, {2}, begin, gnorm_sq, {4}, scalars);\n"
         "    break;\n",
         i, a_.counts[i], boolLit(a_.decay[i] != 0),
-        a_.master ? fmt::format("master_{}", i) : std::string("nullptr"));
+        a_.master ? fmt::format("master_{}", i) : std::string("nullptr"),
+        a_.lossScaling ? "loss_scale" : "nullptr");
   body += "  }\n";
   entry(body);
+  return true;
+}
+
+bool Emitter::emitLossScaleUpdate() {
+  files_ = {"adamw.cuh"};
+  cfg_ = fmt::format("  static constexpr long long growth_interval = {}LL;\n",
+                     a_.growthInterval);
+  block_ = {32, 1, 1};
+  grid_ = {1, 1, 1};
+  entry("  stc::loss_scale_update_kernel<stc_cfg>(gnorm_sq, state);\n");
   return true;
 }
 
@@ -810,21 +832,25 @@ bool Emitter::emitAttention() {
   if (!emitLayouts(&layoutParams))
     return false;
 
-  // The tensor-core kernels take bf16 tensors (the args abi/Ops.def
-  // declares f32, statistics and accumulators, stay f32) and the shapes
-  // abi::attentionOnTensorCores names; everything else (f32 models among
-  // them) runs the fp32 kernels.
+  // The tensor-core kernels take bf16 or f16 tensors, all of one type (the
+  // args abi/Ops.def declares f32, statistics and accumulators, stay f32),
+  // and the shapes abi::attentionOnTensorCores names; everything else (f32
+  // models among them) runs the fp32 kernels.
   std::vector<int64_t> blocks;
   for (const LayoutDesc &l : req_.layouts)
     blocks.push_back(l.block);
   bool useMma = !decode && abi::attentionOnTensorCores(dk, dv, blocks.data(),
                                                        blocks.size());
+  const DType half = op_.argDtypes[0]; // q
+  useMma &= abi::isHalf(half);
   for (size_t i = 0; i < op_.args.size(); ++i)
     useMma &= op_.args[i].dtypes == abi::DTypes::F32 ||
-              op_.argDtypes[i] == DType::BF16;
+              op_.argDtypes[i] == half;
+  mmaF16_ = useMma && half == DType::F16;
   if (atomic && !useMma)
     return bad(fmt::format(
-        "runs only on the tensor-core kernels: bf16 q, k, v, dout, dk, dv, "
+        "runs only on the tensor-core kernels: q, k, v, dout, dk, dv all bf16 "
+        "or all f16, "
         "head sizes dk = dv in {{32, 64, 128}} and layout blocks that are "
         "multiples of 64 (got dk = {}, dv = {}); attention_bwd computes the "
         "other cases",
@@ -1066,9 +1092,9 @@ bool Emitter::emitAttention() {
   else if (!decode)
     body += "  extern __shared__ float stc_smem[];\n";
   entry(body + layoutSwitch(dispatchVar, call), layoutParams);
-  if (bf16_)
-    comment_ += "// bf16 arguments are loaded to fp32 and stored rounded to "
-                "nearest even.\n";
+  if (bf16_ || f16_)
+    comment_ += "// 16-bit float arguments are loaded to fp32 and stored "
+                "rounded to nearest even.\n";
   return true;
 }
 
@@ -1137,6 +1163,9 @@ std::optional<KernelSource> Emitter::run() {
   case K::AdamW:
     ok = emitAdamw();
     break;
+  case K::LossScaleUpdate:
+    ok = emitLossScaleUpdate();
+    break;
   case K::KvStore:
     ok = emitKvStore();
     break;
@@ -1186,6 +1215,10 @@ std::optional<KernelSource> Emitter::run() {
   src += comment_;
   if (bf16_)
     src += "#define STC_HAS_BF16 1\n#include <cuda_bf16.h>\n";
+  if (f16_)
+    src += "#define STC_HAS_F16 1\n#include <cuda_fp16.h>\n";
+  if (mmaF16_)
+    src += "#define STC_MMA_F16 1\n";
   std::vector<std::string> files = {"common.cuh"};
   files.insert(files.end(), files_.begin(), files_.end());
   for (const auto &f : files) {
@@ -1242,7 +1275,7 @@ std::optional<KernelSource> emitKernel(const OpDesc &op, std::string *error) {
   for (size_t i = 0; i < op.argDtypes.size(); ++i) {
     std::optional<DType> d = abi::parseDType(op.argDtypes[i]);
     if (!d)
-      return say(fmt::format("argument {} has dtype '{}'; valid: f32, bf16, i32",
+      return say(fmt::format("argument {} has dtype '{}'; valid: f32, bf16, f16, i32",
                              i, op.argDtypes[i]));
     int64_t elements = i < sig->second.size() ? sig->second[i].elements : 1;
     refs.push_back({"arg" + std::to_string(i), static_cast<int>(i), *d,

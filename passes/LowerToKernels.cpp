@@ -71,6 +71,14 @@ struct KernelLowering {
     }
     for (const ParamInfo &p : params)
       paramBuffers[p.name] = buffer(p.name, p.type, "param");
+    // f16 parameters: the training step runs with a dynamic loss scale
+    // (abi/Ops.def loss_scale_update), its state kept with the optimizer's.
+    if (llvm::any_of(params, [](const ParamInfo &p) {
+          return cast<RankedTensorType>(p.type).getElementType().isF16();
+        }))
+      lossScale = buffer("loss_scale",
+                         RankedTensorType::get({4}, builder.getF32Type()),
+                         "moment");
     for (auto [name, type] : caches)
       paramBuffers[name] = buffer(name, type, "cache");
 
@@ -260,7 +268,7 @@ struct KernelLowering {
   /// not --deterministic, and the tensor-core kernels run it.
   bool atomicBackward(Operation *op, RankedTensorType q, int64_t dk, int64_t dv,
                       ArrayRef<StringRef> layoutsAttrs) {
-    if (deterministic || !q.getElementType().isBF16())
+    if (deterministic || !(q.getElementType().isBF16() || q.getElementType().isF16()))
       return false;
     SmallVector<int64_t> blocks;
     for (StringRef name : layoutsAttrs)
@@ -276,6 +284,7 @@ struct KernelLowering {
     prefix = fn.getName() == "train_step" ? "train"
              : fn.getName() == "eval_step" ? "eval" : "sample";
     counter = 0;
+    gnormSq = FlatSymbolRefAttr();
     values.clear();
     lnStats.clear();
     attnLse.clear();
@@ -302,6 +311,10 @@ struct KernelLowering {
     for (Operation &op : body) {
       loc = op.getLoc();
       if (auto ret = dyn_cast<func::ReturnOp>(op)) {
+        // The loss scale changes after the last update read it.
+        if (lossScale && gnormSq)
+          launch("loss_scale_update", {gnormSq, lossScale},
+                 {i64("growth_interval", abi::kLossScaleGrowthInterval)});
         auto role = fn.getName() == "sample_step" ? "logits" : "losses";
         outputs.append(role, of(ret.getOperand(0)));
         continue;
@@ -322,6 +335,10 @@ struct KernelLowering {
   std::string prefix;
   int64_t counter = 0;
   FlatSymbolRefAttr scalars;
+  /// The dynamic loss scale's state (f16 models), else null.
+  FlatSymbolRefAttr lossScale;
+  /// The training step's gradient norm squared, once lowered.
+  FlatSymbolRefAttr gnormSq;
   bool deterministic; ///< attention backward without atomics
   int64_t decodeSplits; ///< 0: chosen per decode; 1: none; else forced
   SmallVector<stk::ProgramOp> programs;
@@ -902,11 +919,17 @@ LogicalResult lowerCrossEntropy(L &l, CrossEntropyOp ce) {
              {l.i64("M", m), l.i64("V", v)});
     return success();
   }
-  // The loss and its gradient in one pass over the logits.
-  l.launch("xent_fwd_bwd",
-           {l.of(ce.getLogits()), l.of(ce.getTargets()), losses,
-            l.def(grad.getResult(), "dlogits")},
-           {l.i64("M", m), l.i64("V", v), l.f64("scale", 1.0 / double(m))});
+  // The loss and its gradient in one pass over the logits; the gradient
+  // times the loss scale, if any.
+  SmallVector<FlatSymbolRefAttr> args = {l.of(ce.getLogits()),
+                                         l.of(ce.getTargets()), losses,
+                                         l.def(grad.getResult(), "dlogits")};
+  SmallVector<NamedAttribute> attrs = {l.i64("M", m), l.i64("V", v),
+                                       l.f64("scale", 1.0 / double(m))};
+  if (l.lossScale)
+    args.push_back(l.lossScale);
+  l.flag(attrs, "loss_scaling", static_cast<bool>(l.lossScale));
+  l.launch("xent_fwd_bwd", args, attrs);
   return success();
 }
 
@@ -935,6 +958,7 @@ Type elementTypeOf(Value v) {
 /// abi::kMaxGroupTensors gradients of one dtype each.
 LogicalResult lowerGradNormSq(L &l, GradNormSqOp g) {
   auto out = l.def(g.getResult(), "gnorm_sq");
+  l.gnormSq = out;
   SmallVector<FlatSymbolRefAttr> args;
   SmallVector<int64_t> counts;
   bool first = true;
@@ -1011,6 +1035,8 @@ LogicalResult lowerAdamW(L &l, AdamWOp adam) {
   for (auto *list : {&params, &grads, &ms, &vs, &masters})
     args.append(list->begin(), list->end());
   args.push_back(l.of(adam.getGnormSq()));
+  if (l.lossScale)
+    args.push_back(l.lossScale);
   SmallVector<NamedAttribute> attrs = {
       i64s(l, "counts", counts), i64s(l, "decay", decay),
       l.f64("beta1", adam.getBeta1().convertToDouble()),
@@ -1019,6 +1045,7 @@ LogicalResult lowerAdamW(L &l, AdamWOp adam) {
       l.f64("weight_decay", adam.getWeightDecay().convertToDouble()),
       l.f64("clip", adam.getClip().convertToDouble())};
   l.flag(attrs, "master", master);
+  l.flag(attrs, "loss_scaling", static_cast<bool>(l.lossScale));
   l.launch("adamw", args, attrs);
   l.adamGroup.clear();
   return success();

@@ -205,7 +205,7 @@ Status readModel(const json::Value &root, Artifact &a) {
   STC_RETURN_IF_ERROR(getString(*m, "dtype", "model", dt));
   auto d = abi::parseDType(dt);
   if (!d || *d == DType::I32)
-    return fail("model.dtype", "is " + quoted(dt) + "; valid: f32, bf16",
+    return fail("model.dtype", "is " + quoted(dt) + "; valid: f32, bf16, f16",
                 memberOf(*m, "dtype"));
   mi.dtype = *d;
   if (m->find("image")) {
@@ -247,7 +247,7 @@ Status readBuffers(const json::Value &root, Artifact &a) {
     auto d = abi::parseDType(dt);
     if (!d)
       return fail(where + ".dtype",
-                  "is " + quoted(dt) + "; valid: f32, bf16, i32",
+                  "is " + quoted(dt) + "; valid: f32, bf16, f16, i32",
                   memberOf(b, "dtype"));
     buf.dtype = *d;
     STC_RETURN_IF_ERROR(
@@ -325,7 +325,7 @@ Status readBuffers(const json::Value &root, Artifact &a) {
     return fail("buffers", "no buffer named 'scalars' (required: persistent, "
                            "16 slots of 4 bytes, dtype f32 or i32)");
   const Buffer &s = a.buffers[a.scalars];
-  if (!s.persistent || s.bytes != abi::kScalarSlots * 4 || s.dtype == DType::BF16)
+  if (!s.persistent || s.bytes != abi::kScalarSlots * 4 || isHalf(s.dtype))
     return fail(
         "buffers[" + std::to_string(a.scalars) + "] 'scalars'",
         "must be persistent with 16 elements of dtype f32 or i32 (64 "
@@ -390,7 +390,7 @@ Status readParams(const json::Value &root, Artifact &a) {
         return fail(w,
                     "buffer " + quoted(b.name) + " has dtype " +
                         dtypeName(b.dtype) +
-                        "; valid: " + (r.f32Only ? "f32" : "f32, bf16"),
+                        "; valid: " + (r.f32Only ? "f32" : "f32, bf16, f16"),
                     memberOf(pj, r.key));
       if (r.persistent && !b.persistent)
         return fail(w,
@@ -507,6 +507,58 @@ Status readKernels(const json::Value &root, const std::string &dir,
 } // namespace
 } // namespace manifest
 
+namespace manifest {
+namespace {
+
+/// "loss_scale": {"buffer": i, "init": s} (optional), and the ops that use
+/// it: every loss_scaling adamw / xent_fwd_bwd and loss_scale_update names
+/// that buffer, and they are there exactly when it is.
+Status readLossScale(const json::Value &root, Artifact &a) {
+  if (const json::Value *ls = root.find("loss_scale")) {
+    const std::string where = "loss_scale";
+    STC_RETURN_IF_ERROR(checkKeys(*ls, where, {"buffer", "init"}));
+    STC_RETURN_IF_ERROR(bufferRef(a, *ls, "buffer", where, a.lossScale));
+    const Buffer &b = a.buffers[a.lossScale];
+    if (!b.persistent || b.dtype != DType::F32 || b.elements() != 4)
+      return fail(where + ".buffer",
+                  "buffer " + quoted(b.name) +
+                      " must be persistent with 4 elements of dtype f32",
+                  ls->find("buffer"));
+    const json::Value *init;
+    STC_RETURN_IF_ERROR(getMember(*ls, "init", where, init));
+    if (!init->isNumber() || !std::isfinite(init->asNumber()) ||
+        init->asNumber() <= 0)
+      return fail(where + ".init",
+                  "is " + show(*init) + "; valid: a finite number > 0", init);
+    a.lossScaleInit = init->asNumber();
+  }
+  for (int e = 0; e < kNumEntryKinds; ++e) {
+    const Entry &entry = a.entries[e];
+    for (size_t i = 0; i < entry.ops.size(); ++i) {
+      const Op &op = entry.ops[i];
+      const char *arg = op.kind == OpKind::LossScaleUpdate ? "state"
+                        : op.attrs.lossScaling              ? "loss_scale"
+                                                            : nullptr;
+      if (!arg)
+        continue;
+      const int k = abi::argIndex(abi::signature(op.kind, op.attrs), arg);
+      if (a.lossScale < 0 || k < 0 ||
+          op.args[static_cast<size_t>(k)] != a.lossScale)
+        return fail(std::string(entryKindName(static_cast<EntryKind>(e))) +
+                        " op " + std::to_string(i) + " (" +
+                        opKindName(op.kind) + ")",
+                    std::string("its ") + arg +
+                        " must be the buffer that the manifest's "
+                        "loss_scale.buffer names" +
+                        (a.lossScale < 0 ? " (the manifest has none)" : ""));
+    }
+  }
+  return Status::ok();
+}
+
+} // namespace
+} // namespace manifest
+
 Expected<Artifact> Artifact::fromJson(const json::Value &root,
                                       const std::string &dir,
                                       const LoadOptions &options) {
@@ -527,6 +579,8 @@ Expected<Artifact> Artifact::fromJson(const json::Value &root,
     s = readKernels(root, dir, options, a);
   if (s.isOk())
     s = readEntries(root, a, names);
+  if (s.isOk())
+    s = readLossScale(root, a);
   if (!s.isOk())
     return s;
   buildColumnViews(a);

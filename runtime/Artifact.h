@@ -38,6 +38,9 @@ using abi::DType;
 using abi::dtypeName;
 using abi::dtypeSize;
 using abi::floatToBf16;
+using abi::floatToHalf;
+using abi::halfToFloat;
+using abi::isHalf;
 using abi::OpAttrs;
 using abi::OpKind;
 using abi::opKindName;
@@ -155,6 +158,11 @@ struct Artifact {
   std::vector<KernelRef> kernels;
   std::array<Entry, kNumEntryKinds> entries;
   int scalars = -1; ///< index of the `scalars` buffer
+  /// Dynamic loss scaling (f16 models): its state buffer (4 f32: scale,
+  /// finite steps in a row, skipped steps, last step skipped) and the
+  /// scale it starts from; -1 without.
+  int lossScale = -1;
+  double lossScaleInit = 0;
 
   /// Reads and validates dir/manifest.json.
   static Expected<Artifact> load(const std::string &dir,

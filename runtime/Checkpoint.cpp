@@ -169,15 +169,18 @@ std::string nonFiniteMessage(const Buffer &b, int64_t index) {
 }
 
 /// What a checkpoint holds: every parameter's value, AdamW moments and
-/// master weights (bf16 parameters), in parameter order. Not the scalars
-/// block (the host writes it before every run) nor the sampling caches
-/// (sample() refills them from position 0).
+/// master weights (bf16 and f16 parameters), in parameter order, then the
+/// loss scale's state (f16 models). Not the scalars block (the host writes
+/// it before every run) nor the sampling caches (sample() refills them from
+/// position 0).
 std::vector<int> stateBuffers(const Artifact &a) {
   std::vector<int> out;
   for (const Param &p : a.params)
     for (int b : {p.buffer, p.adamM, p.adamV, p.master})
       if (b >= 0)
         out.push_back(b);
+  if (a.lossScale >= 0)
+    out.push_back(a.lossScale);
   return out;
 }
 

@@ -101,7 +101,7 @@ Status Executor::uploadFloats(std::string_view buffer,
   const Buffer &b = **found;
   if (b.dtype == DType::I32)
     return Status::error("buffer '" + b.name +
-                         "' is i32; uploadFloats needs f32 or bf16");
+                         "' is i32; uploadFloats needs f32, bf16 or f16");
   if (static_cast<int64_t>(values.size()) != b.elements())
     return Status::error("buffer '" + b.name + "' has " +
                          std::to_string(b.elements()) + " elements; got " +
@@ -110,7 +110,7 @@ Status Executor::uploadFloats(std::string_view buffer,
     return uploadImpl(b, values.data());
   std::vector<uint16_t> bits(values.size());
   for (size_t j = 0; j < values.size(); ++j)
-    bits[j] = floatToBf16(values[j]);
+    bits[j] = floatToHalf(values[j], b.dtype);
   return uploadImpl(b, bits.data());
 }
 
@@ -122,7 +122,7 @@ Executor::downloadFloats(std::string_view buffer) const {
   const Buffer &b = **found;
   if (b.dtype == DType::I32)
     return Status::error("buffer '" + b.name +
-                         "' is i32; downloadFloats needs f32 or bf16");
+                         "' is i32; downloadFloats needs f32, bf16 or f16");
   std::vector<float> out(b.elements());
   if (b.dtype == DType::F32) {
     STC_RETURN_IF_ERROR(downloadImpl(b, out.data()));
@@ -131,7 +131,7 @@ Executor::downloadFloats(std::string_view buffer) const {
   std::vector<uint16_t> bits(out.size());
   STC_RETURN_IF_ERROR(downloadImpl(b, bits.data()));
   for (size_t j = 0; j < out.size(); ++j)
-    out[j] = bf16ToFloat(bits[j]);
+    out[j] = halfToFloat(bits[j], b.dtype);
   return out;
 }
 

@@ -56,6 +56,10 @@ Status initParams(Executor &exec, uint64_t seed) {
     STC_RETURN_IF_ERROR(exec.uploadFloats(a.buffers[p.adamV].name, zeros));
     STC_RETURN_IF_ERROR(copyToMaster(exec, p));
   }
+  if (a.lossScale >= 0) // scale, finite steps in a row, skipped, last skipped
+    STC_RETURN_IF_ERROR(exec.uploadFloats(
+        a.buffers[a.lossScale].name,
+        {static_cast<float>(a.lossScaleInit), 0.f, 0.f, 0.f}));
   return Status::ok();
 }
 

@@ -26,7 +26,8 @@ std::vector<float> initialValues(const InitSpec &spec, int64_t count,
                                  uint64_t seed, std::string_view paramName);
 
 /// Writes every parameter's initial values, zeroes its AdamW moments and
-/// sets its master weights (if any) to its value.
+/// sets its master weights (if any) to its value; starts the loss scale (if
+/// any) at its initial value.
 Status initParams(Executor &exec, uint64_t seed);
 
 /// Sets parameter p's master weights (if it has any) to its current value.

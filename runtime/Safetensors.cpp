@@ -2,8 +2,11 @@
 
 #include "runtime/Safetensors.h"
 
+#include "runtime/Train.h"
 #include "runtime/support/Files.h"
 #include "runtime/support/Json.h"
+
+#include <cstring>
 
 
 namespace stc::rt {
@@ -16,6 +19,8 @@ const char *safetensorsDtype(DType d) {
     return "F32";
   case DType::BF16:
     return "BF16";
+  case DType::F16:
+    return "F16";
   case DType::I32:
     return "I32";
   }
@@ -49,6 +54,17 @@ Status saveSafetensors(const Executor &exec, const std::string &path,
         tensors.push_back({p.name + ".master", p.master});
     }
   }
+  if (options.optimizer && a.lossScale >= 0)
+    tensors.push_back({"loss_scale", a.lossScale});
+  // With dynamic loss scaling the gradient buffers hold the gradients times
+  // the step's loss scale: exported divided by it.
+  double unscale = 1;
+  if (options.gradients && a.lossScale >= 0) {
+    auto state = exec.downloadFloats(a.buffers[a.lossScale].name);
+    if (!state)
+      return state.status().withContext(ctx);
+    unscale = 1 / lastStepLossScale(*state);
+  }
   json::Value header = json::Value::object();
   json::Value meta = json::Value::object();
   meta.set("format", "stc");
@@ -61,6 +77,20 @@ Status saveSafetensors(const Executor &exec, const std::string &path,
     const Buffer &b = a.buffers[t.buffer];
     std::string bytes(static_cast<size_t>(b.bytes), '\0');
     STC_RETURN_IF_ERROR(exec.download(b.name, bytes.data(), b.bytes).withContext(ctx));
+    if (unscale != 1) {
+      auto values = exec.downloadFloats(b.name);
+      if (!values)
+        return values.status().withContext(ctx);
+      for (size_t i = 0; i < values->size(); ++i) {
+        const float v = static_cast<float>((*values)[i] * unscale);
+        if (b.dtype == DType::F32) {
+          std::memcpy(&bytes[4 * i], &v, 4);
+        } else {
+          const uint16_t h = abi::floatToHalf(v, b.dtype);
+          std::memcpy(&bytes[2 * i], &h, 2);
+        }
+      }
+    }
     if (abi::firstNonFinite(bytes.data(), b.bytes, b.dtype) >= 0)
       return Status::error(ctx + ": refused: '" + t.name +
                            "' holds a NaN or an infinity");

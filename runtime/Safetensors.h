@@ -18,19 +18,22 @@
 namespace stc::rt {
 
 struct SafetensorsOptions {
-  /// Also the AdamW moments, as "<param>.adam_m" and "<param>.adam_v", and
-  /// a bf16 parameter's f32 master weights as "<param>.master".
+  /// Also the AdamW moments, as "<param>.adam_m" and "<param>.adam_v", a
+  /// bf16 or f16 parameter's f32 master weights as "<param>.master", and an
+  /// f16 model's loss-scaling state as "loss_scale" (scale, finite steps in
+  /// a row, skipped steps, last step skipped).
   bool optimizer = false;
   /// The training step, recorded in the header's __metadata__.
   int64_t step = 0;
   /// Instead of the parameters, their gradients as the last training step
-  /// left them (before clipping), under the parameter names; __metadata__
-  /// says "contents": "gradients". Excludes `optimizer`.
+  /// left them (before clipping; divided by the step's loss scale, if any),
+  /// under the parameter names; __metadata__ says "contents": "gradients".
+  /// Excludes `optimizer`.
   bool gradients = false;
 };
 
 /// The executor's parameters by their model names (the manifest's `params`),
-/// in their dtypes (F32 or BF16) and shapes; __metadata__ holds the format,
+/// in their dtypes (F32, BF16 or F16) and shapes; __metadata__ holds the format,
 /// the step and the model's identity. Written atomically. Refuses NaN and
 /// infinity like a checkpoint (gradients too: they would poison any
 /// comparison).

@@ -121,6 +121,16 @@ Expected<Scalars> uploadTrainStep(Executor &exec, const ByteDataset &data,
   return sc;
 }
 
+double lastStepLossScale(const std::vector<float> &state) {
+  if (state.size() != 4)
+    return 0;
+  if (state[3] != 0.f) // skipped: halved
+    return static_cast<double>(state[0]) * 2;
+  if (state[1] == 0.f) // a finite step that completed an interval: doubled
+    return static_cast<double>(state[0]) / 2;
+  return state[0];
+}
+
 Expected<size_t> optimizerSplit(const Artifact &a) {
   const Entry &tr = a.entry(EntryKind::Train);
   size_t split = tr.ops.size();
@@ -133,12 +143,14 @@ Expected<size_t> optimizerSplit(const Artifact &a) {
     return Status::error("the training step has no gradient-norm (sumsq) op "
                          "to begin its optimizer part");
   for (size_t i = split; i < tr.ops.size(); ++i)
-    if (tr.ops[i].kind != OpKind::Sumsq && tr.ops[i].kind != OpKind::AdamW)
+    if (tr.ops[i].kind != OpKind::Sumsq && tr.ops[i].kind != OpKind::AdamW &&
+        tr.ops[i].kind != OpKind::LossScaleUpdate)
       return Status::error(
           "the training step's op " + std::to_string(i) + " (" +
           opKindName(tr.ops[i].kind) + ") comes after its first gradient-norm "
           "op (" + std::to_string(split) + "); accumulation needs the "
-          "optimizer's ops (sumsq, adamw) last (recompile the model)");
+          "optimizer's ops (sumsq, adamw, loss_scale_update) last (recompile the "
+          "model)");
   return split;
 }
 
@@ -221,6 +233,14 @@ Expected<TrainResult> train(Executor &exec, const ByteDataset &data,
       return Status::error("train step " + std::to_string(step) +
                            ": the loss is " + std::to_string(loss) +
                            " (training diverged; try a lower learning rate)");
+    if (a.lossScale >= 0) {
+      auto state = exec.downloadFloats(a.buffers[a.lossScale].name);
+      if (!state)
+        return state.status();
+      rep.lossScale = lastStepLossScale(*state);
+      rep.skipped = (*state)[3] != 0.f;
+      rep.skippedSteps = static_cast<int64_t>((*state)[2]);
+    }
     const auto t1 = Clock::now();
     rep.step = step;
     rep.loss = loss;
@@ -250,6 +270,11 @@ Expected<TrainResult> train(Executor &exec, const ByteDataset &data,
       }
       if (std::isfinite(rep.validationBitsPerByte))
         line.set("val_bits_per_byte", rep.validationBitsPerByte);
+      if (rep.lossScale > 0) {
+        line.set("loss_scale", rep.lossScale);
+        line.set("skipped", rep.skipped);
+        line.set("skipped_steps", rep.skippedSteps);
+      }
       log << json::write(line) << '\n';
       log.flush();
       if (!log)

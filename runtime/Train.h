@@ -30,7 +30,18 @@ struct StepReport {
   std::vector<int64_t> windows;
   /// Set by onStep when it evaluated held-out data (logged when finite).
   double validationBitsPerByte = std::numeric_limits<double>::quiet_NaN();
+  /// Dynamic loss scaling (f16 models; 0 without): the scale this step's
+  /// gradients were computed with, whether its update was skipped (the
+  /// scaled gradients overflowed), and how many steps were skipped so far.
+  double lossScale = 0;
+  bool skipped = false;
+  int64_t skippedSteps = 0;
 };
+
+/// The loss scale the last training step ran with, from the state that
+/// step's loss_scale_update left (abi/Ops.def): a skipped step halved it, a
+/// finite step that completed a growth interval doubled it.
+double lastStepLossScale(const std::vector<float> &state);
 
 struct TrainOptions {
   int64_t steps = 1000;          ///< the last step to run (1-based)

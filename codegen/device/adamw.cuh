@@ -14,9 +14,13 @@
 // tensor (tile_tensor, common.cuh) and calls adamw_tile with
 // that tensor's buffers.
 //
-// The CPU executor reports a non-finite gnorm_sq or a step < 1 as an error;
-// a kernel cannot, so it leaves param, m and v untouched instead (the
-// executor checks gnorm_sq on the host).
+// With a loss scale (f16 models: loss_scale[0] = S), grad and gnorm_sq are
+// S times and S^2 times the true values: g and the clipping norm divide by
+// S. A non-finite gnorm_sq then skips the step (loss_scale_update halves S).
+//
+// The CPU executor reports a non-finite gnorm_sq (without a loss scale) or
+// a step < 1 as an error; a kernel cannot, so it leaves param, m and v
+// untouched instead (the executor checks gnorm_sq on the host).
 
 #ifndef STC_DEVICE_ADAMW_CUH
 #define STC_DEVICE_ADAMW_CUH
@@ -31,16 +35,17 @@ adamw_tile(TP *__restrict__ param, const TG *__restrict__ grad,
            float *__restrict__ m, float *__restrict__ v,
            float *__restrict__ master, long long count, bool decay,
            long long begin, const float *__restrict__ gnorm_sq,
-           const void *scalars) {
+           const float *__restrict__ loss_scale, const void *scalars) {
   const int step = scalar_step(scalars);
-  const float gn = gnorm_sq[0];
+  const float unscale = loss_scale ? 1.f / loss_scale[0] : 1.f;
+  const float gn = gnorm_sq[0] * unscale * unscale;
   if (step < 1 || !isfinite(gn))
     return;
-  float clip_scale = 1.f;
+  float clip_scale = unscale;
   if (Cfg::clip > 0.0 && gn > 0.f) {
     const float norm = sqrtf(gn);
     if (norm > static_cast<float>(Cfg::clip))
-      clip_scale = static_cast<float>(Cfg::clip) / norm;
+      clip_scale = unscale * (static_cast<float>(Cfg::clip) / norm);
   }
   const float lr = scalar_lr(scalars);
   const float inv_bc1 = static_cast<float>(
@@ -67,6 +72,30 @@ adamw_tile(TP *__restrict__ param, const TG *__restrict__ grad,
       master[i] = next;
     store(param, i, next);
   }
+}
+
+// state (4 f32, see abi/Ops.def loss_scale_update): one thread.
+template <class Cfg>
+__device__ __forceinline__ void
+loss_scale_update_kernel(const float *__restrict__ gnorm_sq,
+                         float *__restrict__ state) {
+  if (blockIdx.x != 0 || threadIdx.x != 0)
+    return;
+  if (!isfinite(gnorm_sq[0])) {
+    state[0] *= 0.5f;
+    state[1] = 0.f;
+    state[2] += 1.f;
+    state[3] = 1.f;
+    return;
+  }
+  const float run = state[1] + 1.f;
+  if (run >= static_cast<float>(Cfg::growth_interval)) {
+    state[0] *= 2.f;
+    state[1] = 0.f;
+  } else {
+    state[1] = run;
+  }
+  state[3] = 0.f;
 }
 
 } // namespace stc

@@ -57,10 +57,10 @@ __device__ __forceinline__ float lse2_of(const float *lse_bh, int row) {
 
 template <class Cfg, class L>
 __device__ __forceinline__ void attention_bwd_mma_dq(
-    int tile, const mma::bf16 *__restrict__ q, const mma::bf16 *__restrict__ k,
-    const mma::bf16 *__restrict__ v, const mma::bf16 *__restrict__ o,
-    const float *__restrict__ lse, const mma::bf16 *__restrict__ dO,
-    mma::bf16 *__restrict__ dq, const int *__restrict__ row_ptr,
+    int tile, const mma::h16 *__restrict__ q, const mma::h16 *__restrict__ k,
+    const mma::h16 *__restrict__ v, const mma::h16 *__restrict__ o,
+    const float *__restrict__ lse, const mma::h16 *__restrict__ dO,
+    mma::h16 *__restrict__ dq, const int *__restrict__ row_ptr,
     const int *__restrict__ col_idx, const int *__restrict__ classes,
     unsigned char *smem) {
   using namespace mma;
@@ -173,10 +173,10 @@ __device__ __forceinline__ void attention_bwd_mma_dq(
     // dQ += dS K.
 #pragma unroll
     for (int kk = 0; kk < NB / 2; ++kk) {
-      unsigned da[4] = {pack_bf16(s[2 * kk][0], s[2 * kk][1]),
-                        pack_bf16(s[2 * kk][2], s[2 * kk][3]),
-                        pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                        pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+      unsigned da[4] = {pack_h16(s[2 * kk][0], s[2 * kk][1]),
+                        pack_h16(s[2 * kk][2], s[2 * kk][3]),
+                        pack_h16(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                        pack_h16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
 #pragma unroll
       for (int j = 0; j < ND; j += 2) {
         unsigned bk[4];
@@ -191,18 +191,18 @@ __device__ __forceinline__ void attention_bwd_mma_dq(
 
   const float sc = Cfg::scale;
   if (row0 < T) {
-    mma::bf16 *out = dq + row_offset<T, H, D>(b, row0, h) + 2 * t4;
+    mma::h16 *out = dq + row_offset<T, H, D>(b, row0, h) + 2 * t4;
 #pragma unroll
     for (int j = 0; j < ND; ++j)
       *reinterpret_cast<unsigned *>(out + j * 8) =
-          pack_bf16(acc[j][0] * sc, acc[j][1] * sc);
+          pack_h16(acc[j][0] * sc, acc[j][1] * sc);
   }
   if (row1 < T) {
-    mma::bf16 *out = dq + row_offset<T, H, D>(b, row1, h) + 2 * t4;
+    mma::h16 *out = dq + row_offset<T, H, D>(b, row1, h) + 2 * t4;
 #pragma unroll
     for (int j = 0; j < ND; ++j)
       *reinterpret_cast<unsigned *>(out + j * 8) =
-          pack_bf16(acc[j][2] * sc, acc[j][3] * sc);
+          pack_h16(acc[j][2] * sc, acc[j][3] * sc);
   }
 }
 
@@ -213,7 +213,7 @@ __device__ __forceinline__ void attention_bwd_mma_dq(
 // sc dK, dv = dV, or added to them with Cfg::ACCUMULATE.
 template <class Cfg, int D>
 __device__ __forceinline__ void
-store_dkdv(mma::bf16 *__restrict__ dk, mma::bf16 *__restrict__ dv,
+store_dkdv(mma::h16 *__restrict__ dk, mma::h16 *__restrict__ dv,
            const float (&dkAcc)[D / 8][4], const float (&dvAcc)[D / 8][4],
            int b, int h, int key0, float sc, int t4) {
   using namespace mma;
@@ -270,10 +270,10 @@ __device__ __forceinline__ void bwd_scores_mma(float (&s)[NQ][4],
 
 template <class Cfg, class L>
 __device__ __forceinline__ void attention_bwd_mma_dkdv(
-    int tile, const mma::bf16 *__restrict__ q, const mma::bf16 *__restrict__ k,
-    const mma::bf16 *__restrict__ v, const mma::bf16 *__restrict__ o,
-    const float *__restrict__ lse, const mma::bf16 *__restrict__ dO,
-    mma::bf16 *__restrict__ dk, mma::bf16 *__restrict__ dv,
+    int tile, const mma::h16 *__restrict__ q, const mma::h16 *__restrict__ k,
+    const mma::h16 *__restrict__ v, const mma::h16 *__restrict__ o,
+    const float *__restrict__ lse, const mma::h16 *__restrict__ dO,
+    mma::h16 *__restrict__ dk, mma::h16 *__restrict__ dv,
     const int *__restrict__ col_ptr, const int *__restrict__ row_idx,
     const int *__restrict__ col_classes, unsigned char *smem) {
   using namespace mma;
@@ -338,14 +338,12 @@ __device__ __forceinline__ void attention_bwd_mma_dkdv(
         const unsigned rowByte = static_cast<unsigned>(r * D * 2);
         for (int c = half * (D / 16); c < (half + 1) * (D / 16); ++c) {
           const unsigned off = swz(rowByte + c * 16);
-          const __nv_bfloat162 *a = reinterpret_cast<const __nv_bfloat162 *>(
-              base + (tdO - sK) + off);
-          const __nv_bfloat162 *x = reinterpret_cast<const __nv_bfloat162 *>(
-              base + (tO - sK) + off);
+          const unsigned char *a = base + (tdO - sK) + off;
+          const unsigned char *x = base + (tO - sK) + off;
 #pragma unroll
           for (int u = 0; u < 4; ++u) {
-            const float2 fa = __bfloat1622float2(a[u]);
-            const float2 fx = __bfloat1622float2(x[u]);
+            const float2 fa = load_pair(a + 4 * u);
+            const float2 fx = load_pair(x + 4 * u);
             s += fa.x * fx.x + fa.y * fx.y;
           }
         }
@@ -379,14 +377,14 @@ __device__ __forceinline__ void attention_bwd_mma_dkdv(
     // 16 kk .. 16 kk + 15 (n8 tiles 2 kk, 2 kk + 1).
 #pragma unroll
     for (int kk = 0; kk < NQ / 2; ++kk) {
-      unsigned pa[4] = {pack_bf16(s[2 * kk][0], s[2 * kk][1]),
-                        pack_bf16(s[2 * kk][2], s[2 * kk][3]),
-                        pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                        pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
-      unsigned da[4] = {pack_bf16(dp[2 * kk][0], dp[2 * kk][1]),
-                        pack_bf16(dp[2 * kk][2], dp[2 * kk][3]),
-                        pack_bf16(dp[2 * kk + 1][0], dp[2 * kk + 1][1]),
-                        pack_bf16(dp[2 * kk + 1][2], dp[2 * kk + 1][3])};
+      unsigned pa[4] = {pack_h16(s[2 * kk][0], s[2 * kk][1]),
+                        pack_h16(s[2 * kk][2], s[2 * kk][3]),
+                        pack_h16(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                        pack_h16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+      unsigned da[4] = {pack_h16(dp[2 * kk][0], dp[2 * kk][1]),
+                        pack_h16(dp[2 * kk][2], dp[2 * kk][3]),
+                        pack_h16(dp[2 * kk + 1][0], dp[2 * kk + 1][1]),
+                        pack_h16(dp[2 * kk + 1][2], dp[2 * kk + 1][3])};
 #pragma unroll
       for (int j = 0; j < ND; j += 2) {
         unsigned bo[4], bq[4];
@@ -409,11 +407,11 @@ __device__ __forceinline__ void attention_bwd_mma_dkdv(
 // The launch: CTAs x < ceil(T / 64) compute dq, the rest dk and dv.
 template <class Cfg, class L>
 __device__ __forceinline__ void attention_bwd_mma(
-    const mma::bf16 *__restrict__ q, const mma::bf16 *__restrict__ k,
-    const mma::bf16 *__restrict__ v, const mma::bf16 *__restrict__ o,
-    const float *__restrict__ lse, const mma::bf16 *__restrict__ dO,
-    mma::bf16 *__restrict__ dq, mma::bf16 *__restrict__ dk,
-    mma::bf16 *__restrict__ dv, const int *__restrict__ row_ptr,
+    const mma::h16 *__restrict__ q, const mma::h16 *__restrict__ k,
+    const mma::h16 *__restrict__ v, const mma::h16 *__restrict__ o,
+    const float *__restrict__ lse, const mma::h16 *__restrict__ dO,
+    mma::h16 *__restrict__ dq, mma::h16 *__restrict__ dk,
+    mma::h16 *__restrict__ dv, const int *__restrict__ row_ptr,
     const int *__restrict__ col_idx, const int *__restrict__ classes,
     const int *__restrict__ col_ptr, const int *__restrict__ row_idx,
     const int *__restrict__ col_classes, unsigned char *smem) {
@@ -518,11 +516,11 @@ __device__ __forceinline__ void dq_atomic_add(float *dq_acc,
 
 template <class Cfg, class L>
 __device__ __forceinline__ void attention_bwd_atomic(
-    const mma::bf16 *__restrict__ q, const mma::bf16 *__restrict__ k,
-    const mma::bf16 *__restrict__ v, const float *__restrict__ lse,
-    const mma::bf16 *__restrict__ dO, const float *__restrict__ delta,
-    float *__restrict__ dq_acc, mma::bf16 *__restrict__ dk,
-    mma::bf16 *__restrict__ dv, const int *__restrict__ col_ptr,
+    const mma::h16 *__restrict__ q, const mma::h16 *__restrict__ k,
+    const mma::h16 *__restrict__ v, const float *__restrict__ lse,
+    const mma::h16 *__restrict__ dO, const float *__restrict__ delta,
+    float *__restrict__ dq_acc, mma::h16 *__restrict__ dk,
+    mma::h16 *__restrict__ dv, const int *__restrict__ col_ptr,
     const int *__restrict__ row_idx, const int *__restrict__ col_classes,
     unsigned char *smem) {
   using namespace mma;
@@ -633,22 +631,22 @@ __device__ __forceinline__ void attention_bwd_atomic(
       const unsigned r0 = static_cast<unsigned>(warp * 16 + g),
                      c = static_cast<unsigned>(j * 8 + 2 * t4) * 2u;
       *reinterpret_cast<unsigned *>(dS_bytes + swz(r0 * BM * 2u + c)) =
-          pack_bf16(dp[j][0], dp[j][1]);
+          pack_h16(dp[j][0], dp[j][1]);
       *reinterpret_cast<unsigned *>(dS_bytes + swz((r0 + 8) * BM * 2u + c)) =
-          pack_bf16(dp[j][2], dp[j][3]);
+          pack_h16(dp[j][2], dp[j][3]);
     }
     // dV += P^T dO and dK += dS^T Q.
     unsigned pa[NQ / 2][4], da[NQ / 2][4];
 #pragma unroll
     for (int kk = 0; kk < NQ / 2; ++kk) {
-      pa[kk][0] = pack_bf16(s[2 * kk][0], s[2 * kk][1]);
-      pa[kk][1] = pack_bf16(s[2 * kk][2], s[2 * kk][3]);
-      pa[kk][2] = pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-      pa[kk][3] = pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3]);
-      da[kk][0] = pack_bf16(dp[2 * kk][0], dp[2 * kk][1]);
-      da[kk][1] = pack_bf16(dp[2 * kk][2], dp[2 * kk][3]);
-      da[kk][2] = pack_bf16(dp[2 * kk + 1][0], dp[2 * kk + 1][1]);
-      da[kk][3] = pack_bf16(dp[2 * kk + 1][2], dp[2 * kk + 1][3]);
+      pa[kk][0] = pack_h16(s[2 * kk][0], s[2 * kk][1]);
+      pa[kk][1] = pack_h16(s[2 * kk][2], s[2 * kk][3]);
+      pa[kk][2] = pack_h16(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+      pa[kk][3] = pack_h16(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+      da[kk][0] = pack_h16(dp[2 * kk][0], dp[2 * kk][1]);
+      da[kk][1] = pack_h16(dp[2 * kk][2], dp[2 * kk][3]);
+      da[kk][2] = pack_h16(dp[2 * kk + 1][0], dp[2 * kk + 1][1]);
+      da[kk][3] = pack_h16(dp[2 * kk + 1][2], dp[2 * kk + 1][3]);
     }
     if constexpr (kWgmma) {
 #if STC_WGMMA

@@ -25,7 +25,7 @@
 namespace stc {
 
 // q . k for a DK-row of the key cache at element kr (16-byte aligned: DK is
-// a multiple of 8, abi/Limits.h): 16-byte loads, 8 bf16 or 4 floats each,
+// a multiple of 8, abi/Limits.h): 16-byte loads, 8 bf16 / f16 or 4 floats each,
 // instead of one load per element.
 template <int DK>
 __device__ __forceinline__ float decode_dot(const float *qs, const float *k,
@@ -53,6 +53,25 @@ decode_dot(const float *qs, const __nv_bfloat16 *k, long long kr) {
 #pragma unroll
     for (int t = 0; t < 4; ++t) {
       const float2 f = __bfloat1622float2(h[t]);
+      dot += qs[8 * c + 2 * t] * f.x + qs[8 * c + 2 * t + 1] * f.y;
+    }
+  }
+  return dot;
+}
+#endif
+#ifdef STC_HAS_F16
+template <int DK>
+__device__ __forceinline__ float decode_dot(const float *qs, const __half *k,
+                                            long long kr) {
+  const uint4 *p = reinterpret_cast<const uint4 *>(k + kr);
+  float dot = 0.f;
+#pragma unroll 2
+  for (int c = 0; c < DK / 8; ++c) {
+    const uint4 u = __ldg(p + c);
+    const __half2 *h = reinterpret_cast<const __half2 *>(&u);
+#pragma unroll
+    for (int t = 0; t < 4; ++t) {
+      const float2 f = __half22float2(h[t]);
       dot += qs[8 * c + 2 * t] * f.x + qs[8 * c + 2 * t + 1] * f.y;
     }
   }

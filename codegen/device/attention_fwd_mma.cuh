@@ -103,10 +103,10 @@ fwd_softmax(float (&s)[NB][4], float (&acc)[ND][4], float (&m)[2],
   // The k16 chunk kk of P is n8 tiles 2 kk and 2 kk + 1 of S.
 #pragma unroll
   for (int kk = 0; kk < NB / 2; ++kk) {
-    pa[kk][0] = pack_bf16(s[2 * kk][0], s[2 * kk][1]);
-    pa[kk][1] = pack_bf16(s[2 * kk][2], s[2 * kk][3]);
-    pa[kk][2] = pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-    pa[kk][3] = pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+    pa[kk][0] = pack_h16(s[2 * kk][0], s[2 * kk][1]);
+    pa[kk][1] = pack_h16(s[2 * kk][2], s[2 * kk][3]);
+    pa[kk][2] = pack_h16(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+    pa[kk][3] = pack_h16(s[2 * kk + 1][2], s[2 * kk + 1][3]);
   }
 }
 
@@ -116,8 +116,8 @@ fwd_softmax(float (&s)[NB][4], float (&acc)[ND][4], float (&m)[2],
 template <int T, int H, int D, bool MERGE>
 __device__ __forceinline__ void
 fwd_store(float (&acc)[D / 8][4], const float (&m)[2], float (&l)[2],
-          mma::bf16 *__restrict__ o, float *__restrict__ lse,
-          const mma::bf16 *__restrict__ o_prev,
+          mma::h16 *__restrict__ o, float *__restrict__ lse,
+          const mma::h16 *__restrict__ o_prev,
           const float *__restrict__ lse_prev, int b, int h, int row0,
           int row1, int t4) {
   using namespace mma;
@@ -153,12 +153,11 @@ fwd_store(float (&acc)[D / 8][4], const float (&m)[2], float (&l)[2],
     for (int j = 0; j < ND; ++j) {
       float x = acc[j][2 * r] * wOwn, y = acc[j][2 * r + 1] * wOwn;
       if constexpr (MERGE) {
-        const float2 p = __bfloat1622float2(
-            *reinterpret_cast<const __nv_bfloat162 *>(o_prev + off + j * 8));
+        const float2 p = load_pair(o_prev + off + j * 8);
         x += wPrev * p.x;
         y += wPrev * p.y;
       }
-      *reinterpret_cast<unsigned *>(o + off + j * 8) = pack_bf16(x, y);
+      *reinterpret_cast<unsigned *>(o + off + j * 8) = pack_h16(x, y);
     }
     if (t4 == 0)
       lse[stat] = own * kLn2; // -inf stays -inf
@@ -169,9 +168,9 @@ fwd_store(float (&acc)[D / 8][4], const float (&m)[2], float (&l)[2],
 // Cfg::MERGE, merged with o_prev, lse_prev (nullptr without).
 template <class Cfg, class L>
 __device__ __forceinline__ void
-attention_fwd_mma(const mma::bf16 *__restrict__ q, const mma::bf16 *__restrict__ k,
-                  const mma::bf16 *__restrict__ v, mma::bf16 *__restrict__ o,
-                  float *__restrict__ lse, const mma::bf16 *__restrict__ o_prev,
+attention_fwd_mma(const mma::h16 *__restrict__ q, const mma::h16 *__restrict__ k,
+                  const mma::h16 *__restrict__ v, mma::h16 *__restrict__ o,
+                  float *__restrict__ lse, const mma::h16 *__restrict__ o_prev,
                   const float *__restrict__ lse_prev,
                   const int *__restrict__ row_ptr,
                   const int *__restrict__ col_idx,

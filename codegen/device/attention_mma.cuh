@@ -1,8 +1,10 @@
-// attention_mma.cuh - tensor-core pieces of the bf16 attention kernels.
+// attention_mma.cuh - tensor-core pieces of the 16-bit attention kernels.
 //
-// The bf16 attention kernels (attention_fwd_mma.cuh, attention_bwd_mma.cuh)
-// run mma.sync m16n8k16 (bf16 in, fp32 accumulate) on tiles staged in shared
-// memory by cp.async and read back with ldmatrix. Conventions:
+// The tensor-core attention kernels (attention_fwd_mma.cuh,
+// attention_bwd_mma.cuh) run mma.sync m16n8k16 (16-bit floats in, fp32
+// accumulate) on tiles staged in shared memory by cp.async and read back with
+// ldmatrix. The 16-bit type `h16` is bf16, or f16 where the emitter defines
+// STC_MMA_F16; the text below says bf16 for either. Conventions:
 //
 // - Tiles are row-major [rows][D] bf16 in shared memory, every 16-byte unit
 //   swizzled within its 128-byte line (unit ^= line % 8, line = byte / 128),
@@ -23,7 +25,32 @@
 namespace stc {
 namespace mma {
 
-typedef __nv_bfloat16 bf16;
+#ifdef STC_MMA_F16
+typedef __half h16;
+typedef __half2 h16x2;
+#define STC_MMA_TYPE "f16"
+__device__ __forceinline__ h16x2 to_h16x2(float lo, float hi) {
+  return __floats2half2_rn(lo, hi);
+}
+__device__ __forceinline__ float2 to_float2(h16x2 v) {
+  return __half22float2(v);
+}
+#else
+typedef __nv_bfloat16 h16;
+typedef __nv_bfloat162 h16x2;
+#define STC_MMA_TYPE "bf16"
+__device__ __forceinline__ h16x2 to_h16x2(float lo, float hi) {
+  return __floats2bfloat162_rn(lo, hi);
+}
+__device__ __forceinline__ float2 to_float2(h16x2 v) {
+  return __bfloat1622float2(v);
+}
+#endif
+
+// The two 16-bit values at p (4-byte aligned), widened.
+__device__ __forceinline__ float2 load_pair(const void *p) {
+  return to_float2(*reinterpret_cast<const h16x2 *>(p));
+}
 
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
@@ -89,7 +116,8 @@ __device__ __forceinline__ void ldsm_x4_trans(unsigned (&r)[4], unsigned addr) {
 // c += a b: a 16x16 (row), b 16x8 (col), bf16 -> fp32.
 __device__ __forceinline__ void mma16816(float (&c)[4], const unsigned (&a)[4],
                                          unsigned b0, unsigned b1) {
-  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32." STC_MMA_TYPE "." STC_MMA_TYPE
+               ".f32 "
                "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
                "{%0, %1, %2, %3};\n"
                : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
@@ -99,8 +127,8 @@ __device__ __forceinline__ void mma16816(float (&c)[4], const unsigned (&a)[4],
 
 // Two floats -> one register of two bf16 (lo in the low half), rounded to
 // nearest even.
-__device__ __forceinline__ unsigned pack_bf16(float lo, float hi) {
-  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+__device__ __forceinline__ unsigned pack_h16(float lo, float hi) {
+  h16x2 v = to_h16x2(lo, hi);
   return *reinterpret_cast<unsigned *>(&v);
 }
 
@@ -206,7 +234,8 @@ __device__ __forceinline__ void mma_chunk_ss(float (&d)[8][4],
                                              unsigned long long a,
                                              unsigned long long b, bool acc) {
   asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
-               "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " STC_WG_D
+               "wgmma.mma_async.sync.aligned.m64n64k16.f32." STC_MMA_TYPE
+               "." STC_MMA_TYPE " " STC_WG_D
                ", %32, %33, p, 1, 1, %35, %36;\n}\n"
                : STC_WG_ACC(d)
                : "l"(a), "l"(b), "r"(static_cast<int>(acc)), "n"(TA), "n"(TB)
@@ -219,7 +248,8 @@ __device__ __forceinline__ void mma_chunk_rs(float (&d)[8][4],
                                              const unsigned (&a)[4],
                                              unsigned long long b, bool acc) {
   asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
-               "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " STC_WG_D
+               "wgmma.mma_async.sync.aligned.m64n64k16.f32." STC_MMA_TYPE
+               "." STC_MMA_TYPE " " STC_WG_D
                ", {%32, %33, %34, %35}, %36, p, 1, 1, %38;\n}\n"
                : STC_WG_ACC(d)
                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b),
@@ -269,28 +299,27 @@ __device__ __forceinline__ long long row_offset(int b, int t, int h) {
 
 // p[0] = x, p[1] = y as bf16 (with ACC: p[0] += x, p[1] += y, rounded once).
 template <bool ACC>
-__device__ __forceinline__ void store_pair(bf16 *p, float x, float y) {
+__device__ __forceinline__ void store_pair(h16 *p, float x, float y) {
   if constexpr (ACC) {
-    const float2 o =
-        __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(p));
+    const float2 o = load_pair(p);
     x += o.x;
     y += o.y;
   }
-  *reinterpret_cast<unsigned *>(p) = pack_bf16(x, y);
+  *reinterpret_cast<unsigned *>(p) = pack_h16(x, y);
 }
 
 // Positions t0 .. t0 + ROWS - 1 (rows Rows::row(t), attention_common.cuh;
 // zeros past T) of head (b, h) -> the swizzled tile at `tile`, by all NT
 // threads of the CTA (cp.async; the caller commits and waits).
 template <int NT, int ROWS, int T, int H, int D, class Rows = SameRows>
-__device__ __forceinline__ void load_tile(unsigned tile, const bf16 *g, int b,
+__device__ __forceinline__ void load_tile(unsigned tile, const h16 *g, int b,
                                           int h, int t0) {
   constexpr int CPR = D / 8; // 16-byte units per row
   for (int i = threadIdx.x; i < ROWS * CPR; i += NT) {
     const int r = i / CPR, c = i - r * CPR,
               t = t0 + r < T ? Rows::row(t0 + r) : T;
     const bool ok = t < T;
-    const bf16 *src = g + (ok ? row_offset<T, H, D>(b, t, h) + c * 8 : 0);
+    const h16 *src = g + (ok ? row_offset<T, H, D>(b, t, h) + c * 8 : 0);
     cp_async16(tile + swz(static_cast<unsigned>(i) * 16u), src, ok);
   }
 }

@@ -2,9 +2,10 @@
 //
 // The emitter inlines this file first into every generated NVRTC source, after
 // `#define STC_HAS_BF16 1` + `#include <cuda_bf16.h>` when some argument is
-// bf16. Storage dtypes are f32 (float), bf16 (__nv_bfloat16) and i32 (int);
-// all arithmetic is fp32: load() widens, store() rounds to nearest even (the
-// same rounding the host's floatToBf16 uses, so CPU and GPU agree on ties).
+// bf16 (STC_HAS_F16 and <cuda_fp16.h> for f16). Storage dtypes are f32
+// (float), bf16 (__nv_bfloat16), f16 (__half) and i32 (int); all arithmetic
+// is fp32: load() widens, store() rounds to nearest even (the same rounding
+// the host's floatToHalf uses, so CPU and GPU agree on ties).
 //
 // Kernel bodies in the other device files are __device__ templates over a
 // `Cfg` struct of compile-time constants (shapes, launch shape) that the
@@ -46,6 +47,20 @@ __device__ __forceinline__ float store_get(__nv_bfloat16 *p, long long i,
   const __nv_bfloat16 b = __float2bfloat16_rn(v);
   p[i] = b;
   return __bfloat162float(b);
+}
+#endif
+
+#ifdef STC_HAS_F16
+__device__ __forceinline__ float load(const __half *p, long long i) {
+  return __half2float(p[i]);
+}
+__device__ __forceinline__ void store(__half *p, long long i, float v) {
+  p[i] = __float2half_rn(v);
+}
+__device__ __forceinline__ float store_get(__half *p, long long i, float v) {
+  const __half h = __float2half_rn(v);
+  p[i] = h;
+  return __half2float(h);
 }
 #endif
 

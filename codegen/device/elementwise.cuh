@@ -10,7 +10,7 @@
 namespace stc {
 
 // out (Cfg::bytes bytes: count elements of any dtype) -> 0.
-// Works on 32-bit words; a buffer of an odd number of bf16 elements has one
+// Works on 32-bit words; a buffer of an odd number of 16-bit elements has one
 // 16-bit tail. Buffers start at 256-byte aligned arena offsets.
 template <class Cfg> __device__ __forceinline__ void zero_kernel(void *out) {
   unsigned *w = static_cast<unsigned *>(out);

@@ -5,6 +5,7 @@
 //   lse = max + log(sum exp(x - max))
 //   losses[m] = (lse - x[target]) / ln 2
 //   dlogits[m,:] = (exp(x - lse) - onehot(target)) * scale / ln 2
+//                  (* loss_scale[0], the dynamic loss scale, when given)
 // A target outside [0, V) (the executor checks targets on the host) must not
 // fault: its loss and gradient row become NaN.
 
@@ -19,7 +20,8 @@ constexpr float kLn2 = 0.693147180559945309417f;
 template <class Cfg, bool kGrad, typename TL, typename TD>
 __device__ __forceinline__ void
 xent_kernel(const TL *__restrict__ logits, const int *__restrict__ targets,
-            float *__restrict__ losses, TD *__restrict__ dlogits) {
+            float *__restrict__ losses, TD *__restrict__ dlogits,
+            const float *__restrict__ loss_scale) {
   constexpr int NT = Cfg::threads;
   constexpr long long V = Cfg::V;
   __shared__ float red[NT / 32];
@@ -39,12 +41,14 @@ xent_kernel(const TL *__restrict__ logits, const int *__restrict__ targets,
   if (threadIdx.x == 0)
     losses[row] = valid ? (lse - load(x, tgt)) / kLn2 : quiet_nan();
   if (kGrad) {
+    const float gs =
+        loss_scale ? Cfg::grad_scale * loss_scale[0] : Cfg::grad_scale;
     TD *dx = dlogits + row * V;
     for (long long j = threadIdx.x; j < V; j += NT) {
       float p = expf(load(x, j) - lse);
       if (j == tgt)
         p -= 1.f;
-      store(dx, j, valid ? p * Cfg::grad_scale : quiet_nan());
+      store(dx, j, valid ? p * gs : quiet_nan());
     }
   }
 }

@@ -259,13 +259,9 @@ LogicalResult ModelOp::verify() {
     return emitOpError() << "dropout must be in [0, 1) (got "
                          << formatDouble(dropout) << ")";
   Type dtype = getDtype();
-  if (!dtype.isF32() && !dtype.isBF16())
+  if (!dtype.isF32() && !dtype.isBF16() && !dtype.isF16())
     return emitOpError() << "dtype " << dtype
-                         << " is not supported; valid: f32, bf16"
-                         << (dtype.isF16() ? " (f16 needs dynamic loss "
-                                             "scaling, which stc does not have "
-                                             "yet)"
-                                           : "");
+                         << " is not supported; valid: f32, bf16, f16";
   PositionAttr pos = getPosition();
   if (pos.getKind() == PositionKind::DataAligned) {
     int64_t product = 1;

@@ -37,7 +37,7 @@ def St_AnyScoreModAttr : Attr<
 def St_ScoreModArrayAttr : TypedArrayAttrBase<St_AnyScoreModAttr,
     "array of score modifications">;
 
-def St_FloatTensor : StaticShapeTensorOf<[F32, BF16]>;
+def St_FloatTensor : StaticShapeTensorOf<[F32, BF16, F16]>;
 def St_TokenTensor : StaticShapeTensorOf<[I32]>;
 
 //===----------------------------------------------------------------------===//
@@ -111,7 +111,8 @@ def St_ModelOp : St_Op<"model", [Symbol, IsolatedFromAbove, NoTerminator,
 
     Keys: `vocab`, `context`, `width`, `heads` (required); `ffn_ratio`
     (default 4.0), `qk_ratio` (1.0; 0.5 gives half-size q/k), `dropout` (0.0),
-    `dtype` (f32 or bf16), `position` (`#st.position<learned>`).
+    `dtype` (f32, bf16 or f16; f16 trains with dynamic loss scaling),
+    `position` (`#st.position<learned>`).
 
     ```mlir
     st.model @tiny {vocab = 256, context = 64, width = 64, heads = 4} {

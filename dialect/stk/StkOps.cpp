@@ -28,6 +28,8 @@ std::optional<abi::DType> stc::stk::dtypeOf(Type t) {
     return abi::DType::F32;
   if (t.isBF16())
     return abi::DType::BF16;
+  if (t.isF16())
+    return abi::DType::F16;
   if (t.isInteger(32))
     return abi::DType::I32;
   return std::nullopt;
@@ -106,8 +108,8 @@ int64_t BufferOp::sizeInBytes() {
 LogicalResult BufferOp::verify() {
   auto type = dyn_cast<RankedTensorType>(getType());
   if (!type || !type.hasStaticShape() || !dtypeOf(type.getElementType()))
-    return emitOpError() << "type must be a static tensor of f32, bf16 or "
-                            "i32 (the artifact's dtypes), got "
+    return emitOpError() << "type must be a static tensor of f32, bf16, f16 "
+                            "or i32 (the artifact's dtypes), got "
                          << getType();
   bool known = llvm::StringSwitch<bool>(getRole())
                    .Cases({"param", "grad", "moment", "activation", "input"}, true)
@@ -147,7 +149,7 @@ LaunchOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
         type ? dtypeOf(type.getElementType()) : std::nullopt;
     if (!dtype || !type.hasStaticShape())
       return emitOpError() << "argument " << i << " (" << ref
-                           << ") is not a static f32, bf16 or i32 buffer";
+                           << ") is not a static f32, bf16, f16 or i32 buffer";
     refs.push_back({buffer.getSymName().str(), static_cast<int>(i), *dtype,
                     type.getNumElements()});
     // Buffers are identified by name for the aliasing rule.

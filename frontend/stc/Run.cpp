@@ -595,6 +595,10 @@ int stc::cli::runTrain(int argc, char **argv, int first) {
                       .c_str());
       if (std::isfinite(r.validationBitsPerByte))
         std::printf("  val %.4f bits/byte", r.validationBitsPerByte);
+      if (r.lossScale > 0) // f16: dynamic loss scaling
+        std::printf("  loss scale %g, %lld skipped%s", r.lossScale,
+                    static_cast<long long>(r.skippedSteps),
+                    r.skipped ? " (this step: overflow)" : "");
       std::printf("\n");
       std::fflush(stdout);
     }

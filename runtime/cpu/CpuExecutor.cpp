@@ -27,12 +27,12 @@ uint8_t *CpuExecutor::bufferData(int bufferIndex) {
 Status CpuExecutor::allocateImpl() {
   const Artifact &a = artifact();
   // F64: every floating element takes 8 bytes; scale offsets so the widest
-  // widening (bf16: 2 -> 8 bytes) fits.
+  // widening (bf16, f16: 2 -> 8 bytes) fits.
   scale_ = 1;
   if (options_.precision == Precision::F64) {
     scale_ = 2;
     for (const Buffer &b : a.buffers)
-      if (b.dtype == DType::BF16)
+      if (isHalf(b.dtype))
         scale_ = 4;
   }
   // calloc: large arenas come zeroed from the OS page by page instead of
@@ -74,7 +74,7 @@ Status CpuExecutor::uploadImpl(const Buffer &b, const void *data) {
     for (int64_t i = 0; i < n; ++i) {
       uint16_t x;
       std::memcpy(&x, src + 2 * i, 2);
-      dst[i] = bf16ToFloat(x);
+      dst[i] = halfToFloat(x, b.dtype);
     }
   }
   return Status::ok();
@@ -95,7 +95,7 @@ Status CpuExecutor::downloadImpl(const Buffer &b, void *data) const {
     }
   } else {
     for (int64_t i = 0; i < n; ++i) {
-      uint16_t x = floatToBf16(static_cast<float>(src[i]));
+      uint16_t x = floatToHalf(static_cast<float>(src[i]), b.dtype);
       std::memcpy(dst + 2 * i, &x, 2);
     }
   }
@@ -113,7 +113,7 @@ Expected<const Buffer *> CpuExecutor::floatingBuffer(std::string_view name,
   const Buffer &b = artifact().buffers[i];
   if (b.dtype == DType::I32 || i == artifact().scalars)
     return Status::error("buffer '" + b.name + "' is not a floating buffer; " +
-                         what + " needs f32 or bf16");
+                         what + " needs f32, bf16 or f16");
   return &b;
 }
 
@@ -132,7 +132,8 @@ CpuExecutor::downloadDoubles(std::string_view name) const {
   for (size_t i = 0; i < out.size(); ++i)
     out[i] = buf.dtype == DType::F32
                  ? reinterpret_cast<const float *>(p)[i]
-                 : bf16ToFloat(reinterpret_cast<const uint16_t *>(p)[i]);
+                 : halfToFloat(reinterpret_cast<const uint16_t *>(p)[i],
+                               buf.dtype);
   return out;
 }
 
@@ -156,7 +157,7 @@ Status CpuExecutor::uploadDoubles(std::string_view name,
     if (buf.dtype == DType::F32)
       reinterpret_cast<float *>(p)[i] = f;
     else
-      reinterpret_cast<uint16_t *>(p)[i] = floatToBf16(f);
+      reinterpret_cast<uint16_t *>(p)[i] = floatToHalf(f, buf.dtype);
   }
   return Status::ok();
 }
@@ -201,7 +202,7 @@ public:
     t.resize(static_cast<size_t>(b.elements()));
     const uint16_t *bits = reinterpret_cast<const uint16_t *>(p);
     for (size_t i = 0; i < t.size(); ++i)
-      t[i] = bf16ToFloat(bits[i]);
+      t[i] = halfToFloat(bits[i], b.dtype);
     return t.data();
   }
 
@@ -211,8 +212,9 @@ public:
     auto it = temps_.find(buf);
     if (it == temps_.end())
       return;
+    const DType d = a_.buffers[buf].dtype;
     for (float &v : it->second)
-      v = bf16ToFloat(floatToBf16(v));
+      v = abi::roundTo(v, d);
   }
 
   /// Rounds written bf16 temporaries back into the arena.
@@ -221,10 +223,10 @@ public:
       auto it = temps_.find(buf);
       if (it == temps_.end())
         continue;
-      uint16_t *bits =
-          reinterpret_cast<uint16_t *>(arena_ + a_.buffers[buf].offset);
+      const Buffer &b = a_.buffers[buf];
+      uint16_t *bits = reinterpret_cast<uint16_t *>(arena_ + b.offset);
       for (size_t i = 0; i < it->second.size(); ++i)
-        bits[i] = floatToBf16(it->second[i]);
+        bits[i] = floatToHalf(it->second[i], b.dtype);
     }
   }
 
@@ -478,7 +480,9 @@ Status CpuExecutor::runOp(const Op &op, Args &fa) {
         cpu::xent(F(0), I(1), F(2), static_cast<T *>(nullptr), at.M, at.V, 1.0);
     break;
   case OpKind::XentFwdBwd:
-    st = cpu::xent(F(0), I(1), F(2), F(3), at.M, at.V, at.scale);
+    st = cpu::xent(F(0), I(1), F(2), F(3), at.M, at.V,
+                   at.lossScaling ? at.scale * static_cast<double>(F(4)[0])
+                                  : at.scale);
     break;
   case OpKind::Sumsq: {
     const int n = static_cast<int>(at.counts.size());
@@ -490,7 +494,7 @@ Status CpuExecutor::runOp(const Op &op, Args &fa) {
   }
   case OpKind::AdamW: {
     // Tensor i: param_i, grad_i, m_i, v_i (, master_i) at i, n + i, 2n + i,
-    // 3n + i (, 4n + i); then gnorm_sq.
+    // 3n + i (, 4n + i); then gnorm_sq (, loss_scale).
     const int n = static_cast<int>(at.counts.size());
     const int gnorm = (at.master ? 5 : 4) * n;
     cpu::AdamWConfig cfg;
@@ -502,10 +506,14 @@ Status CpuExecutor::runOp(const Op &op, Args &fa) {
       cfg.weightDecay = at.decay[i] ? at.weightDecay : 0.0;
       st = cpu::adamw(F(i), F(n + i), F(2 * n + i), F(3 * n + i), F(gnorm),
                       at.counts[i], cfg, static_cast<double>(sc.learningRate),
-                      sc.step, at.master ? F(4 * n + i) : nullptr);
+                      sc.step, at.master ? F(4 * n + i) : nullptr,
+                      at.lossScaling ? F(gnorm + 1) : nullptr);
     }
     break;
   }
+  case OpKind::LossScaleUpdate:
+    cpu::lossScaleUpdate(F(0), F(1), at.growthInterval);
+    break;
   case OpKind::KvStore:
     st = cpu::kvStore(F(0), F(1), at.B, at.D, at.T, sc.position);
     break;

@@ -277,19 +277,24 @@ Status xent(const T *logits, const int32_t *targets, T *losses, T *dlogits,
 template <typename T>
 Status adamw(T *param, const T *grad, T *m, T *v, const T *gnormSq,
              int64_t count, const AdamWConfig &cfg, double lr, int64_t step,
-             T *master) {
+             T *master, const T *lossScale) {
   if (step < 1)
     return Status::error("optimizer step (scalars[1]) is " +
                          std::to_string(step) + "; it must be >= 1");
-  double clipScale = 1.0;
-  double gn = static_cast<double>(gnormSq[0]);
-  if (!std::isfinite(gn))
+  const double unscale =
+      lossScale ? 1.0 / static_cast<double>(lossScale[0]) : 1.0;
+  double clipScale = unscale;
+  double gn = static_cast<double>(gnormSq[0]) * unscale * unscale;
+  if (!std::isfinite(gn)) {
+    if (lossScale)
+      return Status::ok(); // an overflow of the scaled gradients: skipped
     return Status::error("gradient norm squared is " + std::to_string(gn) +
                          " (the loss diverged)");
+  }
   if (cfg.clip > 0 && gn > 0) {
     double norm = std::sqrt(gn);
     if (norm > cfg.clip)
-      clipScale = cfg.clip / norm;
+      clipScale = unscale * (cfg.clip / norm);
   }
   const double bc1 = 1.0 - std::pow(cfg.beta1, static_cast<double>(step));
   const double bc2 = 1.0 - std::pow(cfg.beta2, static_cast<double>(step));
@@ -307,6 +312,25 @@ Status adamw(T *param, const T *grad, T *m, T *v, const T *gnormSq,
     param[i] = next; // a bf16 param is rounded when written back
   }
   return Status::ok();
+}
+
+template <typename T>
+void lossScaleUpdate(const T *gnormSq, T *state, int64_t growthInterval) {
+  if (!std::isfinite(static_cast<double>(gnormSq[0]))) {
+    state[0] = static_cast<T>(state[0] * 0.5);
+    state[1] = 0;
+    state[2] = static_cast<T>(state[2] + 1);
+    state[3] = 1;
+    return;
+  }
+  const T run = static_cast<T>(state[1] + 1);
+  if (run >= static_cast<T>(growthInterval)) {
+    state[0] = static_cast<T>(state[0] * 2);
+    state[1] = 0;
+  } else {
+    state[1] = run;
+  }
+  state[3] = 0;
 }
 
 //===----------------------------------------------------------------------===//
@@ -343,7 +367,9 @@ Status adamw(T *param, const T *grad, T *m, T *v, const T *gnormSq,
   template Status xent<T>(const T *, const int32_t *, T *, T *, int64_t,       \
                           int64_t, double);                                    \
   template Status adamw<T>(T *, const T *, T *, T *, const T *, int64_t,       \
-                           const AdamWConfig &, double, int64_t, T *);
+                           const AdamWConfig &, double, int64_t, T *,          \
+                           const T *);                                         \
+  template void lossScaleUpdate<T>(const T *, T *, int64_t);
 
 STC_INSTANTIATE(float)
 STC_INSTANTIATE(double)

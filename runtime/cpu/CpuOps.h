@@ -368,10 +368,18 @@ struct AdamWConfig {
 /// param -= lr * (wd * param + (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)).
 /// With `master` (f32 master weights of a bf16 param), the update reads and
 /// writes master, and param gets the new value (rounded on write-back).
+/// With `lossScale` (S = lossScale[0]), grad and gnormSq are S and S^2 times
+/// the true values: the update divides by S, and a non-finite gnormSq skips
+/// the step (no error).
 template <typename T>
 Status adamw(T *param, const T *grad, T *m, T *v, const T *gnormSq,
              int64_t count, const AdamWConfig &cfg, double lr, int64_t step,
-             T *master = nullptr);
+             T *master = nullptr, const T *lossScale = nullptr);
+
+/// Dynamic loss scaling's state (abi/Ops.def loss_scale_update) after a
+/// step whose scaled gradients' squares sum to gnormSq[0].
+template <typename T>
+void lossScaleUpdate(const T *gnormSq, T *state, int64_t growthInterval);
 
 } // namespace stc::rt::cpu
 

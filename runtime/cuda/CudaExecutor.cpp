@@ -763,7 +763,11 @@ Status CudaExecutor::planOps() {
         idCheck(1, "targets");
         break;
       case OpKind::AdamW: {
-        p.gnorm = op.args.back();
+        // With loss scaling a non-finite norm is a skipped step: no check.
+        if (op.attrs.lossScaling)
+          break;
+        p.gnorm = op.args[static_cast<size_t>(abi::argIndex(
+            abi::signature(op.kind, op.attrs), "gnorm_sq"))];
         for (size_t j = i + 1; j < entry.ops.size(); ++j)
           if (writesOverlapping(a, entry.ops[j], p.gnorm)) {
             p.gnormNextWriter = static_cast<int>(j);
@@ -984,7 +988,9 @@ Status CudaExecutor::runImpl(EntryKind kind, const Entry &entry, size_t begin,
             .withContext(p.label);
       // The kernel leaves everything untouched when gnorm_sq is not finite;
       // check after the run unless a later op of this run rewrites it.
-      if (p.gnormNextWriter >= static_cast<int>(end))
+      if (p.gnorm < 0)
+        ; // loss scaling: a skipped step, not an error
+      else if (p.gnormNextWriter >= static_cast<int>(end))
         deferredGnorm.emplace(p.gnorm, i);
       else
         midRunChecks = true;
@@ -1006,7 +1012,8 @@ Status CudaExecutor::runImpl(EntryKind kind, const Entry &entry, size_t begin,
         if (!s)
           return s.withContext(p.label);
       }
-    if (p.kind == OpKind::AdamW && p.gnormNextWriter < static_cast<int>(end)) {
+    if (p.kind == OpKind::AdamW && p.gnorm >= 0 &&
+        p.gnormNextWriter < static_cast<int>(end)) {
       Status s = checkGnorm(p.gnorm);
       if (!s)
         return s.withContext(p.label);
@@ -1057,9 +1064,9 @@ Status CudaExecutor::launchPerGradient(CUfunction fn, const char *entry,
   for (const Param &p : a.params) {
     const Buffer &g = a.buffers[p.grad];
     CUdeviceptr grad = arena_ + static_cast<CUdeviceptr>(g.offset);
-    int bf16 = g.dtype == DType::BF16 ? 1 : 0;
+    int dt = static_cast<int>(g.dtype); // the helpers' dtype code
     long long n = g.elements();
-    void *params[] = {&at, &grad, &bf16, &extra, &n};
+    void *params[] = {&at, &grad, &dt, &extra, &n};
     unsigned blocks =
         static_cast<unsigned>(std::min<long long>((n + 255) / 256, 4096));
     STC_RETURN_IF_ERROR(drv_.check(

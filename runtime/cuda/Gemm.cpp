@@ -35,8 +35,18 @@ Status checkLt(cublasStatus_t s, const char *call, const std::string &label) {
   STC_RETURN_IF_ERROR(checkLt((call), #call, label))
 
 cudaDataType_t cudaType(DType d) {
-  return d == DType::BF16 ? CUDA_R_16BF : CUDA_R_32F;
+  switch (d) {
+  case DType::BF16:
+    return CUDA_R_16BF;
+  case DType::F16:
+    return CUDA_R_16F;
+  default:
+    return CUDA_R_32F;
+  }
 }
+
+/// A buffer's dtype as the helper kernels take it (abi::DType's code).
+int dtypeCode(DType d) { return static_cast<int>(d); }
 
 std::string problemText(const GemmProblem &p) {
   std::string s = "M=" + std::to_string(p.M) + " N=" + std::to_string(p.N) +
@@ -66,9 +76,9 @@ bool usesAuxPointer(cublasLtEpilogue_t e) {
 }
 
 /// One cuBLASLt call takes p's dtypes as they are: A and B of one dtype,
-/// C f32 or all bf16, a bias of C's dtype.
+/// C f32 or theirs, a bias of C's dtype.
 bool directDtypes(const GemmProblem &p) {
-  return p.a == p.b && (p.c == DType::F32 || p.a == DType::BF16) &&
+  return p.a == p.b && (p.c == DType::F32 || p.c == p.a) &&
          (!p.hasBias || p.bias == p.c);
 }
 
@@ -142,8 +152,9 @@ struct GemmEngine::Plan {
 };
 
 const char *GemmEngine::helperSource() {
-  // No includes: bf16 handled as raw bits, rounding to nearest even exactly
-  // like the host's floatToBf16 (runtime/DType.h).
+  // No includes: 16-bit floats handled as raw bits. A pointer's dtype comes
+  // as its abi::DType code (0 f32, 1 bf16, 3 f16); rounding is to nearest
+  // even, exactly like the host's floatToHalf (abi/DType.h).
   return R"CUDA(// stc runtime: helper kernels of the gemm op (widened path).
 __device__ __forceinline__ float stc_bf16_to_f32(unsigned short b) {
   return __uint_as_float(static_cast<unsigned>(b) << 16);
@@ -155,104 +166,103 @@ __device__ __forceinline__ unsigned short stc_f32_to_bf16(float f) {
   unsigned rounding = 0x7fffu + ((bits >> 16) & 1u);
   return static_cast<unsigned short>((bits + rounding) >> 16);
 }
-// out[i] = in[i] widened, i < n.
-extern "C" __global__ void stc_rt_widen_bf16(const unsigned short *__restrict__ in,
-                                             float *__restrict__ out, long long n) {
-  for (long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += static_cast<long long>(gridDim.x) * blockDim.x)
-    out[i] = stc_bf16_to_f32(in[i]);
+__device__ __forceinline__ float stc_f16_to_f32(unsigned short h) {
+  float f;
+  asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
+  return f;
 }
-// c[m,n] = d[m,n] (+ bias[n]), stored as f32 (c_bf16 = 0) or bf16 (1); c may be d.
-// bias_kind: 0 none, 1 f32, 2 bf16.
-extern "C" __global__ void stc_rt_gemm_finish(const float *d, void *c, int c_bf16,
-                                              const void *bias, int bias_kind,
-                                              long long M, long long N) {
-  const long long total = M * N;
-  for (long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
-       i += static_cast<long long>(gridDim.x) * blockDim.x) {
-    float v = d[i];
-    const long long n = i % N;
-    if (bias_kind == 1)
-      v += static_cast<const float *>(bias)[n];
-    else if (bias_kind == 2)
-      v += stc_bf16_to_f32(static_cast<const unsigned short *>(bias)[n]);
-    if (c_bf16)
-      static_cast<unsigned short *>(c)[i] = stc_f32_to_bf16(v);
-    else
-      static_cast<float *>(c)[i] = v;
-  }
+__device__ __forceinline__ unsigned short stc_f32_to_f16(float f) {
+  unsigned short h;
+  asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
+  return h;
 }
-__device__ __forceinline__ float stc_ld(const void *p, int bf16, long long i) {
-  return bf16 ? stc_bf16_to_f32(static_cast<const unsigned short *>(p)[i])
-              : static_cast<const float *>(p)[i];
+// Element i of p, whose dtype code is dt, widened; and stored rounded.
+__device__ __forceinline__ float stc_ld(const void *p, int dt, long long i) {
+  if (dt == 1)
+    return stc_bf16_to_f32(static_cast<const unsigned short *>(p)[i]);
+  if (dt == 3)
+    return stc_f16_to_f32(static_cast<const unsigned short *>(p)[i]);
+  return static_cast<const float *>(p)[i];
 }
-__device__ __forceinline__ void stc_st(void *p, int bf16, long long i, float v) {
-  if (bf16)
+__device__ __forceinline__ void stc_st(void *p, int dt, long long i, float v) {
+  if (dt == 1)
     static_cast<unsigned short *>(p)[i] = stc_f32_to_bf16(v);
+  else if (dt == 3)
+    static_cast<unsigned short *>(p)[i] = stc_f32_to_f16(v);
   else
     static_cast<float *>(p)[i] = v;
+}
+#define STC_GRID_LOOP(i, n)                                                    \
+  for (long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; \
+       i < (n); i += static_cast<long long>(gridDim.x) * blockDim.x)
+// out[i] = in[i] (dtype in_dt) widened, i < n.
+extern "C" __global__ void stc_rt_widen(const void *__restrict__ in, int in_dt,
+                                        float *__restrict__ out, long long n) {
+  STC_GRID_LOOP(i, n) out[i] = stc_ld(in, in_dt, i);
+}
+// c[m,n] = d[m,n] (+ bias[n]) stored in c's dtype; c may be d.
+// bias_dt: -1 no bias, else the bias's dtype code.
+extern "C" __global__ void stc_rt_gemm_finish(const float *d, void *c, int c_dt,
+                                              const void *bias, int bias_dt,
+                                              long long M, long long N) {
+  STC_GRID_LOOP(i, M * N) {
+    float v = d[i];
+    if (bias_dt >= 0)
+      v += stc_ld(bias, bias_dt, i % N);
+    stc_st(c, c_dt, i, v);
+  }
 }
 // The gemm epilogues when cuBLASLt does not run them (tanh GELU, as
 // codegen/device/gelu.cuh). gelu: v = c[i] as stored, pre[i] = v (if pre),
 // c[i] = gelu(v).
-extern "C" __global__ void stc_rt_gemm_gelu(void *c, int c_bf16, void *pre, int pre_bf16,
+extern "C" __global__ void stc_rt_gemm_gelu(void *c, int c_dt, void *pre, int pre_dt,
                                             long long n) {
-  for (long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += static_cast<long long>(gridDim.x) * blockDim.x) {
-    const float v = stc_ld(c, c_bf16, i);
+  STC_GRID_LOOP(i, n) {
+    const float v = stc_ld(c, c_dt, i);
     if (pre)
-      stc_st(pre, pre_bf16, i, v);
+      stc_st(pre, pre_dt, i, v);
     const float u = 0.7978845608028654f * (v + 0.044715f * v * v * v);
-    stc_st(c, c_bf16, i, 0.5f * v * (1.f + tanhf(u)));
+    stc_st(c, c_dt, i, 0.5f * v * (1.f + tanhf(u)));
   }
 }
 // dgelu: c[i] = c[i] * gelu'(x[i]).
-extern "C" __global__ void stc_rt_gemm_dgelu(void *c, int c_bf16, const void *x, int x_bf16,
+extern "C" __global__ void stc_rt_gemm_dgelu(void *c, int c_dt, const void *x, int x_dt,
                                              long long n) {
-  for (long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += static_cast<long long>(gridDim.x) * blockDim.x) {
-    const float xi = stc_ld(x, x_bf16, i);
+  STC_GRID_LOOP(i, n) {
+    const float xi = stc_ld(x, x_dt, i);
     const float u = 0.7978845608028654f * (xi + 0.044715f * xi * xi * xi);
     const float th = tanhf(u);
     const float du = 0.7978845608028654f * (1.f + 3.f * 0.044715f * xi * xi);
     const float d = 0.5f * (1.f + th) + 0.5f * xi * (1.f - th * th) * du;
-    stc_st(c, c_bf16, i, stc_ld(c, c_bf16, i) * d);
+    stc_st(c, c_dt, i, stc_ld(c, c_dt, i) * d);
   }
 }
 // bias_grad: db[n] = sum over k of b[k, n], b [K, N] row-major; one thread
 // per column (consecutive threads read consecutive bytes of a row).
-extern "C" __global__ void stc_rt_gemm_colsum(const void *b, int b_bf16, void *db, int db_bf16,
+extern "C" __global__ void stc_rt_gemm_colsum(const void *b, int b_dt, void *db, int db_dt,
                                               long long K, long long N) {
-  for (long long n = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; n < N;
-       n += static_cast<long long>(gridDim.x) * blockDim.x) {
+  STC_GRID_LOOP(n, N) {
     float acc = 0.f;
     for (long long k = 0; k < K; ++k)
-      acc += stc_ld(b, b_bf16, k * N + n);
-    stc_st(db, db_bf16, n, acc);
+      acc += stc_ld(b, b_dt, k * N + n);
+    stc_st(db, db_dt, n, acc);
   }
 }
 // Gradient accumulation (stc train --accumulate): sum[i] = (first ? 0 :
-// sum[i]) + g[i], g f32 (g_bf16 = 0) or bf16 (1).
-extern "C" __global__ void stc_rt_grad_accumulate(float *sum, const void *g, int g_bf16,
+// sum[i]) + g[i], g of dtype code g_dt.
+extern "C" __global__ void stc_rt_grad_accumulate(float *sum, const void *g, int g_dt,
                                                   int first, long long n) {
-  for (long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += static_cast<long long>(gridDim.x) * blockDim.x) {
-    float v = g_bf16 ? stc_bf16_to_f32(static_cast<const unsigned short *>(g)[i])
-                     : static_cast<const float *>(g)[i];
+  STC_GRID_LOOP(i, n) {
+    const float v = stc_ld(g, g_dt, i);
     sum[i] = first ? v : sum[i] + v;
   }
 }
 // g[i] = sum[i] * scale (the product in double, like the host's), rounded
 // to g's dtype.
-extern "C" __global__ void stc_rt_grad_average(const float *sum, void *g, int g_bf16,
+extern "C" __global__ void stc_rt_grad_average(const float *sum, void *g, int g_dt,
                                                double scale, long long n) {
-  for (long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += static_cast<long long>(gridDim.x) * blockDim.x) {
-    float v = static_cast<float>(static_cast<double>(sum[i]) * scale);
-    if (g_bf16)
-      static_cast<unsigned short *>(g)[i] = stc_f32_to_bf16(v);
-    else
-      static_cast<float *>(g)[i] = v;
+  STC_GRID_LOOP(i, n) {
+    stc_st(g, g_dt, i, static_cast<float>(static_cast<double>(sum[i]) * scale));
   }
 }
 )CUDA";
@@ -442,15 +452,15 @@ Expected<int> GemmEngine::plan(const GemmProblem &p, const std::string &label) {
   // Widened: everything in f32, bias and rounding in the finish kernel.
   pl->widened = true;
   size_t off = 0;
-  if (p.a == DType::BF16) {
+  if (isHalf(p.a)) {
     pl->offA = off;
     off += alignUp(static_cast<size_t>(p.M * p.K) * 4);
   }
-  if (p.b == DType::BF16) {
+  if (isHalf(p.b)) {
     pl->offB = off;
     off += alignUp(static_cast<size_t>(p.K * p.N) * 4);
   }
-  if (p.c == DType::BF16) {
+  if (isHalf(p.c)) {
     pl->offC = off;
     off += alignUp(static_cast<size_t>(p.M * p.N) * 4);
   }
@@ -502,10 +512,11 @@ void GemmEngine::bind(CUdeviceptr workspace, CUdeviceptr scratch,
   helpers_ = helpers;
 }
 
-Status GemmEngine::launchWiden(CUdeviceptr in, CUdeviceptr out, int64_t n,
-                               const std::string &label) {
+Status GemmEngine::launchWiden(CUdeviceptr in, DType dtype, CUdeviceptr out,
+                               int64_t n, const std::string &label) {
   long long count = n;
-  void *params[] = {&in, &out, &count};
+  int dt = dtypeCode(dtype);
+  void *params[] = {&in, &dt, &out, &count};
   return launchHelper(helpers_.widen, kWidenEntry, n, params, label);
 }
 
@@ -520,29 +531,28 @@ Status GemmEngine::launchHelper(CUfunction fn, const char *entry, int64_t n,
 Status GemmEngine::runHelperEpilogues(const Plan &pl, const GemmPtrs &ptrs,
                                       const std::string &label) {
   const GemmProblem &p = pl.p;
-  auto bf16 = [](DType d) { return d == DType::BF16 ? 1 : 0; };
   CUdeviceptr c = ptrs.C;
-  int cBf16 = bf16(p.c);
+  int cDt = dtypeCode(p.c);
   long long count = p.M * p.N;
   if (p.gelu) {
     CUdeviceptr pre = p.geluPre ? ptrs.pre : 0;
-    int preBf16 = bf16(p.pre);
-    void *params[] = {&c, &cBf16, &pre, &preBf16, &count};
+    int preDt = dtypeCode(p.pre);
+    void *params[] = {&c, &cDt, &pre, &preDt, &count};
     STC_RETURN_IF_ERROR(
         launchHelper(helpers_.gelu, kGeluEntry, count, params, label));
   }
   if (p.dgelu) {
     CUdeviceptr x = ptrs.geluX;
-    int xBf16 = bf16(p.geluX);
-    void *params[] = {&c, &cBf16, &x, &xBf16, &count};
+    int xDt = dtypeCode(p.geluX);
+    void *params[] = {&c, &cDt, &x, &xDt, &count};
     STC_RETURN_IF_ERROR(
         launchHelper(helpers_.dgelu, kDgeluEntry, count, params, label));
   }
   if (p.biasGrad) {
     CUdeviceptr b = ptrs.B, db = ptrs.db;
-    int bBf16 = bf16(p.b), dbBf16 = bf16(p.db);
+    int bDt = dtypeCode(p.b), dbDt = dtypeCode(p.db);
     long long K = p.K, N = p.N;
-    void *params[] = {&b, &bBf16, &db, &dbBf16, &K, &N};
+    void *params[] = {&b, &bDt, &db, &dbDt, &K, &N};
     STC_RETURN_IF_ERROR(
         launchHelper(helpers_.colsum, kColsumEntry, N, params, label));
   }
@@ -586,18 +596,18 @@ Status GemmEngine::run(int index, const GemmPtrs &ptrs,
   }
 
   CUdeviceptr a32 = A, b32 = B, c32 = C;
-  if (p.a == DType::BF16) {
+  if (isHalf(p.a)) {
     a32 = scratch_ + pl.offA;
-    STC_RETURN_IF_ERROR(launchWiden(A, a32, p.M * p.K, label));
+    STC_RETURN_IF_ERROR(launchWiden(A, p.a, a32, p.M * p.K, label));
   }
-  if (p.b == DType::BF16) {
+  if (isHalf(p.b)) {
     b32 = scratch_ + pl.offB;
-    STC_RETURN_IF_ERROR(launchWiden(B, b32, p.K * p.N, label));
+    STC_RETURN_IF_ERROR(launchWiden(B, p.b, b32, p.K * p.N, label));
   }
-  if (p.c == DType::BF16) {
+  if (isHalf(p.c)) {
     c32 = scratch_ + pl.offC;
     if (beta != 0.f)
-      STC_RETURN_IF_ERROR(launchWiden(C, c32, p.M * p.N, label));
+      STC_RETURN_IF_ERROR(launchWiden(C, p.c, c32, p.M * p.N, label));
   }
   void *c = reinterpret_cast<void *>(c32);
   STC_LT(cublasLtMatmul(h, pl.desc, &alpha, reinterpret_cast<void *>(b32),
@@ -605,12 +615,12 @@ Status GemmEngine::run(int index, const GemmPtrs &ptrs,
                         &beta, c, pl.cDesc, c, pl.cDesc, &pl.algo, ws,
                         kWorkspaceBytes, static_cast<cudaStream_t>(stream_)),
          label);
-  if (p.c == DType::BF16 || p.hasBias) {
+  if (isHalf(p.c) || p.hasBias) {
     CUdeviceptr d = c32, out = C, bp = p.hasBias ? bias : 0;
-    int cBf16 = p.c == DType::BF16 ? 1 : 0;
-    int biasKind = !p.hasBias ? 0 : p.bias == DType::BF16 ? 2 : 1;
+    int cDt = dtypeCode(p.c);
+    int biasDt = p.hasBias ? dtypeCode(p.bias) : -1;
     long long M = p.M, N = p.N;
-    void *params[] = {&d, &out, &cBf16, &bp, &biasKind, &M, &N};
+    void *params[] = {&d, &out, &cDt, &bp, &biasDt, &M, &N};
     STC_RETURN_IF_ERROR(launchHelper(helpers_.finish, kFinishEntry,
                                      p.M * p.N, params, label));
   }

@@ -19,12 +19,12 @@
 // (STC_GEMM_EPILOGUES=0 forces that, to test it).
 //
 // Two paths per op, chosen once at plan time:
-//  - direct: A and B of one dtype, C f32 (or A, B bf16 and C bf16), the bias
+//  - direct: A and B of one dtype, C f32 or theirs (bf16, f16), the bias
 //    (if any) of C's dtype: one cublasLtMatmul with the BIAS epilogue.
-//  - widened (any other mix, or when cuBLASLt offers no algorithm): bf16
+//  - widened (any other mix, or when cuBLASLt offers no algorithm): 16-bit
 //    operands are widened to f32 into scratch, the product runs in f32 into
 //    C (f32) or an f32 scratch copy of C, and a small kernel adds the bias and
-//    rounds to bf16 once. Correct for every combination, slower.
+//    rounds to C's dtype once. Correct for every combination, slower.
 //
 //===----------------------------------------------------------------------===//
 
@@ -84,11 +84,11 @@ public:
   static constexpr size_t kWorkspaceBytes =
       static_cast<size_t>(abi::kGemmWorkspaceBytes);
 
-  /// The helper kernels (widen bf16 -> f32; add bias and round), compiled
+  /// The helper kernels (widen bf16/f16 -> f32; add bias and round), compiled
   /// by the executor with the artifact's kernels.
   static const char *helperSource();
   static constexpr const char *kHelperName = "stc_rt_gemm_helpers";
-  static constexpr const char *kWidenEntry = "stc_rt_widen_bf16";
+  static constexpr const char *kWidenEntry = "stc_rt_widen";
   static constexpr const char *kFinishEntry = "stc_rt_gemm_finish";
   static constexpr const char *kGeluEntry = "stc_rt_gemm_gelu";
   static constexpr const char *kDgeluEntry = "stc_rt_gemm_dgelu";
@@ -136,8 +136,8 @@ public:
 private:
   struct Plan;
   explicit GemmEngine(const DriverApi &drv);
-  Status launchWiden(CUdeviceptr in, CUdeviceptr out, int64_t n,
-                     const std::string &label);
+  Status launchWiden(CUdeviceptr in, abi::DType dtype, CUdeviceptr out,
+                     int64_t n, const std::string &label);
   Status launchHelper(CUfunction fn, const char *entry, int64_t n,
                       void **params, const std::string &label);
   Status runHelperEpilogues(const Plan &pl, const GemmPtrs &ptrs,

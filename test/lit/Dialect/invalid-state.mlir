@@ -59,14 +59,14 @@ stk.buffer @b : tensor<4xf32> role "param" offset 100
 
 // -----
 
-// expected-error @+1 {{type must be a static tensor of f32, bf16 or i32 (the artifact's dtypes), got 'tensor<4xi8>'}}
+// expected-error @+1 {{type must be a static tensor of f32, bf16, f16 or i32 (the artifact's dtypes), got 'tensor<4xi8>'}}
 stk.buffer @b : tensor<4xi8> role "param"
 
 // -----
 
-// Tests that f16 is not an artifact dtype (no loss scaling yet).
-// expected-error @+1 {{type must be a static tensor of f32, bf16 or i32 (the artifact's dtypes), got 'tensor<4xf16>'}}
-stk.buffer @b : tensor<4xf16> role "param"
+// Tests that f64 is not an artifact dtype.
+// expected-error @+1 {{type must be a static tensor of f32, bf16, f16 or i32 (the artifact's dtypes), got 'tensor<4xf64>'}}
+stk.buffer @b : tensor<4xf64> role "param"
 
 // -----
 

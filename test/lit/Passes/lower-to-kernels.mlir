@@ -80,6 +80,30 @@ st.model @half {vocab = 256, context = 32, width = 16, heads = 2, dtype = bf16} 
 
 // -----
 
+// Tests that an f16 model trains with a dynamic loss scale: one state
+// buffer kept with the optimizer's, the loss gradient multiplied by it,
+// every AdamW group dividing by it, and the update of the scale after the
+// last of them. A bf16 model (above) has none.
+// CHECK-LABEL: module
+// CHECK: stk.buffer @loss_scale : tensor<4xf32> role "moment"
+// CHECK: stk.buffer @tok_emb.master : tensor<256x16xf32> role "moment"
+// CHECK-LABEL: stk.program @train_step
+// CHECK: stk.launch "xent_fwd_bwd" [{{.*}}, @loss_scale] params {{{.*}}loss_scaling = true
+// CHECK: stk.launch "sumsq"
+// CHECK: stk.launch "adamw" [{{.*}}, @[[GNORM:train.gnorm_sq[0-9]*]], @loss_scale] params {{{.*}}loss_scaling = true
+// CHECK: stk.launch "loss_scale_update" [@[[GNORM]], @loss_scale] params {growth_interval = 2000 : i64}
+// CHECK-NEXT: }
+// CHECK-LABEL: stk.program @eval_step
+// CHECK-NOT: loss_scale
+// CHECK-LABEL: stk.program @sample_step
+// CHECK-NOT: loss_scale
+// CHECK: stk.parameter
+st.model @f16 {vocab = 256, context = 32, width = 16, heads = 2, dtype = f16} {
+  st.block attention [#st.causal]
+}
+
+// -----
+
 // Tests that head sizes the kernels cannot run are rejected before codegen.
 st.model @m {vocab = 256, context = 32, width = 16, heads = 4} {
   // expected-error @+1 {{head size 4 is not supported by the attention kernels; valid: multiples of 8 from 8 to 256 (width / heads)}}

@@ -319,7 +319,7 @@ TEST(OpSpec, ToyKindThroughTheTableAlone) {
                       buffersFor("toy_scale", ok, {F, F})),
             "attrs.scale: is 0; valid: 0 < scale <= 10");
   EXPECT_EQ(problemOf("toy_scale", ok, buffersFor("toy_scale", ok, {F, I})),
-            "arg 1 (y): buffer 'b1' has dtype i32; expected f32 or bf16");
+            "arg 1 (y): buffer 'b1' has dtype i32; expected f32, bf16 or f16");
 }
 
 } // namespace

@@ -688,9 +688,9 @@ TEST(KernelEmitterErrors, UncheckedOpsAreRefused) {
               {"layer_norm_fwd", "attrs.eps: missing required attribute"});
   expectError(makeOp("add", "a", "FF", "f32", {{"count", int64_t(4)}}),
               {"add", "has 2 arguments; expected 3 (a, b, out)"});
-  OpDesc f16 = makeOp("add", "a", "FFF", "f32", {{"count", int64_t(4)}});
-  f16.argDtypes[1] = "f16";
-  expectError(f16, {"add", "'f16'", "valid: f32, bf16, i32"});
+  OpDesc f64 = makeOp("add", "a", "FFF", "f32", {{"count", int64_t(4)}});
+  f64.argDtypes[1] = "f64";
+  expectError(f64, {"add", "'f64'", "valid: f32, bf16, f16, i32"});
 }
 
 TEST(KernelEmitterErrors, GemmIsNotAKernel) {

@@ -179,7 +179,7 @@ std::vector<uint8_t> encode(const std::vector<float> &v, DType d) {
     std::memcpy(out.data(), v.data(), out.size());
   } else {
     for (size_t i = 0; i < v.size(); ++i) {
-      uint16_t b = floatToBf16(v[i]);
+      uint16_t b = abi::floatToHalf(v[i], d);
       std::memcpy(out.data() + 2 * i, &b, 2);
     }
   }
@@ -194,7 +194,7 @@ std::vector<float> decode(const std::vector<uint8_t> &bytes, DType d) {
     for (size_t i = 0; i < v.size(); ++i) {
       uint16_t b;
       std::memcpy(&b, bytes.data() + 2 * i, 2);
-      v[i] = bf16ToFloat(b);
+      v[i] = abi::halfToFloat(b, d);
     }
   }
   return v;
@@ -445,8 +445,8 @@ void compareOp(const Artifact &a, EntryKind kind, size_t i, Executor &cpu,
     std::vector<uint8_t> cb(static_cast<size_t>(buf.bytes)), gb(cb.size());
     ASSERT_TRUE(cpu.download(buf.name, cb.data(), cb.size()).isOk());
     ASSERT_TRUE(gpu.download(buf.name, gb.data(), gb.size()).isOk());
-    // attention_bwd_atomic's dq_acc is f32, but sums bf16 products.
-    double tol = buf.dtype == DType::BF16 ||
+    // attention_bwd_atomic's dq_acc is f32, but sums 16-bit products.
+    double tol = abi::isHalf(buf.dtype) ||
                          op.kind == OpKind::AttentionBwdAtomic
                      ? 2e-2
                      : 1e-4;

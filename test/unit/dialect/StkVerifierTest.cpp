@@ -77,7 +77,7 @@ TEST(StkVerifier, ToyKindThroughTheTableAlone) {
   EXPECT_EQ(verifyError(program(
                 "stk.launch \"toy_scale\" [@a, @i] params {count = 64 : i64}")),
             "'stk.launch' op 'toy_scale': arg 1 (y): buffer 'i' has dtype "
-            "i32; expected f32 or bf16");
+            "i32; expected f32, bf16 or f16");
   EXPECT_EQ(verifyError(program(
                 "stk.launch \"toy_scale\" [@a] params {count = 64 : i64}")),
             "'stk.launch' op 'toy_scale': args: has 1 arguments; expected 2 "

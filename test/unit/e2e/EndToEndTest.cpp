@@ -22,11 +22,13 @@
 
 #include "test/unit/Support.h"
 #include "abi/DType.h"
+#include "abi/Limits.h"
 #include "runtime/Artifact.h"
 #include "runtime/Checkpoint.h"
 #include "runtime/Data.h"
 #include "runtime/Executor.h"
 #include "runtime/Init.h"
+#include "runtime/Safetensors.h"
 #include "runtime/Train.h"
 #include "runtime/cpu/CpuExecutor.h"
 #include "runtime/support/Json.h"
@@ -39,6 +41,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -1555,6 +1558,149 @@ TEST(MasterWeights, Bf16TinyTrainsLikeF32) {
               tail[0], tail[1], 100 * (tail[1] - tail[0]) / tail[0]);
   EXPECT_LT(tail[0], 4.5) << "the f32 run did not learn";
   EXPECT_NEAR(tail[1], tail[0], 0.02 * tail[0]);
+}
+
+//===----------------------------------------------------------------------===//
+// f16 and dynamic loss scaling
+//===----------------------------------------------------------------------===//
+
+std::shared_ptr<const Artifact> f16Artifact() { return inputArtifact("tiny-f16"); }
+#define REQUIRE_F16(art)                                                       \
+  auto art = f16Artifact();                                                    \
+  if (!art)                                                                    \
+  GTEST_SKIP() << "no compiled tiny-f16 artifact under " << artifactRoot()
+
+std::vector<float> lossScaleState(const Executor &e) {
+  const Artifact &a = e.artifact();
+  auto s = e.downloadFloats(a.buffers[a.lossScale].name);
+  EXPECT_TRUE(s.hasValue());
+  return s.hasValue() ? *s : std::vector<float>{};
+}
+
+// The numerics target for f16, like bf16's: tiny in f16 (dynamic loss
+// scaling, f32 master weights, moments and parameter gradients) trained
+// 300 steps beside tiny in f32 ends within 2% of its loss.
+TEST(LossScaling, F16TinyTrainsLikeF32) {
+  REQUIRE_TINY();
+  REQUIRE_F16(f16);
+  ASSERT_GE(f16->lossScale, 0) << "an f16 model has a loss scale";
+  EXPECT_EQ(f16->lossScaleInit, stc::abi::kLossScaleInit);
+  EXPECT_EQ(tinyArtifact()->lossScale, -1) << "an f32 model has none";
+  ByteDataset data = textDataset(tinyArtifact()->model.context);
+  std::vector<double> tail;
+  int64_t skipped = -1;
+  for (const auto &art : {tinyArtifact(), f16}) {
+    auto e = std::make_unique<CpuExecutor>(CpuExecutor::Options{});
+    ASSERT_OK(e->allocate(art));
+    ASSERT_OK(initParams(*e, 11));
+    auto losses = trainSteps(*e, data, 300, 3e-3, 12);
+    ASSERT_TRUE(losses.hasValue()) << losses.status().message();
+    double sum = 0;
+    for (size_t i = losses->size() - 20; i < losses->size(); ++i)
+      sum += (*losses)[i];
+    tail.push_back(sum / 20);
+    if (art == f16)
+      skipped = static_cast<int64_t>(lossScaleState(*e)[2]);
+  }
+  std::printf("[ f16      ] tiny after 300 steps: f32 %.4f, f16 %.4f "
+              "bits/byte (%.2f%%), %lld steps skipped\n",
+              tail[0], tail[1], 100 * (tail[1] - tail[0]) / tail[0],
+              static_cast<long long>(skipped));
+  EXPECT_LT(tail[0], 4.5) << "the f32 run did not learn";
+  EXPECT_NEAR(tail[1], tail[0], 0.02 * tail[0]);
+  EXPECT_LT(skipped, 10) << "the scale should settle, not keep overflowing";
+}
+
+// A scale far too large overflows the f16 gradients: the step changes no
+// parameter and no moment, is reported skipped, and halves the scale; the
+// run halves it step by step until the gradients fit, then trains. The
+// checkpoint keeps the scale, and --save-grads' export divides by it.
+TEST(LossScaling, OverflowSkipsTheStepAndHalvesTheScale) {
+  REQUIRE_F16(art);
+  auto e = std::make_unique<CpuExecutor>(CpuExecutor::Options{});
+  ASSERT_OK(e->allocate(art));
+  ASSERT_OK(initParams(*e, 3));
+  EXPECT_EQ(lossScaleState(*e),
+            (std::vector<float>{float(stc::abi::kLossScaleInit), 0, 0, 0}));
+  const float huge = std::ldexp(1.0f, 100);
+  ASSERT_OK(e->uploadFloats(art->buffers[art->lossScale].name,
+                            {huge, 0, 0, 0}));
+  const Param &p = art->params[0];
+  auto before = e->downloadFloats(art->buffers[p.master].name);
+  ASSERT_TRUE(before.hasValue());
+  ByteDataset data = textDataset(art->model.context);
+  TrainOptions o;
+  o.steps = 120;
+  o.stopAfter = 1;
+  o.warmupSteps = 1;
+  std::vector<StepReport> reports;
+  o.onStep = [&](const StepReport &r) {
+    reports.push_back(r);
+    return true;
+  };
+  ASSERT_TRUE(train(*e, data, o).hasValue());
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_TRUE(reports[0].skipped);
+  EXPECT_EQ(reports[0].skippedSteps, 1);
+  EXPECT_EQ(reports[0].lossScale, double(huge));
+  EXPECT_EQ(lossScaleState(*e), (std::vector<float>{huge / 2, 0, 1, 1}));
+  auto after = e->downloadFloats(art->buffers[p.master].name);
+  ASSERT_TRUE(after.hasValue());
+  EXPECT_EQ(*after, *before) << "a skipped step must not move the weights";
+  auto moment = e->downloadFloats(art->buffers[p.adamM].name);
+  ASSERT_TRUE(moment.hasValue());
+  EXPECT_TRUE(std::all_of(moment->begin(), moment->end(),
+                          [](float x) { return x == 0.f; }));
+
+  // Resumed: the scale halves until the gradients fit, then steps count.
+  o.startStep = 1;
+  o.stopAfter = 0;
+  ASSERT_TRUE(train(*e, data, o).hasValue());
+  const StepReport &last = reports.back();
+  EXPECT_FALSE(last.skipped);
+  EXPECT_GT(last.skippedSteps, 50) << "2^100 needs many halvings";
+  EXPECT_LT(last.skippedSteps, 110);
+  EXPECT_LT(last.loss, reports[0].loss - 0.5) << "the run then learns";
+  auto trained = e->downloadFloats(art->buffers[p.master].name);
+  ASSERT_TRUE(trained.hasValue());
+  EXPECT_NE(*trained, *before);
+
+  // The scale travels with the checkpoint.
+  const std::vector<float> state = lossScaleState(*e);
+  std::string path = tempDir("loss-scale") + "/f16.ckpt";
+  ASSERT_OK(saveCheckpoint(*e, path, last.step));
+  auto fresh = std::make_unique<CpuExecutor>(CpuExecutor::Options{});
+  ASSERT_OK(fresh->allocate(art));
+  ASSERT_OK(initParams(*fresh, 4));
+  ASSERT_TRUE(loadCheckpoint(*fresh, path).hasValue());
+  EXPECT_EQ(lossScaleState(*fresh), state);
+
+  // Exported gradients are the true ones: the buffers divided by the scale
+  // the step ran with.
+  std::string grads = tempDir("loss-scale") + "/grads.safetensors";
+  SafetensorsOptions so;
+  so.gradients = true;
+  ASSERT_OK(saveSafetensors(*e, grads, so));
+  auto raw = e->downloadFloats(art->buffers[p.grad].name);
+  ASSERT_TRUE(raw.hasValue());
+  std::ifstream in(grads, std::ios::binary);
+  std::string file((std::istreambuf_iterator<char>(in)),
+                   std::istreambuf_iterator<char>());
+  uint64_t headerLen = 0;
+  std::memcpy(&headerLen, file.data(), 8);
+  auto header = json::parse(file.substr(8, headerLen));
+  ASSERT_TRUE(header.hasValue());
+  const json::Value *t = header->find(p.name);
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->find("dtype")->asString(), "F32") << "f32 parameter gradients";
+  const int64_t at = t->find("data_offsets")->asArray()[0].asInt();
+  const double scale = lastStepLossScale(state);
+  ASSERT_GT(scale, 0);
+  for (size_t i = 0; i < raw->size(); i += 97) {
+    float x;
+    std::memcpy(&x, file.data() + 8 + headerLen + at + 4 * i, 4);
+    EXPECT_EQ(x, static_cast<float>((*raw)[i] / scale)) << i;
+  }
 }
 
 //===----------------------------------------------------------------------===//

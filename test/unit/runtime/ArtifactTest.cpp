@@ -185,8 +185,8 @@ TEST_F(ArtifactDamage, BufferFields) {
       loadError([](json::Value &m) { bufferJson(m, "x").set("bytes", 4); }),
       "unknown key 'bytes'");
   EXPECT_MENTIONS(
-      loadError([](json::Value &m) { bufferJson(m, "x").set("dtype", "f16"); }),
-      "is 'f16'; valid: f32, bf16, i32");
+      loadError([](json::Value &m) { bufferJson(m, "x").set("dtype", "f64"); }),
+      "is 'f64'; valid: f32, bf16, f16, i32");
   EXPECT_MENTIONS(
       loadError([](json::Value &m) { bufferJson(m, "x").set("name", "W"); }),
       "duplicate buffer name 'W'");
@@ -247,7 +247,7 @@ TEST_F(ArtifactDamage, ArgDtypeAndSize) {
   EXPECT_MENTIONS(
       loadError([](json::Value &m) { bufferJson(m, "x").set("dtype", "i32"); }),
       "train_step op 2 (embed_fwd): arg 3 (out): buffer 'x' has "
-      "dtype i32; expected f32 or bf16");
+      "dtype i32; expected f32, bf16 or f16");
   // layer_norm-style size rule on embed: out must hold rows*D elements.
   EXPECT_MENTIONS(
       loadError([](json::Value &m) {
@@ -506,7 +506,7 @@ TEST(Artifact, ToyOpKindThroughTheTableAlone) {
   ASSERT_FALSE(c.hasValue());
   EXPECT_MENTIONS(c.status().message(),
                   "(toy_copy): arg 1 (y): buffer 'copy_i32' has dtype i32; "
-                  "expected f32 or bf16");
+                  "expected f32, bf16 or f16");
 }
 
 } // namespace

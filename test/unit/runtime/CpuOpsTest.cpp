@@ -9,6 +9,7 @@
 #include "RuntimeTestUtil.h"
 
 #include "abi/DropoutHash.h"
+#include "runtime/Train.h"
 #include "runtime/cpu/CpuOps.h"
 
 #include <gtest/gtest.h>
@@ -500,6 +501,64 @@ TEST(CpuOps, AdamWUpdatesTheMasterWeights) {
   EXPECT_NEAR(master[1], -0.2500001 + 1e-3, 1e-10);
   EXPECT_EQ(p[0], master[0]);
   EXPECT_EQ(p[1], master[1]);
+}
+
+// Loss scaling: gradients S times the true ones, gnorm_sq S^2 times, update
+// as if unscaled (clipping on the true norm); a non-finite gnorm_sq is a
+// skipped step (nothing changes, no error) only with a loss scale.
+TEST(CpuOps, AdamWDividesByTheLossScaleAndSkipsOverflow) {
+  cpu::AdamWConfig cfg;
+  cfg.clip = 1.0;
+  cfg.weightDecay = 0.1;
+  const double S = 1024;
+  std::vector<double> p1 = {1.0, -2.0}, m1 = {0, 0}, v1 = {0, 0};
+  std::vector<double> p2 = p1, m2 = m1, v2 = v1;
+  const std::vector<double> g = {3.0, -4.0}, gs = {3.0 * S, -4.0 * S};
+  double gn = 25, gns = 25 * S * S;
+  ASSERT_TRUE(cpu::adamw(p1.data(), g.data(), m1.data(), v1.data(), &gn, 2,
+                         cfg, 1e-2, 1)
+                  .isOk());
+  ASSERT_TRUE(cpu::adamw(p2.data(), gs.data(), m2.data(), v2.data(), &gns, 2,
+                         cfg, 1e-2, 1, static_cast<double *>(nullptr), &S)
+                  .isOk());
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_NEAR(p2[i], p1[i], 1e-15);
+    EXPECT_NEAR(m2[i], m1[i], 1e-15);
+    EXPECT_NEAR(v2[i], v1[i], 1e-15);
+  }
+  double inf = INFINITY;
+  const std::vector<double> before = p2;
+  ASSERT_TRUE(cpu::adamw(p2.data(), gs.data(), m2.data(), v2.data(), &inf, 2,
+                         cfg, 1e-2, 2, static_cast<double *>(nullptr), &S)
+                  .isOk());
+  EXPECT_EQ(p2, before) << "an overflowed step changes nothing";
+  EXPECT_EQ(m2, m1);
+  Status s = cpu::adamw(p1.data(), g.data(), m1.data(), v1.data(), &inf, 2,
+                        cfg, 1e-2, 2);
+  EXPECT_NE(s.message().find("the loss diverged"), std::string::npos)
+      << "without a loss scale it is an error: " << s.message();
+}
+
+// The dynamic loss scale: halved (and the step counted as skipped) on a
+// non-finite norm, doubled after growth_interval finite steps in a row.
+TEST(CpuOps, LossScaleHalvesOnOverflowAndGrowsAfterAnInterval) {
+  std::vector<float> state = {1024.f, 0.f, 0.f, 0.f};
+  float finite = 4.f, inf = INFINITY, nan = NAN;
+  cpu::lossScaleUpdate(&finite, state.data(), 3);
+  cpu::lossScaleUpdate(&finite, state.data(), 3);
+  EXPECT_EQ(state, (std::vector<float>{1024.f, 2.f, 0.f, 0.f}));
+  cpu::lossScaleUpdate(&finite, state.data(), 3);
+  EXPECT_EQ(state, (std::vector<float>{2048.f, 0.f, 0.f, 0.f}));
+  EXPECT_EQ(lastStepLossScale(state), 1024.0) << "the step ran at 1024";
+  cpu::lossScaleUpdate(&finite, state.data(), 3);
+  cpu::lossScaleUpdate(&inf, state.data(), 3);
+  EXPECT_EQ(state, (std::vector<float>{1024.f, 0.f, 1.f, 1.f}));
+  EXPECT_EQ(lastStepLossScale(state), 2048.0) << "the skipped step ran at 2048";
+  cpu::lossScaleUpdate(&nan, state.data(), 3);
+  EXPECT_EQ(state, (std::vector<float>{512.f, 0.f, 2.f, 1.f}));
+  cpu::lossScaleUpdate(&finite, state.data(), 3);
+  EXPECT_EQ(state, (std::vector<float>{512.f, 1.f, 2.f, 0.f}));
+  EXPECT_EQ(lastStepLossScale(state), 512.0);
 }
 
 } // namespace

@@ -351,6 +351,40 @@ TEST(Executor, Bf16RoundsToNearestEven) {
   EXPECT_TRUE(std::isnan(bf16ToFloat(floatToBf16(NAN))));
 }
 
+// IEEE binary16, rounded to nearest even like __float2half_rn: normals,
+// the overflow threshold, subnormals and their ties, NaN; and every f16
+// survives the trip through f32 and back.
+TEST(Executor, F16RoundsToNearestEven) {
+  EXPECT_EQ(stc::abi::floatToF16(1.0f), 0x3c00);
+  EXPECT_EQ(stc::abi::floatToF16(-2.0f), 0xc000);
+  EXPECT_EQ(stc::abi::floatToF16(0.1f), 0x2e66);
+  // 1 + 2^-11 is halfway between 1 and 1 + 2^-10: ties go to even (1.0);
+  // 1 + 3 * 2^-11 rounds up to the even 1 + 2^-9.
+  EXPECT_EQ(stc::abi::floatToF16(1.00048828125f), 0x3c00);
+  EXPECT_EQ(stc::abi::floatToF16(1.00146484375f), 0x3c02);
+  EXPECT_EQ(stc::abi::floatToF16(65504.0f), 0x7bff); // the largest finite f16
+  EXPECT_EQ(stc::abi::floatToF16(65519.0f), 0x7bff);
+  EXPECT_EQ(stc::abi::floatToF16(65520.0f), 0x7c00); // the tie rounds to inf
+  EXPECT_EQ(stc::abi::floatToF16(-1e9f), 0xfc00);
+  EXPECT_EQ(stc::abi::floatToF16(std::ldexp(1.0f, -24)), 0x0001); // smallest
+  EXPECT_EQ(stc::abi::floatToF16(std::ldexp(1.0f, -25)), 0x0000); // tie: even 0
+  EXPECT_EQ(stc::abi::floatToF16(std::ldexp(3.0f, -25)), 0x0002); // tie: even 2
+  EXPECT_EQ(stc::abi::floatToF16(std::ldexp(1.0f, -14)), 0x0400); // smallest normal
+  EXPECT_EQ(stc::abi::floatToF16(std::ldexp(1023.5f, -24)), 0x0400); // rounds up into it
+  EXPECT_TRUE(std::isnan(stc::abi::f16ToFloat(stc::abi::floatToF16(NAN))));
+  EXPECT_EQ(stc::abi::f16ToFloat(0x0001), std::ldexp(1.0f, -24));
+  EXPECT_EQ(stc::abi::f16ToFloat(0x7c00), INFINITY);
+  for (uint32_t h = 0; h < 0x10000; ++h) {
+    const uint16_t bits = static_cast<uint16_t>(h);
+    if ((bits & 0x7c00) == 0x7c00 && (bits & 0x3ff)) // NaN payloads
+      continue;
+    ASSERT_EQ(stc::abi::floatToF16(stc::abi::f16ToFloat(bits)), bits) << std::hex << h;
+  }
+  uint16_t inf = 0x7c00, one = 0x3c00;
+  EXPECT_EQ(stc::abi::firstNonFinite(&one, 2, stc::abi::DType::F16), -1);
+  EXPECT_EQ(stc::abi::firstNonFinite(&inf, 2, stc::abi::DType::F16), 0);
+}
+
 TEST(Train, SamplingIsDeterministicAndChecked) {
   auto art = loadBuilt(bigramBuilder(), "sample");
   ASSERT_TRUE(art);
