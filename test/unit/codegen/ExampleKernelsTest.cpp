@@ -61,6 +61,7 @@ INSTANTIATE_TEST_SUITE_P(AllExamples, ExampleKernels,
                                            "images-strided", "audio-strided",
                                            "new-pattern", "score-mods",
                                            "score-mods-bf16",
+                                           "score-mods-f16", "tiny-f16",
                                            "score-mods-unfused",
                                            "score-mods-bf16-unfused"),
                          [](const auto &info) {
