@@ -45,6 +45,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <memory>
 #include <set>
@@ -1701,6 +1702,42 @@ TEST(LossScaling, OverflowSkipsTheStepAndHalvesTheScale) {
     std::memcpy(&x, file.data() + 8 + headerLen + at + 4 * i, 4);
     EXPECT_EQ(x, static_cast<float>((*raw)[i] / scale)) << i;
   }
+}
+
+// The manifest's loss_scale is checked: its buffer (persistent, 4 f32),
+// its initial scale, and that the ops using a loss scale name it.
+TEST(LossScaling, ManifestIsValidated) {
+  REQUIRE_F16(art);
+  const std::string dir = artifactRoot() + "/tiny-f16";
+  std::ifstream in(dir + "/manifest.json");
+  std::string text((std::istreambuf_iterator<char>(in)),
+                   std::istreambuf_iterator<char>());
+  auto expectError = [&](const std::function<void(json::Value &)> &damage,
+                         const std::string &want) {
+    auto root = json::parse(text);
+    ASSERT_TRUE(root.hasValue());
+    damage(*root);
+    auto a = Artifact::fromJson(*root, dir);
+    ASSERT_FALSE(a.hasValue()) << "accepted; wanted: " << want;
+    EXPECT_NE(a.status().message().find(want), std::string::npos)
+        << a.status().message();
+  };
+  expectError([](json::Value &m) { m.erase("loss_scale"); },
+              "its loss_scale must be the buffer that the manifest's "
+              "loss_scale.buffer names (the manifest has none)");
+  expectError(
+      [&](json::Value &m) {
+        m.find("loss_scale")->set("buffer", int64_t(art->scalars));
+      },
+      "must be persistent with 4 elements of dtype f32");
+  expectError(
+      [](json::Value &m) { m.find("loss_scale")->set("init", -1.0); },
+      "loss_scale.init: is -1.0; valid: a finite number > 0");
+  expectError(
+      [&](json::Value &m) {
+        m.find("loss_scale")->set("buffer", int64_t(art->params[0].adamM));
+      },
+      "must be persistent with 4 elements of dtype f32");
 }
 
 //===----------------------------------------------------------------------===//
