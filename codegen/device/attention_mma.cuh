@@ -27,29 +27,16 @@ namespace mma {
 
 #ifdef STC_MMA_F16
 typedef __half h16;
-typedef __half2 h16x2;
 #define STC_MMA_TYPE "f16"
-__device__ __forceinline__ h16x2 to_h16x2(float lo, float hi) {
-  return __floats2half2_rn(lo, hi);
-}
-__device__ __forceinline__ float2 to_float2(h16x2 v) {
-  return __half22float2(v);
-}
 #else
 typedef __nv_bfloat16 h16;
-typedef __nv_bfloat162 h16x2;
 #define STC_MMA_TYPE "bf16"
-__device__ __forceinline__ h16x2 to_h16x2(float lo, float hi) {
-  return __floats2bfloat162_rn(lo, hi);
-}
-__device__ __forceinline__ float2 to_float2(h16x2 v) {
-  return __bfloat1622float2(v);
-}
 #endif
+typedef Pair<h16>::type h16x2;
 
 // The two 16-bit values at p (4-byte aligned), widened.
 __device__ __forceinline__ float2 load_pair(const void *p) {
-  return to_float2(*reinterpret_cast<const h16x2 *>(p));
+  return widen2(*reinterpret_cast<const h16x2 *>(p));
 }
 
 constexpr float kLog2e = 1.4426950408889634f;
@@ -128,7 +115,8 @@ __device__ __forceinline__ void mma16816(float (&c)[4], const unsigned (&a)[4],
 // Two floats -> one register of two bf16 (lo in the low half), rounded to
 // nearest even.
 __device__ __forceinline__ unsigned pack_h16(float lo, float hi) {
-  h16x2 v = to_h16x2(lo, hi);
+  h16x2 v;
+  narrow2(lo, hi, &v);
   return *reinterpret_cast<unsigned *>(&v);
 }
 

@@ -35,7 +35,21 @@ __device__ __forceinline__ float store_get(float *p, long long i, float v) {
   return v;
 }
 
+// Pairs of 16-bit floats (one 32-bit register): Pair<H>::type, widened by
+// widen2 and rounded to nearest even by narrow2.
+template <typename H> struct Pair;
+
 #ifdef STC_HAS_BF16
+template <> struct Pair<__nv_bfloat16> {
+  typedef __nv_bfloat162 type;
+};
+__device__ __forceinline__ float2 widen2(__nv_bfloat162 v) {
+  return __bfloat1622float2(v);
+}
+__device__ __forceinline__ void narrow2(float lo, float hi,
+                                        __nv_bfloat162 *out) {
+  *out = __floats2bfloat162_rn(lo, hi);
+}
 __device__ __forceinline__ float load(const __nv_bfloat16 *p, long long i) {
   return __bfloat162float(p[i]);
 }
@@ -51,6 +65,13 @@ __device__ __forceinline__ float store_get(__nv_bfloat16 *p, long long i,
 #endif
 
 #ifdef STC_HAS_F16
+template <> struct Pair<__half> {
+  typedef __half2 type;
+};
+__device__ __forceinline__ float2 widen2(__half2 v) { return __half22float2(v); }
+__device__ __forceinline__ void narrow2(float lo, float hi, __half2 *out) {
+  *out = __floats2half2_rn(lo, hi);
+}
 __device__ __forceinline__ float load(const __half *p, long long i) {
   return __half2float(p[i]);
 }
