@@ -26,6 +26,7 @@
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/SourceMgr.h"
@@ -183,6 +184,28 @@ std::optional<StackStats> analyze(const AttentionStack &stack,
 /// The device memory `stc compile` would plan for the file's model: the
 /// arena, and the part of it that persists (parameters, gradients of the
 /// optimizer, moments, caches, scalars).
+/// How a model stores and trains its numbers, for the text report ("" for
+/// stacks that are not an st.model).
+std::string precisionText(const AttentionStack &stack) {
+  auto model = llvm::dyn_cast_or_null<st::ModelOp>(stack.owner);
+  if (!model)
+    return "";
+  mlir::Type t = model.getDtype();
+  if (t.isF32())
+    return "precision: f32 throughout";
+  std::string text = std::string("precision: ") +
+                     (t.isF16() ? "f16" : "bf16") +
+                     " parameters and activations (computed in f32), f32 "
+                     "master weights, moments and parameter gradients";
+  if (t.isF16())
+    text += llvm::formatv(", dynamic loss scaling (from {0}, halved on an "
+                          "overflow, doubled after {1} finite steps)",
+                          static_cast<int64_t>(abi::kLossScaleInit),
+                          abi::kLossScaleGrowthInterval)
+                .str();
+  return text;
+}
+
 struct MemoryPlan {
   int64_t batch = 0;
   int64_t arenaBytes = 0;
@@ -566,6 +589,8 @@ int stc::cli::runInspect(int argc, char **argv, int first) {
       llvm::outs() << llvm::formatv("{0:2}", json) << "\n";
     } else {
       printText(stats, *blockSize, llvm::outs());
+      if (std::string precision = precisionText(*stack); !precision.empty())
+        llvm::outs() << precision << "\n";
       if (memory && memory->error.empty()) {
         llvm::outs() << "memory at batch " << memory->batch << ": arena "
                      << abi::bytesText(memory->arenaBytes) << " (persistent "
