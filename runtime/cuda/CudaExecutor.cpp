@@ -987,13 +987,14 @@ Status CudaExecutor::runImpl(EntryKind kind, const Entry &entry, size_t begin,
                              std::to_string(sc.step) + "; it must be >= 1")
             .withContext(p.label);
       // The kernel leaves everything untouched when gnorm_sq is not finite;
-      // check after the run unless a later op of this run rewrites it.
-      if (p.gnorm < 0)
-        ; // loss scaling: a skipped step, not an error
-      else if (p.gnormNextWriter >= static_cast<int>(end))
-        deferredGnorm.emplace(p.gnorm, i);
-      else
-        midRunChecks = true;
+      // check after the run unless a later op of this run rewrites it (no
+      // check with loss scaling, gnorm < 0: a skipped step is no error).
+      if (p.gnorm >= 0) {
+        if (p.gnormNextWriter >= static_cast<int>(end))
+          deferredGnorm.emplace(p.gnorm, i);
+        else
+          midRunChecks = true;
+      }
     }
   }
 
