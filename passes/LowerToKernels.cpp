@@ -268,7 +268,8 @@ struct KernelLowering {
   /// not --deterministic, and the tensor-core kernels run it.
   bool atomicBackward(Operation *op, RankedTensorType q, int64_t dk, int64_t dv,
                       ArrayRef<StringRef> layoutsAttrs) {
-    if (deterministic || !(q.getElementType().isBF16() || q.getElementType().isF16()))
+    Type e = q.getElementType();
+    if (deterministic || !(e.isBF16() || e.isF16()))
       return false;
     SmallVector<int64_t> blocks;
     for (StringRef name : layoutsAttrs)
