@@ -1,4 +1,4 @@
-//===- DType.h - Buffer element types and 16-bit conversion ---*- C++ -*-===//
+//===- DType.h - Buffer element types and 16-bit conversion -----*- C++ -*-===//
 //
 // Buffers hold f32, bf16, f16 or i32 elements. The host side stores the
 // 16-bit floats as their raw uint16 bits; conversion rounds to nearest even
