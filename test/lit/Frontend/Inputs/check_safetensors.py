@@ -45,7 +45,7 @@ for _ in range(count):
     records[name] = c[pos:pos + size]
     pos += size
 
-names = {"f32": "F32", "bf16": "BF16", "i32": "I32"}
+names = {"f32": "F32", "bf16": "BF16", "f16": "F16", "i32": "I32"}
 bad = 0
 for p in manifest["params"]:
     b = buffers[p["buffer"]]
@@ -58,6 +58,16 @@ for p in manifest["params"]:
     same = (t["dtype"] == names[b["dtype"]] and t["shape"] == b["shape"]
             and data[begin:end] == records[b["name"]])
     print(f"{'ok' if same else 'DIFFERENT'} {p['name']} {t['dtype']} {t['shape']}")
+    bad += 0 if same else 1
+# An f16 model's loss-scaling state goes with the optimizer's.
+if "loss_scale" in header and "loss_scale" in manifest:
+    b = buffers[manifest["loss_scale"]["buffer"]]
+    t = header["loss_scale"]
+    begin, end = t["data_offsets"]
+    same = (t["dtype"] == "F32" and t["shape"] == b["shape"] == [4]
+            and data[begin:end] == records[b["name"]])
+    scale = struct.unpack_from("<4f", data, begin)
+    print(f"{'ok' if same else 'DIFFERENT'} loss_scale {list(scale)}")
     bad += 0 if same else 1
 print(f"{len(manifest['params'])} parameters, {len(header)} tensors, "
       f"metadata step {meta.get('step')} (checkpoint step {step}), "
