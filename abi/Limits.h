@@ -38,6 +38,9 @@ constexpr int64_t kMaxGroupTensors = 64;
 /// PyTorch's GradScaler starts from). A non-finite step halves it.
 constexpr double kLossScaleInit = 65536.0;
 constexpr int64_t kLossScaleGrowthInterval = 2000;
+/// A step skipped at a loss scale below this (2^-24, f16's smallest
+/// subnormal) ends training with an error: no scale makes the gradients fit.
+constexpr double kLossScaleMin = 5.9604644775390625e-08;
 /// gemms in one gemm_group (a layer's Q, K and V: 3).
 constexpr int64_t kMaxGemmGroup = 8;
 constexpr int64_t kMaxArenaBytes = int64_t(1) << 48;

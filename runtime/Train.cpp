@@ -2,12 +2,14 @@
 
 #include "runtime/Train.h"
 
+#include "abi/Limits.h"
 #include "runtime/support/Json.h"
 
 #include <algorithm>
 #include <chrono>
 #include <climits>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 
 namespace stc::rt {
@@ -131,6 +133,19 @@ double lastStepLossScale(const std::vector<float> &state) {
   return state[0];
 }
 
+Status checkLossScale(const StepReport &r) {
+  if (!r.skipped || r.lossScale <= 0 || r.lossScale >= abi::kLossScaleMin)
+    return Status::ok(); // routine, or no loss scaling
+  char scale[32];
+  std::snprintf(scale, sizeof scale, "%g", r.lossScale);
+  return Status::error(
+      "train step " + std::to_string(r.step) +
+      ": the f16 gradients are not finite even at a loss scale of " + scale +
+      " (" + std::to_string(r.skippedSteps) +
+      " steps skipped so far): the model's values do not fit f16's range; "
+      "train it in bf16 or f32, or with a lower learning rate");
+}
+
 Expected<size_t> optimizerSplit(const Artifact &a) {
   const Entry &tr = a.entry(EntryKind::Train);
   size_t split = tr.ops.size();
@@ -240,6 +255,8 @@ Expected<TrainResult> train(Executor &exec, const ByteDataset &data,
       rep.lossScale = lastStepLossScale(*state);
       rep.skipped = (*state)[3] != 0.f;
       rep.skippedSteps = static_cast<int64_t>((*state)[2]);
+      rep.step = step;
+      STC_RETURN_IF_ERROR(checkLossScale(rep));
     }
     const auto t1 = Clock::now();
     rep.step = step;

@@ -43,6 +43,11 @@ struct StepReport {
 /// finite step that completed a growth interval doubled it.
 double lastStepLossScale(const std::vector<float> &state);
 
+/// An error when step `r` was skipped at a loss scale below
+/// abi::kLossScaleMin (the scaled gradients overflow at any scale: the
+/// model does not fit f16's range), else ok.
+Status checkLossScale(const StepReport &r);
+
 struct TrainOptions {
   int64_t steps = 1000;          ///< the last step to run (1-based)
   int64_t startStep = 0;         ///< steps already done (resume)

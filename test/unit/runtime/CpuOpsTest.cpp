@@ -561,4 +561,27 @@ TEST(CpuOps, LossScaleHalvesOnOverflowAndGrowsAfterAnInterval) {
   EXPECT_EQ(lastStepLossScale(state), 512.0);
 }
 
+// A step skipped at a loss scale below 2^-24 ends training: no scale makes
+// those gradients fit f16.
+TEST(CpuOps, LossScaleCollapseIsAnError) {
+  StepReport r;
+  r.step = 7;
+  r.lossScale = 1024;
+  r.skipped = true;
+  r.skippedSteps = 3;
+  EXPECT_TRUE(checkLossScale(r).isOk()) << "an overflow at 1024 is routine";
+  r.lossScale = std::ldexp(1.0, -25);
+  r.skipped = false;
+  EXPECT_TRUE(checkLossScale(r).isOk()) << "a finite step at any scale";
+  r.skipped = true;
+  Status s = checkLossScale(r);
+  EXPECT_NE(s.message().find("train step 7: the f16 gradients are not finite "
+                             "even at a loss scale of 2.98023e-08 (3 steps "
+                             "skipped so far)"),
+            std::string::npos)
+      << s.message();
+  r.lossScale = 0; // not f16
+  EXPECT_TRUE(checkLossScale(r).isOk());
+}
+
 } // namespace
