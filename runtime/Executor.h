@@ -9,8 +9,8 @@
 // the protected *Impl hooks and may assume their arguments are valid.
 //
 // Host data is always in the buffer's own dtype: f32 as float, i32 as
-// int32_t, bf16 as its raw uint16_t bits (round to nearest even; see
-// DType.h). uploadFloats/downloadFloats convert for bf16 buffers.
+// int32_t, bf16 and f16 as their raw uint16_t bits (round to nearest even;
+// see DType.h). uploadFloats/downloadFloats convert for 16-bit buffers.
 //
 //===----------------------------------------------------------------------===//
 
@@ -61,7 +61,8 @@ public:
   Status upload(std::string_view buffer, const void *data, size_t bytes);
   Status download(std::string_view buffer, void *data, size_t bytes) const;
 
-  /// Float helpers: convert to/from bf16 for bf16 buffers; f32 buffers copy.
+  /// Float helpers: convert to/from bf16 / f16 for 16-bit buffers; f32
+  /// buffers copy.
   /// `values.size()` must equal the buffer's element count.
   Status uploadFloats(std::string_view buffer,
                       const std::vector<float> &values);

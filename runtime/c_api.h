@@ -52,7 +52,7 @@ void stc_free_executor(stc_executor *exec);
 /* Parameter initialization from a seed (identical on every executor). */
 int stc_init_params(stc_executor *exec, uint64_t seed);
 
-/* Raw copies in the buffer's dtype (bf16 as uint16 bits); bytes must equal
+/* Raw copies in the buffer's dtype (bf16 and f16 as uint16 bits); bytes must equal
  * the buffer's size. */
 int stc_upload(stc_executor *exec, const char *buffer, const void *data,
                size_t bytes);

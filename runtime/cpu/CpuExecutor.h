@@ -2,19 +2,20 @@
 //
 // Runs an artifact on the host with the ops of CpuOps.h. Memory is one arena
 // laid out exactly as the manifest says, so a wrong memory plan shows up here
-// as wrong numbers, the same way it would on the GPU. bf16 buffers are
-// widened to float for each op and rounded back (nearest even) afterwards.
+// as wrong numbers, the same way it would on the GPU. bf16 and f16 buffers
+// are widened to float for each op and rounded back (nearest even)
+// afterwards.
 //
 // Precision::F64 (for gradient checks only, never for training speed): every
-// floating buffer (f32 and bf16 in the manifest) is held as double and every
+// floating buffer (f32, bf16, f16 in the manifest) is held as double and every
 // op computes in double, so finite differences of a whole model's loss are
 // accurate to ~1e-10 instead of ~1e-3. The arena is then a scaled copy of
 // the manifest's: a buffer at byte offset o lives at scale * o, scale = 2
-// (8-byte doubles for 4-byte f32; 4 if any floating buffer is bf16), so
+// (8-byte doubles for 4-byte f32; 4 if any floating buffer is 16-bit), so
 // buffers that share bytes in the plan still share them (exactly so when
 // all floating buffers are f32). i32 buffers and the `scalars` block keep
 // their bytes as they are. upload/download convert at the boundary: floats
-// (f32) or bf16 bits in, doubles inside, rounded back to the buffer's dtype
+// (f32) or 16-bit bits in, doubles inside, rounded back to the buffer's dtype
 // on the way out; a checkpoint of an F64 executor therefore holds the values
 // rounded to the manifest's dtypes. uploadDoubles/downloadDoubles move
 // doubles without rounding (in F32 mode they convert to/from the buffer's
@@ -57,7 +58,7 @@ public:
   /// storage is elements() doubles.
   uint8_t *bufferData(int bufferIndex);
 
-  /// A floating (f32 or bf16) buffer's values as doubles. In F64 mode
+  /// A floating (f32, bf16, f16) buffer's values as doubles. In F64 mode
   /// exact; in F32 mode widened from the buffer's dtype.
   Expected<std::vector<double>> downloadDoubles(std::string_view buffer) const;
   /// Writes a floating buffer from doubles. In F64 mode exact; in F32 mode
