@@ -504,12 +504,6 @@ Status readKernels(const json::Value &root, const std::string &dir,
   return Status::ok();
 }
 
-} // namespace
-} // namespace manifest
-
-namespace manifest {
-namespace {
-
 /// "loss_scale": {"buffer": i, "init": s} (optional), and the ops that use
 /// it: every loss_scaling adamw / xent_fwd_bwd and loss_scale_update names
 /// that buffer, and they are there exactly when it is.

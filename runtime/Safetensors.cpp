@@ -76,8 +76,10 @@ Status saveSafetensors(const Executor &exec, const std::string &path,
   for (const Tensor &t : tensors) {
     const Buffer &b = a.buffers[t.buffer];
     std::string bytes(static_cast<size_t>(b.bytes), '\0');
-    STC_RETURN_IF_ERROR(exec.download(b.name, bytes.data(), b.bytes).withContext(ctx));
-    if (unscale != 1) {
+    if (unscale == 1) {
+      STC_RETURN_IF_ERROR(
+          exec.download(b.name, bytes.data(), b.bytes).withContext(ctx));
+    } else {
       auto values = exec.downloadFloats(b.name);
       if (!values)
         return values.status().withContext(ctx);

@@ -248,6 +248,7 @@ Expected<TrainResult> train(Executor &exec, const ByteDataset &data,
       return Status::error("train step " + std::to_string(step) +
                            ": the loss is " + std::to_string(loss) +
                            " (training diverged; try a lower learning rate)");
+    rep.step = step;
     if (a.lossScale >= 0) {
       auto state = exec.downloadFloats(a.buffers[a.lossScale].name);
       if (!state)
@@ -255,11 +256,9 @@ Expected<TrainResult> train(Executor &exec, const ByteDataset &data,
       rep.lossScale = lastStepLossScale(*state);
       rep.skipped = (*state)[3] != 0.f;
       rep.skippedSteps = static_cast<int64_t>((*state)[2]);
-      rep.step = step;
       STC_RETURN_IF_ERROR(checkLossScale(rep));
     }
     const auto t1 = Clock::now();
-    rep.step = step;
     rep.loss = loss;
     rep.learningRate = sc->learningRate;
     double dt = seconds(t0, t1);

@@ -181,9 +181,6 @@ std::optional<StackStats> analyze(const AttentionStack &stack,
   return stats;
 }
 
-/// The device memory `stc compile` would plan for the file's model: the
-/// arena, and the part of it that persists (parameters, gradients of the
-/// optimizer, moments, caches, scalars).
 /// How a model stores and trains its numbers, for the text report ("" for
 /// stacks that are not an st.model).
 std::string precisionText(const AttentionStack &stack) {
@@ -206,6 +203,9 @@ std::string precisionText(const AttentionStack &stack) {
   return text;
 }
 
+/// The device memory `stc compile` would plan for the file's model: the
+/// arena, and the part of it that persists (parameters, gradients of the
+/// optimizer, moments, caches, scalars).
 struct MemoryPlan {
   int64_t batch = 0;
   int64_t arenaBytes = 0;
