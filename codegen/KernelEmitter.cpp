@@ -954,24 +954,27 @@ bool Emitter::emitAttention() {
              "lse, dout, delta, dq_acc, dk, dv, L{0}_col_ptr, L{0}_row_idx, "
              "L{0}_col_classes, stc_smem)";
     } else if (!bwd) {
-      const int64_t bm =
-          tuning("STC_TUNE_ATTN_FWD_BM", all128 ? 128 : 64, {64, 128}, &badKnob);
+      // wgmma where the kernel is compiled for sm_90a (attention_mma.cuh):
+      // a warpgroup per 64 query rows on 64 x 64 tiles of head size 64.
+      const int64_t wgmma = variantKnob(
+          "STC_TUNE_ATTN_FWD_WGMMA", D == 64,
+          fmt::format("head size 64 (got D = {})", D), &badKnob);
+      // 128 query rows per CTA: with wgmma two warpgroups sharing each K/V
+      // tile (half the tile loads of 64-row CTAs), each group within one
+      // layout block row; with mma.sync the CTA within one block row.
+      const int64_t bm = tuning("STC_TUNE_ATTN_FWD_BM",
+                                wgmma || all128 ? 128 : 64, {64, 128},
+                                &badKnob);
       const int64_t bn = 64;
       minBlocks_ = static_cast<int>(
           tuning("STC_TUNE_ATTN_FWD_MINB", 0, {0, 1, 2, 3, 4}, &badKnob));
+      const int64_t rowsInBlock = wgmma ? 64 : bm;
       for (const LayoutDesc &l : req_.layouts)
-        if (l.block % bm != 0)
-          badKnob = fmt::format("STC_TUNE_ATTN_FWD_BM {} does not divide the "
-                                "block {} of layout '{}'",
-                                bm, l.block, l.name);
-      // wgmma where the kernel is compiled for sm_90a (attention_mma.cuh):
-      // one warpgroup on 64 x 64 tiles of head size 64.
-      const int64_t wgmma = variantKnob(
-          "STC_TUNE_ATTN_FWD_WGMMA", D == 64 && bm == 64 && bn == 64,
-          fmt::format("head size 64 and 64 query rows per CTA (got D = {}, "
-                      "BM = {})",
-                      D, bm),
-          &badKnob);
+        if (l.block % rowsInBlock != 0)
+          badKnob = fmt::format("STC_TUNE_ATTN_FWD_BM {}: groups of {} query "
+                                "rows do not divide the block {} of layout "
+                                "'{}'",
+                                bm, rowsInBlock, l.block, l.name);
       if (!badKnob.empty())
         return bad(badKnob);
       cfg_ = fmt::format(

@@ -181,20 +181,28 @@ attention_fwd_mma(const mma::h16 *__restrict__ q, const mma::h16 *__restrict__ k
   constexpr int KD = D / 16, NB = BN / 8, ND = D / 8;
   constexpr unsigned TILE_K = BN * D * 2;
   constexpr bool kWgmma = STC_WGMMA && Cfg::WGMMA;
-  static_assert(!Cfg::WGMMA || (D == 64 && BM == 64 && BN == 64),
-                "the wgmma forward takes D = 64 and 64 x 64 tiles");
+  static_assert(!Cfg::WGMMA || (D == 64 && (BM == 64 || BM == 128) && BN == 64),
+                "the wgmma forward takes D = 64, 64 x 64 tiles and one or "
+                "two warpgroups");
+  // With wgmma's configuration the CTA's rows are groups of 64 (one
+  // warpgroup each, wherever STC_WGMMA), each in one layout block row: the
+  // groups share each K/V tile that both visit.
+  constexpr int G = Cfg::WGMMA ? BM / 64 : 1;
   const unsigned sQ = smem_addr(smem), sK = sQ + BM * D * 2,
                  sV = sK + 2 * TILE_K;
 
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int g = lane >> 2, t4 = lane & 3;
+  const int grp = G == 1 ? 0 : warp / 4; // this warp's group of 64 rows
   // The last query tiles attend to the most keys: launch them first, so the
   // short ones fill the tail.
   const int h = blockIdx.y, b = blockIdx.z,
             q0 = (gridDim.x - 1 - blockIdx.x) * BM;
   const int row0 = q0 + warp * 16 + g, row1 = row0 + 8;
 
-  RowTiles<T, BN, BM, NT, L> tiles(row_ptr, col_idx, classes, q0);
+  using Tiles = typename Conditional<G == 1, RowTiles<T, BN, BM, NT, L>,
+                                     GroupRowTiles<T, BN, G, NT, L>>::type;
+  Tiles tiles(row_ptr, col_idx, classes, q0);
   load_tile<NT, BM, T, H, D>(sQ, q, b, h, q0);
   bool have = tiles.next();
   if (have) {
@@ -216,7 +224,13 @@ attention_fwd_mma(const mma::h16 *__restrict__ q, const mma::h16 *__restrict__ k
     cp_async_wait<0>(); // no tile: let the Q copy land before exiting
   while (have) {
     const int kc = tiles.kc;
-    const bool full = tiles.full;
+    bool full, mine = true; // mine: this warp's group visits the tile
+    if constexpr (G == 1) {
+      full = tiles.full;
+    } else {
+      full = tiles.full(grp);
+      mine = tiles.in(grp);
+    }
     const bool haveNext = tiles.next(); // collective
     cp_async_wait<0>();
 #if STC_WGMMA
@@ -236,6 +250,11 @@ attention_fwd_mma(const mma::h16 *__restrict__ q, const mma::h16 *__restrict__ k
       qLoaded = true;
     }
     const unsigned tK = sK + buf * TILE_K, tV = sV + buf * TILE_K;
+    if (!mine) { // uniform over the warpgroup (and its warps)
+      buf ^= 1;
+      have = haveNext;
+      continue;
+    }
 
     // S = Q K^T for this warp's 16 rows x BN keys.
     float s[NB][4];
@@ -243,7 +262,7 @@ attention_fwd_mma(const mma::h16 *__restrict__ q, const mma::h16 *__restrict__ k
 #if STC_WGMMA
       // The first chunk overwrites s (no accumulate): no zeroing.
       wg::fence();
-      wg::mma_ss<0, 0>(s, sQ, tK, false);
+      wg::mma_ss<0, 0>(s, sQ + grp * 64u * D * 2u, tK, false);
       wg::commit();
       wg::wait<0>();
       wg::hold(s);

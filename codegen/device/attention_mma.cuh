@@ -353,6 +353,7 @@ template <int T, int BN, int NQ, int NT, class L> struct RowTiles {
   int e, e1, kc = -1, kb1 = 0, q0, qlast;
   bool full = false;
 
+  RowTiles() = default; // GroupRowTiles assigns its cursors
   __device__ RowTiles(const int *row_ptr, const int *col_idx_,
                       const int *classes_, int q0_)
       : col_idx(col_idx_), classes(classes_), q0(q0_) {
@@ -384,6 +385,68 @@ template <int T, int BN, int NQ, int NT, class L> struct RowTiles {
           chunk_has_pair<NT, T, L>(q0, NQ, kc, min(BN, kb1 - kc)))
         return true;
     }
+  }
+};
+
+// The key tiles of G groups of 64 query rows, [q0 + 64 g, q0 + 64 g + 64)
+// (each within one layout block row, not necessarily the same one): the
+// union of the groups' RowTiles walks in ascending order, so that one K/V
+// tile in shared memory serves every group that lists it. After next(),
+// kc is the tile, and in(g) / full(g) say whether group g visits it and
+// whether it is a full block for g. A group past T visits nothing. next() is
+// collective.
+template <int T, int BN, int G, int NT, class L> struct GroupRowTiles {
+  struct Cursor {
+    RowTiles<T, BN, 64, NT, L> walk;
+    bool live;
+  };
+  Cursor c[G];
+  int kc = -1;
+  bool started = false;
+
+  __device__ GroupRowTiles(const int *row_ptr, const int *col_idx,
+                           const int *classes, int q0) {
+#pragma unroll
+    for (int g = 0; g < G; ++g) {
+      const int qg = q0 + 64 * g;
+      // A group past T reads row 0's bounds and never walks them.
+      c[g] = Cursor{RowTiles<T, BN, 64, NT, L>(row_ptr, col_idx, classes,
+                                               qg < T ? qg : 0),
+                    qg < T};
+    }
+  }
+
+  // (Compile-time indices only: a run-time index would put c in local
+  // memory.)
+  __device__ bool in(int g) const {
+    bool r = false;
+#pragma unroll
+    for (int i = 0; i < G; ++i)
+      if (i == g)
+        r = c[i].live && c[i].walk.kc == kc;
+    return r;
+  }
+  __device__ bool full(int g) const {
+    bool r = false;
+#pragma unroll
+    for (int i = 0; i < G; ++i)
+      if (i == g)
+        r = c[i].walk.full;
+    return r;
+  }
+
+  __device__ bool next() {
+#pragma unroll
+    for (int g = 0; g < G; ++g)
+      if (c[g].live && (!started || c[g].walk.kc == kc))
+        c[g].live = c[g].walk.next();
+    started = true;
+    kc = T;
+#pragma unroll
+    for (int g = 0; g < G; ++g)
+      if (c[g].live)
+        kc = min(kc, c[g].walk.kc);
+    return kc < T;
   }
 };
 
