@@ -4,7 +4,8 @@
 // g = grad * min(1, clip / sqrt(gnorm_sq)) (clip 0 or gnorm_sq 0: no clip);
 // m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
 // param -= lr (wd param + (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)),
-// lr = scalars[0], t = scalars[1], wd = Cfg::weight_decay for tensors
+// lr = scalars[0], t = scalars[1] (less loss_scale[2], the skipped steps,
+// with a loss scale), wd = Cfg::weight_decay for tensors
 // marked decay, 0 for the others. With a master copy (f32 master weights of
 // a bf16 parameter), param in that formula is the master's value: the
 // master gets the result, param the result rounded. The bias corrections are computed in
@@ -36,7 +37,9 @@ adamw_tile(TP *__restrict__ param, const TG *__restrict__ grad,
            float *__restrict__ master, long long count, bool decay,
            long long begin, const float *__restrict__ gnorm_sq,
            const float *__restrict__ loss_scale, const void *scalars) {
-  const int step = scalar_step(scalars);
+  // Adam's step counts the updates taken (loss_scale[2]: skipped steps).
+  const int step = scalar_step(scalars) -
+                   (loss_scale ? static_cast<int>(loss_scale[2]) : 0);
   const float unscale = loss_scale ? 1.f / loss_scale[0] : 1.f;
   const float gn = gnorm_sq[0] * unscale * unscale;
   if (step < 1 || !isfinite(gn))

@@ -296,8 +296,17 @@ Status adamw(T *param, const T *grad, T *m, T *v, const T *gnormSq,
     if (norm > cfg.clip)
       clipScale = unscale * (cfg.clip / norm);
   }
-  const double bc1 = 1.0 - std::pow(cfg.beta1, static_cast<double>(step));
-  const double bc2 = 1.0 - std::pow(cfg.beta2, static_cast<double>(step));
+  // Adam's step counts the updates taken: a skipped step (loss_scale[2]
+  // counts them) is no update, as with PyTorch's GradScaler.
+  const int64_t t =
+      lossScale ? step - static_cast<int64_t>(lossScale[2]) : step;
+  if (t < 1)
+    return Status::error("optimizer step " + std::to_string(step) + " less " +
+                         std::to_string(step - t) +
+                         " skipped steps is < 1; the loss-scale state is "
+                         "corrupt");
+  const double bc1 = 1.0 - std::pow(cfg.beta1, static_cast<double>(t));
+  const double bc2 = 1.0 - std::pow(cfg.beta2, static_cast<double>(t));
   for (int64_t i = 0; i < count; ++i) {
     double g = static_cast<double>(grad[i]) * clipScale;
     double mi = cfg.beta1 * m[i] + (1.0 - cfg.beta1) * g;

@@ -511,28 +511,52 @@ TEST(CpuOps, AdamWDividesByTheLossScaleAndSkipsOverflow) {
   cfg.clip = 1.0;
   cfg.weightDecay = 0.1;
   const double S = 1024;
+  // The loss-scale state: scale, finite run, skipped steps, last skipped.
+  std::vector<double> state = {S, 0, 0, 0};
   std::vector<double> p1 = {1.0, -2.0}, m1 = {0, 0}, v1 = {0, 0};
   std::vector<double> p2 = p1, m2 = m1, v2 = v1;
   const std::vector<double> g = {3.0, -4.0}, gs = {3.0 * S, -4.0 * S};
   double gn = 25, gns = 25 * S * S;
+  auto expectSame = [&](const char *when) {
+    for (int i = 0; i < 2; ++i) {
+      EXPECT_NEAR(p2[i], p1[i], 1e-15) << when;
+      EXPECT_NEAR(m2[i], m1[i], 1e-15) << when;
+      EXPECT_NEAR(v2[i], v1[i], 1e-15) << when;
+    }
+  };
   ASSERT_TRUE(cpu::adamw(p1.data(), g.data(), m1.data(), v1.data(), &gn, 2,
                          cfg, 1e-2, 1)
                   .isOk());
   ASSERT_TRUE(cpu::adamw(p2.data(), gs.data(), m2.data(), v2.data(), &gns, 2,
-                         cfg, 1e-2, 1, static_cast<double *>(nullptr), &S)
+                         cfg, 1e-2, 1, static_cast<double *>(nullptr),
+                         state.data())
                   .isOk());
-  for (int i = 0; i < 2; ++i) {
-    EXPECT_NEAR(p2[i], p1[i], 1e-15);
-    EXPECT_NEAR(m2[i], m1[i], 1e-15);
-    EXPECT_NEAR(v2[i], v1[i], 1e-15);
-  }
+  expectSame("step 1");
   double inf = INFINITY;
   const std::vector<double> before = p2;
   ASSERT_TRUE(cpu::adamw(p2.data(), gs.data(), m2.data(), v2.data(), &inf, 2,
-                         cfg, 1e-2, 2, static_cast<double *>(nullptr), &S)
+                         cfg, 1e-2, 2, static_cast<double *>(nullptr),
+                         state.data())
                   .isOk());
   EXPECT_EQ(p2, before) << "an overflowed step changes nothing";
   EXPECT_EQ(m2, m1);
+  // Step 3 after one skipped step is Adam's second update (bias
+  // corrections of t = 2), like unscaled step 2.
+  state[2] = 1;
+  ASSERT_TRUE(cpu::adamw(p1.data(), g.data(), m1.data(), v1.data(), &gn, 2,
+                         cfg, 1e-2, 2)
+                  .isOk());
+  ASSERT_TRUE(cpu::adamw(p2.data(), gs.data(), m2.data(), v2.data(), &gns, 2,
+                         cfg, 1e-2, 3, static_cast<double *>(nullptr),
+                         state.data())
+                  .isOk());
+  expectSame("the update after a skipped step");
+  state[2] = 3;
+  Status corrupt = cpu::adamw(p2.data(), gs.data(), m2.data(), v2.data(),
+                              &gns, 2, cfg, 1e-2, 3,
+                              static_cast<double *>(nullptr), state.data());
+  EXPECT_NE(corrupt.message().find("skipped steps is < 1"), std::string::npos)
+      << corrupt.message();
   Status s = cpu::adamw(p1.data(), g.data(), m1.data(), v1.data(), &inf, 2,
                         cfg, 1e-2, 2);
   EXPECT_NE(s.message().find("the loss diverged"), std::string::npos)
