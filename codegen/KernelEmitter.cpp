@@ -954,36 +954,48 @@ bool Emitter::emitAttention() {
              "lse, dout, delta, dq_acc, dk, dv, L{0}_col_ptr, L{0}_row_idx, "
              "L{0}_col_classes, stc_smem)";
     } else if (!bwd) {
-      // wgmma where the kernel is compiled for sm_90a (attention_mma.cuh):
-      // a warpgroup per 64 query rows on 64 x 64 tiles of head size 64.
-      const int64_t wgmma = variantKnob(
-          "STC_TUNE_ATTN_FWD_WGMMA", D == 64,
-          fmt::format("head size 64 (got D = {})", D), &badKnob);
-      // 128 query rows per CTA: with wgmma two warpgroups sharing each K/V
-      // tile (half the tile loads of 64-row CTAs), each group within one
-      // layout block row; with mma.sync the CTA within one block row.
-      const int64_t bm = tuning("STC_TUNE_ATTN_FWD_BM",
-                                wgmma || all128 ? 128 : 64, {64, 128},
-                                &badKnob);
+      // Warpgroups per CTA: 2 is 128 query rows in two groups of 64 (each
+      // within one layout block row) sharing each K/V tile, half the tile
+      // loads of 64-row CTAs; head size 64 only. Not yet measured or run on
+      // a GPU: opt-in (bench/attention/LOG.md).
+      const int64_t wgs =
+          tuning("STC_TUNE_ATTN_FWD_WGS", 1, {1, 2}, &badKnob);
+      if (wgs == 2 && D != 64)
+        badKnob = fmt::format("STC_TUNE_ATTN_FWD_WGS=2 needs head size 64 "
+                              "(got D = {})",
+                              D);
+      const int64_t bm =
+          wgs == 2 ? 128
+                   : tuning("STC_TUNE_ATTN_FWD_BM", all128 ? 128 : 64,
+                            {64, 128}, &badKnob);
       const int64_t bn = 64;
       minBlocks_ = static_cast<int>(
           tuning("STC_TUNE_ATTN_FWD_MINB", 0, {0, 1, 2, 3, 4}, &badKnob));
-      const int64_t rowsInBlock = wgmma ? 64 : bm;
+      // wgmma where the kernel is compiled for sm_90a (attention_mma.cuh):
+      // a warpgroup per 64 query rows on 64 x 64 tiles of head size 64.
+      const int64_t wgmma = variantKnob(
+          "STC_TUNE_ATTN_FWD_WGMMA", D == 64 && bm == 64 * wgs && bn == 64,
+          fmt::format("head size 64 and 64 query rows per warpgroup (got D "
+                      "= {}, BM = {}, {} warpgroup(s))",
+                      D, bm, wgs),
+          &badKnob);
+      const int64_t rowsInBlock = bm / wgs;
       for (const LayoutDesc &l : req_.layouts)
         if (l.block % rowsInBlock != 0)
-          badKnob = fmt::format("STC_TUNE_ATTN_FWD_BM {}: groups of {} query "
-                                "rows do not divide the block {} of layout "
-                                "'{}'",
-                                bm, rowsInBlock, l.block, l.name);
+          badKnob = fmt::format("{} query rows per CTA ({} warpgroup(s)) do "
+                                "not fit the block {} of layout '{}' "
+                                "(STC_TUNE_ATTN_FWD_BM)",
+                                bm, wgs, l.block, l.name);
       if (!badKnob.empty())
         return bad(badKnob);
       cfg_ = fmt::format(
           "  static constexpr int T = {}, H = {}, D = {};\n"
           "  static constexpr int HPL = {}; // heads per layout\n"
           "  static constexpr int BM = {}, BN = {}; // query rows, keys per tile\n"
+          "  static constexpr int WGS = {}; // groups of BM / WGS rows\n"
           "  static constexpr int WGMMA = {}; // on sm_90a\n"
           "  static constexpr float scale = {};\n",
-          T, H, D, hpl, bm, bn, wgmma, floatLit(scale));
+          T, H, D, hpl, bm, bn, wgs, wgmma, floatLit(scale));
       smem_ = (bm + 4 * bn) * D * 2;
       block_ = {bm * 2, 1, 1};
       grid_ = {ceilDiv(T, bm), H, B};

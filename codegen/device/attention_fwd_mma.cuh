@@ -19,11 +19,15 @@
 //
 // Shared memory: Q [BM][D], K [2][BN][D], V [2][BN][D], bf16.
 //
-// With Cfg::WGMMA (D = 64, BM = BN = 64: one warpgroup) and where NVRTC
-// compiles for sm_90a (STC_WGMMA), both products are warpgroup-wide wgmma
-// instead of per-warp mma.sync: S = Q K^T with Q and K read from shared
-// memory, O += P V with P from the registers. The fragments, the online
-// softmax and the masking are the same code (fwd_softmax, fwd_store).
+// With Cfg::WGMMA (D = 64, BN = 64, 64 query rows per warpgroup) and where
+// NVRTC compiles for sm_90a (STC_WGMMA), both products are warpgroup-wide
+// wgmma instead of per-warp mma.sync: S = Q K^T with Q and K read from
+// shared memory, O += P V with P from the registers. The fragments, the
+// online softmax and the masking are the same code (fwd_softmax,
+// fwd_store). With Cfg::WGS = 2 (BM = 128, D = 64) the CTA is two groups of
+// 64 rows, each within one layout block row (GroupRowTiles walks the union
+// of the two rows' tiles): one K/V tile in shared memory serves both, and a
+// group skips the tiles it does not list.
 
 #ifndef STC_DEVICE_ATTENTION_FWD_MMA_CUH
 #define STC_DEVICE_ATTENTION_FWD_MMA_CUH
@@ -181,13 +185,14 @@ attention_fwd_mma(const mma::h16 *__restrict__ q, const mma::h16 *__restrict__ k
   constexpr int KD = D / 16, NB = BN / 8, ND = D / 8;
   constexpr unsigned TILE_K = BN * D * 2;
   constexpr bool kWgmma = STC_WGMMA && Cfg::WGMMA;
-  static_assert(!Cfg::WGMMA || (D == 64 && (BM == 64 || BM == 128) && BN == 64),
-                "the wgmma forward takes D = 64, 64 x 64 tiles and one or "
-                "two warpgroups");
-  // With wgmma's configuration the CTA's rows are groups of 64 (one
-  // warpgroup each, wherever STC_WGMMA), each in one layout block row: the
-  // groups share each K/V tile that both visit.
-  constexpr int G = Cfg::WGMMA ? BM / 64 : 1;
+  // Cfg::WGS = 2: the CTA's rows are two groups of 64 (a warpgroup each),
+  // each in one layout block row, sharing each K/V tile that both visit.
+  constexpr int G = Cfg::WGS;
+  static_assert(G == 1 || (G == 2 && D == 64 && BM == 128),
+                "two groups of 64 rows take D = 64");
+  static_assert(!Cfg::WGMMA || (D == 64 && BM == 64 * G && BN == 64),
+                "the wgmma forward takes D = 64 and 64 x 64 tiles per "
+                "warpgroup");
   const unsigned sQ = smem_addr(smem), sK = sQ + BM * D * 2,
                  sV = sK + 2 * TILE_K;
 

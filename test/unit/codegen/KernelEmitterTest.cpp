@@ -567,6 +567,56 @@ TEST(KernelEmitter, AttentionWgmma) {
   }
 }
 
+// STC_TUNE_ATTN_FWD_WGS=2: the forward at head size 64 as two warpgroups
+// of 64 query rows per CTA sharing each K/V tile, at layout block 64 too
+// (each group in its own block row); refused at other head sizes.
+TEST(KernelEmitter, AttentionForwardTwoWarpgroups) {
+  auto op = [](int64_t d, int64_t block) {
+    std::map<std::string, AttrValue> a = {
+        {"B", int64_t(1)},  {"T", int64_t(300)},
+        {"H", int64_t(2)},  {"dk", d},
+        {"dv", d},          {"scale", 0.125},
+        {"layouts", std::vector<std::string>{"c"}},
+        {"heads_per_layout", int64_t(2)}};
+    return makeOp("attention_fwd", "k_attention_fwd", "FFFFf", "bf16", a,
+                  {layout("c", Pattern::causal(), 300, block)});
+  };
+  std::string err, err32;
+  auto one = emitKernel(op(64, 64), &err);
+  ::setenv("STC_TUNE_ATTN_FWD_WGS", "2", 1);
+  auto two = emitKernel(op(64, 64), &err);
+  auto two128 = emitKernel(op(64, 128), &err);
+  auto d32 = emitKernel(op(32, 64), &err32);
+  ::unsetenv("STC_TUNE_ATTN_FWD_WGS");
+  ASSERT_TRUE(one) << err;
+  ASSERT_TRUE(two) << err;
+  ASSERT_TRUE(two128) << err;
+  EXPECT_NE(one->source.find(" WGS = 1;"), std::string::npos);
+  EXPECT_EQ(one->block, (std::array<int64_t, 3>{128, 1, 1}));
+  EXPECT_NE(two->source.find(" WGS = 2;"), std::string::npos);
+  EXPECT_NE(two->source.find(" WGMMA = 1;"), std::string::npos);
+  EXPECT_EQ(two->block, (std::array<int64_t, 3>{256, 1, 1}));
+  EXPECT_EQ(two->grid, (std::array<int64_t, 3>{3, 2, 1})); // ceil(300 / 128)
+  EXPECT_EQ(two->smem, (128 + 4 * 64) * 64 * 2);           // Q, 2 x (K, V)
+  EXPECT_FALSE(d32);
+  EXPECT_NE(err32.find("STC_TUNE_ATTN_FWD_WGS=2 needs head size 64"),
+            std::string::npos)
+      << err32;
+
+  if (!haveNvrtc())
+    GTEST_SKIP() << "built without the CUDA toolkit: NVRTC compile skipped";
+  for (const auto *ks : {&*two, &*two128}) {
+    NvrtcResult r = compileWithNvrtc(*ks);
+    ASSERT_TRUE(r.ok) << r.log;
+    EXPECT_NE(
+        r.ptx.find("wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16"),
+        std::string::npos);
+    // The group cursors stay in registers (a run-time index into them
+    // would put them on the stack).
+    EXPECT_EQ(r.ptx.find(".local"), std::string::npos);
+  }
+}
+
 TEST(KernelEmitter, ElementwiseLaunchShapes) {
   std::string err;
   auto k = emitKernel(
