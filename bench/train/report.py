@@ -3,7 +3,8 @@
 
     report.py --out DIR --warmup N --artifact ART
 
-Reads DIR/stc.jsonl (stc train --log-json), DIR/stc-profile.json (stc train
+Reads DIR/stc.jsonl (stc train --log-json; also stc-f16.jsonl and
+stc-opbyop.jsonl where present), DIR/stc-profile.json (stc train
 --profile), DIR/peer-*.json (peer.py) and DIR/mem-*.log (nvidia-smi samples,
 MiB) with DIR/mem-*.base; writes DIR/train-results.json and prints a
 Markdown table whose last column is stc's speed over each run's.
@@ -70,6 +71,11 @@ def main():
     except (OSError, ValueError, KeyError):
         pass
     rows.append(stc)
+    if os.path.exists(os.path.join(a.out, "stc-f16.jsonl")):
+        # The model in f16 with dynamic loss scaling (same shapes).
+        r = stc_row("stc-f16", "stc-f16.jsonl")
+        r["peak_mib"] = peak_mib(a.out, "stc-f16")
+        rows.append(r)
     if os.path.exists(os.path.join(a.out, "stc-opbyop.jsonl")):
         # The same artifact launched op by op (STC_CUDA_GRAPHS=0).
         r = stc_row("stc-op-by-op", "stc-opbyop.jsonl")
