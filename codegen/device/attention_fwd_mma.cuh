@@ -2,7 +2,8 @@
 //
 // FlashAttention-2 structure over a block layout. Grid (ceil(T / BM), H, B),
 // BM / 16 warps; warp w owns query rows q0 + 16 w .. + 15. The CTA's rows lie
-// in one layout block row (BM divides the layout block); RowTiles walks that
+// in one layout block row (BM divides the layout block; with Cfg::WGS = 2
+// each group of 64 rows does, see below); RowTiles walks that
 // row's listed blocks in key tiles of BN (BN divides the block): full blocks
 // run with no mask, partial blocks evaluate the pattern inline, tiles of
 // partial blocks with no allowed pair and keys past the CTA's last row are
