@@ -168,6 +168,26 @@ std::string nonFiniteMessage(const Buffer &b, int64_t index) {
          "); the run diverged (try a lower learning rate)";
 }
 
+/// The loss-scale state (scale, finite steps in a row, skipped steps, last
+/// step skipped) a checkpoint of `step` steps may hold. Anything else would
+/// train silently wrong: a scale of 0 makes every gradient 0 and every
+/// update a skip, more skipped steps than steps leave AdamW no step count.
+Status checkLossScaleState(const float (&s)[4], uint64_t step) {
+  auto count = [](float x) { return x >= 0.f && x == std::floor(x); };
+  if (s[0] > 0.f && count(s[1]) && count(s[2]) &&
+      static_cast<double>(s[2]) <= static_cast<double>(step) &&
+      (s[3] == 0.f || s[3] == 1.f))
+    return Status::ok();
+  char text[160];
+  std::snprintf(text, sizeof text, "[%g, %g, %g, %g]", s[0], s[1], s[2], s[3]);
+  return Status::error(
+      std::string("its loss-scale state ") + text + " at step " +
+      std::to_string(step) +
+      " is invalid; valid: a scale > 0, whole numbers >= 0 for the finite "
+      "steps in a row and the skipped steps (at most the step), and 0 or 1 "
+      "for whether the last step was skipped");
+}
+
 /// What a checkpoint holds: every parameter's value, AdamW moments and
 /// master weights (bf16 and f16 parameters), in parameter order, then the
 /// loss scale's state (f16 models). Not the scalars block (the host writes
@@ -368,6 +388,13 @@ Expected<int64_t> restoreCheckpoint(Executor &exec, const std::string &data,
       return Status::error(ctx + ": lacks buffer '" + a.buffers[index].name +
                            "'");
 
+  for (const Record &rec : records)
+    if (rec.buffer == a.lossScale) {
+      float state[4];
+      std::memcpy(state, data.data() + rec.at, sizeof state);
+      STC_RETURN_IF_ERROR(
+          checkLossScaleState(state, step).withContext(ctx));
+    }
   for (const Record &rec : records) {
     const Buffer &b = a.buffers[rec.buffer];
     STC_RETURN_IF_ERROR(

@@ -1717,6 +1717,45 @@ TEST(LossScaling, OverflowSkipsTheStepAndHalvesTheScale) {
   }
 }
 
+// A checkpoint's loss-scale state is checked when it is read: a scale of 0
+// would make every step a silent skip, more skipped steps than steps would
+// leave AdamW no step count.
+TEST(LossScaling, CheckpointStateIsValidated) {
+  REQUIRE_F16(art);
+  auto e = std::make_unique<CpuExecutor>(CpuExecutor::Options{});
+  ASSERT_OK(e->allocate(art));
+  ASSERT_OK(initParams(*e, 3));
+  const std::string path = tempDir("loss-scale-state") + "/f16.ckpt";
+  const std::string name = art->buffers[art->lossScale].name;
+  auto ok = [](const Status &st) { EXPECT_TRUE(st.isOk()) << st.message(); };
+  auto roundTrip = [&](std::vector<float> state, int64_t step) {
+    ok(e->uploadFloats(name, state));
+    ok(saveCheckpoint(*e, path, step));
+    auto fresh = std::make_unique<CpuExecutor>(CpuExecutor::Options{});
+    ok(fresh->allocate(art));
+    return loadCheckpoint(*fresh, path);
+  };
+  EXPECT_TRUE(roundTrip({1024, 5, 2, 0}, 7).hasValue()) << "a valid state";
+  EXPECT_TRUE(roundTrip({0.5f, 0, 7, 1}, 7).hasValue())
+      << "every step skipped so far";
+  for (const auto &[state, step] :
+       std::vector<std::pair<std::vector<float>, int64_t>>{
+           {{0, 0, 0, 0}, 7},      // no scale
+           {{-8, 0, 0, 0}, 7},     // a negative one
+           {{1024, 0, 8, 1}, 7},   // more skipped steps than steps
+           {{1024, 2.5f, 0, 0}, 7}, // a fractional count
+           {{1024, 0, 0, 2}, 7}}) { // the flag is 0 or 1
+    auto loaded = roundTrip(state, step);
+    ASSERT_FALSE(loaded.hasValue()) << state[0] << " " << state[2];
+    EXPECT_NE(loaded.status().message().find("loss-scale state"),
+              std::string::npos)
+        << loaded.status().message();
+    EXPECT_NE(loaded.status().message().find("valid: a scale > 0"),
+              std::string::npos)
+        << loaded.status().message();
+  }
+}
+
 // The manifest's loss_scale is checked: its buffer (persistent, 4 f32),
 // its initial scale, and that the ops using a loss scale name it.
 TEST(LossScaling, ManifestIsValidated) {
