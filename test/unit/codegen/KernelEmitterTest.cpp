@@ -488,6 +488,20 @@ TEST(KernelEmitter, AttentionLaunchShapes) {
 // run wgmma where they are compiled for sm_90a (what the CUDA executor does
 // on sm_90), mma.sync with STC_TUNE_ATTN_{FWD,ATOMIC}_WGMMA=0 and at other
 // head sizes.
+/// A bf16 attention op of kind `kind` (argument signature `sig`): causal,
+/// 300 positions, 2 heads of size d, layout block `block`.
+OpDesc causalBf16Attention(const std::string &kind, const std::string &sig,
+                           int64_t d, int64_t block = 64) {
+  std::map<std::string, AttrValue> a = {
+      {"B", int64_t(1)},  {"T", int64_t(300)},
+      {"H", int64_t(2)},  {"dk", d},
+      {"dv", d},          {"scale", 0.125},
+      {"layouts", std::vector<std::string>{"c"}},
+      {"heads_per_layout", int64_t(2)}};
+  return makeOp(kind, "k_" + kind, sig, "bf16", a,
+                {layout("c", Pattern::causal(), 300, block)});
+}
+
 TEST(KernelEmitter, AttentionWgmma) {
   const std::string kinds[2][3] = {
       {"attention_fwd", "FFFFf", "STC_TUNE_ATTN_FWD_WGMMA"},
@@ -495,14 +509,7 @@ TEST(KernelEmitter, AttentionWgmma) {
   for (const auto &kind : kinds) {
   SCOPED_TRACE(kind[0]);
   auto fwd = [&](int64_t d) {
-    std::map<std::string, AttrValue> a = {
-        {"B", int64_t(1)},  {"T", int64_t(300)},
-        {"H", int64_t(2)},  {"dk", d},
-        {"dv", d},          {"scale", 0.125},
-        {"layouts", std::vector<std::string>{"c"}},
-        {"heads_per_layout", int64_t(2)}};
-    return makeOp(kind[0], "k_" + kind[0], kind[1], "bf16", a,
-                  {layout("c", Pattern::causal(), 300, 64)});
+    return causalBf16Attention(kind[0], kind[1], d);
   };
   const char *knob = kind[2].c_str();
   std::string err;
@@ -572,14 +579,7 @@ TEST(KernelEmitter, AttentionWgmma) {
 // (each group in its own block row); refused at other head sizes.
 TEST(KernelEmitter, AttentionForwardTwoWarpgroups) {
   auto op = [](int64_t d, int64_t block) {
-    std::map<std::string, AttrValue> a = {
-        {"B", int64_t(1)},  {"T", int64_t(300)},
-        {"H", int64_t(2)},  {"dk", d},
-        {"dv", d},          {"scale", 0.125},
-        {"layouts", std::vector<std::string>{"c"}},
-        {"heads_per_layout", int64_t(2)}};
-    return makeOp("attention_fwd", "k_attention_fwd", "FFFFf", "bf16", a,
-                  {layout("c", Pattern::causal(), 300, block)});
+    return causalBf16Attention("attention_fwd", "FFFFf", d, block);
   };
   std::string err, err32;
   auto one = emitKernel(op(64, 64), &err);
