@@ -392,8 +392,7 @@ Expected<int64_t> restoreCheckpoint(Executor &exec, const std::string &data,
     if (rec.buffer == a.lossScale) {
       float state[4];
       std::memcpy(state, data.data() + rec.at, sizeof state);
-      STC_RETURN_IF_ERROR(
-          checkLossScaleState(state, step).withContext(ctx));
+      STC_RETURN_IF_ERROR(checkLossScaleState(state, step).withContext(ctx));
     }
   for (const Record &rec : records) {
     const Buffer &b = a.buffers[rec.buffer];

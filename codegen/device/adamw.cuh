@@ -38,8 +38,8 @@ adamw_tile(TP *__restrict__ param, const TG *__restrict__ grad,
            long long begin, const float *__restrict__ gnorm_sq,
            const float *__restrict__ loss_scale, const void *scalars) {
   // Adam's step counts the updates taken (loss_scale[2]: skipped steps).
-  const int step = scalar_step(scalars) -
-                   (loss_scale ? static_cast<int>(loss_scale[2]) : 0);
+  const int step =
+      scalar_step(scalars) - (loss_scale ? static_cast<int>(loss_scale[2]) : 0);
   const float unscale = loss_scale ? 1.f / loss_scale[0] : 1.f;
   const float gn = gnorm_sq[0] * unscale * unscale;
   if (step < 1 || !isfinite(gn))

@@ -20,12 +20,8 @@ namespace stc {
 constexpr unsigned kFullMask = 0xffffffffu;
 
 // Conditional<C, A, B>::type: A if C, else B (NVRTC has no <type_traits>).
-template <bool C, class A, class B> struct Conditional {
-  using type = A;
-};
-template <class A, class B> struct Conditional<false, A, B> {
-  using type = B;
-};
+template <bool C, class A, class B> struct Conditional { using type = A; };
+template <class A, class B> struct Conditional<false, A, B> { using type = B; };
 
 // ---- loads and stores in fp32
 // ------------------------------------------------
