@@ -29,9 +29,10 @@ std::string checkLayoutRequest(const pattern::Pattern &p, int64_t n,
            "; patterns with a user predicate are limited to n <= " +
            std::to_string(kMaxPredicateContext);
   if (int64_t work = p.elementEvaluations(n); work > kMaxPredicateEvaluations)
-    return "n is " + std::to_string(n) +
-           ": its predicate depends on more than q - k, so it is classified "
-           "element by element, " +
+    return "n is " + std::to_string(n) + ": " +
+           (hasPredicate(p) ? "its predicate depends"
+                            : "its difference (minus) depends") +
+           " on more than q - k, so it is classified element by element, " +
            std::to_string(work) + " evaluations; stc's budget is " +
            std::to_string(kMaxPredicateEvaluations) +
            " (n <= 23170); or write it in terms of (sub q k) alone";

@@ -86,6 +86,13 @@ public:
       }
       return out + ")";
     }
+    case Pattern::Kind::Difference: {
+      auto from = expr(p.children()[0], prefix + "_0");
+      auto without = from ? expr(p.children()[1], prefix + "_1") : from;
+      if (!without)
+        return std::nullopt;
+      return "(" + *from + " && !" + *without + ")";
+    }
     case Pattern::Kind::BlockLayout:
       return blockLayout(p, prefix);
     case Pattern::Kind::Predicate:

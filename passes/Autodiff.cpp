@@ -194,12 +194,12 @@ private:
                                            scatter.getSummaryAttr()));
       return success();
     }
-    if (auto attn = dyn_cast<AttentionSummariesOp>(op)) {
-      auto g = AttentionSummariesGradOp::create(
-          builder, loc, dy, attn.getQ(), attn.getK(), attn.getV(),
-          attn.getKs(), attn.getVs(), attn.getResult(), attn.getHeadsAttr(),
-          attn.getPatterns(), attn.getSummaries(), attn.getScaleAttr(),
-          attn.getScoreModsAttr());
+    if (auto attn = dyn_cast<AttentionSplitOp>(op)) {
+      auto g = AttentionSplitGradOp::create(
+          builder, loc, dy, attn.getQ(), attn.getK(), attn.getV(), attn.getKs(),
+          attn.getVs(), attn.getResult(), attn.getHeadsAttr(),
+          attn.getPatterns(), attn.getSecond(), attn.getStrideAttr(),
+          attn.getScaleAttr(), attn.getScoreModsAttr());
       accumulate(attn.getQ(), g.getDq());
       accumulate(attn.getK(), g.getDk());
       accumulate(attn.getV(), g.getDv());
@@ -273,7 +273,7 @@ private:
            << "has no gradient in stc-autodiff; differentiable ops: st.embed, "
               "st.layer_norm, st.linear, st.gelu, st.add, st.dropout, "
               "st.stride_permute, st.gather_summaries, st.scatter_summaries, "
-              "st.attention, st.attention_summaries, st.attention_scores, "
+              "st.attention, st.attention_split, st.attention_scores, "
               "st.score_mod, st.masked_softmax, st.attention_weighted_sum, "
               "st.cross_entropy";
   }

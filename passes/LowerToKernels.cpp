@@ -185,35 +185,32 @@ struct KernelLowering {
     return ref;
   }
 
-  /// One key set of an attention gradient: keys, values, their gradients
-  /// (and buffer name hints), and the attention attributes over them.
+  /// One key set of an attention gradient: the buffers of its keys, values
+  /// and their gradients, and the attention attributes over them.
   struct KeySet {
-    Value k, v, dk, dv;
-    StringRef dkHint, dvHint;
+    FlatSymbolRefAttr k, v, dk, dv;
     ArrayRef<NamedAttribute> params;
   };
 
-  /// The fast attention backward of an attention with queries `q`, output
-  /// `out` and statistics `lse`: attention_bwd_prep (delta, a zeroed fp32
-  /// dq), one attention_bwd_atomic per key set (each adds its dq into it),
-  /// and a cast into dq's buffer.
-  void atomicAttentionBackward(Value q, Value out, Value dout, Value dq,
-                               FlatSymbolRefAttr lse, int64_t heads,
-                               int64_t vWidth, ArrayRef<KeySet> sets) {
-    auto qType = cast<RankedTensorType>(q.getType());
+  /// The fast attention backward of an attention with queries `q` (of type
+  /// `qType`), output `out` and statistics `lse`: attention_bwd_prep (delta,
+  /// a zeroed fp32 dq), one attention_bwd_atomic per key set (each adds its
+  /// dq into it), and a cast into `dq`.
+  void atomicAttentionBackward(FlatSymbolRefAttr q, RankedTensorType qType,
+                               FlatSymbolRefAttr out, FlatSymbolRefAttr dout,
+                               FlatSymbolRefAttr dq, FlatSymbolRefAttr lse,
+                               int64_t heads, int64_t vWidth,
+                               ArrayRef<KeySet> sets) {
     int64_t b = qType.getDimSize(0), t = qType.getDimSize(1);
     auto delta = f32Buffer({b, heads, t}, "attn_delta");
     auto dqAcc = f32Buffer(qType.getShape(), "dq_acc");
-    launch("attention_bwd_prep", {of(out), of(dout), delta, dqAcc},
+    launch("attention_bwd_prep", {out, dout, delta, dqAcc},
            {i64("B", b), i64("T", t), i64("H", heads),
             i64("dk", qType.getDimSize(2) / heads), i64("dv", vWidth / heads)});
     for (const KeySet &s : sets)
       launch("attention_bwd_atomic",
-             {of(q), of(s.k), of(s.v), lse, of(dout), delta, dqAcc,
-              def(s.dk, s.dkHint), def(s.dv, s.dvHint)},
-             s.params);
-    launch("cast", {dqAcc, def(dq, "dq")},
-           {i64("count", numElements(qType))});
+             {q, s.k, s.v, lse, dout, delta, dqAcc, s.dk, s.dv}, s.params);
+    launch("cast", {dqAcc, dq}, {i64("count", numElements(qType))});
   }
 
   void zero(FlatSymbolRefAttr buf, Type type) {
@@ -597,9 +594,11 @@ LogicalResult lowerAttentionGrad(L &l, AttentionGradOp g) {
   if (failed(params))
     return failure();
   if (l.atomicBackward(g, q, q.getDimSize(2) / h, dv / h, {"st.layouts"})) {
+    auto dk = l.def(g.getDk(), "dk"), dvBuf = l.def(g.getDv(), "dv");
     l.atomicAttentionBackward(
-        g.getQ(), g.getOut(), g.getDout(), g.getDq(), lse->second, h, dv,
-        {{g.getK(), g.getV(), g.getDk(), g.getDv(), "dk", "dv", *params}});
+        l.of(g.getQ()), q, l.of(g.getOut()), l.of(g.getDout()),
+        l.def(g.getDq(), "dq"), lse->second, h, dv,
+        {{l.of(g.getK()), l.of(g.getV()), dk, dvBuf, *params}});
     return success();
   }
   l.launch("attention_bwd",
@@ -610,88 +609,171 @@ LogicalResult lowerAttentionGrad(L &l, AttentionGradOp g) {
   return success();
 }
 
-/// The attention attributes of a split fixed layer's two sources: its own
-/// keys (`patterns`, st.layouts) and the gathered summaries (`summaries`,
-/// st.summary_layouts).
+/// The attention attributes of a split layer's two sources: the keys
+/// (`patterns`, st.layouts) and the second source (`second`,
+/// st.second_layouts).
 template <typename OpT>
 FailureOr<std::pair<SmallVector<NamedAttribute>, SmallVector<NamedAttribute>>>
 splitParams(L &l, OpT op) {
   auto q = cast<RankedTensorType>(op.getQ().getType());
   int64_t b = q.getDimSize(0), t = q.getDimSize(1), h = op.getHeads();
   int64_t qk = q.getDimSize(2), dv = lastDim(op.getV().getType());
-  auto local = l.attentionParams(op, b, t, h, qk, dv, scaleOf(op.getScale()),
+  auto first = l.attentionParams(op, b, t, h, qk, dv, scaleOf(op.getScale()),
                                  op.getPatterns());
-  if (failed(local)) // one diagnostic, not one per source
+  if (failed(first)) // one diagnostic, not one per source
     return failure();
-  auto summaries = l.attentionParams(op, b, t, h, qk, dv, scaleOf(op.getScale()),
-                                     op.getSummaries(), "st.summary_layouts");
-  if (failed(summaries))
+  auto second = l.attentionParams(op, b, t, h, qk, dv, scaleOf(op.getScale()),
+                                  op.getSecond(), "st.second_layouts");
+  if (failed(second))
     return failure();
-  return std::make_pair(std::move(*local), std::move(*summaries));
+  return std::make_pair(std::move(*first), std::move(*second));
 }
 
-/// fixed(l, c) split by stc-normalize-patterns: one attention over the
-/// sequence's keys, then one over the gathered summaries that merges the
-/// first's result into its own by their lse (attention_fwd `merge`).
-LogicalResult lowerAttentionSummaries(L &l, AttentionSummariesOp attn) {
+/// A stride split's reordering of every column of x (stride_permute into a
+/// fresh buffer of type `type`), viewed as [rows, T, width]: activations
+/// [B, T, width], or statistics [B, H, T] as [B * H, T, 1].
+FlatSymbolRefAttr strideReordered(L &l, FlatSymbolRefAttr x, Type type,
+                                  int64_t rows, int64_t t, int64_t width,
+                                  int64_t stride, bool inverse,
+                                  StringRef hint) {
+  auto y = l.fresh(type, hint);
+  SmallVector<NamedAttribute> attrs = {
+      l.i64("B", rows),      l.i64("T", t),           l.i64("D", width),
+      l.i64("col_begin", 0), l.i64("col_end", width), l.i64("stride", stride)};
+  l.flag(attrs, "inverse", inverse);
+  l.launch("stride_permute", {x, y}, attrs);
+  return y;
+}
+
+/// The buffers of one attention (queries, keys, values, output, lse and
+/// the output gradient) in the stride-permuted order, made by the forward or
+/// the gradient of a stride split.
+struct Permuted {
+  L &l;
+  int64_t b, h, t, stride;
+
+  FlatSymbolRefAttr of(FlatSymbolRefAttr x, Type type, StringRef hint,
+                       bool inverse = false) {
+    return strideReordered(l, x, type, b, t, lastDim(type), stride, inverse,
+                           hint);
+  }
+  FlatSymbolRefAttr stats(FlatSymbolRefAttr x, StringRef hint,
+                          bool inverse = false) {
+    return strideReordered(
+        l, x, RankedTensorType::get({b, h, t}, l.builder.getF32Type()), b * h,
+        t, 1, stride, inverse, hint);
+  }
+};
+
+/// st.attention_split: one attention per source, the second merging the
+/// first's result into its own by their lse (attention_fwd `merge`). With
+/// `stride`, the second source (strided(l) as fixed(T / l, 0)) runs first,
+/// on q, k, v permuted; its result and lse are restored, and the attention
+/// over the keys merges them.
+LogicalResult lowerAttentionSplit(L &l, AttentionSplitOp attn) {
   auto params = splitParams(l, attn);
   if (failed(params))
     return failure();
-  auto &[local, summaries] = *params;
+  auto &[first, second] = *params;
   auto q = cast<RankedTensorType>(attn.getQ().getType());
   int64_t b = q.getDimSize(0), t = q.getDimSize(1), h = attn.getHeads();
   Type oType = attn.getResult().getType();
+  auto lse = l.f32Buffer({b, h, t}, "attn_lse");
+  l.attnLse[attn.getResult()] = lse;
+  if (std::optional<uint64_t> stride = attn.getStride()) {
+    Permuted p{l, b, h, t, static_cast<int64_t>(*stride)};
+    auto o2 = l.fresh(oType, "attn_strided_perm");
+    auto lse2 = l.f32Buffer({b, h, t}, "attn_lse_strided_perm");
+    l.launch("attention_fwd",
+             {p.of(l.of(attn.getQ()), q, "q_perm"),
+              p.of(l.of(attn.getKs()), attn.getKs().getType(), "k_perm"),
+              p.of(l.of(attn.getVs()), attn.getVs().getType(), "v_perm"), o2,
+              lse2},
+             second);
+    l.flag(first, "merge", true);
+    l.launch("attention_fwd",
+             {l.of(attn.getQ()), l.of(attn.getK()), l.of(attn.getV()),
+              l.def(attn.getResult(), "attn"), lse,
+              p.of(o2, oType, "attn_strided", /*inverse=*/true),
+              p.stats(lse2, "attn_lse_strided", /*inverse=*/true)},
+             first);
+    return success();
+  }
   auto o1 = l.fresh(oType, "attn_local");
   auto lse1 = l.f32Buffer({b, h, t}, "attn_lse_local");
   l.launch("attention_fwd",
            {l.of(attn.getQ()), l.of(attn.getK()), l.of(attn.getV()), o1, lse1},
-           local);
-  auto lse = l.f32Buffer({b, h, t}, "attn_lse");
-  l.flag(summaries, "merge", true);
+           first);
+  l.flag(second, "merge", true);
   l.launch("attention_fwd",
            {l.of(attn.getQ()), l.of(attn.getKs()), l.of(attn.getVs()),
             l.def(attn.getResult(), "attn"), lse, o1, lse1},
-           summaries);
-  l.attnLse[attn.getResult()] = lse;
+           second);
   return success();
 }
 
-/// Both halves' backward with the merged o and lse (so each sees the one
-/// softmax), dq summed.
-LogicalResult lowerAttentionSummariesGrad(L &l, AttentionSummariesGradOp g) {
+/// Both sources' backward with the merged o and lse (so each sees the one
+/// softmax), dq summed. With `stride`, the second source's backward runs on
+/// q, k, v, o, lse and dO permuted (its own dq), and its dq, dks, dvs are
+/// restored.
+LogicalResult lowerAttentionSplitGrad(L &l, AttentionSplitGradOp g) {
   auto lse = l.attnLse.find(g.getOut());
   if (lse == l.attnLse.end())
-    return g.emitOpError() << "has no forward st.attention_summaries in this "
+    return g.emitOpError() << "has no forward st.attention_split in this "
                               "step";
   auto params = splitParams(l, g);
   if (failed(params))
     return failure();
-  auto &[local, summaries] = *params;
+  auto &[first, second] = *params;
   auto q = cast<RankedTensorType>(g.getQ().getType());
-  int64_t h = g.getHeads(), dv = lastDim(g.getV().getType());
-  if (l.atomicBackward(g, q, q.getDimSize(2) / h, dv / h,
-                       {"st.layouts", "st.summary_layouts"})) {
-    // Both halves add into one fp32 dq.
-    l.atomicAttentionBackward(
-        g.getQ(), g.getOut(), g.getDout(), g.getDq(), lse->second, h, dv,
-        {{g.getK(), g.getV(), g.getDk(), g.getDv(), "dk", "dv", local},
-         {g.getKs(), g.getVs(), g.getDks(), g.getDvs(), "dks", "dvs",
-          summaries}});
+  int64_t b = q.getDimSize(0), t = q.getDimSize(1), h = g.getHeads();
+  int64_t dv = lastDim(g.getV().getType());
+  Type kType = g.getK().getType(), vType = g.getV().getType();
+  bool atomic = l.atomicBackward(g, q, q.getDimSize(2) / h, dv / h,
+                                 {"st.layouts", "st.second_layouts"});
+  auto dq = l.def(g.getDq(), "dq");
+  auto dk = l.def(g.getDk(), "dk"), dvBuf = l.def(g.getDv(), "dv");
+  // One source's backward: queries q, output o, statistics lse, gradient
+  // dout, the key set `keys`; its dq into `dqOut`.
+  auto backward = [&](FlatSymbolRefAttr qBuf, FlatSymbolRefAttr o,
+                      FlatSymbolRefAttr lseBuf, FlatSymbolRefAttr dout,
+                      FlatSymbolRefAttr dqOut, ArrayRef<L::KeySet> keys) {
+    if (atomic) {
+      l.atomicAttentionBackward(qBuf, q, o, dout, dqOut, lseBuf, h, dv, keys);
+      return;
+    }
+    for (auto [i, s] : llvm::enumerate(keys)) {
+      auto dqPart = i == 0 ? dqOut : l.fresh(q, "dq_part");
+      l.launch("attention_bwd",
+               {qBuf, s.k, s.v, o, lseBuf, dout, dqPart, s.dk, s.dv}, s.params);
+      if (i != 0)
+        l.launch("accumulate", {dqOut, dqPart},
+                 {l.i64("count", numElements(q))});
+    }
+  };
+  if (std::optional<uint64_t> stride = g.getStride()) {
+    Permuted p{l, b, h, t, static_cast<int64_t>(*stride)};
+    backward(l.of(g.getQ()), l.of(g.getOut()), lse->second, l.of(g.getDout()),
+             dq, {{l.of(g.getK()), l.of(g.getV()), dk, dvBuf, first}});
+    auto dqp = l.fresh(q, "dq_strided_perm");
+    auto dksp = l.fresh(kType, "dk_strided_perm");
+    auto dvsp = l.fresh(vType, "dv_strided_perm");
+    backward(p.of(l.of(g.getQ()), q, "q_perm"),
+             p.of(l.of(g.getOut()), g.getOut().getType(), "attn_perm"),
+             p.stats(lse->second, "attn_lse_perm"),
+             p.of(l.of(g.getDout()), g.getDout().getType(), "dattn_perm"), dqp,
+             {{p.of(l.of(g.getKs()), kType, "k_perm"),
+               p.of(l.of(g.getVs()), vType, "v_perm"), dksp, dvsp, second}});
+    l.launch("accumulate", {dq, p.of(dqp, q, "dq_strided", true)},
+             {l.i64("count", numElements(q))});
+    l.values[g.getDks()] = p.of(dksp, kType, "dks", true);
+    l.values[g.getDvs()] = p.of(dvsp, vType, "dvs", true);
     return success();
   }
-  auto dq = l.def(g.getDq(), "dq");
-  l.launch("attention_bwd",
-           {l.of(g.getQ()), l.of(g.getK()), l.of(g.getV()), l.of(g.getOut()),
-            lse->second, l.of(g.getDout()), dq, l.def(g.getDk(), "dk"),
-            l.def(g.getDv(), "dv")},
-           local);
-  auto dq2 = l.fresh(q, "dq_summ");
-  l.launch("attention_bwd",
-           {l.of(g.getQ()), l.of(g.getKs()), l.of(g.getVs()), l.of(g.getOut()),
-            lse->second, l.of(g.getDout()), dq2, l.def(g.getDks(), "dks"),
-            l.def(g.getDvs(), "dvs")},
-           summaries);
-  l.launch("accumulate", {dq, dq2}, {l.i64("count", numElements(q))});
+  backward(l.of(g.getQ()), l.of(g.getOut()), lse->second, l.of(g.getDout()), dq,
+           {{l.of(g.getK()), l.of(g.getV()), dk, dvBuf, first},
+            {l.of(g.getKs()), l.of(g.getVs()), l.def(g.getDks(), "dks"),
+             l.def(g.getDvs(), "dvs"), second}});
   return success();
 }
 
@@ -1071,8 +1153,7 @@ LogicalResult lowerOp(L &l, Operation *op) {
       .Case<AddOp>([&](auto o) { return lowerAdd(l, o); })
       .Case<DropoutOp>([&](auto o) { return lowerDropout(l, o); })
       .Case<DropoutGradOp>([&](auto o) { return lowerDropoutGrad(l, o); })
-      .Case<StridePermuteOp>(
-          [&](auto o) { return lowerStridePermute(l, o); })
+      .Case<StridePermuteOp>([&](auto o) { return lowerStridePermute(l, o); })
       .Case<GatherSummariesOp>([&](auto o) {
         return lowerSummary(l, "summary_gather", "gathered", o.getX(),
                             o.getResult(), o.getBlock(), o.getSummary());
@@ -1081,11 +1162,11 @@ LogicalResult lowerOp(L &l, Operation *op) {
         return lowerSummary(l, "summary_scatter", "scattered", o.getX(),
                             o.getResult(), o.getBlock(), o.getSummary());
       })
-      .Case<AttentionSummariesOp>(
-          [&](auto o) { return lowerAttentionSummaries(l, o); })
-      .Case<AttentionSummariesGradOp>(
-          [&](auto o) { return lowerAttentionSummariesGrad(l, o); })
-      .Case<AttentionScoresOp>([&](auto o) { return lowerAttentionScores(l, o); })
+      .Case<AttentionSplitOp>([&](auto o) { return lowerAttentionSplit(l, o); })
+      .Case<AttentionSplitGradOp>(
+          [&](auto o) { return lowerAttentionSplitGrad(l, o); })
+      .Case<AttentionScoresOp>(
+          [&](auto o) { return lowerAttentionScores(l, o); })
       .Case<AttentionScoresGradOp>(
           [&](auto o) { return lowerAttentionScoresGrad(l, o); })
       .Case<ScoreModOp>([&](auto o) { return lowerScoreMod(l, o); })

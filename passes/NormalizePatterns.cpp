@@ -8,10 +8,15 @@
 //    the gradient reuses the forward's permuted q, k, v and o, so a training
 //    step permutes q, k, v and dy once and permutes o, dq, dk and dv back
 //    once.
-//  - fixed(l, c) (every head group the same) becomes st.attention_summaries:
+//  - fixed(l, c) (every head group the same) becomes st.attention_split:
 //    fixed(l, 0) over the keys plus gathered(l, c) over the summary columns
 //    (st.gather_summaries of k and v), one softmax; the gradient scatters
 //    the gathered keys' gradients back (st.scatter_summaries) and adds them.
+//  - a union with a member strided(l) (every head group the same) becomes
+//    st.attention_split with stride(l): the other members less strided(l)
+//    (#st.minus) over the keys plus fixed(n / l, 0) over the stride
+//    permutation (stc-lower-to-kernels permutes and restores); the gradient
+//    adds the two sources' key gradients.
 //
 //===----------------------------------------------------------------------===//
 
@@ -104,81 +109,98 @@ struct NormalizePatternsPass
     return it->second;
   }
 
-  /// The summary split of an op whose head groups are all the same fixed
-  /// pattern, if the cost model takes it.
-  std::optional<pattern::SplitPattern> splitFor(ArrayAttr patterns,
-                                                ArrayRef<pattern::Pattern> heads,
-                                                int64_t n) {
+  /// The split of an op whose head groups are all the same fixed pattern
+  /// or union with a strided member, if the cost model takes it.
+  const GroupNormalization *
+  splitFor(ArrayAttr patterns, ArrayRef<pattern::Pattern> heads, int64_t n) {
     if (!llvm::all_equal(patterns) || heads.empty())
-      return std::nullopt;
+      return nullptr;
     const std::optional<GroupNormalization> &norm = choose(heads[0], n, true);
-    if (!norm || !norm->split)
-      return std::nullopt;
-    return norm->split;
+    if (!norm || (!norm->split && !norm->strideSplit))
+      return nullptr;
+    return &*norm;
   }
 
-  /// The split's pattern arrays: one entry per head group, as before.
-  std::pair<ArrayAttr, ArrayAttr> splitPatterns(MLIRContext *ctx,
-                                                const pattern::SplitPattern &sp,
-                                                size_t groups) {
-    int64_t l = sp.gather.block, c = sp.gather.summary;
-    SmallVector<Attribute> local(groups, FixedAttr::get(ctx, l, 0));
-    SmallVector<Attribute> summaries(groups, GatheredAttr::get(ctx, l, c));
-    return {ArrayAttr::get(ctx, local), ArrayAttr::get(ctx, summaries)};
-  }
-
-  /// x's summary columns for split sp, gathered where b inserts. The
-  /// backward gathers again rather than keep the forward's gathered keys
-  /// alive in between (two memory passes against 2 x |k| per layer).
-  Value gathered(OpBuilder &b, Location loc, Value x,
-                 const pattern::SplitPattern &sp) {
-    return GatherSummariesOp::create(b, loc, x,
-                                     b.getI64IntegerAttr(sp.gather.block),
-                                     b.getI64IntegerAttr(sp.gather.summary))
-        .getResult();
-  }
-
-  /// What both halves of a split use: the gathered k and v (gathered where
-  /// b inserts) and the split's two pattern arrays.
+  /// The split's operands: the second source's keys and values (gathered
+  /// where b inserts, or k and v themselves for a stride split), the two
+  /// pattern arrays (one entry per head group, as before) and the stride.
   struct SplitOperands {
     Value ks, vs;
-    ArrayAttr local, summaries;
+    ArrayAttr first, second;
+    IntegerAttr stride;
   };
   template <typename OpT>
   SplitOperands splitOperands(OpBuilder &b, OpT op,
-                              const pattern::SplitPattern &sp) {
-    auto [local, summaries] =
-        splitPatterns(op.getContext(), sp, op.getPatterns().size());
-    return {gathered(b, op.getLoc(), op.getK(), sp),
-            gathered(b, op.getLoc(), op.getV(), sp), local, summaries};
+                              const GroupNormalization &norm) {
+    MLIRContext *ctx = op.getContext();
+    size_t groups = op.getPatterns().size();
+    auto repeat = [&](Attribute a) {
+      return ArrayAttr::get(ctx, SmallVector<Attribute>(groups, a));
+    };
+    if (const std::optional<pattern::SplitPattern> &sp = norm.split) {
+      int64_t l = sp->gather.block, c = sp->gather.summary;
+      // The backward gathers again rather than keep the forward's gathered
+      // keys alive in between (two memory passes against 2 x |k| per
+      // layer).
+      auto gathered = [&](Value x) {
+        return GatherSummariesOp::create(b, op.getLoc(), x,
+                                         b.getI64IntegerAttr(l),
+                                         b.getI64IntegerAttr(c))
+            .getResult();
+      };
+      return {gathered(op.getK()), gathered(op.getV()),
+              repeat(FixedAttr::get(ctx, l, 0)),
+              repeat(GatheredAttr::get(ctx, l, c)), IntegerAttr()};
+    }
+    const pattern::StrideSplit &ss = *norm.strideSplit;
+    int64_t l = ss.permutation.stride;
+    // The union's members but the (first) strided(l), less strided(l).
+    auto members = cast<UnionAttr>(op.getPatterns()[0]).getPatterns();
+    SmallVector<Attribute> others;
+    Attribute strided;
+    for (Attribute m : members) {
+      auto s = dyn_cast<StridedAttr>(m);
+      if (!strided && s && s.getStride() == l)
+        strided = m;
+      else
+        others.push_back(m);
+    }
+    Attribute rest = others.size() == 1
+                         ? others.front()
+                         : UnionAttr::get(ctx, ArrayAttr::get(ctx, others));
+    return {op.getK(), op.getV(), repeat(MinusAttr::get(ctx, rest, strided)),
+            repeat(FixedAttr::get(ctx, ss.permutation.segment(), 0)),
+            b.getI64IntegerAttr(l)};
   }
 
-  void splitAttention(AttentionOp attn, const pattern::SplitPattern &sp) {
+  void splitAttention(AttentionOp attn, const GroupNormalization &norm) {
     OpBuilder b(attn);
-    SplitOperands s = splitOperands(b, attn, sp);
-    auto split = AttentionSummariesOp::create(
+    SplitOperands s = splitOperands(b, attn, norm);
+    auto split = AttentionSplitOp::create(
         b, attn.getLoc(), attn.getResult().getType(), attn.getQ(), attn.getK(),
-        attn.getV(), s.ks, s.vs, attn.getHeadsAttr(), s.local, s.summaries,
-        attn.getScaleAttr(), attn.getScoreModsAttr());
+        attn.getV(), s.ks, s.vs, attn.getHeadsAttr(), s.first, s.second,
+        s.stride, attn.getScaleAttr(), attn.getScoreModsAttr());
     attn.getResult().replaceAllUsesWith(split.getResult());
     attn.erase();
   }
 
-  void splitGrad(AttentionGradOp grad, const pattern::SplitPattern &sp) {
+  void splitGrad(AttentionGradOp grad, const GroupNormalization &norm) {
     OpBuilder b(grad);
     Location loc = grad.getLoc();
-    SplitOperands s = splitOperands(b, grad, sp);
-    auto g = AttentionSummariesGradOp::create(
+    SplitOperands s = splitOperands(b, grad, norm);
+    auto g = AttentionSplitGradOp::create(
         b, loc, grad.getDout(), grad.getQ(), grad.getK(), grad.getV(), s.ks,
-        s.vs, grad.getOut(), grad.getHeadsAttr(), s.local, s.summaries,
+        s.vs, grad.getOut(), grad.getHeadsAttr(), s.first, s.second, s.stride,
         grad.getScaleAttr(), grad.getScoreModsAttr());
-    // The gathered keys' gradients go back to their columns.
-    auto back = [&](Value local, Value gatheredGrad) {
-      Value scattered =
-          ScatterSummariesOp::create(b, loc, gatheredGrad,
-                                     b.getI64IntegerAttr(sp.gather.block),
-                                     b.getI64IntegerAttr(sp.gather.summary));
-      return AddOp::create(b, loc, local, scattered).getResult();
+    // The second source's key gradients go back to their keys: gathered
+    // summaries to their columns; a stride split's are in the sequence's
+    // order already.
+    auto back = [&](Value first, Value second) {
+      if (const std::optional<pattern::SplitPattern> &sp = norm.split)
+        second = ScatterSummariesOp::create(
+            b, loc, second, b.getI64IntegerAttr(sp->gather.block),
+            b.getI64IntegerAttr(sp->gather.summary));
+      return AddOp::create(b, loc, first, second).getResult();
     };
     grad.getDq().replaceAllUsesWith(g.getDq());
     grad.getDk().replaceAllUsesWith(back(g.getDk(), g.getDks()));
@@ -245,11 +267,12 @@ struct NormalizePatternsPass
     if (failed(groups))
       return failure();
     int64_t n = cast<RankedTensorType>(op.getQ().getType()).getDimSize(1);
-    if (auto sp = splitFor(op.getPatterns(), *groups, n)) {
+    if (const GroupNormalization *norm =
+            splitFor(op.getPatterns(), *groups, n)) {
       if constexpr (std::is_same_v<OpT, AttentionOp>)
-        splitAttention(op, *sp);
+        splitAttention(op, *norm);
       else
-        splitGrad(op, *sp);
+        splitGrad(op, *norm);
       return success();
     }
     auto r = rewriteFor(op, *groups, op.getPatterns(), n,

@@ -105,7 +105,7 @@ def NormalizePatternsPass : Pass<"stc-normalize-patterns", "::mlir::ModuleOp"> {
       (and dq, dk, dv) is reordered back. Each query sums the same terms in
       the same order as before.
 
-    - `fixed(l, c)` on every head group of the op: `st.attention_summaries`
+    - `fixed(l, c)` on every head group of the op: `st.attention_split`
       runs `fixed(l, 0)` over the keys and `gathered(l, c)` over the summary
       columns of k and v (`st.gather_summaries`), with one softmax; its
       gradient's summary-key gradients go back through

@@ -121,6 +121,10 @@ std::string stc::GroupNormalization::describe() const {
   if (permuted)
     return permuted->pattern.str() + " over the sequence permuted by stride " +
            std::to_string(permuted->permutation.stride);
+  if (strideSplit)
+    return strideSplit->rest.str() + " plus " + strideSplit->strided.str() +
+           " over the sequence permuted by stride " +
+           std::to_string(strideSplit->permutation.stride);
   return split->local.str() + " plus " + split->summaries.str() +
          " over the " + std::to_string(split->gather.count()) +
          " gathered summary columns";
@@ -131,9 +135,12 @@ stc::chooseNormalization(const pattern::Pattern &p, int64_t n,
                          int64_t blockSize, bool allowSplit) {
   GroupNormalization norm;
   norm.permuted = pattern::strideNormalization(p, n);
-  if (!norm.permuted && allowSplit)
+  if (!norm.permuted && allowSplit) {
     norm.split = pattern::summarySplit(p, n);
-  if (!norm.permuted && !norm.split)
+    if (!norm.split)
+      norm.strideSplit = pattern::strideSplit(p, n);
+  }
+  if (!norm.permuted && !norm.split && !norm.strideSplit)
     return std::nullopt;
   int64_t block = std::min<int64_t>(blockSize, n);
   std::string error;
@@ -144,13 +151,15 @@ stc::chooseNormalization(const pattern::Pattern &p, int64_t n,
     return l ? l->numBlocks() : -1;
   };
   norm.blocksBefore = blocks(p);
-  if (norm.permuted) {
+  auto both = [](int64_t a, int64_t b) { return a < 0 || b < 0 ? -1 : a + b; };
+  if (norm.permuted)
     norm.blocksAfter = blocks(norm.permuted->pattern);
-  } else {
-    int64_t local = blocks(norm.split->local);
-    int64_t summaries = blocks(norm.split->summaries);
-    norm.blocksAfter = local < 0 || summaries < 0 ? -1 : local + summaries;
-  }
+  else if (norm.split)
+    norm.blocksAfter =
+        both(blocks(norm.split->local), blocks(norm.split->summaries));
+  else
+    norm.blocksAfter =
+        both(blocks(norm.strideSplit->rest), blocks(norm.strideSplit->strided));
   if (norm.blocksBefore < 0 || norm.blocksAfter < 0 ||
       norm.blocksAfter >= norm.blocksBefore)
     return std::nullopt;

@@ -62,11 +62,14 @@ struct GroupNormalization {
   /// Exactly one is set.
   std::optional<pattern::PermutedPattern> permuted; ///< strided(l)
   std::optional<pattern::SplitPattern> split;       ///< fixed(l, c)
+  std::optional<pattern::StrideSplit> strideSplit;  ///< union(..., strided(l))
   int64_t blocksBefore = 0;
   int64_t blocksAfter = 0;
 
-  /// "fixed(8,0) over the sequence permuted by stride 8" or "fixed(128,0)
-  /// plus gathered(128,32) over the 3072 summary columns".
+  /// "fixed(8,0) over the sequence permuted by stride 8", "fixed(128,0)
+  /// plus gathered(128,32) over the 3072 summary columns" or
+  /// "minus(local(128),strided(128)) plus fixed(128,0) over the sequence
+  /// permuted by stride 128".
   std::string describe() const;
 };
 
@@ -77,7 +80,8 @@ struct GroupNormalization {
 /// gather and merge passes over memory are not counted (they are O(n)
 /// against the blocks' O(n * block)).
 /// A split needs every head group of the op to be that same pattern
-/// (`allowSplit`): the gathered summaries are shared by all heads.
+/// (`allowSplit`): the gathered summaries are shared by all heads, and a
+/// stride split permutes every head and the statistics of all of them.
 std::optional<GroupNormalization>
 chooseNormalization(const pattern::Pattern &p, int64_t n, int64_t blockSize,
                     bool allowSplit = true);

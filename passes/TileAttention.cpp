@@ -122,11 +122,12 @@ struct TileAttentionPass
       } else if (auto g = dyn_cast<AttentionGradOp>(op)) {
         patterns = g.getPatterns();
         n = timeDim(g.getQ());
-      } else if (isa<AttentionSummariesOp, AttentionSummariesGradOp>(op)) {
-        // Two sources: the sequence's keys and the gathered summaries.
-        auto summaries = op->getAttrOfType<ArrayAttr>("summaries");
-        n = timeDim(op->getOperand(isa<AttentionSummariesOp>(op) ? 0 : 1));
-        if (!setLayouts(op, summaries, n, "st.summary_layouts"))
+      } else if (isa<AttentionSplitOp, AttentionSplitGradOp>(op)) {
+        // Two sources: the sequence's keys and the second (gathered
+        // summaries, or the keys in the stride-permuted order).
+        auto second = op->getAttrOfType<ArrayAttr>("second");
+        n = timeDim(op->getOperand(isa<AttentionSplitOp>(op) ? 0 : 1));
+        if (!setLayouts(op, second, n, "st.second_layouts"))
           return WalkResult::interrupt();
         patterns = op->getAttrOfType<ArrayAttr>("patterns");
       } else if (auto m = dyn_cast<MaskedSoftmaxOp>(op)) {

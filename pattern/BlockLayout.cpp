@@ -66,16 +66,19 @@ struct Tiling {
       : n(n), blockSize(std::min(blockSize, n)),
         numRows(n / this->blockSize + (n % this->blockSize != 0)) {}
 
-  /// Per shift-invariant predicate: prefix[d] = allowed values among
-  /// q - k in [0, d), filled on first use (n evaluations).
-  mutable std::map<const Predicate *, std::vector<int64_t>> prefixes;
+  /// Per shift-invariant predicate or difference: prefix[d] = allowed
+  /// values among q - k in [0, d), filled on first use (n evaluations).
+  mutable std::map<const void *, std::vector<int64_t>> prefixes;
   const std::vector<int64_t> &differencePrefix(const Pattern &p) const {
-    auto [it, fresh] = prefixes.try_emplace(&p.predicateExpr());
+    // The key identifies the pattern's node (its expression or children).
+    const void *key = p.kind() == Pattern::Kind::Predicate
+                          ? static_cast<const void *>(&p.predicateExpr())
+                          : static_cast<const void *>(&p.children());
+    auto [it, fresh] = prefixes.try_emplace(key);
     if (fresh) {
       it->second.assign(static_cast<size_t>(n + 1), 0);
       for (int64_t d = 0; d < n; ++d)
-        it->second[d + 1] =
-            it->second[d] + (p.predicateExpr().eval(d, 0) != 0 ? 1 : 0);
+        it->second[d + 1] = it->second[d] + (p.allowed(d, 0) ? 1 : 0);
     }
     return it->second;
   }
@@ -360,33 +363,59 @@ void appendUnionRow(const Pattern &p, const Tiling &tiling, int64_t row,
   }
 }
 
+/// A pattern that depends on q - k only: every d in [dMin, dMax] occurs in a
+/// block, so counts over d from a prefix table classify it in O(1), as for
+/// local and strided.
+void appendShiftInvariantRow(const Pattern &p, const Tiling &tiling,
+                             int64_t row, std::vector<RowEntry> &out) {
+  const std::vector<int64_t> &prefix = tiling.differencePrefix(p);
+  auto allowedIn = [&prefix](int64_t lo, int64_t hi) {
+    return prefix[hi + 1] - prefix[lo];
+  };
+  int64_t qFirst = tiling.first(row), qLast = tiling.last(row);
+  for (int64_t col = 0; col < row; ++col) {
+    int64_t dMin = qFirst - tiling.last(col), dMax = qLast - tiling.first(col);
+    int64_t c = allowedIn(dMin, dMax);
+    if (c != 0)
+      out.emplace_back(col, c == dMax - dMin + 1 ? BlockClass::Full
+                                                 : BlockClass::Partial);
+  }
+  if (allowedIn(0, qLast - qFirst) != 0)
+    out.emplace_back(row, diagonalClass(tiling, row));
+}
+
 void appendPredicateRow(const Pattern &p, const Tiling &tiling, int64_t row,
                         std::vector<RowEntry> &out) {
   if (p.predicateExpr().empty())
     return;
-  if (p.predicateExpr().dependsOnlyOnDifference()) {
-    // As for local and strided: every d in [dMin, dMax] occurs in a block,
-    // so counts over d from a prefix table classify it in O(1).
-    const std::vector<int64_t> &prefix = tiling.differencePrefix(p);
-    auto allowedIn = [&prefix](int64_t lo, int64_t hi) {
-      return prefix[hi + 1] - prefix[lo];
-    };
-    int64_t qFirst = tiling.first(row), qLast = tiling.last(row);
-    for (int64_t col = 0; col < row; ++col) {
-      int64_t dMin = qFirst - tiling.last(col), dMax = qLast - tiling.first(col);
-      int64_t c = allowedIn(dMin, dMax);
-      if (c != 0)
-        out.emplace_back(col, c == dMax - dMin + 1 ? BlockClass::Full
-                                                   : BlockClass::Partial);
-    }
-    if (allowedIn(0, qLast - qFirst) != 0)
-      out.emplace_back(row, diagonalClass(tiling, row));
-    return;
-  }
+  if (p.predicateExpr().dependsOnlyOnDifference())
+    return appendShiftInvariantRow(p, tiling, row, out);
   for (int64_t col = 0; col <= row; ++col) {
     BlockClass cls = classifyByElements(p, tiling, row, col);
     if (cls != BlockClass::Empty)
       out.emplace_back(col, cls);
+  }
+}
+
+/// minus(a, b): a's blocks, less those b fills; where b is partial the
+/// elements decide.
+void appendDifferenceRow(const Pattern &p, const Tiling &tiling, int64_t row,
+                         std::vector<RowEntry> &out) {
+  if (p.shiftInvariant())
+    return appendShiftInvariantRow(p, tiling, row, out);
+  std::vector<RowEntry> from, without;
+  appendRow(p.children()[0], tiling, row, from);
+  appendRow(p.children()[1], tiling, row, without);
+  size_t j = 0;
+  for (const auto &[col, cls] : from) {
+    while (j < without.size() && without[j].first < col)
+      ++j;
+    if (j == without.size() || without[j].first != col)
+      out.emplace_back(col, cls);
+    else if (without[j].second != BlockClass::Full)
+      if (BlockClass c = classifyByElements(p, tiling, row, col);
+          c != BlockClass::Empty)
+        out.emplace_back(col, c);
   }
 }
 
@@ -406,6 +435,8 @@ void appendRow(const Pattern &p, const Tiling &tiling, int64_t row,
     return appendGatheredRow(p.size(), p.summary(), tiling, row, out);
   case Pattern::Kind::Union:
     return appendUnionRow(p, tiling, row, out);
+  case Pattern::Kind::Difference:
+    return appendDifferenceRow(p, tiling, row, out);
   case Pattern::Kind::BlockLayout:
     return appendBlockLayoutRow(p, tiling, row, out);
   case Pattern::Kind::Predicate:
@@ -414,9 +445,11 @@ void appendRow(const Pattern &p, const Tiling &tiling, int64_t row,
 }
 
 /// Whether classifying the pattern evaluates elements (a predicate, alone or
-/// in a union), rather than using its structure.
+/// in a union, or a difference that is not shift-invariant), rather than
+/// using its structure.
 bool evaluatesElements(const Pattern &p) {
-  if (p.kind() == Pattern::Kind::Predicate)
+  if (p.kind() == Pattern::Kind::Predicate ||
+      (p.kind() == Pattern::Kind::Difference && !p.shiftInvariant()))
     return true;
   for (const Pattern &c : p.children())
     if (evaluatesElements(c))

@@ -22,6 +22,13 @@
 // attention; the split computes about (1 + c / l) / (n / l) of the causal
 // blocks' worth instead of all of them.
 //
+// Stride split. A union with a member strided(l) (a merged head, as the
+// paper's strided attention with local(l)) computes every causal block as
+// written, because strided(l) has a key in each. Split in two: strided(l)
+// attended over the stride permutation (fixed(n / l, 0), block-diagonal) and
+// the other members less strided(l) over the sequence, so that no pair is
+// in both; one softmax over both (merged by log-sum-exps) is the original.
+//
 //===----------------------------------------------------------------------===//
 
 #ifndef STC_PATTERN_NORMALIZE_H
@@ -77,7 +84,7 @@ struct SummaryGather {
 };
 
 /// A head group's pattern split into two sources attended with one softmax:
-/// `local` over the sequence's own keys and `summaries` over the keys
+/// `local` over the sequence's own keys and `second` over the keys
 /// gathered by `gather` (zero rows after gather.count()). Every allowed
 /// (q, k) of the original is in exactly one of the two.
 struct SplitPattern {
@@ -85,6 +92,22 @@ struct SplitPattern {
   Pattern local;     ///< fixed(l, 0)
   Pattern summaries; ///< gathered(l, c)
 };
+
+/// A union split in two sources attended with one softmax: `rest` over the
+/// sequence's own keys and `strided` over the stride permutation (queries
+/// and keys reordered). Every allowed (q, k) of the original is in exactly
+/// one of the two.
+struct StrideSplit {
+  StridePermutation permutation;
+  Pattern rest;    ///< minus(the other members, strided(l))
+  Pattern strided; ///< fixed(n / l, 0): strided(l) over the permutation
+};
+
+/// A union with a member strided(l), 2 <= l, l dividing n, and at least one
+/// other member splits into minus(the others, strided(l)) and strided(l)
+/// permuted (the first such member, if several); nullopt for every other
+/// pattern and n.
+std::optional<StrideSplit> strideSplit(const Pattern &p, int64_t n);
 
 /// fixed(l, c) with 1 <= c < l and n > l (some query has an earlier fixed
 /// block) splits into fixed(l, 0) over the keys and gathered(l, c) over the

@@ -12,7 +12,9 @@
 //     no summary columns, c >= l: every column is one, i.e. causal);
 //   - blockLayout(b, ...) with b < 1 allows nothing; pairs with a negative
 //     index or key block > query block can never be allowed and are dropped;
-//   - a union with no children and an empty predicate allow nothing.
+//   - a union with no children and an empty predicate allow nothing;
+//   - a difference allows what its first child allows and its second does
+//     not.
 // parse() rejects all of these with an error instead.
 //
 //===----------------------------------------------------------------------===//
@@ -85,6 +87,13 @@ Pattern Pattern::unionOf(std::vector<Pattern> children) {
   auto node = std::make_shared<Node>();
   node->kind = Kind::Union;
   node->children = std::move(children);
+  return Pattern(std::move(node));
+}
+
+Pattern Pattern::difference(Pattern from, Pattern without) {
+  auto node = std::make_shared<Node>();
+  node->kind = Kind::Difference;
+  node->children = {std::move(from), std::move(without)};
   return Pattern(std::move(node));
 }
 
@@ -180,6 +189,8 @@ bool Pattern::allowed(int64_t q, int64_t k) const {
       if (child.allowed(q, k))
         return true;
     return false;
+  case Kind::Difference:
+    return node.children[0].allowed(q, k) && !node.children[1].allowed(q, k);
   case Kind::BlockLayout: {
     int64_t b = node.size;
     if (b < 1)
@@ -277,6 +288,14 @@ void Pattern::forEachAllowedKey(int64_t q, int64_t n,
     }
     return;
   }
+  case Kind::Difference: {
+    const Pattern &without = node.children[1];
+    node.children[0].forEachAllowedKey(q, n, [&](int64_t k) {
+      if (!without.allowed(q, k))
+        fn(k);
+    });
+    return;
+  }
   case Kind::BlockLayout: {
     int64_t b = node.size;
     if (b < 1)
@@ -316,6 +335,7 @@ bool Pattern::shiftInvariant() const {
   case Kind::BlockLayout:
     return false;
   case Kind::Union:
+  case Kind::Difference:
     for (const Pattern &child : node.children)
       if (!child.shiftInvariant())
         return false;
@@ -328,7 +348,10 @@ bool Pattern::shiftInvariant() const {
 
 int64_t Pattern::elementEvaluations(int64_t n) const {
   const Node &node = *node_;
-  if (node.kind == Kind::Predicate && !node.pred.dependsOnlyOnDifference()) {
+  // A difference that is not shift-invariant classifies the blocks its
+  // second child fills partly element by element: up to every element.
+  if ((node.kind == Kind::Predicate && !node.pred.dependsOnlyOnDifference()) ||
+      (node.kind == Kind::Difference && !shiftInvariant())) {
     if (n < 1)
       return 0;
     int64_t r;
@@ -348,7 +371,8 @@ int64_t Pattern::countAllowed(int64_t n) const {
     return 0;
   const Node &node = *node_;
   // A shift-invariant union or predicate: d = q - k occurs n - d times.
-  if ((node.kind == Kind::Union || node.kind == Kind::Predicate) &&
+  if ((node.kind == Kind::Union || node.kind == Kind::Difference ||
+       node.kind == Kind::Predicate) &&
       shiftInvariant()) {
     int64_t total = 0;
     for (int64_t d = 0; d < n; ++d)
@@ -418,6 +442,7 @@ int64_t Pattern::countAllowed(int64_t n) const {
     return total;
   }
   case Kind::Union:
+  case Kind::Difference:
   case Kind::Predicate: {
     int64_t total = 0;
     for (int64_t q = 0; q < n; ++q)
@@ -455,6 +480,11 @@ bool rowHasAllowedKey(const Pattern &p, int64_t q) {
       if (rowHasAllowedKey(child, q))
         return true;
     return false;
+  case Pattern::Kind::Difference: {
+    bool any = false;
+    p.forEachAllowedKey(q, q + 1, [&any](int64_t) { any = true; });
+    return any;
+  }
   case Pattern::Kind::BlockLayout: {
     // Any listed block of the row holds a key <= q: off-diagonal ones lie
     // wholly below the diagonal and the diagonal one holds k = q.
@@ -516,6 +546,9 @@ std::string Pattern::str() const {
     }
     return out + ")";
   }
+  case Kind::Difference:
+    return "minus(" + node.children[0].str() + "," + node.children[1].str() +
+           ")";
   case Kind::BlockLayout: {
     std::string out = "blocks(" + std::to_string(node.size) + ";";
     for (size_t i = 0; i < node.blocks.size(); ++i) {
@@ -645,8 +678,9 @@ private:
       ++pos_;
     std::string_view keyword = text_.substr(start, pos_ - start);
     if (keyword.empty())
-      return expected("a pattern (causal, local, strided, fixed, gathered, union, "
-                      "blocks or predicate)");
+      return expected(
+          "a pattern (causal, local, strided, fixed, gathered, union, "
+          "minus, blocks or predicate)");
     if (keyword == "causal") {
       // `causal()` is accepted too.
       size_t afterKeyword = pos_;
@@ -674,13 +708,16 @@ private:
       return parseFixed(/*gathered=*/true);
     if (keyword == "union")
       return parseUnion(depth);
+    if (keyword == "minus")
+      return parseMinus(depth);
     if (keyword == "blocks")
       return parseBlocks();
     if (keyword == "predicate")
       return parsePredicate();
-    return failAt(start, "unknown pattern '" + std::string(keyword) +
-                             "'; expected causal, local, strided, fixed, gathered, "
-                             "union, blocks or predicate");
+    return failAt(start,
+                  "unknown pattern '" + std::string(keyword) +
+                      "'; expected causal, local, strided, fixed, gathered, "
+                      "union, minus, blocks or predicate");
   }
 
   /// fixed(l,c) or gathered(l,c): the same parameters and ranges.
@@ -726,6 +763,26 @@ private:
     if (!expect(')'))
       return std::nullopt;
     return Pattern::unionOf(std::move(children));
+  }
+
+  /// minus(a,b): exactly two patterns.
+  std::optional<Pattern> parseMinus(int depth) {
+    if (depth >= kMaxDepth)
+      return failAt(pos_, "patterns nested deeper than " +
+                              std::to_string(kMaxDepth) + " levels");
+    if (!expect('('))
+      return std::nullopt;
+    std::optional<Pattern> from = parsePattern(depth + 1);
+    if (!from)
+      return std::nullopt;
+    if (!consume(','))
+      return expected("',' and the pattern minus takes away");
+    std::optional<Pattern> without = parsePattern(depth + 1);
+    if (!without)
+      return std::nullopt;
+    if (!consume(')'))
+      return expected("')' after minus's two patterns");
+    return Pattern::difference(std::move(*from), std::move(*without));
   }
 
   std::optional<Pattern> parseBlocks() {
@@ -831,6 +888,7 @@ bool Pattern::operator==(const Pattern &other) const {
   case Kind::Gathered:
     return a.size == b.size && a.summary == b.summary;
   case Kind::Union:
+  case Kind::Difference:
     return a.children == b.children;
   case Kind::BlockLayout:
     return a.size == b.size && a.blocks == b.blocks;

@@ -31,12 +31,13 @@ namespace stc::pattern {
 class Pattern {
 public:
   enum class Kind {
-    Causal,      ///< every k <= q
-    Local,       ///< q - k < window
-    Strided,     ///< (q - k) mod stride == 0
-    Fixed,       ///< q / block == k / block, or k mod block >= block - summary
-    Gathered,    ///< k < (q / block) * summary: fixed's summary columns gathered
-    Union,       ///< any child allows (q, k)
+    Causal,     ///< every k <= q
+    Local,      ///< q - k < window
+    Strided,    ///< (q - k) mod stride == 0
+    Fixed,      ///< q / block == k / block, or k mod block >= block - summary
+    Gathered,   ///< k < (q / block) * summary: fixed's summary columns gathered
+    Union,      ///< any child allows (q, k)
+    Difference, ///< the first child allows (q, k) and the second does not
     BlockLayout, ///< (q / block, k / block) is a listed block
     Predicate,   ///< a user-defined element predicate
   };
@@ -57,6 +58,10 @@ public:
   /// (pattern/Normalize.h). The summary is clamped to [0, block].
   static Pattern gathered(int64_t block, int64_t summary);
   static Pattern unionOf(std::vector<Pattern> children);
+  /// What `from` allows and `without` does not: what stc-normalize-patterns
+  /// attends a union's other members with once a strided member runs apart
+  /// (pattern/Normalize.h). children() is {from, without}.
+  static Pattern difference(Pattern from, Pattern without);
   /// `blocks` lists (query block, key block) pairs; order and duplicates do not
   /// matter.
   static Pattern blockLayout(int64_t blockSize,
@@ -83,8 +88,8 @@ public:
 
   /// Predicate evaluations that classifying this pattern's blocks, counting
   /// its pairs or finding an empty row at n may take in the worst case: 0
-  /// unless it holds a predicate that is not shift-invariant, then
-  /// n (n + 1) / 2 (saturating).
+  /// unless it holds a predicate or a difference that is not
+  /// shift-invariant, then n (n + 1) / 2 (saturating).
   int64_t elementEvaluations(int64_t n) const;
 
   /// Calls fn(k) for every allowed k in [0, min(q, n-1)], ascending. Fast for
@@ -104,7 +109,7 @@ public:
 
   /// Canonical text form, parsed back by parse(): `causal`, `local(128)`,
   /// `strided(128)`, `fixed(128,32)`, `gathered(128,32)`,
-  /// `union(local(128),strided(128))`,
+  /// `union(local(128),strided(128))`, `minus(local(128),strided(128))`,
   /// `blocks(64;0:0,1:0,1:1)`, `predicate(name;<s-expression>)`.
   std::string str() const;
   static std::optional<Pattern> parse(std::string_view text,

@@ -19,6 +19,11 @@ using namespace mlir;
 using namespace stc;
 using namespace stc::st;
 
+/// The pattern attributes, for errors that list what is valid.
+static constexpr const char *kPatternKinds =
+    "#st.causal, #st.local, #st.strided, #st.fixed, #st.gathered, #st.union, "
+    "#st.minus, #st.blocks, #st.predicate";
+
 #include "dialect/st/StAttrInterfaces.cpp.inc"
 #include "dialect/st/StEnums.cpp.inc"
 #define GET_ATTRDEF_CLASSES
@@ -81,9 +86,19 @@ LogicalResult UnionAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   for (auto [i, p] : llvm::enumerate(patterns))
     if (!isa<PatternAttrInterface>(p))
       return emitError() << "#st.union member " << i << " (" << p
-                         << ") is not a pattern; valid members: #st.causal, "
-                            "#st.local, #st.strided, #st.fixed, #st.union, "
-                            "#st.blocks, #st.predicate";
+                         << ") is not a pattern; valid members: "
+                         << kPatternKinds;
+  return success();
+}
+
+LogicalResult MinusAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                Attribute from, Attribute without) {
+  for (auto [what, p] :
+       {std::pair<const char *, Attribute>{"first", from}, {"second", without}})
+    if (!isa<PatternAttrInterface>(p))
+      return emitError() << "#st.minus " << what << " member (" << p
+                         << ") is not a pattern; valid members: "
+                         << kPatternKinds;
   return success();
 }
 
@@ -278,6 +293,14 @@ FailureOr<pattern::Pattern> UnionAttr::toPattern(Operation *from) const {
     return failure();
   return pattern::Pattern::unionOf(
       std::vector<pattern::Pattern>(members->begin(), members->end()));
+}
+
+FailureOr<pattern::Pattern> MinusAttr::toPattern(Operation *from) const {
+  FailureOr<SmallVector<pattern::Pattern>> members = resolvePatterns(
+      ArrayAttr::get(getContext(), {getFrom(), getWithout()}), from);
+  if (failed(members))
+    return failure();
+  return pattern::Pattern::difference((*members)[0], (*members)[1]);
 }
 
 FailureOr<pattern::Pattern> BlockLayoutAttr::toPattern(Operation *) const {

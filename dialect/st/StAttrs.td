@@ -138,6 +138,23 @@ def St_UnionAttr : St_PatternAttr<"Union", "union"> {
   let genVerifyDecl = 1;
 }
 
+def St_MinusAttr : St_PatternAttr<"Minus", "minus"> {
+  let summary = "a pattern less another";
+  let description = [{
+    Allows (q, k) when `from` allows it and `without` does not.
+    stc-normalize-patterns writes it for the members of a union left beside
+    a strided member that it runs apart (permuted), so that no pair is
+    attended twice; users may write it too.
+
+    ```mlir
+    #st.minus<#st.local<128>, #st.strided<128>>
+    ```
+  }];
+  let parameters = (ins "::mlir::Attribute":$from, "::mlir::Attribute":$without);
+  let assemblyFormat = "`<` $from `,` $without `>`";
+  let genVerifyDecl = 1;
+}
+
 def St_BlockLayoutAttr : St_PatternAttr<"BlockLayout", "blocks"> {
   let summary = "an explicit block layout";
   let description = [{

@@ -665,7 +665,27 @@ LogicalResult ScatterSummariesOp::verify() {
                          static_cast<int64_t>(getSummary()));
 }
 
-LogicalResult AttentionSummariesOp::verify() {
+/// An st.attention_split (or its gradient) with `stride`: the second source
+/// is the keys themselves, attended in the stride-permuted order, so the
+/// stride must divide T (pattern/Normalize.h StridePermutation).
+static LogicalResult verifySplitStride(Operation *op,
+                                       std::optional<uint64_t> stride,
+                                       RankedTensorType q, Value k, Value ks,
+                                       Value v, Value vs) {
+  if (!stride)
+    return success();
+  int64_t t = q.getDimSize(1), l = static_cast<int64_t>(*stride);
+  if (l < 2 || t % l != 0)
+    return op->emitOpError() << "stride(" << l << ") must be >= 2 and divide "
+                             << "the sequence length " << t;
+  if (ks != k || vs != v)
+    return op->emitOpError()
+           << "with stride, ks and vs must be k and v (the second source is "
+              "the same keys, attended in the permuted order)";
+  return success();
+}
+
+LogicalResult AttentionSplitOp::verify() {
   auto q = getQ().getType(), k = getK().getType(), v = getV().getType();
   if (failed(verifyQK(*this, q, k, getHeadsAttr().getInt())))
     return failure();
@@ -685,13 +705,21 @@ LogicalResult AttentionSummariesOp::verify() {
     return emitOpError() << "scale must be > 0";
   if (failed(verifyScoreMods(*this, getScoreModsAttr())))
     return failure();
-  if (getSummaries().size() != getPatterns().size())
-    return emitOpError() << "needs one summaries entry per patterns entry (got "
-                         << getSummaries().size() << " and "
+  if (getSecond().size() != getPatterns().size())
+    return emitOpError() << "needs one second entry per patterns entry (got "
+                         << getSecond().size() << " and "
                          << getPatterns().size() << ")";
   if (failed(verifyHeadSplit(*this, getPatterns(), heads)))
     return failure();
-  return verifyHeadSplit(*this, getSummaries(), heads);
+  if (failed(verifyHeadSplit(*this, getSecond(), heads)))
+    return failure();
+  return verifySplitStride(*this, getStride(), q, getK(), getKs(), getV(),
+                           getVs());
+}
+
+LogicalResult AttentionSplitGradOp::verify() {
+  return verifySplitStride(*this, getStride(), getQ().getType(), getK(),
+                           getKs(), getV(), getVs());
 }
 
 //===----------------------------------------------------------------------===//
@@ -860,11 +888,10 @@ FailureOr<SmallVector<pattern::Pattern>> AttentionOp::headPatterns() {
 FailureOr<SmallVector<pattern::Pattern>> AttentionGradOp::headPatterns() {
   return resolveHeadPatterns(getPatterns(), getHeads(), *this);
 }
-FailureOr<SmallVector<pattern::Pattern>> AttentionSummariesOp::headPatterns() {
+FailureOr<SmallVector<pattern::Pattern>> AttentionSplitOp::headPatterns() {
   return resolveHeadPatterns(getPatterns(), getHeads(), *this);
 }
-FailureOr<SmallVector<pattern::Pattern>>
-AttentionSummariesGradOp::headPatterns() {
+FailureOr<SmallVector<pattern::Pattern>> AttentionSplitGradOp::headPatterns() {
   return resolveHeadPatterns(getPatterns(), getHeads(), *this);
 }
 FailureOr<SmallVector<pattern::Pattern>> AttentionScoresOp::headPatterns() {

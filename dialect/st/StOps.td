@@ -412,23 +412,37 @@ def St_AttentionOp : St_AttentionLikeOp<"attention"> {
   let hasVerifier = 1;
 }
 
-def St_AttentionSummariesOp : St_AttentionLikeOp<"attention_summaries", [
+def St_AttentionSplitOp : St_AttentionLikeOp<"attention_split", [
     AllTypesMatch<["k", "ks"]>, AllTypesMatch<["v", "vs"]>]> {
-  let summary = "attention over the sequence's keys and gathered summary keys";
+  let summary = "attention over two key sources with one softmax";
   let description = [{
     Per batch and head h: one softmax over two key sources, the keys k, v
-    under head h's `patterns` entry and the gathered keys ks, vs (from
-    `st.gather_summaries`) under its `summaries` entry. With
-    `#st.fixed<block = l, summary = 0>` and `#st.gathered<block = l,
-    summary = c>` this is `#st.fixed<block = l, summary = c>` attention
-    (stc-normalize-patterns writes it so): each source runs as its own
+    under head h's `patterns` entry and the keys ks, vs under its `second`
+    entry; no (query, key) pair may be in both. Each source runs as its own
     block-sparse attention and the two are merged by their log-sum-exps.
+    stc-normalize-patterns writes it in two forms:
+
+    - fixed(l, c): `#st.fixed<block = l, summary = 0>` over the keys and
+      `#st.gathered<block = l, summary = c>` over ks, vs, the summary
+      columns gathered by `st.gather_summaries`;
+    - a union with a member `#st.strided<l>` (l dividing T): the other
+      members less strided(l) (`#st.minus`) over the keys, and with
+      `stride(l)` the second source attended in the stride-permuted order
+      (`st.stride_permute` of every head: queries, ks = k and vs = v
+      reordered, the result and its statistics restored), where strided(l)
+      is `#st.fixed<block = T / l, summary = 0>`.
+
     All five tensors are [B, T, *]; `heads` divides their widths.
 
     ```mlir
-    %o = st.attention_summaries %q, %k, %v, %ks, %vs heads(2)
+    %o = st.attention_split %q, %k, %v, %ks, %vs heads(2)
            patterns [#st.fixed<block = 16, summary = 0>]
-           summaries [#st.gathered<block = 16, summary = 4>]
+           second [#st.gathered<block = 16, summary = 4>]
+           : tensor<2x64x32xf32>, tensor<2x64x32xf32>, tensor<2x64x32xf32>
+             -> tensor<2x64x32xf32>
+    %u = st.attention_split %q, %k, %v, %k, %v heads(2)
+           patterns [#st.minus<#st.local<8>, #st.strided<8>>]
+           second [#st.fixed<block = 8, summary = 0>] stride(8)
            : tensor<2x64x32xf32>, tensor<2x64x32xf32>, tensor<2x64x32xf32>
              -> tensor<2x64x32xf32>
     ```
@@ -437,31 +451,33 @@ def St_AttentionSummariesOp : St_AttentionLikeOp<"attention_summaries", [
                        St_FloatTensor:$v, St_FloatTensor:$ks,
                        St_FloatTensor:$vs, I64Attr:$heads,
                        St_PatternArrayAttr:$patterns,
-                       St_PatternArrayAttr:$summaries,
+                       St_PatternArrayAttr:$second,
+                       OptionalAttr<I64Attr>:$stride,
                        OptionalAttr<F64Attr>:$scale,
                        OptionalAttr<St_ScoreModArrayAttr>:$score_mods);
   let results = (outs St_FloatTensor:$result);
   let assemblyFormat = [{
     $q `,` $k `,` $v `,` $ks `,` $vs `heads` `(` $heads `)` `patterns` $patterns
-    `summaries` $summaries attr-dict
+    `second` $second (`stride` `(` $stride^ `)`)? attr-dict
     `:` type($q) `,` type($k) `,` type($v) `->` type($result)
   }];
   let hasVerifier = 1;
 }
 
-def St_AttentionSummariesGradOp : St_AttentionLikeOp<"attention_summaries_grad", [
+def St_AttentionSplitGradOp : St_AttentionLikeOp<"attention_split_grad", [
     AllTypesMatch<["q", "dq"]>, AllTypesMatch<["k", "dk", "ks", "dks"]>,
     AllTypesMatch<["v", "dv", "vs", "dvs", "out", "dout"]>]> {
-  let summary = "gradients of st.attention_summaries";
+  let summary = "gradients of st.attention_split";
   let description = [{
     Given dO and the forward's q, k, v, ks, vs and output o, returns dq, dk,
-    dv, dks, dvs (the gathered keys' gradients; `st.scatter_summaries` takes
+    dv, dks, dvs: the second source's key gradients, in the sequence's order
+    also with `stride` (for gathered summaries, `st.scatter_summaries` takes
     them back to the sequence).
 
     ```mlir
-    %dq, %dk, %dv, %dks, %dvs = st.attention_summaries_grad %do, %q, %k, %v, %ks, %vs, %o
+    %dq, %dk, %dv, %dks, %dvs = st.attention_split_grad %do, %q, %k, %v, %ks, %vs, %o
         heads(2) patterns [#st.fixed<block = 16, summary = 0>]
-        summaries [#st.gathered<block = 16, summary = 4>]
+        second [#st.gathered<block = 16, summary = 4>]
         : tensor<2x64x32xf32>, tensor<2x64x32xf32>, tensor<2x64x32xf32>
     ```
   }];
@@ -470,7 +486,8 @@ def St_AttentionSummariesGradOp : St_AttentionLikeOp<"attention_summaries_grad",
                        St_FloatTensor:$ks, St_FloatTensor:$vs,
                        St_FloatTensor:$out, I64Attr:$heads,
                        St_PatternArrayAttr:$patterns,
-                       St_PatternArrayAttr:$summaries,
+                       St_PatternArrayAttr:$second,
+                       OptionalAttr<I64Attr>:$stride,
                        OptionalAttr<F64Attr>:$scale,
                        OptionalAttr<St_ScoreModArrayAttr>:$score_mods);
   let results = (outs St_FloatTensor:$dq, St_FloatTensor:$dk,
@@ -478,9 +495,10 @@ def St_AttentionSummariesGradOp : St_AttentionLikeOp<"attention_summaries_grad",
                       St_FloatTensor:$dvs);
   let assemblyFormat = [{
     $dout `,` $q `,` $k `,` $v `,` $ks `,` $vs `,` $out `heads` `(` $heads `)`
-    `patterns` $patterns `summaries` $summaries
+    `patterns` $patterns `second` $second (`stride` `(` $stride^ `)`)?
     attr-dict `:` type($q) `,` type($k) `,` type($v)
   }];
+  let hasVerifier = 1;
 }
 
 def St_AttentionScoresOp : St_AttentionLikeOp<"attention_scores"> {

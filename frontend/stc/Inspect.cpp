@@ -120,6 +120,8 @@ std::optional<StackStats> analyze(const AttentionStack &stack,
     std::vector<pattern::Pattern> run = {p};
     if (norm && norm->permuted)
       run = {norm->permuted->pattern};
+    else if (norm && norm->strideSplit)
+      run = {norm->strideSplit->rest, norm->strideSplit->strided};
     else if (norm)
       run = {norm->split->local, norm->split->summaries};
     GroupStats g{p, 0, {}, 0, 0, norm};
@@ -376,6 +378,10 @@ llvm::json::Value toJson(const StackStats &s, int64_t blockSize) {
         if (nz->permuted) {
           n["pattern"] = nz->permuted->pattern.str();
           n["stride_permutation"] = nz->permuted->permutation.stride;
+        } else if (nz->strideSplit) {
+          n["patterns"] = llvm::json::Array{nz->strideSplit->rest.str(),
+                                            nz->strideSplit->strided.str()};
+          n["stride_permutation"] = nz->strideSplit->permutation.stride;
         } else {
           n["patterns"] = llvm::json::Array{nz->split->local.str(),
                                             nz->split->summaries.str()};

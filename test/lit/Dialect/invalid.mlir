@@ -599,15 +599,45 @@ func.func @gather_summary(%x: tensor<1x64x32xf32>) -> tensor<1x64x32xf32> {
 
 // -----
 
-// Tests that attention over summaries has one summaries entry per pattern.
+// Tests that a split attention has one second entry per pattern.
 func.func @summaries_count(%x: tensor<1x64x32xf32>) -> tensor<1x64x32xf32> {
-  // expected-error @+1 {{needs one summaries entry per patterns entry (got 2 and 1)}}
-  %o = st.attention_summaries %x, %x, %x, %x, %x heads(2)
+  // expected-error @+1 {{needs one second entry per patterns entry (got 2 and 1)}}
+  %o = st.attention_split %x, %x, %x, %x, %x heads(2)
          patterns [#st.fixed<block = 16, summary = 0>]
-         summaries [#st.gathered<block = 16, summary = 4>, #st.gathered<block = 16, summary = 4>]
+         second [#st.gathered<block = 16, summary = 4>, #st.gathered<block = 16, summary = 4>]
          : tensor<1x64x32xf32>, tensor<1x64x32xf32>, tensor<1x64x32xf32> -> tensor<1x64x32xf32>
   return %o : tensor<1x64x32xf32>
 }
+
+// -----
+
+// Tests that a split's stride divides the sequence.
+func.func @split_stride(%x: tensor<1x60x32xf32>) -> tensor<1x60x32xf32> {
+  // expected-error @+1 {{stride(8) must be >= 2 and divide the sequence length 60}}
+  %o = st.attention_split %x, %x, %x, %x, %x heads(2)
+         patterns [#st.minus<#st.local<8>, #st.strided<8>>]
+         second [#st.fixed<block = 8, summary = 0>] stride(8)
+         : tensor<1x60x32xf32>, tensor<1x60x32xf32>, tensor<1x60x32xf32> -> tensor<1x60x32xf32>
+  return %o : tensor<1x60x32xf32>
+}
+
+// -----
+
+// Tests that a strided split's second source is the keys themselves.
+func.func @split_stride_keys(%x: tensor<1x64x32xf32>, %y: tensor<1x64x32xf32>) -> tensor<1x64x32xf32> {
+  // expected-error @+1 {{with stride, ks and vs must be k and v}}
+  %o = st.attention_split %x, %x, %x, %y, %x heads(2)
+         patterns [#st.minus<#st.local<8>, #st.strided<8>>]
+         second [#st.fixed<block = 8, summary = 0>] stride(8)
+         : tensor<1x64x32xf32>, tensor<1x64x32xf32>, tensor<1x64x32xf32> -> tensor<1x64x32xf32>
+  return %o : tensor<1x64x32xf32>
+}
+
+// -----
+
+// Tests that #st.minus takes patterns.
+// expected-error @+1 {{#st.minus second member (3 : i64) is not a pattern}}
+func.func private @minus_member() attributes {p = #st.minus<#st.local<8>, 3>}
 
 // -----
 

@@ -82,19 +82,35 @@ func.func @stride_permute(%x: tensor<2x64x32xf32>) -> tensor<2x64x32xf32> {
 // Tests the summary split's ops round trip.
 // CHECK-LABEL: func.func @summaries
 // CHECK: %[[KS:.*]] = st.gather_summaries %{{.*}} block(16) summary(4) : tensor<2x64x32xf32>
-// CHECK: %[[O:.*]] = st.attention_summaries %{{.*}}, %{{.*}}, %{{.*}}, %[[KS]], %[[KS]] heads(2) patterns [#st.fixed<block = 16, summary = 0>] summaries [#st.gathered<block = 16, summary = 4>] : tensor<2x64x32xf32>, tensor<2x64x32xf32>, tensor<2x64x32xf32> -> tensor<2x64x32xf32>
-// CHECK: st.attention_summaries_grad %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[KS]], %[[KS]], %[[O]] heads(2) patterns [#st.fixed<block = 16, summary = 0>] summaries [#st.gathered<block = 16, summary = 4>]
+// CHECK: %[[O:.*]] = st.attention_split %{{.*}}, %{{.*}}, %{{.*}}, %[[KS]], %[[KS]] heads(2) patterns [#st.fixed<block = 16, summary = 0>] second [#st.gathered<block = 16, summary = 4>] : tensor<2x64x32xf32>, tensor<2x64x32xf32>, tensor<2x64x32xf32> -> tensor<2x64x32xf32>
+// CHECK: st.attention_split_grad %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[KS]], %[[KS]], %[[O]] heads(2) patterns [#st.fixed<block = 16, summary = 0>] second [#st.gathered<block = 16, summary = 4>]
 // CHECK: st.scatter_summaries %{{.*}} block(16) summary(4) : tensor<2x64x32xf32>
 func.func @summaries(%x: tensor<2x64x32xf32>) -> tensor<2x64x32xf32> {
   %ks = st.gather_summaries %x block(16) summary(4) : tensor<2x64x32xf32>
-  %o = st.attention_summaries %x, %x, %x, %ks, %ks heads(2)
+  %o = st.attention_split %x, %x, %x, %ks, %ks heads(2)
          patterns [#st.fixed<block = 16, summary = 0>]
-         summaries [#st.gathered<block = 16, summary = 4>]
+         second [#st.gathered<block = 16, summary = 4>]
          : tensor<2x64x32xf32>, tensor<2x64x32xf32>, tensor<2x64x32xf32> -> tensor<2x64x32xf32>
-  %dq, %dk, %dv, %dks, %dvs = st.attention_summaries_grad %o, %x, %x, %x, %ks, %ks, %o heads(2)
+  %dq, %dk, %dv, %dks, %dvs = st.attention_split_grad %o, %x, %x, %x, %ks, %ks, %o heads(2)
          patterns [#st.fixed<block = 16, summary = 0>]
-         summaries [#st.gathered<block = 16, summary = 4>]
+         second [#st.gathered<block = 16, summary = 4>]
          : tensor<2x64x32xf32>, tensor<2x64x32xf32>, tensor<2x64x32xf32>
   %s = st.scatter_summaries %dks block(16) summary(4) : tensor<2x64x32xf32>
   return %s : tensor<2x64x32xf32>
+}
+
+// Tests the strided split of a union round trips, with #st.minus.
+// CHECK-LABEL: func.func @strided_split
+// CHECK: %[[U:.*]] = st.attention_split %[[X:[^,]+]], %[[X]], %[[X]], %[[X]], %[[X]] heads(2) patterns [#st.minus<#st.local<8>, #st.strided<8>>] second [#st.fixed<block = 8, summary = 0>] stride(8) : tensor<2x64x32xf32>, tensor<2x64x32xf32>, tensor<2x64x32xf32> -> tensor<2x64x32xf32>
+// CHECK: st.attention_split_grad %{{.*}}, %[[X]], %[[X]], %[[X]], %[[X]], %[[X]], %[[U]] heads(2) patterns [#st.minus<#st.local<8>, #st.strided<8>>] second [#st.fixed<block = 8, summary = 0>] stride(8) :
+func.func @strided_split(%x: tensor<2x64x32xf32>) -> tensor<2x64x32xf32> {
+  %o = st.attention_split %x, %x, %x, %x, %x heads(2)
+         patterns [#st.minus<#st.local<8>, #st.strided<8>>]
+         second [#st.fixed<block = 8, summary = 0>] stride(8)
+         : tensor<2x64x32xf32>, tensor<2x64x32xf32>, tensor<2x64x32xf32> -> tensor<2x64x32xf32>
+  %dq, %dk, %dv, %dks, %dvs = st.attention_split_grad %o, %x, %x, %x, %x, %x, %o heads(2)
+         patterns [#st.minus<#st.local<8>, #st.strided<8>>]
+         second [#st.fixed<block = 8, summary = 0>] stride(8)
+         : tensor<2x64x32xf32>, tensor<2x64x32xf32>, tensor<2x64x32xf32>
+  return %dks : tensor<2x64x32xf32>
 }

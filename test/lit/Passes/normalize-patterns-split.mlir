@@ -27,7 +27,7 @@
 // LOWERED: stk.launch "attention_decode" {{.*}}layouts = ["layout{{[0-9]+}}"]
 
 // Tests the summary split of fixed(16, 4) at n = 64 on every head: the
-// forward runs st.attention_summaries over k, v (fixed(16, 0)) and their
+// forward runs st.attention_split over k, v (fixed(16, 0)) and their
 // gathered summary columns (gathered(16, 4)); the gradient gathers k and v
 // again, and the gathered keys' gradients are scattered back and added to
 // dk and dv.
@@ -35,10 +35,10 @@
 // CHECK-SAME: (%[[Q:.*]]: tensor<1x64x32xf32>, %[[K:.*]]: tensor<1x64x32xf32>, %[[V:.*]]: tensor<1x64x32xf32>, %[[DY:.*]]: tensor<1x64x32xf32>)
 // CHECK-DAG: %[[KS:.*]] = st.gather_summaries %[[K]] block(16) summary(4) : tensor<1x64x32xf32>
 // CHECK-DAG: %[[VS:.*]] = st.gather_summaries %[[V]] block(16) summary(4) : tensor<1x64x32xf32>
-// CHECK: %[[O:.*]] = st.attention_summaries %[[Q]], %[[K]], %[[V]], %[[KS]], %[[VS]] heads(2) patterns [#st.fixed<block = 16, summary = 0>, #st.fixed<block = 16, summary = 0>] summaries [#st.gathered<block = 16, summary = 4>, #st.gathered<block = 16, summary = 4>]
+// CHECK: %[[O:.*]] = st.attention_split %[[Q]], %[[K]], %[[V]], %[[KS]], %[[VS]] heads(2) patterns [#st.fixed<block = 16, summary = 0>, #st.fixed<block = 16, summary = 0>] second [#st.gathered<block = 16, summary = 4>, #st.gathered<block = 16, summary = 4>]
 // CHECK-DAG: %[[KS2:.*]] = st.gather_summaries %[[K]] block(16) summary(4)
 // CHECK-DAG: %[[VS2:.*]] = st.gather_summaries %[[V]] block(16) summary(4)
-// CHECK: %[[DQ:.*]], %[[DK:.*]], %[[DV:.*]], %[[DKS:.*]], %[[DVS:.*]] = st.attention_summaries_grad %[[DY]], %[[Q]], %[[K]], %[[V]], %[[KS2]], %[[VS2]], %[[O]]
+// CHECK: %[[DQ:.*]], %[[DK:.*]], %[[DV:.*]], %[[DKS:.*]], %[[DVS:.*]] = st.attention_split_grad %[[DY]], %[[Q]], %[[K]], %[[V]], %[[KS2]], %[[VS2]], %[[O]]
 // CHECK: %[[SK:.*]] = st.scatter_summaries %[[DKS]] block(16) summary(4)
 // CHECK: %[[DK2:.*]] = st.add %[[DK]], %[[SK]]
 // CHECK: %[[SV:.*]] = st.scatter_summaries %[[DVS]] block(16) summary(4)
@@ -50,8 +50,8 @@
 // TILED-LABEL: module
 // TILED-DAG: st.layout @[[LOCAL:layout[0-9]+]] {block = 16 : i64, blocks = 4 : i64, empty = 6 : i64, fnv1a64 = "{{[0-9a-f]+}}", full = 0 : i64, n = 64 : i64, partial = 4 : i64, pattern = #st.fixed<block = 16, summary = 0>, upper = 6 : i64}
 // TILED-DAG: st.layout @[[SUMM:layout[0-9]+]] {block = 16 : i64, blocks = 3 : i64, empty = 7 : i64, fnv1a64 = "{{[0-9a-f]+}}", full = 0 : i64, n = 64 : i64, partial = 3 : i64, pattern = #st.gathered<block = 16, summary = 4>, upper = 6 : i64}
-// TILED: st.attention_summaries {{.*}} {st.layouts = [@[[LOCAL]], @[[LOCAL]]], st.summary_layouts = [@[[SUMM]], @[[SUMM]]]}
-// TILED: st.attention_summaries_grad {{.*}} {st.layouts = [@[[LOCAL]], @[[LOCAL]]], st.summary_layouts = [@[[SUMM]], @[[SUMM]]]}
+// TILED: st.attention_split {{.*}} {st.layouts = [@[[LOCAL]], @[[LOCAL]]], st.second_layouts = [@[[SUMM]], @[[SUMM]]]}
+// TILED: st.attention_split_grad {{.*}} {st.layouts = [@[[LOCAL]], @[[LOCAL]]], st.second_layouts = [@[[SUMM]], @[[SUMM]]]}
 func.func @split(%q: tensor<1x64x32xf32>, %k: tensor<1x64x32xf32>, %v: tensor<1x64x32xf32>, %dy: tensor<1x64x32xf32>)
     -> (tensor<1x64x32xf32>, tensor<1x64x32xf32>, tensor<1x64x32xf32>, tensor<1x64x32xf32>) {
   %o = st.attention %q, %k, %v heads(2) patterns [#st.fixed<block = 16, summary = 4>, #st.fixed<block = 16, summary = 4>]

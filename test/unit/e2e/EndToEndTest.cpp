@@ -1099,7 +1099,7 @@ TrainedAlike trainAlike(
 /// rounding differences only.)
 void expectTrainAlike(const std::shared_ptr<const Artifact> &normalized,
                       const std::shared_ptr<const Artifact> &written,
-                      const char *tag, double f32Tolerance = 1e-5) {
+                      const char *tag, double f32Tolerance = 5e-5) {
   ASSERT_EQ(normalized->params.size(), written->params.size());
   ByteDataset data = textDataset(normalized->model.context);
   for (auto precision :
@@ -1129,7 +1129,12 @@ void expectTrainAlike(const std::shared_ptr<const Artifact> &normalized,
                 "difference after 4 steps %.3g\n",
                 tag, f64 ? "fp64" : "f32 ", losses[0].front(), losses[0].back(),
                 worst);
-    // f32: a few ulps of the merge, through four AdamW steps of lr 3e-3.
+    // f32: a few ulps of the merge, through four AdamW steps of lr 3e-3
+    // (AdamW divides each gradient element by its own magnitude, so an
+    // element near 0 turns ulps into a visible share of a step: 1.85e-5 for
+    // score-mods on one machine, where OpenBLAS's kernels for its CPU sum
+    // in another order than on the machine that set 1e-5). fp64 above is
+    // the exactness check.
     EXPECT_LE(worst, f64 ? 1e-12 : f32Tolerance);
   }
 }
@@ -1188,6 +1193,45 @@ TEST(Normalization, NormalizedProgramsTrainLikeTheWrittenOnes) {
   expectTrainAlike(normalized, written, " normalize");
 }
 
+// test/inputs/union-split.mlir compiled twice: its two union layers split
+// (st.attention_split with stride: the other members less strided(l) over
+// the keys, strided(l) as fixed(n / l, 0) over the stride permutation, one
+// softmax), and as written. The split programs train like the written ones.
+TEST(Normalization, SplitUnionsTrainLikeTheWrittenOnes) {
+  auto normalized = inputArtifact("union-split");
+  auto written = inputArtifact("union-split-as-written");
+  if (!normalized || !written)
+    GTEST_SKIP() << "no compiled union-split artifacts under " << artifactRoot()
+                 << " (a runtime-only build)";
+  EXPECT_EQ(countOps(*written, EntryKind::Train, OpKind::StridePermute), 0);
+  // Per layer, the forward permutes q, k, v and restores o and lse; the
+  // backward permutes q, o, lse, dy, k, v and restores dq, dk, dv.
+  EXPECT_EQ(countOps(*normalized, EntryKind::Eval, OpKind::StridePermute),
+            2 * 5);
+  EXPECT_EQ(countOps(*normalized, EntryKind::Train, OpKind::StridePermute),
+            2 * (5 + 9));
+  EXPECT_EQ(countOps(*normalized, EntryKind::Sample, OpKind::StridePermute), 0);
+  for (EntryKind k : {EntryKind::Train, EntryKind::Eval}) {
+    int64_t merging = 0;
+    for (const Op &op : normalized->entry(k).ops)
+      merging += op.kind == OpKind::AttentionFwd && op.attrs.merge;
+    EXPECT_EQ(merging, 2);
+  }
+  // The blocks the evaluation step's attention visits per head: the split
+  // layouts' (61 + 96), fewer than the unions' (136 + 108; stc inspect).
+  auto blocks = [](const Artifact &a) {
+    int64_t total = 0;
+    for (const Op &op : a.entry(EntryKind::Eval).ops)
+      if (op.kind == OpKind::AttentionFwd)
+        for (int l : op.layouts)
+          total += a.layouts[l].blocks.numBlocks();
+    return total;
+  };
+  EXPECT_EQ(blocks(*written), 136 + 108);
+  EXPECT_EQ(blocks(*normalized), 61 + 96);
+  expectTrainAlike(normalized, written, "union split");
+}
+
 // test/inputs/score-mods.mlir compiled twice: the soft-capped strided and
 // fixed layers normalized (permuted, split into the local blocks and the
 // gathered summaries: each part applies the cap), the ALiBi layers as
@@ -1243,7 +1287,7 @@ TEST(Normalization, UnfusedChainTrainsLikeFusedAttention) {
             4);
   // f32: the chain stores its scores and probabilities between launches,
   // roundings the fused kernels do not make.
-  expectTrainAlike(unfused, fused, "unfused   ", 5e-5);
+  expectTrainAlike(unfused, fused, "unfused   ");
 }
 
 // normalize-small compiled with stc-schedule-recompute's paper policy (each

@@ -192,6 +192,15 @@ TEST(BlockLayoutBuild, UnionsAndPredicatesMatchBruteForce) {
       Pattern::unionOf(
           {Pattern::unionOf({Pattern::strided(3)}), Pattern::causal()}),
       Pattern::unionOf({}),
+      // Differences: by the q - k table (shift-invariant), by blocks where
+      // the second child is empty or full, by elements where it is partial.
+      Pattern::difference(Pattern::local(128), Pattern::strided(128)),
+      Pattern::difference(Pattern::local(300), Pattern::strided(64)),
+      Pattern::difference(Pattern::fixed(64, 8), Pattern::strided(64)),
+      Pattern::difference(Pattern::causal(),
+                          Pattern::blockLayout(32, {{3, 0}, {4, 4}})),
+      Pattern::difference(Pattern::fixed(96, 16), Pattern::local(40)),
+      Pattern::difference(Pattern::local(50), Pattern::causal()),
       Pattern::predicate("local", test::localPredicate(100)),
       Pattern::predicate("lsum", test::localPlusSummaryPredicate(20, 64)),
       Pattern::predicate("never", *Predicate::parse("0", nullptr)),

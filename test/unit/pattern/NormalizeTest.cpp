@@ -141,4 +141,61 @@ TEST(SummarySplit, LeavesWhatItCannotSplitAlone) {
       Pattern::unionOf({Pattern::fixed(16, 4), Pattern::local(3)}), 64));
 }
 
+// union(..., strided(l), ...) = minus(the others, strided(l)) over the
+// sequence + fixed(n / l, 0) over the stride permutation, disjointly: every
+// allowed pair once, nothing else.
+TEST(StrideSplit, IsTheUnionSplitInTwo) {
+  std::vector<std::pair<Pattern, int64_t>> cases = {
+      {Pattern::unionOf({Pattern::local(8), Pattern::strided(8)}), 64},
+      {Pattern::unionOf({Pattern::strided(4), Pattern::local(10)}), 48},
+      {Pattern::unionOf(
+           {Pattern::local(3), Pattern::fixed(16, 4), Pattern::strided(6)}),
+       96},
+      {Pattern::unionOf({Pattern::strided(5), Pattern::strided(2)}), 40},
+      {Pattern::unionOf({Pattern::causal(), Pattern::strided(16)}), 64},
+  };
+  for (const auto &[u, n] : cases) {
+    std::optional<StrideSplit> split = strideSplit(u, n);
+    ASSERT_TRUE(split) << u.str();
+    const StridePermutation &perm = split->permutation;
+    EXPECT_EQ(split->strided, Pattern::fixed(perm.segment(), 0));
+    EXPECT_EQ(split->rest.kind(), Pattern::Kind::Difference);
+    for (int64_t q = 0; q < n; ++q)
+      for (int64_t k = 0; k < n; ++k) {
+        int seen = split->rest.allowed(q, k) +
+                   split->strided.allowed(perm.forward(q), perm.forward(k));
+        ASSERT_EQ(seen, u.allowed(q, k) ? 1 : 0)
+            << u.str() << " n=" << n << " q=" << q << " k=" << k;
+      }
+    EXPECT_EQ(u.countAllowed(n),
+              split->rest.countAllowed(n) + split->strided.countAllowed(n));
+  }
+}
+
+TEST(StrideSplit, LocalAndStridedComputeAFewBlocksOfTheCausal) {
+  int64_t n = 16384, b = 128;
+  Pattern u = Pattern::unionOf({Pattern::local(128), Pattern::strided(128)});
+  auto split = strideSplit(u, n);
+  ASSERT_TRUE(split);
+  BlockLayout before = buildBlockLayout(u, n, b);
+  int64_t after = buildBlockLayout(split->rest, n, b).numBlocks() +
+                  buildBlockLayout(split->strided, n, b).numBlocks();
+  EXPECT_EQ(before.numBlocks(), before.denseCausalBlocks());
+  // local(128) less its diagonal: the diagonal block and the one before it
+  // per row (none before the first); strided: one block per row.
+  EXPECT_EQ(after, (2 * (n / b) - 1) + n / b);
+  EXPECT_LE(after * 20, before.numBlocks()); // <= 5%
+}
+
+TEST(StrideSplit, LeavesWhatItCannotSplitAlone) {
+  EXPECT_FALSE(strideSplit(Pattern::strided(8), 64)); // not a union
+  EXPECT_FALSE(strideSplit(
+      Pattern::unionOf({Pattern::local(8), Pattern::strided(7)}), 64));
+  EXPECT_FALSE(strideSplit(Pattern::unionOf({Pattern::strided(8)}), 64));
+  EXPECT_FALSE(strideSplit(
+      Pattern::unionOf({Pattern::local(8), Pattern::strided(1)}), 64));
+  EXPECT_FALSE(strideSplit(
+      Pattern::unionOf({Pattern::local(8), Pattern::fixed(8, 2)}), 64));
+}
+
 } // namespace

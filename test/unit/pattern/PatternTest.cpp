@@ -65,6 +65,19 @@ std::vector<Pattern> samplePatterns() {
       {Pattern::unionOf({Pattern::fixed(8, 2), Pattern::local(2)}),
        Pattern::strided(11)}));
   patterns.push_back(Pattern::unionOf({Pattern::strided(3)}));
+  // Differences: shift-invariant (what stc-normalize-patterns makes of
+  // union(local, strided)), and over a fixed and a predicate.
+  patterns.push_back(
+      Pattern::difference(Pattern::local(8), Pattern::strided(8)));
+  patterns.push_back(
+      Pattern::difference(Pattern::local(20), Pattern::strided(6)));
+  patterns.push_back(
+      Pattern::difference(Pattern::fixed(8, 3), Pattern::strided(5)));
+  patterns.push_back(Pattern::difference(
+      Pattern::causal(),
+      Pattern::predicate("lsum", test::localPlusSummaryPredicate(2, 7))));
+  patterns.push_back(
+      Pattern::difference(Pattern::strided(4), Pattern::causal()));
   return patterns;
 }
 
@@ -338,6 +351,9 @@ TEST(PatternText, CanonicalForms) {
   EXPECT_EQ(
       Pattern::unionOf({Pattern::local(128), Pattern::strided(128)}).str(),
       "union(local(128),strided(128))");
+  EXPECT_EQ(
+      Pattern::difference(Pattern::local(128), Pattern::strided(128)).str(),
+      "minus(local(128),strided(128))");
   EXPECT_EQ(Pattern::blockLayout(64, {{1, 1}, {0, 0}, {1, 0}}).str(),
             "blocks(64;0:0,1:0,1:1)");
   EXPECT_EQ(Pattern::blockLayout(64, {}).str(), "blocks(64;)");
@@ -409,6 +425,10 @@ TEST(PatternText, ParseErrorsNameTheBadValue) {
   EXPECT_NE(error.find("-1:0"), std::string::npos) << error;
   error = parseError("union()");
   EXPECT_NE(error.find("at least one"), std::string::npos) << error;
+  error = parseError("minus(local(4))");
+  EXPECT_NE(error.find("takes away"), std::string::npos) << error;
+  error = parseError("minus(local(4),strided(2),causal)");
+  EXPECT_NE(error.find("two patterns"), std::string::npos) << error;
   error = parseError("sliding(3)");
   EXPECT_NE(error.find("'sliding'"), std::string::npos) << error;
   error = parseError("local(128");
@@ -476,10 +496,12 @@ TEST(PatternEquality, Structural) {
 TEST(PatternText, MutatedTextNeverCrashes) {
   // Every successful parse must round-trip; every failure must explain.
   const std::string seeds[] = {
-      "union(local(128),strided(128))", "fixed(128,32)",
+      "union(local(128),strided(128))",
+      "fixed(128,32)",
       "blocks(64;0:0,1:0,1:1)",
       "predicate(p;(or (slt (sub q k) 3) (eq (rems k 16) 15)))",
-      "union(predicate(a;(select q k -1)),blocks(2;3:1),causal)"};
+      "union(predicate(a;(select q k -1)),blocks(2;3:1),causal)",
+      "minus(union(local(8),fixed(16,4)),strided(8))"};
   const char alphabet[] = "()(),;:-+ 0123456789qkaluniopredsvt";
   std::mt19937 rng(77);
   for (int trial = 0; trial < 5000; ++trial) {

@@ -49,6 +49,9 @@ inline bool refAllowed(const Pattern &p, int64_t q, int64_t k) {
       if (refAllowed(child, q, k))
         return true;
     return false;
+  case Pattern::Kind::Difference:
+    return refAllowed(p.children()[0], q, k) &&
+           !refAllowed(p.children()[1], q, k);
   case Pattern::Kind::BlockLayout: {
     int64_t b = p.size();
     if (b < 1)
@@ -129,7 +132,7 @@ inline Predicate randomPredicate(std::mt19937 &rng, int numOps) {
 
 /// A random pattern of any kind; `depth` bounds union nesting.
 inline Pattern randomPattern(std::mt19937 &rng, int64_t n, int depth = 1) {
-  std::uniform_int_distribution<int> kind(0, depth > 0 ? 6 : 5);
+  std::uniform_int_distribution<int> kind(0, depth > 0 ? 7 : 5);
   std::uniform_int_distribution<int64_t> size(1, std::max<int64_t>(2, n / 2));
   switch (kind(rng)) {
   case 0:
@@ -154,6 +157,9 @@ inline Pattern randomPattern(std::mt19937 &rng, int64_t n, int depth = 1) {
     return Pattern::predicate(
         "p", localPlusSummaryPredicate(window(rng), period(rng)));
   }
+  case 7:
+    return Pattern::difference(randomPattern(rng, n, depth - 1),
+                               randomPattern(rng, n, depth - 1));
   default: {
     std::vector<Pattern> children;
     int count = std::uniform_int_distribution<int>(1, 3)(rng);

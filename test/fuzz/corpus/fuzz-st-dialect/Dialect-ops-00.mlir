@@ -82,18 +82,18 @@ func.func @stride_permute(%x: tensor<2x64x32xf32>) -> tensor<2x64x32xf32> {
 // Tests the summary split's ops round trip.
 // CHECK-LABEL: func.func @summaries
 // CHECK: %[[KS:.*]] = st.gather_summaries %{{.*}} block(16) summary(4) : tensor<2x64x32xf32>
-// CHECK: %[[O:.*]] = st.attention_summaries %{{.*}}, %{{.*}}, %{{.*}}, %[[KS]], %[[KS]] heads(2) patterns [#st.fixed<block = 16, summary = 0>] summaries [#st.gathered<block = 16, summary = 4>] : tensor<2x64x32xf32>, tensor<2x64x32xf32>, tensor<2x64x32xf32> -> tensor<2x64x32xf32>
-// CHECK: st.attention_summaries_grad %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[KS]], %[[KS]], %[[O]] heads(2) patterns [#st.fixed<block = 16, summary = 0>] summaries [#st.gathered<block = 16, summary = 4>]
+// CHECK: %[[O:.*]] = st.attention_split %{{.*}}, %{{.*}}, %{{.*}}, %[[KS]], %[[KS]] heads(2) patterns [#st.fixed<block = 16, summary = 0>] second [#st.gathered<block = 16, summary = 4>] : tensor<2x64x32xf32>, tensor<2x64x32xf32>, tensor<2x64x32xf32> -> tensor<2x64x32xf32>
+// CHECK: st.attention_split_grad %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[KS]], %[[KS]], %[[O]] heads(2) patterns [#st.fixed<block = 16, summary = 0>] second [#st.gathered<block = 16, summary = 4>]
 // CHECK: st.scatter_summaries %{{.*}} block(16) summary(4) : tensor<2x64x32xf32>
 func.func @summaries(%x: tensor<2x64x32xf32>) -> tensor<2x64x32xf32> {
   %ks = st.gather_summaries %x block(16) summary(4) : tensor<2x64x32xf32>
-  %o = st.attention_summaries %x, %x, %x, %ks, %ks heads(2)
+  %o = st.attention_split %x, %x, %x, %ks, %ks heads(2)
          patterns [#st.fixed<block = 16, summary = 0>]
-         summaries [#st.gathered<block = 16, summary = 4>]
+         second [#st.gathered<block = 16, summary = 4>]
          : tensor<2x64x32xf32>, tensor<2x64x32xf32>, tensor<2x64x32xf32> -> tensor<2x64x32xf32>
-  %dq, %dk, %dv, %dks, %dvs = st.attention_summaries_grad %o, %x, %x, %x, %ks, %ks, %o heads(2)
+  %dq, %dk, %dv, %dks, %dvs = st.attention_split_grad %o, %x, %x, %x, %ks, %ks, %o heads(2)
          patterns [#st.fixed<block = 16, summary = 0>]
-         summaries [#st.gathered<block = 16, summary = 4>]
+         second [#st.gathered<block = 16, summary = 4>]
          : tensor<2x64x32xf32>, tensor<2x64x32xf32>, tensor<2x64x32xf32>
   %s = st.scatter_summaries %dks block(16) summary(4) : tensor<2x64x32xf32>
   return %s : tensor<2x64x32xf32>
