@@ -19,6 +19,9 @@ PATTERNS = {
     "strided": (f"#st.strided<{L}>", lambda q, k: (k <= q) & ((q - k) % L == 0)),
     "fixed": (f"#st.fixed<block = {L}, summary = {C}>",
               lambda q, k: (k <= q) & ((q // L == k // L) | (k % L >= L - C))),
+    # The paper's merged strided head: local and strided in one head.
+    "merged": (f"#st.union<[#st.local<{L}>, #st.strided<{L}>]>",
+               lambda q, k: (k <= q) & ((q - k < L) | ((q - k) % L == 0))),
 }
 
 

@@ -28,6 +28,9 @@ def allowed_pairs(pattern, n, l=128, c=32):
             earlier = (q // l) * c               # summaries of earlier blocks
             total += own + earlier
         return total
+    if pattern == "merged":
+        # local(l) plus the strided keys beyond the window (q - k = j l, j >= 1)
+        return sum(min(q + 1, l) + q // l for q in range(n))
     raise ValueError(pattern)
 
 

@@ -6,9 +6,14 @@
 // summaries, which reads its keys through the gather and merges the first's
 // result: attention_fwd with merge; the backward's second attention adds
 // into the first's dk, dv; older artifacts: summary_gather before,
-// attention_merge after, summary_scatter and add). The fast backward adds attention_bwd_prep before its
-// attention_bwd_atomic ops and a cast of dq after them. The benchmark and the row check both need the whole range, and the
-// tensors in their original order: this finds them.
+// attention_merge after, summary_scatter and add), or both (a union split:
+// the permuted strided part first, its o and lse restored, then the rest
+// merging them; the backward's permuted part after the rest's, with its
+// own attention_bwd_prep, its dq accumulated and its dk, dv restored and
+// added). The fast backward adds attention_bwd_prep before its
+// attention_bwd_atomic ops and a cast of dq after them. The benchmark and
+// the row check both need the whole range, and the tensors in their
+// original order: this finds them.
 //
 //===----------------------------------------------------------------------===//
 
@@ -34,14 +39,27 @@ struct AttentionRange {
       return k == OpKind::StridePermute || k == OpKind::SummaryGather ||
              k == OpKind::AttentionBwdPrep;
     };
+    // An add of the range's own results: scattered summary gradients, or
+    // key gradients a stride split restored (stride_permute in the range).
+    auto ownAdd = [&](size_t i) {
+      const rt::Op &add = e.ops[i];
+      if (e.ops[i - 1].kind == OpKind::SummaryScatter)
+        return true;
+      for (size_t j = begin; j < i; ++j)
+        if (e.ops[j].kind == OpKind::StridePermute &&
+            (e.ops[j].args[1] == add.args[0] || e.ops[j].args[1] == add.args[1]))
+          return true;
+      return false;
+    };
     auto post = [&](size_t i) {
       OpKind k = e.ops[i].kind;
-      if (k == OpKind::Add) // only the adds of scattered summary gradients
-        return e.ops[i - 1].kind == OpKind::SummaryScatter;
+      if (k == OpKind::Add)
+        return ownAdd(i);
       return k == OpKind::StridePermute || k == OpKind::AttentionFwd ||
              k == OpKind::AttentionBwd || k == OpKind::AttentionBwdAtomic ||
-             k == OpKind::AttentionMerge || k == OpKind::Accumulate ||
-             k == OpKind::SummaryScatter || k == OpKind::Cast;
+             k == OpKind::AttentionBwdPrep || k == OpKind::AttentionMerge ||
+             k == OpKind::Accumulate || k == OpKind::SummaryScatter ||
+             k == OpKind::Cast;
     };
     begin = at;
     end = at + 1;
