@@ -86,12 +86,15 @@ int main(int argc, char **argv) {
     if (train.ops[i].kind == OpKind::AttentionFwd)
       fwd = i;
   const Op *decode = nullptr;
+  // The first layer's decode: one op, or split over CTAs (the split op
+  // holds the layouts).
   for (const Op &op : sample.ops)
-    if (!decode && op.kind == OpKind::AttentionDecode)
+    if (!decode && (op.kind == OpKind::AttentionDecode ||
+                    op.kind == OpKind::AttentionDecodeSplit))
       decode = &op;
   if (fwd == train.ops.size() || !decode)
-    return fail("no attention_fwd in train_step or attention_decode in "
-                "sample_step");
+    return fail("no attention_fwd in train_step or attention_decode(_split) "
+                "in sample_step");
   const Op &f = train.ops[fwd];
   const stc::bench::AttentionRange range(train, fwd);
   const OpAttrs &at = f.attrs;
