@@ -542,19 +542,26 @@ LogicalResult lowerDropoutGrad(L &l, DropoutGradOp g) {
   return success();
 }
 
+/// stride_permute of x into y over [rows, T, width], columns [c0, c1).
+void launchStridePermute(L &l, FlatSymbolRefAttr x, FlatSymbolRefAttr y,
+                         int64_t rows, int64_t t, int64_t width, int64_t c0,
+                         int64_t c1, int64_t stride, bool inverse) {
+  SmallVector<NamedAttribute> attrs = {
+      l.i64("B", rows),       l.i64("T", t),        l.i64("D", width),
+      l.i64("col_begin", c0), l.i64("col_end", c1), l.i64("stride", stride)};
+  l.flag(attrs, "inverse", inverse);
+  l.launch("stride_permute", {x, y}, attrs);
+}
+
 LogicalResult lowerStridePermute(L &l, StridePermuteOp p) {
   auto type = cast<RankedTensorType>(p.getType());
   int64_t width = type.getDimSize(2);
   int64_t headDim = width / static_cast<int64_t>(p.getHeads());
-  SmallVector<NamedAttribute> attrs = {
-      l.i64("B", type.getDimSize(0)), l.i64("T", type.getDimSize(1)),
-      l.i64("D", width),
-      l.i64("col_begin", static_cast<int64_t>(p.getHeadBegin()) * headDim),
-      l.i64("col_end", static_cast<int64_t>(p.getHeadEnd()) * headDim),
-      l.i64("stride", static_cast<int64_t>(p.getStride()))};
-  l.flag(attrs, "inverse", p.getInverse());
-  l.launch("stride_permute", {l.of(p.getX()), l.def(p.getResult(), "permuted")},
-           attrs);
+  launchStridePermute(l, l.of(p.getX()), l.def(p.getResult(), "permuted"),
+                      type.getDimSize(0), type.getDimSize(1), width,
+                      static_cast<int64_t>(p.getHeadBegin()) * headDim,
+                      static_cast<int64_t>(p.getHeadEnd()) * headDim,
+                      static_cast<int64_t>(p.getStride()), p.getInverse());
   return success();
 }
 
@@ -637,11 +644,7 @@ FlatSymbolRefAttr strideReordered(L &l, FlatSymbolRefAttr x, Type type,
                                   int64_t stride, bool inverse,
                                   StringRef hint) {
   auto y = l.fresh(type, hint);
-  SmallVector<NamedAttribute> attrs = {
-      l.i64("B", rows),      l.i64("T", t),           l.i64("D", width),
-      l.i64("col_begin", 0), l.i64("col_end", width), l.i64("stride", stride)};
-  l.flag(attrs, "inverse", inverse);
-  l.launch("stride_permute", {x, y}, attrs);
+  launchStridePermute(l, x, y, rows, t, width, 0, width, stride, inverse);
   return y;
 }
 
